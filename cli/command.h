@@ -1,0 +1,39 @@
+// The shape of an sfctl command: each command file registers one subcommand on the
+// CLI11 app and writes to the given streams, so commands are testable in process.
+#ifndef SF_CLI_COMMAND_H_
+#define SF_CLI_COMMAND_H_
+
+#include <iosfwd>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+
+namespace sf::cli {
+
+// Exit codes scripts can rely on (documented in `sfctl --help` and docs/cli.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;      // the work itself failed (a job, a query)
+inline constexpr int kExitUsage = 2;        // bad command line or invalid input: fix it
+inline constexpr int kExitUnavailable = 3;  // the coordinator could not be reached: retry
+inline constexpr int kExitInterrupted = 130;
+
+// Maps a Status to an exit code by what the caller should do next.
+int ExitCodeFor(const absl::Status& status);
+
+struct Io {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+// Prints "sfctl: <message>" for a non-OK status and returns its exit code.
+int ReportStatus(const absl::Status& status, Io& io);
+
+// Registration functions, one per command file. Each adds its subcommand to `app`
+// and, when that subcommand is chosen, runs it and stores its exit code.
+void AddVersionCommand(CLI::App& app, Io& io, int* exit_code);
+void AddDevicesCommand(CLI::App& app, Io& io, int* exit_code);
+
+}  // namespace sf::cli
+
+#endif  // SF_CLI_COMMAND_H_

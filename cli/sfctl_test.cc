@@ -1,0 +1,68 @@
+#include "cli/sfctl.h"
+
+#include <sstream>
+#include <vector>
+
+#include "cli/command.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sf::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result RunCli(std::vector<const char*> args) {
+  args.insert(args.begin(), "sfctl");
+  std::istringstream in;
+  std::ostringstream out, err;
+  const int code = RunSfctl(static_cast<int>(args.size()), args.data(), in, out, err);
+  return {code, out.str(), err.str()};
+}
+
+TEST(Sfctl, Help_ListsCommandsAndExitCodes) {
+  Result r = RunCli({"--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_THAT(r.out, HasSubstr("version"));
+  EXPECT_THAT(r.out, HasSubstr("devices"));
+  EXPECT_THAT(r.out, HasSubstr("Exit codes"));
+}
+
+TEST(Sfctl, Version_PrintsEngineAndCommit) {
+  Result r = RunCli({"version"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_THAT(r.out, HasSubstr("engine sf-engine-"));
+  EXPECT_THAT(r.out, HasSubstr("commit "));
+}
+
+TEST(Sfctl, Devices_AlwaysAnswers) {
+  Result r = RunCli({"devices"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_FALSE(r.out.empty());
+}
+
+TEST(Sfctl, UnknownCommand_IsUsageError) {
+  Result r = RunCli({"frobnicate"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("frobnicate"));
+}
+
+TEST(Sfctl, NoCommand_IsUsageError) {
+  EXPECT_EQ(RunCli({}).code, kExitUsage);
+}
+
+TEST(ExitCodeFor, MapsByWhatTheCallerShouldDo) {
+  EXPECT_EQ(ExitCodeFor(absl::OkStatus()), kExitOk);
+  EXPECT_EQ(ExitCodeFor(absl::InvalidArgumentError("x")), kExitUsage);
+  EXPECT_EQ(ExitCodeFor(absl::UnavailableError("x")), kExitUnavailable);
+  EXPECT_EQ(ExitCodeFor(absl::InternalError("x")), kExitFailure);
+}
+
+}  // namespace
+}  // namespace sf::cli

@@ -1,0 +1,86 @@
+# Helpers that give every library, executable and test the same flags and shape.
+#
+#   sf_library(NAME SRCS a.cc b.cc [CUDA_SRCS k.cu] DEPS x y [PRIVATE_DEPS z])
+#   sf_executable(NAME SRCS main.cc DEPS x)
+#   sf_test(NAME SRCS foo_test.cc DEPS x [LABELS unit|integration|gpu|slow] [TIMEOUT s])
+#     (a test labelled gpu needs SF_WITH_CUDA; its main() skips without a device)
+#
+# Project code compiles with warnings on (fatal with SF_WERROR); include paths are
+# rooted at the repository, so headers are included as "common/status.h".
+
+set(SF_WARNINGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+                -Wno-unused-parameter -Wno-missing-field-initializers)
+
+function(_sf_apply_flags target)
+  foreach(flag IN LISTS SF_WARNINGS)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${flag}>)
+  endforeach()
+  if(SF_WERROR)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
+  endif()
+  if(SF_WITH_CUDA)
+    foreach(gc IN LISTS SF_CUDA_GENCODE)
+      target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-gencode=${gc}>)
+    endforeach()
+    target_compile_options(${target} PRIVATE
+      $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcompiler=-Wall>)
+    if(SF_WERROR)
+      target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>)
+    endif()
+  endif()
+endfunction()
+
+function(sf_library name)
+  cmake_parse_arguments(ARG "" "" "SRCS;CUDA_SRCS;DEPS;PRIVATE_DEPS" ${ARGN})
+  set(srcs ${ARG_SRCS})
+  if(SF_WITH_CUDA)
+    list(APPEND srcs ${ARG_CUDA_SRCS})
+  endif()
+  if(srcs)
+    add_library(${name} STATIC ${srcs})
+    target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+    target_link_libraries(${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+    _sf_apply_flags(${name})
+    if(ARG_CUDA_SRCS AND SF_WITH_CUDA)
+      set_target_properties(${name} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)
+    endif()
+  else()
+    add_library(${name} INTERFACE)
+    target_include_directories(${name} INTERFACE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+    target_link_libraries(${name} INTERFACE ${ARG_DEPS})
+  endif()
+endfunction()
+
+function(sf_executable name)
+  cmake_parse_arguments(ARG "" "OUTPUT_NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SRCS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  _sf_apply_flags(${name})
+  if(ARG_OUTPUT_NAME)
+    set_target_properties(${name} PROPERTIES OUTPUT_NAME ${ARG_OUTPUT_NAME})
+  endif()
+endfunction()
+
+function(sf_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SRCS;DEPS;LABELS;ARGS" ${ARGN})
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  add_executable(${name} ${ARG_SRCS})
+  # GPU tests get a main() that skips (exit 77, with the reason) when no device is present.
+  if("gpu" IN_LIST ARG_LABELS)
+    set(test_main sf_gpu_test_main)
+  else()
+    set(test_main GTest::gtest_main)
+  endif()
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} sf_testing GTest::gmock ${test_main})
+  _sf_apply_flags(${name})
+  add_test(NAME ${name} COMMAND ${name} ${ARG_ARGS})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  # A GPU test that finds no device prints why and exits 77: ctest reports it skipped.
+  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+                       SKIP_RETURN_CODE 77
+                       ENVIRONMENT "SF_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Packs the GPU tests (every ctest test labelled `gpu`) and the benchmarks, with the
+# shared libraries they need except the C runtime and CUDA's own, into .device/, so
+# they run on a GPU host that lacks gRPC, abseil, SQLite or yaml-cpp:
+#   make gpu-pack                       # here
+#   cd .device && ./run-gpu-tests.sh    # there; logs go to $OUT (or ./logs)
+set -euo pipefail
+build=${1:-build}
+dest=${2:-.device}
+rm -rf "$dest"
+mkdir -p "$dest/lib"
+
+mapfile -t exes < <(ctest --test-dir "$build" -L gpu --show-only=json-v1 |
+  python3 -c 'import json,sys
+for t in json.load(sys.stdin)["tests"]:
+    print(t["command"][0])')
+for b in "$build"/bench/*_bench; do [[ -x $b ]] && exes+=("$b"); done
+((${#exes[@]})) || { echo "gpu-pack: no GPU tests found (configured with SF_WITH_CUDA=OFF?)" >&2; exit 1; }
+
+for exe in "${exes[@]}"; do
+  cp "$exe" "$dest/"
+  ldd "$exe" | awk '/=> \//{print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libgcc_s*|libstdc++*) ;;
+      libcuda.so*|libcudart.so*|libcublas*|libcurand*|libnvidia*|libnvrtc*) ;;
+      *) cp -Lu "$lib" "$dest/lib/" ;;
+    esac
+  done
+done
+strip --strip-unneeded "$dest"/lib/*.so* 2>/dev/null || true
+
+cat > "$dest/run-gpu-tests.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs every packed GPU test; prints and logs each, exits non-zero if any failed.
+cd "$(dirname "$0")"
+export LD_LIBRARY_PATH=$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+logs=${OUT:-$PWD/logs}; mkdir -p "$logs"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$logs/nvidia-smi.txt"
+failed=0
+for t in ./*_gpu_test; do
+  [[ -x $t ]] || continue
+  echo "== $t"
+  "$t" 2>&1 | tee "$logs/$(basename "$t").log"
+  rc=${PIPESTATUS[0]}
+  echo "== $t exit $rc"
+  [[ $rc -eq 0 ]] || failed=1
+done
+exit $failed
+RUN
+chmod +x "$dest/run-gpu-tests.sh"
+echo "gpu-pack: ${#exes[@]} executables in $dest ($(du -sh "$dest" | cut -f1))"
