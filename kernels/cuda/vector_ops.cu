@@ -15,7 +15,7 @@ __global__ void SaxpyKernel(int64_t n, float a, const float* __restrict__ x,
                             float* __restrict__ y) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
-    y[i] = a * x[i] + y[i];
+    y[i] = fmaf(a, x[i], y[i]);  // one rounding, as std::fma on the host
   }
 }
 

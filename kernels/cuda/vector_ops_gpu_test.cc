@@ -37,7 +37,7 @@ TEST(VectorOps, Saxpy_MatchesHostOnOddLength) {
   SF_ASSERT_OK_AND_ASSIGN(auto out, Saxpy(0, 2.5f, x, y));
   ASSERT_EQ(out.size(), n);
   for (size_t i = 0; i < n; ++i) {
-    ASSERT_FLOAT_EQ(out[i], 2.5f * x[i] + y[i]) << "at " << i;
+    ASSERT_EQ(out[i], std::fma(2.5f, x[i], y[i])) << "at " << i;
   }
 }
 
