@@ -1,5 +1,6 @@
 // ListDevices() through the CUDA runtime.
 #include <cuda_runtime.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/check.h"
@@ -40,7 +41,10 @@ std::string NoDeviceReason() {
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err == cudaSuccess && count > 0) return "";
   (void)cudaGetLastError();
-  if (err == cudaSuccess) return "the CUDA runtime reports no device";
+  if (err == cudaSuccess || err == cudaErrorNoDevice) return "the CUDA runtime reports no device";
+  if (err == cudaErrorInsufficientDriver && access("/dev/nvidiactl", F_OK) != 0) {
+    return "no NVIDIA driver or GPU on this machine";
+  }
   return absl::StrCat("no usable CUDA device: ", cudaGetErrorName(err), " (",
                       cudaGetErrorString(err), ")");
 }
