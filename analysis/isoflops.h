@@ -1,0 +1,87 @@
+// isoFLOPS analysis: score against FLOPs per (phase, task, length) for every
+// (model, method, compression), the Pareto frontier, and the critical length past
+// which a larger sparse model beats a smaller dense one at equal FLOPs.
+#ifndef SF_ANALYSIS_ISOFLOPS_H_
+#define SF_ANALYSIS_ISOFLOPS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analysis/flops.h"
+#include "analysis/result_point.h"
+
+namespace sf::analysis {
+
+struct FlopsOptions {
+  bool prefer_measured_compression = true;
+  EstimationSettings estimation;
+};
+
+// FLOPs of one sample of `p`: the worker's recorded figures when any is non-zero,
+// else the FLOPs model (prefill methods compress prefill attention, decode methods
+// decode attention). `*indexing_known` (optional) is false when the method has no
+// estimation formula and indexing was taken as 0.
+FlopsBreakdown PointFlops(const ResultPoint& p, const FlopsOptions& options,
+                          bool* indexing_known = nullptr);
+
+struct IsoFlopsPoint {
+  std::string model;
+  double params = 0.0;  // N
+  std::string method;
+  double compression = 1.0;
+  double flops = 0.0;  // total per sample
+  double score = 0.0;
+  bool on_frontier = false;
+};
+
+// One (phase, task, length) panel; dense points appear in both phases.
+struct IsoFlopsCurve {
+  std::string phase;
+  std::string task;
+  int64_t seq_len = 0;
+  std::vector<IsoFlopsPoint> points;  // sorted by FLOPs, then score descending
+};
+
+// Marks the Pareto frontier: a point is on it when its score is strictly above every
+// cheaper (or equally cheap, listed earlier) point's. REQUIRES: points sorted as above.
+void MarkFrontier(std::vector<IsoFlopsPoint>& points);
+
+// Groups `input` into curves (phases: "prefill", "decode"; a phase without sparse
+// points gets no curve). Points without samples are left out (missing, not zero).
+std::vector<IsoFlopsCurve> BuildIsoFlopsCurves(const std::vector<ResultPoint>& input,
+                                               const FlopsOptions& options);
+
+// The larger model's best score at the smaller dense model's FLOPs, length by length.
+struct CriticalLengthRow {
+  int64_t seq_len = 0;
+  double small_dense_flops = 0.0;
+  double small_dense_score = 0.0;
+  double large_score_at_equal_flops = 0.0;  // NaN: the large model cannot get that cheap
+  double advantage = 0.0;                   // large - small; NaN when unknown
+};
+
+struct CriticalLength {
+  std::string phase;
+  std::string task;
+  std::string small_model;
+  std::string large_model;
+  std::vector<CriticalLengthRow> rows;
+  // Interpolated (in ln L) length where the advantage first turns positive.
+  std::optional<double> critical_len;
+  // "crosses", "ahead at every length in range", "none in range" or
+  // "not comparable" (fewer than one length where both sides are known).
+  std::string verdict;
+};
+
+// For every (phase, task) and every pair of models (smaller N, larger N), the
+// larger model's score at the smaller dense model's FLOPs is read off the larger
+// model's Pareto frontier (linear in ln FLOPs between frontier points; the best
+// frontier score when the budget exceeds its most expensive point; NaN when its
+// cheapest point costs more).
+std::vector<CriticalLength> FindCriticalLengths(const std::vector<IsoFlopsCurve>& curves);
+
+}  // namespace sf::analysis
+
+#endif  // SF_ANALYSIS_ISOFLOPS_H_
