@@ -48,6 +48,12 @@ FlopsBreakdown PointFlops(const ResultPoint& p, const FlopsOptions& options, boo
                       est.ok() ? *est : 0.0);
 }
 
+double IsoFlopsCost(const ResultPoint& p, const std::string& phase, const FlopsOptions& options) {
+  const FlopsBreakdown f = PointFlops(p, options);
+  if (options.isoflops_total) return f.Total();
+  return (phase == "decode" ? f.Decode() : f.Prefill()) + f.indexing;
+}
+
 void MarkFrontier(std::vector<IsoFlopsPoint>& points) {
   double best = -std::numeric_limits<double>::infinity();
   for (IsoFlopsPoint& p : points) {
@@ -70,10 +76,10 @@ std::vector<IsoFlopsCurve> BuildIsoFlopsCurves(const std::vector<ResultPoint>& i
     q.params = TotalParams(p.shape);
     q.method = p.method;
     q.compression = p.Compression(options.prefer_measured_compression);
-    q.flops = PointFlops(p, options).Total();
     q.score = p.MeanScore();
     for (const std::string& phase : sparse_phases) {
       if (!p.is_dense() && p.phase != phase) continue;
+      q.flops = IsoFlopsCost(p, phase, options);
       IsoFlopsCurve& c = curves[{phase, p.task, p.seq_len}];
       c.phase = phase;
       c.task = p.task;
@@ -144,9 +150,10 @@ std::vector<CriticalLength> FindCriticalLengths(const std::vector<IsoFlopsCurve>
         if (known.empty()) {
           cl.verdict = "not comparable";
         } else if (known.front()->advantage > 0) {
-          cl.verdict = "ahead at every length in range";
+          cl.verdict = "ahead at every comparable length";
           for (const CriticalLengthRow* r : known) {
-            if (r->advantage <= 0) cl.verdict = "ahead at the shortest length, not at all";
+            if (r->advantage <= 0)
+              cl.verdict = "ahead at the shortest comparable length, not at all";
           }
         } else {
           cl.verdict = "none in range";

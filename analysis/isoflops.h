@@ -16,6 +16,10 @@ namespace sf::analysis {
 
 struct FlopsOptions {
   bool prefer_measured_compression = true;
+  // isoFLOPS x axis: false (default, as the study plots each phase) counts only the
+  // curve's phase (its linear + attention FLOPs, plus the indexing of that phase's
+  // method); true counts prefill + decode + indexing.
+  bool isoflops_total = false;
   EstimationSettings estimation;
 };
 
@@ -31,10 +35,13 @@ struct IsoFlopsPoint {
   double params = 0.0;  // N
   std::string method;
   double compression = 1.0;
-  double flops = 0.0;  // total per sample
+  double flops = 0.0;  // per sample: the phase's, or the total (FlopsOptions)
   double score = 0.0;
   bool on_frontier = false;
 };
+
+// The FLOPs of `p` on the isoFLOPS x axis of `phase` (see FlopsOptions::isoflops_total).
+double IsoFlopsCost(const ResultPoint& p, const std::string& phase, const FlopsOptions& options);
 
 // One (phase, task, length) panel; dense points appear in both phases.
 struct IsoFlopsCurve {
@@ -70,8 +77,10 @@ struct CriticalLength {
   std::vector<CriticalLengthRow> rows;
   // Interpolated (in ln L) length where the advantage first turns positive.
   std::optional<double> critical_len;
-  // "crosses", "ahead at every length in range", "none in range" or
-  // "not comparable" (fewer than one length where both sides are known).
+  // "crosses"; "ahead at every comparable length" (any crossing lies at or below the
+  // shortest length where the larger model can be as cheap); "ahead at the shortest
+  // comparable length, not at all"; "none in range"; or "not comparable" (no length
+  // where both sides are known).
   std::string verdict;
 };
 

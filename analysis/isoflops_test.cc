@@ -37,20 +37,27 @@ TEST(MarkFrontier, KeepsOnlyStrictImprovements) {
 }
 
 TEST(BuildIsoFlopsCurves, SkipsPointsWithoutSamples) {
-  std::vector<ResultPoint> in = {Point("s", 1e9, 1024, "dense", 1, 10, 0.5),
-                                 Point("s", 1e9, 1024, "quest", 2, 5, 0.4)};
-  in[1].phase = "decode";
-  ResultPoint empty = Point("s", 1e9, 1024, "quest", 4, 3, 0.0);
-  empty.phase = "decode";
-  empty.samples.clear();
-  in.push_back(empty);
+  std::vector<ResultPoint> in = {Point("s", 1e9, 1024, "dense", 1, 0, 0.5),
+                                 Point("s", 1e9, 1024, "quest", 2, 0, 0.4),
+                                 Point("s", 1e9, 1024, "quest", 4, 0, 0.0)};
+  // The decode curve counts decode FLOPs only: dense 10, quest 2x 5.
+  in[0].flops_decode = 10;
+  in[1].flops_decode = 5;
+  in[2].flops_decode = 3;
+  in[0].flops_prefill = in[1].flops_prefill = in[2].flops_prefill = 1000;
+  in[1].phase = in[2].phase = "decode";
+  in[2].samples.clear();
   const std::vector<IsoFlopsCurve> curves = BuildIsoFlopsCurves(in, {});
   ASSERT_EQ(curves.size(), 1u);  // only the decode phase has sparse points
   EXPECT_EQ(curves[0].phase, "decode");
   ASSERT_EQ(curves[0].points.size(), 2u);
   EXPECT_EQ(curves[0].points[0].method, "quest");
   EXPECT_TRUE(curves[0].points[0].on_frontier);
+  EXPECT_DOUBLE_EQ(curves[0].points[0].flops, 5.0);
   EXPECT_TRUE(curves[0].points[1].on_frontier);
+  FlopsOptions total;
+  total.isoflops_total = true;
+  EXPECT_DOUBLE_EQ(BuildIsoFlopsCurves(in, total)[0].points[0].flops, 1005.0);
 }
 
 TEST(FindCriticalLengths, InterpolatesTheCrossingInLogLength) {

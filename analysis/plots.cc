@@ -37,6 +37,10 @@ int PointType(size_t i) { return kPointTypes[i % std::size(kPointTypes)]; }
 std::string Quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
+    if (c == '\n') {
+      out += "\\n";  // gnuplot expands \n in double quotes
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
@@ -203,7 +207,7 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
               }
               gap = false;
               any = true;
-              absl::StrAppend(&series, Num(PointFlops(*p, options.flops).Total()), " ",
+              absl::StrAppend(&series, Num(IsoFlopsCost(*p, phase, options.flops)), " ",
                               Num(p->MeanScore()), " ", Num(comp), "\n");
             }
             if (!any) continue;
@@ -216,8 +220,10 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
         }
         SF_RETURN_IF_ERROR(WriteFile(root / data, text));
         absl::StrAppend(&body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))),
-                        "\nset logscale x\nset format x '%.0e'\nset xlabel 'FLOPs per sample'\n",
-                        "set ylabel 'score'\nset yrange [0:1.05]\nset grid\n",
+                        "\nset logscale x\nset format x '%.0e'\nset xlabel ",
+                        Quote(options.flops.isoflops_total ? "FLOPs per sample (total)"
+                                                           : "FLOPs per sample (" + phase + ")"),
+                        "\n", "set ylabel 'score'\nset yrange [0:1.05]\nset grid\n",
                         "set key outside right font ',8'\nplot ",
                         absl::StrJoin(plot_items, ", \\\n  "), "\n");
       }
@@ -333,17 +339,26 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
         absl::StrAppend(&ytics, y ? ", " : "",
                         Quote(rows[y].first + " " + LengthLabel(rows[y].second)), " ", y);
       }
-      const int w = std::max(640, 260 + 70 * static_cast<int>(cols.size()));
+      const int w = std::max(760, 300 + 80 * static_cast<int>(cols.size()));
       const int h = std::max(400, 200 + 26 * static_cast<int>(rows.size()));
+      std::set<double> phase_comps = {1.0};
+      for (const std::string& method : methods) {
+        const auto& g = grid.at({phase, method});
+        phase_comps.insert(g.begin(), g.end());
+      }
+      max_value = std::max(max_value, *phase_comps.rbegin());
+      std::string cbtics;
+      for (double c : phase_comps) absl::StrAppend(&cbtics, cbtics.empty() ? "" : ", ", Num(c));
       const std::string body = absl::StrCat(
           "set title ",
           Quote(absl::StrCat("largest compression not significantly worse than dense (", phase,
                              ", ", PairedTestName(options.preserved.test), ", alpha ",
                              Num(options.preserved.alpha),
-                             "); grey: missing; *: a larger one passes again")),
-          "\nset xrange [-0.5:", cols.size() - 0.5, "]\nset yrange [-0.5:", rows.size() - 0.5,
-          "] reverse\nset xtics (", xtics, ") rotate by 45 right\nset ytics (", ytics, ")\n",
-          "set logscale cb\nset cbrange [1:", Num(max_value), "]\nset cblabel 'compression'\n",
+                             ")\ngrey: missing; *: a larger compression passes again")),
+          "\nset xrange [-0.5:", cols.size() - 0.5, "]\nset yrange [", rows.size() - 0.5,
+          ":-0.5]\nset xtics (", xtics, ") rotate by 45 right\nset ytics (", ytics, ")\n",
+          "set logscale cb\nset cbrange [1:", Num(max_value), "]\nset cbtics (", cbtics,
+          ")\nset cblabel 'preserved compression'\n",
           "set palette defined (0 '#d73027', 0.5 '#fee08b', 1 '#1a9850')\nunset key\n",
           "set style fill solid 1.0 border lc rgb 'white'\nplot 'data/", stem,
           "_missing.dat' using 1:2:(0.5):(0.5) with boxxyerror lc rgb '#cccccc', \\\n", "  'data/",

@@ -18,7 +18,7 @@ using ::sf::testing::StatusIs;
 using ::testing::HasSubstr;
 
 // The law the synthetic sweep is drawn from.
-constexpr double kEps = -4.0, kA = 0.35, kB = -0.3, kC = -0.5;
+constexpr double kEps = -18.4, kA = 1.0, kB = -0.3, kC = -0.5;
 const std::map<std::string, double>& TaskDelta() {
   static const auto* d = new std::map<std::string, double>{
       {"qa_squad", 0.0}, {"ruler_niah", 0.9}, {"story_retrieval", -0.4}};
@@ -39,7 +39,7 @@ AnalysisInput SyntheticSweep() {
   std::uniform_real_distribution<double> unif(0.0, 1.0);
   for (const auto& [model, shape] : models) {
     for (const auto& [task, delta] : TaskDelta()) {
-      for (int64_t len : {16384, 32768, 65536}) {
+      for (int64_t len : {32768, 65536, 131072}) {
         auto make = [&](const std::string& method, const std::string& phase, double comp) {
           ResultPoint p;
           p.model = model;
@@ -72,12 +72,12 @@ AnalysisInput SyntheticSweep() {
 AnalysisInput PartialSweep() {
   AnalysisInput in = SyntheticSweep();
   std::erase_if(in.points, [](const ResultPoint& p) {
-    return p.model == "qwen2.5-32b" && p.task == "ruler_niah" && p.seq_len == 65536 &&
+    return p.model == "qwen2.5-32b" && p.task == "ruler_niah" && p.seq_len == 131072 &&
            ((p.method == "quest" && p.nominal_compression == 20.0) ||
             (p.method == "block_sparse" && p.nominal_compression == 5.0));
   });
   for (ResultPoint& p : in.points) {
-    if (p.model == "qwen2.5-7b" && p.task == "qa_squad" && p.seq_len == 16384 &&
+    if (p.model == "qwen2.5-7b" && p.task == "qa_squad" && p.seq_len == 32768 &&
         p.method == "vertical_slash" && p.nominal_compression == 10.0) {
       p.samples.clear();
     }
