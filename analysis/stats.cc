@@ -6,6 +6,7 @@
 #include <numeric>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace sf::analysis {
@@ -90,6 +91,14 @@ double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
 const char* PairedTestName(PairedTestKind kind) {
   return kind == PairedTestKind::kTTest ? "paired t-test" : "Wilcoxon signed-rank";
+}
+
+absl::StatusOr<PairedTestKind> ParsePairedTestKind(absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  if (lower == "t" || lower == "ttest" || lower == "t-test") return PairedTestKind::kTTest;
+  if (lower == "wilcoxon") return PairedTestKind::kWilcoxon;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown paired test '", name, "': use 't' or 'wilcoxon'"));
 }
 
 absl::StatusOr<PairedTestResult> PairedOneSidedTest(std::span<const double> treatment,

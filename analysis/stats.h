@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace sf::analysis {
 
@@ -21,6 +22,9 @@ double NormalCdf(double z);
 
 enum class PairedTestKind { kTTest, kWilcoxon };
 const char* PairedTestName(PairedTestKind kind);
+// "t" / "ttest" / "t-test" or "wilcoxon" (case-insensitive), for command-line flags;
+// InvalidArgument naming the accepted values otherwise.
+absl::StatusOr<PairedTestKind> ParsePairedTestKind(absl::string_view name);
 
 struct PairedTestResult {
   double statistic = 0.0;  // t, or W+ (sum of ranks of positive differences)

@@ -69,6 +69,13 @@ TEST(PairedOneSidedTest, MismatchedOrTooShortIsInvalidArgument) {
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("2 pairs")));
 }
 
+TEST(ParsePairedTestKind, AcceptsFlagSpellings) {
+  EXPECT_EQ(*ParsePairedTestKind("T-Test"), PairedTestKind::kTTest);
+  EXPECT_EQ(*ParsePairedTestKind("wilcoxon"), PairedTestKind::kWilcoxon);
+  EXPECT_THAT(ParsePairedTestKind("anova"),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("'wilcoxon'")));
+}
+
 TEST(SpearmanRho, HandlesTiesAndMonotoneMaps) {
   const std::vector<double> x = {1, 2, 3, 4, 5}, y = {2, 4, 8, 16, 32};
   EXPECT_DOUBLE_EQ(SpearmanRho(x, y), 1.0);
