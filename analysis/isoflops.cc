@@ -76,6 +76,7 @@ std::vector<IsoFlopsCurve> BuildIsoFlopsCurves(const std::vector<ResultPoint>& i
     q.params = TotalParams(p.shape);
     q.method = p.method;
     q.compression = p.Compression(options.prefer_measured_compression);
+    q.nominal_compression = p.is_dense() ? 1.0 : p.nominal_compression;
     q.score = p.MeanScore();
     for (const std::string& phase : sparse_phases) {
       if (!p.is_dense() && p.phase != phase) continue;
@@ -89,6 +90,51 @@ std::vector<IsoFlopsCurve> BuildIsoFlopsCurves(const std::vector<ResultPoint>& i
   }
   std::vector<IsoFlopsCurve> out;
   for (auto& [key, c] : curves) {
+    std::stable_sort(c.points.begin(), c.points.end(), [](const auto& a, const auto& b) {
+      return a.flops != b.flops ? a.flops < b.flops : a.score > b.score;
+    });
+    MarkFrontier(c.points);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<IsoFlopsCurve> MeanOverTasks(const std::vector<IsoFlopsCurve>& curves) {
+  using Config = std::tuple<std::string, std::string, double>;  // model, method, nominal C
+  struct Sum {
+    IsoFlopsPoint point;
+    double score = 0.0, flops = 0.0;
+    int tasks = 0;
+  };
+  std::map<std::pair<std::string, int64_t>, std::map<Config, Sum>> sums;
+  std::map<std::pair<std::string, int64_t>, int> task_count;
+  for (const IsoFlopsCurve& c : curves) {
+    if (c.task == kMeanOverTasks) continue;
+    const auto key = std::make_pair(c.phase, c.seq_len);
+    ++task_count[key];
+    for (const IsoFlopsPoint& p : c.points) {
+      Sum& s = sums[key][{p.model, p.method, p.nominal_compression}];
+      s.point = p;
+      s.score += p.score;
+      s.flops += p.flops;
+      ++s.tasks;
+    }
+  }
+  std::vector<IsoFlopsCurve> out;
+  for (auto& [key, configs] : sums) {
+    const int tasks = task_count[key];
+    if (tasks < 2) continue;
+    IsoFlopsCurve c;
+    c.phase = key.first;
+    c.task = kMeanOverTasks;
+    c.seq_len = key.second;
+    for (auto& [config, s] : configs) {
+      if (s.tasks != tasks) continue;  // a config some task lacks would bias the mean
+      IsoFlopsPoint p = s.point;
+      p.score = s.score / tasks;
+      p.flops = s.flops / tasks;
+      c.points.push_back(p);
+    }
     std::stable_sort(c.points.begin(), c.points.end(), [](const auto& a, const auto& b) {
       return a.flops != b.flops ? a.flops < b.flops : a.score > b.score;
     });

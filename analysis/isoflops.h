@@ -34,8 +34,9 @@ struct IsoFlopsPoint {
   std::string model;
   double params = 0.0;  // N
   std::string method;
-  double compression = 1.0;
-  double flops = 0.0;  // per sample: the phase's, or the total (FlopsOptions)
+  double compression = 1.0;          // measured when preferred and recorded
+  double nominal_compression = 1.0;  // the grid's value (1 for dense)
+  double flops = 0.0;                // per sample: the phase's, or the total (FlopsOptions)
   double score = 0.0;
   bool on_frontier = false;
 };
@@ -59,6 +60,14 @@ void MarkFrontier(std::vector<IsoFlopsPoint>& points);
 // points gets no curve). Points without samples are left out (missing, not zero).
 std::vector<IsoFlopsCurve> BuildIsoFlopsCurves(const std::vector<ResultPoint>& input,
                                                const FlopsOptions& options);
+
+// The task name of the curves MeanOverTasks() makes.
+inline constexpr char kMeanOverTasks[] = "mean over tasks";
+
+// Per (phase, length), the mean score and FLOPs over tasks of every (model, method,
+// nominal compression) that every task of that (phase, length) has: the curves behind
+// a task-averaged frontier and critical length. Empty with fewer than two tasks.
+std::vector<IsoFlopsCurve> MeanOverTasks(const std::vector<IsoFlopsCurve>& curves);
 
 // The larger model's best score at the smaller dense model's FLOPs, length by length.
 struct CriticalLengthRow {

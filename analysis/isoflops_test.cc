@@ -109,6 +109,25 @@ TEST(FindCriticalLengths, LargeModelThatCannotGetCheapEnoughIsNotComparable) {
   EXPECT_TRUE(std::isnan(cls[0].rows[0].advantage));
 }
 
+TEST(MeanOverTasks, AveragesConfigsEveryTaskHas) {
+  std::vector<ResultPoint> in = {Point("m", 1e9, 1024, "dense", 1, 100, 0.8),
+                                 Point("m", 1e9, 1024, "block_sparse", 2, 60, 0.6),
+                                 Point("m", 1e9, 1024, "block_sparse", 4, 40, 0.5),
+                                 Point("m", 1e9, 1024, "dense", 1, 100, 0.4),
+                                 Point("m", 1e9, 1024, "block_sparse", 2, 70, 0.2)};
+  for (size_t i = 3; i < in.size(); ++i) in[i].task = "u";
+  const std::vector<IsoFlopsCurve> mean = MeanOverTasks(BuildIsoFlopsCurves(in, {}));
+  ASSERT_EQ(mean.size(), 1u);
+  EXPECT_EQ(mean[0].task, kMeanOverTasks);
+  // 4x exists for task t only: left out. 2x: flops (60 + 70) / 2, score (0.6 + 0.2) / 2.
+  ASSERT_EQ(mean[0].points.size(), 2u);
+  EXPECT_EQ(mean[0].points[0].method, "block_sparse");
+  EXPECT_DOUBLE_EQ(mean[0].points[0].flops, 65.0);
+  EXPECT_DOUBLE_EQ(mean[0].points[0].score, 0.4);
+  EXPECT_DOUBLE_EQ(mean[0].points[1].score, 0.6);
+  EXPECT_TRUE(mean[0].points[1].on_frontier);
+}
+
 TEST(PointFlops, UsesModelWhenWorkerRecordedNone) {
   ResultPoint p;
   p.shape = Qwen25_7B();

@@ -198,8 +198,13 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
             std::string series;
             bool any = false, gap = false;
             for (double comp : comps) {
-              const ResultPoint* p = FindPoint(input, phase, model, task, c->seq_len,
-                                               comp == 1.0 ? "dense" : method, comp);
+              const IsoFlopsPoint* p = nullptr;
+              for (const IsoFlopsPoint& q : c->points) {
+                if (q.model == model && q.method == (comp == 1.0 ? "dense" : method) &&
+                    q.nominal_compression == comp) {
+                  p = &q;
+                }
+              }
               if (p == nullptr) {
                 if (!gap) series += "\n";  // a blank line breaks the line: missing
                 gap = true;
@@ -207,8 +212,7 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
               }
               gap = false;
               any = true;
-              absl::StrAppend(&series, Num(IsoFlopsCost(*p, phase, options.flops)), " ",
-                              Num(p->MeanScore()), " ", Num(comp), "\n");
+              absl::StrAppend(&series, Num(p->flops), " ", Num(p->score), " ", Num(comp), "\n");
             }
             if (!any) continue;
             absl::StrAppend(&text, "# ", model, " ", method, "\n", series, "\n\n");
@@ -234,6 +238,7 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
 
     // Score vs compression: one figure per task, one panel per method.
     for (const std::string& task : tasks) {
+      if (task == kMeanOverTasks) continue;
       const std::string stem = SafeName(absl::StrCat("compression_", phase, "_", task));
       int w = 0, h = 0;
       std::string body =
@@ -304,6 +309,7 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
       }
       std::vector<std::pair<std::string, int64_t>> rows;
       for (const std::string& task : tasks) {
+        if (task == kMeanOverTasks) continue;
         for (int64_t len : lengths) rows.push_back({task, len});
       }
       const std::string stem = SafeName(absl::StrCat("preserved_", phase));

@@ -117,6 +117,7 @@ absl::StatusOr<AnalysisResults> Analyze(const AnalysisInput& input, const Report
   AnalysisResults r;
   SF_ASSIGN_OR_RETURN(r.preserved, ComputePreservedCompression(input.points, options.preserved));
   r.curves = BuildIsoFlopsCurves(input.points, options.flops);
+  for (IsoFlopsCurve& c : MeanOverTasks(r.curves)) r.curves.push_back(std::move(c));
   r.critical = FindCriticalLengths(r.curves);
   r.missing = FindMissing(input);
   std::set<std::string> phases, no_formula;

@@ -109,8 +109,8 @@ TEST(Analyze, SyntheticSweep_RecoversTheLawInBothPhases) {
       EXPECT_LT(v.mae, 0.08) << pf.phase << " " << v.axis;
     }
   }
-  // 2 phases x 3 tasks x 3 lengths.
-  EXPECT_EQ(r.curves.size(), 18u);
+  // 2 phases x (3 tasks + their mean) x 3 lengths.
+  EXPECT_EQ(r.curves.size(), 24u);
   ASSERT_EQ(r.missing.size(), 3u);
   EXPECT_EQ(r.missing[0].model, "qwen2.5-32b");
   // At 20x the law takes 0.2 to 0.3 off every score: with 200 samples that is always
