@@ -223,13 +223,14 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
           }
         }
         SF_RETURN_IF_ERROR(WriteFile(root / data, text));
-        absl::StrAppend(&body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))),
-                        "\nset logscale x\nset format x '%.0e'\nset xlabel ",
-                        Quote(options.flops.isoflops_total ? "FLOPs per sample (total)"
-                                                           : "FLOPs per sample (" + phase + ")"),
-                        "\n", "set ylabel 'score'\nset yrange [0:1.05]\nset grid\n",
-                        "set key outside right font ',8'\nplot ",
-                        absl::StrJoin(plot_items, ", \\\n  "), "\n");
+        absl::StrAppend(
+            &body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))),
+            "\nset logscale x\nset format x '%.0e'\nset xlabel ",
+            Quote(options.flops.isoflops_total ? "FLOPs per sample (total)"
+                                               : "FLOPs per sample (" + phase + ")"),
+            "\n",
+            "set ylabel 'score'\nset yrange [0<*:*<1.02]\nset offsets 0, 0, 0.03, 0.03\nset grid\n",
+            "set key outside right font ',8'\nplot ", absl::StrJoin(plot_items, ", \\\n  "), "\n");
       }
       SF_RETURN_IF_ERROR(
           WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
@@ -293,7 +294,8 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
         absl::StrAppend(&body, "set title ", Quote(method), "\nset logscale x\nset xtics (", xtics,
                         ")\nset xrange [0.9:", Num(comps.back() * 1.15),
                         "]\nset xlabel 'compression (nominal; 1 = dense)'\nset ylabel 'score'\n",
-                        "set yrange [0:1.05]\nset grid\nset key outside right font ',8'\nplot ",
+                        "set yrange [0<*:*<1.02]\nset offsets 0, 0, 0.03, 0.03\nset grid\nset key "
+                        "outside right font ',8'\nplot ",
                         absl::StrJoin(items, ", \\\n  "), "\n");
       }
       SF_RETURN_IF_ERROR(
