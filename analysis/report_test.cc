@@ -163,6 +163,48 @@ TEST(WriteReport, MissingGnuplotIsFailedPrecondition) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("gnuplot")));
 }
 
+TEST(WriteReport, EmptyAndDenseOnlyInputsStillWriteAPage) {
+  for (bool dense_only : {false, true}) {
+    AnalysisInput in;
+    if (dense_only) {
+      for (const ResultPoint& p : SyntheticSweep().points) {
+        if (p.is_dense()) in.points.push_back(p);
+      }
+    }
+    const std::string dir = ::testing::TempDir() + "/sf_report_sparse_input";
+    std::filesystem::remove_all(dir);
+    SF_ASSERT_OK(WriteReport(in, {}, dir)) << dense_only;
+    std::ifstream html_in(dir + "/index.html");
+    std::stringstream html;
+    html << html_in.rdbuf();
+    EXPECT_THAT(html.str(), HasSubstr(dense_only ? "27 result points" : "0 result points"));
+  }
+}
+
+// A demo-sized sweep: one model, one length, one method. The law drops ln N and ln L,
+// and validation says why it cannot hold out an axis with one value.
+TEST(WriteReport, SingleModelSingleLengthFitsWhatItCan) {
+  AnalysisInput in;
+  for (const ResultPoint& p : SyntheticSweep().points) {
+    if (p.model == "qwen2.5-7b" && p.seq_len == 32768 &&
+        (p.is_dense() || p.method == "block_sparse")) {
+      in.points.push_back(p);
+    }
+  }
+  SF_ASSERT_OK_AND_ASSIGN(AnalysisResults r, Analyze(in, {}));
+  ASSERT_EQ(r.fits.size(), 1u);
+  ASSERT_TRUE(r.fits[0].fit.has_value()) << r.fits[0].error;
+  EXPECT_EQ(r.fits[0].fit->dropped, (std::vector<std::string>{"a_lnN", "b_lnL"}));
+  EXPECT_LT(std::fabs(r.fits[0].fit->Coefficient("c_lnC") - kC),
+            4.0 * r.fits[0].fit->standard_errors.back());
+  ASSERT_EQ(r.fits[0].validation.size(), 3u);
+  EXPECT_THAT(r.fits[0].validation[0].error, HasSubstr("nothing to hold out"));
+  EXPECT_EQ(r.fits[0].validation[2].error, "");  // C has 5 values
+  EXPECT_EQ(r.fits[0].validation[2].n_test, 3);
+  EXPECT_TRUE(r.critical.empty());
+  SF_EXPECT_OK(WriteReport(in, {}, ::testing::TempDir() + "/sf_report_single"));
+}
+
 TEST(Analyze, PointWithoutLengthIsInvalidArgument) {
   AnalysisInput in = SyntheticSweep();
   in.points[3].seq_len = 0;

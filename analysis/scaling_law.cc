@@ -140,6 +140,11 @@ std::vector<HoldoutValidation> ValidateScalingLaw(const std::vector<ResultPoint>
           .push_back(p);
     }
     v.n_train = static_cast<int>(train.size());
+    if (train.empty()) {
+      v.error = absl::StrCat("every point has the same ", axis, ": nothing to hold out");
+      out.push_back(v);
+      continue;
+    }
     absl::StatusOr<ScalingLawFit> fit = FitOn(train, phase, options);
     if (!fit.ok()) {
       v.error = std::string(fit.status().message());
