@@ -103,6 +103,13 @@ absl::StatusOr<AnalysisResults> Analyze(const AnalysisInput& input, const Report
           "result point ", i, " (model '", p.model, "', task '", p.task, "', method '", p.method,
           "', length ", p.seq_len, ") needs a model, task, method and a positive length"));
     }
+    if (!(TotalParams(p.shape) > 0.0) || (p.shape.layers <= 0 && p.flops_prefill <= 0 &&
+                                          p.flops_decode <= 0 && p.flops_indexing <= 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "result point ", i, " (model '", p.model,
+          "') has no architecture: fill ResultPoint::shape from the model's config.json "
+          "(or set params_override and record the worker's FLOPs)"));
+    }
     if (!p.is_dense() && p.phase != "prefill" && p.phase != "decode") {
       return absl::InvalidArgumentError(absl::StrCat("result point ", i, " (", p.model, ", ",
                                                      p.method, ") has phase '", p.phase,

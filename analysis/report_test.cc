@@ -205,6 +205,14 @@ TEST(WriteReport, SingleModelSingleLengthFitsWhatItCan) {
   SF_EXPECT_OK(WriteReport(in, {}, ::testing::TempDir() + "/sf_report_single"));
 }
 
+TEST(Analyze, PointWithoutArchitectureIsInvalidArgument) {
+  AnalysisInput in = SyntheticSweep();
+  in.points[5].shape = ModelShape{};
+  EXPECT_THAT(Analyze(in, {}), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("result point 5 (model 'qwen2.5-7b') has no "
+                                                  "architecture")));
+}
+
 TEST(Analyze, PointWithoutLengthIsInvalidArgument) {
   AnalysisInput in = SyntheticSweep();
   in.points[3].seq_len = 0;
