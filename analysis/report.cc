@@ -159,6 +159,63 @@ absl::StatusOr<AnalysisResults> Analyze(const AnalysisInput& input, const Report
   return r;
 }
 
+std::string FormatSummary(const AnalysisResults& r, const ReportOptions& options) {
+  std::string out;
+  for (const std::string& w : r.warnings) absl::StrAppend(&out, "warning: ", w, "\n");
+  for (const PhaseFit& pf : r.fits) {
+    absl::StrAppend(&out, "\nscaling law, ", pf.phase, ":");
+    if (!pf.fit) {
+      absl::StrAppend(&out, " no fit: ", pf.error, "\n");
+      continue;
+    }
+    absl::StrAppend(&out, " ", pf.fit->n_points, " points\n");
+    for (size_t k = 0; k < pf.fit->names.size(); ++k) {
+      absl::StrAppend(&out, absl::StrFormat("  %-28s %10.4f +- %.4f\n", pf.fit->names[k],
+                                            pf.fit->coefficients[k], pf.fit->standard_errors[k]));
+    }
+    for (const HoldoutValidation& v : pf.validation) {
+      if (v.error.empty()) {
+        absl::StrAppend(&out, absl::StrFormat("  held out largest %s: R2 %.3f, Spearman %.3f, "
+                                              "MAE %.3f (%d points)\n",
+                                              v.axis, v.r2, v.spearman, v.mae, v.n_test));
+      } else {
+        absl::StrAppend(&out, "  held out largest ", v.axis, ": ", v.error, "\n");
+      }
+    }
+  }
+  bool header = false;
+  for (const CriticalLength& c : r.critical) {
+    if (c.task != kMeanOverTasks) continue;
+    if (!header) absl::StrAppend(&out, "\ncritical length (mean over tasks):\n");
+    header = true;
+    absl::StrAppend(&out, "  ", c.phase, " ", c.large_model, " (sparse) vs ", c.small_model,
+                    " (dense): ", c.verdict,
+                    c.critical_len ? absl::StrCat(" at L = ", Fmt(*c.critical_len, "%.0f")) : "",
+                    "\n");
+  }
+  // Mean preserved compression per (phase, method, length): the heatmap in one line each.
+  std::map<std::tuple<std::string, std::string, int64_t>, std::pair<double, int>> mean;
+  for (const PreservedCompression& pc : r.preserved) {
+    if (std::isnan(pc.preserved)) continue;
+    auto& m = mean[{pc.phase, pc.method, pc.seq_len}];
+    m.first += pc.preserved;
+    ++m.second;
+  }
+  if (!mean.empty()) {
+    absl::StrAppend(&out, "\npreserved compression (", PairedTestName(options.preserved.test),
+                    ", alpha ", Fmt(options.preserved.alpha), "), mean over models and tasks:\n");
+  }
+  for (const auto& [key, m] : mean) {
+    absl::StrAppend(
+        &out, absl::StrFormat("  %-8s %-16s L=%-7d %6.2f  (%d groups)\n", std::get<0>(key),
+                              std::get<1>(key), std::get<2>(key), m.first / m.second, m.second));
+  }
+  if (!r.missing.empty()) {
+    absl::StrAppend(&out, "\n", r.missing.size(), " grid points missing (listed in the report)\n");
+  }
+  return out;
+}
+
 absl::Status WriteReport(const AnalysisInput& input, const ReportOptions& options,
                          const std::string& out_dir) {
   namespace fs = std::filesystem;

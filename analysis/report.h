@@ -60,6 +60,11 @@ struct AnalysisResults {
 // (alpha outside (0, 1)).
 absl::StatusOr<AnalysisResults> Analyze(const AnalysisInput& input, const ReportOptions& options);
 
+// A plain-text summary for a terminal (sfctl analyze): warnings, the scaling-law
+// coefficients and held-out validation per phase, the task-averaged critical lengths,
+// and the preserved compression averaged per (method, length) over models and tasks.
+std::string FormatSummary(const AnalysisResults& results, const ReportOptions& options);
+
 // Analyze()s `input` and writes into `out_dir` (created if needed): index.html, the
 // tables as CSV, and per plot a gnuplot script, its data, a PNG and an SVG. Returns
 // FailedPrecondition when gnuplot cannot be run (install gnuplot-nox, or set

@@ -130,6 +130,18 @@ TEST(Analyze, SyntheticSweep_RecoversTheLawInBothPhases) {
   }
 }
 
+TEST(FormatSummary, SyntheticSweep_ListsFitsCriticalLengthsAndPreserved) {
+  SF_ASSERT_OK_AND_ASSIGN(AnalysisResults r, Analyze(PartialSweep(), {}));
+  const std::string text = FormatSummary(r, {});
+  // 27 dense + 2 methods x 27 x 4 - 6 missing; decode: 27 + 27 x 4 - 1.
+  EXPECT_THAT(text, HasSubstr("scaling law, prefill: 237 points"));
+  EXPECT_THAT(text, HasSubstr("c_lnC"));
+  EXPECT_THAT(text, HasSubstr("held out largest L: R2"));
+  EXPECT_THAT(text, HasSubstr("critical length (mean over tasks):"));
+  EXPECT_THAT(text, HasSubstr("decode   quest            L=131072"));
+  EXPECT_THAT(text, HasSubstr("7 grid points missing"));
+}
+
 TEST(WriteReport, SyntheticSweep_WritesPageTablesAndPlots) {
   const std::string dir = ::testing::TempDir() + "/sf_report_test";
   std::filesystem::remove_all(dir);
