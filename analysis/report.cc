@@ -218,8 +218,13 @@ std::string FormatSummary(const AnalysisResults& r, const ReportOptions& options
 
 absl::Status WriteReport(const AnalysisInput& input, const ReportOptions& options,
                          const std::string& out_dir) {
-  namespace fs = std::filesystem;
   SF_ASSIGN_OR_RETURN(AnalysisResults r, Analyze(input, options));
+  return WriteReport(input, r, options, out_dir);
+}
+
+absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
+                         const ReportOptions& options, const std::string& out_dir) {
+  namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", out_dir, ": ", ec.message()));

@@ -71,6 +71,9 @@ std::string FormatSummary(const AnalysisResults& results, const ReportOptions& o
 // render_plots = false), Internal when a script fails (see plots/gnuplot.log).
 absl::Status WriteReport(const AnalysisInput& input, const ReportOptions& options,
                          const std::string& out_dir);
+// The same from results already computed by Analyze(input, options).
+absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& results,
+                         const ReportOptions& options, const std::string& out_dir);
 
 }  // namespace sf::analysis
 
