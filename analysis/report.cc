@@ -299,8 +299,15 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
                   "<a href=\"preserved.csv\">preserved.csv</a>, "
                   "<a href=\"scaling_law.csv\">scaling_law.csv</a>. Each figure links to its "
                   "SVG; its gnuplot script and data are in plots/ and data/.</p>\n");
+  if (!options.render_plots) {
+    absl::StrAppend(&h, "<p class=\"warn\">Figures were not rendered: run <code>cd ", Html(out_dir),
+                    " &amp;&amp; for f in plots/*.gp; do gnuplot $f; done</code>.</p>\n");
+  }
+  std::vector<std::pair<double, std::string>> by_size;
+  for (const auto& [m, n] : model_n) by_size.push_back({n, m});
+  std::sort(by_size.begin(), by_size.end());
   absl::StrAppend(&h, "<table><tr><th>model</th><th>parameters N</th></tr>\n");
-  for (const auto& [m, n] : model_n) {
+  for (const auto& [n, m] : by_size) {
     absl::StrAppend(&h, "<tr><td class=l>", Html(m), "</td><td>", Fmt(n / 1e9, "%.3f"),
                     " B</td></tr>\n");
   }
