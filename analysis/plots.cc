@@ -1,0 +1,490 @@
+#include "analysis/plots.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/status.h"
+
+extern char** environ;
+
+namespace sf::analysis {
+
+namespace {
+
+constexpr const char* kColors[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a",
+                                   "#66a61e", "#e6ab02", "#a6761d", "#666666"};
+constexpr int kPointTypes[] = {7, 5, 9, 11, 13, 15, 3, 1};
+
+const char* Color(size_t i) { return kColors[i % std::size(kColors)]; }
+int PointType(size_t i) { return kPointTypes[i % std::size(kPointTypes)]; }
+
+// A gnuplot double-quoted string literal.
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '\n') {
+      out += "\\n";  // gnuplot expands \n in double quotes
+      continue;
+    }
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string Num(double v) { return absl::StrFormat("%.10g", v); }
+
+std::string LengthLabel(int64_t len) {
+  if (len >= 1024 && len % 1024 == 0) return absl::StrCat(len / 1024, "K");
+  return absl::StrCat(len);
+}
+
+absl::Status WriteFile(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
+  return absl::OkStatus();
+}
+
+// Models ordered by parameter count.
+std::vector<std::string> ModelsByParams(const AnalysisInput& input) {
+  std::map<std::string, double> n;
+  for (const ResultPoint& p : input.points) n[p.model] = TotalParams(p.shape);
+  std::vector<std::string> models;
+  for (const auto& [m, v] : n) models.push_back(m);
+  std::stable_sort(models.begin(), models.end(),
+                   [&](const std::string& a, const std::string& b) { return n[a] < n[b]; });
+  return models;
+}
+
+size_t IndexOf(const std::vector<std::string>& v, const std::string& x) {
+  return static_cast<size_t>(std::find(v.begin(), v.end(), x) - v.begin());
+}
+
+// Emits `body` once per terminal so one script makes both files.
+std::string TwoTerminals(const std::string& stem, int width, int height, const std::string& body) {
+  return absl::StrCat("set datafile separator whitespace\n", "set terminal pngcairo size ", width,
+                      ",", height, " noenhanced font \"Sans,10\"\n", "set output '", stem,
+                      ".png'\n", body, "unset multiplot\nset output\nreset\n",
+                      "set terminal svg size ", width, ",", height,
+                      " noenhanced font \"Sans,10\" background \"white\"\n", "set output '", stem,
+                      ".svg'\n", body, "unset multiplot\nset output\n");
+}
+
+// Compressions seen per (phase, method) across the whole input: a series' grid.
+std::map<std::pair<std::string, std::string>, std::set<double>> CompressionGrid(
+    const AnalysisInput& input, const ReportOptions& options) {
+  std::map<std::pair<std::string, std::string>, std::set<double>> grid;
+  for (const ResultPoint& p : input.points) {
+    if (p.is_dense()) continue;
+    grid[{p.phase, p.method}].insert(p.nominal_compression);
+  }
+  return grid;
+}
+
+// The point for (model, task, len, method, nominal compression) of `phase`, if scored.
+const ResultPoint* FindPoint(const AnalysisInput& input, const std::string& phase,
+                             const std::string& model, const std::string& task, int64_t len,
+                             const std::string& method, double comp) {
+  for (const ResultPoint& p : input.points) {
+    if (p.model != model || p.task != task || p.seq_len != len || p.method != method ||
+        p.samples.empty()) {
+      continue;
+    }
+    if (p.is_dense()) return &p;
+    if (p.phase == phase && p.nominal_compression == comp) return &p;
+  }
+  return nullptr;
+}
+
+std::string PanelLayout(size_t panels, int* width, int* height, int panel_w, int panel_h) {
+  const size_t cols = panels <= 1 ? 1 : 2;
+  const size_t rows = (panels + cols - 1) / cols;
+  *width = static_cast<int>(cols) * panel_w;
+  *height = static_cast<int>(rows) * panel_h + 40;
+  return absl::StrCat("set multiplot layout ", rows, ",", cols, " title ");
+}
+
+}  // namespace
+
+std::string SafeName(const std::string& name) {
+  std::string out = name;
+  for (char& c : out) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) {
+      c = '_';
+    }
+  }
+  return out;
+}
+
+absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults& results,
+                              const ReportOptions& options, const std::string& out_dir,
+                              std::vector<PlotFile>* plots) {
+  namespace fs = std::filesystem;
+  const fs::path root(out_dir);
+  std::error_code ec;
+  fs::create_directories(root / "data", ec);
+  fs::create_directories(root / "plots", ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
+  const std::vector<std::string> models = ModelsByParams(input);
+  const auto grid = CompressionGrid(input, options);
+  std::set<std::string> phases;
+  for (const IsoFlopsCurve& c : results.curves) phases.insert(c.phase);
+
+  for (const std::string& phase : phases) {
+    std::set<std::string> tasks;
+    std::set<int64_t> lengths;
+    std::vector<std::string> methods;
+    for (const auto& [key, comps] : grid) {
+      if (key.first == phase) methods.push_back(key.second);
+    }
+    for (const IsoFlopsCurve& c : results.curves) {
+      if (c.phase != phase) continue;
+      tasks.insert(c.task);
+      lengths.insert(c.seq_len);
+    }
+    std::vector<std::string> all_methods = {"dense"};
+    all_methods.insert(all_methods.end(), methods.begin(), methods.end());
+
+    // isoFLOPS: one figure per task, one panel per length.
+    for (const std::string& task : tasks) {
+      std::vector<const IsoFlopsCurve*> panels;
+      for (const IsoFlopsCurve& c : results.curves) {
+        if (c.phase == phase && c.task == task) panels.push_back(&c);
+      }
+      const std::string stem = SafeName(absl::StrCat("isoflops_", phase, "_", task));
+      int w = 0, h = 0;
+      std::string body =
+          PanelLayout(panels.size(), &w, &h, 760, 430) +
+          Quote(absl::StrCat("isoFLOPS, ", phase, ", ", task,
+                             " (black steps: Pareto frontier; gaps: missing points)")) +
+          "\n";
+      for (const IsoFlopsCurve* c : panels) {
+        const std::string data = absl::StrCat("data/", stem, "_", c->seq_len, ".dat");
+        std::string text = "# frontier: flops score\n";
+        double max_flops = 0;
+        for (const IsoFlopsPoint& p : c->points) max_flops = std::max(max_flops, p.flops);
+        double last = 0;
+        for (const IsoFlopsPoint& p : c->points) {
+          if (!p.on_frontier) continue;
+          absl::StrAppend(&text, Num(p.flops), " ", Num(p.score), "\n");
+          last = p.score;
+        }
+        absl::StrAppend(&text, Num(max_flops), " ", Num(last), "\n\n\n");
+        std::vector<std::string> plot_items = {absl::StrCat(
+            "'", data, "' index 0 using 1:2 with steps lw 2.5 lc rgb 'black' title 'frontier'")};
+        int block = 1;
+        for (const std::string& model : models) {
+          for (const std::string& method : methods) {
+            std::vector<double> comps = {1.0};
+            auto g = grid.find({phase, method});
+            if (g != grid.end()) comps.insert(comps.end(), g->second.begin(), g->second.end());
+            std::string series;
+            bool any = false, gap = false;
+            for (double comp : comps) {
+              const IsoFlopsPoint* p = nullptr;
+              for (const IsoFlopsPoint& q : c->points) {
+                if (q.model == model && q.method == (comp == 1.0 ? "dense" : method) &&
+                    q.nominal_compression == comp) {
+                  p = &q;
+                }
+              }
+              if (p == nullptr) {
+                if (!gap) series += "\n";  // a blank line breaks the line: missing
+                gap = true;
+                continue;
+              }
+              gap = false;
+              any = true;
+              absl::StrAppend(&series, Num(p->flops), " ", Num(p->score), " ", Num(comp), "\n");
+            }
+            if (!any) continue;
+            absl::StrAppend(&text, "# ", model, " ", method, "\n", series, "\n\n");
+            plot_items.push_back(absl::StrCat(
+                "'", data, "' index ", block++, " using 1:2 with linespoints lw 1.5 lc rgb '",
+                Color(IndexOf(models, model)), "' pt ", PointType(IndexOf(all_methods, method)),
+                " ps 1.2 title ", Quote(absl::StrCat(model, " ", method))));
+          }
+        }
+        SF_RETURN_IF_ERROR(WriteFile(root / data, text));
+        absl::StrAppend(
+            &body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))),
+            "\nset logscale x\nset format x '%.0e'\nset xlabel ",
+            Quote(options.flops.isoflops_total ? "FLOPs per sample (total)"
+                                               : "FLOPs per sample (" + phase + ")"),
+            "\n",
+            "set ylabel 'score'\nset yrange [0<*:*<1.02]\nset offsets 0, 0, 0.03, 0.03\nset grid\n",
+            "set key outside right font ',8'\nplot ", absl::StrJoin(plot_items, ", \\\n  "), "\n");
+      }
+      SF_RETURN_IF_ERROR(
+          WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
+      plots->push_back({"isoflops", absl::StrCat(phase, " / ", task), stem});
+    }
+
+    // Score vs compression: one figure per task, one panel per method.
+    for (const std::string& task : tasks) {
+      if (task == kMeanOverTasks) continue;
+      const std::string stem = SafeName(absl::StrCat("compression_", phase, "_", task));
+      int w = 0, h = 0;
+      std::string body =
+          PanelLayout(methods.size(), &w, &h, 700, 400) +
+          Quote(absl::StrCat("score vs compression, ", phase, ", ", task,
+                             " (colour: model, dash: length; gaps: missing points)")) +
+          "\n";
+      for (const std::string& method : methods) {
+        const std::string data = absl::StrCat("data/", stem, "_", SafeName(method), ".dat");
+        std::vector<double> comps = {1.0};
+        const auto& g = grid.at({phase, method});
+        comps.insert(comps.end(), g.begin(), g.end());
+        std::string text;
+        std::vector<std::string> items;
+        int block = 0;
+        size_t li = 0;
+        for (int64_t len : lengths) {
+          for (const std::string& model : models) {
+            std::string series;
+            bool any = false, gap = false;
+            for (double comp : comps) {
+              const ResultPoint* p =
+                  FindPoint(input, phase, model, task, len, comp == 1.0 ? "dense" : method, comp);
+              if (p == nullptr) {
+                if (!gap) series += "\n";
+                gap = true;
+                continue;
+              }
+              gap = false;
+              any = true;
+              absl::StrAppend(&series, Num(comp), " ", Num(p->MeanScore()), "\n");
+            }
+            if (!any) continue;
+            absl::StrAppend(&text, "# ", model, " L=", len, "\n", series, "\n\n");
+            items.push_back(absl::StrCat(
+                "'", data, "' index ", block++, " using 1:2 with linespoints lw 1.5 dt ",
+                li % 5 + 1, " lc rgb '", Color(IndexOf(models, model)), "' pt ", PointType(li),
+                " title ", Quote(absl::StrCat(model, " ", LengthLabel(len)))));
+          }
+          ++li;
+        }
+        if (items.empty()) {
+          text = "0 NaN\n";
+          items.push_back(absl::StrCat("'", data, "' using 1:2 title 'no data'"));
+        }
+        SF_RETURN_IF_ERROR(WriteFile(root / data, text));
+        std::string xtics;
+        for (double c : comps) {
+          if (!xtics.empty()) xtics += ", ";
+          absl::StrAppend(&xtics, "'", Num(c), "' ", Num(c));
+        }
+        absl::StrAppend(&body, "set title ", Quote(method), "\nset logscale x\nset xtics (", xtics,
+                        ")\nset xrange [0.9:", Num(comps.back() * 1.15),
+                        "]\nset xlabel 'compression (nominal; 1 = dense)'\nset ylabel 'score'\n",
+                        "set yrange [0<*:*<1.02]\nset offsets 0, 0, 0.03, 0.03\nset grid\nset key "
+                        "outside right font ',8'\nplot ",
+                        absl::StrJoin(items, ", \\\n  "), "\n");
+      }
+      SF_RETURN_IF_ERROR(
+          WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
+      plots->push_back({"compression", absl::StrCat(phase, " / ", task), stem});
+    }
+
+    // Preserved-compression heatmap: rows (task, length), columns (model, method).
+    {
+      std::vector<std::pair<std::string, std::string>> cols;
+      for (const std::string& model : models) {
+        for (const std::string& method : methods) cols.push_back({model, method});
+      }
+      std::vector<std::pair<std::string, int64_t>> rows;
+      for (const std::string& task : tasks) {
+        if (task == kMeanOverTasks) continue;
+        for (int64_t len : lengths) rows.push_back({task, len});
+      }
+      const std::string stem = SafeName(absl::StrCat("preserved_", phase));
+      std::string cells, missing;
+      double max_value = 2.0;
+      for (size_t y = 0; y < rows.size(); ++y) {
+        for (size_t x = 0; x < cols.size(); ++x) {
+          const PreservedCompression* found = nullptr;
+          for (const PreservedCompression& pc : results.preserved) {
+            if (pc.model == cols[x].first && pc.method == cols[x].second &&
+                pc.task == rows[y].first && pc.seq_len == rows[y].second) {
+              found = &pc;
+            }
+          }
+          if (found == nullptr || std::isnan(found->preserved)) {
+            absl::StrAppend(&missing, x, " ", y, "\n");
+          } else {
+            max_value = std::max(max_value, found->preserved);
+            absl::StrAppend(&cells, x, " ", y, " ", Num(found->preserved), " \"",
+                            Num(found->preserved), found->non_monotone ? "*" : "", "\"\n");
+          }
+        }
+      }
+      if (cells.empty()) cells = "-10 -10 1 \"\"\n";
+      if (missing.empty()) missing = "-10 -10\n";
+      SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + ".dat"), cells));
+      SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + "_missing.dat"), missing));
+      std::string xtics, ytics;
+      for (size_t x = 0; x < cols.size(); ++x) {
+        absl::StrAppend(&xtics, x ? ", " : "", Quote(cols[x].first + " " + cols[x].second), " ", x);
+      }
+      for (size_t y = 0; y < rows.size(); ++y) {
+        absl::StrAppend(&ytics, y ? ", " : "",
+                        Quote(rows[y].first + " " + LengthLabel(rows[y].second)), " ", y);
+      }
+      const int w = std::max(760, 300 + 80 * static_cast<int>(cols.size()));
+      const int h = std::max(400, 200 + 26 * static_cast<int>(rows.size()));
+      std::set<double> phase_comps = {1.0};
+      for (const std::string& method : methods) {
+        const auto& g = grid.at({phase, method});
+        phase_comps.insert(g.begin(), g.end());
+      }
+      max_value = std::max(max_value, *phase_comps.rbegin());
+      std::string cbtics;
+      for (double c : phase_comps) absl::StrAppend(&cbtics, cbtics.empty() ? "" : ", ", Num(c));
+      const std::string body = absl::StrCat(
+          "set title ",
+          Quote(absl::StrCat("largest compression not significantly worse than dense (", phase,
+                             ", ", PairedTestName(options.preserved.test), ", alpha ",
+                             Num(options.preserved.alpha),
+                             ")\ngrey: missing; *: a larger compression passes again")),
+          "\nset xrange [-0.5:", cols.size() - 0.5, "]\nset yrange [", rows.size() - 0.5,
+          ":-0.5]\nset xtics (", xtics, ") rotate by 45 right\nset ytics (", ytics, ")\n",
+          "set logscale cb\nset cbrange [1:", Num(max_value), "]\nset cbtics (", cbtics,
+          ")\nset cblabel 'preserved compression'\n",
+          "set palette defined (0 '#d73027', 0.5 '#fee08b', 1 '#1a9850')\nunset key\n",
+          "set style fill solid 1.0 border lc rgb 'white'\nplot 'data/", stem,
+          "_missing.dat' using 1:2:(0.5):(0.5) with boxxyerror lc rgb '#cccccc', \\\n", "  'data/",
+          stem, ".dat' using 1:2:(0.5):(0.5):3 with boxxyerror lc palette, \\\n", "  'data/", stem,
+          ".dat' using 1:2:4 with labels font ',9'\n");
+      SF_RETURN_IF_ERROR(
+          WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
+      plots->push_back({"preserved", phase, stem});
+    }
+
+    // Predicted vs observed for the scaling-law fit of this phase.
+    for (const PhaseFit& pf : results.fits) {
+      if (pf.phase != phase || !pf.fit.has_value()) continue;
+      const std::string stem = SafeName(absl::StrCat("fit_", phase));
+      std::string text;
+      std::vector<std::string> items;
+      int block = 0;
+      for (size_t t = 0; t < pf.fit->tasks.size(); ++t) {
+        std::string series;
+        for (const ResultPoint& p : input.points) {
+          if (p.samples.empty() || p.task != pf.fit->tasks[t]) continue;
+          if (!p.is_dense() && p.phase != phase) continue;
+          absl::StrAppend(&series, Num(pf.fit->Predict(p, options.scaling)), " ",
+                          Num(p.MeanScore()), "\n");
+        }
+        absl::StrAppend(&text, "# in-sample ", pf.fit->tasks[t], "\n", series, "\n\n");
+        items.push_back(absl::StrCat("'data/", stem, ".dat' index ", block++,
+                                     " using 1:2 with points pt 7 ps 0.8 lc rgb '", Color(t),
+                                     "' title ", Quote(pf.fit->tasks[t])));
+      }
+      std::vector<std::string> held;
+      for (size_t v = 0; v < pf.validation.size(); ++v) {
+        const HoldoutValidation& val = pf.validation[v];
+        if (!val.error.empty()) continue;
+        std::string series;
+        for (size_t i = 0; i < val.observed.size(); ++i) {
+          absl::StrAppend(&series, Num(val.predicted[i]), " ", Num(val.observed[i]), "\n");
+        }
+        absl::StrAppend(&text, "# held out ", val.axis, "\n", series, "\n\n");
+        held.push_back(absl::StrCat(
+            "'data/", stem, ".dat' index ", block++, " using 1:2 with points pt ", PointType(v),
+            " ps 1 lc rgb '", Color(v), "' title ",
+            Quote(absl::StrFormat("largest %s held out (R2 %.2f)", val.axis, val.r2))));
+      }
+      SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + ".dat"), text));
+      const std::string common =
+          "set xrange [0:1]\nset yrange [0:1]\nset size ratio 1\nset grid\n"
+          "set xlabel 'predicted'\nset ylabel 'observed'\nset key top left font ',8'\n";
+      std::string body = absl::StrCat(
+          "set multiplot layout 1,2 title ",
+          Quote(absl::StrCat("scaling law, ", phase, ": predicted vs observed mean scores")), "\n",
+          "set title 'fit on all points'\n", common, "plot x with lines lc rgb 'gray' notitle, ",
+          absl::StrJoin(items, ", "), "\n");
+      absl::StrAppend(&body, "set title 'held-out validation'\n", common,
+                      "plot x with lines lc rgb 'gray' notitle", held.empty() ? "" : ", ",
+                      absl::StrJoin(held, ", "), "\n");
+      SF_RETURN_IF_ERROR(
+          WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, 1100, 560, body)));
+      plots->push_back({"fit", phase, stem});
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RenderPlots(const std::vector<PlotFile>& plots, const std::string& gnuplot,
+                         const std::string& out_dir) {
+  const std::string log = (std::filesystem::path(out_dir) / "plots" / "gnuplot.log").string();
+  // pngcairo draws anti-aliased text; fall back to libgd's png where it is missing.
+  bool cairo = true;
+  for (const PlotFile& plot : plots) {
+    const std::string script = absl::StrCat("plots/", plot.stem, ".gp");
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::string run_script = script;
+      if (!cairo) {
+        std::ifstream in(std::filesystem::path(out_dir) / script);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string text = ss.str();
+        for (size_t pos; (pos = text.find("pngcairo")) != std::string::npos;) {
+          text.replace(pos, 8, "png");
+        }
+        run_script = absl::StrCat("plots/", plot.stem, ".png.gp");
+        SF_RETURN_IF_ERROR(WriteFile(std::filesystem::path(out_dir) / run_script, text));
+      }
+      posix_spawn_file_actions_t actions;
+      posix_spawn_file_actions_init(&actions);
+      posix_spawn_file_actions_addchdir_np(&actions, out_dir.c_str());
+      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                       O_WRONLY | O_CREAT | O_APPEND, 0644);
+      posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+      std::vector<char*> argv = {const_cast<char*>(gnuplot.c_str()),
+                                 const_cast<char*>(run_script.c_str()), nullptr};
+      pid_t pid = 0;
+      const int rc = posix_spawnp(&pid, gnuplot.c_str(), &actions, nullptr, argv.data(), environ);
+      posix_spawn_file_actions_destroy(&actions);
+      if (rc != 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot run '", gnuplot, "': ", std::strerror(rc),
+                         " (install gnuplot-nox, or render_plots = false)"));
+      }
+      int status = 0;
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot run '", gnuplot, "' (install gnuplot-nox)"));
+      }
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) break;
+      if (attempt == 0 && cairo) {
+        cairo = false;  // retry this and later plots with the png terminal
+        continue;
+      }
+      return absl::InternalError(
+          absl::StrCat("gnuplot failed on ", out_dir, "/", script, "; see ", log));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sf::analysis

@@ -1,0 +1,236 @@
+#include "analysis/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "analysis/glm.h"
+#include "common/testing/status_matchers.h"
+#include "gtest/gtest.h"
+
+namespace sf::analysis {
+namespace {
+
+using ::sf::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// The law the synthetic sweep is drawn from.
+constexpr double kEps = -18.4, kA = 1.0, kB = -0.3, kC = -0.5;
+const std::map<std::string, double>& TaskDelta() {
+  static const auto* d = new std::map<std::string, double>{
+      {"qa_squad", 0.0}, {"ruler_niah", 0.9}, {"story_retrieval", -0.4}};
+  return *d;
+}
+
+// A sweep over 3 Qwen2.5 sizes, 3 tasks, 3 lengths, 2 prefill methods and 1 decode
+// method at 4 compressions, 200 samples each, each sample an independent Bernoulli
+// draw (the GLM's assumption, so its standard errors are honest).
+AnalysisInput SyntheticSweep() {
+  AnalysisInput in;
+  in.caveat = "synthetic data drawn from a known logistic law";
+  const std::vector<std::pair<std::string, ModelShape>> models = {
+      {"qwen2.5-7b", Qwen25_7B()}, {"qwen2.5-14b", Qwen25_14B()}, {"qwen2.5-32b", Qwen25_32B()}};
+  const std::vector<std::pair<std::string, std::string>> methods = {
+      {"block_sparse", "prefill"}, {"vertical_slash", "prefill"}, {"quest", "decode"}};
+  std::mt19937_64 rng(2026);
+  std::uniform_real_distribution<double> unif(0.0, 1.0);
+  for (const auto& [model, shape] : models) {
+    for (const auto& [task, delta] : TaskDelta()) {
+      for (int64_t len : {32768, 65536, 131072}) {
+        auto make = [&](const std::string& method, const std::string& phase, double comp) {
+          ResultPoint p;
+          p.model = model;
+          p.shape = shape;
+          p.task = task;
+          p.seq_len = len;
+          p.method = method;
+          p.phase = phase;
+          p.nominal_compression = comp;
+          p.decode_tokens = 64;
+          const double prob =
+              Sigmoid(kEps + delta + kA * std::log(TotalParams(shape)) +
+                      kB * std::log(static_cast<double>(len)) + kC * std::log(comp));
+          for (int64_t i = 0; i < 200; ++i) {
+            p.samples.push_back({i, unif(rng) < prob ? 1.0 : 0.0});
+          }
+          return p;
+        };
+        in.points.push_back(make("dense", "", 1.0));
+        for (const auto& [method, phase] : methods) {
+          for (double comp : {2.0, 5.0, 10.0, 20.0}) in.points.push_back(make(method, phase, comp));
+        }
+      }
+    }
+  }
+  return in;
+}
+
+// Drops two points and a whole (model, task, length, method) group of four and empties
+// one more point, as an interrupted sweep would leave it: 7 missing points.
+AnalysisInput PartialSweep() {
+  AnalysisInput in = SyntheticSweep();
+  std::erase_if(in.points, [](const ResultPoint& p) {
+    return (p.model == "qwen2.5-32b" && p.task == "ruler_niah" && p.seq_len == 131072 &&
+            ((p.method == "quest" && p.nominal_compression == 20.0) ||
+             (p.method == "block_sparse" && p.nominal_compression == 5.0))) ||
+           (p.model == "qwen2.5-7b" && p.task == "story_retrieval" && p.seq_len == 131072 &&
+            p.method == "vertical_slash");
+  });
+  for (ResultPoint& p : in.points) {
+    if (p.model == "qwen2.5-7b" && p.task == "qa_squad" && p.seq_len == 32768 &&
+        p.method == "vertical_slash" && p.nominal_compression == 10.0) {
+      p.samples.clear();
+    }
+  }
+  return in;
+}
+
+TEST(Analyze, SyntheticSweep_RecoversTheLawInBothPhases) {
+  SF_ASSERT_OK_AND_ASSIGN(AnalysisResults r, Analyze(PartialSweep(), {}));
+  ASSERT_EQ(r.fits.size(), 2u);
+  for (const PhaseFit& pf : r.fits) {
+    ASSERT_TRUE(pf.fit.has_value()) << pf.phase << ": " << pf.error;
+    const std::map<std::string, double> truth = {{"eps", kEps},
+                                                 {"delta[ruler_niah]", 0.9},
+                                                 {"delta[story_retrieval]", -0.4},
+                                                 {"a_lnN", kA},
+                                                 {"b_lnL", kB},
+                                                 {"c_lnC", kC}};
+    ASSERT_EQ(pf.fit->names.size(), truth.size());
+    for (size_t k = 0; k < pf.fit->names.size(); ++k) {
+      EXPECT_LT(std::fabs(pf.fit->coefficients[k] - truth.at(pf.fit->names[k])),
+                4.0 * pf.fit->standard_errors[k])
+          << pf.phase << " " << pf.fit->names[k] << " = " << pf.fit->coefficients[k];
+    }
+    ASSERT_EQ(pf.validation.size(), 3u);
+    for (const HoldoutValidation& v : pf.validation) {
+      EXPECT_EQ(v.error, "");
+      EXPECT_GT(v.spearman, 0.8) << pf.phase << " " << v.axis;
+      EXPECT_LT(v.mae, 0.08) << pf.phase << " " << v.axis;
+    }
+  }
+  // 2 phases x (3 tasks + their mean) x 3 lengths.
+  EXPECT_EQ(r.curves.size(), 24u);
+  ASSERT_EQ(r.missing.size(), 7u);
+  EXPECT_EQ(std::count_if(r.missing.begin(), r.missing.end(),
+                          [](const MissingPoint& m) { return m.model == "qwen2.5-7b"; }),
+            5);
+  // At 20x the law takes 0.2 to 0.3 off every score: with 200 samples that is always
+  // significant, so no group preserves 20x.
+  ASSERT_EQ(r.preserved.size(), 3u * 3u * 3u * 3u - 1u);
+  for (const PreservedCompression& pc : r.preserved) {
+    EXPECT_LT(pc.preserved, 20.0) << pc.model << " " << pc.task << " " << pc.method;
+    if (pc.tests.back().compression == 20.0) {
+      EXPECT_TRUE(pc.tests.back().significantly_worse);
+    }
+  }
+}
+
+TEST(FormatSummary, SyntheticSweep_ListsFitsCriticalLengthsAndPreserved) {
+  SF_ASSERT_OK_AND_ASSIGN(AnalysisResults r, Analyze(PartialSweep(), {}));
+  const std::string text = FormatSummary(r, {});
+  // 27 dense + 2 methods x 27 x 4 - 6 missing; decode: 27 + 27 x 4 - 1.
+  EXPECT_THAT(text, HasSubstr("scaling law, prefill: 237 points"));
+  EXPECT_THAT(text, HasSubstr("c_lnC"));
+  EXPECT_THAT(text, HasSubstr("held out largest L: R2"));
+  EXPECT_THAT(text, HasSubstr("critical length (mean over tasks):"));
+  EXPECT_THAT(text, HasSubstr("decode   quest            L=131072"));
+  EXPECT_THAT(text, HasSubstr("7 grid points missing"));
+}
+
+TEST(WriteReport, SyntheticSweep_WritesPageTablesAndPlots) {
+  const std::string dir = ::testing::TempDir() + "/sf_report_test";
+  std::filesystem::remove_all(dir);
+  SF_ASSERT_OK(WriteReport(PartialSweep(), {}, dir));
+  std::ifstream html_in(dir + "/index.html");
+  std::stringstream html;
+  html << html_in.rdbuf();
+  EXPECT_THAT(html.str(), HasSubstr("synthetic data drawn from a known logistic law"));
+  EXPECT_THAT(html.str(), HasSubstr("7 grid points have no scored samples"));
+  EXPECT_THAT(html.str(), HasSubstr("Critical length"));
+  for (const char* stem : {"isoflops_prefill_ruler_niah", "isoflops_decode_qa_squad",
+                           "compression_prefill_story_retrieval", "preserved_prefill",
+                           "preserved_decode", "fit_prefill", "fit_decode"}) {
+    EXPECT_THAT(html.str(), HasSubstr(std::string(stem) + ".png")) << stem;
+    std::ifstream png(dir + "/" + stem + ".png", std::ios::binary);
+    char magic[4] = {};
+    png.read(magic, 4);
+    EXPECT_EQ(std::string(magic + 1, 3), "PNG") << stem;
+    EXPECT_GT(std::filesystem::file_size(dir + "/" + stem + ".png"), 10000u) << stem;
+    EXPECT_GT(std::filesystem::file_size(dir + "/" + stem + ".svg"), 1000u) << stem;
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir + "/points.csv"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/preserved.csv"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/scaling_law.csv"));
+}
+
+TEST(WriteReport, MissingGnuplotIsFailedPrecondition) {
+  ReportOptions options;
+  options.gnuplot = "/nonexistent/gnuplot";
+  EXPECT_THAT(WriteReport(PartialSweep(), options, ::testing::TempDir() + "/sf_report_nognuplot"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("gnuplot")));
+}
+
+TEST(WriteReport, EmptyAndDenseOnlyInputsStillWriteAPage) {
+  for (bool dense_only : {false, true}) {
+    AnalysisInput in;
+    if (dense_only) {
+      for (const ResultPoint& p : SyntheticSweep().points) {
+        if (p.is_dense()) in.points.push_back(p);
+      }
+    }
+    const std::string dir = ::testing::TempDir() + "/sf_report_sparse_input";
+    std::filesystem::remove_all(dir);
+    SF_ASSERT_OK(WriteReport(in, {}, dir)) << dense_only;
+    std::ifstream html_in(dir + "/index.html");
+    std::stringstream html;
+    html << html_in.rdbuf();
+    EXPECT_THAT(html.str(), HasSubstr(dense_only ? "27 result points" : "0 result points"));
+  }
+}
+
+// A demo-sized sweep: one model, one length, one method. The law drops ln N and ln L,
+// and validation says why it cannot hold out an axis with one value.
+TEST(WriteReport, SingleModelSingleLengthFitsWhatItCan) {
+  AnalysisInput in;
+  for (const ResultPoint& p : SyntheticSweep().points) {
+    if (p.model == "qwen2.5-7b" && p.seq_len == 32768 &&
+        (p.is_dense() || p.method == "block_sparse")) {
+      in.points.push_back(p);
+    }
+  }
+  SF_ASSERT_OK_AND_ASSIGN(AnalysisResults r, Analyze(in, {}));
+  ASSERT_EQ(r.fits.size(), 1u);
+  ASSERT_TRUE(r.fits[0].fit.has_value()) << r.fits[0].error;
+  EXPECT_EQ(r.fits[0].fit->dropped, (std::vector<std::string>{"a_lnN", "b_lnL"}));
+  EXPECT_LT(std::fabs(r.fits[0].fit->Coefficient("c_lnC") - kC),
+            4.0 * r.fits[0].fit->standard_errors.back());
+  ASSERT_EQ(r.fits[0].validation.size(), 3u);
+  EXPECT_THAT(r.fits[0].validation[0].error, HasSubstr("nothing to hold out"));
+  EXPECT_EQ(r.fits[0].validation[2].error, "");  // C has 5 values
+  EXPECT_EQ(r.fits[0].validation[2].n_test, 3);
+  EXPECT_TRUE(r.critical.empty());
+  SF_EXPECT_OK(WriteReport(in, {}, ::testing::TempDir() + "/sf_report_single"));
+}
+
+TEST(Analyze, PointWithoutArchitectureIsInvalidArgument) {
+  AnalysisInput in = SyntheticSweep();
+  in.points[5].shape = ModelShape{};
+  EXPECT_THAT(Analyze(in, {}), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("result point 5 (model 'qwen2.5-7b') has no "
+                                                  "architecture")));
+}
+
+TEST(Analyze, PointWithoutLengthIsInvalidArgument) {
+  AnalysisInput in = SyntheticSweep();
+  in.points[3].seq_len = 0;
+  EXPECT_THAT(Analyze(in, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("result point 3")));
+}
+
+}  // namespace
+}  // namespace sf::analysis

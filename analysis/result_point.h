@@ -1,0 +1,59 @@
+// In-memory result records that every analysis works on: one ResultPoint per finished
+// grid point (model, task, length, method, compression) with its per-sample scores.
+// The database loader (sfctl analyze) fills these; the analysis never touches SQLite.
+#ifndef SF_ANALYSIS_RESULT_POINT_H_
+#define SF_ANALYSIS_RESULT_POINT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analysis/flops.h"
+
+namespace sf::analysis {
+
+// One scored sample. `index` is the sample's index in the task (the same index means
+// the same prompt across methods), which is what makes paired tests possible.
+struct SampleScore {
+  int64_t index = 0;
+  double score = 0.0;  // in [0, 1] for the scaling-law fit
+};
+
+// One grid point's result.
+struct ResultPoint {
+  std::string model;                  // e.g. "qwen2.5-7b"
+  ModelShape shape;                   // architecture, for the FLOPs model and N
+  std::string task;                   // e.g. "ruler_niah"
+  int64_t seq_len = 0;                // nominal sequence length L (tokens)
+  std::string method;                 // "dense" is the baseline of every phase
+  std::string phase;                  // "prefill" or "decode"; ignored for dense
+  double nominal_compression = 1.0;   // what the spec asked
+  double measured_compression = 0.0;  // what was computed; 0 = not measured
+  std::vector<SampleScore> samples;
+  // FLOPs as recorded by the worker; all zero = not recorded (the analysis computes
+  // them from `shape` with the FLOPs model).
+  double flops_prefill = 0.0;
+  double flops_decode = 0.0;
+  double flops_indexing = 0.0;
+  int64_t decode_tokens = 0;  // output tokens per sample (for the FLOPs model)
+
+  bool is_dense() const { return method == "dense"; }
+  // Mean sample score; NaN when there are no samples.
+  double MeanScore() const;
+  // The compression used by the analysis: measured when recorded and
+  // `prefer_measured`, else nominal. Dense is 1.
+  double Compression(bool prefer_measured) const;
+  double TotalFlops() const { return flops_prefill + flops_decode + flops_indexing; }
+};
+
+// Everything an analysis run needs.
+struct AnalysisInput {
+  std::vector<ResultPoint> points;
+  // Free text shown at the top of the report (e.g. "random-weight demo models: scores
+  // carry no meaning").
+  std::string caveat;
+};
+
+}  // namespace sf::analysis
+
+#endif  // SF_ANALYSIS_RESULT_POINT_H_
