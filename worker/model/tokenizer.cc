@@ -398,6 +398,14 @@ void HfTokenizer::Impl::BpeWord(absl::string_view word, std::vector<TokenId>* ou
     out->push_back(byte_id[static_cast<unsigned char>(word[0])]);
     return;
   }
+  if (ignore_merges) {
+    // A whole word in the vocabulary is one token; no need for the cache's lock.
+    auto it = bytes_to_id.find(word);
+    if (it != bytes_to_id.end()) {
+      out->push_back(it->second);
+      return;
+    }
+  }
   if (word.size() > kMaxCachedWord) {
     BpeWordUncached(word, out);
     return;
@@ -462,6 +470,19 @@ void HfTokenizer::Impl::EncodeValidSegment(absl::string_view text,
     }
   }
 
+  // The common case (Llama 3, Qwen): one isolating split; words go straight to BPE.
+  if (pre_tokenizer.size() == 1 && pre_tokenizer[0].regex != nullptr &&
+      pre_tokenizer[0].behavior == SplitBehavior::kIsolated && !pre_tokenizer[0].invert &&
+      !pre_tokenizer[0].add_prefix_space) {
+    size_t last = 0;
+    pre_tokenizer[0].regex->ForEachMatch(text, [&](size_t b, size_t e) {
+      if (b > last) BpeWord(text.substr(last, b - last), out);
+      BpeWord(text.substr(b, e - b), out);
+      last = e;
+    });
+    if (last < text.size()) BpeWord(text.substr(last), out);
+    return;
+  }
   // Pieces flow through the pre-tokenizer steps; pieces that a step rewrites (prefix
   // space) live in `owned`.
   std::vector<absl::string_view> pieces{text};
@@ -495,7 +516,6 @@ void HfTokenizer::Impl::EncodeValidSegment(absl::string_view text,
       if (step.invert) {
         for (Part& p : parts) p.match = !p.match;
       }
-      const size_t first_new = next_pieces.size();
       auto sub = [&](const Part& p) { return piece.substr(p.b, p.e - p.b); };
       switch (step.behavior) {
         case SplitBehavior::kIsolated:
@@ -548,7 +568,6 @@ void HfTokenizer::Impl::EncodeValidSegment(absl::string_view text,
           break;
         }
       }
-      (void)first_new;
     }
     std::swap(pieces, next_pieces);
   }
