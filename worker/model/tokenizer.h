@@ -80,9 +80,8 @@ class HfTokenizer final : public Tokenizer {
   std::optional<TokenId> BosId() const;
   std::optional<TokenId> EosId() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit HfTokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -1,6 +1,8 @@
 // Unit tests of HfTokenizer on small hand-written tokenizer.json files.
 #include "worker/model/tokenizer.h"
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -182,6 +184,28 @@ TEST(HfTokenizer, CountTokens_EqualsEncodeSizeOnLongText) {
   std::string text;
   for (int i = 0; i < 40000; ++i) absl::StrAppend(&text, "abc ab\nab", i % 7, "\n");
   EXPECT_EQ(tok->CountTokens(text), static_cast<int64_t>(tok->Encode(text).size()));
+}
+
+TEST(HfTokenizer, ConcurrentEncode_SameIdsAsSingleThread) {
+  auto tok = Make(TinyTokenizer({{"a", "b"}, {"ab", "c"}, {" ", "ab"}}));
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i) texts.push_back(absl::StrCat("abc ab", i, " cab abca\n", i * 7));
+  std::vector<std::vector<TokenId>> expected;
+  for (const std::string& t : texts) expected.push_back(tok->Encode(t));
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      for (int rep = 0; rep < 20; ++rep) {
+        for (size_t i = 0; i < texts.size(); ++i) {
+          mismatches[k] += tok->Encode(texts[(i + k * 37) % texts.size()]) !=
+                           expected[(i + k * 37) % texts.size()];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_THAT(mismatches, ::testing::Each(0));
 }
 
 TEST(HfTokenizer, Name_StableHashOfFile) {
