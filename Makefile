@@ -11,6 +11,7 @@ all: build
 
 deps:
 	@bash deploy/install-deps.sh
+	@bash deploy/fetch-tokenizers.sh
 
 configure: deps
 	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 \
