@@ -623,6 +623,16 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
     ok = false;
   }
   if (!ok) return;
+  // Refuse before building the variants, so that an absurd entry costs no memory.
+  int64_t variants = SatMul(static_cast<int64_t>(phases.size()),
+                            has_compression ? static_cast<int64_t>(compression->size()) : 1);
+  for (const auto& axis : axes) variants = SatMul(variants, static_cast<int64_t>(axis.second.size()));
+  if (variants > options_.max_jobs) {
+    Error(node.Mark(), absl::StrCat(where, " expands to ", variants,
+                                    " variants, more than the limit of ", options_.max_jobs,
+                                    " jobs; shorten its parameter lists"));
+    return;
+  }
 
   // Defaults, then the cartesian product of the given axes.
   ParamMap base;
@@ -807,6 +817,14 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
     ok = false;
   }
   if (!ok) return;
+  int64_t variants = 1;
+  for (const auto& axis : axes) variants = SatMul(variants, static_cast<int64_t>(axis.second.size()));
+  if (variants > options_.max_jobs) {
+    Error(node.Mark(), absl::StrCat(where, " expands to ", variants,
+                                    " variants, more than the limit of ", options_.max_jobs,
+                                    " jobs; shorten its parameter lists"));
+    return;
+  }
   std::vector<TaskChoice> combos = {base};
   for (const auto& [key, values] : axes) {
     std::vector<TaskChoice> next;
@@ -1003,6 +1021,11 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(absl::string_view yaml_text, absl::stri
   SpecParser parser(std::string(filename), options);
   std::optional<SweepSpec> spec = parser.Parse(yaml_text);
   if (spec.has_value() && parser.errors().empty()) return *std::move(spec);
+  // In file order, so that a reader can fix them top to bottom.
+  std::stable_sort(parser.errors().begin(), parser.errors().end(),
+                   [](const SpecError& a, const SpecError& b) {
+                     return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+                   });
   std::vector<std::string> lines;
   for (const SpecError& e : parser.errors()) lines.push_back(e.ToString());
   if (errors != nullptr) {
