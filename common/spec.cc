@@ -289,8 +289,9 @@ void SpecParser::CheckUnique(const std::vector<YAML::Node>& nodes,
     auto [it, inserted] = first.emplace(values[i], i);
     if (!inserted) {
       Error(nodes[i].Mark(),
-            absl::StrCat("duplicate value ", values[i], " in ", what, " (also at line ",
-                         nodes[it->second].Mark().line + 1, "); remove one"));
+            absl::StrCat("duplicate value ", values[i], " in ", what, " (also at ",
+                         nodes[it->second].Mark().line + 1, ":",
+                         nodes[it->second].Mark().column + 1, "); remove one"));
     }
   }
 }
@@ -370,9 +371,12 @@ void SpecParser::ParseModels(const YAML::Node& node, SweepSpec* spec) {
       continue;
     }
     ModelEntry model;
-    bool ok = true;
-    YAML::Node path_node;
-    for (const Entry& e : Entries(item, "a model", &allowed)) {
+    const size_t errors_before = errors_.size();
+    const std::vector<Entry> entries = Entries(item, "a model", &allowed);
+    // A misspelt key already explains a missing name or path.
+    bool ok = errors_.size() == errors_before;
+    std::optional<YAML::Node> path_node;
+    for (const Entry& e : entries) {
       if (e.key == "name") {
         auto v = String(e.value, "model name");
         ok &= v.has_value();
@@ -391,7 +395,7 @@ void SpecParser::ParseModels(const YAML::Node& node, SweepSpec* spec) {
         ok &= v.has_value();
         if (v) {
           model.ref.path = Resolve(*v);
-          path_node = e.value;
+          path_node.emplace(e.value);
         }
       } else if (e.key == "gpus") {
         auto v = Int(e.value, "gpus", 0, 1024);
@@ -403,13 +407,13 @@ void SpecParser::ParseModels(const YAML::Node& node, SweepSpec* spec) {
       Error(item.Mark(), "model has no name; add `name: <short name>`");
       ok = false;
     }
-    if (!path_node.IsDefined()) {
+    if (!path_node.has_value()) {
       if (ok) Error(item.Mark(), "model has no path; add `path: <Hugging Face model folder>`");
       continue;
     }
     absl::StatusOr<ModelInfo> info = InspectModel(model.ref.path);
     if (!info.ok()) {
-      Error(path_node.Mark(), std::string(info.status().message()));
+      Error(path_node->Mark(), std::string(info.status().message()));
       continue;
     }
     model.info = *std::move(info);
@@ -448,14 +452,16 @@ void SpecParser::ParseMethods(const YAML::Node& node, SweepSpec* spec) {
 void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec) {
   std::vector<std::string> known;
   for (const MethodInfo& m : AllMethods()) known.push_back(m.name);
-  YAML::Node name_node;
+  std::optional<YAML::Node> name_node;
   if (node.IsScalar()) {
-    name_node = node;
+    name_node.emplace(node);
   } else if (node.IsMap()) {
     for (auto it = node.begin(); it != node.end(); ++it) {
-      if (it->first.IsScalar() && it->first.Scalar() == "name") name_node = it->second;
+      if (it->first.IsScalar() && it->first.Scalar() == "name" && !name_node.has_value()) {
+        name_node.emplace(it->second);
+      }
     }
-    if (!name_node.IsDefined()) {
+    if (!name_node.has_value()) {
       Error(node.Mark(), "method has no name; add `name: <method>` (known: " +
                              absl::StrJoin(known, ", ") + ")");
       return;
@@ -465,11 +471,11 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
           absl::StrCat("each method must be a name or a map with `name`, got ", TypeName(node)));
     return;
   }
-  auto name = String(name_node, "method name");
+  auto name = String(*name_node, "method name");
   if (!name) return;
   const MethodInfo* info = FindMethod(*name);
   if (info == nullptr) {
-    Error(name_node.Mark(), absl::StrCat("unknown method '", *name, "'", DidYouMean(*name, known),
+    Error(name_node->Mark(), absl::StrCat("unknown method '", *name, "'", DidYouMean(*name, known),
                                          " (known: ", absl::StrJoin(known, ", "), ")"));
     return;
   }
@@ -477,7 +483,7 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
 
   // Phases this entry runs in.
   std::vector<MethodPhase> phases;
-  YAML::Node phase_node;
+  std::optional<YAML::Node> phase_node;
   std::vector<Entry> entries;
   if (node.IsMap()) {
     std::vector<std::string> allowed = {"name", "phase", "compression"};
@@ -486,14 +492,14 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
   }
   bool ok = true;
   std::optional<std::vector<double>> compression;
-  YAML::Node compression_node;
+  bool compression_given = false;
   // Parameter axes in catalog order: (name, values).
   std::vector<std::pair<const MethodParam*, std::vector<ParamValue>>> axes;
   std::vector<std::pair<const MethodParam*, YAML::Node>> given;
   for (const Entry& e : entries) {
     if (e.key == "name") continue;
     if (e.key == "phase") {
-      phase_node = e.value;
+      phase_node.emplace(e.value);
       auto nodes = ScalarOrList(e.value, where + " phase");
       if (!nodes) {
         ok = false;
@@ -524,10 +530,10 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
       }
       CheckUnique(*nodes, texts, where + " phase");
     } else if (e.key == "compression") {
-      compression_node = e.value;
+      compression_given = true;
       if (!SupportsCompressionTarget(*info)) {
         absl::Status s = ApplyCompressionTarget(*info, 1, 1, nullptr);
-        Error(e.key_node.Mark(), absl::StrCat(info->name, ": ", s.message()));
+        Error(e.key_node.Mark(), std::string(s.message()));
         ok = false;
         continue;
       }
@@ -591,7 +597,7 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
     } else if (std::string(info->name) == "dense") {
       phases.push_back(MethodPhase::kBoth);
     } else {
-      Error(phase_node.IsDefined() ? phase_node.Mark() : node.Mark(),
+      Error(phase_node.has_value() ? phase_node->Mark() : node.Mark(),
             absl::StrCat(info->name,
                          " can run in either phase; add `phase: prefill`, `phase: decode`, "
                          "`phase: both` or a list of them"));
@@ -601,7 +607,7 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
   // Budget: natively or from compression, not both; every other parameter needs a value.
   const bool has_compression = compression.has_value();
   for (const auto& [param, key_node] : given) {
-    if (has_compression && IsSetByCompression(*info, param->name)) {
+    if (compression_given && IsSetByCompression(*info, param->name)) {
       Error(key_node.Mark(),
             absl::StrCat(where, ": `", param->name,
                          "` is derived from `compression`; give one or the other, not both"));
@@ -612,7 +618,7 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
     const bool present = std::any_of(given.begin(), given.end(),
                                      [&p](const auto& g) { return g.first == &p; });
     if (present || p.default_value[0] != '\0') continue;
-    if (has_compression && IsSetByCompression(*info, p.name)) continue;
+    if (compression_given && IsSetByCompression(*info, p.name)) continue;
     const bool is_budget = std::string(p.name) == info->budget_param;
     Error(node.Mark(),
           absl::StrCat(where, " needs `", p.name, "` (", p.help, ")",
@@ -718,16 +724,16 @@ void SpecParser::ParseTasks(const YAML::Node& node, SweepSpec* spec) {
 void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
   std::vector<std::string> known;
   for (const TaskInfo& t : AllTasks()) known.push_back(t.name);
-  YAML::Node name_node;
+  std::optional<YAML::Node> name_node;
   std::vector<Entry> entries;
   if (node.IsScalar()) {
-    name_node = node;
+    name_node.emplace(node);
   } else if (node.IsMap()) {
     entries = Entries(node, "a task", nullptr);
     for (const Entry& e : entries) {
-      if (e.key == "name") name_node = e.value;
+      if (e.key == "name") name_node.emplace(e.value);
     }
-    if (!name_node.IsDefined()) {
+    if (!name_node.has_value()) {
       Error(node.Mark(), "task has no name; add `name: <task>` (known: " +
                              absl::StrJoin(known, ", ") + ")");
       return;
@@ -737,11 +743,11 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
           absl::StrCat("each task must be a name or a map with `name`, got ", TypeName(node)));
     return;
   }
-  auto name = String(name_node, "task name");
+  auto name = String(*name_node, "task name");
   if (!name) return;
   const TaskInfo* info = FindTask(*name);
   if (info == nullptr) {
-    Error(name_node.Mark(), absl::StrCat("unknown task '", *name, "'", DidYouMean(*name, known),
+    Error(name_node->Mark(), absl::StrCat("unknown task '", *name, "'", DidYouMean(*name, known),
                                          " (known: ", absl::StrJoin(known, ", "), ")"));
     return;
   }
@@ -906,7 +912,7 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
   spec.source = file_;
   static const std::vector<std::string> allowed(std::begin(kTopKeys), std::end(kTopKeys));
   std::map<std::string, YAML::Node> top;
-  for (Entry& e : Entries(root, "the sweep spec", &allowed)) top[e.key] = e.value;
+  for (Entry& e : Entries(root, "the sweep spec", &allowed)) top.emplace(e.key, e.value);
   auto get = [&top](const char* key) {
     auto it = top.find(key);
     return it == top.end() ? YAML::Node(YAML::NodeType::Undefined) : it->second;
@@ -944,7 +950,7 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
   ParseSeeds(get("seed"), get("seeds"), &spec);
 
   spec.max_jobs = options_.max_jobs;
-  YAML::Node limit_node;
+  std::optional<YAML::Node> limit_node;
   if (YAML::Node n = get("limits"); n.IsDefined()) {
     if (!n.IsMap()) {
       Error(n.Mark(), absl::StrCat("limits must be a map {max_jobs}, got ", TypeName(n)));
@@ -953,7 +959,7 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
                                                        std::end(kLimitKeys));
       for (const Entry& e : Entries(n, "limits", &limit_keys)) {
         if (auto v = Int(e.value, "limits.max_jobs", 1, std::numeric_limits<int64_t>::max())) {
-          limit_node = e.value;
+          limit_node.emplace(e.value);
           if (*v > options_.max_jobs) {
             Error(e.value.Mark(),
                   absl::StrCat("limits.max_jobs ", *v, " is above the configured limit ",
@@ -983,11 +989,11 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
     factors.push_back(absl::StrCat(a.name, " ", a.size));
   }
   if (spec.grid_size > spec.max_jobs) {
-    Error(limit_node.IsDefined() ? limit_node.Mark() : root.Mark(),
+    Error(limit_node.has_value() ? limit_node->Mark() : root.Mark(),
           absl::StrCat("the grid has ", spec.grid_size, " jobs (",
                        absl::StrJoin(factors, " x "), "), more than the limit of ",
                        spec.max_jobs, "; shrink an axis or split the sweep",
-                       limit_node.IsDefined() ? " or raise limits.max_jobs" : ""));
+                       limit_node.has_value() ? " or raise limits.max_jobs" : ""));
     return std::nullopt;
   }
   return spec;
