@@ -903,7 +903,8 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
     return std::nullopt;
   }
   if (!root.IsMap()) {
-    Error(root.Mark(), absl::StrCat("a sweep spec is a map with name, models, sequence_lengths, "
+    // An empty document has no position of its own: point at the start of the file.
+    Error(root.Mark().is_null() ? YAML::Mark() : root.Mark(), absl::StrCat("a sweep spec is a map with name, models, sequence_lengths, "
                                     "methods and tasks; this file holds ",
                                     TypeName(root)));
     return std::nullopt;
