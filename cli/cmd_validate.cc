@@ -24,8 +24,8 @@ int RunValidate(const std::string& path, const SpecOptions& options, bool list, 
   if (!spec.ok()) {
     if (errors.empty()) return ReportStatus(spec.status(), io);
     for (const SpecError& e : errors) io.err << e.ToString() << "\n";
-    io.err << "sfctl: " << errors.size() << (errors.size() == 1 ? " error" : " errors")
-           << " in " << path << "; nothing would be submitted\n";
+    io.err << "sfctl: " << errors.size() << (errors.size() == 1 ? " error" : " errors") << " in "
+           << path << "; nothing would be submitted\n";
     return kExitUsage;
   }
   ExpandStats stats;
@@ -66,10 +66,9 @@ int RunValidate(const std::string& path, const SpecOptions& options, bool list, 
         return m.compression.has_value() ? absl::StrFormat("%s@%g", m.name, *m.compression)
                                          : m.name;
       };
-      io.out << absl::StrFormat("%-16s %-12s %7d %-16s %-16s %-16s %6d %12s\n",
-                                j.key.substr(0, 16), j.model.name, j.sequence_length,
-                                method(j.prefill), method(j.decode), j.task.name, j.seed,
-                                Mib(j.memory_bytes));
+      io.out << absl::StrFormat("%-16s %-12s %7d %-16s %-16s %-16s %6d %12s\n", j.key.substr(0, 16),
+                                j.model.name, j.sequence_length, method(j.prefill),
+                                method(j.decode), j.task.name, j.seed, Mib(j.memory_bytes));
     }
   }
   return kExitOk;

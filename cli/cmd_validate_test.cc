@@ -51,7 +51,8 @@ TEST_F(ValidateTest, Quickstart_PrintsAxesAndJobCount) {
   EXPECT_THAT(r.out, HasSubstr("sweep 'quickstart' is valid"));
   EXPECT_THAT(r.out, HasSubstr("models                  2  tiny-llama, tiny-qwen"));
   EXPECT_THAT(r.out, HasSubstr("sequence_lengths        2  512, 1024"));
-  EXPECT_THAT(r.out, HasSubstr("methods                11  dense 1, vertical_slash 2 (compression 2)"));
+  EXPECT_THAT(r.out,
+              HasSubstr("methods                11  dense 1, vertical_slash 2 (compression 2)"));
   EXPECT_THAT(r.out, HasSubstr("streaming 4 (phase 2 x compression 2)"));
   EXPECT_THAT(r.out, HasSubstr("tasks                   2  ruler_niah, story_retrieval"));
   EXPECT_THAT(r.out, HasSubstr("jobs                   88  (0 duplicates removed"));
@@ -84,7 +85,8 @@ tasks: [ruler_niah]
 )");
   Result r = RunCli({"validate", spec, "--base-dir", dir_.string()});
   EXPECT_EQ(r.code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr(spec + ":3:11: error: unknown method 'snapk'; did you mean 'snapkv'?"));
+  EXPECT_THAT(r.err,
+              HasSubstr(spec + ":3:11: error: unknown method 'snapk'; did you mean 'snapkv'?"));
   EXPECT_THAT(r.err, HasSubstr(spec + ":3:46: error: method quest compression 0.5 is below 1"));
   EXPECT_THAT(r.err, HasSubstr("sfctl: 2 errors in " + spec + "; nothing would be submitted"));
   EXPECT_TRUE(r.out.empty());
