@@ -302,8 +302,11 @@ std::optional<ParamValue> SpecParser::CatalogValue(const YAML::Node& node, const
                                                    const std::string& what) {
   switch (param.type) {
     case ParamType::kInt: {
-      const double lo = std::max(param.min, -9.0e18), hi = std::min(param.max, 9.0e18);
-      auto v = Int(node, what, static_cast<int64_t>(lo), static_cast<int64_t>(hi));
+      // The catalog writes "no upper bound" as infinity.
+      const int64_t lo = static_cast<int64_t>(std::max(param.min, -9.0e18));
+      const int64_t hi = std::isinf(param.max) ? std::numeric_limits<int64_t>::max()
+                                               : static_cast<int64_t>(param.max);
+      auto v = Int(node, what, lo, hi);
       if (!v.has_value()) return std::nullopt;
       return ParamValue(*v);
     }
