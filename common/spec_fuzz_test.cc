@@ -1,7 +1,10 @@
 // Property test for the spec parser: random mutations of valid specs never crash and
 // either parse (and expand within the limit) or give errors located in the file.
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
 #include <string>
@@ -111,7 +114,9 @@ TEST(SpecFuzz, MutatedSpecs_ParseOrGiveLocatedErrors) {
 
   std::mt19937_64 rng(20261128);
   int parsed = 0, rejected = 0;
-  constexpr int kIterations = 3000;
+  // SF_FUZZ_ITERATIONS runs longer by hand (e.g. 100000 under ASan); CI keeps 3000.
+  const char* env = std::getenv("SF_FUZZ_ITERATIONS");
+  const int kIterations = env != nullptr ? std::max(20, std::atoi(env)) : 3000;
   for (int i = 0; i < kIterations; ++i) {
     const std::string text = Mutate(seeds[i % seeds.size()], rng);
     std::vector<SpecError> errors;
