@@ -34,6 +34,7 @@ int ReportStatus(const absl::Status& status, Io& io);
 void AddVersionCommand(CLI::App& app, Io& io, int* exit_code);
 void AddDevicesCommand(CLI::App& app, Io& io, int* exit_code);
 void AddTokenizeCommand(CLI::App& app, Io& io, int* exit_code);
+void AddValidateCommand(CLI::App& app, Io& io, int* exit_code);
 
 }  // namespace sf::cli
 
