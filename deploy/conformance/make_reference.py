@@ -77,8 +77,9 @@ def build(name, out_dir):
     model_type, extra, theta, scaling, seed = MODELS[name]
     torch.manual_seed(seed)
     config = make_config(model_type, extra, theta, scaling)
+    dtype_arg = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager",
-                                             torch_dtype=torch.float32)
+                                             **{dtype_arg: torch.float32})
     with torch.no_grad():
         for pname, p in model.named_parameters():
             if pname.endswith(".bias"):
