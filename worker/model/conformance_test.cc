@@ -93,9 +93,9 @@ TEST_P(Conformance, LogitsAndGreedyTokens_MatchReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Conformance,
-                         ::testing::Values("np_llama_bf16", "np_qwen2_yarn_bf16", "hf_llama",
-                                           "hf_qwen2_bias", "hf_mistral", "hf_qwen2_yarn",
-                                           "hf_llama3_rope"),
+                         ::testing::Values("np_llama_bf16", "np_qwen2_yarn_bf16",
+                                           "np_mistral_llama3_f16", "hf_llama", "hf_qwen2_bias",
+                                           "hf_mistral", "hf_qwen2_yarn", "hf_llama3_rope"),
                          [](const ::testing::TestParamInfo<std::string>& param_info) {
                            return param_info.param;
                          });
