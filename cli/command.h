@@ -35,6 +35,7 @@ void AddVersionCommand(CLI::App& app, Io& io, int* exit_code);
 void AddDevicesCommand(CLI::App& app, Io& io, int* exit_code);
 void AddTokenizeCommand(CLI::App& app, Io& io, int* exit_code);
 void AddValidateCommand(CLI::App& app, Io& io, int* exit_code);
+void AddMakeTinyModelCommand(CLI::App& app, Io& io, int* exit_code);
 
 }  // namespace sf::cli
 

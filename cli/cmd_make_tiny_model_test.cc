@@ -1,0 +1,98 @@
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "cli/command.h"
+#include "cli/sfctl.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "worker/model/engine.h"
+#include "worker/model/model_config.h"
+#include "worker/model/safetensors.h"
+
+namespace sf::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result RunCli(std::vector<const char*> args) {
+  args.insert(args.begin(), "sfctl");
+  std::istringstream in;
+  std::ostringstream out, err;
+  const int code = RunSfctl(static_cast<int>(args.size()), args.data(), in, out, err);
+  return {code, out.str(), err.str()};
+}
+
+std::string TestDir(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("sf_make_tiny_" + name);
+  fs::remove_all(dir);
+  return dir.string();
+}
+
+TEST(MakeTinyModel, Help_DescribesOptions) {
+  Result r = RunCli({"make-tiny-model", "--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_THAT(r.out, HasSubstr("--arch"));
+  EXPECT_THAT(r.out, HasSubstr("--tokenizer"));
+}
+
+TEST(MakeTinyModel, Qwen2YarnSharded_LoadsInTheEngine) {
+  const std::string dir = TestDir("qwen");
+  Result r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "qwen2", "--rope", "yarn",
+                     "--rope-factor", "2", "--shards", "2", "--transformers5", "--eos", "3",
+                     "--eos", "4"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Qwen2ForCausalLM"));
+  EXPECT_TRUE(fs::exists(dir + "/model.safetensors.index.json"));
+  SF_ASSERT_OK_AND_ASSIGN(model::ModelConfig c, model::LoadModelConfig(dir));
+  EXPECT_EQ(c.rope.type, model::RopeType::kYarn);
+  EXPECT_EQ(c.rope.factor, 2.0);
+  EXPECT_THAT(c.eos_token_ids, ElementsAre(3, 4));
+  SF_ASSERT_OK_AND_ASSIGN(auto engine, model::CreateEngine(dir, {}));
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> logits, engine->Prefill(std::vector<TokenId>{1, 2}));
+  EXPECT_EQ(logits.size(), 512u);
+}
+
+TEST(MakeTinyModel, Tokenizer_IsCopiedAndSetsVocabAndEos) {
+  const std::string dir = TestDir("tok");
+  const fs::path tok_dir = fs::path(TestDir("tok_src"));
+  fs::create_directories(tok_dir);
+  std::ofstream(tok_dir / "tokenizer.json") << R"({"model": {"vocab": {"a": 0, "b": 1, "c": 2}},
+            "added_tokens": [{"id": 3, "content": "<|im_end|>"}]})";
+  std::ofstream(tok_dir / "tokenizer_config.json") << "{}";
+  const std::string tok = (tok_dir / "tokenizer.json").string();
+  Result r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--tokenizer", tok.c_str()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_TRUE(fs::exists(dir + "/tokenizer.json"));
+  EXPECT_TRUE(fs::exists(dir + "/tokenizer_config.json"));
+  SF_ASSERT_OK_AND_ASSIGN(model::ModelConfig c, model::LoadModelConfig(dir));
+  EXPECT_EQ(c.vocab_size, 4);
+  EXPECT_THAT(c.eos_token_ids, ElementsAre(3));
+}
+
+TEST(MakeTinyModel, BadArguments_AreUsageErrors) {
+  const std::string dir = TestDir("bad");
+  Result r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "gpt2"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("gpt2"));
+  r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--rope", "dynamic"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("yarn"));
+  r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--heads", "3", "--kv-heads", "2"});
+  EXPECT_EQ(r.code, kExitUsage);
+  r = RunCli({"make-tiny-model"});
+  EXPECT_EQ(r.code, kExitUsage);
+}
+
+}  // namespace
+}  // namespace sf::cli
