@@ -1060,32 +1060,13 @@ std::vector<TokenId> HfTokenizer::Encode(absl::string_view text, bool parse_spec
 }
 
 int64_t HfTokenizer::CountTokens(absl::string_view text) const {
-  // Encode in bounded chunks cut at newlines (which every supported split regex treats
-  // as a boundary only together with the following text, so cut after the run of
-  // newlines and before the next non-newline) to keep memory flat for huge inputs.
-  std::vector<TokenId> ids;
-  int64_t count = 0;
-  constexpr size_t kChunk = 1 << 16;
-  while (!text.empty()) {
-    size_t cut = text.size();
-    if (text.size() > 2 * kChunk) {
-      cut = std::string::npos;
-      for (size_t i = kChunk; i + 1 < text.size() && i < 2 * kChunk; ++i) {
-        // A letter after "\n" + letter: the regex never joins "\n" with a following
-        // letter or a preceding letter, so cutting between them is safe.
-        if (text[i] == '\n' && std::isalpha(static_cast<unsigned char>(text[i + 1])) &&
-            std::isalpha(static_cast<unsigned char>(text[i - 1]))) {
-          cut = i + 1;
-          break;
-        }
-      }
-      if (cut == std::string::npos) cut = text.size();
-    }
-    ids.clear();
-    impl_->Encode(text.substr(0, cut), false, &ids);
-    count += static_cast<int64_t>(ids.size());
-    text.remove_prefix(cut);
-  }
+  // Task generators count many prompts: reuse one buffer per thread instead of
+  // allocating an id vector per call. Huge texts shrink it back afterwards.
+  thread_local std::vector<TokenId> ids;
+  ids.clear();
+  impl_->Encode(text, /*parse_special=*/false, &ids);
+  const int64_t count = static_cast<int64_t>(ids.size());
+  if (ids.capacity() > (size_t{1} << 22)) std::vector<TokenId>().swap(ids);
   return count;
 }
 

@@ -62,7 +62,7 @@ class HfTokenizer final : public Tokenizer {
   // invalid UTF-8 when `ids` cut a character in two (a prefix of a generation).
   absl::StatusOr<std::string> Decode(const std::vector<TokenId>& ids,
                                      bool skip_special = false) const override;
-  // Counts without materialising the ids (shares the word cache with Encode).
+  // Encode(text).size(), without allocating per call (a reused per-thread buffer).
   int64_t CountTokens(absl::string_view text) const override;
   int64_t VocabSize() const override;
   // "hf-bpe-" + the first 12 hex digits of a hash of tokenizer.json: stable job keys.
