@@ -357,7 +357,9 @@ std::string SpecParser::Resolve(const std::string& path) const {
         options_.base_dir.empty() ? fs::current_path(ec) : fs::path(options_.base_dir);
     p = base / p;
   }
-  return p.lexically_normal().string();
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(p, ec);
+  return (ec ? p : absolute).lexically_normal().string();
 }
 
 void SpecParser::ParseModels(const YAML::Node& node, SweepSpec* spec) {
