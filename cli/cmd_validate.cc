@@ -18,6 +18,14 @@ std::string Mib(int64_t bytes) {
   return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
 }
 
+// The values joined, or the first few and a count when there are many.
+std::string Abbreviated(const std::vector<std::string>& values) {
+  constexpr size_t kShown = 8;
+  if (values.size() <= kShown) return absl::StrJoin(values, ", ");
+  return absl::StrCat(absl::StrJoin(values.begin(), values.begin() + kShown, ", "), ", ... (",
+                      values.size() - kShown, " more)");
+}
+
 int RunValidate(const std::string& path, const SpecOptions& options, bool list, Io& io) {
   std::vector<SpecError> errors;
   absl::StatusOr<SweepSpec> spec = LoadSweepSpec(path, options, &errors);
@@ -33,17 +41,15 @@ int RunValidate(const std::string& path, const SpecOptions& options, bool list, 
   if (!jobs.ok()) return ReportStatus(jobs.status(), io);
 
   io.out << path << ": sweep '" << spec->name << "' is valid\n";
-  std::vector<std::string> models, lengths, seeds, tasks;
+  std::vector<std::string> models, lengths, seeds;
   for (const ModelEntry& m : spec->models) models.push_back(m.ref.name);
   for (int64_t l : spec->sequence_lengths) lengths.push_back(absl::StrCat(l));
   for (uint64_t s : spec->seeds) seeds.push_back(absl::StrCat(s));
-  for (const TaskChoice& t : spec->tasks) tasks.push_back(t.name);
   for (const GridAxis& axis : spec->axes) {
     std::string detail = axis.detail;
-    if (axis.name == "models") detail = absl::StrJoin(models, ", ");
-    if (axis.name == "sequence_lengths") detail = absl::StrJoin(lengths, ", ");
-    if (axis.name == "tasks") detail = absl::StrJoin(tasks, ", ");
-    if (axis.name == "seeds") detail = absl::StrJoin(seeds, ", ");
+    if (axis.name == "models") detail = Abbreviated(models);
+    if (axis.name == "sequence_lengths") detail = Abbreviated(lengths);
+    if (axis.name == "seeds") detail = Abbreviated(seeds);
     io.out << absl::StrFormat("  %-17s %7d  %s\n", axis.name, axis.size, detail);
   }
   io.out << absl::StrFormat("  %-17s %7d\n", "grid", spec->grid_size);

@@ -73,7 +73,11 @@ absl::StatusOr<ModelShape> ParseModelConfig(absl::string_view json_text, absl::s
                                                    " is not a multiple of num_key_value_heads ",
                                                    s.kv_heads));
   }
-  auto dtype = j.find("torch_dtype");
+  // Transformers 5 writes "dtype"; older configs "torch_dtype"; neither means float32 (as in
+  // Hugging Face and worker/model/model_config.cc).
+  auto dtype = j.find("dtype");
+  if (dtype == j.end() || dtype->is_null()) dtype = j.find("torch_dtype");
+  s.dtype_bytes = 4;
   if (dtype != j.end() && dtype->is_string()) {
     const std::string d = dtype->get<std::string>();
     if (d == "float32") {
@@ -82,7 +86,7 @@ absl::StatusOr<ModelShape> ParseModelConfig(absl::string_view json_text, absl::s
       s.dtype_bytes = 2;
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
-          source, ": torch_dtype \"", d, "\" is not supported; use bfloat16, float16 or float32"));
+          source, ": dtype \"", d, "\" is not supported; use bfloat16, float16 or float32"));
     }
   }
   auto tie = j.find("tie_word_embeddings");

@@ -29,6 +29,18 @@ TEST(ParseModelConfig, ReadsShapeWithDefaults) {
       ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"\"num_key_value_heads\": 2,", ""}}),
                        "config.json"));
   EXPECT_EQ(mha.kv_heads, 4);
+  SF_ASSERT_OK_AND_ASSIGN(
+      ModelShape no_dtype,
+      ParseModelConfig(
+          absl::StrReplaceAll(kTinyLlamaConfig, {{"\"torch_dtype\": \"bfloat16\",", ""}}),
+          "config.json"));
+  EXPECT_EQ(no_dtype.dtype_bytes, 4);
+  SF_ASSERT_OK_AND_ASSIGN(
+      ModelShape v5,
+      ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"\"torch_dtype\": \"bfloat16\"",
+                                                               "\"dtype\": \"float16\""}}),
+                       "config.json"));
+  EXPECT_EQ(v5.dtype_bytes, 2);
 }
 
 TEST(ParseModelConfig, MissingOrBadFieldsNamed) {
@@ -45,7 +57,7 @@ TEST(ParseModelConfig, MissingOrBadFieldsNamed) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a JSON object")));
   EXPECT_THAT(
       ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"bfloat16", "int4"}}), "c.json"),
-      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("torch_dtype \"int4\"")));
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dtype \"int4\"")));
 }
 
 TEST(InspectModel, IdentityFollowsConfigTokenizerAndWeightsNotLocation) {

@@ -153,6 +153,7 @@ class SpecParser {
   const SpecOptions& options_;
   std::vector<SpecError> errors_;
   std::vector<std::string> method_detail_;
+  std::vector<std::string> task_detail_;
 };
 
 std::vector<SpecParser::Entry> SpecParser::Entries(const YAML::Node& map, absl::string_view context,
@@ -356,7 +357,9 @@ std::string SpecParser::Resolve(const std::string& path) const {
         options_.base_dir.empty() ? fs::current_path(ec) : fs::path(options_.base_dir);
     p = base / p;
   }
-  return p.lexically_normal().string();
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(p, ec);
+  return (ec ? p : absolute).lexically_normal().string();
 }
 
 void SpecParser::ParseModels(const YAML::Node& node, SweepSpec* spec) {
@@ -845,6 +848,13 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
     }
     combos = std::move(next);
   }
+  std::string detail = absl::StrCat(info->name, " ", combos.size());
+  std::vector<std::string> parts;
+  for (const auto& [key, values] : axes) {
+    if (values.size() > 1) parts.push_back(absl::StrCat(key, " ", values.size()));
+  }
+  if (!parts.empty()) absl::StrAppend(&detail, " (", absl::StrJoin(parts, " x "), ")");
+  task_detail_.push_back(std::move(detail));
   for (TaskChoice& t : combos) spec->tasks.push_back(std::move(t));
 }
 
@@ -983,7 +993,7 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
       {"models", static_cast<int64_t>(spec.models.size()), ""},
       {"sequence_lengths", static_cast<int64_t>(spec.sequence_lengths.size()), ""},
       {"methods", method_count, absl::StrJoin(method_detail_, ", ")},
-      {"tasks", static_cast<int64_t>(spec.tasks.size()), ""},
+      {"tasks", static_cast<int64_t>(spec.tasks.size()), absl::StrJoin(task_detail_, ", ")},
       {"seeds", static_cast<int64_t>(spec.seeds.size()), ""},
   };
   spec.grid_size = 1;
