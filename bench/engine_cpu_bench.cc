@@ -102,6 +102,14 @@ int main(int argc, char** argv) {
     engine_best = std::min(engine_best, t);
   }
 
+  // Decode after the prompt: 32 steps with a KV cache of `tokens` rows.
+  const auto decode_start = Clock::now();
+  constexpr int kDecodeSteps = 32;
+  for (int i = 0; i < kDecodeSteps; ++i) {
+    if (!(*engine)->Decode(static_cast<sf::TokenId>(i + 1)).ok()) return 1;
+  }
+  const double decode_seconds = Seconds(decode_start, Clock::now());
+
   const int64_t H = c.hidden_size, d = c.head_dim, I = c.intermediate_size, L = c.num_layers;
   const int64_t qkv = (c.num_heads + 2 * c.num_kv_heads) * d, q = c.num_heads * d;
   const double n = static_cast<double>(tokens);
@@ -126,6 +134,7 @@ int main(int argc, char** argv) {
   std::printf("%-34s %10.3f %12.1f\n", "Eigen GEMMs of the same shapes", gemm, flops / gemm / 1e9);
   std::printf("%-34s %10.2f\n", "ratio engine / GEMM (target <= 2)", engine_best / gemm);
   std::printf("%-34s %10.1f\n", "engine prefill tokens/s", n / engine_best);
+  std::printf("%-34s %10.1f\n", "engine decode tokens/s (after L)", kDecodeSteps / decode_seconds);
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -410,3 +410,33 @@ TEST(CpuEngine, AttentionHook_RunsPerLayerAndCanEvict) {
 
 }  // namespace
 }  // namespace sf::model
+
+namespace sf::model {
+namespace {
+
+TEST(CpuEngine, RopeOverride_EqualsAModelSavedWithThatScaling) {
+  // The study's rule switches YaRN on at run time; the result must equal a checkpoint
+  // whose config.json carries the same scaling.
+  const std::string plain = FreshTestDir("plain"), yarn = FreshTestDir("yarn");
+  TinyModelOptions o = Tiny(Architecture::kQwen2);
+  SF_ASSERT_OK(WriteTinyModel(plain, o));
+  std::optional<RopeScaling> study = StudyYarnScaling(60000, 5536);
+  ASSERT_TRUE(study.has_value());
+  o.rope = *study;
+  SF_ASSERT_OK(WriteTinyModel(yarn, o));
+  EngineOptions override_options;
+  override_options.rope_override = study;
+  SF_ASSERT_OK_AND_ASSIGN(auto overridden, CreateEngine(plain, override_options));
+  SF_ASSERT_OK_AND_ASSIGN(auto saved, CreateEngine(yarn, {}));
+  SF_ASSERT_OK_AND_ASSIGN(auto original, CreateEngine(plain, {}));
+  const std::vector<TokenId> prompt = Prompt(30, 96);
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> a, overridden->Prefill(prompt));
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> b, saved->Prefill(prompt));
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> c, original->Prefill(prompt));
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_EQ(overridden->config().rope.type, RopeType::kYarn);
+}
+
+}  // namespace
+}  // namespace sf::model

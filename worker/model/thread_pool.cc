@@ -12,10 +12,10 @@ ThreadPool::ThreadPool(int num_threads) {
 
 ThreadPool::~ThreadPool() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
-  work_cv_.SignalAll();
+  work_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
 
@@ -32,18 +32,18 @@ void ThreadPool::WorkerLoop() {
   while (true) {
     Job* job;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       // job_ is null once the poster has collected its job: a late waker waits for
       // the next one instead of touching a finished job.
-      while (!stop_ && (generation_ == seen || job_ == nullptr)) work_cv_.Wait(&mu_);
+      while (!stop_ && (generation_ == seen || job_ == nullptr)) work_cv_.wait(lock);
       if (stop_) return;
       seen = generation_;
       job = job_;
       ++busy_;
     }
     RunChunks(*job);
-    absl::MutexLock lock(&mu_);
-    if (--busy_ == 0) idle_cv_.SignalAll();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--busy_ == 0) idle_cv_.notify_all();
   }
 }
 
@@ -60,15 +60,15 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   job.n = n;
   job.grain = grain;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     job_ = &job;
     ++generation_;
   }
-  work_cv_.SignalAll();
+  work_cv_.notify_all();
   RunChunks(job);
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   job_ = nullptr;
-  while (busy_ > 0) idle_cv_.Wait(&mu_);
+  while (busy_ > 0) idle_cv_.wait(lock);
 }
 
 }  // namespace sf::model

@@ -5,13 +5,14 @@
 #define SF_WORKER_MODEL_THREAD_POOL_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 
 namespace sf::model {
 
@@ -40,9 +41,12 @@ class ThreadPool {
   void WorkerLoop();
   static void RunChunks(Job& job);
 
-  absl::Mutex mu_;
-  absl::CondVar work_cv_;  // a job was posted, or stop_
-  absl::CondVar idle_cv_;  // busy_ dropped to zero
+  // std::mutex rather than absl::Mutex: Debian's abseil is not built for
+  // ThreadSanitizer, which then cannot see absl::Mutex ordering; this pool is checked
+  // under TSAN (SF_TSAN=ON).
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // a job was posted, or stop_
+  std::condition_variable idle_cv_;  // busy_ dropped to zero
   Job* job_ ABSL_GUARDED_BY(mu_) = nullptr;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
