@@ -807,6 +807,11 @@ void Scheduler::WaitForEvent(int64_t after_sequence, absl::Duration timeout) {
   }
 }
 
+int64_t Scheduler::LastEventSequence() const {
+  absl::MutexLock lock(&mu_);
+  return last_event_seq_;
+}
+
 absl::Status Scheduler::Results(const v1::ResultsRequest& request,
                                 const std::function<bool(v1::ResultsResponse&)>& sink) {
   std::string where = " WHERE 1";

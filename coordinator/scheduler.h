@@ -63,6 +63,8 @@ class Scheduler {
   // Blocks (real time) until an event with sequence > after_sequence exists, the
   // timeout passes or Shutdown() is called.
   void WaitForEvent(int64_t after_sequence, absl::Duration timeout);
+  // The sequence number of the newest event of any sweep.
+  int64_t LastEventSequence() const;
   // Streams the matching results in pages to `sink`; stops early when it returns false.
   absl::Status Results(const v1::ResultsRequest& request,
                        const std::function<bool(v1::ResultsResponse&)>& sink);
