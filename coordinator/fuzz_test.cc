@@ -73,11 +73,14 @@ TEST(FuzzTest, RandomRequests_NeverCrash_CountersConsistent) {
         r.set_force(f.Int(0, 4) == 0);
         r.set_priority(static_cast<int32_t>(f.Int(-5, 5)));
         r.set_max_attempts(static_cast<int32_t>(f.Int(-1, 3)));
+        const bool clean = f.Int(0, 1) == 0;
         for (int i = f.Int(0, 6); i > 0; --i) {
           v1::JobSpec job = testing::MakeJob(f.Text(), {.cost = f.Double(),
                                                         .memory_bytes = f.Int(-1, 1LL << 40),
                                                         .samples = static_cast<int>(f.Int(-1, 5))});
           if (f.Int(0, 5) == 0) job.mutable_model()->set_name("");
+          // Half the requests are well-formed, so that leases and reports happen too.
+          if (clean) job = testing::MakeJob(absl::StrCat("k", f.Int(0, 40)));
           *r.add_jobs() = job;
         }
         (void)s.SubmitSweep(r);
