@@ -49,7 +49,9 @@ class Fuzzer {
         return absl::StrCat("k", Int(0, 20));
     }
   }
-  std::string Token() { return tokens_.empty() || Int(0, 3) == 0 ? Text() : tokens_[Int(0, tokens_.size() - 1)]; }
+  std::string Token() {
+    return tokens_.empty() || Int(0, 3) == 0 ? Text() : tokens_[Int(0, tokens_.size() - 1)];
+  }
   std::vector<std::string> tokens_;
 
  private:
@@ -103,9 +105,9 @@ TEST(FuzzTest, RandomRequests_NeverCrash_CountersConsistent) {
         break;
       }
       case 2: {
-        v1::RegisterWorkerRequest w = testing::MakeWorker(
-            f.Int(0, 4) ? absl::StrCat("w", f.Int(0, 3)) : f.Text(), f.Int(-1, 1LL << 37),
-            static_cast<int>(f.Int(0, 3)));
+        v1::RegisterWorkerRequest w =
+            testing::MakeWorker(f.Int(0, 4) ? absl::StrCat("w", f.Int(0, 3)) : f.Text(),
+                                f.Int(-1, 1LL << 37), static_cast<int>(f.Int(0, 3)));
         (void)s.RegisterWorker(w);
         break;
       }

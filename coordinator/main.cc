@@ -33,8 +33,7 @@ absl::StatusOr<std::string> ReadToken(const std::string& path) {
   return token;
 }
 
-absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& name,
-                                                 const std::string& text) {
+absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& name, const std::string& text) {
   absl::Duration d;
   if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -69,8 +68,7 @@ absl::Status Run(int argc, char** argv, int* exit_code) {
   app.add_option("--max-attempts", max_attempts, "failed attempts before a job is failed")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--log-level", log_level, "debug, info, warning or error")
-      ->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warning or error")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -25,9 +25,7 @@ int Authorize(void* denied, int action, const char*, const char*, const char*, c
   }
 }
 
-int CheckDeadline(void* arg) {
-  return absl::Now() > *static_cast<absl::Time*>(arg) ? 1 : 0;
-}
+int CheckDeadline(void* arg) { return absl::Now() > *static_cast<absl::Time*>(arg) ? 1 : 0; }
 
 }  // namespace
 
@@ -55,8 +53,8 @@ absl::Status RunReadOnlyQuery(const std::string& db_path, const std::string& sql
     absl::Status s = db->Error(rc, "query");
     sqlite3_finalize(stmt);
     if (rc == SQLITE_AUTH || denied) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "query denied: only reading (SELECT) is allowed: ", sqlite3_errmsg(raw)));
+      return absl::PermissionDeniedError(
+          absl::StrCat("query denied: only reading (SELECT) is allowed: ", sqlite3_errmsg(raw)));
     }
     return s;
   }
@@ -84,12 +82,12 @@ absl::Status RunReadOnlyQuery(const std::string& db_path, const std::string& sql
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) {
       if (rc == SQLITE_INTERRUPT) {
-        status = absl::DeadlineExceededError(absl::StrCat(
-            "query ran past its time limit of ", absl::FormatDuration(limits.timeout),
-            ": add a WHERE clause or LIMIT"));
+        status = absl::DeadlineExceededError(absl::StrCat("query ran past its time limit of ",
+                                                          absl::FormatDuration(limits.timeout),
+                                                          ": add a WHERE clause or LIMIT"));
       } else if (rc == SQLITE_AUTH || denied) {
-        status = absl::PermissionDeniedError(absl::StrCat(
-            "query denied: only reading (SELECT) is allowed: ", sqlite3_errmsg(raw)));
+        status = absl::PermissionDeniedError(
+            absl::StrCat("query denied: only reading (SELECT) is allowed: ", sqlite3_errmsg(raw)));
       } else {
         status = db->Error(rc, "query");
       }

@@ -54,8 +54,7 @@ const char* CounterColumn(int state) {
 bool ValidIdent(absl::string_view name, size_t max_length) {
   if (name.empty() || name.size() > max_length) return false;
   for (char c : name) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
-        c != '-') {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
       return false;
     }
   }
@@ -207,9 +206,8 @@ absl::Status Scheduler::AddJobEvent(int64_t job_id, int kind, const std::string&
 }
 
 absl::Status Scheduler::AddSweepEvent(int64_t sweep_id, int kind, const std::string& message) {
-  SF_ASSIGN_OR_RETURN(Statement * st,
-                      Stmt("INSERT INTO events(sweep_id, kind, message, unix_ms) "
-                           "VALUES (?, ?, ?, ?)"));
+  SF_ASSIGN_OR_RETURN(Statement * st, Stmt("INSERT INTO events(sweep_id, kind, message, unix_ms) "
+                                           "VALUES (?, ?, ?, ?)"));
   SF_RETURN_IF_ERROR(st->Bind(1, sweep_id).Bind(2, kind).Bind(3, message).Bind(4, NowMs()).Run());
   last_event_seq_ = std::max(last_event_seq_, db_->LastInsertRowId());
   return absl::OkStatus();
@@ -242,25 +240,24 @@ absl::Status Scheduler::FinishSweepsOf(int64_t job_id) {
 }
 
 absl::Status Scheduler::Recount(int64_t sweep_id) {
-  SF_ASSIGN_OR_RETURN(
-      Statement * st,
-      Stmt(absl::StrCat("SELECT COUNT(*), SUM(j.state=", kQueued, "), SUM(j.state=", kLeased,
-                        "), SUM(j.state=", kDone, "), SUM(j.state=", kFailed, "), SUM(j.state=",
-                        kCancelled,
-                        "), SUM(j.samples_total) FROM sweep_jobs sj JOIN jobs j ON "
-                        "j.id=sj.job_id WHERE sj.sweep_id=?")));
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt(absl::StrCat("SELECT COUNT(*), SUM(j.state=", kQueued,
+                                        "), SUM(j.state=", kLeased, "), SUM(j.state=", kDone,
+                                        "), SUM(j.state=", kFailed, "), SUM(j.state=", kCancelled,
+                                        "), SUM(j.samples_total), SUM(j.samples_done) FROM sweep_jobs sj JOIN jobs j ON "
+                                        "j.id=sj.job_id WHERE sj.sweep_id=?")));
   st->Bind(1, sweep_id);
   SF_ASSIGN_OR_RETURN(bool row, st->Step());
-  int64_t v[7] = {0, 0, 0, 0, 0, 0, 0};
+  int64_t v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   if (row) {
-    for (int i = 0; i < 7; ++i) v[i] = st->Int(i);
+    for (int i = 0; i < 8; ++i) v[i] = st->Int(i);
   }
   st->Reset();
   SF_ASSIGN_OR_RETURN(Statement * up,
                       Stmt("UPDATE sweeps SET n_total=?, n_queued=?, n_leased=?, n_done=?, "
-                           "n_failed=?, n_cancelled=?, samples_total=? WHERE id=?"));
-  for (int i = 0; i < 7; ++i) up->Bind(i + 1, v[i]);
-  return up->Bind(8, sweep_id).Run();
+                           "n_failed=?, n_cancelled=?, samples_total=?, samples_done=? WHERE id=?"));
+  for (int i = 0; i < 8; ++i) up->Bind(i + 1, v[i]);
+  return up->Bind(9, sweep_id).Run();
 }
 
 absl::Status Scheduler::ExpireLocked(int* expired) {
@@ -301,9 +298,8 @@ absl::StatusOr<int> Scheduler::ExpireLeases() {
   return n;
 }
 
-absl::Status Scheduler::EndAttempt(const LeasedJob& job, const std::string& error,
-                                   bool preempted, bool permanent,
-                                   v1::FailResponse* response) {
+absl::Status Scheduler::EndAttempt(const LeasedJob& job, const std::string& error, bool preempted,
+                                   bool permanent, v1::FailResponse* response) {
   const int64_t now = NowMs();
   if (preempted) {
     SF_ASSIGN_OR_RETURN(Statement * st,
@@ -339,14 +335,12 @@ absl::Status Scheduler::EndAttempt(const LeasedJob& job, const std::string& erro
   SF_ASSIGN_OR_RETURN(Statement * st,
                       Stmt("UPDATE jobs SET attempts=?, lease_token=NULL, lease_expires_ms=NULL, "
                            "next_attempt_ms=?, last_error=? WHERE id=?"));
-  SF_RETURN_IF_ERROR(
-      st->Bind(1, attempts).Bind(2, next).Bind(3, error).Bind(4, job.id).Run());
+  SF_RETURN_IF_ERROR(st->Bind(1, attempts).Bind(2, next).Bind(3, error).Bind(4, job.id).Run());
   SF_RETURN_IF_ERROR(SetState(job.id, kLeased, give_up ? kFailed : kQueued));
   SF_RETURN_IF_ERROR(AddJobEvent(
-      job.id, give_up ? v1::EVENT_KIND_JOB_FAILED : v1::EVENT_KIND_JOB_RETRY, job.key,
-      job.worker,
-      absl::StrCat("attempt ", attempts, "/", max_attempts, permanent ? " (permanent)" : "",
-                   ": ", error)));
+      job.id, give_up ? v1::EVENT_KIND_JOB_FAILED : v1::EVENT_KIND_JOB_RETRY, job.key, job.worker,
+      absl::StrCat("attempt ", attempts, "/", max_attempts, permanent ? " (permanent)" : "", ": ",
+                   error)));
   if (give_up) SF_RETURN_IF_ERROR(FinishSweepsOf(job.id));
   if (response) {
     response->set_will_retry(!give_up);
@@ -359,7 +353,7 @@ absl::StatusOr<Scheduler::LeasedJob> Scheduler::LiveLease(const std::string& tok
   if (token.empty()) return absl::InvalidArgumentError("lease_token is empty");
   SF_ASSIGN_OR_RETURN(Statement * st,
                       Stmt("SELECT id, key, lease_worker, lease_expires_ms, state FROM jobs "
-                           "WHERE lease_token=?"));
+                           "WHERE lease_token=? AND lease_token IS NOT NULL"));
   st->Bind(1, token);
   SF_ASSIGN_OR_RETURN(bool row, st->Step());
   if (!row) {
@@ -374,8 +368,8 @@ absl::StatusOr<Scheduler::LeasedJob> Scheduler::LiveLease(const std::string& tok
     return absl::AbortedError(absl::StrCat("job ", job.key, " was cancelled: drop it"));
   }
   if (job.state != kLeased || job.expires_ms < NowMs()) {
-    return absl::AbortedError(absl::StrCat("lease ", token, " of job ", job.key,
-                                           " has expired: drop the job"));
+    return absl::AbortedError(
+        absl::StrCat("lease ", token, " of job ", job.key, " has expired: drop the job"));
   }
   return job;
 }
@@ -411,10 +405,8 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
                           Stmt(absl::StrCat("UPDATE sweeps SET state=", kSweepRunning,
                                             ", finished_ms=0, priority=?, spec_yaml=? "
                                             "WHERE id=?")));
-      SF_RETURN_IF_ERROR(up->Bind(1, request.priority())
-                             .Bind(2, request.spec_yaml())
-                             .Bind(3, sweep_id)
-                             .Run());
+      SF_RETURN_IF_ERROR(
+          up->Bind(1, request.priority()).Bind(2, request.spec_yaml()).Bind(3, sweep_id).Run());
     } else {
       SF_ASSIGN_OR_RETURN(Statement * ins,
                           Stmt("INSERT INTO sweeps(name, state, priority, spec_yaml, "
@@ -438,7 +430,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
   SF_ASSIGN_OR_RETURN(Statement * link,
                       Stmt("INSERT OR IGNORE INTO sweep_jobs(sweep_id, job_id) VALUES (?, ?)"));
   SF_ASSIGN_OR_RETURN(Statement * bump,
-                      Stmt("UPDATE jobs SET priority=MAX(priority, ?) WHERE id=?"));
+                      Stmt("UPDATE jobs SET priority=?1 WHERE id=?2 AND priority<?1"));
   SF_ASSIGN_OR_RETURN(Statement * reset_job,
                       Stmt("UPDATE jobs SET attempts=0, preemptions=0, next_attempt_ms=0, "
                            "last_error='', lease_token=NULL, lease_expires_ms=NULL, "
@@ -529,7 +521,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
 absl::StatusOr<v1::SweepCounts> Scheduler::Counts(int64_t sweep_id) {
   SF_ASSIGN_OR_RETURN(Statement * st,
                       Stmt("SELECT n_total, n_queued, n_leased, n_done, n_failed, n_cancelled, "
-                           "n_preemptions, samples_total FROM sweeps WHERE id=?"));
+                           "n_preemptions, samples_total, samples_done FROM sweeps WHERE id=?"));
   st->Bind(1, sweep_id);
   SF_ASSIGN_OR_RETURN(bool row, st->Step());
   v1::SweepCounts c;
@@ -542,37 +534,10 @@ absl::StatusOr<v1::SweepCounts> Scheduler::Counts(int64_t sweep_id) {
     c.set_cancelled(st->Int(5));
     c.set_preemptions(st->Int(6));
     c.set_samples_total(st->Int(7));
+    c.set_samples_done(st->Int(8));
   }
   st->Reset();
   if (!row) return absl::NotFoundError(absl::StrCat("no sweep with id ", sweep_id));
-  // Samples done: stored samples of the sweep's unfinished jobs plus the sample counts
-  // of its finished ones, so that this stays cheap at a million jobs.
-  SF_ASSIGN_OR_RETURN(
-      Statement * samples,
-      Stmt(absl::StrCat("SELECT COALESCE(SUM(j.samples_done), 0) FROM sweep_jobs sj JOIN jobs "
-                        "j ON j.id=sj.job_id WHERE sj.sweep_id=? AND j.state IN (",
-                        kQueued, ",", kLeased, ")")));
-  samples->Bind(1, sweep_id);
-  SF_ASSIGN_OR_RETURN(bool srow, samples->Step());
-  int64_t in_flight = srow ? samples->Int(0) : 0;
-  samples->Reset();
-  SF_ASSIGN_OR_RETURN(
-      Statement * done_samples,
-      Stmt(absl::StrCat("SELECT COALESCE(SUM(j.samples_done), 0) FROM sweep_jobs sj JOIN jobs "
-                        "j ON j.id=sj.job_id WHERE sj.sweep_id=? AND j.state=",
-                        kDone)));
-  // Counting done jobs' samples scans them; skip it for huge sweeps where done jobs
-  // dominate and use their declared sample counts instead.
-  int64_t finished = 0;
-  if (c.done() <= 100000) {
-    done_samples->Bind(1, sweep_id);
-    SF_ASSIGN_OR_RETURN(bool drow, done_samples->Step());
-    finished = drow ? done_samples->Int(0) : 0;
-    done_samples->Reset();
-  } else {
-    finished = c.total() > 0 ? c.samples_total() * c.done() / c.total() : 0;
-  }
-  c.set_samples_done(in_flight + finished);
   return c;
 }
 
@@ -619,8 +584,7 @@ absl::StatusOr<v1::Sweep> Scheduler::GetSweep(const v1::GetSweepRequest& request
   return SweepById(request.id());
 }
 
-absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(
-    const v1::ListSweepsRequest& request) {
+absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(const v1::ListSweepsRequest& request) {
   absl::MutexLock lock(&mu_);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   const int limit = request.limit() > 0 ? std::min(request.limit(), 10000) : 100;
@@ -651,8 +615,10 @@ absl::StatusOr<v1::CancelSweepResponse> Scheduler::CancelSweep(
   SF_ASSIGN_OR_RETURN(
       Statement * cancel,
       Stmt(absl::StrCat(
-          "UPDATE jobs SET state=", kCancelled, ", updated_ms=? WHERE id IN (SELECT job_id FROM "
-          "sweep_jobs WHERE sweep_id=?) AND state IN (", kQueued, ",", kLeased,
+          "UPDATE jobs SET state=", kCancelled,
+          ", updated_ms=? WHERE id IN (SELECT job_id FROM "
+          "sweep_jobs WHERE sweep_id=?) AND state IN (",
+          kQueued, ",", kLeased,
           ") AND NOT EXISTS (SELECT 1 FROM sweep_jobs o JOIN sweeps s ON s.id=o.sweep_id "
           "WHERE o.job_id=jobs.id AND o.sweep_id<>? AND s.state=",
           kSweepRunning, ")")));
@@ -755,9 +721,9 @@ absl::StatusOr<v1::ListWorkersResponse> Scheduler::ListWorkers(
     }
   }
   st->Reset();
-  SF_ASSIGN_OR_RETURN(Statement * keys,
-                      Stmt(absl::StrCat("SELECT key FROM jobs WHERE state=", kLeased,
-                                        " AND lease_worker=?")));
+  SF_ASSIGN_OR_RETURN(
+      Statement * keys,
+      Stmt(absl::StrCat("SELECT key FROM jobs WHERE state=", kLeased, " AND lease_worker=?")));
   for (auto& info : *response.mutable_workers()) {
     keys->Bind(1, info.worker_id());
     while (true) {
@@ -844,14 +810,16 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
   in_list("j.task", request.tasks());
   in_list("j.seed", request.seeds());
   if (request.has_min_compression()) {
-    absl::StrAppend(&where, " AND MAX(COALESCE(j.prefill_compression, 1), "
-                            "COALESCE(j.decode_compression, 1)) >= ?");
+    absl::StrAppend(&where,
+                    " AND MAX(COALESCE(j.prefill_compression, 1), "
+                    "COALESCE(j.decode_compression, 1)) >= ?");
     double v = request.min_compression();
     binds.push_back([v](Statement* s, int idx) { s->Bind(idx, v); });
   }
   if (request.has_max_compression()) {
-    absl::StrAppend(&where, " AND MAX(COALESCE(j.prefill_compression, 1), "
-                            "COALESCE(j.decode_compression, 1)) <= ?");
+    absl::StrAppend(&where,
+                    " AND MAX(COALESCE(j.prefill_compression, 1), "
+                    "COALESCE(j.decode_compression, 1)) <= ?");
     double v = request.max_compression();
     binds.push_back([v](Statement* s, int idx) { s->Bind(idx, v); });
   }
@@ -985,7 +953,7 @@ absl::StatusOr<Scheduler::WorkerCaps> Scheduler::Caps(const std::string& worker_
 }
 
 absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& worker_id,
-                                                              const WorkerCaps& caps) {
+                                                             const WorkerCaps& caps) {
   const int64_t now = NowMs();
   // A worker without devices runs CPU-only jobs and is not limited by device memory.
   const int64_t mem_limit =
@@ -1059,7 +1027,8 @@ absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& 
     lease.set_attempt(static_cast<int32_t>(spec->Int(1)));
   }
   spec->Reset();
-  SF_ASSIGN_OR_RETURN(Statement * done, Stmt("SELECT idx FROM samples WHERE job_id=? ORDER BY idx"));
+  SF_ASSIGN_OR_RETURN(Statement * done,
+                      Stmt("SELECT idx FROM samples WHERE job_id=? ORDER BY idx"));
   done->Bind(1, best->id);
   while (true) {
     SF_ASSIGN_OR_RETURN(bool srow, done->Step());
@@ -1073,8 +1042,8 @@ absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& 
 }
 
 absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& request) {
-  const absl::Duration wait =
-      std::min(absl::Milliseconds(std::max<int64_t>(0, request.wait_ms())), options_.max_lease_wait);
+  const absl::Duration wait = std::min(absl::Milliseconds(std::max<int64_t>(0, request.wait_ms())),
+                                       options_.max_lease_wait);
   const absl::Time deadline = absl::Now() + wait;
   absl::MutexLock lock(&mu_);
   SF_ASSIGN_OR_RETURN(WorkerCaps caps, Caps(request.worker_id()));
@@ -1097,8 +1066,7 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
   }
 }
 
-absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
-    const v1::HeartbeatRequest& request) {
+absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRequest& request) {
   absl::MutexLock lock(&mu_);
   SF_RETURN_IF_ERROR(Caps(request.worker_id()).status());
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
@@ -1107,8 +1075,7 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
   v1::HeartbeatResponse response;
   response.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease_ttl));
   SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
-  SF_ASSIGN_OR_RETURN(Statement * renew,
-                      Stmt("UPDATE jobs SET lease_expires_ms=? WHERE id=?"));
+  SF_ASSIGN_OR_RETURN(Statement * renew, Stmt("UPDATE jobs SET lease_expires_ms=? WHERE id=?"));
   for (const v1::LeaseProgress& p : request.leases()) {
     auto job = LiveLease(p.lease_token());
     bool cancelled = false;
@@ -1126,8 +1093,7 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
   }
   SF_ASSIGN_OR_RETURN(Statement * seen,
                       Stmt("UPDATE workers SET last_seen_ms=?, loaded_models=? WHERE worker_id=?"));
-  std::vector<std::string> models(request.loaded_models().begin(),
-                                  request.loaded_models().end());
+  std::vector<std::string> models(request.loaded_models().begin(), request.loaded_models().end());
   if (models.empty()) models = workers_[request.worker_id()].loaded_models;
   workers_[request.worker_id()].loaded_models = models;
   SF_RETURN_IF_ERROR(
@@ -1195,6 +1161,10 @@ absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
     SF_ASSIGN_OR_RETURN(Statement * count,
                         Stmt("UPDATE jobs SET samples_done=samples_done+? WHERE id=?"));
     SF_RETURN_IF_ERROR(count->Bind(1, response.accepted_size()).Bind(2, job.id).Run());
+    SF_ASSIGN_OR_RETURN(Statement * sweeps,
+                        Stmt("UPDATE sweeps SET samples_done=samples_done+? WHERE id IN "
+                             "(SELECT sweep_id FROM sweep_jobs WHERE job_id=?)"));
+    SF_RETURN_IF_ERROR(sweeps->Bind(1, response.accepted_size()).Bind(2, job.id).Run());
     SF_RETURN_IF_ERROR(AddJobEvent(job.id, v1::EVENT_KIND_JOB_PROGRESS, job.key, job.worker,
                                    absl::StrCat(response.accepted_size(), " samples")));
   }
@@ -1269,8 +1239,7 @@ absl::StatusOr<v1::FailResponse> Scheduler::Fail(const v1::FailRequest& request)
   v1::FailResponse response;
   std::string error = Truncate(request.error(), kMaxErrorLength);
   if (error.empty()) error = request.preempted() ? "preempted" : "failed (no error given)";
-  SF_RETURN_IF_ERROR(
-      EndAttempt(job, error, request.preempted(), request.permanent(), &response));
+  SF_RETURN_IF_ERROR(EndAttempt(job, error, request.preempted(), request.permanent(), &response));
   SF_RETURN_IF_ERROR(txn->Commit());
   NotifyLocked();
   event_cv_.SignalAll();

@@ -58,8 +58,8 @@ class Scheduler {
   absl::StatusOr<v1::RetryFailedResponse> RetryFailed(const v1::RetryFailedRequest& request);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
   // Events of `sweep_id` with sequence > after_sequence, oldest first, at most `limit`.
-  absl::StatusOr<std::vector<v1::SweepEvent>> ReadEvents(int64_t sweep_id,
-                                                         int64_t after_sequence, int limit);
+  absl::StatusOr<std::vector<v1::SweepEvent>> ReadEvents(int64_t sweep_id, int64_t after_sequence,
+                                                         int limit);
   // Blocks (real time) until an event with sequence > after_sequence exists, the
   // timeout passes or Shutdown() is called.
   void WaitForEvent(int64_t after_sequence, absl::Duration timeout);
@@ -79,8 +79,7 @@ class Scheduler {
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   // Aborted when the lease token is unknown, expired or superseded (the worker must
   // drop the job); samples already stored are acknowledged as duplicates.
-  absl::StatusOr<v1::ReportSamplesResponse> ReportSamples(
-      const v1::ReportSamplesRequest& request);
+  absl::StatusOr<v1::ReportSamplesResponse> ReportSamples(const v1::ReportSamplesRequest& request);
   absl::StatusOr<v1::CompleteResponse> Complete(const v1::CompleteRequest& request);
   absl::StatusOr<v1::FailResponse> Fail(const v1::FailRequest& request);
 
@@ -105,8 +104,7 @@ class Scheduler {
     int state = 0;
   };
 
-  Scheduler(std::string path, Clock* clock, SchedulerOptions options,
-            std::unique_ptr<Database> db);
+  Scheduler(std::string path, Clock* clock, SchedulerOptions options, std::unique_ptr<Database> db);
 
   int64_t NowMs() const;
   // A cached prepared statement for `sql` (compiled on first use).
@@ -126,10 +124,8 @@ class Scheduler {
                           bool permanent, v1::FailResponse* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The live lease for `token`, or Aborted.
-  absl::StatusOr<LeasedJob> LiveLease(const std::string& token)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<WorkerCaps> Caps(const std::string& worker_id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<LeasedJob> LiveLease(const std::string& token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<WorkerCaps> Caps(const std::string& worker_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::optional<v1::Lease>> TryLease(const std::string& worker_id,
                                                     const WorkerCaps& caps)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -14,13 +14,13 @@ namespace {
 
 using ::sf::testing::IsOk;
 using ::sf::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using testing::JobOptions;
 using testing::MakeJob;
 using testing::MakeSample;
 using testing::MakeWorker;
 using testing::TempDb;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 
 class SchedulerTest : public ::testing::Test {
  protected:
@@ -140,7 +140,8 @@ TEST_F(SchedulerTest, Submit_InvalidJob_NothingStored) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("jobs[1]")));
   v1::GetSweepRequest g;
   g.set_name("bad");
-  EXPECT_THAT(scheduler_->GetSweep(g).status(), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(scheduler_->GetSweep(g).status(),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
   r.set_sweep_name("bad name with spaces");
   r.mutable_jobs()->RemoveLast();
   EXPECT_THAT(scheduler_->SubmitSweep(r).status(),
@@ -257,7 +258,8 @@ TEST_F(SchedulerTest, StaleLease_LateReportsRejected_ResultExactlyOnce) {
   // The old worker wakes up and reports late: every write is refused.
   EXPECT_THAT(Report(old_lease->lease_token(), {1}).status(),
               StatusIs(absl::StatusCode::kAborted, ::testing::_));
-  EXPECT_THAT(Complete(old_lease->lease_token()), StatusIs(absl::StatusCode::kAborted, ::testing::_));
+  EXPECT_THAT(Complete(old_lease->lease_token()),
+              StatusIs(absl::StatusCode::kAborted, ::testing::_));
   EXPECT_THAT(Fail(old_lease->lease_token(), "x").status(),
               StatusIs(absl::StatusCode::kAborted, ::testing::_));
   v1::HeartbeatRequest hb;

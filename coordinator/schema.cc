@@ -31,7 +31,8 @@ CREATE TABLE sweeps (
   n_failed INTEGER NOT NULL DEFAULT 0,
   n_cancelled INTEGER NOT NULL DEFAULT 0,
   n_preemptions INTEGER NOT NULL DEFAULT 0,
-  samples_total INTEGER NOT NULL DEFAULT 0
+  samples_total INTEGER NOT NULL DEFAULT 0,
+  samples_done INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE jobs (
   id INTEGER PRIMARY KEY,
@@ -65,12 +66,15 @@ CREATE TABLE jobs (
   updated_ms INTEGER NOT NULL
 );
 -- Lease selection: queued jobs by priority then cost, optionally one model first.
-CREATE INDEX jobs_queue ON jobs(state, priority DESC, cost DESC);
-CREATE INDEX jobs_queue_model ON jobs(state, model_identity, priority DESC, cost DESC);
-CREATE INDEX jobs_lease_expiry ON jobs(state, lease_expires_ms);
-CREATE INDEX jobs_lease_token ON jobs(lease_token);
+-- Partial indexes hold only the rows that need them (queued / leased jobs), so they
+-- stay small at a million finished jobs.
+CREATE INDEX jobs_queue ON jobs(priority DESC, cost DESC) WHERE state=1;
+CREATE INDEX jobs_queue_fifo ON jobs(priority DESC, id) WHERE state=1;
+CREATE INDEX jobs_queue_model ON jobs(model_identity, priority DESC, cost DESC) WHERE state=1;
+CREATE INDEX jobs_lease_expiry ON jobs(lease_expires_ms) WHERE state=2;
+CREATE INDEX jobs_lease_token ON jobs(lease_token) WHERE lease_token IS NOT NULL;
 -- Result filters.
-CREATE INDEX jobs_model ON jobs(model_name);
+CREATE INDEX jobs_model ON jobs(model_name, sequence_length);
 CREATE INDEX jobs_seqlen ON jobs(sequence_length);
 CREATE INDEX jobs_prefill ON jobs(prefill_method, prefill_compression);
 CREATE INDEX jobs_decode ON jobs(decode_method, decode_compression);
@@ -152,9 +156,9 @@ CREATE INDEX events_sweep ON events(sweep_id, seq);
 int CurrentSchemaVersion() { return static_cast<int>(Migrations().size()); }
 
 absl::StatusOr<int> SchemaVersion(Database* db) {
-  SF_RETURN_IF_ERROR(db->Exec(
-      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
-      "applied_ms INTEGER NOT NULL)"));
+  SF_RETURN_IF_ERROR(
+      db->Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, "
+               "applied_ms INTEGER NOT NULL)"));
   SF_ASSIGN_OR_RETURN(auto stmt,
                       db->Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
   SF_ASSIGN_OR_RETURN(bool row, stmt->Step());
@@ -171,11 +175,11 @@ absl::Status Migrate(Database* db) {
   }
   for (int v = version + 1; v <= CurrentSchemaVersion(); ++v) {
     SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db));
-    SF_RETURN_IF_ERROR(Annotate(db->Exec(migrations[v - 1]),
-                                absl::StrCat("applying schema migration ", v)));
-    SF_RETURN_IF_ERROR(db->Exec(absl::StrCat(
-        "INSERT INTO schema_version(version, applied_ms) VALUES (", v,
-        ", CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))")));
+    SF_RETURN_IF_ERROR(
+        Annotate(db->Exec(migrations[v - 1]), absl::StrCat("applying schema migration ", v)));
+    SF_RETURN_IF_ERROR(
+        db->Exec(absl::StrCat("INSERT INTO schema_version(version, applied_ms) VALUES (", v,
+                              ", CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))")));
     SF_RETURN_IF_ERROR(txn->Commit());
   }
   return absl::OkStatus();

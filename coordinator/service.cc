@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/logging.h"
 
 namespace sf::coordinator {
@@ -54,14 +54,12 @@ bool Finished(const v1::SweepEvent& e) {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 // ---------------------------------------------------------------- user-facing
@@ -80,8 +78,7 @@ grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* ctx,
 }
 
 grpc::Status CoordinatorService::GetSweep(grpc::ServerContext* ctx,
-                                          const v1::GetSweepRequest* request,
-                                          v1::Sweep* response) {
+                                          const v1::GetSweepRequest* request, v1::Sweep* response) {
   SF_CHECK_AUTH(ctx, token_);
   return Reply(scheduler_->GetSweep(*request), response);
 }
@@ -140,8 +137,7 @@ grpc::Status CoordinatorService::RetryFailed(grpc::ServerContext* ctx,
   return Reply(scheduler_->RetryFailed(*request), response);
 }
 
-grpc::Status CoordinatorService::Query(grpc::ServerContext* ctx,
-                                       const v1::QueryRequest* request,
+grpc::Status CoordinatorService::Query(grpc::ServerContext* ctx, const v1::QueryRequest* request,
                                        grpc::ServerWriter<v1::QueryResponse>* writer) {
   SF_CHECK_AUTH(ctx, token_);
   QueryLimits limits = limits_;
@@ -152,8 +148,9 @@ grpc::Status CoordinatorService::Query(grpc::ServerContext* ctx,
   // The call's own deadline bounds the query too.
   const absl::Duration left = absl::FromChrono(ctx->deadline()) - absl::Now();
   if (left < limits.timeout) limits.timeout = std::max(left, absl::ZeroDuration());
-  return ToGrpcStatus(RunReadOnlyQuery(scheduler_->db_path(), request->sql(), limits,
-                                       [writer](v1::QueryResponse& r) { return writer->Write(r); }));
+  return ToGrpcStatus(
+      RunReadOnlyQuery(scheduler_->db_path(), request->sql(), limits,
+                       [writer](v1::QueryResponse& r) { return writer->Write(r); }));
 }
 
 grpc::Status CoordinatorService::ListWorkers(grpc::ServerContext* ctx,
@@ -167,8 +164,8 @@ grpc::Status CoordinatorService::Results(grpc::ServerContext* ctx,
                                          const v1::ResultsRequest* request,
                                          grpc::ServerWriter<v1::ResultsResponse>* writer) {
   SF_CHECK_AUTH(ctx, token_);
-  return ToGrpcStatus(scheduler_->Results(
-      *request, [writer](v1::ResultsResponse& r) { return writer->Write(r); }));
+  return ToGrpcStatus(
+      scheduler_->Results(*request, [writer](v1::ResultsResponse& r) { return writer->Write(r); }));
 }
 
 // ---------------------------------------------------------------- worker-facing
@@ -179,8 +176,8 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* ctx,
   SF_CHECK_AUTH(ctx, token_);
   auto result = scheduler_->RegisterWorker(*request);
   if (result.ok()) {
-    SF_LOG(INFO) << "worker " << request->worker_id() << " registered ("
-                 << request->devices_size() << " devices)";
+    SF_LOG(INFO) << "worker " << request->worker_id() << " registered (" << request->devices_size()
+                 << " devices)";
   }
   return Reply(result, response);
 }
@@ -244,8 +241,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   }
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   server->scheduler_ = scheduler;
-  server->user_service_ = std::make_unique<CoordinatorService>(scheduler, options.user_token,
-                                                               options.query_limits);
+  server->user_service_ =
+      std::make_unique<CoordinatorService>(scheduler, options.user_token, options.query_limits);
   server->worker_service_ = std::make_unique<WorkerServiceImpl>(scheduler, options.worker_token);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);

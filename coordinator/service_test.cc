@@ -14,10 +14,10 @@ namespace sf::coordinator {
 namespace {
 
 using ::sf::testing::IsOk;
+using ::testing::ElementsAre;
 using testing::MakeJob;
 using testing::MakeSample;
 using testing::MakeWorker;
-using ::testing::ElementsAre;
 
 class ServiceTest : public ::testing::Test {
  protected:

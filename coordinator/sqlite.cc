@@ -30,7 +30,6 @@ absl::StatusCode CodeFor(int rc) {
   }
 }
 
-
 }  // namespace
 
 absl::Status Database::Error(int rc, absl::string_view what) const {
@@ -40,9 +39,9 @@ absl::Status Database::Error(int rc, absl::string_view what) const {
 
 absl::StatusOr<std::unique_ptr<Database>> Database::OpenWriter(const std::string& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   std::unique_ptr<Database> db(new Database(raw, path));
   if (rc != SQLITE_OK) return db->Error(rc, "opening database for writing");
   sqlite3_busy_timeout(raw, 5000);
@@ -59,8 +58,7 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenWriter(const std::string
 
 absl::StatusOr<std::unique_ptr<Database>> Database::OpenReadOnly(const std::string& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
   std::unique_ptr<Database> db(new Database(raw, path));
   if (rc != SQLITE_OK) return db->Error(rc, "opening database read-only");
   sqlite3_busy_timeout(raw, 5000);
@@ -119,8 +117,8 @@ Statement& Statement::Bind(int index, double value) {
 }
 Statement& Statement::Bind(int index, absl::string_view text) {
   MaybeReset();
-  NoteBind(sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                               SQLITE_UTF8));
+  NoteBind(
+      sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
   return *this;
 }
 Statement& Statement::BindBlob(int index, absl::string_view bytes) {

@@ -1,6 +1,5 @@
-#include "coordinator/schema.h"
-
 #include "common/testing/status_matchers.h"
+#include "coordinator/schema.h"
 #include "coordinator/sqlite.h"
 #include "coordinator/testing/test_jobs.h"
 #include "gmock/gmock.h"
