@@ -74,7 +74,7 @@ CREATE INDEX jobs_queue_model ON jobs(model_identity, priority DESC, cost DESC) 
 CREATE INDEX jobs_lease_expiry ON jobs(lease_expires_ms) WHERE state=2;
 CREATE INDEX jobs_lease_token ON jobs(lease_token) WHERE lease_token IS NOT NULL;
 -- Result filters.
-CREATE INDEX jobs_model ON jobs(model_name, sequence_length);
+CREATE INDEX jobs_model ON jobs(model_name, sequence_length, prefill_method, decode_method, task);
 CREATE INDEX jobs_seqlen ON jobs(sequence_length);
 CREATE INDEX jobs_prefill ON jobs(prefill_method, prefill_compression);
 CREATE INDEX jobs_decode ON jobs(decode_method, decode_compression);

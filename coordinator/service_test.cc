@@ -168,6 +168,10 @@ TEST_F(ServiceTest, Lease_NothingQueued_EmptyAfterWait) {
   v1::LeaseResponse lease;
   ASSERT_TRUE(worker_->Lease(Ctx().get(), r, &lease).ok());
   EXPECT_FALSE(lease.has_lease());
+  // A client without a deadline is served too (the wait is still capped).
+  grpc::ClientContext no_deadline;
+  ASSERT_TRUE(worker_->Lease(&no_deadline, r, &lease).ok());
+  EXPECT_FALSE(lease.has_lease());
 }
 
 TEST_F(ServiceTest, Tokens_CheckedPerService) {
