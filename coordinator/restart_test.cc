@@ -36,8 +36,8 @@ class Process {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
-    std::vector<std::string> args = {g_binary, "--listen", "127.0.0.1:0", "--db", db,
-                                     "--log-level", "warning"};
+    std::vector<std::string> args = {g_binary, "--listen",    "127.0.0.1:0", "--db",
+                                     db,       "--log-level", "warning"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -50,8 +50,8 @@ class Process {
       std::sscanf(line, "sf-coordinator listening on port %d", &port_);
     }
     fclose(out);
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                                       grpc::InsecureChannelCredentials());
+    auto channel =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials());
     user = v1::Coordinator::NewStub(channel);
     worker = v1::WorkerService::NewStub(channel);
   }

@@ -240,12 +240,13 @@ absl::Status Scheduler::FinishSweepsOf(int64_t job_id) {
 }
 
 absl::Status Scheduler::Recount(int64_t sweep_id) {
-  SF_ASSIGN_OR_RETURN(Statement * st,
-                      Stmt(absl::StrCat("SELECT COUNT(*), SUM(j.state=", kQueued,
-                                        "), SUM(j.state=", kLeased, "), SUM(j.state=", kDone,
-                                        "), SUM(j.state=", kFailed, "), SUM(j.state=", kCancelled,
-                                        "), SUM(j.samples_total), SUM(j.samples_done) FROM sweep_jobs sj JOIN jobs j ON "
-                                        "j.id=sj.job_id WHERE sj.sweep_id=?")));
+  SF_ASSIGN_OR_RETURN(
+      Statement * st,
+      Stmt(absl::StrCat(
+          "SELECT COUNT(*), SUM(j.state=", kQueued, "), SUM(j.state=", kLeased,
+          "), SUM(j.state=", kDone, "), SUM(j.state=", kFailed, "), SUM(j.state=", kCancelled,
+          "), SUM(j.samples_total), SUM(j.samples_done) FROM sweep_jobs sj JOIN jobs j ON "
+          "j.id=sj.job_id WHERE sj.sweep_id=?")));
   st->Bind(1, sweep_id);
   SF_ASSIGN_OR_RETURN(bool row, st->Step());
   int64_t v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -253,9 +254,10 @@ absl::Status Scheduler::Recount(int64_t sweep_id) {
     for (int i = 0; i < 8; ++i) v[i] = st->Int(i);
   }
   st->Reset();
-  SF_ASSIGN_OR_RETURN(Statement * up,
-                      Stmt("UPDATE sweeps SET n_total=?, n_queued=?, n_leased=?, n_done=?, "
-                           "n_failed=?, n_cancelled=?, samples_total=?, samples_done=? WHERE id=?"));
+  SF_ASSIGN_OR_RETURN(
+      Statement * up,
+      Stmt("UPDATE sweeps SET n_total=?, n_queued=?, n_leased=?, n_done=?, "
+           "n_failed=?, n_cancelled=?, samples_total=?, samples_done=? WHERE id=?"));
   for (int i = 0; i < 8; ++i) up->Bind(i + 1, v[i]);
   return up->Bind(9, sweep_id).Run();
 }
