@@ -432,8 +432,8 @@ void BenchMillion(int64_t jobs, const std::string& keep_path) {
   });
   std::printf("| build %lld-job database (submit + fill results) | %8.1f s |\n",
               static_cast<long long>(jobs), fill_s);
-  std::printf("| status (GetSweep) on it | %8.2f ms |\n", status_ms);
-  std::printf("| list all %lld sweeps | %8.2f ms |\n", static_cast<long long>(sweep_id), list_ms);
+  std::printf("| status (GetSweep) on it | %8.3f ms |\n", status_ms);
+  std::printf("| list all %lld sweeps | %8.3f ms |\n", static_cast<long long>(sweep_id), list_ms);
   std::printf("| results model+length+method (%lld rows) | %8.2f ms%s |\n",
               static_cast<long long>(rows), results_ms, results_cpu.c_str());
   std::printf("| results sweep+task+compression>=10 (%lld rows) | %8.2f ms%s |\n",

@@ -51,7 +51,7 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenWriter(const std::string
   }
   auto s = db->Exec(
       "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-      "PRAGMA cache_size=-65536;");
+      "PRAGMA cache_size=-65536; PRAGMA mmap_size=4294967296;");
   if (!s.ok()) return s;
   return db;
 }
@@ -62,6 +62,9 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenReadOnly(const std::stri
   std::unique_ptr<Database> db(new Database(raw, path));
   if (rc != SQLITE_OK) return db->Error(rc, "opening database read-only");
   sqlite3_busy_timeout(raw, 5000);
+  // Memory-mapped reads: random row lookups in a large database skip a syscall each.
+  auto s = db->Exec("PRAGMA mmap_size=4294967296");
+  if (!s.ok()) return s;
   return db;
 }
 
