@@ -781,7 +781,8 @@ int64_t Scheduler::LastEventSequence() const {
 }
 
 absl::Status Scheduler::Results(const v1::ResultsRequest& request,
-                                const std::function<bool(v1::ResultsResponse&)>& sink) {
+                                const std::function<bool(v1::ResultsResponse&)>& sink)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
   std::string where = " WHERE 1";
   std::vector<std::function<void(Statement*, int)>> binds;
   auto in_list = [&](const char* column, const auto& values) {
@@ -837,9 +838,24 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
   if (request.limit() > 0) absl::StrAppend(&sql, " LIMIT ", request.limit());
   const int page = request.page_size() > 0 ? std::min(request.page_size(), 10000) : 1000;
 
-  absl::MutexLock lock(&mu_);
+  // A file database is read through its own read-only connection, without the
+  // scheduler's lock: a slow client streaming results must not stall leases (WAL lets
+  // readers run beside the writer). ":memory:" has only the writer connection.
+  // The reader stays open so that its page cache stays warm between calls.
+  std::optional<absl::MutexLock> lock;
+  Database* db = nullptr;
+  if (path_ == ":memory:") {
+    lock.emplace(&mu_);
+    db = db_.get();
+  } else {
+    lock.emplace(&reader_mu_);
+    if (reader_ == nullptr) {
+      SF_ASSIGN_OR_RETURN(reader_, Database::OpenReadOnly(path_));
+    }
+    db = reader_.get();
+  }
   // Filter combinations vary: prepare once per call instead of caching each shape.
-  SF_ASSIGN_OR_RETURN(auto st, db_->Prepare(sql));
+  SF_ASSIGN_OR_RETURN(auto st, db->Prepare(sql));
   for (size_t i = 0; i < binds.size(); ++i) binds[i](st.get(), static_cast<int>(i + 1));
   v1::ResultsResponse out;
   while (true) {

@@ -147,6 +147,10 @@ class Scheduler {
   int64_t last_event_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t token_state_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Results reads through its own read-only connection (file databases only).
+  absl::Mutex reader_mu_;
+  std::unique_ptr<Database> reader_ ABSL_GUARDED_BY(reader_mu_);
 };
 
 }  // namespace sf::coordinator

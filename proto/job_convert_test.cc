@@ -10,8 +10,8 @@ TEST(JobConvertTest, RoundTrip_KeepsEveryField) {
   job.model = {"qwen2.5-7b", "/models/q", "cfg:abc", 1};
   job.sequence_length = 32768;
   job.prefill.name = "vertical_slash";
-  job.prefill.params = {{"budget", int64_t{2048}}, {"ratio", 0.25}, {"causal", true},
-                        {"mode", std::string("fast")}};
+  job.prefill.params = {
+      {"budget", int64_t{2048}}, {"ratio", 0.25}, {"causal", true}, {"mode", std::string("fast")}};
   job.prefill.compression = 10.0;
   job.decode.name = "quest";
   job.decode.params = {{"page", int64_t{16}}};
