@@ -145,16 +145,39 @@ std::vector<Chapter> WriteStory(uint64_t seed, const StoryOptions& o, int64_t n,
   return out;
 }
 
-std::string Context(const std::vector<Chapter>& chapters) {
+// Story filler units: n = chapters * kPadSlots + pad. The pad (0 to kPadSlots - 1 scenery
+// sentences in a prologue) lets short lengths land inside the 10% window although a
+// chapter is ~200 tokens; kPadSlots sentences weigh about one chapter, so the prompt
+// still grows with n.
+constexpr int64_t kPadSlots = 16;
+int64_t ChaptersOf(int64_t n) { return n / kPadSlots; }
+
+std::string Context(const std::vector<Chapter>& chapters, int64_t n, uint64_t pad_seed) {
   std::string out;
+  const int64_t pad = n % kPadSlots;
+  if (pad > 0) {
+    Rng rng(pad_seed);
+    std::vector<std::string> lines;
+    for (int64_t i = 0; i < pad; ++i) lines.push_back(rng.Pick(Section("aside")));
+    out = absl::StrCat("Prologue:\n", absl::StrJoin(lines, " "));
+  }
   for (const Chapter& c : chapters) absl::StrAppend(&out, out.empty() ? "" : "\n\n", c.text);
   return out;
 }
 
+// "1=item;2=;3=item" (empty: no purchase), so tests and people can check answers.
+std::string Purchases(const std::vector<Chapter>& chapters) {
+  std::vector<std::string> parts;
+  for (const Chapter& c : chapters) parts.push_back(absl::StrCat(c.id, "=", c.bought));
+  return absl::StrJoin(parts, ";");
+}
+
+int64_t MaxUnits() { return MaxChapters() * kPadSlots + kPadSlots - 1; }
+
 std::string StoryIntro() {
   return "Below is a story in numbered chapters. In each chapter the protagonist travels to a "
-         "town, meets a trader and may buy or sell items. Every town, trader and item appears "
-         "in only one chapter's purchase, and items can change hands. Read the story carefully "
+         "town, meets a trader and may buy or sell items. Each chapter has its own town and "
+         "trader, every item is one of a kind, and items can change hands. Read the story carefully "
          "and answer from what it says.";
 }
 
@@ -202,12 +225,14 @@ class RetrievalTask : public StoryTask {
     const uint64_t ask_seed =
         Rng::ForStream(seed + static_cast<uint64_t>(index), name_, "questions").Next();
     auto build = [&](int64_t n) {
-      std::vector<Chapter> chapters = WriteStory(story_seed, options_, n, {});
+      std::vector<Chapter> chapters = WriteStory(story_seed, options_, ChaptersOf(n), {});
       Rng ask(ask_seed);
-      std::vector<int64_t> picked = ask.Distinct(queries_, n);
+      std::vector<int64_t> picked = ask.Distinct(queries_, ChaptersOf(n));
       ask.Shuffle(picked);
       Sample out;
-      out.context = Context(chapters);
+      out.context = Context(chapters, n, story_seed ^ 0x5eed);
+      out.metadata["chapters"] = absl::StrCat(chapters.size());
+      out.metadata["purchases"] = Purchases(chapters);
       std::vector<std::string> gold, kinds;
       for (int64_t q = 0; q < queries_; ++q) {
         const Chapter& c = chapters[picked[q]];
@@ -230,7 +255,7 @@ class RetrievalTask : public StoryTask {
                                  "the story, without 'the' or 'a'."}});
       return out;
     };
-    return BuildFitted(name_, seed, index, tok, budget, queries_, MaxChapters(), build);
+    return BuildFitted(name_, seed, index, tok, budget, queries_ * kPadSlots, MaxUnits(), build);
   }
 
   ScoreResult Score(const Sample& sample, absl::string_view prediction) const override {
@@ -265,12 +290,14 @@ class MultihopTask : public StoryTask {
     const uint64_t story_seed = StorySeed(seed, index);
     const double u = Rng::ForStream(seed + static_cast<uint64_t>(index), name_, "target").Unit();
     auto build = [&](int64_t n) {
-      std::vector<Chapter> chapters = WriteStory(story_seed, options_, n, {});
+      std::vector<Chapter> chapters = WriteStory(story_seed, options_, ChaptersOf(n), {});
       // Any chapter but the first; every chapter buys one item, so the answer is the
       // previous chapter's purchase.
-      const int64_t t = 1 + static_cast<int64_t>(u * static_cast<double>(n - 1));
+      const int64_t t = 1 + static_cast<int64_t>(u * static_cast<double>(ChaptersOf(n) - 1));
       Sample out;
-      out.context = Context(chapters);
+      out.context = Context(chapters, n, story_seed ^ 0x5eed);
+      out.metadata["chapters"] = absl::StrCat(chapters.size());
+      out.metadata["purchases"] = Purchases(chapters);
       out.questions = {absl::StrCat("Which item did the protagonist buy last before buying the ",
                                     chapters[t].bought, "?")};
       out.answers = {chapters[t - 1].bought};
@@ -282,7 +309,7 @@ class MultihopTask : public StoryTask {
                                  "without 'the' or 'a'."}});
       return out;
     };
-    return BuildFitted(name_, seed, index, tok, budget, 2, MaxChapters(), build);
+    return BuildFitted(name_, seed, index, tok, budget, 2 * kPadSlots, MaxUnits(), build);
   }
 
   ScoreResult Score(const Sample& sample, absl::string_view prediction) const override {
@@ -317,10 +344,12 @@ class FilteringTask : public StoryTask {
     auto build = [&](int64_t n) {
       Rng pick(pick_seed);
       std::set<int64_t> none;
-      for (int64_t i : pick.Distinct(k_, n)) none.insert(i + 1);
-      std::vector<Chapter> chapters = WriteStory(story_seed, options_, n, none);
+      for (int64_t i : pick.Distinct(k_, ChaptersOf(n))) none.insert(i + 1);
+      std::vector<Chapter> chapters = WriteStory(story_seed, options_, ChaptersOf(n), none);
       Sample out;
-      out.context = Context(chapters);
+      out.context = Context(chapters, n, story_seed ^ 0x5eed);
+      out.metadata["chapters"] = absl::StrCat(chapters.size());
+      out.metadata["purchases"] = Purchases(chapters);
       out.questions = {absl::StrCat(
           "In which chapters did the protagonist buy nothing? Exactly ", k_,
           k_ == 1 ? " chapter has" : " chapters have", " no purchase.")};
@@ -331,7 +360,7 @@ class FilteringTask : public StoryTask {
                                 {"Give only the chapter numbers, separated by commas."}});
       return out;
     };
-    return BuildFitted(name_, seed, index, tok, budget, k_ + 1, MaxChapters(), build);
+    return BuildFitted(name_, seed, index, tok, budget, (k_ + 1) * kPadSlots, MaxUnits(), build);
   }
 
   ScoreResult Score(const Sample& sample, absl::string_view prediction) const override {

@@ -55,19 +55,27 @@ int64_t WordPieceTokenizer::CountTokens(absl::string_view text) const {
   return count;
 }
 
-std::vector<TokenId> ByteTokenizer::Encode(absl::string_view text, bool) const {
-  std::vector<TokenId> out(text.begin(), text.end());
-  for (TokenId& t : out) t &= 0xff;
+std::vector<TokenId> ChunkTokenizer::Encode(absl::string_view text, bool) const {
+  std::vector<TokenId> out;
+  for (size_t i = 0; i < text.size(); i += 3) {
+    TokenId id = 0;
+    for (size_t j = i; j < i + 3 && j < text.size(); ++j) {
+      id = (id << 8) | static_cast<unsigned char>(text[j]);
+    }
+    out.push_back(id);
+  }
   return out;
 }
 
-absl::StatusOr<std::string> ByteTokenizer::Decode(const std::vector<TokenId>& ids, bool) const {
+absl::StatusOr<std::string> ChunkTokenizer::Decode(const std::vector<TokenId>& ids, bool) const {
   std::string out;
   for (TokenId id : ids) {
-    if (id < 0 || id > 255) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is not a byte"));
+    if (id < 0 || id >= (1 << 24)) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is not a 3-byte chunk"));
     }
-    out.push_back(static_cast<char>(id));
+    std::string chunk;
+    for (; id != 0; id >>= 8) chunk.insert(chunk.begin(), static_cast<char>(id & 0xff));
+    out += chunk;
   }
   return out;
 }

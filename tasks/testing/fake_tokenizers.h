@@ -23,17 +23,18 @@ class WordPieceTokenizer : public Tokenizer {
   std::string Name() const override { return "test-wordpiece"; }
 };
 
-// One token per byte (1 character per token on ASCII text).
-class ByteTokenizer : public Tokenizer {
+// Fixed chunks of 3 bytes (the last may be shorter): about 3 characters per token, and
+// every boundary shifts when text is concatenated, which stresses the length search.
+class ChunkTokenizer : public Tokenizer {
  public:
   std::vector<TokenId> Encode(absl::string_view text, bool parse_special = false) const override;
   absl::StatusOr<std::string> Decode(const std::vector<TokenId>& ids,
                                      bool skip_special = false) const override;
   int64_t CountTokens(absl::string_view text) const override {
-    return static_cast<int64_t>(text.size());
+    return static_cast<int64_t>((text.size() + 2) / 3);
   }
-  int64_t VocabSize() const override { return 256; }
-  std::string Name() const override { return "test-bytes"; }
+  int64_t VocabSize() const override { return 1 << 24; }
+  std::string Name() const override { return "test-chunk3"; }
 };
 
 }  // namespace sf::tasks::testing
