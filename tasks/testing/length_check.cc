@@ -1,0 +1,90 @@
+#include "tasks/testing/length_check.h"
+
+#include <fstream>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "tasks/rng.h"
+#include "tasks/task.h"
+#include "tasks/testing/fake_tokenizers.h"
+#include "tasks/words.h"
+
+namespace sf::tasks::testing {
+namespace {
+
+constexpr int kDocs = 800;
+constexpr int kWordsPerDoc = 120;
+
+std::string Doc(Rng& rng) {
+  std::vector<std::string> words;
+  for (int w = 0; w < kWordsPerDoc; ++w) words.push_back(rng.Pick(EnglishWords()));
+  return absl::StrJoin(words, " ") + ".";
+}
+
+void WriteDatasets(const std::string& dir) {
+  Rng rng(2025);
+  std::ofstream squad(dir + "/gen_squad.json");
+  squad << "{\"version\": \"v2.0\", \"data\": [{\"title\": \"generated\", \"paragraphs\": [";
+  for (int d = 0; d < kDocs; ++d) {
+    const std::string doc = Doc(rng);
+    const std::string answer = doc.substr(0, doc.find(' '));
+    squad << (d ? "," : "") << "{\"context\": \"" << doc
+          << "\", \"qas\": [{\"id\": \"" << d << "\", \"question\": \"Which word opens it?\", "
+          << "\"is_impossible\": false, \"answers\": [{\"text\": \"" << answer
+          << "\", \"answer_start\": 0}]}]}";
+  }
+  squad << "]}]}\n";
+  std::ofstream leval(dir + "/gen_leval.jsonl");
+  for (int d = 0; d < kDocs; ++d) {
+    leval << "{\"context\": \"" << Doc(rng)
+          << "\", \"questions\": [\"Question: which is it? Options: A.one B.two C.three D.four\"], "
+          << "\"answer\": [\"" << static_cast<char>('A' + rng.Below(4)) << "\"]}\n";
+  }
+}
+
+}  // namespace
+
+ParamMap LengthTestParams(const std::string& task, int64_t length, const std::string& dir) {
+  ParamMap p;
+  if (task == "qa_squad") p["path"] = dir + "/gen_squad.json";
+  if (task == "qa_quality" || task == "qa_toefl") p["path"] = dir + "/gen_leval.jsonl";
+  if (length < 8192 && task == "story_retrieval") p["num_queries"] = int64_t{2};
+  if (length < 2048 && task == "story_filtering") p["chapters_in_question"] = int64_t{1};
+  if (length < 4096 && task == "ruler_cwe") p["common_word_frequency"] = int64_t{6};
+  return p;
+}
+
+void CheckLengths(const std::vector<int64_t>& lengths, int samples_per_length) {
+  const std::string dir = ::testing::TempDir();
+  WriteDatasets(dir);
+  WordPieceTokenizer words;
+  ChunkTokenizer chunks;
+  for (const TaskInfo& info : AllTasks()) {
+    for (const Tokenizer* tok : std::vector<const Tokenizer*>{&words, &chunks}) {
+      for (int64_t length : lengths) {
+        auto task = CreateTask(info.name, LengthTestParams(info.name, length, dir));
+        ASSERT_TRUE(task.ok()) << task.status();
+        const PromptBudget budget{length, 64, 0};
+        for (int index = 0; index < samples_per_length; ++index) {
+          SCOPED_TRACE(absl::StrCat(info.name, " ", tok->Name(), " L=", length, " #", index));
+          absl::StatusOr<Sample> s = (*task)->Generate(*tok, budget, 43, index);
+          ASSERT_TRUE(s.ok()) << s.status();
+          const int64_t tokens = tok->CountTokens(s->prompt);
+          EXPECT_EQ(tokens, s->prompt_tokens);
+          // With the template's tokens, in [0.9 L, L].
+          EXPECT_LE(tokens + budget.template_overhead, length);
+          EXPECT_GE(tokens + budget.template_overhead, (length * 9 + 9) / 10);
+          if (index == 0) {
+            absl::StatusOr<Sample> again = (*task)->Generate(*tok, budget, 43, index);
+            ASSERT_TRUE(again.ok()) << again.status();
+            EXPECT_EQ(again->prompt, s->prompt);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace sf::tasks::testing
