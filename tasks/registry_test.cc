@@ -97,3 +97,25 @@ TEST(Registry, MeanScore_SkipsUncountedSamples) {
 
 }  // namespace
 }  // namespace sf::tasks
+
+namespace sf::tasks {
+namespace {
+
+TEST(ParseParamStrings, TypesFollowTheDeclarations) {
+  SF_ASSERT_OK_AND_ASSIGN(const TaskInfo* info, FindTask("story_multihop"));
+  SF_ASSERT_OK_AND_ASSIGN(ParamMap p, ParseParamStrings(*info, {"talk_lines=2",
+                                                                 "drop_empty_output=false",
+                                                                 "protagonist=Mira"}));
+  EXPECT_EQ(std::get<int64_t>(p["talk_lines"]), 2);
+  EXPECT_EQ(std::get<bool>(p["drop_empty_output"]), false);
+  EXPECT_EQ(std::get<std::string>(p["protagonist"]), "Mira");
+  EXPECT_THAT(ParseParamStrings(*info, {"talk_lines=two"}),
+              ::sf::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                      ::testing::HasSubstr("'talk_lines' must be an integer")));
+  EXPECT_THAT(ParseParamStrings(*info, {"talk_lines"}),
+              ::sf::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                      ::testing::HasSubstr("name=value")));
+}
+
+}  // namespace
+}  // namespace sf::tasks

@@ -4,6 +4,7 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -124,6 +125,54 @@ absl::StatusOr<ParamMap> ResolveParams(const TaskInfo& info, const ParamMap& giv
       }
     }
     out[spec.name] = std::move(value);
+  }
+  return out;
+}
+
+absl::StatusOr<ParamMap> ParseParamStrings(const TaskInfo& info,
+                                           const std::vector<std::string>& assignments) {
+  ParamMap out;
+  for (const std::string& a : assignments) {
+    const size_t eq = a.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("task parameter '", a, "' must be written name=value"));
+    }
+    const std::string name = a.substr(0, eq);
+    const std::string text = a.substr(eq + 1);
+    const ParamSpec* spec = nullptr;
+    for (const ParamSpec& s : info.params) {
+      if (s.name == name) spec = &s;
+    }
+    if (spec == nullptr) {
+      // ResolveParams words the error and lists the known names.
+      out[name] = text;
+      continue;
+    }
+    const std::string bad = absl::StrCat("task ", info.name, ": parameter '", name, "' must be ",
+                                         TypeName(spec->default_value), ", got '", text, "'");
+    switch (spec->default_value.index()) {
+      case 0: {
+        int64_t v;
+        if (!absl::SimpleAtoi(text, &v)) return absl::InvalidArgumentError(bad);
+        out[name] = v;
+        break;
+      }
+      case 1: {
+        double v;
+        if (!absl::SimpleAtod(text, &v)) return absl::InvalidArgumentError(bad);
+        out[name] = v;
+        break;
+      }
+      case 2: {
+        bool v;
+        if (!absl::SimpleAtob(text, &v)) return absl::InvalidArgumentError(bad);
+        out[name] = v;
+        break;
+      }
+      default:
+        out[name] = text;
+    }
   }
   return out;
 }

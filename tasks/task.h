@@ -108,6 +108,12 @@ absl::StatusOr<ParamMap> ResolveParams(const TaskInfo& info, const ParamMap& giv
 // ResolveParams, then the task's constructor (which may load dataset files).
 absl::StatusOr<std::unique_ptr<Task>> CreateTask(absl::string_view name, const ParamMap& given);
 
+// Parses "name=value" strings (command lines) into typed values by the task's
+// declarations; the result still goes through ResolveParams. InvalidArgument for a
+// missing '=', an unknown name or a value of the wrong type.
+absl::StatusOr<ParamMap> ParseParamStrings(const TaskInfo& info,
+                                           const std::vector<std::string>& assignments);
+
 // Convenience for one-off use; workers create the task once and reuse it.
 absl::StatusOr<Sample> GenerateSample(absl::string_view name, const ParamMap& params,
                                       const Tokenizer& tokenizer, const PromptBudget& budget,
