@@ -24,10 +24,10 @@ void PrintList(Io& io) {
   for (const tasks::TaskInfo& info : tasks::AllTasks()) {
     io.out << info.name << "\n  " << info.summary << "\n  metric: " << info.metric << "\n";
     for (const tasks::ParamSpec& p : info.params) {
-      io.out << absl::StrFormat("    %-22s %-12s %s\n", p.name,
-                                p.required ? "(required)"
-                                           : absl::StrCat("= ", tasks::ParamToString(p.default_value)),
-                                p.help);
+      io.out << absl::StrFormat(
+          "    %-22s %-12s %s\n", p.name,
+          p.required ? "(required)" : absl::StrCat("= ", tasks::ParamToString(p.default_value)),
+          p.help);
     }
   }
 }
@@ -59,24 +59,26 @@ absl::Status Preview(const PreviewArgs& a, const TokenizerOpener& open, Io& io) 
   if (a.tokenizer.empty() == a.model.empty()) {
     return absl::InvalidArgumentError("give exactly one of --tokenizer FILE or --model DIR");
   }
-  const std::string path =
-      a.tokenizer.empty() ? (std::filesystem::path(a.model) / "tokenizer.json").string() : a.tokenizer;
+  const std::string path = a.tokenizer.empty()
+                               ? (std::filesystem::path(a.model) / "tokenizer.json").string()
+                               : a.tokenizer;
   SF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, open(path));
   tasks::PromptBudget budget{a.length, a.template_overhead, a.answer_reserve};
   SF_ASSIGN_OR_RETURN(tasks::Sample s, task->Generate(*tok, budget, a.seed, a.index));
   io.out << "task      " << s.task << "  (seed " << s.seed << ", index " << s.index << ")\n"
          << "length    " << s.target_length << "  prompt " << s.prompt_tokens << " tokens + "
-         << budget.template_overhead << " template = "
-         << s.prompt_tokens + budget.template_overhead << " (window "
-         << budget.MinPromptTokens() + budget.template_overhead << ".."
+         << budget.template_overhead << " template = " << s.prompt_tokens + budget.template_overhead
+         << " (window " << budget.MinPromptTokens() + budget.template_overhead << ".."
          << budget.MaxPromptTokens() + budget.template_overhead << ")\n"
          << "tokenizer " << tok->Name() << "\n"
          << "filler    " << s.filler_units << " units\n";
   for (const auto& [k, v] : s.metadata) {
     if (v.size() <= 120) io.out << "meta      " << k << " = " << v << "\n";
   }
-  io.out << "\n--- questions ---\n" << absl::StrJoin(s.questions, "\n") << "\n"
-         << "\n--- expected answer ---\n" << s.gold << "\n"
+  io.out << "\n--- questions ---\n"
+         << absl::StrJoin(s.questions, "\n") << "\n"
+         << "\n--- expected answer ---\n"
+         << s.gold << "\n"
          << "\n--- " << (a.full ? "prompt" : "context (head and tail)") << " ---\n"
          << (a.full ? s.prompt : Clip(s.context, a.context_chars, a.context_chars)) << "\n";
   return absl::OkStatus();
@@ -105,18 +107,19 @@ void AddTasksCommandWithOpener(CLI::App& app, Io& io, int* exit_code, TokenizerO
   preview->add_option("--index", args->index, "Sample index")->capture_default_str();
   preview->add_option("--seed", args->seed, "Run seed")->capture_default_str();
   preview->add_option("--param,-p", args->params, "Task parameter name=value (repeatable)");
-  preview->add_option("--template-overhead", args->template_overhead,
-                      "Tokens reserved for the chat template")
+  preview
+      ->add_option("--template-overhead", args->template_overhead,
+                   "Tokens reserved for the chat template")
       ->capture_default_str();
   preview->add_option("--answer-reserve", args->answer_reserve, "Tokens reserved for the answer")
       ->capture_default_str();
-  preview->add_option("--context-chars", args->context_chars,
-                      "Characters of context shown at each end")
+  preview
+      ->add_option("--context-chars", args->context_chars,
+                   "Characters of context shown at each end")
       ->capture_default_str();
   preview->add_flag("--full", args->full, "Print the whole prompt instead of the context ends");
-  preview->callback([&io, exit_code, args, open] {
-    *exit_code = ReportStatus(Preview(*args, open, io), io);
-  });
+  preview->callback(
+      [&io, exit_code, args, open] { *exit_code = ReportStatus(Preview(*args, open, io), io); });
 }
 
 void AddTasksCommand(CLI::App& app, Io& io, int* exit_code) {

@@ -64,9 +64,9 @@ TEST(TasksCommand, List_ShowsEveryTaskWithDefaults) {
 }
 
 TEST(TasksCommand, Preview_PrintsQuestionsAnswerAndContextEnds) {
-  Result r = RunWithFakeTokenizer(
-      {"tasks", "preview", "ruler_niah", "--length", "8192", "--tokenizer", "tok.json",
-       "--index", "3", "-p", "num_queries=2"});
+  Result r =
+      RunWithFakeTokenizer({"tasks", "preview", "ruler_niah", "--length", "8192", "--tokenizer",
+                            "tok.json", "--index", "3", "-p", "num_queries=2"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("--- questions ---"));
   EXPECT_THAT(r.out, HasSubstr("2. The answer for "));
@@ -76,8 +76,8 @@ TEST(TasksCommand, Preview_PrintsQuestionsAnswerAndContextEnds) {
 }
 
 TEST(TasksCommand, Preview_BadParameter_IsUsageErrorWithReason) {
-  Result r = RunWithFakeTokenizer({"tasks", "preview", "ruler_vt", "--length", "4096",
-                                   "--model", "/m", "-p", "num_hops=lots"});
+  Result r = RunWithFakeTokenizer(
+      {"tasks", "preview", "ruler_vt", "--length", "4096", "--model", "/m", "-p", "num_hops=lots"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("'num_hops' must be an integer"));
   r = RunWithFakeTokenizer({"tasks", "preview", "ruler_vt", "--length", "4096"});

@@ -42,14 +42,14 @@ absl::StatusOr<FitResult> FitUnits(const Tokenizer& tokenizer, const PromptBudge
   const Point base{min_units, count(min_units, &base_text)};
   if (base.t > hi) {
     return absl::FailedPreconditionError(
-        absl::StrCat("the fixed parts of the prompt take ", base.t, " tokens, more than the ",
-                     hi, " the budget allows (length ", budget.target_length,
+        absl::StrCat("the fixed parts of the prompt take ", base.t, " tokens, more than the ", hi,
+                     " the budget allows (length ", budget.target_length,
                      "): raise the length or ask fewer questions"));
   }
   if (base.t >= accept_lo || max_units == min_units) {
     if (base.t < lo) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the prompt cannot be filled: it has ", base.t, " tokens, the minimum is ", lo));
+      return absl::FailedPreconditionError(absl::StrCat("the prompt cannot be filled: it has ",
+                                                        base.t, " tokens, the minimum is ", lo));
     }
     result.units = min_units;
     result.tokens = base.t;
@@ -64,8 +64,8 @@ absl::StatusOr<FitResult> FitUnits(const Tokenizer& tokenizer, const PromptBudge
   while (min_units + k < max_units) {
     const double extra = static_cast<double>(render(min_units + k).size()) - base_text.size();
     if (extra >= want_chars) break;
-    k = std::min(max_units - min_units, std::max(k * 2, static_cast<int64_t>(
-                                                           k * want_chars / std::max(1.0, extra))));
+    k = std::min(max_units - min_units,
+                 std::max(k * 2, static_cast<int64_t>(k * want_chars / std::max(1.0, extra))));
   }
   k = std::min(k, max_units - min_units);
   Point below = base;
@@ -86,9 +86,9 @@ absl::StatusOr<FitResult> FitUnits(const Tokenizer& tokenizer, const PromptBudge
               "not enough filler: all ", max_units, " units give ", below.t,
               " tokens, the minimum is ", lo, " (a larger dataset or a shorter length is needed)"));
         }
-        return absl::FailedPreconditionError(absl::StrCat(
-            "filler units are too coarse for this length: ", below.n, " units give ", below.t,
-            " tokens, one more exceeds ", hi));
+        return absl::FailedPreconditionError(
+            absl::StrCat("filler units are too coarse for this length: ", below.n, " units give ",
+                         below.t, " tokens, one more exceeds ", hi));
       }
       result.units = below.n;
       result.tokens = below.t;
@@ -122,11 +122,11 @@ absl::StatusOr<Sample> BuildFitted(const std::string& task, uint64_t seed, int64
                                    const Tokenizer& tokenizer, const PromptBudget& budget,
                                    int64_t min_units, int64_t max_units,
                                    const std::function<Sample(int64_t)>& build) {
-  absl::StatusOr<FitResult> fit = FitUnits(tokenizer, budget, min_units, max_units,
-                                           [&](int64_t n) { return build(n).prompt; });
+  absl::StatusOr<FitResult> fit =
+      FitUnits(tokenizer, budget, min_units, max_units, [&](int64_t n) { return build(n).prompt; });
   if (!fit.ok()) {
-    return Annotate(fit.status(), absl::StrCat(task, " sample ", index, " at length ",
-                                               budget.target_length));
+    return Annotate(fit.status(),
+                    absl::StrCat(task, " sample ", index, " at length ", budget.target_length));
   }
   Sample sample = build(fit->units);
   sample.task = task;

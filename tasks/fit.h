@@ -14,9 +14,9 @@
 namespace sf::tasks {
 
 struct FitResult {
-  int64_t units = 0;          // the chosen number of filler units
-  int64_t tokens = 0;         // tokens of render(units)
-  int tokenizations = 0;      // how many texts were counted to find it
+  int64_t units = 0;      // the chosen number of filler units
+  int64_t tokens = 0;     // tokens of render(units)
+  int tokenizations = 0;  // how many texts were counted to find it
 };
 
 // `render(n)` is the whole prompt with n filler units, for min_units <= n <= max_units;

@@ -12,8 +12,8 @@ namespace sf::tasks {
 namespace {
 
 using ::sf::testing::StatusIs;
-using ::testing::HasSubstr;
 using testing::ChunkTokenizer;
+using ::testing::HasSubstr;
 using testing::WordPieceTokenizer;
 
 // A prompt of fixed text plus n units of varying size (3 to 40 words).
@@ -40,7 +40,8 @@ TEST(FitUnits, AnyLength_LandsInWindowWithFewCounts) {
       EXPECT_GE(fit.tokens, budget.MinPromptTokens());
       // Close to the ceiling (within one unit, at most ~140 tokens here), not merely above
       // the floor.
-      EXPECT_GE(fit.tokens, budget.MaxPromptTokens() - std::max<int64_t>(140, length / 50)) << tok->Name() << " " << length;
+      EXPECT_GE(fit.tokens, budget.MaxPromptTokens() - std::max<int64_t>(140, length / 50))
+          << tok->Name() << " " << length;
       EXPECT_LE(fit.tokenizations, 8) << tok->Name() << " " << length;
     }
   }

@@ -4,9 +4,7 @@
 namespace sf::tasks {
 namespace {
 
-TEST(Length, EveryTask_LongLengths_InWindow) {
-  testing::CheckLengths({32768, 65536, 131072}, 2);
-}
+TEST(Length, EveryTask_LongLengths_InWindow) { testing::CheckLengths({32768, 65536, 131072}, 2); }
 
 }  // namespace
 }  // namespace sf::tasks

@@ -12,7 +12,7 @@ struct PromptParts {
   std::string intro;                   // what the task is, one paragraph
   std::vector<std::string> questions;  // one or more, stated twice
   std::string context;
-  std::string answer_format;  // what the text inside <answer> should look like
+  std::string answer_format;       // what the text inside <answer> should look like
   std::vector<std::string> rules;  // task-specific answering rules
 };
 

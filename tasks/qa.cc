@@ -58,8 +58,8 @@ size_t AddDoc(QaDataset& d, std::map<std::string, size_t>& index, const std::str
 absl::StatusOr<std::string> ReadFile(const std::string& task, const std::string& path,
                                      const char* expected) {
   if (path.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("task ", task, ": set the parameter 'path' to ",
-                                                   expected));
+    return absl::InvalidArgumentError(
+        absl::StrCat("task ", task, ": set the parameter 'path' to ", expected));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -146,14 +146,15 @@ absl::StatusOr<QaDataset> LoadJsonl(const std::string& task, const std::string& 
       const json& questions = row.at("questions");
       const json& answers = row.at("answer");
       if (questions.size() != answers.size()) {
-        throw std::out_of_range(absl::StrCat(questions.size(), " questions but ", answers.size(),
-                                             " answers"));
+        throw std::out_of_range(
+            absl::StrCat(questions.size(), " questions but ", answers.size(), " answers"));
       }
       for (size_t i = 0; i < questions.size(); ++i) {
         std::string q = questions[i].get<std::string>();
         if (format == Format::kToefl && absl::StartsWith(q, "Question: ")) q = q.substr(10);
-        std::string a = answers[i].is_array() ? absl::StrJoin(answers[i].get<std::vector<std::string>>(), "")
-                                              : answers[i].get<std::string>();
+        std::string a = answers[i].is_array()
+                            ? absl::StrJoin(answers[i].get<std::vector<std::string>>(), "")
+                            : answers[i].get<std::string>();
         d.items.push_back({doc, std::string(absl::StripAsciiWhitespace(q)), {Letters(a)}});
       }
     } catch (const std::exception& e) {
@@ -335,8 +336,7 @@ class QaTask : public Task {
     const bool mcq = format_ != Format::kSquad;
     return BuildPrompt(
         {"Below are several documents, numbered. The question is about one of them.", questions,
-         context,
-         mcq ? "the letter(s) of the correct option(s), e.g. A or BD" : "a short answer",
+         context, mcq ? "the letter(s) of the correct option(s), e.g. A or BD" : "a short answer",
          mcq ? std::vector<std::string>{"More than one option may be correct; give every "
                                         "correct letter."}
              : std::vector<std::string>{"Answer with a short phrase, not a sentence.",
@@ -356,9 +356,9 @@ class QaTask : public Task {
       if (GoldTokens(tok, i) > max_gold_tokens_) continue;
       if (seen++ == index) return i;
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "task ", name_, ": sample ", index, " asked, but the dataset has only ", seen,
-        " questions whose document fits in max_gold_tokens = ", max_gold_tokens_));
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", name_, ": sample ", index, " asked, but the dataset has only ", seen,
+                     " questions whose document fits in max_gold_tokens = ", max_gold_tokens_));
   }
 
   int64_t GoldTokens(const Tokenizer& tok, size_t item) const {
@@ -369,9 +369,9 @@ class QaTask : public Task {
       if (it != gold_tokens_.end()) return it->second;
     }
     const QaItem& q = data_.items[item];
-    const int64_t t = tok.CountTokens(
-        Prompt({absl::StrCat("Question about document 1:\n", q.question)},
-               absl::StrCat("Document 1:\n", data_.docs[q.doc])));
+    const int64_t t =
+        tok.CountTokens(Prompt({absl::StrCat("Question about document 1:\n", q.question)},
+                               absl::StrCat("Document 1:\n", data_.docs[q.doc])));
     absl::MutexLock lock(&mu_);
     gold_tokens_[key] = t;
     return t;
@@ -397,15 +397,21 @@ TaskInfo QaInfo(const std::string& name, Format format, const std::string& summa
       MissingAnswerParam("zero"),
       DropEmptyOutputParam(false)};
   if (format == Format::kSquad) {
-    params.push_back({"f1", std::string("study"),
+    params.push_back({"f1",
+                      std::string("study"),
                       "study: token sets, also drops and/or/about/to, rounded to 0.01; squad: "
                       "the official SQuAD token F1",
-                      0, INT64_MAX, {"study", "squad"}});
+                      0,
+                      INT64_MAX,
+                      {"study", "squad"}});
   } else {
-    params.push_back({"mcq_parse", std::string("study"),
+    params.push_back({"mcq_parse",
+                      std::string("study"),
                       "study: every letter A-D in the answer counts; strict: only option "
                       "letters and separators allowed",
-                      0, INT64_MAX, {"study", "strict"}});
+                      0,
+                      INT64_MAX,
+                      {"study", "strict"}});
   }
   return {name, summary,
           format == Format::kSquad ? "token F1 (best over accepted answers)"
@@ -417,8 +423,8 @@ TaskInfo QaInfo(const std::string& name, Format format, const std::string& summa
             if (!data.ok()) return data.status();
             Dedupe(*data);
             if (data->items.empty()) {
-              return absl::InvalidArgumentError(
-                  absl::StrCat("task ", name, ": dataset file '", path, "' has no usable questions"));
+              return absl::InvalidArgumentError(absl::StrCat("task ", name, ": dataset file '",
+                                                             path, "' has no usable questions"));
             }
             return std::make_unique<QaTask>(name, format, *std::move(data), p);
           }};

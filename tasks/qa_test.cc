@@ -23,7 +23,9 @@ std::unique_ptr<Task> Make(const std::string& name, const std::string& file, Par
   return *std::move(task);
 }
 
-std::string Tagged(const std::string& s) { return "Document 2 says so.\n<answer>" + s + "</answer>"; }
+std::string Tagged(const std::string& s) {
+  return "Document 2 says so.\n<answer>" + s + "</answer>";
+}
 
 // The n-th "Document i:" block of a context.
 std::string DocumentText(const Sample& s, int n) {

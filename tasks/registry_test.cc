@@ -18,9 +18,9 @@ using ::testing::HasSubstr;
 TEST(Registry, ListsTheNineTasksInTheStudysOrder) {
   std::vector<std::string> names;
   for (const TaskInfo& info : AllTasks()) names.push_back(info.name);
-  EXPECT_THAT(names, ElementsAre("ruler_niah", "ruler_vt", "ruler_cwe", "qa_squad", "qa_quality",
-                                 "qa_toefl", "story_retrieval", "story_multihop",
-                                 "story_filtering"));
+  EXPECT_THAT(names,
+              ElementsAre("ruler_niah", "ruler_vt", "ruler_cwe", "qa_squad", "qa_quality",
+                          "qa_toefl", "story_retrieval", "story_multihop", "story_filtering"));
 }
 
 TEST(Registry, UnknownTask_IsNotFoundListingTheKnownOnes) {
@@ -42,8 +42,9 @@ TEST(Registry, BadParameters_AreInvalidArgumentNamingTheParameter) {
   EXPECT_THAT(CreateTask("ruler_niah", {{"num_queries", std::string("four")}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("'num_queries' must be an integer, got a string")));
-  EXPECT_THAT(CreateTask("ruler_vt", {{"num_hops", int64_t{0}}}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'num_hops' = 0 is out of range")));
+  EXPECT_THAT(
+      CreateTask("ruler_vt", {{"num_hops", int64_t{0}}}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'num_hops' = 0 is out of range")));
   EXPECT_THAT(CreateTask("story_multihop", {{"missing_answer", std::string("ignore")}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("is not one of zero, drop, whole_text")));
@@ -66,8 +67,10 @@ TEST(Registry, QaMalformedFile_NamesFileLineAndExpectedShape) {
   const std::string path = ::testing::TempDir() + "/bad_quality.jsonl";
   {
     std::ofstream out(path);
-    out << R"({"context": "x", "questions": ["q? A. a B. b"], "answer": ["A"]})" << "\n";
-    out << R"({"context": "y", "questions": ["q?"]})" << "\n";
+    out << R"({"context": "x", "questions": ["q? A. a B. b"], "answer": ["A"]})"
+        << "\n";
+    out << R"({"context": "y", "questions": ["q?"]})"
+        << "\n";
   }
   EXPECT_THAT(CreateTask("qa_quality", {{"path", path}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -103,9 +106,9 @@ namespace {
 
 TEST(ParseParamStrings, TypesFollowTheDeclarations) {
   SF_ASSERT_OK_AND_ASSIGN(const TaskInfo* info, FindTask("story_multihop"));
-  SF_ASSERT_OK_AND_ASSIGN(ParamMap p, ParseParamStrings(*info, {"talk_lines=2",
-                                                                 "drop_empty_output=false",
-                                                                 "protagonist=Mira"}));
+  SF_ASSERT_OK_AND_ASSIGN(
+      ParamMap p,
+      ParseParamStrings(*info, {"talk_lines=2", "drop_empty_output=false", "protagonist=Mira"}));
   EXPECT_EQ(std::get<int64_t>(p["talk_lines"]), 2);
   EXPECT_EQ(std::get<bool>(p["drop_empty_output"]), false);
   EXPECT_EQ(std::get<std::string>(p["protagonist"]), "Mira");

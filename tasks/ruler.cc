@@ -79,8 +79,8 @@ class NiahTask : public Task {
       Sample out;
       out.context = absl::StrJoin(
           Interleave(n, u, needles, [&](int64_t i) -> const std::string& { return hay[i]; }), " ");
-      out.questions = {absl::StrCat("Give the value of each of these keys, in this order: ",
-                                    absl::StrJoin(keys, ", "), ".")};
+      out.questions = {absl::StrCat(
+          "Give the value of each of these keys, in this order: ", absl::StrJoin(keys, ", "), ".")};
       std::vector<std::string> gold;
       for (int64_t i = 0; i < queries_; ++i) {
         gold.push_back(absl::StrCat(i + 1, ". The answer for ", keys[i], " is ", values[i], "."));
@@ -91,7 +91,8 @@ class NiahTask : public Task {
       out.prompt = BuildPrompt(
           {"The text below is a list of sentences, each giving the value of one key. Keys and "
            "values are random strings of letters and digits.",
-           out.questions, out.context,
+           out.questions,
+           out.context,
            "1. The answer for <first key> is <its value>.\n2. The answer for <second key> is "
            "<its value>.\n(one numbered line per key)",
            {"Answer the keys in the order they were asked, one numbered line each.",
@@ -197,10 +198,9 @@ class VtTask : public Task {
       Sample out;
       out.context = absl::StrJoin(
           Interleave(n, u, statements, [&](int64_t) -> const std::string& { return noise; }), " ");
-      out.questions = {absl::StrCat(
-          "Which variables hold the value ", target_value,
-          "? A variable holds it if it is assigned ", target_value,
-          " directly, or assigned a variable that holds it.")};
+      out.questions = {absl::StrCat("Which variables hold the value ", target_value,
+                                    "? A variable holds it if it is assigned ", target_value,
+                                    " directly, or assigned a variable that holds it.")};
       out.answers = target_vars;
       out.gold = absl::StrJoin(target_vars, " ");
       out.metadata["target_value"] = target_value;
@@ -209,7 +209,9 @@ class VtTask : public Task {
            "gives a variable a number (\"VAR ABCDE = 12345.\") or makes it equal to another "
            "variable (\"VAR FGHIJ = VAR ABCDE.\"). Variable names are five capital letters; the "
            "assignments may come in any order.",
-           out.questions, out.context, "NAME1 NAME2 NAME3 ...",
+           out.questions,
+           out.context,
+           "NAME1 NAME2 NAME3 ...",
            {"List only the names of the variables that hold the value, in any order, separated "
             "by spaces.",
             "Leave out the word VAR and any punctuation."}});
@@ -223,7 +225,8 @@ class VtTask : public Task {
     std::optional<std::string> text = AnswerToScore(prediction, policy_, &r);
     if (!text) return r;
     std::set<std::string> got;
-    for (absl::string_view w : absl::StrSplit(*text, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty())) {
+    for (absl::string_view w :
+         absl::StrSplit(*text, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty())) {
       std::string up = absl::AsciiStrToUpper(w);
       if (up != "VAR") got.insert(up);
     }
@@ -291,7 +294,8 @@ class CweTask : public Task {
       out.prompt = BuildPrompt(
           {"Below is a numbered list of words. Find the words that occur most often. Count by "
            "reading the list yourself; do not write or run code.",
-           out.questions, out.context,
+           out.questions,
+           out.context,
            absl::StrCat("1. first_word\n2. second_word\n...\n", common_, ". last_word"),
            {absl::StrCat("Give exactly ", common_, " words, one per line, numbered 1 to ", common_,
                          ".")}});
@@ -330,7 +334,8 @@ TaskInfo RulerNiahInfo() {
           {{"num_queries", int64_t{4}, "needles queried at once", 1, 64},
            {"key_groups", int64_t{4}, "dash-separated groups in each key and value", 1, 16},
            {"group_chars", int64_t{8}, "characters per group", 2, 32},
-           MissingAnswerParam("whole_text"), DropEmptyOutputParam(false)},
+           MissingAnswerParam("whole_text"),
+           DropEmptyOutputParam(false)},
           [](const ParamMap& p) -> absl::StatusOr<std::unique_ptr<Task>> {
             return std::make_unique<NiahTask>(p);
           }};
@@ -343,7 +348,8 @@ TaskInfo RulerVtInfo() {
           "IoU of the variable sets",
           {{"num_chains", int64_t{8}, "assignment chains (the first is asked about)", 1, 256},
            {"num_hops", int64_t{4}, "copy assignments per chain", 1, 64},
-           MissingAnswerParam("whole_text"), DropEmptyOutputParam(false)},
+           MissingAnswerParam("whole_text"),
+           DropEmptyOutputParam(false)},
           [](const ParamMap& p) -> absl::StatusOr<std::unique_ptr<Task>> {
             return std::make_unique<VtTask>(p);
           }};
@@ -357,7 +363,8 @@ TaskInfo RulerCweInfo() {
           {{"num_common_words", int64_t{10}, "words to find", 1, 1000},
            {"common_word_frequency", int64_t{30}, "occurrences of each common word", 2, 100000},
            {"rare_word_frequency", int64_t{3}, "occurrences of each rare word", 1, 100000},
-           MissingAnswerParam("zero"), DropEmptyOutputParam(false)},
+           MissingAnswerParam("zero"),
+           DropEmptyOutputParam(false)},
           [](const ParamMap& p) -> absl::StatusOr<std::unique_ptr<Task>> {
             if (IntParam(p, "common_word_frequency") <= IntParam(p, "rare_word_frequency")) {
               return absl::InvalidArgumentError(absl::StrCat(

@@ -23,7 +23,9 @@ std::unique_ptr<Task> Make(const std::string& name, const ParamMap& p = {}) {
   return *std::move(task);
 }
 
-std::string Tagged(const std::string& s) { return "Reasoning here.\n<answer>\n" + s + "\n</answer>"; }
+std::string Tagged(const std::string& s) {
+  return "Reasoning here.\n<answer>\n" + s + "\n</answer>";
+}
 
 int Occurrences(const std::string& hay, const std::string& needle) {
   int n = 0;
@@ -77,9 +79,9 @@ TEST(RulerNiah, Scores_RightPartlyWrongMalformedMissing) {
   SF_ASSERT_OK_AND_ASSIGN(Sample s, task->Generate(tok, {4096}, 2, 0));
   const std::vector<std::string> keys = absl::StrSplit(s.metadata.at("keys"), ' ');
   EXPECT_DOUBLE_EQ(task->Score(s, Tagged(s.gold)).score, 1.0);
-  std::string half = absl::StrCat("1. The answer for ", keys[0], " is: ", s.answers[0],
-                                  "\n2. The answer for ", keys[1], " is ", s.answers[1],
-                                  "\n3. The answer for ", keys[2], " is wrong-value.\n4. I do not know");
+  std::string half = absl::StrCat(
+      "1. The answer for ", keys[0], " is: ", s.answers[0], "\n2. The answer for ", keys[1], " is ",
+      s.answers[1], "\n3. The answer for ", keys[2], " is wrong-value.\n4. I do not know");
   EXPECT_DOUBLE_EQ(task->Score(s, Tagged(half)).score, 0.5);
   // Answers in the wrong order do not count (the study matches by position).
   std::string swapped = absl::StrCat("1. The answer for ", keys[1], " is ", s.answers[1], ".");

@@ -10,10 +10,13 @@
 namespace sf::tasks {
 
 ParamSpec MissingAnswerParam(absl::string_view study_default) {
-  return ParamSpec{"missing_answer", std::string(study_default),
+  return ParamSpec{"missing_answer",
+                   std::string(study_default),
                    "output without <answer> tags: zero (score 0), drop (not counted), "
                    "whole_text (parse the whole output); the default is the study's",
-                   0, INT64_MAX, {"zero", "drop", "whole_text"}};
+                   0,
+                   INT64_MAX,
+                   {"zero", "drop", "whole_text"}};
 }
 
 ParamSpec DropEmptyOutputParam(bool study_default) {

@@ -29,7 +29,8 @@ TEST(AnswerToScore, PoliciesForMissingTags) {
 }
 
 TEST(NumberedLines, ParsesSeparatorsAndKeepsFirst) {
-  std::map<int, std::string> m = NumberedLines(" 1. alpha \n2) beta\n3: gamma\n1. again\n4 nope\n5.");
+  std::map<int, std::string> m =
+      NumberedLines(" 1. alpha \n2) beta\n3: gamma\n1. again\n4 nope\n5.");
   EXPECT_EQ(m.size(), 3u);
   EXPECT_EQ(m[1], "alpha");
   EXPECT_EQ(m[2], "beta");

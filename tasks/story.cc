@@ -73,9 +73,8 @@ struct StoryOptions {
 
 // Upper bounds of the unique-name spaces: a story cannot have more chapters.
 int64_t MaxChapters() {
-  return std::min<int64_t>(
-      Section("place_starts").size() * Section("place_ends").size(),
-      Section("given_names").size() * Section("family_names").size());
+  return std::min<int64_t>(Section("place_starts").size() * Section("place_ends").size(),
+                           Section("given_names").size() * Section("family_names").size());
 }
 
 std::string Fill(const std::string& tmpl, const StoryOptions& o, const Chapter& c,
@@ -91,7 +90,6 @@ std::string Fill(const std::string& tmpl, const StoryOptions& o, const Chapter& 
 // buy nothing. A pure function of its arguments.
 std::vector<Chapter> WriteStory(uint64_t seed, const StoryOptions& o, int64_t n,
                                 const std::set<int64_t>& no_purchase) {
-  Rng rng(seed);
   absl::flat_hash_set<std::string> places, persons, items;
   std::vector<std::string> inventory;
   std::vector<Chapter> out;
@@ -102,6 +100,10 @@ std::vector<Chapter> WriteStory(uint64_t seed, const StoryOptions& o, int64_t n,
     }
   };
   for (int64_t i = 1; i <= n; ++i) {
+    // Each chapter draws from its own generator, so a chapter's text hardly depends on
+    // how many chapters follow or which ones buy nothing: the length search then sees
+    // prompts that grow smoothly with n.
+    Rng rng(seed ^ (static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ULL));
     Chapter c;
     c.id = i;
     c.place = unique(places, [&] {
@@ -177,7 +179,8 @@ int64_t MaxUnits() { return MaxChapters() * kPadSlots + kPadSlots - 1; }
 std::string StoryIntro() {
   return "Below is a story in numbered chapters. In each chapter the protagonist travels to a "
          "town, meets a trader and may buy or sell items. Each chapter has its own town and "
-         "trader, every item is one of a kind, and items can change hands. Read the story carefully "
+         "trader, every item is one of a kind, and items can change hands. Read the story "
+         "carefully "
          "and answer from what it says.";
 }
 
@@ -248,11 +251,14 @@ class RetrievalTask : public StoryTask {
       }
       out.gold = absl::StrJoin(gold, "\n");
       out.metadata["asked"] = absl::StrJoin(kinds, " ");
-      out.prompt = BuildPrompt({StoryIntro(), out.questions, out.context,
-                                "1. first answer\n2. second answer\n(one numbered line per question)",
-                                {"Answer each question on its own line, with its number.",
-                                 "Give just the name of the town, trader or item, as written in "
-                                 "the story, without 'the' or 'a'."}});
+      out.prompt =
+          BuildPrompt({StoryIntro(),
+                       out.questions,
+                       out.context,
+                       "1. first answer\n2. second answer\n(one numbered line per question)",
+                       {"Answer each question on its own line, with its number.",
+                        "Give just the name of the town, trader or item, as written in "
+                        "the story, without 'the' or 'a'."}});
       return out;
     };
     return BuildFitted(name_, seed, index, tok, budget, queries_ * kPadSlots, MaxUnits(), build);
@@ -304,7 +310,10 @@ class MultihopTask : public StoryTask {
       out.gold = chapters[t - 1].bought;
       out.metadata["target_chapter"] = absl::StrCat(chapters[t].id);
       out.metadata["answer_chapter"] = absl::StrCat(chapters[t - 1].id);
-      out.prompt = BuildPrompt({StoryIntro(), out.questions, out.context, "item name",
+      out.prompt = BuildPrompt({StoryIntro(),
+                                out.questions,
+                                out.context,
+                                "item name",
                                 {"Give only the item's name, exactly as written in the story, "
                                  "without 'the' or 'a'."}});
       return out;
@@ -342,20 +351,29 @@ class FilteringTask : public StoryTask {
     const uint64_t pick_seed =
         Rng::ForStream(seed + static_cast<uint64_t>(index), name_, "no_purchase").Next();
     auto build = [&](int64_t n) {
+      // Positions scale with the chapter count (probing past collisions), so that the
+      // chosen chapters move little as the length search changes n.
       Rng pick(pick_seed);
+      const int64_t chapters_n = ChaptersOf(n);
       std::set<int64_t> none;
-      for (int64_t i : pick.Distinct(k_, ChaptersOf(n))) none.insert(i + 1);
+      for (int64_t j = 0; j < k_; ++j) {
+        int64_t id = 1 + static_cast<int64_t>(pick.Unit() * static_cast<double>(chapters_n));
+        while (none.contains(id)) id = id % chapters_n + 1;
+        none.insert(id);
+      }
       std::vector<Chapter> chapters = WriteStory(story_seed, options_, ChaptersOf(n), none);
       Sample out;
       out.context = Context(chapters, n, story_seed ^ 0x5eed);
       out.metadata["chapters"] = absl::StrCat(chapters.size());
       out.metadata["purchases"] = Purchases(chapters);
-      out.questions = {absl::StrCat(
-          "In which chapters did the protagonist buy nothing? Exactly ", k_,
-          k_ == 1 ? " chapter has" : " chapters have", " no purchase.")};
+      out.questions = {absl::StrCat("In which chapters did the protagonist buy nothing? Exactly ",
+                                    k_, k_ == 1 ? " chapter has" : " chapters have",
+                                    " no purchase.")};
       for (int64_t id : none) out.answers.push_back(absl::StrCat(id));
       out.gold = absl::StrJoin(out.answers, ", ");
-      out.prompt = BuildPrompt({StoryIntro(), out.questions, out.context,
+      out.prompt = BuildPrompt({StoryIntro(),
+                                out.questions,
+                                out.context,
                                 "chapter number, chapter number, ...",
                                 {"Give only the chapter numbers, separated by commas."}});
       return out;
@@ -408,7 +426,8 @@ TaskInfo StoryRetrievalInfo() {
           "chapters",
           "accuracy (fraction of questions answered right)",
           StoryParams({{"num_queries", int64_t{16}, "questions asked at once", 1, 256},
-                       MissingAnswerParam("whole_text"), DropEmptyOutputParam(false)}),
+                       MissingAnswerParam("whole_text"),
+                       DropEmptyOutputParam(false)}),
           [](const ParamMap& p) -> absl::StatusOr<std::unique_ptr<Task>> {
             return std::make_unique<RetrievalTask>(p);
           }};
@@ -416,8 +435,7 @@ TaskInfo StoryRetrievalInfo() {
 
 TaskInfo StoryMultihopInfo() {
   return {"story_multihop", "a multi-chapter story; the last item bought before a named item",
-          "accuracy",
-          StoryParams({MissingAnswerParam("drop"), DropEmptyOutputParam(true)}),
+          "accuracy", StoryParams({MissingAnswerParam("drop"), DropEmptyOutputParam(true)}),
           [](const ParamMap& p) -> absl::StatusOr<std::unique_ptr<Task>> {
             return std::make_unique<MultihopTask>(p);
           }};
@@ -427,7 +445,8 @@ TaskInfo StoryFilteringInfo() {
   return {"story_filtering", "a multi-chapter story; the chapters in which nothing is bought",
           "IoU of the chapter sets",
           StoryParams({{"chapters_in_question", int64_t{3}, "chapters without a purchase", 1, 256},
-                       MissingAnswerParam("zero"), DropEmptyOutputParam(true)}),
+                       MissingAnswerParam("zero"),
+                       DropEmptyOutputParam(true)}),
           [](const ParamMap& p) -> absl::StatusOr<std::unique_ptr<Task>> {
             return std::make_unique<FilteringTask>(p);
           }};

@@ -82,8 +82,8 @@ TEST(StoryRetrieval, Scores_RightPartlyWrongMissing) {
   SF_ASSERT_OK_AND_ASSIGN(Sample s, task->Generate(tok, {8192}, 8, 3));
   ASSERT_EQ(s.answers.size(), 4u);
   EXPECT_DOUBLE_EQ(task->Score(s, Tagged(s.gold)).score, 1.0);
-  const std::string half = absl::StrCat("1. The ", s.answers[0], ".\n2: ", s.answers[1],
-                                        "\n3. nowhere\n");
+  const std::string half =
+      absl::StrCat("1. The ", s.answers[0], ".\n2: ", s.answers[1], "\n3. nowhere\n");
   EXPECT_DOUBLE_EQ(task->Score(s, Tagged(half)).score, 0.5);
   EXPECT_DOUBLE_EQ(task->Score(s, Tagged("I cannot tell")).score, 0.0);
   EXPECT_DOUBLE_EQ(task->Score(s, s.gold).score, 1.0);  // whole text parsed, as in the study
@@ -113,8 +113,8 @@ TEST(StoryMultihop, Scores_WithTheStudysDroppedSamples) {
   EXPECT_FALSE(missing.counted);
   EXPECT_FALSE(task->Score(s, "").counted);
   EXPECT_FALSE(task->Score(s, Tagged("")).counted);
-  auto strict = Make("story_multihop", {{"missing_answer", std::string("zero")},
-                                        {"drop_empty_output", false}});
+  auto strict = Make("story_multihop",
+                     {{"missing_answer", std::string("zero")}, {"drop_empty_output", false}});
   EXPECT_TRUE(strict->Score(s, s.answers[0]).counted);
   EXPECT_DOUBLE_EQ(strict->Score(s, s.answers[0]).score, 0.0);
 }

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <variant>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -71,8 +71,8 @@ absl::StatusOr<const TaskInfo*> FindTask(absl::string_view name) {
     if (info.name == name) return &info;
     names.push_back(info.name);
   }
-  return absl::NotFoundError(absl::StrCat("unknown task '", name,
-                                          "'; known tasks: ", absl::StrJoin(names, ", ")));
+  return absl::NotFoundError(
+      absl::StrCat("unknown task '", name, "'; known tasks: ", absl::StrJoin(names, ", ")));
 }
 
 absl::StatusOr<ParamMap> ResolveParams(const TaskInfo& info, const ParamMap& given) {
@@ -84,8 +84,8 @@ absl::StatusOr<ParamMap> ResolveParams(const TaskInfo& info, const ParamMap& giv
       std::vector<std::string> names;
       for (const ParamSpec& spec : info.params) names.push_back(spec.name);
       return absl::InvalidArgumentError(
-          absl::StrCat("task ", info.name, ": unknown parameter '", name, "'; known: ",
-                       names.empty() ? "(none)" : absl::StrJoin(names, ", ")));
+          absl::StrCat("task ", info.name, ": unknown parameter '", name,
+                       "'; known: ", names.empty() ? "(none)" : absl::StrJoin(names, ", ")));
     }
   }
   for (const ParamSpec& spec : info.params) {
@@ -104,16 +104,16 @@ absl::StatusOr<ParamMap> ResolveParams(const TaskInfo& info, const ParamMap& giv
       value = static_cast<double>(std::get<int64_t>(value));
     }
     if (value.index() != spec.default_value.index()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("task ", info.name, ": parameter '", spec.name, "' must be ",
-                       TypeName(spec.default_value), ", got ", TypeName(value), " (",
-                       ParamToString(value), ")"));
+      return absl::InvalidArgumentError(absl::StrCat("task ", info.name, ": parameter '", spec.name,
+                                                     "' must be ", TypeName(spec.default_value),
+                                                     ", got ", TypeName(value), " (",
+                                                     ParamToString(value), ")"));
     }
     if (const int64_t* i = std::get_if<int64_t>(&value); i && (*i < spec.min || *i > spec.max)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task ", info.name, ": parameter '", spec.name, "' = ", *i, " is out of range [",
-          spec.min, ", ", spec.max == INT64_MAX ? std::string("inf") : absl::StrCat(spec.max),
-          "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("task ", info.name, ": parameter '", spec.name, "' = ", *i,
+                       " is out of range [", spec.min, ", ",
+                       spec.max == INT64_MAX ? std::string("inf") : absl::StrCat(spec.max), "]"));
     }
     if (const std::string* s = std::get_if<std::string>(&value); s && !spec.choices.empty()) {
       bool ok = false;

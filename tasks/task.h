@@ -46,7 +46,7 @@ struct Sample {
   // Expected answers: one per question (NIAH values, story answers, CWE words, VT
   // variables) or, for SQuAD, the accepted alternatives of the one question.
   std::vector<std::string> answers;
-  std::string gold;  // the ideal text inside <answer>...</answer>
+  std::string gold;                             // the ideal text inside <answer>...</answer>
   std::map<std::string, std::string> metadata;  // task-specific facts (keys, chapter ids...)
   int64_t prompt_tokens = 0;  // tokens of `prompt` by the tokenizer it was sized with
   int64_t filler_units = 0;   // how many filler units (lines, chapters, words) it holds

@@ -23,15 +23,17 @@ std::string Doc(Rng& rng) {
   return absl::StrJoin(words, " ") + ".";
 }
 
-void WriteDatasets(const std::string& dir) {
+}  // namespace
+
+void WriteLengthTestDatasets(const std::string& dir) {
   Rng rng(2025);
   std::ofstream squad(dir + "/gen_squad.json");
   squad << "{\"version\": \"v2.0\", \"data\": [{\"title\": \"generated\", \"paragraphs\": [";
   for (int d = 0; d < kDocs; ++d) {
     const std::string doc = Doc(rng);
     const std::string answer = doc.substr(0, doc.find(' '));
-    squad << (d ? "," : "") << "{\"context\": \"" << doc
-          << "\", \"qas\": [{\"id\": \"" << d << "\", \"question\": \"Which word opens it?\", "
+    squad << (d ? "," : "") << "{\"context\": \"" << doc << "\", \"qas\": [{\"id\": \"" << d
+          << "\", \"question\": \"Which word opens it?\", "
           << "\"is_impossible\": false, \"answers\": [{\"text\": \"" << answer
           << "\", \"answer_start\": 0}]}]}";
   }
@@ -43,8 +45,6 @@ void WriteDatasets(const std::string& dir) {
           << "\"answer\": [\"" << static_cast<char>('A' + rng.Below(4)) << "\"]}\n";
   }
 }
-
-}  // namespace
 
 ParamMap LengthTestParams(const std::string& task, int64_t length, const std::string& dir) {
   ParamMap p;
@@ -58,7 +58,7 @@ ParamMap LengthTestParams(const std::string& task, int64_t length, const std::st
 
 void CheckLengths(const std::vector<int64_t>& lengths, int samples_per_length) {
   const std::string dir = ::testing::TempDir();
-  WriteDatasets(dir);
+  WriteLengthTestDatasets(dir);
   WordPieceTokenizer words;
   ChunkTokenizer chunks;
   for (const TaskInfo& info : AllTasks()) {

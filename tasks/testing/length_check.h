@@ -18,6 +18,10 @@ namespace sf::tasks::testing {
 // questions at 2K, say), which the study never ran.
 ParamMap LengthTestParams(const std::string& task, int64_t length, const std::string& dir);
 
+// Writes gen_squad.json and gen_leval.jsonl (800 generated documents of 120 words each,
+// enough for 128K tokens) into `dir`.
+void WriteLengthTestDatasets(const std::string& dir);
+
 // Runs the check with gtest assertions.
 void CheckLengths(const std::vector<int64_t>& lengths, int samples_per_length);
 
