@@ -56,13 +56,15 @@ ParamMap LengthTestParams(const std::string& task, int64_t length, const std::st
   return p;
 }
 
-void CheckLengths(const std::vector<int64_t>& lengths, int samples_per_length) {
+void CheckLengths(const std::vector<int64_t>& lengths, int samples_per_length,
+                  std::vector<const Tokenizer*> tokenizers) {
   const std::string dir = ::testing::TempDir();
   WriteLengthTestDatasets(dir);
   WordPieceTokenizer words;
   ChunkTokenizer chunks;
+  if (tokenizers.empty()) tokenizers = {&words, &chunks};
   for (const TaskInfo& info : AllTasks()) {
-    for (const Tokenizer* tok : std::vector<const Tokenizer*>{&words, &chunks}) {
+    for (const Tokenizer* tok : tokenizers) {
       for (int64_t length : lengths) {
         auto task = CreateTask(info.name, LengthTestParams(info.name, length, dir));
         ASSERT_TRUE(task.ok()) << task.status();

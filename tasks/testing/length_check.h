@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/job.h"
+#include "common/tokenizer.h"
 
 namespace sf::tasks::testing {
 
@@ -22,8 +23,9 @@ ParamMap LengthTestParams(const std::string& task, int64_t length, const std::st
 // enough for 128K tokens) into `dir`.
 void WriteLengthTestDatasets(const std::string& dir);
 
-// Runs the check with gtest assertions.
-void CheckLengths(const std::vector<int64_t>& lengths, int samples_per_length);
+// Runs the check with gtest assertions, with `tokenizers` (empty: the two test ones).
+void CheckLengths(const std::vector<int64_t>& lengths, int samples_per_length,
+                  std::vector<const Tokenizer*> tokenizers = {});
 
 }  // namespace sf::tasks::testing
 
