@@ -41,10 +41,10 @@ absl::StatusOr<FitResult> FitUnits(const Tokenizer& tokenizer, const PromptBudge
   std::string base_text;
   const Point base{min_units, count(min_units, &base_text)};
   if (base.t > hi) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the fixed parts of the prompt take ", base.t, " tokens, more than the ", hi,
-                     " the budget allows (length ", budget.target_length,
-                     "): raise the length or ask fewer questions"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the fixed parts of the prompt take ", base.t, " tokens, more than the ", hi,
+        " the budget allows (length ", budget.target_length,
+        "): raise the length or make the task smaller (fewer questions, chains or words)"));
   }
   if (base.t >= accept_lo || max_units == min_units) {
     if (base.t < lo) {

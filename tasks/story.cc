@@ -158,9 +158,12 @@ std::string Context(const std::vector<Chapter>& chapters, int64_t n, uint64_t pa
   std::string out;
   const int64_t pad = n % kPadSlots;
   if (pad > 0) {
+    // Distinct sentences while they last (kPadSlots - 1 <= the section's size).
     Rng rng(pad_seed);
+    std::vector<std::string> pool = Section("aside");
+    rng.Shuffle(pool);
     std::vector<std::string> lines;
-    for (int64_t i = 0; i < pad; ++i) lines.push_back(rng.Pick(Section("aside")));
+    for (int64_t i = 0; i < pad; ++i) lines.push_back(pool[i % pool.size()]);
     out = absl::StrCat("Prologue:\n", absl::StrJoin(lines, " "));
   }
   for (const Chapter& c : chapters) absl::StrAppend(&out, out.empty() ? "" : "\n\n", c.text);
