@@ -1,5 +1,6 @@
 #include "tasks/testing/length_check.h"
 
+#include <atomic>
 #include <fstream>
 #include <memory>
 
@@ -22,6 +23,30 @@ std::string Doc(Rng& rng) {
   for (int w = 0; w < kWordsPerDoc; ++w) words.push_back(rng.Pick(EnglishWords()));
   return absl::StrJoin(words, " ") + ".";
 }
+
+// Counts tokenizer calls, to hold the length search to a few counts per sample.
+class CountingTokenizer : public Tokenizer {
+ public:
+  explicit CountingTokenizer(const Tokenizer& inner) : inner_(inner) {}
+  std::vector<TokenId> Encode(absl::string_view text, bool parse_special) const override {
+    ++calls_;
+    return inner_.Encode(text, parse_special);
+  }
+  absl::StatusOr<std::string> Decode(const std::vector<TokenId>& ids, bool skip) const override {
+    return inner_.Decode(ids, skip);
+  }
+  int64_t CountTokens(absl::string_view text) const override {
+    ++calls_;
+    return inner_.CountTokens(text);
+  }
+  int64_t VocabSize() const override { return inner_.VocabSize(); }
+  std::string Name() const override { return inner_.Name(); }
+  int64_t TakeCalls() const { return calls_.exchange(0); }
+
+ private:
+  const Tokenizer& inner_;
+  mutable std::atomic<int64_t> calls_{0};
+};
 
 }  // namespace
 
@@ -64,15 +89,21 @@ void CheckLengths(const std::vector<int64_t>& lengths, int samples_per_length,
   ChunkTokenizer chunks;
   if (tokenizers.empty()) tokenizers = {&words, &chunks};
   for (const TaskInfo& info : AllTasks()) {
-    for (const Tokenizer* tok : tokenizers) {
+    for (const Tokenizer* inner : tokenizers) {
+      CountingTokenizer counting(*inner);
+      const Tokenizer* tok = &counting;
       for (int64_t length : lengths) {
         auto task = CreateTask(info.name, LengthTestParams(info.name, length, dir));
         ASSERT_TRUE(task.ok()) << task.status();
         const PromptBudget budget{length, 64, 0};
         for (int index = 0; index < samples_per_length; ++index) {
           SCOPED_TRACE(absl::StrCat(info.name, " ", tok->Name(), " L=", length, " #", index));
+          counting.TakeCalls();
           absl::StatusOr<Sample> s = (*task)->Generate(*tok, budget, 43, index);
           ASSERT_TRUE(s.ok()) << s.status();
+          // A few whole-prompt counts (QA tasks also count one gold prompt per question
+          // the first time a tokenizer meets it).
+          EXPECT_LE(counting.TakeCalls(), 10 + index + 1);
           const int64_t tokens = tok->CountTokens(s->prompt);
           EXPECT_EQ(tokens, s->prompt_tokens);
           // With the template's tokens, in [0.9 L, L].
