@@ -36,6 +36,7 @@ void AddDevicesCommand(CLI::App& app, Io& io, int* exit_code);
 void AddTokenizeCommand(CLI::App& app, Io& io, int* exit_code);
 void AddValidateCommand(CLI::App& app, Io& io, int* exit_code);
 void AddMakeTinyModelCommand(CLI::App& app, Io& io, int* exit_code);
+void AddTasksCommand(CLI::App& app, Io& io, int* exit_code);
 
 }  // namespace sf::cli
 
