@@ -173,6 +173,20 @@ void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn)
   for (std::thread& t : pool) t.join();
 }
 
+double SelectedPairs(const Selection& selection, const AttentionInput& in) {
+  std::vector<double> pairs(in.q.heads, 0.0);
+  ParallelFor(in.q.heads, 0, [&](int64_t h) {
+    std::vector<KeyRange> ranges;
+    for (int64_t i = 0; i < in.q.len; ++i) {
+      selection.Row(h, i, &ranges);
+      for (const KeyRange& r : ranges) pairs[h] += static_cast<double>(r.end - r.begin);
+    }
+  });
+  double total = 0;
+  for (double p : pairs) total += p;
+  return total;
+}
+
 AttentionResult AttendSelected(const AttentionInput& in,
                                std::shared_ptr<const Selection> selection) {
   const int64_t hq = in.q.heads, lq = in.q.len, d = in.q.dim;

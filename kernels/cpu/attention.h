@@ -63,6 +63,13 @@ struct AttentionResult {
   double compression() const { return pairs_computed > 0 ? pairs_causal / pairs_computed : 1.0; }
 };
 
+// A method's choice without the attention itself (for calibration and for checking
+// CUDA selections).
+struct SelectionResult {
+  std::shared_ptr<const Selection> selection;
+  double estimation_flops = 0;
+};
+
 // Prefill: every query row of `input` attends to the keys `method` selects.
 // Methods: dense, block_sparse, vertical_slash, flexprefill, xattention, streaming,
 // oracle_topk. Decode-only methods and invalid parameters (budget larger than the
@@ -70,6 +77,10 @@ struct AttentionResult {
 absl::StatusOr<AttentionResult> PrefillAttention(absl::string_view method,
                                                  const MethodParams& params,
                                                  const AttentionInput& input);
+
+// PrefillAttention's selection step alone; same errors.
+absl::StatusOr<SelectionResult> PrefillSelect(absl::string_view method, const MethodParams& params,
+                                              const AttentionInput& input);
 
 // Decode: the queries of `steps` (positions steps.q_offset ... = P ...) are decode steps
 // after a prompt of P = steps.q_offset tokens. `observation_q` holds the prompt's last
@@ -80,6 +91,14 @@ absl::StatusOr<AttentionResult> DecodeAttention(absl::string_view method,
                                                 const MethodParams& params,
                                                 const AttentionInput& steps,
                                                 const TensorView& observation_q);
+
+// DecodeAttention's selection step alone; same errors.
+absl::StatusOr<SelectionResult> DecodeSelect(absl::string_view method, const MethodParams& params,
+                                             const AttentionInput& steps,
+                                             const TensorView& observation_q);
+
+// Query-key pairs `selection` chooses over the rows of `input`, all heads.
+double SelectedPairs(const Selection& selection, const AttentionInput& input);
 
 // KV compression after prefill (snapkv, ada_snapkv, streaming, dense): the prompt
 // positions kept per KV head, sorted. `keys` is [Hkv, P, D]; `observation_q` as above.

@@ -226,6 +226,15 @@ absl::StatusOr<AttentionResult> DecodeAttention(absl::string_view method,
                                                 const MethodParams& params,
                                                 const AttentionInput& steps,
                                                 const TensorView& observation_q) {
+  SF_ASSIGN_OR_RETURN(SelectionResult s, DecodeSelect(method, params, steps, observation_q));
+  AttentionResult r = AttendSelected(steps, std::move(s.selection));
+  r.estimation_flops = s.estimation_flops;
+  return r;
+}
+
+absl::StatusOr<SelectionResult> DecodeSelect(absl::string_view method, const MethodParams& params,
+                                             const AttentionInput& steps,
+                                             const TensorView& observation_q) {
   SF_RETURN_IF_ERROR(ValidateInput(steps));
   const std::string name(method);
   const int64_t prompt = steps.q_offset;
@@ -234,7 +243,7 @@ absl::StatusOr<AttentionResult> DecodeAttention(absl::string_view method,
   }
   if (name == "dense" || name == "streaming" || name == "oracle_topk") {
     // The same rule per step as in prefill: sinks + rolling window, or exact top-k.
-    return PrefillAttention(method, params, steps);
+    return PrefillSelect(method, params, steps);
   }
   std::vector<HeadPattern> heads(steps.q.heads);
   double est_flops = 0;
@@ -272,10 +281,8 @@ absl::StatusOr<AttentionResult> DecodeAttention(absl::string_view method,
         "method ", name, " is a prefill method; decode uses dense, streaming, snapkv, "
         "ada_snapkv, quest or oracle_topk"));
   }
-  AttentionResult r = AttendSelected(
-      steps, std::make_shared<internal::PatternSelection>(std::move(heads), steps.q_offset));
-  r.estimation_flops = est_flops;
-  return r;
+  return SelectionResult{
+      std::make_shared<internal::PatternSelection>(std::move(heads), steps.q_offset), est_flops};
 }
 
 }  // namespace sf::kernels

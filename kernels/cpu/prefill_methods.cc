@@ -66,14 +66,14 @@ std::pair<int64_t, int64_t> QueryRowsOfBlock(const AttentionInput& in, int64_t b
   return {b, e};
 }
 
-absl::StatusOr<AttentionResult> Dense(const AttentionInput& in) {
+absl::StatusOr<SelectionResult> Dense(const AttentionInput& in) {
   std::vector<HeadPattern> heads(in.q.heads);
   for (HeadPattern& p : heads) p.window = kAll;
-  return AttendSelected(
-      in, std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset));
+  return SelectionResult{
+      std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset), 0.0};
 }
 
-absl::StatusOr<AttentionResult> Streaming(const AttentionInput& in, const StreamingParams& p) {
+absl::StatusOr<SelectionResult> Streaming(const AttentionInput& in, const StreamingParams& p) {
   if (p.window > in.k.len) return TooLarge("streaming", "window", p.window, in.k.len, "the sequence");
   if (p.sink > in.k.len) return TooLarge("streaming", "sink", p.sink, in.k.len, "the sequence");
   std::vector<HeadPattern> heads(in.q.heads);
@@ -81,19 +81,19 @@ absl::StatusOr<AttentionResult> Streaming(const AttentionInput& in, const Stream
     h.sink = p.sink;
     h.window = p.window;
   }
-  return AttendSelected(
-      in, std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset));
+  return SelectionResult{
+      std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset), 0.0};
 }
 
-absl::StatusOr<AttentionResult> OracleTopK(const AttentionInput& in, const OracleTopKParams& p) {
+absl::StatusOr<SelectionResult> OracleTopK(const AttentionInput& in, const OracleTopKParams& p) {
   if (p.top_k > in.k.len) return TooLarge("oracle_topk", "top_k", p.top_k, in.k.len, "the sequence");
-  AttentionResult r = AttendSelected(in, std::make_shared<internal::OracleSelection>(in, p.top_k));
   // Choosing needs every causal q.k: the full score matrix.
-  r.estimation_flops = 2.0 * in.q.dim * r.pairs_causal;
-  return r;
+  const double causal = in.q.heads * (2.0 * in.q_offset + in.q.len + 1) * in.q.len / 2.0;
+  return SelectionResult{std::make_shared<internal::OracleSelection>(in, p.top_k),
+                         2.0 * in.q.dim * causal};
 }
 
-absl::StatusOr<AttentionResult> BlockSparse(const AttentionInput& in, const BlockSparseParams& p) {
+absl::StatusOr<SelectionResult> BlockSparse(const AttentionInput& in, const BlockSparseParams& p) {
   const int64_t nb = (in.k.len + p.block - 1) / p.block;
   if (p.block_budget > nb) {
     return TooLarge("block_sparse", "block_budget", p.block_budget, nb,
@@ -120,8 +120,8 @@ absl::StatusOr<AttentionResult> BlockSparse(const AttentionInput& in, const Bloc
       hp.blocks[qb] = TopKIndices(score, forced, std::max(p.block_budget, n_forced));
     }
   });
-  AttentionResult r = AttendSelected(
-      in, std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset));
+  SelectionResult r{std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset),
+                    0.0};
   const double nqb = static_cast<double>(last_qb - first_qb + 1);
   r.estimation_flops = in.q.heads * (in.q.len * in.q.dim + nqb * (first_qb + last_qb + 2) / 2.0 *
                                                                 2.0 * in.q.dim) +
@@ -154,7 +154,7 @@ std::vector<int64_t> ForcedTopK(const std::vector<double>& score, int64_t forced
   return TopKIndices(score, forced, k);
 }
 
-absl::StatusOr<AttentionResult> VerticalSlash(const AttentionInput& in,
+absl::StatusOr<SelectionResult> VerticalSlash(const AttentionInput& in,
                                               const VerticalSlashParams& p) {
   const int64_t lk = in.k.len;
   if (p.verticals > lk) return TooLarge("vertical_slash", "verticals", p.verticals, lk, "the sequence");
@@ -177,8 +177,8 @@ absl::StatusOr<AttentionResult> VerticalSlash(const AttentionInput& in,
     heads[h].columns = ForcedTopK(cols, p.sink, p.verticals);
     heads[h].offsets = ForcedTopK(diags, p.local, p.slashes);
   });
-  AttentionResult r = AttendSelected(
-      in, std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset));
+  SelectionResult r{std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset),
+                    0.0};
   r.estimation_flops = 2.0 * in.q.heads * last_q * static_cast<double>(lk) * in.q.dim;
   return r;
 }
@@ -225,7 +225,7 @@ double JsDistance(const std::vector<double>& a, const std::vector<double>& b) {
   return std::sqrt(std::max(js, 0.0));
 }
 
-absl::StatusOr<AttentionResult> FlexPrefill(const AttentionInput& in, const FlexPrefillParams& p) {
+absl::StatusOr<SelectionResult> FlexPrefill(const AttentionInput& in, const FlexPrefillParams& p) {
   const int64_t lk = in.k.len;
   const int64_t est_q = std::min(p.original ? p.block : p.last_q, in.q.len);
   const int64_t nb = (lk + p.block - 1) / p.block;
@@ -274,13 +274,13 @@ absl::StatusOr<AttentionResult> FlexPrefill(const AttentionInput& in, const Flex
     heads[h].columns = ForcedTopK(cols, kFlexSinkColumns, std::min(nv, lk));
     heads[h].offsets = ForcedTopK(diags, kFlexLocalDiagonals, std::min(ns, lk));
   });
-  AttentionResult r = AttendSelected(
-      in, std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset));
+  SelectionResult r{std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset),
+                    0.0};
   r.estimation_flops = std::accumulate(flops.begin(), flops.end(), 0.0);
   return r;
 }
 
-absl::StatusOr<AttentionResult> XAttention(const AttentionInput& in, const XAttentionParams& p) {
+absl::StatusOr<SelectionResult> XAttention(const AttentionInput& in, const XAttentionParams& p) {
   if (p.stride > p.block || p.block % p.stride != 0) {
     return absl::InvalidArgumentError(absl::StrCat("parameter 'stride' of method xattention (",
                                                    p.stride, ") must divide 'block' (", p.block,
@@ -351,8 +351,8 @@ absl::StatusOr<AttentionResult> XAttention(const AttentionInput& in, const XAtte
       std::sort(chosen.begin(), chosen.end());
     }
   });
-  AttentionResult r = AttendSelected(
-      in, std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset));
+  SelectionResult r{std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset),
+                    0.0};
   r.estimation_flops = std::accumulate(flops.begin(), flops.end(), 0.0);
   return r;
 }
@@ -362,6 +362,15 @@ absl::StatusOr<AttentionResult> XAttention(const AttentionInput& in, const XAtte
 absl::StatusOr<AttentionResult> PrefillAttention(absl::string_view method,
                                                  const MethodParams& params,
                                                  const AttentionInput& input) {
+  SF_ASSIGN_OR_RETURN(SelectionResult s, PrefillSelect(method, params, input));
+  AttentionResult r = AttendSelected(input, std::move(s.selection));
+  r.estimation_flops = s.estimation_flops;
+  return r;
+}
+
+absl::StatusOr<SelectionResult> PrefillSelect(absl::string_view method,
+                                              const MethodParams& params,
+                                              const AttentionInput& input) {
   SF_RETURN_IF_ERROR(ValidateInput(input));
   const std::string name(method);
   auto mismatch = [&] {
