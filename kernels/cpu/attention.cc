@@ -13,42 +13,97 @@
 namespace sf::kernels {
 namespace internal {
 
+// The reference runs in seconds only when these loops use the widest vectors present;
+// target_clones picks the AVX2 version at load time where the CPU has it.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SF_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define SF_MULTIVERSION
+#endif
+
+template <typename A>
+inline double DotImpl(const A* a, const float* b, int64_t d) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t x = 0;
+  for (; x + 8 <= d; x += 8) {
+    for (int u = 0; u < 8; ++u) acc[u] += static_cast<double>(a[x + u]) * b[x + u];
+  }
+  for (int u = 0; x < d; ++x, ++u) acc[u] += static_cast<double>(a[x]) * b[x];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+SF_MULTIVERSION double Dot(const float* a, const float* b, int64_t d) { return DotImpl(a, b, d); }
+SF_MULTIVERSION double Dot(const double* a, const float* b, int64_t d) { return DotImpl(a, b, d); }
+SF_MULTIVERSION void Axpy(double p, const float* v, double* acc, int64_t d) {
+  for (int64_t x = 0; x < d; ++x) acc[x] += p * v[x];
+}
+
+// Four consecutive rows (stride floats apart) at once; each result is bit-identical to
+// Dot / four Axpy calls in sequence, but the four chains run in parallel.
+SF_MULTIVERSION void Dot4(const double* a, const float* b, int64_t stride, int64_t d,
+                          double* out) {
+  for (int k = 0; k < 4; ++k) out[k] = DotImpl(a, b + k * stride, d);
+}
+SF_MULTIVERSION void Axpy4(const double* p, const float* v, int64_t stride, double* acc,
+                           int64_t d) {
+  const float *v0 = v, *v1 = v + stride, *v2 = v + 2 * stride, *v3 = v + 3 * stride;
+  for (int64_t x = 0; x < d; ++x) {
+    acc[x] = (((acc[x] + p[0] * v0[x]) + p[1] * v1[x]) + p[2] * v2[x]) + p[3] * v3[x];
+  }
+}
+
 void PatternSelection::Row(int64_t h, int64_t i, std::vector<KeyRange>* out) const {
   const HeadPattern& p = heads_[h];
   const int64_t pos = q_offset_ + i;
   const int64_t end = pos + 1;
   out->clear();
+  // Each component appends its ranges in ascending order as one segment; the segments
+  // are then merged (cheaper than sorting thousands of columns per row).
+  size_t segments[8];
+  int n_segments = 0;
   auto add = [&](int64_t b, int64_t e) {
     b = std::max<int64_t>(b, 0);
     e = std::min(e, end);
     if (b < e) out->push_back({b, e});
   };
+  auto close = [&] { segments[n_segments++] = out->size(); };
   if (p.sink > 0) add(0, p.sink);
   if (p.window > 0) add(p.window >= kAll ? 0 : pos - p.window + 1, end);
+  if (p.fresh_from >= 0) add(p.fresh_from, end);
+  close();
   for (int64_t c : p.columns) {
     if (c > pos) break;
     add(c, c + 1);
   }
-  for (int64_t o : p.offsets) {
-    if (o > pos) break;
-    add(pos - o, pos - o + 1);
+  close();
+  // Offsets ascending are keys descending: walk them backwards.
+  for (auto it = p.offsets.rbegin(); it != p.offsets.rend(); ++it) {
+    if (*it <= pos) add(pos - *it, pos - *it + 1);
   }
+  close();
   if (p.block > 0) {
     const int64_t qb = pos / p.block;
     if (qb < static_cast<int64_t>(p.blocks.size())) {
       for (int64_t kb : p.blocks[qb]) add(kb * p.block, (kb + 1) * p.block);
     }
   }
+  close();
   for (int64_t j : p.kept) {
     if (j > pos) break;
     add(j, j + 1);
   }
-  if (p.fresh_from >= 0) add(p.fresh_from, end);
+  close();
   if (p.page > 0 && i < static_cast<int64_t>(p.row_pages.size())) {
     for (int64_t pg : p.row_pages[i]) add(pg * p.page, (pg + 1) * p.page);
   }
-  std::sort(out->begin(), out->end(),
-            [](const KeyRange& a, const KeyRange& b) { return a.begin < b.begin; });
+  close();
+  auto by_begin = [](const KeyRange& a, const KeyRange& b) { return a.begin < b.begin; };
+  // The first segment (sink, window, fresh) holds up to three unordered ranges.
+  std::sort(out->begin(), out->begin() + segments[0], by_begin);
+  for (int s = 1; s < n_segments; ++s) {
+    std::inplace_merge(out->begin(), out->begin() + segments[s - 1], out->begin() + segments[s],
+                       by_begin);
+  }
   size_t w = 0;
   for (size_t r = 0; r < out->size(); ++r) {
     if (w > 0 && (*out)[r].begin <= (*out)[w - 1].end) {
@@ -130,6 +185,11 @@ void CausalSoftmaxRow(const float* q_row, const TensorView& k, int64_t kv_head, 
 
 }  // namespace internal
 
+using internal::Axpy;
+using internal::Axpy4;
+using internal::Dot4;
+using internal::Dot;
+
 absl::Status ValidateInput(const AttentionInput& in) {
   if (in.q.data == nullptr || in.k.data == nullptr || in.v.data == nullptr) {
     return absl::InvalidArgumentError("attention input: q, k and v must all be given");
@@ -190,54 +250,91 @@ double SelectedPairs(const Selection& selection, const AttentionInput& in) {
 AttentionResult AttendSelected(const AttentionInput& in,
                                std::shared_ptr<const Selection> selection) {
   const int64_t hq = in.q.heads, lq = in.q.len, d = in.q.dim;
-  AttentionResult r;
-  r.output = Tensor(hq, lq, d);
-  r.row_lse.assign(hq * lq, 0.0);
-  std::vector<double> pairs(hq, 0.0);
+  AttentionResult result;
+  result.output = Tensor(hq, lq, d);
+  result.row_lse.assign(hq * lq, 0.0);
+  // Tiles of query rows walk the keys in chunks that stay in cache, with an online
+  // softmax per row (in double), so K and V stream from memory once per tile.
+  constexpr int64_t kTile = 16, kChunk = 512;
+  const int64_t ntiles = (lq + kTile - 1) / kTile;
+  std::vector<double> pairs(hq * ntiles, 0.0);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  ParallelFor(hq, 0, [&](int64_t h) {
+  ParallelFor(hq * ntiles, 0, [&](int64_t unit) {
+    const int64_t h = unit / ntiles, t0 = (unit % ntiles) * kTile;
+    const int64_t rows = std::min(lq, t0 + kTile) - t0;
     const int64_t kvh = h / in.group();
-    std::vector<KeyRange> ranges;
-    std::vector<double> s, acc(d), qd(d);
-    for (int64_t i = 0; i < lq; ++i) {
-      selection->Row(h, i, &ranges);
-      const float* q = in.q.Row(h, i);
-      for (int64_t x = 0; x < d; ++x) qd[x] = q[x] * scale;
-      s.clear();
-      double m = -INFINITY;
-      for (const KeyRange& kr : ranges) {
-        for (int64_t j = kr.begin; j < kr.end; ++j) {
-          const float* k = in.k.Row(kvh, j);
-          double dot = 0;
-          for (int64_t x = 0; x < d; ++x) dot += qd[x] * k[x];
-          s.push_back(dot);
-          m = std::max(m, dot);
+    std::vector<std::vector<KeyRange>> ranges(rows);
+    std::vector<size_t> cursor(rows, 0);
+    std::vector<double> qd(rows * d), acc(rows * d, 0.0), m(rows, -INFINITY), z(rows, 0.0);
+    std::vector<double> s(kChunk);
+    int64_t key_end = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      selection->Row(h, t0 + r, &ranges[r]);
+      const float* q = in.q.Row(h, t0 + r);
+      for (int64_t x = 0; x < d; ++x) qd[r * d + x] = q[x] * scale;
+      if (!ranges[r].empty()) key_end = std::max(key_end, ranges[r].back().end);
+    }
+    for (int64_t c0 = 0; c0 < key_end; c0 += kChunk) {
+      const int64_t c1 = std::min(c0 + kChunk, key_end);
+      for (int64_t r = 0; r < rows; ++r) {
+        const std::vector<KeyRange>& rg = ranges[r];
+        const size_t first = cursor[r];
+        int64_t n = 0;
+        double mc = -INFINITY;
+        for (size_t x = first; x < rg.size() && rg[x].begin < c1; ++x) {
+          const int64_t b = std::max(rg[x].begin, c0), e = std::min(rg[x].end, c1);
+          int64_t j = b;
+          for (; j + 4 <= e; j += 4, n += 4) {
+            Dot4(&qd[r * d], in.k.Row(kvh, j), in.k.row_stride, d, &s[n]);
+          }
+          for (; j < e; ++j, ++n) s[n] = Dot(&qd[r * d], in.k.Row(kvh, j), d);
         }
-      }
-      std::fill(acc.begin(), acc.end(), 0.0);
-      double z = 0;
-      size_t n = 0;
-      for (const KeyRange& kr : ranges) {
-        for (int64_t j = kr.begin; j < kr.end; ++j, ++n) {
-          const double p = std::exp(s[n] - m);
-          z += p;
-          const float* v = in.v.Row(kvh, j);
-          for (int64_t x = 0; x < d; ++x) acc[x] += p * v[x];
+        for (int64_t x = 0; x < n; ++x) mc = std::max(mc, s[x]);
+        while (cursor[r] < rg.size() && rg[cursor[r]].end <= c1) ++cursor[r];
+        if (n == 0) continue;
+        const double m_new = std::max(m[r], mc);
+        const double rescale = std::exp(m[r] - m_new);
+        if (rescale != 1.0) {
+          z[r] *= rescale;
+          for (int64_t x = 0; x < d; ++x) acc[r * d + x] *= rescale;
         }
+        m[r] = m_new;
+        n = 0;
+        for (size_t x = first; x < rg.size() && rg[x].begin < c1; ++x) {
+          const int64_t b = std::max(rg[x].begin, c0), e = std::min(rg[x].end, c1);
+          for (int64_t j = b; j < e; ++j, ++n) s[n] = std::exp(s[n] - m_new);
+          const int64_t n0 = n - (e - b);
+          int64_t j = b;
+          for (; j + 4 <= e; j += 4) {
+            const double* p = &s[n0 + (j - b)];
+            z[r] += p[0];
+            z[r] += p[1];
+            z[r] += p[2];
+            z[r] += p[3];
+            Axpy4(p, in.v.Row(kvh, j), in.v.row_stride, &acc[r * d], d);
+          }
+          for (; j < e; ++j) {
+            z[r] += s[n0 + (j - b)];
+            Axpy(s[n0 + (j - b)], in.v.Row(kvh, j), &acc[r * d], d);
+          }
+        }
+        pairs[unit] += static_cast<double>(n);
       }
-      float* o = r.output.Row(h, i);
-      for (int64_t x = 0; x < d; ++x) o[x] = n > 0 ? static_cast<float>(acc[x] / z) : 0.0f;
-      r.row_lse[h * lq + i] = n > 0 ? m + std::log(z) : -INFINITY;
-      pairs[h] += static_cast<double>(n);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      float* o = result.output.Row(h, t0 + r);
+      const bool any = z[r] > 0;
+      for (int64_t x = 0; x < d; ++x) o[x] = any ? static_cast<float>(acc[r * d + x] / z[r]) : 0.0f;
+      result.row_lse[h * lq + t0 + r] = any ? m[r] + std::log(z[r]) : -INFINITY;
     }
   });
-  for (double p : pairs) r.pairs_computed += p;
+  for (double p : pairs) result.pairs_computed += p;
   // Causal pairs of rows at positions q_offset .. q_offset + lq - 1, per head.
   const double first = static_cast<double>(in.q_offset) + 1;
   const double last = static_cast<double>(in.q_offset + lq);
-  r.pairs_causal = hq * (first + last) * lq / 2.0;
-  r.selection = std::move(selection);
-  return r;
+  result.pairs_causal = hq * (first + last) * lq / 2.0;
+  result.selection = std::move(selection);
+  return result;
 }
 
 }  // namespace sf::kernels

@@ -64,12 +64,12 @@ int64_t CoverCount(std::vector<double> x, double mass);
 void CausalSoftmaxRow(const float* q_row, const TensorView& k, int64_t kv_head, int64_t pos,
                       std::vector<double>* p);
 
-// Dot product of two float rows of length d, accumulated in double.
-inline double Dot(const float* a, const float* b, int64_t d) {
-  double s = 0;
-  for (int64_t x = 0; x < d; ++x) s += static_cast<double>(a[x]) * b[x];
-  return s;
-}
+// Dot products and axpy accumulated in double with eight partial sums in a fixed
+// order, so that every instruction set (the AVX2 clone or the baseline) rounds alike.
+double Dot(const float* a, const float* b, int64_t d);
+double Dot(const double* a, const float* b, int64_t d);
+// acc[x] += p * v[x]
+void Axpy(double p, const float* v, double* acc, int64_t d);
 
 }  // namespace sf::kernels::internal
 
