@@ -77,8 +77,8 @@ absl::StatusOr<ParamValue> ParseValue(const MethodParam& p, absl::string_view te
     case ParamType::kString:
       return std::string(text);
   }
-  return absl::InvalidArgumentError(absl::StrCat("--param ", p.name, "=", text,
-                                                 ": not a valid value for this parameter"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--param ", p.name, "=", text, ": not a valid value for this parameter"));
 }
 
 // "--param snapkv.window=128" entries, grouped by method.
@@ -94,13 +94,13 @@ absl::StatusOr<std::map<std::string, ParamMap>> ParseOverrides(
     }
     const MethodInfo* m = FindMethod(mp[0]);
     if (m == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("--param '", e, "': unknown method '",
-                                                     mp[0], "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--param '", e, "': unknown method '", mp[0], "'"));
     }
     const MethodParam* p = FindParam(*m, mp[1]);
     if (p == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("--param '", e, "': method ", mp[0],
-                                                     " has no parameter '", mp[1], "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--param '", e, "': method ", mp[0], " has no parameter '", mp[1], "'"));
     }
     SF_ASSIGN_OR_RETURN(out[mp[0]][mp[1]], ParseValue(*p, kv[1]));
   }
@@ -166,15 +166,15 @@ absl::Status RunFidelity(const FidelityOptions& o, Io& io) {
     SF_ASSIGN_OR_RETURN(qkv, kernels::ReadQkvDump(o.dump));
     source = absl::StrCat("dump ", o.dump);
   } else {
-    SF_ASSIGN_OR_RETURN(qkv, kernels::GenerateStructuredQkv({o.length, o.heads, o.kv_heads,
-                                                            o.head_dim, o.seed}));
+    SF_ASSIGN_OR_RETURN(
+        qkv, kernels::GenerateStructuredQkv({o.length, o.heads, o.kv_heads, o.head_dim, o.seed}));
     source = absl::StrCat("structured generator, seed ", o.seed);
   }
   if (!o.write_dump.empty()) SF_RETURN_IF_ERROR(kernels::WriteQkvDump(o.write_dump, qkv));
   const int64_t len = qkv.k.len;
   if (o.decode_steps < 1 || o.decode_steps >= len) {
-    return absl::InvalidArgumentError(absl::StrCat("--decode-steps must lie in [1, ", len - 1,
-                                                   "], got ", o.decode_steps));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--decode-steps must lie in [1, ", len - 1, "], got ", o.decode_steps));
   }
   io.out << absl::StrFormat("# %s: L=%d Hq=%d Hkv=%d D=%d; decode = last %d rows\n", source, len,
                             qkv.q.heads, qkv.k.heads, qkv.q.dim, o.decode_steps);
@@ -191,9 +191,12 @@ absl::Status RunFidelity(const FidelityOptions& o, Io& io) {
       const bool is_dense = std::string(m->name) == "dense";
       for (double target : is_dense ? std::vector<double>{1.0} : targets) {
         const ParamMap base = overrides[m->name];
-        absl::StatusOr<kernels::FidelityResult> f = [&]() -> absl::StatusOr<kernels::FidelityResult> {
-          SF_ASSIGN_OR_RETURN(ParamMap p, kernels::CalibrateBudget(m->name, base, target, qkv, ref));
-          SF_ASSIGN_OR_RETURN(kernels::FidelityResult r, kernels::MeasureFidelity(m->name, p, qkv, ref));
+        absl::StatusOr<kernels::FidelityResult> f =
+            [&]() -> absl::StatusOr<kernels::FidelityResult> {
+          SF_ASSIGN_OR_RETURN(ParamMap p,
+                              kernels::CalibrateBudget(m->name, base, target, qkv, ref));
+          SF_ASSIGN_OR_RETURN(kernels::FidelityResult r,
+                              kernels::MeasureFidelity(m->name, p, qkv, ref));
           r.target_compression = target;
           return r;
         }();
@@ -202,11 +205,10 @@ absl::Status RunFidelity(const FidelityOptions& o, Io& io) {
                                     f.status().message());
           continue;
         }
-        io.out << absl::StrFormat("%-7s %-14s %6.3g %8.2f %7.4f %7.4f %7.4f %7.4f %8.3f %7.2f  %s\n",
-                                  phase_name, m->name, target, f->measured_compression,
-                                  f->mean_recall(), f->min_recall(), f->mean_error(),
-                                  f->max_error(), f->estimation_flops / 1e9, f->seconds,
-                                  FormatParams(f->params));
+        io.out << absl::StrFormat(
+            "%-7s %-14s %6.3g %8.2f %7.4f %7.4f %7.4f %7.4f %8.3f %7.2f  %s\n", phase_name, m->name,
+            target, f->measured_compression, f->mean_recall(), f->min_recall(), f->mean_error(),
+            f->max_error(), f->estimation_flops / 1e9, f->seconds, FormatParams(f->params));
         if (o.per_head) {
           for (size_t h = 0; h < f->head_recall.size(); ++h) {
             io.out << absl::StrFormat("%-7s   head %-4d %6s %8s %7.4f %7s %7.4f\n", "", h, "", "",

@@ -38,9 +38,8 @@ TEST(SfctlFidelity, Help_ListsEveryMethodAndParameter) {
 
 TEST(SfctlFidelity, SmallRun_PrintsARowPerMethodAndCompression) {
   Result r = RunCli({"fidelity", "--length", "256", "--heads", "4", "--kv-heads", "2",
-                     "--compression", "2", "--decode-steps", "16", "--param",
-                     "snapkv.keep_last=16", "--param", "ada_snapkv.keep_last=16", "--param",
-                     "flexprefill.min_budget=16"});
+                     "--compression", "2", "--decode-steps", "16", "--param", "snapkv.keep_last=16",
+                     "--param", "ada_snapkv.keep_last=16", "--param", "flexprefill.min_budget=16"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   for (const MethodInfo& m : AllMethods()) EXPECT_THAT(r.out, HasSubstr(m.name));
   EXPECT_THAT(r.out, HasSubstr("prefill oracle_topk"));
@@ -50,12 +49,11 @@ TEST(SfctlFidelity, SmallRun_PrintsARowPerMethodAndCompression) {
 
 TEST(SfctlFidelity, DumpRoundTrip_GivesTheSameTable) {
   const std::string path = ::testing::TempDir() + "/sfctl_fidelity_dump.bin";
-  Result a = RunCli({"fidelity", "--length", "128", "--heads", "2", "--kv-heads", "1",
-                     "--methods", "oracle_topk", "--phase", "prefill", "--write-dump",
-                     path.c_str()});
+  Result a = RunCli({"fidelity", "--length", "128", "--heads", "2", "--kv-heads", "1", "--methods",
+                     "oracle_topk", "--phase", "prefill", "--write-dump", path.c_str()});
   ASSERT_EQ(a.code, kExitOk) << a.err;
-  Result b = RunCli({"fidelity", "--dump", path.c_str(), "--methods", "oracle_topk", "--phase",
-                     "prefill"});
+  Result b = RunCli(
+      {"fidelity", "--dump", path.c_str(), "--methods", "oracle_topk", "--phase", "prefill"});
   ASSERT_EQ(b.code, kExitOk) << b.err;
   // Same rows apart from the source line and the timing column.
   EXPECT_THAT(b.out, HasSubstr("top_k="));

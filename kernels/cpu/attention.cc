@@ -40,8 +40,7 @@ SF_MULTIVERSION void Axpy(double p, const float* v, double* acc, int64_t d) {
 
 // Four consecutive rows (stride floats apart) at once; each result is bit-identical to
 // Dot / four Axpy calls in sequence, but the four chains run in parallel.
-SF_MULTIVERSION void Dot4(const double* a, const float* b, int64_t stride, int64_t d,
-                          double* out) {
+SF_MULTIVERSION void Dot4(const double* a, const float* b, int64_t stride, int64_t d, double* out) {
   for (int k = 0; k < 4; ++k) out[k] = DotImpl(a, b + k * stride, d);
 }
 SF_MULTIVERSION void Axpy4(const double* p, const float* v, int64_t stride, double* acc,
@@ -136,8 +135,8 @@ void OracleSelection::Row(int64_t h, int64_t i, std::vector<KeyRange>* out) cons
   }
 }
 
-std::vector<int64_t> TopKIndices(const std::vector<double>& scores,
-                                 const std::vector<char>& forced, int64_t k) {
+std::vector<int64_t> TopKIndices(const std::vector<double>& scores, const std::vector<char>& forced,
+                                 int64_t k) {
   const int64_t n = static_cast<int64_t>(scores.size());
   k = std::clamp<int64_t>(k, 0, n);
   std::vector<int64_t> idx(n);
@@ -160,8 +159,10 @@ int64_t CoverCount(std::vector<double> x, double mass) {
   int64_t count = 0;
   for (double v : x) {
     cum += v;
-    if (cum <= mass) ++count;
-    else break;
+    if (cum <= mass)
+      ++count;
+    else
+      break;
   }
   return std::min<int64_t>(count + 1, static_cast<int64_t>(x.size()));
 }
@@ -187,30 +188,30 @@ void CausalSoftmaxRow(const float* q_row, const TensorView& k, int64_t kv_head, 
 
 using internal::Axpy;
 using internal::Axpy4;
-using internal::Dot4;
 using internal::Dot;
+using internal::Dot4;
 
 absl::Status ValidateInput(const AttentionInput& in) {
   if (in.q.data == nullptr || in.k.data == nullptr || in.v.data == nullptr) {
     return absl::InvalidArgumentError("attention input: q, k and v must all be given");
   }
   if (in.q.heads < 1 || in.k.heads < 1 || in.q.heads % in.k.heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "attention input: query heads (", in.q.heads, ") must be a multiple of KV heads (",
-        in.k.heads, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("attention input: query heads (", in.q.heads,
+                                                   ") must be a multiple of KV heads (", in.k.heads,
+                                                   ")"));
   }
   if (in.v.heads != in.k.heads || in.v.len != in.k.len) {
     return absl::InvalidArgumentError("attention input: v must have the shape of k");
   }
   if (in.q.dim < 1 || in.q.dim != in.k.dim || in.k.dim != in.v.dim) {
     return absl::InvalidArgumentError(absl::StrCat("attention input: head dims differ (q ",
-                                                   in.q.dim, ", k ", in.k.dim, ", v ",
-                                                   in.v.dim, ")"));
+                                                   in.q.dim, ", k ", in.k.dim, ", v ", in.v.dim,
+                                                   ")"));
   }
   if (in.q.len < 1 || in.q_offset < 0 || in.q_offset + in.q.len > in.k.len) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "attention input: queries at positions [", in.q_offset, ", ", in.q_offset + in.q.len,
-        ") need keys up to there, but k has ", in.k.len));
+    return absl::InvalidArgumentError(
+        absl::StrCat("attention input: queries at positions [", in.q_offset, ", ",
+                     in.q_offset + in.q.len, ") need keys up to there, but k has ", in.k.len));
   }
   return absl::OkStatus();
 }

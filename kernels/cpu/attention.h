@@ -52,12 +52,12 @@ class Selection {
 };
 
 struct AttentionResult {
-  Tensor output;                         // [Hq, Lq, D]
+  Tensor output;  // [Hq, Lq, D]
   std::shared_ptr<const Selection> selection;
-  std::vector<double> row_lse;           // [Hq * Lq] log-sum-exp of each row's scores
-  double pairs_computed = 0;             // query-key pairs attended, all heads
-  double pairs_causal = 0;               // causal pairs of the same rows, all heads
-  double estimation_flops = 0;           // cost of choosing the selection, all heads
+  std::vector<double> row_lse;  // [Hq * Lq] log-sum-exp of each row's scores
+  double pairs_computed = 0;    // query-key pairs attended, all heads
+  double pairs_causal = 0;      // causal pairs of the same rows, all heads
+  double estimation_flops = 0;  // cost of choosing the selection, all heads
   // pairs_computed / pairs_causal, and its inverse, the measured compression.
   double density() const { return pairs_causal > 0 ? pairs_computed / pairs_causal : 1.0; }
   double compression() const { return pairs_computed > 0 ? pairs_causal / pairs_computed : 1.0; }

@@ -89,13 +89,18 @@ std::vector<Case> SmallCases() {
       {"dense", {}, false},
       {"block_sparse", {{"block", int64_t{8}}, {"block_budget", int64_t{5}}}, false},
       {"vertical_slash",
-       {{"last_q", int64_t{16}}, {"sink", int64_t{2}}, {"local", int64_t{4}},
-        {"verticals", int64_t{12}}, {"slashes", int64_t{10}}},
+       {{"last_q", int64_t{16}},
+        {"sink", int64_t{2}},
+        {"local", int64_t{4}},
+        {"verticals", int64_t{12}},
+        {"slashes", int64_t{10}}},
        false},
+      {"flexprefill", {{"gamma", 0.6}, {"min_budget", int64_t{8}}, {"last_q", int64_t{16}}}, false},
       {"flexprefill",
-       {{"gamma", 0.6}, {"min_budget", int64_t{8}}, {"last_q", int64_t{16}}}, false},
-      {"flexprefill",
-       {{"gamma", 0.6}, {"min_budget", int64_t{8}}, {"block", int64_t{16}}, {"tau", 0.9},
+       {{"gamma", 0.6},
+        {"min_budget", int64_t{8}},
+        {"block", int64_t{16}},
+        {"tau", 0.9},
         {"variant", std::string("original")}},
        false},
       {"xattention", {{"block", int64_t{16}}, {"stride", int64_t{4}}, {"threshold", 0.8}}, false},
@@ -105,17 +110,21 @@ std::vector<Case> SmallCases() {
       {"streaming", {{"sink", int64_t{2}}, {"window", int64_t{16}}}, true},
       {"oracle_topk", {{"top_k", int64_t{20}}}, true},
       {"snapkv",
-       {{"window", int64_t{16}}, {"pool", int64_t{5}}, {"keep_first", int64_t{2}},
-        {"keep_last", int64_t{8}}, {"token_capacity", int64_t{30}}},
+       {{"window", int64_t{16}},
+        {"pool", int64_t{5}},
+        {"keep_first", int64_t{2}},
+        {"keep_last", int64_t{8}},
+        {"token_capacity", int64_t{30}}},
        true},
       {"ada_snapkv",
-       {{"window", int64_t{16}}, {"pool", int64_t{5}}, {"keep_first", int64_t{2}},
-        {"keep_last", int64_t{8}}, {"token_capacity", int64_t{30}}},
+       {{"window", int64_t{16}},
+        {"pool", int64_t{5}},
+        {"keep_first", int64_t{2}},
+        {"keep_last", int64_t{8}},
+        {"token_capacity", int64_t{30}}},
        true},
       {"quest", {{"page", int64_t{8}}, {"token_budget", int64_t{24}}}, true},
-      {"quest",
-       {{"page", int64_t{8}}, {"token_budget", int64_t{24}}, {"gqa_shared", false}},
-       true},
+      {"quest", {{"page", int64_t{8}}, {"token_budget", int64_t{24}}, {"gqa_shared", false}}, true},
   };
 }
 
@@ -142,8 +151,8 @@ TEST_P(EveryMethod, OddLength_MatchesMaskedDenseReferenceInDouble) {
     double max_err = 0;
     for (size_t x = 0; x < ref.size(); ++x) {
       // One float rounding of the output on top of float64 agreement.
-      max_err = std::max(max_err, std::abs(r.output.data[x] - ref[x]) /
-                                      (std::abs(ref[x]) * 1.2e-7 + 1e-12));
+      max_err = std::max(max_err,
+                         std::abs(r.output.data[x] - ref[x]) / (std::abs(ref[x]) * 1.2e-7 + 1e-12));
     }
     EXPECT_LE(max_err, 1.0) << "error beyond one float rounding";
     EXPECT_GT(r.density(), 0.0);
@@ -197,19 +206,21 @@ TEST(EveryMethod, MeasuredDensity_MonotoneInBudget) {
   ExpectMonotone(qkv, "vertical_slash",
                  {{"last_q", int64_t{16}}, {"sink", int64_t{2}}, {"local", int64_t{4}}},
                  "verticals", {int64_t{4}, int64_t{10}, int64_t{40}, int64_t{113}}, false);
-  ExpectMonotone(qkv, "flexprefill", {{"min_budget", int64_t{4}}, {"last_q", int64_t{16}}},
-                 "gamma", {0.2, 0.5, 0.8, 0.95, 1.0}, false);
-  ExpectMonotone(qkv, "xattention", {{"block", int64_t{16}}, {"stride", int64_t{4}}},
-                 "threshold", {0.1, 0.5, 0.8, 0.95, 1.0}, false);
+  ExpectMonotone(qkv, "flexprefill", {{"min_budget", int64_t{4}}, {"last_q", int64_t{16}}}, "gamma",
+                 {0.2, 0.5, 0.8, 0.95, 1.0}, false);
+  ExpectMonotone(qkv, "xattention", {{"block", int64_t{16}}, {"stride", int64_t{4}}}, "threshold",
+                 {0.1, 0.5, 0.8, 0.95, 1.0}, false);
   ExpectMonotone(qkv, "streaming", {{"sink", int64_t{2}}}, "window",
                  {int64_t{4}, int64_t{16}, int64_t{64}}, false);
   ExpectMonotone(qkv, "oracle_topk", {}, "top_k", {int64_t{1}, int64_t{10}, int64_t{113}}, false);
-  const ParamMap snap = {{"window", int64_t{16}}, {"pool", int64_t{5}},
-                         {"keep_first", int64_t{2}}, {"keep_last", int64_t{8}}};
-  ExpectMonotone(qkv, "snapkv", snap, "token_capacity",
-                 {int64_t{10}, int64_t{30}, int64_t{80}}, true);
-  ExpectMonotone(qkv, "ada_snapkv", snap, "token_capacity",
-                 {int64_t{10}, int64_t{30}, int64_t{80}}, true);
+  const ParamMap snap = {{"window", int64_t{16}},
+                         {"pool", int64_t{5}},
+                         {"keep_first", int64_t{2}},
+                         {"keep_last", int64_t{8}}};
+  ExpectMonotone(qkv, "snapkv", snap, "token_capacity", {int64_t{10}, int64_t{30}, int64_t{80}},
+                 true);
+  ExpectMonotone(qkv, "ada_snapkv", snap, "token_capacity", {int64_t{10}, int64_t{30}, int64_t{80}},
+                 true);
   ExpectMonotone(qkv, "quest", {{"page", int64_t{8}}}, "token_budget",
                  {int64_t{8}, int64_t{24}, int64_t{64}, int64_t{120}}, true);
 }
@@ -247,15 +258,29 @@ TEST(Selection, NeedleColumn_IsChosenByEveryMethod) {
   PlantNeedle(&t, needle);
   const std::vector<Case> cases = {
       {"block_sparse", {{"block", int64_t{16}}, {"block_budget", int64_t{4}}}, false},
-      {"vertical_slash", {{"last_q", int64_t{32}}, {"local", int64_t{8}}, {"verticals", int64_t{8}},
-                          {"slashes", int64_t{8}}}, false},
+      {"vertical_slash",
+       {{"last_q", int64_t{32}},
+        {"local", int64_t{8}},
+        {"verticals", int64_t{8}},
+        {"slashes", int64_t{8}}},
+       false},
       {"flexprefill", {{"gamma", 0.3}, {"min_budget", int64_t{8}}, {"last_q", int64_t{32}}}, false},
       {"xattention", {{"block", int64_t{16}}, {"stride", int64_t{4}}, {"threshold", 0.3}}, false},
       {"oracle_topk", {{"top_k", int64_t{8}}}, false},
-      {"snapkv", {{"window", int64_t{32}}, {"pool", int64_t{3}}, {"keep_first", int64_t{4}},
-                  {"keep_last", int64_t{16}}, {"token_capacity", int64_t{32}}}, true},
-      {"ada_snapkv", {{"window", int64_t{32}}, {"pool", int64_t{3}}, {"keep_first", int64_t{4}},
-                      {"keep_last", int64_t{16}}, {"token_capacity", int64_t{32}}}, true},
+      {"snapkv",
+       {{"window", int64_t{32}},
+        {"pool", int64_t{3}},
+        {"keep_first", int64_t{4}},
+        {"keep_last", int64_t{16}},
+        {"token_capacity", int64_t{32}}},
+       true},
+      {"ada_snapkv",
+       {{"window", int64_t{32}},
+        {"pool", int64_t{3}},
+        {"keep_first", int64_t{4}},
+        {"keep_last", int64_t{16}},
+        {"token_capacity", int64_t{32}}},
+       true},
       {"quest", {{"page", int64_t{16}}, {"token_budget", int64_t{32}}}, true},
   };
   for (const Case& c : cases) {
@@ -287,10 +312,15 @@ TEST(Selection, StrongDiagonal_IsChosen) {
     }
   }
   for (const Case& c : std::vector<Case>{
-           {"vertical_slash", {{"last_q", int64_t{32}}, {"local", int64_t{8}},
-                               {"verticals", int64_t{8}}, {"slashes", int64_t{9}}}, false},
+           {"vertical_slash",
+            {{"last_q", int64_t{32}},
+             {"local", int64_t{8}},
+             {"verticals", int64_t{8}},
+             {"slashes", int64_t{9}}},
+            false},
            // The 64 forced local diagonals count in the budget (as in the study): 72 leaves 8.
-           {"flexprefill", {{"gamma", 0.3}, {"min_budget", int64_t{72}}, {"last_q", int64_t{32}}},
+           {"flexprefill",
+            {{"gamma", 0.3}, {"min_budget", int64_t{72}}, {"last_q", int64_t{32}}},
             false},
            {"oracle_topk", {{"top_k", int64_t{4}}}, false}}) {
     SCOPED_TRACE(c.method);
@@ -304,13 +334,21 @@ TEST(Selection, ForcedSinkAndLocalTokens_AlwaysPresent) {
   PlantNeedle(&t, 150);  // a strong competitor for the budget
   const std::vector<std::pair<Case, std::pair<int64_t, int64_t>>> cases = {
       // (case, (sink tokens, local tokens)) that every row must contain
-      {{"vertical_slash", {{"last_q", int64_t{32}}, {"sink", int64_t{4}}, {"local", int64_t{8}},
-                           {"verticals", int64_t{4}}, {"slashes", int64_t{8}}}, false}, {4, 8}},
+      {{"vertical_slash",
+        {{"last_q", int64_t{32}},
+         {"sink", int64_t{4}},
+         {"local", int64_t{8}},
+         {"verticals", int64_t{4}},
+         {"slashes", int64_t{8}}},
+        false},
+       {4, 8}},
       {{"block_sparse", {{"block", int64_t{16}}, {"block_budget", int64_t{3}}}, false}, {16, 17}},
       {{"streaming", {{"sink", int64_t{4}}, {"window", int64_t{8}}}, false}, {4, 8}},
       {{"xattention", {{"block", int64_t{16}}, {"stride", int64_t{4}}, {"threshold", 0.1}}, false},
        {16, 1}},
-      {{"flexprefill", {{"gamma", 0.1}, {"min_budget", int64_t{1}}, {"last_q", int64_t{32}}}, false},
+      {{"flexprefill",
+        {{"gamma", 0.1}, {"min_budget", int64_t{1}}, {"last_q", int64_t{32}}},
+        false},
        {4, 64}},
   };
   for (const auto& [c, forced] : cases) {
@@ -329,12 +367,13 @@ TEST(Selection, ForcedSinkAndLocalTokens_AlwaysPresent) {
   }
   // SnapKV family: first keep_first and last keep_last prompt tokens are kept.
   for (const char* method : {"snapkv", "ada_snapkv"}) {
+    SF_ASSERT_OK_AND_ASSIGN(MethodParams p,
+                            ParseMethodParams(method, {{"window", int64_t{32}},
+                                                       {"keep_first", int64_t{4}},
+                                                       {"keep_last", int64_t{16}},
+                                                       {"token_capacity", int64_t{24}}}));
     SF_ASSERT_OK_AND_ASSIGN(
-        MethodParams p,
-        ParseMethodParams(method, {{"window", int64_t{32}}, {"keep_first", int64_t{4}},
-                                   {"keep_last", int64_t{16}}, {"token_capacity", int64_t{24}}}));
-    SF_ASSERT_OK_AND_ASSIGN(KeptTokens kept,
-                            CompressKv(method, p, t.q.View().Rows(160, 40), t.k.View().Rows(0, 200)));
+        KeptTokens kept, CompressKv(method, p, t.q.View().Rows(160, 40), t.k.View().Rows(0, 200)));
     for (const auto& head : kept.per_kv_head) {
       for (int64_t j : {0, 1, 2, 3, 184, 199}) {
         EXPECT_TRUE(std::binary_search(head.begin(), head.end(), j)) << method << " " << j;
@@ -405,9 +444,8 @@ TEST(MethodParams, InvalidParameters_NameTheParameter) {
 }
 
 TEST(MethodParams, CompressionMapping_RoundTripsToTheTarget) {
-  for (const std::string m :
-       {"block_sparse", "vertical_slash", "streaming", "snapkv", "ada_snapkv", "quest",
-        "oracle_topk"}) {
+  for (const std::string m : {"block_sparse", "vertical_slash", "streaming", "snapkv", "ada_snapkv",
+                              "quest", "oracle_topk"}) {
     SCOPED_TRACE(m);
     for (double target : {2.0, 5.0, 10.0, 20.0}) {
       SF_ASSERT_OK_AND_ASSIGN(ParamMap p, ParamsForCompression(m, {}, target, 16384));

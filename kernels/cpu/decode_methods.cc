@@ -79,8 +79,8 @@ absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
   }
   // Ada-SnapKV: a floor per head, the rest of the layer's budget to the best tokens of
   // any head.
-  const int64_t floor_count = std::min(
-      prompt, std::max(static_cast<int64_t>(p.token_capacity * p.floor), forced_count));
+  const int64_t floor_count =
+      std::min(prompt, std::max(static_cast<int64_t>(p.token_capacity * p.floor), forced_count));
   std::vector<std::vector<char>> chosen(hkv, std::vector<char>(prompt, 0));
   for (int64_t kvh = 0; kvh < hkv; ++kvh) {
     for (int64_t j : TopKIndices(importance[kvh], forced, floor_count)) chosen[kvh][j] = 1;
@@ -93,10 +93,11 @@ absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
     }
   }
   const int64_t take = std::min<int64_t>(remaining, pool.size());
-  std::partial_sort(pool.begin(), pool.begin() + take, pool.end(), [](const auto& a, const auto& b) {
-    if (a.first != b.first) return a.first > b.first;
-    return a.second < b.second;
-  });
+  std::partial_sort(pool.begin(), pool.begin() + take, pool.end(),
+                    [](const auto& a, const auto& b) {
+                      if (a.first != b.first) return a.first > b.first;
+                      return a.second < b.second;
+                    });
   for (int64_t x = 0; x < take; ++x) chosen[pool[x].second / prompt][pool[x].second % prompt] = 1;
   for (int64_t kvh = 0; kvh < hkv; ++kvh) {
     for (int64_t j = 0; j < prompt; ++j) {
@@ -239,7 +240,8 @@ absl::StatusOr<SelectionResult> DecodeSelect(absl::string_view method, const Met
   const std::string name(method);
   const int64_t prompt = steps.q_offset;
   if (prompt < 1) {
-    return absl::InvalidArgumentError("decode: the steps' q_offset (the prompt length) must be >= 1");
+    return absl::InvalidArgumentError(
+        "decode: the steps' q_offset (the prompt length) must be >= 1");
   }
   if (name == "dense" || name == "streaming" || name == "oracle_topk") {
     // The same rule per step as in prefill: sinks + rolling window, or exact top-k.
@@ -260,10 +262,10 @@ absl::StatusOr<SelectionResult> DecodeSelect(absl::string_view method, const Met
     if (p == nullptr) return absl::InvalidArgumentError("parameters are not quest's");
     const int64_t max_budget = (steps.k.len + p->page - 1) / p->page * p->page;
     if (p->token_budget > max_budget) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter 'token_budget' of method quest is ", p->token_budget,
-          ", larger than the sequence (", steps.k.len, " tokens, ", max_budget / p->page,
-          " pages)"));
+      return absl::InvalidArgumentError(absl::StrCat("parameter 'token_budget' of method quest is ",
+                                                     p->token_budget,
+                                                     ", larger than the sequence (", steps.k.len,
+                                                     " tokens, ", max_budget / p->page, " pages)"));
     }
     QuestPageIndex index(steps.k.Rows(0, prompt), p->page);
     for (int64_t h = 0; h < steps.q.heads; ++h) {
@@ -277,9 +279,10 @@ absl::StatusOr<SelectionResult> DecodeSelect(absl::string_view method, const Met
       est_flops += 4.0 * steps.q.heads * steps.q.dim * ((prompt + i) / p->page);
     }
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "method ", name, " is a prefill method; decode uses dense, streaming, snapkv, "
-        "ada_snapkv, quest or oracle_topk"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("method ", name,
+                     " is a prefill method; decode uses dense, streaming, snapkv, "
+                     "ada_snapkv, quest or oracle_topk"));
   }
   return SelectionResult{
       std::make_shared<internal::PatternSelection>(std::move(heads), steps.q_offset), est_flops};

@@ -59,9 +59,9 @@ void Rotate(const std::vector<double>& basis, const std::vector<double>& coords,
 
 absl::StatusOr<LayerQkv> GenerateStructuredQkv(const GeneratorOptions& o) {
   if (o.length < 1 || o.heads < 1 || o.kv_heads < 1 || o.heads % o.kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "generator: length, heads and kv_heads must be positive and heads (", o.heads,
-        ") a multiple of kv_heads (", o.kv_heads, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("generator: length, heads and kv_heads must be positive and heads (", o.heads,
+                     ") a multiple of kv_heads (", o.kv_heads, ")"));
   }
   if (o.head_dim < 64) {
     return absl::InvalidArgumentError(
@@ -175,40 +175,40 @@ absl::StatusOr<LayerQkv> ReadQkvDump(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": truncated header"));
   }
   const int64_t hq = h[0], hkv = h[1], l = h[2], d = h[3];
-  if (hq < 1 || hkv < 1 || hq % hkv != 0 || l < 1 || d < 1 || l > (int64_t{1} << 24) ||
-      d > 1024 || hq > 1024) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": bad header Hq=", hq, " Hkv=", hkv,
-                                                   " L=", l, " D=", d));
+  if (hq < 1 || hkv < 1 || hq % hkv != 0 || l < 1 || d < 1 || l > (int64_t{1} << 24) || d > 1024 ||
+      hq > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": bad header Hq=", hq, " Hkv=", hkv, " L=", l, " D=", d));
   }
   LayerQkv qkv{Tensor(hq, l, d), Tensor(hkv, l, d), Tensor(hkv, l, d)};
   for (Tensor* t : {&qkv.q, &qkv.k, &qkv.v}) {
     if (!f.read(reinterpret_cast<char*>(t->data.data()),
                 static_cast<std::streamsize>(t->data.size() * sizeof(float)))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": truncated data (header says Hq=", hq, " Hkv=", hkv, " L=", l,
-                       " D=", d, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": truncated data (header says Hq=", hq,
+                                                     " Hkv=", hkv, " L=", l, " D=", d, ")"));
     }
   }
   for (const Tensor* t : {&qkv.q, &qkv.k, &qkv.v}) {
     for (float x : t->data) {
-      if (!std::isfinite(x)) return absl::InvalidArgumentError(absl::StrCat(path, ": non-finite value"));
+      if (!std::isfinite(x))
+        return absl::InvalidArgumentError(absl::StrCat(path, ": non-finite value"));
     }
   }
   return qkv;
 }
 
 double FidelityResult::mean_recall() const {
-  return head_recall.empty() ? 0
-                             : std::accumulate(head_recall.begin(), head_recall.end(), 0.0) /
-                                   head_recall.size();
+  return head_recall.empty()
+             ? 0
+             : std::accumulate(head_recall.begin(), head_recall.end(), 0.0) / head_recall.size();
 }
 double FidelityResult::min_recall() const {
   return head_recall.empty() ? 0 : *std::min_element(head_recall.begin(), head_recall.end());
 }
 double FidelityResult::mean_error() const {
-  return head_error.empty() ? 0
-                            : std::accumulate(head_error.begin(), head_error.end(), 0.0) /
-                                  head_error.size();
+  return head_error.empty()
+             ? 0
+             : std::accumulate(head_error.begin(), head_error.end(), 0.0) / head_error.size();
 }
 double FidelityResult::max_error() const {
   return head_error.empty() ? 0 : *std::max_element(head_error.begin(), head_error.end());
@@ -231,7 +231,8 @@ DenseReference ComputeDenseReference(const LayerQkv& qkv, Phase phase, int64_t d
   DenseReference ref;
   ref.phase = phase;
   ref.prompt = phase == Phase::kDecode ? qkv.k.len - decode_steps : 0;
-  absl::StatusOr<AttentionResult> r = PrefillAttention("dense", DenseParams{}, PhaseInput(qkv, ref));
+  absl::StatusOr<AttentionResult> r =
+      PrefillAttention("dense", DenseParams{}, PhaseInput(qkv, ref));
   ref.result = *std::move(r);
   return ref;
 }
@@ -305,7 +306,8 @@ absl::StatusOr<ParamMap> CalibrateBudget(absl::string_view method, const ParamMa
   if (name != "flexprefill" && name != "xattention" && name != "vertical_slash") {
     // The SnapKV family budgets the prompt's cache; the rest the whole sequence.
     const bool prompt_budget = decode && (name == "snapkv" || name == "ada_snapkv");
-    return ParamsForCompression(method, params, compression, prompt_budget ? reference.prompt : len);
+    return ParamsForCompression(method, params, compression,
+                                prompt_budget ? reference.prompt : len);
   }
   const AttentionInput in = PhaseInput(qkv, reference);
   const double causal = in.q.heads * (2.0 * in.q_offset + in.q.len + 1) * in.q.len / 2.0;

@@ -24,7 +24,7 @@ struct LayerQkv {
 
 struct GeneratorOptions {
   int64_t length = 4096;
-  int64_t heads = 8;     // query heads
+  int64_t heads = 8;  // query heads
   int64_t kv_heads = 2;
   int64_t head_dim = 64;
   uint64_t seed = 1;
@@ -50,13 +50,13 @@ enum class Phase { kPrefill, kDecode };
 struct FidelityResult {
   std::string method;
   Phase phase = Phase::kPrefill;
-  ParamMap params;                   // as run, budget included
-  double target_compression = 1;     // what was asked (1 = native parameters)
-  double measured_compression = 1;   // causal pairs / pairs computed
+  ParamMap params;                  // as run, budget included
+  double target_compression = 1;    // what was asked (1 = native parameters)
+  double measured_compression = 1;  // causal pairs / pairs computed
   double estimation_flops = 0;
   double seconds = 0;
-  std::vector<double> head_recall;   // mean over rows of the dense mass on selected keys
-  std::vector<double> head_error;    // ||O - O_dense||_F / ||O_dense||_F per query head
+  std::vector<double> head_recall;  // mean over rows of the dense mass on selected keys
+  std::vector<double> head_error;   // ||O - O_dense||_F / ||O_dense||_F per query head
   double mean_recall() const;
   double min_recall() const;
   double mean_error() const;

@@ -58,10 +58,12 @@ TEST(Dump, WriteThenRead_RoundTrips) {
 }
 
 TEST(Dump, MissingOrMalformed_SaysWhy) {
-  EXPECT_THAT(ReadQkvDump(TempPath("absent.bin")), StatusIs(absl::StatusCode::kNotFound, HasSubstr("absent")));
+  EXPECT_THAT(ReadQkvDump(TempPath("absent.bin")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("absent")));
   const std::string path = TempPath("bad.bin");
   std::ofstream(path) << "not a dump at all";
-  EXPECT_THAT(ReadQkvDump(path), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("SFQKV001")));
+  EXPECT_THAT(ReadQkvDump(path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("SFQKV001")));
   SF_ASSERT_OK_AND_ASSIGN(LayerQkv a, GenerateStructuredQkv({97, 4, 1, 64, 2}));
   SF_ASSERT_OK(WriteQkvDump(path, a));
   {
@@ -70,7 +72,8 @@ TEST(Dump, MissingOrMalformed_SaysWhy) {
     std::string bytes((std::istreambuf_iterator<char>(in)), {});
     std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), 200);
   }
-  EXPECT_THAT(ReadQkvDump(path), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("truncated")));
+  EXPECT_THAT(ReadQkvDump(path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("truncated")));
   std::remove(path.c_str());
 }
 
@@ -111,8 +114,8 @@ TEST(Fidelity, ThresholdMethods_CalibrateToTheTarget) {
                                   3.0, qkv, ref));
   SF_ASSERT_OK_AND_ASSIGN(FidelityResult f, MeasureFidelity("xattention", p, qkv, ref));
   EXPECT_NEAR(f.measured_compression / 3.0, 1.0, 0.15);
-  SF_ASSERT_OK_AND_ASSIGN(ParamMap v, CalibrateBudget("vertical_slash", {{"last_q", int64_t{64}}},
-                                                      3.0, qkv, ref));
+  SF_ASSERT_OK_AND_ASSIGN(
+      ParamMap v, CalibrateBudget("vertical_slash", {{"last_q", int64_t{64}}}, 3.0, qkv, ref));
   SF_ASSERT_OK_AND_ASSIGN(FidelityResult g, MeasureFidelity("vertical_slash", v, qkv, ref));
   EXPECT_GE(g.measured_compression, 3.0);
   EXPECT_LT(g.measured_compression, 3.3);

@@ -21,9 +21,8 @@ class ParamReader {
   absl::Status CheckNamesKnown() const {
     for (const auto& [name, value] : params_) {
       if (FindParam(info_, name) == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("method ", info_.name,
-                                                       " has no parameter '", name,
-                                                       "'; see sfctl fidelity --help"));
+        return absl::InvalidArgumentError(absl::StrCat("method ", info_.name, " has no parameter '",
+                                                       name, "'; see sfctl fidelity --help"));
       }
     }
     return absl::OkStatus();
@@ -47,19 +46,18 @@ class ParamReader {
       value = static_cast<double>(*i);
     } else if (const double* d = std::get_if<double>(&it->second)) {
       if (p->type == ParamType::kInt && std::floor(*d) != *d) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("parameter '", name, "' of method ", info_.name,
-                         " must be an integer, got ", *d));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "parameter '", name, "' of method ", info_.name, " must be an integer, got ", *d));
       }
       value = *d;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("parameter '", name, "' of method ",
-                                                     info_.name, " must be a number"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameter '", name, "' of method ", info_.name, " must be a number"));
     }
     if (!(value >= p->min && value <= p->max)) {
       return absl::InvalidArgumentError(absl::StrCat("parameter '", name, "' of method ",
-                                                     info_.name, " is ", value,
-                                                     "; allowed [", p->min, ", ", p->max, "]"));
+                                                     info_.name, " is ", value, "; allowed [",
+                                                     p->min, ", ", p->max, "]"));
     }
     return value;
   }
@@ -74,8 +72,8 @@ class ParamReader {
     auto it = params_.find(std::string(name));
     if (it == params_.end()) return std::string(p->default_value) == "true";
     if (const bool* b = std::get_if<bool>(&it->second)) return *b;
-    return absl::InvalidArgumentError(absl::StrCat("parameter '", name, "' of method ",
-                                                   info_.name, " must be true or false"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter '", name, "' of method ", info_.name, " must be true or false"));
   }
 
   absl::StatusOr<std::string> Choice(absl::string_view name) const {
@@ -86,17 +84,15 @@ class ParamReader {
       const std::string* s = std::get_if<std::string>(&it->second);
       if (s == nullptr) {
         return absl::InvalidArgumentError(absl::StrCat("parameter '", name, "' of method ",
-                                                       info_.name, " must be one of ",
-                                                       p->choices));
+                                                       info_.name, " must be one of ", p->choices));
       }
       value = *s;
     }
     for (absl::string_view c : absl::StrSplit(p->choices, '|')) {
       if (c == value) return value;
     }
-    return absl::InvalidArgumentError(absl::StrCat("parameter '", name, "' of method ",
-                                                   info_.name, " is '", value,
-                                                   "'; allowed: ", p->choices));
+    return absl::InvalidArgumentError(absl::StrCat("parameter '", name, "' of method ", info_.name,
+                                                   " is '", value, "'; allowed: ", p->choices));
   }
 
  private:
@@ -140,8 +136,7 @@ int64_t ClosestBudget(int64_t lo, int64_t hi, double target,
     }
   }
   int64_t best = a;
-  if (a + 1 <= hi &&
-      std::abs(compression(a + 1) - target) <= std::abs(compression(a) - target)) {
+  if (a + 1 <= hi && std::abs(compression(a + 1) - target) <= std::abs(compression(a) - target)) {
     best = a + 1;
   }
   return best;
@@ -256,10 +251,10 @@ absl::StatusOr<ParamMap> ParamsForCompression(absl::string_view method, const Pa
   const std::string name(method);
   if (name == "dense") return out;
   if (name == "flexprefill" || name == "xattention") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "method ", name, " sets its budget by a mass threshold ('", info->budget_param,
-        "'); its compression depends on the data: give '", info->budget_param,
-        "' natively or calibrate it on inputs (sfctl fidelity does)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("method ", name, " sets its budget by a mass threshold ('", info->budget_param,
+                     "'); its compression depends on the data: give '", info->budget_param,
+                     "' natively or calibrate it on inputs (sfctl fidelity does)"));
   }
   // Parse with a placeholder budget so that the other parameters are checked and typed.
   ParamMap probe = params;
@@ -278,36 +273,32 @@ absl::StatusOr<ParamMap> ParamsForCompression(absl::string_view method, const Pa
   int64_t budget = 0;
   if (auto* p = std::get_if<BlockSparseParams>(&typed)) {
     const int64_t nb = (n + p->block - 1) / p->block;
-    budget = compression <= 1.0 ? nb
-                                : ClosestBudget(std::min<int64_t>(3, nb), nb, compression,
-                                                [&](int64_t k) {
-                                                  return BlockSparseCompression(p->block, k, n);
-                                                });
+    budget = compression <= 1.0
+                 ? nb
+                 : ClosestBudget(std::min<int64_t>(3, nb), nb, compression,
+                                 [&](int64_t k) { return BlockSparseCompression(p->block, k, n); });
   } else if (auto* vs = std::get_if<VerticalSlashParams>(&typed)) {
     const int64_t lo = std::min(n, std::max(vs->sink, vs->local));
-    budget = compression <= 1.0
-                 ? n
-                 : std::clamp<int64_t>(std::llround(n / (2.0 * compression)), lo, n);
+    budget =
+        compression <= 1.0 ? n : std::clamp<int64_t>(std::llround(n / (2.0 * compression)), lo, n);
     out.erase("slashes");
   } else if (auto* st = std::get_if<StreamingParams>(&typed)) {
     const int64_t sink = st->sink;
-    budget = compression <= 1.0 ? n
-                                : ClosestBudget(1, n, compression, [&](int64_t w) {
-                                    return total / StreamingPairs(sink, w, n);
-                                  });
+    budget = compression <= 1.0 ? n : ClosestBudget(1, n, compression, [&](int64_t w) {
+      return total / StreamingPairs(sink, w, n);
+    });
   } else if (std::holds_alternative<SnapKvParams>(typed)) {
     budget = std::clamp<int64_t>(std::llround(n / compression), 1, n);
   } else if (auto* q = std::get_if<QuestParams>(&typed)) {
     const int64_t pages = (n + q->page - 1) / q->page;
-    budget = q->page * (compression <= 1.0
-                            ? pages
-                            : std::clamp<int64_t>(std::llround(n / (compression * q->page)), 1,
-                                                  pages));
+    budget =
+        q->page * (compression <= 1.0
+                       ? pages
+                       : std::clamp<int64_t>(std::llround(n / (compression * q->page)), 1, pages));
   } else if (std::holds_alternative<OracleTopKParams>(typed)) {
-    budget = compression <= 1.0 ? n
-                                : ClosestBudget(1, n, compression, [&](int64_t k) {
-                                    return total / TopKPairs(k, n);
-                                  });
+    budget = compression <= 1.0 ? n : ClosestBudget(1, n, compression, [&](int64_t k) {
+      return total / TopKPairs(k, n);
+    });
   }
   out[info->budget_param] = budget;
   return out;

@@ -17,16 +17,16 @@ namespace sf::kernels {
 struct DenseParams {};
 
 struct BlockSparseParams {
-  int64_t block = 16;         // query and key block size
-  int64_t block_budget = 0;   // key blocks per query block, forced ones included
+  int64_t block = 16;        // query and key block size
+  int64_t block_budget = 0;  // key blocks per query block, forced ones included
 };
 
 struct VerticalSlashParams {
   int64_t last_q = 256;
-  int64_t sink = 4;         // first columns always kept (counted in `verticals`)
-  int64_t local = 64;       // diagonals 0..local-1 always kept (counted in `slashes`)
+  int64_t sink = 4;    // first columns always kept (counted in `verticals`)
+  int64_t local = 64;  // diagonals 0..local-1 always kept (counted in `slashes`)
   int64_t verticals = 0;
-  int64_t slashes = 0;      // = verticals when the map does not give it
+  int64_t slashes = 0;  // = verticals when the map does not give it
 };
 
 struct FlexPrefillParams {

@@ -26,8 +26,8 @@ constexpr int64_t kFlexLocalDiagonals = 64;
 absl::Status TooLarge(absl::string_view method, absl::string_view param, int64_t value,
                       int64_t limit, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("parameter '", param, "' of method ", method,
-                                                 " is ", value, ", larger than ", what, " (",
-                                                 limit, ")"));
+                                                 " is ", value, ", larger than ", what, " (", limit,
+                                                 ")"));
 }
 
 // Mean of rows [begin, end) of head h of t, in double.
@@ -74,7 +74,8 @@ absl::StatusOr<SelectionResult> Dense(const AttentionInput& in) {
 }
 
 absl::StatusOr<SelectionResult> Streaming(const AttentionInput& in, const StreamingParams& p) {
-  if (p.window > in.k.len) return TooLarge("streaming", "window", p.window, in.k.len, "the sequence");
+  if (p.window > in.k.len)
+    return TooLarge("streaming", "window", p.window, in.k.len, "the sequence");
   if (p.sink > in.k.len) return TooLarge("streaming", "sink", p.sink, in.k.len, "the sequence");
   std::vector<HeadPattern> heads(in.q.heads);
   for (HeadPattern& h : heads) {
@@ -86,7 +87,8 @@ absl::StatusOr<SelectionResult> Streaming(const AttentionInput& in, const Stream
 }
 
 absl::StatusOr<SelectionResult> OracleTopK(const AttentionInput& in, const OracleTopKParams& p) {
-  if (p.top_k > in.k.len) return TooLarge("oracle_topk", "top_k", p.top_k, in.k.len, "the sequence");
+  if (p.top_k > in.k.len)
+    return TooLarge("oracle_topk", "top_k", p.top_k, in.k.len, "the sequence");
   // Choosing needs every causal q.k: the full score matrix.
   const double causal = in.q.heads * (2.0 * in.q_offset + in.q.len + 1) * in.q.len / 2.0;
   return SelectionResult{std::make_shared<internal::OracleSelection>(in, p.top_k),
@@ -123,9 +125,9 @@ absl::StatusOr<SelectionResult> BlockSparse(const AttentionInput& in, const Bloc
   SelectionResult r{std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset),
                     0.0};
   const double nqb = static_cast<double>(last_qb - first_qb + 1);
-  r.estimation_flops = in.q.heads * (in.q.len * in.q.dim + nqb * (first_qb + last_qb + 2) / 2.0 *
-                                                                2.0 * in.q.dim) +
-                       in.k.heads * static_cast<double>(in.k.len) * in.k.dim;
+  r.estimation_flops =
+      in.q.heads * (in.q.len * in.q.dim + nqb * (first_qb + last_qb + 2) / 2.0 * 2.0 * in.q.dim) +
+      in.k.heads * static_cast<double>(in.k.len) * in.k.dim;
   return r;
 }
 
@@ -157,7 +159,8 @@ std::vector<int64_t> ForcedTopK(const std::vector<double>& score, int64_t forced
 absl::StatusOr<SelectionResult> VerticalSlash(const AttentionInput& in,
                                               const VerticalSlashParams& p) {
   const int64_t lk = in.k.len;
-  if (p.verticals > lk) return TooLarge("vertical_slash", "verticals", p.verticals, lk, "the sequence");
+  if (p.verticals > lk)
+    return TooLarge("vertical_slash", "verticals", p.verticals, lk, "the sequence");
   if (p.slashes > lk) return TooLarge("vertical_slash", "slashes", p.slashes, lk, "the sequence");
   if (p.verticals < std::min(p.sink, lk)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -166,8 +169,8 @@ absl::StatusOr<SelectionResult> VerticalSlash(const AttentionInput& in,
   }
   if (p.slashes < std::min(p.local, lk)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "parameter 'slashes' of method vertical_slash (", p.slashes,
-        ") must be at least 'local' (", p.local, "): the local diagonals count in the budget"));
+        "parameter 'slashes' of method vertical_slash (", p.slashes, ") must be at least 'local' (",
+        p.local, "): the local diagonals count in the budget"));
   }
   const int64_t last_q = std::min(p.last_q, in.q.len);
   std::vector<HeadPattern> heads(in.q.heads);
@@ -229,8 +232,8 @@ absl::StatusOr<SelectionResult> FlexPrefill(const AttentionInput& in, const Flex
   const int64_t lk = in.k.len;
   const int64_t est_q = std::min(p.original ? p.block : p.last_q, in.q.len);
   const int64_t nb = (lk + p.block - 1) / p.block;
-  const auto pooled_k = p.original ? PoolKeys(in.k, p.block)
-                                   : std::vector<std::vector<std::vector<double>>>{};
+  const auto pooled_k =
+      p.original ? PoolKeys(in.k, p.block) : std::vector<std::vector<std::vector<double>>>{};
   std::vector<HeadPattern> heads(in.q.heads);
   std::vector<double> flops(in.q.heads, 0.0);
   ParallelFor(in.q.heads, 0, [&](int64_t h) {
@@ -265,12 +268,11 @@ absl::StatusOr<SelectionResult> FlexPrefill(const AttentionInput& in, const Flex
     for (double& x : diags) x /= static_cast<double>(est_q);
     // The forced columns and diagonals always fit (the study's min_budget >= 64 ensures
     // it there; here it is explicit).
-    const int64_t nv = p.gamma >= 1.0 ? lk
-                                      : std::max({p.min_budget, CoverCount(cols, p.gamma),
-                                                  kFlexSinkColumns});
-    const int64_t ns = p.gamma >= 1.0 ? lk
-                                      : std::max({p.min_budget, CoverCount(diags, p.gamma),
-                                                  kFlexLocalDiagonals});
+    const int64_t nv =
+        p.gamma >= 1.0 ? lk : std::max({p.min_budget, CoverCount(cols, p.gamma), kFlexSinkColumns});
+    const int64_t ns =
+        p.gamma >= 1.0 ? lk
+                       : std::max({p.min_budget, CoverCount(diags, p.gamma), kFlexLocalDiagonals});
     heads[h].columns = ForcedTopK(cols, kFlexSinkColumns, std::min(nv, lk));
     heads[h].offsets = ForcedTopK(diags, kFlexLocalDiagonals, std::min(ns, lk));
   });
@@ -368,8 +370,7 @@ absl::StatusOr<AttentionResult> PrefillAttention(absl::string_view method,
   return r;
 }
 
-absl::StatusOr<SelectionResult> PrefillSelect(absl::string_view method,
-                                              const MethodParams& params,
+absl::StatusOr<SelectionResult> PrefillSelect(absl::string_view method, const MethodParams& params,
                                               const AttentionInput& input) {
   SF_RETURN_IF_ERROR(ValidateInput(input));
   const std::string name(method);

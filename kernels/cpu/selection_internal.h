@@ -16,15 +16,15 @@ inline constexpr int64_t kAll = std::numeric_limits<int64_t>::max() / 4;
 // The keys one query head may attend to, as a union of simple shapes, each clipped to
 // the causal prefix [0, pos] of the query at position pos.
 struct HeadPattern {
-  int64_t sink = 0;                  // keys [0, sink)
-  int64_t window = 0;                // keys [pos - window + 1, pos]; kAll = every key
-  std::vector<int64_t> columns;      // sorted key positions (vertical lines)
-  std::vector<int64_t> offsets;      // sorted diagonal offsets pos - j (slash lines)
-  int64_t block = 0;                 // block size of `blocks`
-  std::vector<std::vector<int64_t>> blocks;  // per query block (pos / block): key blocks
-  std::vector<int64_t> kept;         // sorted key positions kept after eviction
-  int64_t fresh_from = -1;           // keys [fresh_from, pos] (decode: generated tokens)
-  int64_t page = 0;                  // page size of `row_pages`
+  int64_t sink = 0;                             // keys [0, sink)
+  int64_t window = 0;                           // keys [pos - window + 1, pos]; kAll = every key
+  std::vector<int64_t> columns;                 // sorted key positions (vertical lines)
+  std::vector<int64_t> offsets;                 // sorted diagonal offsets pos - j (slash lines)
+  int64_t block = 0;                            // block size of `blocks`
+  std::vector<std::vector<int64_t>> blocks;     // per query block (pos / block): key blocks
+  std::vector<int64_t> kept;                    // sorted key positions kept after eviction
+  int64_t fresh_from = -1;                      // keys [fresh_from, pos] (decode: generated tokens)
+  int64_t page = 0;                             // page size of `row_pages`
   std::vector<std::vector<int64_t>> row_pages;  // per query row: sorted pages
 };
 
@@ -53,8 +53,8 @@ class OracleSelection : public Selection {
 // Indices of the k largest `scores` (entries with forced[i] first, then by score
 // descending, ties to the lower index), returned in ascending order. k is clamped to
 // scores.size().
-std::vector<int64_t> TopKIndices(const std::vector<double>& scores,
-                                 const std::vector<char>& forced, int64_t k);
+std::vector<int64_t> TopKIndices(const std::vector<double>& scores, const std::vector<char>& forced,
+                                 int64_t k);
 
 // Number of largest entries whose cumulative sum first exceeds `mass` (the study's
 // score_cover_topk: count(cumsum <= mass) + 1), at most x.size().
