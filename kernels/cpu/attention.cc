@@ -121,16 +121,29 @@ void OracleSelection::Row(int64_t h, int64_t i, std::vector<KeyRange>* out) cons
     out->push_back({0, pos + 1});
     return;
   }
-  const int64_t kvh = h / input_.group();
+  const int64_t kvh = h / input_.group(), d = input_.q.dim;
+  // Per-thread buffers: rows are asked for millions of times.
+  thread_local std::vector<double> qd, s, scratch;
   const float* q = input_.q.Row(h, i);
-  std::vector<double> s(pos + 1);
-  for (int64_t j = 0; j <= pos; ++j) s[j] = Dot(q, input_.k.Row(kvh, j), input_.q.dim);
-  std::vector<int64_t> idx = TopKIndices(s, {}, top_k_);
-  for (int64_t j : idx) {
-    if (!out->empty() && out->back().end == j) {
-      out->back().end = j + 1;
+  qd.assign(q, q + d);
+  s.resize(pos + 1);
+  int64_t j = 0;
+  for (; j + 4 <= pos + 1; j += 4)
+    Dot4(qd.data(), input_.k.Row(kvh, j), input_.k.row_stride, d, &s[j]);
+  for (; j <= pos; ++j) s[j] = Dot(qd.data(), input_.k.Row(kvh, j), d);
+  // The k-th largest score; everything above it, then ties by lower position.
+  scratch.assign(s.begin(), s.end());
+  std::nth_element(scratch.begin(), scratch.begin() + (top_k_ - 1), scratch.end(),
+                   std::greater<double>());
+  const double kth = scratch[top_k_ - 1];
+  int64_t ties = top_k_;
+  for (double x : s) ties -= x > kth ? 1 : 0;
+  for (int64_t key = 0; key <= pos; ++key) {
+    if (!(s[key] > kth || (s[key] == kth && ties-- > 0))) continue;
+    if (!out->empty() && out->back().end == key) {
+      out->back().end = key + 1;
     } else {
-      out->push_back({j, j + 1});
+      out->push_back({key, key + 1});
     }
   }
 }
