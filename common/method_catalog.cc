@@ -19,7 +19,8 @@ constexpr MethodParam kVerticalSlash[] = {
     {"sink", ParamType::kInt, "4", 0, kInf, "", "first columns always kept"},
     {"local", ParamType::kInt, "64", 0, kInf, "", "last diagonals always kept"},
     {"verticals", ParamType::kInt, "", 0, kInf, "", "vertical lines (columns) kept per head"},
-    {"slashes", ParamType::kInt, "", 0, kInf, "", "slash lines (diagonals) kept per head"},
+    {"slashes", ParamType::kInt, "", 0, kInf, "",
+     "slash lines (diagonals) kept per head (not given: equal to verticals)"},
 };
 constexpr MethodParam kFlexPrefill[] = {
     {"gamma", ParamType::kFloat, "0.9", 0, 1, "", "cumulative attention mass to reach"},
