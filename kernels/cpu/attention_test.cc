@@ -456,6 +456,11 @@ TEST(MethodParams, CompressionMapping_RoundTripsToTheTarget) {
     SF_ASSERT_OK_AND_ASSIGN(double back, NominalCompression(m, one, 16384));
     EXPECT_DOUBLE_EQ(back, 1.0);
   }
+  for (const std::string m : {"streaming", "oracle_topk"}) {
+    SF_ASSERT_OK_AND_ASSIGN(ParamMap p, ParamsForCompression(m, {}, 8.0, 8192, Phase::kDecode));
+    SF_ASSERT_OK_AND_ASSIGN(double back, NominalCompression(m, p, 8192, Phase::kDecode));
+    EXPECT_NEAR(back, 8.0, 0.01) << m;
+  }
   EXPECT_THAT(ParamsForCompression("flexprefill", {}, 5.0, 4096),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("gamma")));
   EXPECT_THAT(ParamsForCompression("quest", {}, 0.5, 4096),

@@ -288,26 +288,11 @@ absl::StatusOr<ParamMap> CalibrateBudget(absl::string_view method, const ParamMa
         absl::StrCat("compression must be >= 1 (1 = dense), got ", compression));
   }
   const bool decode = reference.phase == Phase::kDecode;
-  if (decode && (name == "streaming" || name == "oracle_topk")) {
-    // A decode step at position ~L attends to `budget` tokens: compression L / budget.
-    ParamMap p = params;
-    const int64_t budget = std::clamp<int64_t>(std::llround(len / compression), 1, len);
-    if (name == "oracle_topk") {
-      p["top_k"] = budget;
-    } else {
-      const auto it = params.find("sink");
-      const int64_t sink = it != params.end() && std::holds_alternative<int64_t>(it->second)
-                               ? std::get<int64_t>(it->second)
-                               : 4;
-      p["window"] = std::clamp<int64_t>(budget - sink, 1, len);
-    }
-    return p;
-  }
   if (name != "flexprefill" && name != "xattention" && name != "vertical_slash") {
     // The SnapKV family budgets the prompt's cache; the rest the whole sequence.
     const bool prompt_budget = decode && (name == "snapkv" || name == "ada_snapkv");
-    return ParamsForCompression(method, params, compression,
-                                prompt_budget ? reference.prompt : len);
+    return ParamsForCompression(method, params, compression, prompt_budget ? reference.prompt : len,
+                                decode ? Phase::kDecode : Phase::kPrefill);
   }
   const AttentionInput in = PhaseInput(qkv, reference);
   const double causal = in.q.heads * (2.0 * in.q_offset + in.q.len + 1) * in.q.len / 2.0;

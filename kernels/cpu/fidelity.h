@@ -44,8 +44,6 @@ absl::Status WriteQkvDump(const std::string& path, const LayerQkv& qkv);
 // NotFound if the file is missing; InvalidArgument (with the path) if it is malformed.
 absl::StatusOr<LayerQkv> ReadQkvDump(const std::string& path);
 
-enum class Phase { kPrefill, kDecode };
-
 // Fidelity of one method configuration against dense attention on the same rows.
 struct FidelityResult {
   std::string method;

@@ -235,7 +235,7 @@ absl::StatusOr<MethodParams> ParseMethodParams(absl::string_view method, const P
 }
 
 absl::StatusOr<ParamMap> ParamsForCompression(absl::string_view method, const ParamMap& params,
-                                              double compression, int64_t seq_len) {
+                                              double compression, int64_t seq_len, Phase phase) {
   const MethodInfo* info = FindMethod(method);
   if (info == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("unknown attention method '", method, "'"));
@@ -284,9 +284,16 @@ absl::StatusOr<ParamMap> ParamsForCompression(absl::string_view method, const Pa
     out.erase("slashes");
   } else if (auto* st = std::get_if<StreamingParams>(&typed)) {
     const int64_t sink = st->sink;
-    budget = compression <= 1.0 ? n : ClosestBudget(1, n, compression, [&](int64_t w) {
-      return total / StreamingPairs(sink, w, n);
-    });
+    if (phase == Phase::kDecode) {
+      // One step attends sink + window tokens of the context.
+      budget = std::clamp<int64_t>(std::llround(n / compression) - sink, 1, n);
+    } else {
+      budget = compression <= 1.0 ? n : ClosestBudget(1, n, compression, [&](int64_t w) {
+        return total / StreamingPairs(sink, w, n);
+      });
+    }
+  } else if (std::holds_alternative<OracleTopKParams>(typed) && phase == Phase::kDecode) {
+    budget = std::clamp<int64_t>(std::llround(n / compression), 1, n);
   } else if (std::holds_alternative<SnapKvParams>(typed)) {
     budget = std::clamp<int64_t>(std::llround(n / compression), 1, n);
   } else if (auto* q = std::get_if<QuestParams>(&typed)) {
@@ -305,7 +312,7 @@ absl::StatusOr<ParamMap> ParamsForCompression(absl::string_view method, const Pa
 }
 
 absl::StatusOr<double> NominalCompression(absl::string_view method, const ParamMap& params,
-                                          int64_t seq_len) {
+                                          int64_t seq_len, Phase phase) {
   SF_ASSIGN_OR_RETURN(MethodParams typed, ParseMethodParams(method, params));
   const int64_t n = seq_len;
   const double total = CausalPairs(n);
@@ -318,6 +325,9 @@ absl::StatusOr<double> NominalCompression(absl::string_view method, const ParamM
     return std::max(1.0, total / pairs);
   }
   if (auto* p = std::get_if<StreamingParams>(&typed)) {
+    if (phase == Phase::kDecode) {
+      return std::max(1.0, static_cast<double>(n) / std::min(n, p->sink + p->window));
+    }
     return total / StreamingPairs(p->sink, p->window, n);
   }
   if (auto* p = std::get_if<SnapKvParams>(&typed)) {
@@ -326,7 +336,10 @@ absl::StatusOr<double> NominalCompression(absl::string_view method, const ParamM
   if (auto* p = std::get_if<QuestParams>(&typed)) {
     return std::max(1.0, static_cast<double>(n) / p->token_budget);
   }
-  if (auto* p = std::get_if<OracleTopKParams>(&typed)) return total / TopKPairs(p->top_k, n);
+  if (auto* p = std::get_if<OracleTopKParams>(&typed)) {
+    if (phase == Phase::kDecode) return static_cast<double>(n) / std::min(n, p->top_k);
+    return total / TopKPairs(p->top_k, n);
+  }
   return absl::FailedPreconditionError(
       absl::StrCat("method ", method,
                    " has no nominal compression: its budget is a mass threshold; "

@@ -80,19 +80,26 @@ using MethodParams =
 // Sequence-dependent checks (budget vs length) happen when the method runs.
 absl::StatusOr<MethodParams> ParseMethodParams(absl::string_view method, const ParamMap& params);
 
+// Which rows a budget is for: a prefill of seq_len tokens (causal pairs), or one decode
+// step over a context of seq_len tokens (compression = seq_len / tokens attended).
+enum class Phase { kPrefill, kDecode };
+
 // The budget parameter value for `compression` (>= 1) at sequence length
 // `seq_len`, written into a copy of `params` under the method's budget parameter.
+// streaming and oracle_topk map differently per phase; the SnapKV family and quest
+// are decode methods (seq_len = the prompt / context length).
 // Structural methods use the closed forms of docs/methods.md (nominal compression);
 // compression 1 always gives the budget that makes the method dense. Threshold
 // methods (flexprefill, xattention) depend on the data: FailedPrecondition, use
 // CalibrateBudget (fidelity.h) or give gamma/threshold natively.
 absl::StatusOr<ParamMap> ParamsForCompression(absl::string_view method, const ParamMap& params,
-                                              double compression, int64_t seq_len);
+                                              double compression, int64_t seq_len,
+                                              Phase phase = Phase::kPrefill);
 
 // The nominal compression (causal query-key pairs / pairs computed) of `params` at
 // `seq_len`; the inverse of ParamsForCompression. Threshold methods: FailedPrecondition.
 absl::StatusOr<double> NominalCompression(absl::string_view method, const ParamMap& params,
-                                          int64_t seq_len);
+                                          int64_t seq_len, Phase phase = Phase::kPrefill);
 
 // Number of causal query-key pairs of a prefill of length n: n (n + 1) / 2.
 inline double CausalPairs(int64_t n) { return 0.5 * static_cast<double>(n) * (n + 1); }
