@@ -37,6 +37,7 @@ void AddTokenizeCommand(CLI::App& app, Io& io, int* exit_code);
 void AddValidateCommand(CLI::App& app, Io& io, int* exit_code);
 void AddMakeTinyModelCommand(CLI::App& app, Io& io, int* exit_code);
 void AddTasksCommand(CLI::App& app, Io& io, int* exit_code);
+void AddFidelityCommand(CLI::App& app, Io& io, int* exit_code);
 
 }  // namespace sf::cli
 

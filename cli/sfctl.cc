@@ -87,6 +87,7 @@ int RunSfctl(int argc, const char* const* argv, std::istream& in, std::ostream& 
   AddValidateCommand(app, io, &exit_code);
   AddMakeTinyModelCommand(app, io, &exit_code);
   AddTasksCommand(app, io, &exit_code);
+  AddFidelityCommand(app, io, &exit_code);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (const CLI::App* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];

@@ -19,14 +19,18 @@ constexpr MethodParam kVerticalSlash[] = {
     {"sink", ParamType::kInt, "4", 0, kInf, "", "first columns always kept"},
     {"local", ParamType::kInt, "64", 0, kInf, "", "last diagonals always kept"},
     {"verticals", ParamType::kInt, "", 0, kInf, "", "vertical lines (columns) kept per head"},
-    {"slashes", ParamType::kInt, "", 0, kInf, "", "slash lines (diagonals) kept per head"},
+    {"slashes", ParamType::kInt, "", 0, kInf, "",
+     "slash lines (diagonals) kept per head (not given: equal to verticals)"},
 };
 constexpr MethodParam kFlexPrefill[] = {
     {"gamma", ParamType::kFloat, "0.9", 0, 1, "", "cumulative attention mass to reach"},
     {"tau", ParamType::kFloat, "0.1", 0, 1, "",
      "JS-distance threshold for query-aware heads (variant original)"},
     {"min_budget", ParamType::kInt, "1024", 0, kInf, "", "tokens always kept per head"},
-    {"block", ParamType::kInt, "128", 1, 4096, "", "block size for the estimate"},
+    {"last_q", ParamType::kInt, "512", 1, kInf, "",
+     "last queries used to estimate columns and diagonals (the study's approximation_size)"},
+    {"block", ParamType::kInt, "128", 1, 4096, "",
+     "block size of query-aware heads and of the classifying query block (variant original)"},
     {"variant", ParamType::kString, "study", 0, 0, "study|original",
      "study: vertical-slash only; original: query-aware head classification"},
 };
@@ -41,14 +45,15 @@ constexpr MethodParam kStreaming[] = {
 };
 constexpr MethodParam kSnapKv[] = {
     {"window", ParamType::kInt, "256", 1, kInf, "", "observation window (last queries)"},
-    {"pool", ParamType::kInt, "21", 1, 1025, "", "average-pooling kernel over scores"},
+    {"pool", ParamType::kInt, "21", 1, 1025, "", "average-pooling kernel over scores (odd)"},
     {"keep_first", ParamType::kInt, "4", 0, kInf, "", "first tokens always kept"},
     {"keep_last", ParamType::kInt, "128", 0, kInf, "", "last tokens always kept"},
     {"token_capacity", ParamType::kInt, "", 1, kInf, "", "KV entries kept per head"},
 };
 constexpr MethodParam kAdaSnapKv[] = {
     {"window", ParamType::kInt, "256", 1, kInf, "", "observation window (last queries)"},
-    {"pool", ParamType::kInt, "21", 1, 1025, "", "max-pooling kernel over scores"},
+    {"pool", ParamType::kInt, "21", 1, 1025, "",
+     "average-pooling kernel over the max-reduced scores (odd)"},
     {"keep_first", ParamType::kInt, "4", 0, kInf, "", "first tokens always kept"},
     {"keep_last", ParamType::kInt, "128", 0, kInf, "", "last tokens always kept"},
     {"floor", ParamType::kFloat, "0.2", 0, 1, "", "per-head floor as a fraction of capacity"},
@@ -57,7 +62,7 @@ constexpr MethodParam kAdaSnapKv[] = {
 };
 constexpr MethodParam kQuest[] = {
     {"page", ParamType::kInt, "16", 1, 4096, "", "tokens per page"},
-    {"gqa_shared", ParamType::kBool, "false", 0, 0, "",
+    {"gqa_shared", ParamType::kBool, "true", 0, 0, "",
      "one page choice per GQA group instead of per query head"},
     {"token_budget", ParamType::kInt, "", 1, kInf, "", "tokens loaded per decode step"},
 };

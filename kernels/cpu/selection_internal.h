@@ -1,0 +1,76 @@
+// Internal to kernels/cpu: the selection shapes the methods build, and helpers they
+// share (top-k with forced entries, exact causal softmax rows).
+#ifndef SF_KERNELS_CPU_SELECTION_INTERNAL_H_
+#define SF_KERNELS_CPU_SELECTION_INTERNAL_H_
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+
+namespace sf::kernels::internal {
+
+inline constexpr int64_t kAll = std::numeric_limits<int64_t>::max() / 4;
+
+// The keys one query head may attend to, as a union of simple shapes, each clipped to
+// the causal prefix [0, pos] of the query at position pos.
+struct HeadPattern {
+  int64_t sink = 0;                             // keys [0, sink)
+  int64_t window = 0;                           // keys [pos - window + 1, pos]; kAll = every key
+  std::vector<int64_t> columns;                 // sorted key positions (vertical lines)
+  std::vector<int64_t> offsets;                 // sorted diagonal offsets pos - j (slash lines)
+  int64_t block = 0;                            // block size of `blocks`
+  std::vector<std::vector<int64_t>> blocks;     // per query block (pos / block): key blocks
+  std::vector<int64_t> kept;                    // sorted key positions kept after eviction
+  int64_t fresh_from = -1;                      // keys [fresh_from, pos] (decode: generated tokens)
+  int64_t page = 0;                             // page size of `row_pages`
+  std::vector<std::vector<int64_t>> row_pages;  // per query row: sorted pages
+};
+
+class PatternSelection : public Selection {
+ public:
+  PatternSelection(std::vector<HeadPattern> heads, int64_t q_offset)
+      : heads_(std::move(heads)), q_offset_(q_offset) {}
+  void Row(int64_t h, int64_t i, std::vector<KeyRange>* out) const override;
+
+ private:
+  std::vector<HeadPattern> heads_;  // one per query head
+  int64_t q_offset_;
+};
+
+// Exact top-k per query by q.k (ties to the lower position), computed when asked.
+class OracleSelection : public Selection {
+ public:
+  OracleSelection(const AttentionInput& input, int64_t top_k) : input_(input), top_k_(top_k) {}
+  void Row(int64_t h, int64_t i, std::vector<KeyRange>* out) const override;
+
+ private:
+  AttentionInput input_;
+  int64_t top_k_;
+};
+
+// Indices of the k largest `scores` (entries with forced[i] first, then by score
+// descending, ties to the lower index), returned in ascending order. k is clamped to
+// scores.size().
+std::vector<int64_t> TopKIndices(const std::vector<double>& scores, const std::vector<char>& forced,
+                                 int64_t k);
+
+// Number of largest entries whose cumulative sum first exceeds `mass` (the study's
+// score_cover_topk: count(cumsum <= mass) + 1), at most x.size().
+int64_t CoverCount(std::vector<double> x, double mass);
+
+// softmax(q_row . k_j / sqrt(D)) over keys j in [0, pos], in double, into *p.
+void CausalSoftmaxRow(const float* q_row, const TensorView& k, int64_t kv_head, int64_t pos,
+                      std::vector<double>* p);
+
+// Dot products and axpy accumulated in double with eight partial sums in a fixed
+// order, so that every instruction set (the AVX2 clone or the baseline) rounds alike.
+double Dot(const float* a, const float* b, int64_t d);
+double Dot(const double* a, const float* b, int64_t d);
+// acc[x] += p * v[x]
+void Axpy(double p, const float* v, double* acc, int64_t d);
+
+}  // namespace sf::kernels::internal
+
+#endif  // SF_KERNELS_CPU_SELECTION_INTERNAL_H_
