@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs the GPU tests (every ctest test labelled `gpu`) and the benchmarks, with the
+# Packs the GPU tests (every ctest test labelled `gpu`) and the GPU benchmarks, with the
 # shared libraries they need except the C runtime and CUDA's own, into .device/, so
 # they run on a GPU host that lacks gRPC, abseil, SQLite or yaml-cpp:
 #   make gpu-pack                       # here
@@ -14,7 +14,10 @@ mapfile -t exes < <(ctest --test-dir "$build" -L gpu --show-only=json-v1 |
   python3 -c 'import json,sys
 for t in json.load(sys.stdin)["tests"]:
     print(t["command"][0])')
-for b in "$build"/bench/*_bench; do [[ -x $b ]] && exes+=("$b"); done
+# Benchmarks that use the GPU (they link the CUDA runtime); CPU benchmarks stay here.
+for b in "$build"/bench/*_bench; do
+  [[ -x $b ]] && ldd "$b" | grep -q libcudart && exes+=("$b")
+done
 ((${#exes[@]})) || { echo "gpu-pack: no GPU tests found (configured with SF_WITH_CUDA=OFF?)" >&2; exit 1; }
 
 for exe in "${exes[@]}"; do
