@@ -1,16 +1,18 @@
 // Sample generation speed: 100 samples per task at 128K tokens (default), sized with
-// the two test tokenizers (a real BPE tokenizer costs more per count; the number of
-// counts per sample is the figure that carries over). Prints a table.
-//   tasks_bench [--length L] [--samples N] [--task NAME]
+// the two test tokenizers, or with real tokenizer.json files given by --tokenizer.
+// Prints a table.
+//   tasks_bench [--length L] [--samples N] [--task NAME] [--tokenizer PATH]...
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "tasks/task.h"
 #include "tasks/testing/fake_tokenizers.h"
+#include "worker/model/tokenizer.h"
 #include "tasks/testing/length_check.h"
 
 namespace {
@@ -51,7 +53,9 @@ int main(int argc, char** argv) {
   int64_t length = 131072;
   int samples = 100;
   std::string only;
+  std::vector<std::string> real_paths;  // --tokenizer PATH/tokenizer.json (repeatable)
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--tokenizer") == 0) real_paths.push_back(argv[i + 1]);
     if (std::strcmp(argv[i], "--length") == 0) length = std::atoll(argv[i + 1]);
     if (std::strcmp(argv[i], "--samples") == 0) samples = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--task") == 0) only = argv[i + 1];
@@ -61,12 +65,24 @@ int main(int argc, char** argv) {
   sf::tasks::testing::WriteLengthTestDatasets(dir);
   sf::tasks::testing::WordPieceTokenizer words;
   sf::tasks::testing::ChunkTokenizer chunks;
+  std::vector<const sf::Tokenizer*> tokenizers{&words, &chunks};
+  std::vector<std::unique_ptr<sf::HfTokenizer>> real;
+  for (const std::string& path : real_paths) {
+    auto tok = sf::HfTokenizer::FromFile(path);
+    if (!tok.ok()) {
+      std::fprintf(stderr, "tasks_bench: %s\n", tok.status().ToString().c_str());
+      return 2;
+    }
+    real.push_back(std::move(*tok));
+    tokenizers = {};
+  }
+  for (const auto& t : real) tokenizers.push_back(t.get());
   std::printf("length %lld, %d samples per task\n", static_cast<long long>(length), samples);
   std::printf("%-16s %-15s %9s %10s %12s %14s %12s\n", "task", "tokenizer", "total_s", "ms/sample",
               "counts/smp", "chars_counted", "min..max_tok");
   for (const sf::tasks::TaskInfo& info : sf::tasks::AllTasks()) {
     if (!only.empty() && info.name != only) continue;
-    for (const sf::Tokenizer* inner : std::vector<const sf::Tokenizer*>{&words, &chunks}) {
+    for (const sf::Tokenizer* inner : tokenizers) {
       CountingTokenizer tok(*inner);
       auto task = sf::tasks::CreateTask(
           info.name, sf::tasks::testing::LengthTestParams(info.name, length, dir));
