@@ -41,6 +41,9 @@ struct TaskChoice {
   std::string name;  // e.g. "ruler_niah"
   ParamMap params;   // resolved, dataset paths included
   int32_t samples = 0;
+  // Identity of the dataset file named by params["path"] (its size), "" when the task
+  // has none; part of the job key so that a replaced dataset is not mistaken for the old.
+  std::string data_identity;
 };
 
 struct GenerationSettings {
