@@ -1,0 +1,1280 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "coordinator/schema.h"
+
+namespace sf::coordinator {
+namespace {
+
+constexpr int kQueued = v1::JOB_STATE_QUEUED;
+constexpr int kLeased = v1::JOB_STATE_LEASED;
+constexpr int kDone = v1::JOB_STATE_DONE;
+constexpr int kFailed = v1::JOB_STATE_FAILED;
+constexpr int kCancelled = v1::JOB_STATE_CANCELLED;
+constexpr int kSweepRunning = v1::SWEEP_STATE_RUNNING;
+constexpr int kSweepFinished = v1::SWEEP_STATE_FINISHED;
+constexpr int kSweepCancelled = v1::SWEEP_STATE_CANCELLED;
+
+// Limits that keep one malformed request from exhausting memory or the database.
+constexpr size_t kMaxKeyLength = 256;
+constexpr size_t kMaxNameLength = 128;
+constexpr size_t kMaxErrorLength = 16 * 1024;
+constexpr size_t kMaxSampleText = 1 << 20;
+
+const char* CounterColumn(int state) {
+  switch (state) {
+    case kQueued:
+      return "n_queued";
+    case kLeased:
+      return "n_leased";
+    case kDone:
+      return "n_done";
+    case kFailed:
+      return "n_failed";
+    case kCancelled:
+      return "n_cancelled";
+    default:
+      return nullptr;
+  }
+}
+
+bool ValidIdent(absl::string_view name, size_t max_length) {
+  if (name.empty() || name.size() > max_length) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
+        c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ValidName(absl::string_view name) { return ValidIdent(name, kMaxNameLength); }
+bool ValidKey(absl::string_view key) { return ValidIdent(key, kMaxKeyLength); }
+
+bool Finite(double x) { return std::isfinite(x); }
+
+std::string Truncate(const std::string& text, size_t n) {
+  return text.size() <= n ? text : text.substr(0, n);
+}
+
+uint64_t SplitMix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+absl::Status ValidateJob(const v1::JobSpec& job, int i) {
+  auto bad = [i, &job](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("jobs[", i, "] (key '", Truncate(job.key(), 64), "'): ", what));
+  };
+  if (!ValidKey(job.key())) {
+    return bad("key must be 1-256 characters of [A-Za-z0-9._-]; run the spec expansion");
+  }
+  if (job.model().name().empty()) return bad("model.name is empty");
+  if (job.task().name().empty()) return bad("task.name is empty");
+  if (job.task().samples() < 0) return bad("task.samples is negative");
+  if (job.sequence_length() < 0) return bad("sequence_length is negative");
+  if (job.memory_bytes() < 0) return bad("memory_bytes is negative");
+  if (job.model().gpus() < 0) return bad("model.gpus is negative");
+  if (!Finite(job.cost()) || job.cost() < 0) return bad("cost must be finite and >= 0");
+  for (const auto* m : {&job.prefill(), &job.decode()}) {
+    if (m->has_compression() && !Finite(m->compression())) {
+      return bad("compression must be finite");
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::optional<double> CompressionOf(const v1::MethodChoice& m) {
+  if (m.has_compression()) return m.compression();
+  return std::nullopt;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(const std::string& path, Clock* clock,
+                                                           SchedulerOptions options) {
+  if (options.max_attempts < 1) {
+    return absl::InvalidArgumentError("max_attempts must be at least 1");
+  }
+  if (options.lease_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("lease_ttl must be positive");
+  }
+  SF_ASSIGN_OR_RETURN(auto db, Database::OpenWriter(path));
+  SF_RETURN_IF_ERROR(Annotate(Migrate(db.get()), absl::StrCat("opening ", path)));
+  std::unique_ptr<Scheduler> s(new Scheduler(path, clock, options, std::move(db)));
+  absl::MutexLock lock(&s->mu_);
+  SF_ASSIGN_OR_RETURN(Statement * max_seq, s->Stmt("SELECT COALESCE(MAX(seq), 0) FROM events"));
+  SF_ASSIGN_OR_RETURN(bool row, max_seq->Step());
+  if (row) s->last_event_seq_ = max_seq->Int(0);
+  max_seq->Reset();
+  std::random_device rd;
+  s->token_state_[0] = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                       static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  return s;
+}
+
+Scheduler::Scheduler(std::string path, Clock* clock, SchedulerOptions options,
+                     std::unique_ptr<Database> db)
+    : path_(std::move(path)), clock_(clock), options_(options), db_(std::move(db)) {}
+
+Scheduler::~Scheduler() {
+  absl::MutexLock lock(&mu_);
+  stmts_.clear();
+}
+
+int64_t Scheduler::NowMs() const { return absl::ToUnixMillis(clock_->Now()); }
+
+absl::StatusOr<Statement*> Scheduler::Stmt(const std::string& sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) return it->second.get();
+  SF_ASSIGN_OR_RETURN(auto stmt, db_->Prepare(sql));
+  Statement* raw = stmt.get();
+  stmts_.emplace(sql, std::move(stmt));
+  return raw;
+}
+
+std::string Scheduler::NewToken() {
+  uint64_t a = SplitMix(token_state_[0] + token_state_[1]++);
+  uint64_t b = SplitMix(a ^ token_state_[0]);
+  return absl::StrCat(absl::Hex(a, absl::kZeroPad16), absl::Hex(b, absl::kZeroPad16));
+}
+
+void Scheduler::NotifyLocked() { work_cv_.SignalAll(); }
+
+void Scheduler::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+  work_cv_.SignalAll();
+  event_cv_.SignalAll();
+}
+
+// ---------------------------------------------------------------- state helpers
+
+absl::Status Scheduler::SetState(int64_t job_id, int from, int to) {
+  SF_ASSIGN_OR_RETURN(Statement * st, Stmt("UPDATE jobs SET state=?, updated_ms=? WHERE id=?"));
+  SF_RETURN_IF_ERROR(st->Bind(1, to).Bind(2, NowMs()).Bind(3, job_id).Run());
+  if (from == to) return absl::OkStatus();
+  const char* dec = CounterColumn(from);
+  const char* inc = CounterColumn(to);
+  std::string sets;
+  if (dec != nullptr) absl::StrAppend(&sets, dec, "=", dec, "-1");
+  if (inc != nullptr) absl::StrAppend(&sets, sets.empty() ? "" : ",", inc, "=", inc, "+1");
+  if (to == kQueued || to == kLeased) {
+    // A job that runs again reopens a sweep that had finished with it.
+    absl::StrAppend(&sets, ",state=CASE state WHEN ", kSweepFinished, " THEN ", kSweepRunning,
+                    " ELSE state END, finished_ms=CASE state WHEN ", kSweepFinished,
+                    " THEN 0 ELSE finished_ms END");
+  }
+  SF_ASSIGN_OR_RETURN(Statement * up,
+                      Stmt(absl::StrCat("UPDATE sweeps SET ", sets,
+                                        " WHERE id IN (SELECT sweep_id FROM sweep_jobs "
+                                        "WHERE job_id=?)")));
+  return up->Bind(1, job_id).Run();
+}
+
+absl::Status Scheduler::AddJobEvent(int64_t job_id, int kind, const std::string& key,
+                                    const std::string& worker, const std::string& message) {
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("INSERT INTO events(sweep_id, kind, job_key, worker_id, message, "
+                           "unix_ms) SELECT sweep_id, ?, ?, ?, ?, ? FROM sweep_jobs "
+                           "WHERE job_id=?"));
+  SF_RETURN_IF_ERROR(st->Bind(1, kind)
+                         .Bind(2, key)
+                         .Bind(3, worker)
+                         .Bind(4, message)
+                         .Bind(5, NowMs())
+                         .Bind(6, job_id)
+                         .Run());
+  last_event_seq_ = std::max(last_event_seq_, db_->LastInsertRowId());
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::AddSweepEvent(int64_t sweep_id, int kind, const std::string& message) {
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("INSERT INTO events(sweep_id, kind, message, unix_ms) "
+                           "VALUES (?, ?, ?, ?)"));
+  SF_RETURN_IF_ERROR(st->Bind(1, sweep_id).Bind(2, kind).Bind(3, message).Bind(4, NowMs()).Run());
+  last_event_seq_ = std::max(last_event_seq_, db_->LastInsertRowId());
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::FinishSweepIfDone(int64_t sweep_id) {
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt(absl::StrCat("UPDATE sweeps SET state=", kSweepFinished,
+                                        ", finished_ms=? WHERE id=? AND state=", kSweepRunning,
+                                        " AND n_queued=0 AND n_leased=0")));
+  SF_RETURN_IF_ERROR(st->Bind(1, NowMs()).Bind(2, sweep_id).Run());
+  if (db_->Changes() > 0) {
+    SF_RETURN_IF_ERROR(AddSweepEvent(sweep_id, v1::EVENT_KIND_SWEEP_FINISHED, ""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::FinishSweepsOf(int64_t job_id) {
+  SF_ASSIGN_OR_RETURN(Statement * st, Stmt("SELECT sweep_id FROM sweep_jobs WHERE job_id=?"));
+  st->Bind(1, job_id);
+  std::vector<int64_t> sweeps;
+  while (true) {
+    SF_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    sweeps.push_back(st->Int(0));
+  }
+  st->Reset();
+  for (int64_t id : sweeps) SF_RETURN_IF_ERROR(FinishSweepIfDone(id));
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::Recount(int64_t sweep_id) {
+  SF_ASSIGN_OR_RETURN(
+      Statement * st,
+      Stmt(absl::StrCat("SELECT COUNT(*), SUM(j.state=", kQueued, "), SUM(j.state=", kLeased,
+                        "), SUM(j.state=", kDone, "), SUM(j.state=", kFailed, "), SUM(j.state=",
+                        kCancelled,
+                        "), SUM(j.samples_total) FROM sweep_jobs sj JOIN jobs j ON "
+                        "j.id=sj.job_id WHERE sj.sweep_id=?")));
+  st->Bind(1, sweep_id);
+  SF_ASSIGN_OR_RETURN(bool row, st->Step());
+  int64_t v[7] = {0, 0, 0, 0, 0, 0, 0};
+  if (row) {
+    for (int i = 0; i < 7; ++i) v[i] = st->Int(i);
+  }
+  st->Reset();
+  SF_ASSIGN_OR_RETURN(Statement * up,
+                      Stmt("UPDATE sweeps SET n_total=?, n_queued=?, n_leased=?, n_done=?, "
+                           "n_failed=?, n_cancelled=?, samples_total=? WHERE id=?"));
+  for (int i = 0; i < 7; ++i) up->Bind(i + 1, v[i]);
+  return up->Bind(8, sweep_id).Run();
+}
+
+absl::Status Scheduler::ExpireLocked(int* expired) {
+  const int64_t now = NowMs();
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt(absl::StrCat("SELECT id, key, lease_worker, lease_expires_ms FROM "
+                                        "jobs WHERE state=",
+                                        kLeased, " AND lease_expires_ms < ?")));
+  st->Bind(1, now);
+  std::vector<LeasedJob> jobs;
+  while (true) {
+    SF_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    jobs.push_back({st->Int(0), st->Text(1), st->Text(2), st->Int(3), kLeased});
+  }
+  st->Reset();
+  if (jobs.empty()) return absl::OkStatus();
+  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  for (const LeasedJob& job : jobs) {
+    SF_RETURN_IF_ERROR(EndAttempt(
+        job,
+        absl::StrCat("lease expired: worker '", job.worker, "' sent no heartbeat within ",
+                     absl::FormatDuration(options_.lease_ttl)),
+        /*preempted=*/false, /*permanent=*/false, nullptr));
+  }
+  SF_RETURN_IF_ERROR(txn->Commit());
+  if (expired) *expired = static_cast<int>(jobs.size());
+  SF_LOG(INFO) << "re-queued " << jobs.size() << " job(s) whose lease expired";
+  NotifyLocked();
+  event_cv_.SignalAll();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Scheduler::ExpireLeases() {
+  absl::MutexLock lock(&mu_);
+  int n = 0;
+  SF_RETURN_IF_ERROR(ExpireLocked(&n));
+  return n;
+}
+
+absl::Status Scheduler::EndAttempt(const LeasedJob& job, const std::string& error,
+                                   bool preempted, bool permanent,
+                                   v1::FailResponse* response) {
+  const int64_t now = NowMs();
+  if (preempted) {
+    SF_ASSIGN_OR_RETURN(Statement * st,
+                        Stmt("UPDATE jobs SET preemptions=preemptions+1, lease_token=NULL, "
+                             "lease_expires_ms=NULL, next_attempt_ms=?, last_error=? "
+                             "WHERE id=?"));
+    SF_RETURN_IF_ERROR(st->Bind(1, now).Bind(2, error).Bind(3, job.id).Run());
+    SF_RETURN_IF_ERROR(SetState(job.id, kLeased, kQueued));
+    SF_ASSIGN_OR_RETURN(Statement * sw,
+                        Stmt("UPDATE sweeps SET n_preemptions=n_preemptions+1 WHERE id IN "
+                             "(SELECT sweep_id FROM sweep_jobs WHERE job_id=?)"));
+    SF_RETURN_IF_ERROR(sw->Bind(1, job.id).Run());
+    SF_RETURN_IF_ERROR(
+        AddJobEvent(job.id, v1::EVENT_KIND_JOB_PREEMPTED, job.key, job.worker, error));
+    if (response) {
+      response->set_will_retry(true);
+      response->set_next_attempt_unix_ms(now);
+    }
+    return absl::OkStatus();
+  }
+  SF_ASSIGN_OR_RETURN(Statement * get, Stmt("SELECT attempts, max_attempts FROM jobs WHERE id=?"));
+  get->Bind(1, job.id);
+  SF_ASSIGN_OR_RETURN(bool row, get->Step());
+  if (!row) return absl::InternalError(absl::StrCat("job ", job.id, " vanished"));
+  const int64_t attempts = get->Int(0) + 1;
+  const int64_t max_attempts = get->Int(1);
+  get->Reset();
+  const bool give_up = permanent || attempts >= max_attempts;
+  absl::Duration delay = options_.backoff_base;
+  for (int64_t i = 1; i < attempts && delay < options_.backoff_max; ++i) delay *= 2;
+  delay = std::min(delay, options_.backoff_max);
+  const int64_t next = give_up ? 0 : now + absl::ToInt64Milliseconds(delay);
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("UPDATE jobs SET attempts=?, lease_token=NULL, lease_expires_ms=NULL, "
+                           "next_attempt_ms=?, last_error=? WHERE id=?"));
+  SF_RETURN_IF_ERROR(
+      st->Bind(1, attempts).Bind(2, next).Bind(3, error).Bind(4, job.id).Run());
+  SF_RETURN_IF_ERROR(SetState(job.id, kLeased, give_up ? kFailed : kQueued));
+  SF_RETURN_IF_ERROR(AddJobEvent(
+      job.id, give_up ? v1::EVENT_KIND_JOB_FAILED : v1::EVENT_KIND_JOB_RETRY, job.key,
+      job.worker,
+      absl::StrCat("attempt ", attempts, "/", max_attempts, permanent ? " (permanent)" : "",
+                   ": ", error)));
+  if (give_up) SF_RETURN_IF_ERROR(FinishSweepsOf(job.id));
+  if (response) {
+    response->set_will_retry(!give_up);
+    response->set_next_attempt_unix_ms(next);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Scheduler::LeasedJob> Scheduler::LiveLease(const std::string& token) {
+  if (token.empty()) return absl::InvalidArgumentError("lease_token is empty");
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("SELECT id, key, lease_worker, lease_expires_ms, state FROM jobs "
+                           "WHERE lease_token=?"));
+  st->Bind(1, token);
+  SF_ASSIGN_OR_RETURN(bool row, st->Step());
+  if (!row) {
+    st->Reset();
+    return absl::AbortedError(absl::StrCat(
+        "lease ", Truncate(token, 64),
+        " is not live (expired, completed, or superseded by another attempt): drop the job"));
+  }
+  LeasedJob job{st->Int(0), st->Text(1), st->Text(2), st->Int(3), static_cast<int>(st->Int(4))};
+  st->Reset();
+  if (job.state == kCancelled) {
+    return absl::AbortedError(absl::StrCat("job ", job.key, " was cancelled: drop it"));
+  }
+  if (job.state != kLeased || job.expires_ms < NowMs()) {
+    return absl::AbortedError(absl::StrCat("lease ", token, " of job ", job.key,
+                                           " has expired: drop the job"));
+  }
+  return job;
+}
+
+// ---------------------------------------------------------------- user-facing
+
+absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
+    const v1::SubmitSweepRequest& request) {
+  if (!ValidName(request.sweep_name())) {
+    return absl::InvalidArgumentError(
+        "sweep_name must be 1-128 characters of [A-Za-z0-9._-] (set `name:` in the spec)");
+  }
+  if (request.max_attempts() < 0) {
+    return absl::InvalidArgumentError("max_attempts must be >= 0 (0 = default)");
+  }
+  for (int i = 0; i < request.jobs_size(); ++i) {
+    SF_RETURN_IF_ERROR(ValidateJob(request.jobs(i), i));
+  }
+  const int max_attempts =
+      request.max_attempts() > 0 ? request.max_attempts() : options_.max_attempts;
+  absl::MutexLock lock(&mu_);
+  const int64_t now = NowMs();
+  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  int64_t sweep_id = 0;
+  {
+    SF_ASSIGN_OR_RETURN(Statement * find, Stmt("SELECT id FROM sweeps WHERE name=?"));
+    find->Bind(1, request.sweep_name());
+    SF_ASSIGN_OR_RETURN(bool row, find->Step());
+    if (row) sweep_id = find->Int(0);
+    find->Reset();
+    if (row) {
+      SF_ASSIGN_OR_RETURN(Statement * up,
+                          Stmt(absl::StrCat("UPDATE sweeps SET state=", kSweepRunning,
+                                            ", finished_ms=0, priority=?, spec_yaml=? "
+                                            "WHERE id=?")));
+      SF_RETURN_IF_ERROR(up->Bind(1, request.priority())
+                             .Bind(2, request.spec_yaml())
+                             .Bind(3, sweep_id)
+                             .Run());
+    } else {
+      SF_ASSIGN_OR_RETURN(Statement * ins,
+                          Stmt("INSERT INTO sweeps(name, state, priority, spec_yaml, "
+                               "created_ms) VALUES (?, ?, ?, ?, ?)"));
+      SF_RETURN_IF_ERROR(ins->Bind(1, request.sweep_name())
+                             .Bind(2, kSweepRunning)
+                             .Bind(3, request.priority())
+                             .Bind(4, request.spec_yaml())
+                             .Bind(5, now)
+                             .Run());
+      sweep_id = db_->LastInsertRowId();
+    }
+  }
+  SF_ASSIGN_OR_RETURN(Statement * find_job, Stmt("SELECT id, state FROM jobs WHERE key=?"));
+  SF_ASSIGN_OR_RETURN(
+      Statement * insert_job,
+      Stmt("INSERT INTO jobs(key, model_name, model_identity, gpus, sequence_length, "
+           "prefill_method, prefill_compression, decode_method, decode_compression, task, "
+           "samples_total, seed, memory_bytes, cost, priority, max_attempts, spec, state, "
+           "created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  SF_ASSIGN_OR_RETURN(Statement * link,
+                      Stmt("INSERT OR IGNORE INTO sweep_jobs(sweep_id, job_id) VALUES (?, ?)"));
+  SF_ASSIGN_OR_RETURN(Statement * bump,
+                      Stmt("UPDATE jobs SET priority=MAX(priority, ?) WHERE id=?"));
+  SF_ASSIGN_OR_RETURN(Statement * reset_job,
+                      Stmt("UPDATE jobs SET attempts=0, preemptions=0, next_attempt_ms=0, "
+                           "last_error='', lease_token=NULL, lease_expires_ms=NULL, "
+                           "max_attempts=? WHERE id=?"));
+  SF_ASSIGN_OR_RETURN(Statement * drop_samples, Stmt("DELETE FROM samples WHERE job_id=?"));
+  SF_ASSIGN_OR_RETURN(Statement * drop_result, Stmt("DELETE FROM results WHERE job_id=?"));
+  SF_ASSIGN_OR_RETURN(Statement * zero_done, Stmt("UPDATE jobs SET samples_done=0 WHERE id=?"));
+
+  v1::SubmitSweepResponse response;
+  response.set_sweep_id(sweep_id);
+  absl::flat_hash_set<std::string> seen;
+  std::string blob;
+  for (const v1::JobSpec& job : request.jobs()) {
+    if (!seen.insert(job.key()).second) continue;
+    find_job->Bind(1, job.key());
+    SF_ASSIGN_OR_RETURN(bool exists, find_job->Step());
+    int64_t job_id = exists ? find_job->Int(0) : 0;
+    int state = exists ? static_cast<int>(find_job->Int(1)) : 0;
+    find_job->Reset();
+    if (!exists) {
+      blob.clear();
+      job.SerializeToString(&blob);
+      auto pc = CompressionOf(job.prefill());
+      auto dc = CompressionOf(job.decode());
+      insert_job->Bind(1, job.key())
+          .Bind(2, job.model().name())
+          .Bind(3, job.model().identity())
+          .Bind(4, job.model().gpus())
+          .Bind(5, job.sequence_length())
+          .Bind(6, job.prefill().name());
+      if (pc) {
+        insert_job->Bind(7, *pc);
+      } else {
+        insert_job->BindNull(7);
+      }
+      insert_job->Bind(8, job.decode().name());
+      if (dc) {
+        insert_job->Bind(9, *dc);
+      } else {
+        insert_job->BindNull(9);
+      }
+      insert_job->Bind(10, job.task().name())
+          .Bind(11, job.task().samples())
+          .Bind(12, static_cast<int64_t>(job.seed()))
+          .Bind(13, job.memory_bytes())
+          .Bind(14, job.cost())
+          .Bind(15, request.priority())
+          .Bind(16, max_attempts)
+          .BindBlob(17, blob)
+          .Bind(18, kQueued)
+          .Bind(19, now)
+          .Bind(20, now);
+      SF_RETURN_IF_ERROR(insert_job->Run());
+      job_id = db_->LastInsertRowId();
+      response.set_jobs_queued(response.jobs_queued() + 1);
+    } else {
+      SF_RETURN_IF_ERROR(bump->Bind(1, request.priority()).Bind(2, job_id).Run());
+      const bool terminal = state == kDone || state == kFailed || state == kCancelled;
+      const bool rerun = terminal && (request.force() || state != kDone);
+      if (rerun) {
+        if (request.force()) {
+          SF_RETURN_IF_ERROR(drop_samples->Bind(1, job_id).Run());
+          SF_RETURN_IF_ERROR(drop_result->Bind(1, job_id).Run());
+          SF_RETURN_IF_ERROR(zero_done->Bind(1, job_id).Run());
+        }
+        SF_RETURN_IF_ERROR(reset_job->Bind(1, max_attempts).Bind(2, job_id).Run());
+        SF_RETURN_IF_ERROR(SetState(job_id, state, kQueued));
+        response.set_jobs_queued(response.jobs_queued() + 1);
+      } else {
+        response.set_jobs_reused(response.jobs_reused() + 1);
+      }
+    }
+    SF_RETURN_IF_ERROR(link->Bind(1, sweep_id).Bind(2, job_id).Run());
+  }
+  response.set_jobs_total(static_cast<int64_t>(seen.size()));
+  SF_RETURN_IF_ERROR(Recount(sweep_id));
+  SF_RETURN_IF_ERROR(AddSweepEvent(
+      sweep_id, v1::EVENT_KIND_SWEEP_SUBMITTED,
+      absl::StrCat(response.jobs_total(), " jobs: ", response.jobs_queued(), " queued, ",
+                   response.jobs_reused(), " reused", request.force() ? " (force)" : "")));
+  SF_RETURN_IF_ERROR(FinishSweepIfDone(sweep_id));
+  SF_RETURN_IF_ERROR(txn->Commit());
+  NotifyLocked();
+  event_cv_.SignalAll();
+  return response;
+}
+
+absl::StatusOr<v1::SweepCounts> Scheduler::Counts(int64_t sweep_id) {
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("SELECT n_total, n_queued, n_leased, n_done, n_failed, n_cancelled, "
+                           "n_preemptions, samples_total FROM sweeps WHERE id=?"));
+  st->Bind(1, sweep_id);
+  SF_ASSIGN_OR_RETURN(bool row, st->Step());
+  v1::SweepCounts c;
+  if (row) {
+    c.set_total(st->Int(0));
+    c.set_queued(st->Int(1));
+    c.set_leased(st->Int(2));
+    c.set_done(st->Int(3));
+    c.set_failed(st->Int(4));
+    c.set_cancelled(st->Int(5));
+    c.set_preemptions(st->Int(6));
+    c.set_samples_total(st->Int(7));
+  }
+  st->Reset();
+  if (!row) return absl::NotFoundError(absl::StrCat("no sweep with id ", sweep_id));
+  // Samples done: stored samples of the sweep's unfinished jobs plus the sample counts
+  // of its finished ones, so that this stays cheap at a million jobs.
+  SF_ASSIGN_OR_RETURN(
+      Statement * samples,
+      Stmt(absl::StrCat("SELECT COALESCE(SUM(j.samples_done), 0) FROM sweep_jobs sj JOIN jobs "
+                        "j ON j.id=sj.job_id WHERE sj.sweep_id=? AND j.state IN (",
+                        kQueued, ",", kLeased, ")")));
+  samples->Bind(1, sweep_id);
+  SF_ASSIGN_OR_RETURN(bool srow, samples->Step());
+  int64_t in_flight = srow ? samples->Int(0) : 0;
+  samples->Reset();
+  SF_ASSIGN_OR_RETURN(
+      Statement * done_samples,
+      Stmt(absl::StrCat("SELECT COALESCE(SUM(j.samples_done), 0) FROM sweep_jobs sj JOIN jobs "
+                        "j ON j.id=sj.job_id WHERE sj.sweep_id=? AND j.state=",
+                        kDone)));
+  // Counting done jobs' samples scans them; skip it for huge sweeps where done jobs
+  // dominate and use their declared sample counts instead.
+  int64_t finished = 0;
+  if (c.done() <= 100000) {
+    done_samples->Bind(1, sweep_id);
+    SF_ASSIGN_OR_RETURN(bool drow, done_samples->Step());
+    finished = drow ? done_samples->Int(0) : 0;
+    done_samples->Reset();
+  } else {
+    finished = c.total() > 0 ? c.samples_total() * c.done() / c.total() : 0;
+  }
+  c.set_samples_done(in_flight + finished);
+  return c;
+}
+
+absl::StatusOr<v1::Sweep> Scheduler::SweepById(int64_t id) {
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("SELECT id, name, state, priority, created_ms, finished_ms FROM "
+                           "sweeps WHERE id=?"));
+  st->Bind(1, id);
+  SF_ASSIGN_OR_RETURN(bool row, st->Step());
+  if (!row) {
+    st->Reset();
+    return absl::NotFoundError(absl::StrCat("no sweep with id ", id, " (see `sfctl list`)"));
+  }
+  v1::Sweep sweep;
+  sweep.set_id(st->Int(0));
+  sweep.set_name(st->Text(1));
+  sweep.set_state(static_cast<v1::SweepState>(st->Int(2)));
+  sweep.set_priority(static_cast<int32_t>(st->Int(3)));
+  sweep.set_created_unix_ms(st->Int(4));
+  sweep.set_finished_unix_ms(st->Int(5));
+  st->Reset();
+  SF_ASSIGN_OR_RETURN(*sweep.mutable_counts(), Counts(id));
+  return sweep;
+}
+
+absl::StatusOr<v1::Sweep> Scheduler::GetSweep(const v1::GetSweepRequest& request) {
+  absl::MutexLock lock(&mu_);
+  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
+  if (request.sweep_case() == v1::GetSweepRequest::kName) {
+    SF_ASSIGN_OR_RETURN(Statement * find, Stmt("SELECT id FROM sweeps WHERE name=?"));
+    find->Bind(1, request.name());
+    SF_ASSIGN_OR_RETURN(bool row, find->Step());
+    int64_t id = row ? find->Int(0) : 0;
+    find->Reset();
+    if (!row) {
+      return absl::NotFoundError(
+          absl::StrCat("no sweep named '", Truncate(request.name(), 128), "'"));
+    }
+    return SweepById(id);
+  }
+  if (request.sweep_case() != v1::GetSweepRequest::kId) {
+    return absl::InvalidArgumentError("give a sweep id or name");
+  }
+  return SweepById(request.id());
+}
+
+absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(
+    const v1::ListSweepsRequest& request) {
+  absl::MutexLock lock(&mu_);
+  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
+  const int limit = request.limit() > 0 ? std::min(request.limit(), 10000) : 100;
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt(absl::StrCat("SELECT id FROM sweeps WHERE ? OR state=", kSweepRunning,
+                                        " ORDER BY id DESC LIMIT ?")));
+  st->Bind(1, request.include_finished() ? 1 : 0).Bind(2, limit);
+  std::vector<int64_t> ids;
+  while (true) {
+    SF_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    ids.push_back(st->Int(0));
+  }
+  st->Reset();
+  v1::ListSweepsResponse response;
+  for (int64_t id : ids) {
+    SF_ASSIGN_OR_RETURN(*response.add_sweeps(), SweepById(id));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::CancelSweepResponse> Scheduler::CancelSweep(
+    const v1::CancelSweepRequest& request) {
+  absl::MutexLock lock(&mu_);
+  SF_RETURN_IF_ERROR(SweepById(request.sweep_id()).status());
+  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  // Jobs shared with another running sweep keep running for it.
+  SF_ASSIGN_OR_RETURN(
+      Statement * cancel,
+      Stmt(absl::StrCat(
+          "UPDATE jobs SET state=", kCancelled, ", updated_ms=? WHERE id IN (SELECT job_id FROM "
+          "sweep_jobs WHERE sweep_id=?) AND state IN (", kQueued, ",", kLeased,
+          ") AND NOT EXISTS (SELECT 1 FROM sweep_jobs o JOIN sweeps s ON s.id=o.sweep_id "
+          "WHERE o.job_id=jobs.id AND o.sweep_id<>? AND s.state=",
+          kSweepRunning, ")")));
+  SF_RETURN_IF_ERROR(
+      cancel->Bind(1, NowMs()).Bind(2, request.sweep_id()).Bind(3, request.sweep_id()).Run());
+  v1::CancelSweepResponse response;
+  response.set_jobs_cancelled(db_->Changes());
+  SF_ASSIGN_OR_RETURN(Statement * mark,
+                      Stmt(absl::StrCat("UPDATE sweeps SET state=", kSweepCancelled,
+                                        ", finished_ms=? WHERE id=?")));
+  SF_RETURN_IF_ERROR(mark->Bind(1, NowMs()).Bind(2, request.sweep_id()).Run());
+  // Cancelled jobs may belong to finished or cancelled sweeps too: recount them all.
+  SF_ASSIGN_OR_RETURN(Statement * related,
+                      Stmt("SELECT DISTINCT b.sweep_id FROM sweep_jobs a JOIN sweep_jobs b ON "
+                           "a.job_id=b.job_id WHERE a.sweep_id=?"));
+  related->Bind(1, request.sweep_id());
+  std::vector<int64_t> sweeps;
+  while (true) {
+    SF_ASSIGN_OR_RETURN(bool row, related->Step());
+    if (!row) break;
+    sweeps.push_back(related->Int(0));
+  }
+  related->Reset();
+  for (int64_t id : sweeps) SF_RETURN_IF_ERROR(Recount(id));
+  SF_RETURN_IF_ERROR(AddSweepEvent(request.sweep_id(), v1::EVENT_KIND_SWEEP_CANCELLED,
+                                   absl::StrCat(response.jobs_cancelled(), " jobs cancelled")));
+  SF_RETURN_IF_ERROR(txn->Commit());
+  event_cv_.SignalAll();
+  return response;
+}
+
+absl::StatusOr<v1::RetryFailedResponse> Scheduler::RetryFailed(
+    const v1::RetryFailedRequest& request) {
+  absl::MutexLock lock(&mu_);
+  SF_RETURN_IF_ERROR(SweepById(request.sweep_id()).status());
+  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(
+      Statement * retry,
+      Stmt(absl::StrCat("UPDATE jobs SET state=", kQueued,
+                        ", attempts=0, next_attempt_ms=0, lease_token=NULL, "
+                        "lease_expires_ms=NULL, updated_ms=? WHERE id IN (SELECT job_id FROM "
+                        "sweep_jobs WHERE sweep_id=?) AND (state=",
+                        kFailed, " OR (? AND state=", kCancelled, "))")));
+  SF_RETURN_IF_ERROR(retry->Bind(1, NowMs())
+                         .Bind(2, request.sweep_id())
+                         .Bind(3, request.include_cancelled() ? 1 : 0)
+                         .Run());
+  v1::RetryFailedResponse response;
+  response.set_jobs_requeued(db_->Changes());
+  if (response.jobs_requeued() > 0) {
+    SF_ASSIGN_OR_RETURN(Statement * related,
+                        Stmt("SELECT DISTINCT b.sweep_id FROM sweep_jobs a JOIN sweep_jobs b ON "
+                             "a.job_id=b.job_id WHERE a.sweep_id=?"));
+    related->Bind(1, request.sweep_id());
+    std::vector<int64_t> sweeps;
+    while (true) {
+      SF_ASSIGN_OR_RETURN(bool row, related->Step());
+      if (!row) break;
+      sweeps.push_back(related->Int(0));
+    }
+    related->Reset();
+    SF_ASSIGN_OR_RETURN(Statement * reopen,
+                        Stmt(absl::StrCat("UPDATE sweeps SET state=", kSweepRunning,
+                                          ", finished_ms=0 WHERE id=? AND (n_queued>0 OR id=?)")));
+    for (int64_t id : sweeps) {
+      SF_RETURN_IF_ERROR(Recount(id));
+      SF_RETURN_IF_ERROR(reopen->Bind(1, id).Bind(2, request.sweep_id()).Run());
+    }
+  }
+  SF_RETURN_IF_ERROR(AddSweepEvent(request.sweep_id(), v1::EVENT_KIND_JOBS_REQUEUED,
+                                   absl::StrCat(response.jobs_requeued(), " jobs re-queued")));
+  SF_RETURN_IF_ERROR(FinishSweepIfDone(request.sweep_id()));
+  SF_RETURN_IF_ERROR(txn->Commit());
+  NotifyLocked();
+  event_cv_.SignalAll();
+  return response;
+}
+
+absl::StatusOr<v1::ListWorkersResponse> Scheduler::ListWorkers(
+    const v1::ListWorkersRequest& request) {
+  absl::MutexLock lock(&mu_);
+  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
+  const int64_t stale_before = NowMs() - 3 * absl::ToInt64Milliseconds(options_.lease_ttl);
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("SELECT worker_id, devices, last_seen_ms, jobs_done, loaded_models "
+                           "FROM workers WHERE ? OR last_seen_ms>=? ORDER BY worker_id"));
+  st->Bind(1, request.include_stale() ? 1 : 0).Bind(2, stale_before);
+  v1::ListWorkersResponse response;
+  while (true) {
+    SF_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    v1::WorkerInfo* info = response.add_workers();
+    info->ParseFromString(st->Blob(1));
+    info->set_worker_id(st->Text(0));
+    info->set_last_seen_unix_ms(st->Int(2));
+    info->set_jobs_done(st->Int(3));
+    info->clear_loaded_models();
+    for (absl::string_view m : absl::StrSplit(st->Text(4), '\n', absl::SkipEmpty())) {
+      info->add_loaded_models(std::string(m));
+    }
+  }
+  st->Reset();
+  SF_ASSIGN_OR_RETURN(Statement * keys,
+                      Stmt(absl::StrCat("SELECT key FROM jobs WHERE state=", kLeased,
+                                        " AND lease_worker=?")));
+  for (auto& info : *response.mutable_workers()) {
+    keys->Bind(1, info.worker_id());
+    while (true) {
+      SF_ASSIGN_OR_RETURN(bool row, keys->Step());
+      if (!row) break;
+      info.add_leased_job_keys(keys->Text(0));
+    }
+    keys->Reset();
+  }
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::SweepEvent>> Scheduler::ReadEvents(int64_t sweep_id,
+                                                                  int64_t after_sequence,
+                                                                  int limit) {
+  absl::MutexLock lock(&mu_);
+  SF_ASSIGN_OR_RETURN(v1::SweepCounts counts, Counts(sweep_id));
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("SELECT seq, kind, job_key, worker_id, message, unix_ms FROM events "
+                           "WHERE sweep_id=? AND seq>? ORDER BY seq LIMIT ?"));
+  st->Bind(1, sweep_id).Bind(2, after_sequence).Bind(3, std::max(1, limit));
+  std::vector<v1::SweepEvent> events;
+  while (true) {
+    SF_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    v1::SweepEvent& e = events.emplace_back();
+    e.set_sequence(st->Int(0));
+    e.set_sweep_id(sweep_id);
+    e.set_kind(static_cast<v1::EventKind>(st->Int(1)));
+    e.set_job_key(st->Text(2));
+    e.set_worker_id(st->Text(3));
+    e.set_message(st->Text(4));
+    e.set_unix_ms(st->Int(5));
+  }
+  st->Reset();
+  // Counts are the sweep's counts now (not at each event's time); the last event of a
+  // batch carries them, which is what a progress display needs.
+  if (!events.empty()) *events.back().mutable_counts() = counts;
+  return events;
+}
+
+void Scheduler::WaitForEvent(int64_t after_sequence, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!shutdown_ && last_event_seq_ <= after_sequence) {
+    if (event_cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+}
+
+int64_t Scheduler::LastEventSequence() const {
+  absl::MutexLock lock(&mu_);
+  return last_event_seq_;
+}
+
+absl::Status Scheduler::Results(const v1::ResultsRequest& request,
+                                const std::function<bool(v1::ResultsResponse&)>& sink) {
+  std::string where = " WHERE 1";
+  std::vector<std::function<void(Statement*, int)>> binds;
+  auto in_list = [&](const char* column, const auto& values) {
+    if (values.empty()) return;
+    absl::StrAppend(&where, " AND ", column, " IN (");
+    for (int i = 0; i < values.size(); ++i) {
+      absl::StrAppend(&where, i ? ",?" : "?");
+      auto v = values[i];
+      binds.push_back([v](Statement* s, int idx) {
+        if constexpr (std::is_same_v<decltype(v), uint64_t>) {
+          s->Bind(idx, static_cast<int64_t>(v));
+        } else {
+          s->Bind(idx, v);
+        }
+      });
+    }
+    absl::StrAppend(&where, ")");
+  };
+  if (request.sweep_id() != 0) {
+    absl::StrAppend(&where, " AND j.id IN (SELECT job_id FROM sweep_jobs WHERE sweep_id=?)");
+    int64_t id = request.sweep_id();
+    binds.push_back([id](Statement* s, int idx) { s->Bind(idx, id); });
+  }
+  in_list("j.model_name", request.models());
+  in_list("j.sequence_length", request.sequence_lengths());
+  in_list("j.prefill_method", request.prefill_methods());
+  in_list("j.decode_method", request.decode_methods());
+  in_list("j.task", request.tasks());
+  in_list("j.seed", request.seeds());
+  if (request.has_min_compression()) {
+    absl::StrAppend(&where, " AND MAX(COALESCE(j.prefill_compression, 1), "
+                            "COALESCE(j.decode_compression, 1)) >= ?");
+    double v = request.min_compression();
+    binds.push_back([v](Statement* s, int idx) { s->Bind(idx, v); });
+  }
+  if (request.has_max_compression()) {
+    absl::StrAppend(&where, " AND MAX(COALESCE(j.prefill_compression, 1), "
+                            "COALESCE(j.decode_compression, 1)) <= ?");
+    double v = request.max_compression();
+    binds.push_back([v](Statement* s, int idx) { s->Bind(idx, v); });
+  }
+  if (binds.size() > 900) {
+    return absl::InvalidArgumentError("too many filter values (at most 900 in all)");
+  }
+  std::string sql = absl::StrCat(
+      "SELECT j.spec, r.metric, r.mean, r.variance, r.n, r.nominal_compression, "
+      "r.measured_compression, r.flops_prefill, r.flops_decode, r.flops_indexing, "
+      "r.wall_seconds, r.tokens_per_second, r.worker_id, r.gpu_name, r.engine_version, "
+      "r.git_commit FROM results r JOIN jobs j ON j.id=r.job_id",
+      where, " ORDER BY j.id");
+  if (request.limit() > 0) absl::StrAppend(&sql, " LIMIT ", request.limit());
+  const int page = request.page_size() > 0 ? std::min(request.page_size(), 10000) : 1000;
+
+  absl::MutexLock lock(&mu_);
+  // Filter combinations vary: prepare once per call instead of caching each shape.
+  SF_ASSIGN_OR_RETURN(auto st, db_->Prepare(sql));
+  for (size_t i = 0; i < binds.size(); ++i) binds[i](st.get(), static_cast<int>(i + 1));
+  v1::ResultsResponse out;
+  while (true) {
+    SF_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    v1::ResultRow* r = out.add_rows();
+    r->mutable_job()->ParseFromString(st->Blob(0));
+    v1::JobResult* res = r->mutable_result();
+    res->set_metric(st->Text(1));
+    res->set_mean(st->Double(2));
+    res->set_variance(st->Double(3));
+    res->set_n(st->Int(4));
+    res->set_nominal_compression(st->Double(5));
+    res->set_measured_compression(st->Double(6));
+    res->set_flops_prefill(st->Double(7));
+    res->set_flops_decode(st->Double(8));
+    res->set_flops_indexing(st->Double(9));
+    res->set_wall_seconds(st->Double(10));
+    res->set_tokens_per_second(st->Double(11));
+    res->set_worker_id(st->Text(12));
+    res->set_gpu_name(st->Text(13));
+    res->set_engine_version(st->Text(14));
+    res->set_git_commit(st->Text(15));
+    if (out.rows_size() >= page) {
+      if (!sink(out)) return absl::OkStatus();
+      out.Clear();
+    }
+  }
+  if (out.rows_size() > 0) sink(out);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- worker-facing
+
+absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
+    const v1::RegisterWorkerRequest& request) {
+  if (!ValidName(request.worker_id())) {
+    return absl::InvalidArgumentError(
+        "worker_id must be 1-128 characters of [A-Za-z0-9._-] (e.g. host-slot)");
+  }
+  WorkerCaps caps;
+  for (const v1::Device& d : request.devices()) {
+    if (d.memory_bytes() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device ", d.index(), " has negative memory_bytes"));
+    }
+    caps.max_device_memory = std::max(caps.max_device_memory, d.memory_bytes());
+  }
+  caps.device_count = request.devices_size();
+  caps.methods.assign(request.methods().begin(), request.methods().end());
+  caps.loaded_models.assign(request.loaded_models().begin(), request.loaded_models().end());
+  v1::WorkerInfo info;
+  info.set_worker_id(request.worker_id());
+  info.set_hostname(request.hostname());
+  *info.mutable_devices() = request.devices();
+  *info.mutable_methods() = request.methods();
+  *info.mutable_backends() = request.backends();
+  std::string blob;
+  info.SerializeToString(&blob);
+  absl::MutexLock lock(&mu_);
+  const int64_t now = NowMs();
+  SF_ASSIGN_OR_RETURN(
+      Statement * st,
+      Stmt("INSERT INTO workers(worker_id, hostname, devices, max_device_memory, device_count, "
+           "loaded_models, engine_version, registered_ms, last_seen_ms) VALUES "
+           "(?,?,?,?,?,?,?,?,?) ON CONFLICT(worker_id) DO UPDATE SET hostname=excluded.hostname, "
+           "devices=excluded.devices, max_device_memory=excluded.max_device_memory, "
+           "device_count=excluded.device_count, loaded_models=excluded.loaded_models, "
+           "engine_version=excluded.engine_version, last_seen_ms=excluded.last_seen_ms"));
+  SF_RETURN_IF_ERROR(st->Bind(1, request.worker_id())
+                         .Bind(2, request.hostname())
+                         .BindBlob(3, blob)
+                         .Bind(4, caps.max_device_memory)
+                         .Bind(5, caps.device_count)
+                         .Bind(6, absl::StrJoin(caps.loaded_models, "\n"))
+                         .Bind(7, request.engine_version())
+                         .Bind(8, now)
+                         .Bind(9, now)
+                         .Run());
+  workers_[request.worker_id()] = std::move(caps);
+  v1::RegisterWorkerResponse response;
+  response.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease_ttl));
+  response.set_max_lease_wait_ms(absl::ToInt64Milliseconds(options_.max_lease_wait));
+  return response;
+}
+
+absl::StatusOr<Scheduler::WorkerCaps> Scheduler::Caps(const std::string& worker_id) {
+  auto it = workers_.find(worker_id);
+  if (it != workers_.end()) return it->second;
+  // After a coordinator restart the registration is in the database only.
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("SELECT devices, max_device_memory, device_count, loaded_models FROM "
+                           "workers WHERE worker_id=?"));
+  st->Bind(1, worker_id);
+  SF_ASSIGN_OR_RETURN(bool row, st->Step());
+  if (!row) {
+    st->Reset();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "worker '", Truncate(worker_id, 128), "' is not registered: call RegisterWorker first"));
+  }
+  v1::WorkerInfo info;
+  info.ParseFromString(st->Blob(0));
+  WorkerCaps caps;
+  caps.max_device_memory = st->Int(1);
+  caps.device_count = static_cast<int>(st->Int(2));
+  for (absl::string_view m : absl::StrSplit(st->Text(3), '\n', absl::SkipEmpty())) {
+    caps.loaded_models.emplace_back(m);
+  }
+  st->Reset();
+  caps.methods.assign(info.methods().begin(), info.methods().end());
+  workers_[worker_id] = caps;
+  return caps;
+}
+
+absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& worker_id,
+                                                              const WorkerCaps& caps) {
+  const int64_t now = NowMs();
+  // A worker without devices runs CPU-only jobs and is not limited by device memory.
+  const int64_t mem_limit =
+      caps.device_count == 0 ? std::numeric_limits<int64_t>::max() : caps.max_device_memory;
+  const std::string order =
+      options_.longest_first ? " ORDER BY priority DESC, cost DESC" : " ORDER BY priority DESC, id";
+  const std::string base = absl::StrCat(
+      "SELECT id, key, priority, prefill_method, decode_method, gpus, memory_bytes FROM jobs "
+      "WHERE state=",
+      kQueued, " AND next_attempt_ms<=? AND gpus<=?");
+  absl::flat_hash_set<std::string> methods(caps.methods.begin(), caps.methods.end());
+  struct Candidate {
+    int64_t id = 0;
+    std::string key;
+    int64_t priority = 0;
+  };
+  // Returns the first job in `st`'s order that this worker can run.
+  auto first_fit = [&](Statement* st) -> absl::StatusOr<std::optional<Candidate>> {
+    std::optional<Candidate> found;
+    while (true) {
+      SF_ASSIGN_OR_RETURN(bool row, st->Step());
+      if (!row) break;
+      const int64_t gpus = std::max<int64_t>(1, st->Int(5));
+      const int64_t mem = st->Int(6);
+      // memory_bytes is the job's need on one worker, spread over the model's gpus.
+      if (caps.device_count > 0 && mem > mem_limit * gpus) continue;
+      if (!methods.empty() && (!methods.contains(st->Text(3)) || !methods.contains(st->Text(4)))) {
+        continue;
+      }
+      found = Candidate{st->Int(0), st->Text(1), st->Int(2)};
+      break;
+    }
+    st->Reset();
+    return found;
+  };
+  SF_ASSIGN_OR_RETURN(Statement * any, Stmt(base + order));
+  any->Bind(1, now).Bind(2, caps.device_count);
+  SF_ASSIGN_OR_RETURN(std::optional<Candidate> best, first_fit(any));
+  if (!best) return std::optional<v1::Lease>();
+  if (options_.model_affinity) {
+    SF_ASSIGN_OR_RETURN(Statement * same, Stmt(base + " AND model_identity=?" + order));
+    for (const std::string& model : caps.loaded_models) {
+      same->Bind(1, now).Bind(2, caps.device_count).Bind(3, model);
+      SF_ASSIGN_OR_RETURN(std::optional<Candidate> mine, first_fit(same));
+      // Affinity never jumps a higher priority.
+      if (mine && mine->priority >= best->priority) {
+        best = mine;
+        break;
+      }
+    }
+  }
+  const std::string token = NewToken();
+  const int64_t expires = now + absl::ToInt64Milliseconds(options_.lease_ttl);
+  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(Statement * grant,
+                      Stmt("UPDATE jobs SET lease_token=?, lease_worker=?, lease_expires_ms=? "
+                           "WHERE id=?"));
+  SF_RETURN_IF_ERROR(
+      grant->Bind(1, token).Bind(2, worker_id).Bind(3, expires).Bind(4, best->id).Run());
+  SF_RETURN_IF_ERROR(SetState(best->id, kQueued, kLeased));
+  SF_RETURN_IF_ERROR(AddJobEvent(best->id, v1::EVENT_KIND_JOB_LEASED, best->key, worker_id, ""));
+  v1::Lease lease;
+  lease.set_lease_token(token);
+  lease.set_expires_unix_ms(expires);
+  SF_ASSIGN_OR_RETURN(Statement * spec,
+                      Stmt("SELECT spec, attempts + preemptions + 1 FROM jobs WHERE id=?"));
+  spec->Bind(1, best->id);
+  SF_ASSIGN_OR_RETURN(bool row, spec->Step());
+  if (row) {
+    lease.mutable_job()->ParseFromString(spec->Blob(0));
+    lease.set_attempt(static_cast<int32_t>(spec->Int(1)));
+  }
+  spec->Reset();
+  SF_ASSIGN_OR_RETURN(Statement * done, Stmt("SELECT idx FROM samples WHERE job_id=? ORDER BY idx"));
+  done->Bind(1, best->id);
+  while (true) {
+    SF_ASSIGN_OR_RETURN(bool srow, done->Step());
+    if (!srow) break;
+    lease.add_samples_done(static_cast<int32_t>(done->Int(0)));
+  }
+  done->Reset();
+  SF_RETURN_IF_ERROR(txn->Commit());
+  event_cv_.SignalAll();
+  return std::optional<v1::Lease>(std::move(lease));
+}
+
+absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& request) {
+  const absl::Duration wait =
+      std::min(absl::Milliseconds(std::max<int64_t>(0, request.wait_ms())), options_.max_lease_wait);
+  const absl::Time deadline = absl::Now() + wait;
+  absl::MutexLock lock(&mu_);
+  SF_ASSIGN_OR_RETURN(WorkerCaps caps, Caps(request.worker_id()));
+  if (request.loaded_models_size() > 0) {
+    caps.loaded_models.assign(request.loaded_models().begin(), request.loaded_models().end());
+    workers_[request.worker_id()].loaded_models = caps.loaded_models;
+  }
+  while (true) {
+    SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
+    SF_ASSIGN_OR_RETURN(std::optional<v1::Lease> lease, TryLease(request.worker_id(), caps));
+    v1::LeaseResponse response;
+    if (lease) {
+      *response.mutable_lease() = std::move(*lease);
+      return response;
+    }
+    if (shutdown_ || absl::Now() >= deadline) return response;
+    // Backoff delays and lease expiry are in the injected clock's time: look again
+    // at least every second rather than only when notified.
+    work_cv_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + absl::Seconds(1)));
+  }
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
+    const v1::HeartbeatRequest& request) {
+  absl::MutexLock lock(&mu_);
+  SF_RETURN_IF_ERROR(Caps(request.worker_id()).status());
+  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
+  const int64_t now = NowMs();
+  const int64_t expires = now + absl::ToInt64Milliseconds(options_.lease_ttl);
+  v1::HeartbeatResponse response;
+  response.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease_ttl));
+  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(Statement * renew,
+                      Stmt("UPDATE jobs SET lease_expires_ms=? WHERE id=?"));
+  for (const v1::LeaseProgress& p : request.leases()) {
+    auto job = LiveLease(p.lease_token());
+    bool cancelled = false;
+    if (job.ok() && job->worker != request.worker_id()) {
+      job = absl::AbortedError("lease held by another worker");
+    }
+    if (!job.ok()) {
+      cancelled = absl::StrContains(job.status().message(), "was cancelled");
+      v1::LeaseStop* stop = response.add_stop();
+      stop->set_lease_token(p.lease_token());
+      stop->set_reason(cancelled ? v1::STOP_REASON_CANCELLED : v1::STOP_REASON_LEASE_LOST);
+      continue;
+    }
+    SF_RETURN_IF_ERROR(renew->Bind(1, expires).Bind(2, job->id).Run());
+  }
+  SF_ASSIGN_OR_RETURN(Statement * seen,
+                      Stmt("UPDATE workers SET last_seen_ms=?, loaded_models=? WHERE worker_id=?"));
+  std::vector<std::string> models(request.loaded_models().begin(),
+                                  request.loaded_models().end());
+  if (models.empty()) models = workers_[request.worker_id()].loaded_models;
+  workers_[request.worker_id()].loaded_models = models;
+  SF_RETURN_IF_ERROR(
+      seen->Bind(1, now).Bind(2, absl::StrJoin(models, "\n")).Bind(3, request.worker_id()).Run());
+  SF_RETURN_IF_ERROR(txn->Commit());
+  return response;
+}
+
+absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
+    const v1::ReportSamplesRequest& request) {
+  for (const v1::SampleResult& s : request.samples()) {
+    if (s.index() < 0) return absl::InvalidArgumentError("sample index is negative");
+    if (!Finite(s.score()) || !Finite(s.measured_density()) || !Finite(s.wall_seconds())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sample ", s.index(), ": score, density and time must be finite"));
+    }
+    if (s.prediction().size() > kMaxSampleText || s.target().size() > kMaxSampleText) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sample ", s.index(), ": prediction/target longer than 1 MiB"));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
+  SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
+  SF_ASSIGN_OR_RETURN(Statement * total, Stmt("SELECT samples_total FROM jobs WHERE id=?"));
+  total->Bind(1, job.id);
+  SF_ASSIGN_OR_RETURN(bool trow, total->Step());
+  const int64_t samples_total = trow ? total->Int(0) : 0;
+  total->Reset();
+  for (const v1::SampleResult& s : request.samples()) {
+    if (samples_total > 0 && s.index() >= samples_total) {
+      return absl::InvalidArgumentError(absl::StrCat("sample index ", s.index(), " of job ",
+                                                     job.key, " is out of range [0, ",
+                                                     samples_total, ")"));
+    }
+  }
+  const int64_t now = NowMs();
+  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(
+      Statement * ins,
+      Stmt("INSERT OR IGNORE INTO samples(job_id, idx, score, prediction, target, input_tokens, "
+           "output_tokens, measured_density, wall_seconds, lease_token, created_ms) VALUES "
+           "(?,?,?,?,?,?,?,?,?,?,?)"));
+  v1::ReportSamplesResponse response;
+  for (const v1::SampleResult& s : request.samples()) {
+    SF_RETURN_IF_ERROR(ins->Bind(1, job.id)
+                           .Bind(2, s.index())
+                           .Bind(3, s.score())
+                           .Bind(4, s.prediction())
+                           .Bind(5, s.target())
+                           .Bind(6, s.input_tokens())
+                           .Bind(7, s.output_tokens())
+                           .Bind(8, s.measured_density())
+                           .Bind(9, s.wall_seconds())
+                           .Bind(10, request.lease_token())
+                           .Bind(11, now)
+                           .Run());
+    if (db_->Changes() > 0) {
+      response.add_accepted(s.index());
+    } else {
+      response.add_duplicates(s.index());
+    }
+  }
+  if (response.accepted_size() > 0) {
+    SF_ASSIGN_OR_RETURN(Statement * count,
+                        Stmt("UPDATE jobs SET samples_done=samples_done+? WHERE id=?"));
+    SF_RETURN_IF_ERROR(count->Bind(1, response.accepted_size()).Bind(2, job.id).Run());
+    SF_RETURN_IF_ERROR(AddJobEvent(job.id, v1::EVENT_KIND_JOB_PROGRESS, job.key, job.worker,
+                                   absl::StrCat(response.accepted_size(), " samples")));
+  }
+  SF_RETURN_IF_ERROR(txn->Commit());
+  if (response.accepted_size() > 0) event_cv_.SignalAll();
+  return response;
+}
+
+absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteRequest& request) {
+  const v1::JobResult& r = request.result();
+  for (double x : {r.mean(), r.variance(), r.nominal_compression(), r.measured_compression(),
+                   r.flops_prefill(), r.flops_decode(), r.flops_indexing(), r.wall_seconds(),
+                   r.tokens_per_second()}) {
+    if (!Finite(x)) {
+      return absl::InvalidArgumentError(
+          "result values must be finite (report a job with no valid sample through Fail)");
+    }
+  }
+  if (r.n() < 0) return absl::InvalidArgumentError("result n is negative");
+  absl::MutexLock lock(&mu_);
+  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
+  SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
+  const int64_t now = NowMs();
+  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(
+      Statement * ins,
+      Stmt("INSERT OR REPLACE INTO results(job_id, metric, mean, variance, n, "
+           "nominal_compression, measured_compression, flops_prefill, flops_decode, "
+           "flops_indexing, wall_seconds, tokens_per_second, worker_id, gpu_name, "
+           "engine_version, git_commit, lease_token, created_ms) VALUES "
+           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  SF_RETURN_IF_ERROR(ins->Bind(1, job.id)
+                         .Bind(2, r.metric())
+                         .Bind(3, r.mean())
+                         .Bind(4, r.variance())
+                         .Bind(5, r.n())
+                         .Bind(6, r.nominal_compression())
+                         .Bind(7, r.measured_compression())
+                         .Bind(8, r.flops_prefill())
+                         .Bind(9, r.flops_decode())
+                         .Bind(10, r.flops_indexing())
+                         .Bind(11, r.wall_seconds())
+                         .Bind(12, r.tokens_per_second())
+                         .Bind(13, job.worker)
+                         .Bind(14, r.gpu_name())
+                         .Bind(15, r.engine_version())
+                         .Bind(16, r.git_commit())
+                         .Bind(17, request.lease_token())
+                         .Bind(18, now)
+                         .Run());
+  SF_ASSIGN_OR_RETURN(Statement * close,
+                      Stmt("UPDATE jobs SET lease_token=NULL, lease_expires_ms=NULL, "
+                           "last_error='' WHERE id=?"));
+  SF_RETURN_IF_ERROR(close->Bind(1, job.id).Run());
+  SF_RETURN_IF_ERROR(SetState(job.id, kLeased, kDone));
+  SF_ASSIGN_OR_RETURN(Statement * worker,
+                      Stmt("UPDATE workers SET jobs_done=jobs_done+1, last_seen_ms=? WHERE "
+                           "worker_id=?"));
+  SF_RETURN_IF_ERROR(worker->Bind(1, now).Bind(2, job.worker).Run());
+  SF_RETURN_IF_ERROR(AddJobEvent(job.id, v1::EVENT_KIND_JOB_DONE, job.key, job.worker, ""));
+  SF_RETURN_IF_ERROR(FinishSweepsOf(job.id));
+  SF_RETURN_IF_ERROR(txn->Commit());
+  event_cv_.SignalAll();
+  return v1::CompleteResponse();
+}
+
+absl::StatusOr<v1::FailResponse> Scheduler::Fail(const v1::FailRequest& request) {
+  absl::MutexLock lock(&mu_);
+  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
+  SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
+  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  v1::FailResponse response;
+  std::string error = Truncate(request.error(), kMaxErrorLength);
+  if (error.empty()) error = request.preempted() ? "preempted" : "failed (no error given)";
+  SF_RETURN_IF_ERROR(
+      EndAttempt(job, error, request.preempted(), request.permanent(), &response));
+  SF_RETURN_IF_ERROR(txn->Commit());
+  NotifyLocked();
+  event_cv_.SignalAll();
+  return response;
+}
+
+}  // namespace sf::coordinator

@@ -1,0 +1,158 @@
+// The coordinator's core: sweeps, jobs, leases and results over the SQLite store.
+// Every state change is one transaction, so a restart (even after SIGKILL) resumes
+// from the database; the gRPC services are thin adapters over this class.
+#ifndef SF_COORDINATOR_SCHEDULER_H_
+#define SF_COORDINATOR_SCHEDULER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "coordinator/sqlite.h"
+#include "sf/v1/coordinator.pb.h"
+#include "sf/v1/worker.pb.h"
+
+namespace sf::coordinator {
+
+struct SchedulerOptions {
+  absl::Duration lease_ttl = absl::Seconds(60);
+  int max_attempts = 3;  // per job, unless the sweep asks for another number
+  // Re-queue delay after the n-th failed attempt: backoff_base * 2^(n-1), capped.
+  absl::Duration backoff_base = absl::Seconds(5);
+  absl::Duration backoff_max = absl::Minutes(10);
+  absl::Duration max_lease_wait = absl::Seconds(30);  // long-poll cap
+  // Placement policy; both on in production, off only to measure their gain.
+  bool model_affinity = true;
+  bool longest_first = true;
+};
+
+class Scheduler {
+ public:
+  // Opens (creating and migrating) the database at `path`. `clock` is used for lease
+  // expiry, backoff and timestamps and must outlive the scheduler.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Open(const std::string& path, Clock* clock,
+                                                         SchedulerOptions options = {});
+  ~Scheduler();
+
+  const SchedulerOptions& options() const { return options_; }
+  const std::string& db_path() const { return path_; }
+
+  // ---- user-facing ----
+  // InvalidArgument for a bad request (empty name, job without key, NaN cost...):
+  // nothing is stored then.
+  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
+  // NotFound for an unknown sweep.
+  absl::StatusOr<v1::Sweep> GetSweep(const v1::GetSweepRequest& request);
+  absl::StatusOr<v1::ListSweepsResponse> ListSweeps(const v1::ListSweepsRequest& request);
+  absl::StatusOr<v1::CancelSweepResponse> CancelSweep(const v1::CancelSweepRequest& request);
+  absl::StatusOr<v1::RetryFailedResponse> RetryFailed(const v1::RetryFailedRequest& request);
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
+  // Events of `sweep_id` with sequence > after_sequence, oldest first, at most `limit`.
+  absl::StatusOr<std::vector<v1::SweepEvent>> ReadEvents(int64_t sweep_id,
+                                                         int64_t after_sequence, int limit);
+  // Blocks (real time) until an event with sequence > after_sequence exists, the
+  // timeout passes or Shutdown() is called.
+  void WaitForEvent(int64_t after_sequence, absl::Duration timeout);
+  // The sequence number of the newest event of any sweep.
+  int64_t LastEventSequence() const;
+  // Streams the matching results in pages to `sink`; stops early when it returns false.
+  absl::Status Results(const v1::ResultsRequest& request,
+                       const std::function<bool(v1::ResultsResponse&)>& sink);
+
+  // ---- worker-facing ----
+  absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
+      const v1::RegisterWorkerRequest& request);
+  // Grants the best fitting job, waiting up to min(wait_ms, max_lease_wait) of real
+  // time for one; an empty response when none came. FailedPrecondition for an
+  // unregistered worker.
+  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  // Aborted when the lease token is unknown, expired or superseded (the worker must
+  // drop the job); samples already stored are acknowledged as duplicates.
+  absl::StatusOr<v1::ReportSamplesResponse> ReportSamples(
+      const v1::ReportSamplesRequest& request);
+  absl::StatusOr<v1::CompleteResponse> Complete(const v1::CompleteRequest& request);
+  absl::StatusOr<v1::FailResponse> Fail(const v1::FailRequest& request);
+
+  // Re-queues (or fails) every job whose lease expired; returns how many. Every call
+  // above does this first, so no background thread is needed for correctness.
+  absl::StatusOr<int> ExpireLeases();
+  // Wakes every waiting Lease/WaitForEvent so that a server can stop.
+  void Shutdown();
+
+ private:
+  struct WorkerCaps {
+    int64_t max_device_memory = 0;
+    int device_count = 0;
+    std::vector<std::string> methods;  // empty: any
+    std::vector<std::string> loaded_models;
+  };
+  struct LeasedJob {
+    int64_t id = 0;
+    std::string key;
+    std::string worker;
+    int64_t expires_ms = 0;
+    int state = 0;
+  };
+
+  Scheduler(std::string path, Clock* clock, SchedulerOptions options,
+            std::unique_ptr<Database> db);
+
+  int64_t NowMs() const;
+  // A cached prepared statement for `sql` (compiled on first use).
+  absl::StatusOr<Statement*> Stmt(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ExpireLocked(int* expired) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SetState(int64_t job_id, int from, int to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AddJobEvent(int64_t job_id, int kind, const std::string& key,
+                           const std::string& worker, const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AddSweepEvent(int64_t sweep_id, int kind, const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status FinishSweepsOf(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status FinishSweepIfDone(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Recount(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends an attempt that did not succeed: re-queue with backoff or fail for good.
+  absl::Status EndAttempt(const LeasedJob& job, const std::string& error, bool preempted,
+                          bool permanent, v1::FailResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The live lease for `token`, or Aborted.
+  absl::StatusOr<LeasedJob> LiveLease(const std::string& token)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<WorkerCaps> Caps(const std::string& worker_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::optional<v1::Lease>> TryLease(const std::string& worker_id,
+                                                    const WorkerCaps& caps)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Sweep> SweepById(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::SweepCounts> Counts(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NotifyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string NewToken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string path_;
+  Clock* const clock_;
+  const SchedulerOptions options_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar work_cv_;   // jobs became leasable
+  absl::CondVar event_cv_;  // events were written
+  std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::unique_ptr<Statement>> stmts_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, WorkerCaps> workers_ ABSL_GUARDED_BY(mu_);
+  int64_t last_event_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t token_state_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace sf::coordinator
+
+#endif  // SF_COORDINATOR_SCHEDULER_H_

@@ -1,0 +1,526 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/clock.h"
+#include "common/testing/status_matchers.h"
+#include "coordinator/testing/test_jobs.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sf::coordinator {
+namespace {
+
+using ::sf::testing::IsOk;
+using ::sf::testing::StatusIs;
+using testing::JobOptions;
+using testing::MakeJob;
+using testing::MakeSample;
+using testing::MakeWorker;
+using testing::TempDb;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    scheduler_.reset();
+    SchedulerOptions options;
+    options.lease_ttl = absl::Seconds(60);
+    options.max_attempts = 3;
+    options.backoff_base = absl::Seconds(10);
+    options.backoff_max = absl::Seconds(100);
+    options_ = options;
+    auto s = Scheduler::Open(db_.path(), &clock_, options_);
+    ASSERT_THAT(s.status(), IsOk());
+    scheduler_ = std::move(*s);
+  }
+
+  int64_t Submit(const std::string& name, std::vector<v1::JobSpec> jobs, bool force = false,
+                 int priority = 0) {
+    v1::SubmitSweepRequest r;
+    r.set_sweep_name(name);
+    r.set_force(force);
+    r.set_priority(priority);
+    for (auto& j : jobs) *r.add_jobs() = j;
+    auto resp = scheduler_->SubmitSweep(r);
+    EXPECT_THAT(resp.status(), IsOk());
+    last_submit_ = resp.ok() ? *resp : v1::SubmitSweepResponse();
+    return last_submit_.sweep_id();
+  }
+
+  void Register(const std::string& id, int64_t memory = 80LL << 30) {
+    ASSERT_THAT(scheduler_->RegisterWorker(MakeWorker(id, memory)).status(), IsOk());
+  }
+
+  std::optional<v1::Lease> LeaseFor(const std::string& worker,
+                                    std::vector<std::string> loaded = {}) {
+    v1::LeaseRequest r;
+    r.set_worker_id(worker);
+    for (auto& m : loaded) r.add_loaded_models(m);
+    auto resp = scheduler_->Lease(r);
+    EXPECT_THAT(resp.status(), IsOk());
+    if (!resp.ok() || !resp->has_lease()) return std::nullopt;
+    return resp->lease();
+  }
+
+  absl::Status Complete(const std::string& token, double mean = 0.5) {
+    v1::CompleteRequest r;
+    r.set_lease_token(token);
+    r.mutable_result()->set_metric("accuracy");
+    r.mutable_result()->set_mean(mean);
+    r.mutable_result()->set_n(4);
+    return scheduler_->Complete(r).status();
+  }
+
+  absl::StatusOr<v1::FailResponse> Fail(const std::string& token, const std::string& error,
+                                        bool preempted = false) {
+    v1::FailRequest r;
+    r.set_lease_token(token);
+    r.set_error(error);
+    r.set_preempted(preempted);
+    return scheduler_->Fail(r);
+  }
+
+  absl::StatusOr<v1::ReportSamplesResponse> Report(const std::string& token,
+                                                   std::vector<int> indices) {
+    v1::ReportSamplesRequest r;
+    r.set_lease_token(token);
+    for (int i : indices) *r.add_samples() = MakeSample(i);
+    return scheduler_->ReportSamples(r);
+  }
+
+  v1::Sweep GetSweep(int64_t id) {
+    v1::GetSweepRequest r;
+    r.set_id(id);
+    auto s = scheduler_->GetSweep(r);
+    EXPECT_THAT(s.status(), IsOk());
+    return s.ok() ? *s : v1::Sweep();
+  }
+
+  int64_t CountResults() {
+    int64_t n = 0;
+    EXPECT_THAT(scheduler_->Results(v1::ResultsRequest(),
+                                    [&](v1::ResultsResponse& r) {
+                                      n += r.rows_size();
+                                      return true;
+                                    }),
+                IsOk());
+    return n;
+  }
+
+  TempDb db_;
+  FakeClock clock_;
+  SchedulerOptions options_;
+  std::unique_ptr<Scheduler> scheduler_;
+  v1::SubmitSweepResponse last_submit_;
+};
+
+TEST_F(SchedulerTest, Submit_NewSweep_AllJobsQueued) {
+  int64_t id = Submit("s1", {MakeJob("a"), MakeJob("b"), MakeJob("a")});
+  EXPECT_EQ(last_submit_.jobs_total(), 2);
+  EXPECT_EQ(last_submit_.jobs_queued(), 2);
+  v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_RUNNING);
+  EXPECT_EQ(sweep.counts().queued(), 2);
+  EXPECT_EQ(sweep.counts().samples_total(), 8);
+}
+
+TEST_F(SchedulerTest, Submit_InvalidJob_NothingStored) {
+  v1::SubmitSweepRequest r;
+  r.set_sweep_name("bad");
+  *r.add_jobs() = MakeJob("ok");
+  v1::JobSpec nan_cost = MakeJob("nan");
+  nan_cost.set_cost(std::nan(""));
+  *r.add_jobs() = nan_cost;
+  EXPECT_THAT(scheduler_->SubmitSweep(r).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("jobs[1]")));
+  v1::GetSweepRequest g;
+  g.set_name("bad");
+  EXPECT_THAT(scheduler_->GetSweep(g).status(), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  r.set_sweep_name("bad name with spaces");
+  r.mutable_jobs()->RemoveLast();
+  EXPECT_THAT(scheduler_->SubmitSweep(r).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sweep_name")));
+}
+
+TEST_F(SchedulerTest, Lease_ThenComplete_SweepFinishesWithOneResult) {
+  int64_t id = Submit("s1", {MakeJob("a")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->job().key(), "a");
+  EXPECT_EQ(lease->attempt(), 1);
+  EXPECT_EQ(lease->expires_unix_ms(), absl::ToUnixMillis(clock_.Now() + absl::Seconds(60)));
+  EXPECT_FALSE(lease->lease_token().empty());
+  EXPECT_FALSE(LeaseFor("w1").has_value());
+  EXPECT_EQ(GetSweep(id).counts().leased(), 1);
+  ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_FINISHED);
+  EXPECT_EQ(sweep.counts().done(), 1);
+  EXPECT_EQ(CountResults(), 1);
+  // A repeated Complete is refused, never double-counted.
+  EXPECT_THAT(Complete(lease->lease_token()), StatusIs(absl::StatusCode::kAborted, ::testing::_));
+  EXPECT_EQ(CountResults(), 1);
+}
+
+TEST_F(SchedulerTest, Lease_UnregisteredWorker_FailedPrecondition) {
+  Submit("s1", {MakeJob("a")});
+  v1::LeaseRequest r;
+  r.set_worker_id("ghost");
+  EXPECT_THAT(scheduler_->Lease(r).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("RegisterWorker")));
+}
+
+TEST_F(SchedulerTest, Lease_Expired_RequeuedWithExponentialBackoff) {
+  Submit("s1", {MakeJob("a")});
+  Register("w1");
+  auto first = LeaseFor("w1");
+  ASSERT_TRUE(first.has_value());
+  clock_.Advance(absl::Seconds(61));
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+  // Backoff after the first failed attempt: 10 s.
+  EXPECT_FALSE(LeaseFor("w1").has_value());
+  clock_.Advance(absl::Seconds(10));
+  auto second = LeaseFor("w1");
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->attempt(), 2);
+  clock_.Advance(absl::Seconds(61));
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+  // Second failure: 20 s.
+  clock_.Advance(absl::Seconds(19));
+  EXPECT_FALSE(LeaseFor("w1").has_value());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_TRUE(LeaseFor("w1").has_value());
+}
+
+TEST_F(SchedulerTest, Fail_MaxAttempts_FailedWithLastError) {
+  int64_t id = Submit("s1", {MakeJob("a")});
+  Register("w1");
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    auto lease = LeaseFor("w1");
+    ASSERT_TRUE(lease.has_value()) << attempt;
+    auto resp = Fail(lease->lease_token(), absl::StrCat("boom ", attempt));
+    ASSERT_THAT(resp.status(), IsOk());
+    EXPECT_EQ(resp->will_retry(), attempt < 3);
+    clock_.Advance(absl::Minutes(5));
+  }
+  EXPECT_FALSE(LeaseFor("w1").has_value());
+  v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.counts().failed(), 1);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_FINISHED);
+  auto events = scheduler_->ReadEvents(id, 0, 1000);
+  ASSERT_THAT(events.status(), IsOk());
+  bool saw_failed = false;
+  for (const auto& e : *events) {
+    if (e.kind() == v1::EVENT_KIND_JOB_FAILED) {
+      saw_failed = true;
+      EXPECT_THAT(e.message(), HasSubstr("boom 3"));
+    }
+  }
+  EXPECT_TRUE(saw_failed);
+}
+
+TEST_F(SchedulerTest, Fail_Preempted_NotCountedAsAttemptAndNoBackoff) {
+  int64_t id = Submit("s1", {MakeJob("a")});
+  Register("w1");
+  for (int i = 0; i < 5; ++i) {
+    auto lease = LeaseFor("w1");
+    ASSERT_TRUE(lease.has_value()) << i;
+    auto resp = Fail(lease->lease_token(), "SIGTERM", /*preempted=*/true);
+    ASSERT_THAT(resp.status(), IsOk());
+    EXPECT_TRUE(resp->will_retry());
+  }
+  v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.counts().failed(), 0);
+  EXPECT_EQ(sweep.counts().queued(), 1);
+  EXPECT_EQ(sweep.counts().preemptions(), 5);
+}
+
+TEST_F(SchedulerTest, StaleLease_LateReportsRejected_ResultExactlyOnce) {
+  Submit("s1", {MakeJob("a")});
+  Register("w1");
+  Register("w2");
+  auto old_lease = LeaseFor("w1");
+  ASSERT_TRUE(old_lease.has_value());
+  ASSERT_THAT(Report(old_lease->lease_token(), {0}).status(), IsOk());
+  clock_.Advance(absl::Seconds(61));
+  ASSERT_THAT(scheduler_->ExpireLeases().status(), IsOk());
+  clock_.Advance(absl::Seconds(10));
+  auto new_lease = LeaseFor("w2");
+  ASSERT_TRUE(new_lease.has_value());
+  EXPECT_THAT(new_lease->samples_done(), ElementsAre(0));
+  // The old worker wakes up and reports late: every write is refused.
+  EXPECT_THAT(Report(old_lease->lease_token(), {1}).status(),
+              StatusIs(absl::StatusCode::kAborted, ::testing::_));
+  EXPECT_THAT(Complete(old_lease->lease_token()), StatusIs(absl::StatusCode::kAborted, ::testing::_));
+  EXPECT_THAT(Fail(old_lease->lease_token(), "x").status(),
+              StatusIs(absl::StatusCode::kAborted, ::testing::_));
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id("w1");
+  hb.add_leases()->set_lease_token(old_lease->lease_token());
+  auto hb_resp = scheduler_->Heartbeat(hb);
+  ASSERT_THAT(hb_resp.status(), IsOk());
+  ASSERT_EQ(hb_resp->stop_size(), 1);
+  EXPECT_EQ(hb_resp->stop(0).reason(), v1::STOP_REASON_LEASE_LOST);
+  ASSERT_THAT(Report(new_lease->lease_token(), {1, 2, 3}).status(), IsOk());
+  ASSERT_THAT(Complete(new_lease->lease_token()), IsOk());
+  EXPECT_EQ(CountResults(), 1);
+}
+
+TEST_F(SchedulerTest, ReportSamples_DuplicateAndOutOfOrder_StoredOnceAndResumed) {
+  int64_t id = Submit("s1", {MakeJob("a", {.samples = 6})});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  auto r1 = Report(lease->lease_token(), {3, 1});
+  ASSERT_THAT(r1.status(), IsOk());
+  EXPECT_THAT(r1->accepted(), ElementsAre(3, 1));
+  auto r2 = Report(lease->lease_token(), {1, 2, 1});
+  ASSERT_THAT(r2.status(), IsOk());
+  EXPECT_THAT(r2->accepted(), ElementsAre(2));
+  EXPECT_THAT(r2->duplicates(), ElementsAre(1, 1));
+  EXPECT_THAT(Report(lease->lease_token(), {6}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("out of range")));
+  EXPECT_EQ(GetSweep(id).counts().samples_done(), 3);
+  // Interrupted: the next lease resumes after the stored samples.
+  ASSERT_THAT(Fail(lease->lease_token(), "stop", /*preempted=*/true).status(), IsOk());
+  auto resumed = LeaseFor("w1");
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_THAT(resumed->samples_done(), ElementsAre(1, 2, 3));
+}
+
+TEST_F(SchedulerTest, Heartbeat_RenewsLeaseBeyondTtl) {
+  Submit("s1", {MakeJob("a")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(absl::Seconds(45));
+    v1::HeartbeatRequest hb;
+    hb.set_worker_id("w1");
+    hb.add_leases()->set_lease_token(lease->lease_token());
+    auto resp = scheduler_->Heartbeat(hb);
+    ASSERT_THAT(resp.status(), IsOk());
+    EXPECT_EQ(resp->stop_size(), 0);
+  }
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 0);
+  EXPECT_THAT(Complete(lease->lease_token()), IsOk());
+}
+
+TEST_F(SchedulerTest, Placement_LongestFirstWithinPriority) {
+  Submit("low", {MakeJob("short", {.cost = 1}), MakeJob("long", {.cost = 9})});
+  Submit("high", {MakeJob("urgent", {.cost = 0.1})}, false, /*priority=*/5);
+  Register("w1");
+  std::vector<std::string> order;
+  while (auto lease = LeaseFor("w1")) order.push_back(lease->job().key());
+  EXPECT_THAT(order, ElementsAre("urgent", "long", "short"));
+}
+
+TEST_F(SchedulerTest, Placement_ModelAffinityBeatsCost) {
+  Submit("s", {MakeJob("big-a", {.model = "a", .cost = 9}),
+               MakeJob("small-b", {.model = "b", .cost = 1})});
+  Register("w1");
+  auto lease = LeaseFor("w1", {"id-b"});
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->job().key(), "small-b");
+}
+
+TEST_F(SchedulerTest, Placement_JobNeedingMoreMemoryGoesToBigWorker) {
+  Submit("s", {MakeJob("huge", {.cost = 9, .memory_bytes = 100LL << 30}),
+               MakeJob("tiny", {.cost = 1, .memory_bytes = 1LL << 30})});
+  Register("small", 24LL << 30);
+  Register("big", 141LL << 30);
+  auto small = LeaseFor("small");
+  ASSERT_TRUE(small.has_value());
+  EXPECT_EQ(small->job().key(), "tiny");
+  EXPECT_FALSE(LeaseFor("small").has_value());
+  auto big = LeaseFor("big");
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(big->job().key(), "huge");
+}
+
+TEST_F(SchedulerTest, Placement_WorkerMethodsRestrictJobs) {
+  Submit("s", {MakeJob("quest", {.cost = 9, .method = "quest"}), MakeJob("dense")});
+  v1::RegisterWorkerRequest w = MakeWorker("w1");
+  w.add_methods("dense");
+  ASSERT_THAT(scheduler_->RegisterWorker(w).status(), IsOk());
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->job().key(), "dense");
+  EXPECT_FALSE(LeaseFor("w1").has_value());
+}
+
+TEST_F(SchedulerTest, Resubmit_ReusesDoneJobs_ForceReruns) {
+  Submit("s", {MakeJob("a"), MakeJob("b")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  // Another sweep overlapping one done and one queued job: nothing new runs.
+  int64_t other = Submit("other", {MakeJob("a"), MakeJob("b")});
+  EXPECT_EQ(last_submit_.jobs_queued(), 0);
+  EXPECT_EQ(last_submit_.jobs_reused(), 2);
+  EXPECT_EQ(GetSweep(other).counts().done(), 1);
+  Submit("other", {MakeJob("a")}, /*force=*/true);
+  EXPECT_EQ(last_submit_.jobs_queued(), 1);
+  EXPECT_EQ(CountResults(), 0);
+  EXPECT_EQ(GetSweep(other).state(), v1::SWEEP_STATE_RUNNING);
+}
+
+TEST_F(SchedulerTest, SharedJob_CompletingItFinishesBothSweeps) {
+  int64_t s1 = Submit("s1", {MakeJob("a")});
+  int64_t s2 = Submit("s2", {MakeJob("a")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_FALSE(LeaseFor("w1").has_value());
+  ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  EXPECT_EQ(GetSweep(s1).state(), v1::SWEEP_STATE_FINISHED);
+  EXPECT_EQ(GetSweep(s2).state(), v1::SWEEP_STATE_FINISHED);
+}
+
+TEST_F(SchedulerTest, Cancel_LeasedJobToldAtHeartbeat_QueuedJobsNotLeased) {
+  int64_t id = Submit("s", {MakeJob("a", {.cost = 2}), MakeJob("b")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  v1::CancelSweepRequest c;
+  c.set_sweep_id(id);
+  auto resp = scheduler_->CancelSweep(c);
+  ASSERT_THAT(resp.status(), IsOk());
+  EXPECT_EQ(resp->jobs_cancelled(), 2);
+  EXPECT_FALSE(LeaseFor("w1").has_value());
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id("w1");
+  hb.add_leases()->set_lease_token(lease->lease_token());
+  auto hb_resp = scheduler_->Heartbeat(hb);
+  ASSERT_THAT(hb_resp.status(), IsOk());
+  ASSERT_EQ(hb_resp->stop_size(), 1);
+  EXPECT_EQ(hb_resp->stop(0).reason(), v1::STOP_REASON_CANCELLED);
+  EXPECT_THAT(Complete(lease->lease_token()), StatusIs(absl::StatusCode::kAborted, ::testing::_));
+  v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_CANCELLED);
+  EXPECT_EQ(sweep.counts().cancelled(), 2);
+}
+
+TEST_F(SchedulerTest, Cancel_JobSharedWithRunningSweep_KeepsRunning) {
+  int64_t s1 = Submit("s1", {MakeJob("a"), MakeJob("only1")});
+  Submit("s2", {MakeJob("a")});
+  v1::CancelSweepRequest c;
+  c.set_sweep_id(s1);
+  auto resp = scheduler_->CancelSweep(c);
+  ASSERT_THAT(resp.status(), IsOk());
+  EXPECT_EQ(resp->jobs_cancelled(), 1);
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->job().key(), "a");
+}
+
+TEST_F(SchedulerTest, RetryFailed_RequeuesWithFreshAttempts) {
+  int64_t id = Submit("s", {MakeJob("a")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  v1::FailRequest f;
+  f.set_lease_token(lease->lease_token());
+  f.set_error("unsupported");
+  f.set_permanent(true);
+  ASSERT_THAT(scheduler_->Fail(f).status(), IsOk());
+  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_STATE_FINISHED);
+  v1::RetryFailedRequest r;
+  r.set_sweep_id(id);
+  auto resp = scheduler_->RetryFailed(r);
+  ASSERT_THAT(resp.status(), IsOk());
+  EXPECT_EQ(resp->jobs_requeued(), 1);
+  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_STATE_RUNNING);
+  auto again = LeaseFor("w1");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->attempt(), 1);
+}
+
+TEST_F(SchedulerTest, Events_SequenceIncreasesAndCursorResumes) {
+  int64_t id = Submit("s", {MakeJob("a")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  auto all = scheduler_->ReadEvents(id, 0, 100);
+  ASSERT_THAT(all.status(), IsOk());
+  std::vector<int> kinds;
+  for (size_t i = 0; i < all->size(); ++i) {
+    kinds.push_back((*all)[i].kind());
+    if (i > 0) {
+      EXPECT_GT((*all)[i].sequence(), (*all)[i - 1].sequence());
+    }
+  }
+  EXPECT_THAT(kinds, ElementsAre(v1::EVENT_KIND_SWEEP_SUBMITTED, v1::EVENT_KIND_JOB_LEASED,
+                                 v1::EVENT_KIND_JOB_DONE, v1::EVENT_KIND_SWEEP_FINISHED));
+  auto rest = scheduler_->ReadEvents(id, (*all)[1].sequence(), 100);
+  ASSERT_THAT(rest.status(), IsOk());
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ(rest->front().kind(), v1::EVENT_KIND_JOB_DONE);
+  EXPECT_EQ(rest->back().counts().done(), 1);
+}
+
+TEST_F(SchedulerTest, Results_FiltersOnAxes) {
+  Submit("s", {MakeJob("a", {.model = "x", .sequence_length = 1000, .compression = 5}),
+               MakeJob("b", {.model = "y", .sequence_length = 2000, .compression = 10}),
+               MakeJob("c", {.model = "x", .sequence_length = 2000, .compression = 20})});
+  Register("w1");
+  while (auto lease = LeaseFor("w1")) {
+    ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  }
+  auto keys = [&](const v1::ResultsRequest& r) {
+    std::set<std::string> out;
+    EXPECT_THAT(scheduler_->Results(r,
+                                    [&](v1::ResultsResponse& page) {
+                                      for (auto& row : page.rows()) out.insert(row.job().key());
+                                      return true;
+                                    }),
+                IsOk());
+    return out;
+  };
+  v1::ResultsRequest r;
+  r.add_models("x");
+  EXPECT_EQ(keys(r), (std::set<std::string>{"a", "c"}));
+  r.add_sequence_lengths(2000);
+  EXPECT_EQ(keys(r), (std::set<std::string>{"c"}));
+  v1::ResultsRequest by_compression;
+  by_compression.set_min_compression(8);
+  by_compression.set_max_compression(15);
+  EXPECT_EQ(keys(by_compression), (std::set<std::string>{"b"}));
+}
+
+TEST_F(SchedulerTest, Restart_LeaseSurvivesAndExpiredLeaseRequeues) {
+  int64_t id = Submit("s", {MakeJob("a", {.cost = 2}), MakeJob("b")});
+  Register("w1");
+  auto a = LeaseFor("w1");
+  auto b = LeaseFor("w1");
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  ASSERT_THAT(Report(a->lease_token(), {0, 1}).status(), IsOk());
+  // Every change is committed: closing without any shutdown step is what SIGKILL
+  // leaves behind.
+  Reopen();
+  clock_.Advance(absl::Seconds(40));
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id("w1");
+  hb.add_leases()->set_lease_token(a->lease_token());
+  ASSERT_THAT(scheduler_->Heartbeat(hb).status(), IsOk());
+  clock_.Advance(absl::Seconds(40));
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);  // b: its worker never came back
+  ASSERT_THAT(Report(a->lease_token(), {2, 3}).status(), IsOk());
+  ASSERT_THAT(Complete(a->lease_token()), IsOk());
+  v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.counts().done(), 1);
+  EXPECT_EQ(sweep.counts().queued(), 1);
+  EXPECT_EQ(sweep.counts().samples_done(), 4);
+}
+
+}  // namespace
+}  // namespace sf::coordinator

@@ -1,0 +1,284 @@
+#include "coordinator/service.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace sf::coordinator {
+namespace {
+
+// Constant-time comparison, so that response timing does not leak the token.
+bool TokenMatches(absl::string_view given, absl::string_view expected) {
+  if (given.size() != expected.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < given.size(); ++i) diff |= given[i] ^ expected[i];
+  return diff == 0;
+}
+
+grpc::Status CheckAuth(grpc::ServerContext* ctx, const std::string& token) {
+  if (token.empty()) return grpc::Status::OK;
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing bearer token: pass the token file (--token-file)");
+  }
+  absl::string_view value(it->second.data(), it->second.size());
+  if (!absl::ConsumePrefix(&value, "Bearer ") || !TokenMatches(value, token)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong bearer token");
+  }
+  return grpc::Status::OK;
+}
+
+template <typename T>
+grpc::Status Reply(const absl::StatusOr<T>& result, T* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *result;
+  return grpc::Status::OK;
+}
+
+#define SF_CHECK_AUTH(ctx, token)                     \
+  do {                                                \
+    grpc::Status auth_status = CheckAuth(ctx, token); \
+    if (!auth_status.ok()) return auth_status;        \
+  } while (false)
+
+bool Finished(const v1::SweepEvent& e) {
+  return e.kind() == v1::EVENT_KIND_SWEEP_FINISHED || e.kind() == v1::EVENT_KIND_SWEEP_CANCELLED;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+// ---------------------------------------------------------------- user-facing
+
+grpc::Status CoordinatorService::SubmitSweep(grpc::ServerContext* ctx,
+                                             const v1::SubmitSweepRequest* request,
+                                             v1::SubmitSweepResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  auto result = scheduler_->SubmitSweep(*request);
+  if (result.ok()) {
+    SF_LOG(INFO) << "sweep '" << request->sweep_name() << "' (id " << result->sweep_id()
+                 << "): " << result->jobs_total() << " jobs, " << result->jobs_queued()
+                 << " queued, " << result->jobs_reused() << " reused";
+  }
+  return Reply(result, response);
+}
+
+grpc::Status CoordinatorService::GetSweep(grpc::ServerContext* ctx,
+                                          const v1::GetSweepRequest* request,
+                                          v1::Sweep* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  return Reply(scheduler_->GetSweep(*request), response);
+}
+
+grpc::Status CoordinatorService::ListSweeps(grpc::ServerContext* ctx,
+                                            const v1::ListSweepsRequest* request,
+                                            v1::ListSweepsResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  return Reply(scheduler_->ListSweeps(*request), response);
+}
+
+grpc::Status CoordinatorService::WatchSweep(grpc::ServerContext* ctx,
+                                            const v1::WatchSweepRequest* request,
+                                            grpc::ServerWriter<v1::SweepEvent>* writer) {
+  SF_CHECK_AUTH(ctx, token_);
+  int64_t cursor = std::max<int64_t>(0, request->after_sequence());
+  while (!ctx->IsCancelled()) {
+    const int64_t newest = scheduler_->LastEventSequence();
+    auto events = scheduler_->ReadEvents(request->sweep_id(), cursor, 500);
+    if (!events.ok()) return ToGrpcStatus(events.status());
+    bool finished = false;
+    for (const v1::SweepEvent& e : *events) {
+      if (!writer->Write(e)) return grpc::Status::OK;  // the client went away
+      cursor = e.sequence();
+      finished = Finished(e);
+    }
+    if (!events->empty()) {
+      if (!finished) continue;
+    }
+    // Caught up: end when the sweep is over, otherwise wait for news.
+    v1::GetSweepRequest get;
+    get.set_id(request->sweep_id());
+    auto sweep = scheduler_->GetSweep(get);
+    if (!sweep.ok()) return ToGrpcStatus(sweep.status());
+    if (sweep->state() != v1::SWEEP_STATE_RUNNING) {
+      auto more = scheduler_->ReadEvents(request->sweep_id(), cursor, 1);
+      if (more.ok() && more->empty()) return grpc::Status::OK;
+      continue;
+    }
+    scheduler_->WaitForEvent(newest, absl::Seconds(1));
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled by the client");
+}
+
+grpc::Status CoordinatorService::CancelSweep(grpc::ServerContext* ctx,
+                                             const v1::CancelSweepRequest* request,
+                                             v1::CancelSweepResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  return Reply(scheduler_->CancelSweep(*request), response);
+}
+
+grpc::Status CoordinatorService::RetryFailed(grpc::ServerContext* ctx,
+                                             const v1::RetryFailedRequest* request,
+                                             v1::RetryFailedResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  return Reply(scheduler_->RetryFailed(*request), response);
+}
+
+grpc::Status CoordinatorService::Query(grpc::ServerContext* ctx,
+                                       const v1::QueryRequest* request,
+                                       grpc::ServerWriter<v1::QueryResponse>* writer) {
+  SF_CHECK_AUTH(ctx, token_);
+  QueryLimits limits = limits_;
+  if (request->max_rows() > 0) limits.max_rows = std::min(limits.max_rows, request->max_rows());
+  if (request->timeout_ms() > 0) {
+    limits.timeout = std::min(limits.timeout, absl::Milliseconds(request->timeout_ms()));
+  }
+  // The call's own deadline bounds the query too.
+  const absl::Duration left = absl::FromChrono(ctx->deadline()) - absl::Now();
+  if (left < limits.timeout) limits.timeout = std::max(left, absl::ZeroDuration());
+  return ToGrpcStatus(RunReadOnlyQuery(scheduler_->db_path(), request->sql(), limits,
+                                       [writer](v1::QueryResponse& r) { return writer->Write(r); }));
+}
+
+grpc::Status CoordinatorService::ListWorkers(grpc::ServerContext* ctx,
+                                             const v1::ListWorkersRequest* request,
+                                             v1::ListWorkersResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  return Reply(scheduler_->ListWorkers(*request), response);
+}
+
+grpc::Status CoordinatorService::Results(grpc::ServerContext* ctx,
+                                         const v1::ResultsRequest* request,
+                                         grpc::ServerWriter<v1::ResultsResponse>* writer) {
+  SF_CHECK_AUTH(ctx, token_);
+  return ToGrpcStatus(scheduler_->Results(
+      *request, [writer](v1::ResultsResponse& r) { return writer->Write(r); }));
+}
+
+// ---------------------------------------------------------------- worker-facing
+
+grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* ctx,
+                                               const v1::RegisterWorkerRequest* request,
+                                               v1::RegisterWorkerResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  auto result = scheduler_->RegisterWorker(*request);
+  if (result.ok()) {
+    SF_LOG(INFO) << "worker " << request->worker_id() << " registered ("
+                 << request->devices_size() << " devices)";
+  }
+  return Reply(result, response);
+}
+
+grpc::Status WorkerServiceImpl::Lease(grpc::ServerContext* ctx, const v1::LeaseRequest* request,
+                                      v1::LeaseResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  v1::LeaseRequest bounded = *request;
+  // Answer before the client's deadline so that an empty poll is not an error.
+  const int64_t left_ms =
+      absl::ToInt64Milliseconds(absl::FromChrono(ctx->deadline()) - absl::Now()) - 500;
+  bounded.set_wait_ms(std::max<int64_t>(0, std::min(request->wait_ms(), left_ms)));
+  return Reply(scheduler_->Lease(bounded), response);
+}
+
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* ctx,
+                                          const v1::HeartbeatRequest* request,
+                                          v1::HeartbeatResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  return Reply(scheduler_->Heartbeat(*request), response);
+}
+
+grpc::Status WorkerServiceImpl::ReportSamples(grpc::ServerContext* ctx,
+                                              const v1::ReportSamplesRequest* request,
+                                              v1::ReportSamplesResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  return Reply(scheduler_->ReportSamples(*request), response);
+}
+
+grpc::Status WorkerServiceImpl::Complete(grpc::ServerContext* ctx,
+                                         const v1::CompleteRequest* request,
+                                         v1::CompleteResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  return Reply(scheduler_->Complete(*request), response);
+}
+
+grpc::Status WorkerServiceImpl::Fail(grpc::ServerContext* ctx, const v1::FailRequest* request,
+                                     v1::FailResponse* response) {
+  SF_CHECK_AUTH(ctx, token_);
+  return Reply(scheduler_->Fail(*request), response);
+}
+
+// ---------------------------------------------------------------- server
+
+bool IsLoopbackAddress(const std::string& listen) {
+  absl::string_view host(listen);
+  const size_t colon = host.rfind(':');
+  if (colon != absl::string_view::npos) host = host.substr(0, colon);
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" ||
+         absl::StartsWith(host, "127.");
+}
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    Scheduler* scheduler, const ServerOptions& options) {
+  if ((options.worker_token.empty() || options.user_token.empty()) &&
+      !IsLoopbackAddress(options.listen)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to listen on ", options.listen,
+        " without --worker-token and --user-token: give both token files, or listen on "
+        "127.0.0.1"));
+  }
+  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
+  server->scheduler_ = scheduler;
+  server->user_service_ = std::make_unique<CoordinatorService>(scheduler, options.user_token,
+                                                               options.query_limits);
+  server->worker_service_ = std::make_unique<WorkerServiceImpl>(scheduler, options.worker_token);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->user_service_.get());
+  builder.RegisterService(server->worker_service_.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  // Keepalive: detect dead peers under long polls and streams; allow clients to ping.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen, ": address in use or invalid"));
+  }
+  return server;
+}
+
+void CoordinatorServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  scheduler_->Shutdown();
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+}
+
+void CoordinatorServer::Wait() { server_->Wait(); }
+
+CoordinatorServer::~CoordinatorServer() {
+  Shutdown(absl::ZeroDuration());
+  server_->Wait();
+}
+
+}  // namespace sf::coordinator

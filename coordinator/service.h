@@ -1,0 +1,116 @@
+// gRPC adapters over the Scheduler: the user-facing sf.v1.Coordinator and the
+// worker-facing sf.v1.WorkerService, bearer-token checks, and a server wrapper.
+#ifndef SF_COORDINATOR_SERVICE_H_
+#define SF_COORDINATOR_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "coordinator/query.h"
+#include "coordinator/scheduler.h"
+#include "sf/v1/coordinator.grpc.pb.h"
+#include "sf/v1/worker.grpc.pb.h"
+
+namespace sf::coordinator {
+
+// absl and gRPC share their status codes: conversions keep code and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+struct ServerOptions {
+  // host:port; port 0 picks a free one (see CoordinatorServer::port()).
+  std::string listen = "127.0.0.1:0";
+  // Bearer tokens; empty = no check. Without both, only a loopback address is allowed.
+  std::string worker_token;
+  std::string user_token;
+  QueryLimits query_limits;
+  int max_message_bytes = 512 << 20;  // a 100,000-job SubmitSweep is ~30 MB
+};
+
+class CoordinatorService final : public v1::Coordinator::Service {
+ public:
+  CoordinatorService(Scheduler* scheduler, std::string token, QueryLimits limits)
+      : scheduler_(scheduler), token_(std::move(token)), limits_(limits) {}
+
+  grpc::Status SubmitSweep(grpc::ServerContext* ctx, const v1::SubmitSweepRequest* request,
+                           v1::SubmitSweepResponse* response) override;
+  grpc::Status GetSweep(grpc::ServerContext* ctx, const v1::GetSweepRequest* request,
+                        v1::Sweep* response) override;
+  grpc::Status ListSweeps(grpc::ServerContext* ctx, const v1::ListSweepsRequest* request,
+                          v1::ListSweepsResponse* response) override;
+  grpc::Status WatchSweep(grpc::ServerContext* ctx, const v1::WatchSweepRequest* request,
+                          grpc::ServerWriter<v1::SweepEvent>* writer) override;
+  grpc::Status CancelSweep(grpc::ServerContext* ctx, const v1::CancelSweepRequest* request,
+                           v1::CancelSweepResponse* response) override;
+  grpc::Status RetryFailed(grpc::ServerContext* ctx, const v1::RetryFailedRequest* request,
+                           v1::RetryFailedResponse* response) override;
+  grpc::Status Query(grpc::ServerContext* ctx, const v1::QueryRequest* request,
+                     grpc::ServerWriter<v1::QueryResponse>* writer) override;
+  grpc::Status ListWorkers(grpc::ServerContext* ctx, const v1::ListWorkersRequest* request,
+                           v1::ListWorkersResponse* response) override;
+  grpc::Status Results(grpc::ServerContext* ctx, const v1::ResultsRequest* request,
+                       grpc::ServerWriter<v1::ResultsResponse>* writer) override;
+
+ private:
+  Scheduler* const scheduler_;
+  const std::string token_;
+  const QueryLimits limits_;
+};
+
+class WorkerServiceImpl final : public v1::WorkerService::Service {
+ public:
+  WorkerServiceImpl(Scheduler* scheduler, std::string token)
+      : scheduler_(scheduler), token_(std::move(token)) {}
+
+  grpc::Status RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* request,
+                              v1::RegisterWorkerResponse* response) override;
+  grpc::Status Lease(grpc::ServerContext* ctx, const v1::LeaseRequest* request,
+                     v1::LeaseResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override;
+  grpc::Status ReportSamples(grpc::ServerContext* ctx, const v1::ReportSamplesRequest* request,
+                             v1::ReportSamplesResponse* response) override;
+  grpc::Status Complete(grpc::ServerContext* ctx, const v1::CompleteRequest* request,
+                        v1::CompleteResponse* response) override;
+  grpc::Status Fail(grpc::ServerContext* ctx, const v1::FailRequest* request,
+                    v1::FailResponse* response) override;
+
+ private:
+  Scheduler* const scheduler_;
+  const std::string token_;
+};
+
+// A running gRPC server with both services.
+class CoordinatorServer {
+ public:
+  // Binds and starts serving. FailedPrecondition for a non-loopback address without
+  // tokens; Unavailable when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(Scheduler* scheduler,
+                                                                  const ServerOptions& options);
+  ~CoordinatorServer();
+
+  int port() const { return port_; }
+  // Wakes long polls and streams, then stops, waiting up to `grace` for calls.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+  void Wait();
+
+ private:
+  CoordinatorServer() = default;
+  Scheduler* scheduler_ = nullptr;
+  std::unique_ptr<CoordinatorService> user_service_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+// Whether `listen` (host:port) names a loopback interface.
+bool IsLoopbackAddress(const std::string& listen);
+
+}  // namespace sf::coordinator
+
+#endif  // SF_COORDINATOR_SERVICE_H_

@@ -1,0 +1,91 @@
+#include "coordinator/schema.h"
+
+#include "common/testing/status_matchers.h"
+#include "coordinator/sqlite.h"
+#include "coordinator/testing/test_jobs.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sf::coordinator {
+namespace {
+
+using ::sf::testing::IsOk;
+using ::sf::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(SchemaTest, Migrate_FreshDatabase_ReachesCurrentVersionOnce) {
+  testing::TempDb path;
+  for (int round = 0; round < 2; ++round) {
+    auto db = Database::OpenWriter(path.path());
+    ASSERT_THAT(db.status(), IsOk());
+    ASSERT_THAT(Migrate(db->get()), IsOk());
+    auto version = SchemaVersion(db->get());
+    ASSERT_THAT(version.status(), IsOk());
+    EXPECT_EQ(*version, CurrentSchemaVersion());
+    auto rows = (*db)->Prepare("SELECT COUNT(*) FROM schema_version");
+    ASSERT_THAT(rows.status(), IsOk());
+    ASSERT_TRUE(*(*rows)->Step());
+    EXPECT_EQ((*rows)->Int(0), CurrentSchemaVersion());
+  }
+}
+
+TEST(SchemaTest, Migrate_NewerDatabase_FailedPrecondition) {
+  testing::TempDb path;
+  auto db = Database::OpenWriter(path.path());
+  ASSERT_THAT(db.status(), IsOk());
+  ASSERT_THAT(Migrate(db->get()), IsOk());
+  ASSERT_THAT((*db)->Exec("INSERT INTO schema_version VALUES (999, 0)"), IsOk());
+  EXPECT_THAT(Migrate(db->get()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("newer")));
+}
+
+TEST(SchemaTest, Wal_Enabled) {
+  testing::TempDb path;
+  auto db = Database::OpenWriter(path.path());
+  ASSERT_THAT(db.status(), IsOk());
+  auto st = (*db)->Prepare("PRAGMA journal_mode");
+  ASSERT_THAT(st.status(), IsOk());
+  ASSERT_TRUE(*(*st)->Step());
+  EXPECT_EQ((*st)->Text(0), "wal");
+}
+
+TEST(TransactionTest, NotCommitted_RolledBack) {
+  auto db = Database::OpenWriter(":memory:");
+  ASSERT_THAT(db.status(), IsOk());
+  ASSERT_THAT((*db)->Exec("CREATE TABLE t(x INTEGER)"), IsOk());
+  {
+    auto txn = Transaction::Begin(db->get());
+    ASSERT_THAT(txn.status(), IsOk());
+    ASSERT_THAT((*db)->Exec("INSERT INTO t VALUES (1)"), IsOk());
+  }
+  {
+    auto txn = Transaction::Begin(db->get());
+    ASSERT_THAT(txn.status(), IsOk());
+    ASSERT_THAT((*db)->Exec("INSERT INTO t VALUES (2)"), IsOk());
+    ASSERT_THAT((*txn)->Commit(), IsOk());
+  }
+  auto st = (*db)->Prepare("SELECT SUM(x) FROM t");
+  ASSERT_THAT(st.status(), IsOk());
+  ASSERT_TRUE(*(*st)->Step());
+  EXPECT_EQ((*st)->Int(0), 2);
+}
+
+TEST(StatementTest, Reuse_BindStepReset) {
+  auto db = Database::OpenWriter(":memory:");
+  ASSERT_THAT(db.status(), IsOk());
+  ASSERT_THAT((*db)->Exec("CREATE TABLE t(x INTEGER)"), IsOk());
+  auto ins = (*db)->Prepare("INSERT INTO t VALUES (?)");
+  ASSERT_THAT(ins.status(), IsOk());
+  for (int i = 1; i <= 3; ++i) ASSERT_THAT((*ins)->Bind(1, i).Run(), IsOk());
+  auto sum = (*db)->Prepare("SELECT SUM(x) FROM t WHERE x >= ?");
+  ASSERT_THAT(sum.status(), IsOk());
+  (*sum)->Bind(1, 2);
+  ASSERT_TRUE(*(*sum)->Step());
+  EXPECT_EQ((*sum)->Int(0), 5);
+  (*sum)->Bind(1, 3);
+  ASSERT_TRUE(*(*sum)->Step());
+  EXPECT_EQ((*sum)->Int(0), 3);
+}
+
+}  // namespace
+}  // namespace sf::coordinator

@@ -1,0 +1,113 @@
+#include "proto/job_convert.h"
+
+#include <type_traits>
+
+namespace sf {
+namespace {
+
+v1::ParamValue ValueToProto(const ParamValue& value) {
+  v1::ParamValue out;
+  std::visit(
+      [&out](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          out.set_int_value(v);
+        } else if constexpr (std::is_same_v<T, double>) {
+          out.set_double_value(v);
+        } else if constexpr (std::is_same_v<T, bool>) {
+          out.set_bool_value(v);
+        } else {
+          out.set_string_value(v);
+        }
+      },
+      value);
+  return out;
+}
+
+ParamValue ValueFromProto(const v1::ParamValue& value) {
+  switch (value.value_case()) {
+    case v1::ParamValue::kDoubleValue:
+      return value.double_value();
+    case v1::ParamValue::kBoolValue:
+      return value.bool_value();
+    case v1::ParamValue::kStringValue:
+      return value.string_value();
+    case v1::ParamValue::kIntValue:
+    case v1::ParamValue::VALUE_NOT_SET:
+      break;
+  }
+  return value.int_value();
+}
+
+void ParamsToProto(const ParamMap& params,
+                   google::protobuf::Map<std::string, v1::ParamValue>* out) {
+  for (const auto& [name, value] : params) (*out)[name] = ValueToProto(value);
+}
+
+ParamMap ParamsFromProto(const google::protobuf::Map<std::string, v1::ParamValue>& params) {
+  ParamMap out;
+  for (const auto& [name, value] : params) out[name] = ValueFromProto(value);
+  return out;
+}
+
+void MethodToProto(const MethodChoice& method, v1::MethodChoice* out) {
+  out->set_name(method.name);
+  ParamsToProto(method.params, out->mutable_params());
+  if (method.compression) out->set_compression(*method.compression);
+}
+
+MethodChoice MethodFromProto(const v1::MethodChoice& method) {
+  MethodChoice out;
+  out.name = method.name();
+  out.params = ParamsFromProto(method.params());
+  if (method.has_compression()) out.compression = method.compression();
+  return out;
+}
+
+}  // namespace
+
+v1::JobSpec JobSpecToProto(const JobSpec& job) {
+  v1::JobSpec out;
+  auto* model = out.mutable_model();
+  model->set_name(job.model.name);
+  model->set_path(job.model.path);
+  model->set_identity(job.model.identity);
+  model->set_gpus(job.model.gpus);
+  out.set_sequence_length(job.sequence_length);
+  MethodToProto(job.prefill, out.mutable_prefill());
+  MethodToProto(job.decode, out.mutable_decode());
+  auto* task = out.mutable_task();
+  task->set_name(job.task.name);
+  ParamsToProto(job.task.params, task->mutable_params());
+  task->set_samples(job.task.samples);
+  out.set_seed(job.seed);
+  out.mutable_generation()->set_max_new_tokens(job.generation.max_new_tokens);
+  out.mutable_generation()->set_greedy(job.generation.greedy);
+  out.set_key(job.key);
+  out.set_memory_bytes(job.memory_bytes);
+  out.set_cost(job.cost);
+  return out;
+}
+
+JobSpec JobSpecFromProto(const v1::JobSpec& job) {
+  JobSpec out;
+  out.model.name = job.model().name();
+  out.model.path = job.model().path();
+  out.model.identity = job.model().identity();
+  out.model.gpus = job.model().gpus();
+  out.sequence_length = job.sequence_length();
+  out.prefill = MethodFromProto(job.prefill());
+  out.decode = MethodFromProto(job.decode());
+  out.task.name = job.task().name();
+  out.task.params = ParamsFromProto(job.task().params());
+  out.task.samples = job.task().samples();
+  out.seed = job.seed();
+  out.generation.max_new_tokens = job.generation().max_new_tokens();
+  out.generation.greedy = job.generation().greedy();
+  out.key = job.key();
+  out.memory_bytes = job.memory_bytes();
+  out.cost = job.cost();
+  return out;
+}
+
+}  // namespace sf
