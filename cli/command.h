@@ -33,6 +33,7 @@ int ReportStatus(const absl::Status& status, Io& io);
 // and, when that subcommand is chosen, runs it and stores its exit code.
 void AddVersionCommand(CLI::App& app, Io& io, int* exit_code);
 void AddDevicesCommand(CLI::App& app, Io& io, int* exit_code);
+void AddValidateCommand(CLI::App& app, Io& io, int* exit_code);
 
 }  // namespace sf::cli
 

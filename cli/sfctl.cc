@@ -83,6 +83,7 @@ int RunSfctl(int argc, const char* const* argv, std::istream& in, std::ostream& 
   int exit_code = kExitOk;
   AddVersionCommand(app, io, &exit_code);
   AddDevicesCommand(app, io, &exit_code);
+  AddValidateCommand(app, io, &exit_code);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (const CLI::App* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];

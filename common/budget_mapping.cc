@@ -18,8 +18,8 @@ int64_t IntParam(const ParamMap& params, const std::string& name, int64_t fallba
 
 // Tokens each query keeps at compression c: ceil(L / c), at least 1.
 int64_t TokenBudget(int64_t length, double compression) {
-  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(static_cast<double>(length) /
-                                                             compression)));
+  return std::max<int64_t>(
+      1, static_cast<int64_t>(std::ceil(static_cast<double>(length) / compression)));
 }
 
 }  // namespace
@@ -63,10 +63,10 @@ absl::Status ApplyCompressionTarget(const MethodInfo& method, int64_t sequence_l
     return absl::InvalidArgumentError(
         "dense attention has no budget; remove `compression` from it");
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, " sets its budget adaptively by `", method.budget_param,
-        "`, which has no closed-form compression mapping yet; give `", method.budget_param,
-        "` values instead of `compression`"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " sets its budget adaptively by `", method.budget_param,
+                     "`, which has no closed-form compression mapping yet; give `",
+                     method.budget_param, "` values instead of `compression`"));
   }
   return absl::OkStatus();
 }

@@ -77,9 +77,9 @@ std::string CanonicalJobText(const JobSpec& job) {
     params.erase("path");
     AppendParams(&out, params);
   }
-  absl::StrAppend(&out, "\nseed=", job.seed, "\ngeneration=max_new_tokens:",
-                  job.generation.max_new_tokens, ",greedy:", job.generation.greedy ? 1 : 0,
-                  "\n");
+  absl::StrAppend(&out, "\nseed=", job.seed,
+                  "\ngeneration=max_new_tokens:", job.generation.max_new_tokens,
+                  ",greedy:", job.generation.greedy ? 1 : 0, "\n");
   return out;
 }
 

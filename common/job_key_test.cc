@@ -42,8 +42,8 @@ JobSpec BaseJob() {
   job.model = {"tiny", "/models/tiny", std::string(64, 'a'), 0};
   job.sequence_length = 1024;
   job.prefill.name = "vertical_slash";
-  job.prefill.params = {{"last_q", int64_t{256}}, {"verticals", int64_t{100}},
-                        {"slashes", int64_t{200}}};
+  job.prefill.params = {
+      {"last_q", int64_t{256}}, {"verticals", int64_t{100}}, {"slashes", int64_t{200}}};
   job.prefill.compression = 2.0;
   job.decode.name = "dense";
   job.task.name = "ruler_niah";

@@ -37,9 +37,8 @@ absl::Status GetInt(const nlohmann::json& j, const char* field, bool required,
                      "\"; a Hugging Face config.json for Llama/Qwen2/Mistral has it"));
   }
   if (!it->is_number_integer() || it->get<int64_t>() <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": field \"", field, "\" must be a positive integer, got ",
-                     it->dump()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": field \"", field, "\" must be a positive integer, got ", it->dump()));
   }
   *out = it->get<int64_t>();
   return absl::OkStatus();
@@ -47,8 +46,7 @@ absl::Status GetInt(const nlohmann::json& j, const char* field, bool required,
 
 }  // namespace
 
-absl::StatusOr<ModelShape> ParseModelConfig(absl::string_view json_text,
-                                            absl::string_view source) {
+absl::StatusOr<ModelShape> ParseModelConfig(absl::string_view json_text, absl::string_view source) {
   nlohmann::json j = nlohmann::json::parse(json_text.begin(), json_text.end(), nullptr,
                                            /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
@@ -66,14 +64,14 @@ absl::StatusOr<ModelShape> ParseModelConfig(absl::string_view json_text,
   s.head_dim = s.hidden / s.heads;
   if (auto r = GetInt(j, "head_dim", false, source, &s.head_dim); !r.ok()) return r;
   if (s.head_dim <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": hidden_size ", s.hidden, " is smaller than num_attention_heads ",
-                     s.heads, "; set head_dim"));
+    return absl::InvalidArgumentError(absl::StrCat(source, ": hidden_size ", s.hidden,
+                                                   " is smaller than num_attention_heads ", s.heads,
+                                                   "; set head_dim"));
   }
   if (s.heads % s.kv_heads != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": num_attention_heads ", s.heads,
-                     " is not a multiple of num_key_value_heads ", s.kv_heads));
+    return absl::InvalidArgumentError(absl::StrCat(source, ": num_attention_heads ", s.heads,
+                                                   " is not a multiple of num_key_value_heads ",
+                                                   s.kv_heads));
   }
   auto dtype = j.find("torch_dtype");
   if (dtype != j.end() && dtype->is_string()) {
@@ -105,9 +103,10 @@ absl::StatusOr<ModelInfo> InspectModel(const std::string& folder) {
   std::error_code ec;
   const fs::path dir(folder);
   if (!fs::is_directory(dir, ec)) {
-    return absl::NotFoundError(absl::StrCat(
-        "model folder ", folder, " does not exist; give the path of a Hugging Face model "
-        "folder (config.json, *.safetensors, tokenizer.json)"));
+    return absl::NotFoundError(
+        absl::StrCat("model folder ", folder,
+                     " does not exist; give the path of a Hugging Face model "
+                     "folder (config.json, *.safetensors, tokenizer.json)"));
   }
   const fs::path config_path = dir / "config.json";
   if (!fs::is_regular_file(config_path, ec)) {
@@ -168,9 +167,8 @@ int64_t EstimateMemoryBytes(const ModelInfo& model, int64_t sequence_length,
   return model.weight_bytes + kv + activations;
 }
 
-double EstimateSampleFlops(const ModelInfo& model, int64_t sequence_length,
-                           int64_t max_new_tokens, double prefill_compression,
-                           double decode_compression) {
+double EstimateSampleFlops(const ModelInfo& model, int64_t sequence_length, int64_t max_new_tokens,
+                           double prefill_compression, double decode_compression) {
   const ModelShape& s = model.shape;
   const double l = static_cast<double>(sequence_length);
   const double n = static_cast<double>(max_new_tokens);

@@ -14,19 +14,19 @@ namespace sf {
 
 // The fields of config.json the estimates use.
 struct ModelShape {
-  int64_t layers = 0;             // num_hidden_layers
-  int64_t hidden = 0;             // hidden_size
-  int64_t heads = 0;              // num_attention_heads
-  int64_t kv_heads = 0;           // num_key_value_heads (default: heads)
-  int64_t head_dim = 0;           // head_dim (default: hidden / heads)
-  int64_t intermediate = 0;       // intermediate_size
-  int64_t vocab = 0;              // vocab_size
-  int64_t dtype_bytes = 2;        // torch_dtype: bfloat16/float16 2, float32 4
-  bool tie_embeddings = false;    // tie_word_embeddings
+  int64_t layers = 0;           // num_hidden_layers
+  int64_t hidden = 0;           // hidden_size
+  int64_t heads = 0;            // num_attention_heads
+  int64_t kv_heads = 0;         // num_key_value_heads (default: heads)
+  int64_t head_dim = 0;         // head_dim (default: hidden / heads)
+  int64_t intermediate = 0;     // intermediate_size
+  int64_t vocab = 0;            // vocab_size
+  int64_t dtype_bytes = 2;      // torch_dtype: bfloat16/float16 2, float32 4
+  bool tie_embeddings = false;  // tie_word_embeddings
 };
 
 struct ModelInfo {
-  std::string identity;      // 64 hex characters
+  std::string identity;  // 64 hex characters
   ModelShape shape;
   int64_t weight_bytes = 0;  // sum of *.safetensors sizes, or from the shape if none
   int64_t parameters = 0;    // from the shape (embeddings included)
@@ -58,9 +58,8 @@ int64_t EstimateMemoryBytes(const ModelInfo& model, int64_t sequence_length,
 // L + new tokens, attention 4 x layers x heads x head_dim x query-key pairs, where prefill
 // pairs are L(L+1)/2 divided by `prefill_compression` and each decoded token's pairs are L
 // divided by `decode_compression`. Only the ordering matters (longest first).
-double EstimateSampleFlops(const ModelInfo& model, int64_t sequence_length,
-                           int64_t max_new_tokens, double prefill_compression,
-                           double decode_compression);
+double EstimateSampleFlops(const ModelInfo& model, int64_t sequence_length, int64_t max_new_tokens,
+                           double prefill_compression, double decode_compression);
 
 }  // namespace sf
 

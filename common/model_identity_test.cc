@@ -32,19 +32,20 @@ TEST(ParseModelConfig, ReadsShapeWithDefaults) {
 }
 
 TEST(ParseModelConfig, MissingOrBadFieldsNamed) {
-  EXPECT_THAT(ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"\"vocab_size\": 256,", ""}}),
-                               "/m/config.json"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("/m/config.json: missing field \"vocab_size\"")));
+  EXPECT_THAT(
+      ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"\"vocab_size\": 256,", ""}}),
+                       "/m/config.json"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("/m/config.json: missing field \"vocab_size\"")));
   EXPECT_THAT(ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"\"hidden_size\": 64",
-                                                                        "\"hidden_size\": \"64\""}}),
+                                                                       "\"hidden_size\": \"64\""}}),
                                "c.json"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"hidden_size\" must be")));
   EXPECT_THAT(ParseModelConfig("{not json", "c.json"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a JSON object")));
-  EXPECT_THAT(ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"bfloat16", "int4"}}),
-                               "c.json"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("torch_dtype \"int4\"")));
+  EXPECT_THAT(
+      ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"bfloat16", "int4"}}), "c.json"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("torch_dtype \"int4\"")));
 }
 
 TEST(InspectModel, IdentityFollowsConfigTokenizerAndWeightsNotLocation) {
@@ -89,8 +90,14 @@ TEST(InspectModel, WithoutWeightsEstimatesFromShape) {
 
 TEST(Estimates, KvCacheMatchesFormula) {
   ModelInfo m;
-  m.shape = {.layers = 28, .hidden = 3584, .heads = 28, .kv_heads = 4, .head_dim = 128,
-             .intermediate = 18944, .vocab = 152064, .dtype_bytes = 2};
+  m.shape = {.layers = 28,
+             .hidden = 3584,
+             .heads = 28,
+             .kv_heads = 4,
+             .head_dim = 128,
+             .intermediate = 18944,
+             .vocab = 152064,
+             .dtype_bytes = 2};
   m.parameters = ParameterCount(m.shape);
   m.weight_bytes = m.parameters * 2;
   // Qwen2.5-7B: about 7.6e9 parameters.

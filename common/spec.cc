@@ -28,7 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kTopKeys[] = {"name",    "description", "models", "sequence_lengths",
+constexpr const char* kTopKeys[] = {"name",    "description", "models",     "sequence_lengths",
                                     "methods", "tasks",       "generation", "seed",
                                     "seeds",   "limits"};
 constexpr const char* kModelKeys[] = {"name", "path", "gpus"};
@@ -69,11 +69,16 @@ std::string FormatValue(const ParamValue& v) {
 
 const char* TypeName(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "a scalar";
-    default: return "nothing";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    default:
+      return "nothing";
   }
 }
 
@@ -150,16 +155,15 @@ class SpecParser {
   std::vector<std::string> method_detail_;
 };
 
-std::vector<SpecParser::Entry> SpecParser::Entries(const YAML::Node& map,
-                                                   absl::string_view context,
+std::vector<SpecParser::Entry> SpecParser::Entries(const YAML::Node& map, absl::string_view context,
                                                    const std::vector<std::string>* allowed) {
   std::vector<Entry> out;
   std::map<std::string, YAML::Mark> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
     const YAML::Node key_node = it->first;
     if (!key_node.IsScalar()) {
-      Error(key_node.Mark(), absl::StrCat("a key in ", context, " must be a plain name, not ",
-                                          TypeName(key_node)));
+      Error(key_node.Mark(),
+            absl::StrCat("a key in ", context, " must be a plain name, not ", TypeName(key_node)));
       continue;
     }
     const std::string key = key_node.Scalar();
@@ -170,11 +174,10 @@ std::vector<SpecParser::Entry> SpecParser::Entries(const YAML::Node& map,
                          pos->second.line + 1, "); keep one"));
       continue;
     }
-    if (allowed != nullptr &&
-        std::find(allowed->begin(), allowed->end(), key) == allowed->end()) {
-      Error(key_node.Mark(), absl::StrCat("unknown key '", key, "' in ", context,
-                                          DidYouMean(key, *allowed), " (known: ",
-                                          absl::StrJoin(*allowed, ", "), ")"));
+    if (allowed != nullptr && std::find(allowed->begin(), allowed->end(), key) == allowed->end()) {
+      Error(key_node.Mark(),
+            absl::StrCat("unknown key '", key, "' in ", context, DidYouMean(key, *allowed),
+                         " (known: ", absl::StrJoin(*allowed, ", "), ")"));
       continue;
     }
     out.push_back({key, key_node, it->second});
@@ -182,12 +185,12 @@ std::vector<SpecParser::Entry> SpecParser::Entries(const YAML::Node& map,
   return out;
 }
 
-std::optional<int64_t> SpecParser::Int(const YAML::Node& node, const std::string& what,
-                                       int64_t min, int64_t max, const char* list_hint) {
+std::optional<int64_t> SpecParser::Int(const YAML::Node& node, const std::string& what, int64_t min,
+                                       int64_t max, const char* list_hint) {
   if (node.IsSequence()) {
-    Error(node.Mark(), absl::StrCat("a list where a number is expected: ", what,
-                                    " takes one integer",
-                                    list_hint != nullptr ? absl::StrCat("; ", list_hint) : ""));
+    Error(node.Mark(),
+          absl::StrCat("a list where a number is expected: ", what, " takes one integer",
+                       list_hint != nullptr ? absl::StrCat("; ", list_hint) : ""));
     return std::nullopt;
   }
   if (!node.IsScalar()) {
@@ -212,8 +215,8 @@ std::optional<int64_t> SpecParser::Int(const YAML::Node& node, const std::string
 std::optional<double> SpecParser::Double(const YAML::Node& node, const std::string& what,
                                          double min, double max) {
   if (node.IsSequence()) {
-    Error(node.Mark(), absl::StrCat("a list where a number is expected: ", what,
-                                    " takes one number here"));
+    Error(node.Mark(),
+          absl::StrCat("a list where a number is expected: ", what, " takes one number here"));
     return std::nullopt;
   }
   double v = 0;
@@ -288,16 +291,14 @@ void SpecParser::CheckUnique(const std::vector<YAML::Node>& nodes,
   for (size_t i = 0; i < values.size(); ++i) {
     auto [it, inserted] = first.emplace(values[i], i);
     if (!inserted) {
-      Error(nodes[i].Mark(),
-            absl::StrCat("duplicate value ", values[i], " in ", what, " (also at ",
-                         nodes[it->second].Mark().line + 1, ":",
-                         nodes[it->second].Mark().column + 1, "); remove one"));
+      Error(nodes[i].Mark(), absl::StrCat("duplicate value ", values[i], " in ", what, " (also at ",
+                                          nodes[it->second].Mark().line + 1, ":",
+                                          nodes[it->second].Mark().column + 1, "); remove one"));
     }
   }
 }
 
-std::optional<ParamValue> SpecParser::CatalogValue(const YAML::Node& node,
-                                                   const MethodParam& param,
+std::optional<ParamValue> SpecParser::CatalogValue(const YAML::Node& node, const MethodParam& param,
                                                    const std::string& what) {
   switch (param.type) {
     case ParamType::kInt: {
@@ -348,7 +349,8 @@ std::string SpecParser::Resolve(const std::string& path) const {
   fs::path p(path);
   if (p.is_relative()) {
     std::error_code ec;
-    const fs::path base = options_.base_dir.empty() ? fs::current_path(ec) : fs::path(options_.base_dir);
+    const fs::path base =
+        options_.base_dir.empty() ? fs::current_path(ec) : fs::path(options_.base_dir);
     p = base / p;
   }
   return p.lexically_normal().string();
@@ -356,18 +358,18 @@ std::string SpecParser::Resolve(const std::string& path) const {
 
 void SpecParser::ParseModels(const YAML::Node& node, SweepSpec* spec) {
   if (!node.IsSequence() || node.size() == 0) {
-    Error(node.Mark(), node.IsSequence()
-                           ? "models is an empty list; give at least one {name, path}"
-                           : absl::StrCat("models must be a list of {name, path, gpus}, got ",
-                                          TypeName(node)));
+    Error(node.Mark(),
+          node.IsSequence()
+              ? "models is an empty list; give at least one {name, path}"
+              : absl::StrCat("models must be a list of {name, path, gpus}, got ", TypeName(node)));
     return;
   }
   static const std::vector<std::string> allowed(std::begin(kModelKeys), std::end(kModelKeys));
   std::map<std::string, int> names;
   for (const YAML::Node& item : node) {
     if (!item.IsMap()) {
-      Error(item.Mark(), absl::StrCat("each model must be a map {name: ..., path: ...}, got ",
-                                      TypeName(item)));
+      Error(item.Mark(),
+            absl::StrCat("each model must be a map {name: ..., path: ...}, got ", TypeName(item)));
       continue;
     }
     ModelEntry model;
@@ -383,9 +385,8 @@ void SpecParser::ParseModels(const YAML::Node& node, SweepSpec* spec) {
         if (v) {
           auto [it, inserted] = names.emplace(*v, e.value.Mark().line + 1);
           if (!inserted) {
-            Error(e.value.Mark(), absl::StrCat("duplicate model name '", *v,
-                                               "' (first at line ", it->second,
-                                               "); give each model its own name"));
+            Error(e.value.Mark(), absl::StrCat("duplicate model name '", *v, "' (first at line ",
+                                               it->second, "); give each model its own name"));
             ok = false;
           }
           model.ref.name = *v;
@@ -462,8 +463,8 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
       }
     }
     if (!name_node.has_value()) {
-      Error(node.Mark(), "method has no name; add `name: <method>` (known: " +
-                             absl::StrJoin(known, ", ") + ")");
+      Error(node.Mark(),
+            "method has no name; add `name: <method>` (known: " + absl::StrJoin(known, ", ") + ")");
       return;
     }
   } else {
@@ -476,7 +477,7 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
   const MethodInfo* info = FindMethod(*name);
   if (info == nullptr) {
     Error(name_node->Mark(), absl::StrCat("unknown method '", *name, "'", DidYouMean(*name, known),
-                                         " (known: ", absl::StrJoin(known, ", "), ")"));
+                                          " (known: ", absl::StrJoin(known, ", "), ")"));
     return;
   }
   const std::string where = absl::StrCat("method ", info->name);
@@ -514,15 +515,13 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
         if (s == "decode") p = MethodPhase::kDecode;
         if (s == "both") p = MethodPhase::kBoth;
         if (!p) {
-          Error(n.Mark(), absl::StrCat(where, ": phase '", s,
-                                       "' is not prefill, decode or both"));
+          Error(n.Mark(), absl::StrCat(where, ": phase '", s, "' is not prefill, decode or both"));
           ok = false;
           continue;
         }
         if (info->phase != MethodPhase::kBoth && *p != info->phase) {
           Error(n.Mark(), absl::StrCat(info->name, " runs only in ", PhaseName(info->phase),
-                                       "; remove `phase` or set it to ",
-                                       PhaseName(info->phase)));
+                                       "; remove `phase` or set it to ", PhaseName(info->phase)));
           ok = false;
           continue;
         }
@@ -548,16 +547,16 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
       for (const YAML::Node& n : *nodes) {
         double c = 0;
         if (!IsPlain(n) || !absl::SimpleAtod(n.Scalar(), &c) || !std::isfinite(c)) {
-          Error(n.Mark(), absl::StrCat(where, " compression must be a number, got '",
-                                       n.Scalar(), "'"));
+          Error(n.Mark(),
+                absl::StrCat(where, " compression must be a number, got '", n.Scalar(), "'"));
           ok = false;
           continue;
         }
         if (c < 1) {
-          Error(n.Mark(), absl::StrCat(
-                              where, " compression ", n.Scalar(),
-                              " is below 1: compression is 1/(1 - sparsity), so 1 is dense and "
-                              "10 keeps a tenth; use values >= 1"));
+          Error(n.Mark(),
+                absl::StrCat(where, " compression ", n.Scalar(),
+                             " is below 1: compression is 1/(1 - sparsity), so 1 is dense and "
+                             "10 keeps a tenth; use values >= 1"));
           ok = false;
           continue;
         }
@@ -615,28 +614,28 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
     }
   }
   for (const MethodParam& p : info->params) {
-    const bool present = std::any_of(given.begin(), given.end(),
-                                     [&p](const auto& g) { return g.first == &p; });
+    const bool present =
+        std::any_of(given.begin(), given.end(), [&p](const auto& g) { return g.first == &p; });
     if (present || p.default_value[0] != '\0') continue;
     if (compression_given && IsSetByCompression(*info, p.name)) continue;
     const bool is_budget = std::string(p.name) == info->budget_param;
-    Error(node.Mark(),
-          absl::StrCat(where, " needs `", p.name, "` (", p.help, ")",
-                       is_budget && SupportsCompressionTarget(*info)
-                           ? " or `compression: [...]` targets"
-                           : "",
-                       "; it has no default"));
+    Error(node.Mark(), absl::StrCat(where, " needs `", p.name, "` (", p.help, ")",
+                                    is_budget && SupportsCompressionTarget(*info)
+                                        ? " or `compression: [...]` targets"
+                                        : "",
+                                    "; it has no default"));
     ok = false;
   }
   if (!ok) return;
   // Refuse before building the variants, so that an absurd entry costs no memory.
   int64_t variants = SatMul(static_cast<int64_t>(phases.size()),
                             has_compression ? static_cast<int64_t>(compression->size()) : 1);
-  for (const auto& axis : axes) variants = SatMul(variants, static_cast<int64_t>(axis.second.size()));
+  for (const auto& axis : axes)
+    variants = SatMul(variants, static_cast<int64_t>(axis.second.size()));
   if (variants > options_.max_jobs) {
-    Error(node.Mark(), absl::StrCat(where, " expands to ", variants,
-                                    " variants, more than the limit of ", options_.max_jobs,
-                                    " jobs; shorten its parameter lists"));
+    Error(node.Mark(),
+          absl::StrCat(where, " expands to ", variants, " variants, more than the limit of ",
+                       options_.max_jobs, " jobs; shorten its parameter lists"));
     return;
   }
 
@@ -712,10 +711,10 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
 
 void SpecParser::ParseTasks(const YAML::Node& node, SweepSpec* spec) {
   if (!node.IsSequence() || node.size() == 0) {
-    Error(node.Mark(), node.IsSequence()
-                           ? "tasks is an empty list; give at least one {name, samples}"
-                           : absl::StrCat("tasks must be a list of task names or maps, got ",
-                                          TypeName(node)));
+    Error(node.Mark(),
+          node.IsSequence()
+              ? "tasks is an empty list; give at least one {name, samples}"
+              : absl::StrCat("tasks must be a list of task names or maps, got ", TypeName(node)));
     return;
   }
   for (const YAML::Node& item : node) ParseTask(item, spec);
@@ -734,8 +733,8 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
       if (e.key == "name") name_node.emplace(e.value);
     }
     if (!name_node.has_value()) {
-      Error(node.Mark(), "task has no name; add `name: <task>` (known: " +
-                             absl::StrJoin(known, ", ") + ")");
+      Error(node.Mark(),
+            "task has no name; add `name: <task>` (known: " + absl::StrJoin(known, ", ") + ")");
       return;
     }
   } else {
@@ -748,7 +747,7 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
   const TaskInfo* info = FindTask(*name);
   if (info == nullptr) {
     Error(name_node->Mark(), absl::StrCat("unknown task '", *name, "'", DidYouMean(*name, known),
-                                         " (known: ", absl::StrJoin(known, ", "), ")"));
+                                          " (known: ", absl::StrJoin(known, ", "), ")"));
     return;
   }
   const std::string where = absl::StrCat("task ", info->name);
@@ -776,9 +775,8 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
       const std::string resolved = Resolve(*v);
       std::error_code ec;
       if (fs::is_regular_file(resolved, ec)) {
-        base.data_identity =
-            absl::StrCat("file ", fs::path(resolved).filename().string(), " ",
-                         fs::file_size(resolved, ec));
+        base.data_identity = absl::StrCat("file ", fs::path(resolved).filename().string(), " ",
+                                          fs::file_size(resolved, ec));
       } else if (fs::is_directory(resolved, ec)) {
         std::vector<std::string> files;
         for (const fs::directory_entry& f : fs::directory_iterator(resolved, ec)) {
@@ -824,11 +822,12 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
   }
   if (!ok) return;
   int64_t variants = 1;
-  for (const auto& axis : axes) variants = SatMul(variants, static_cast<int64_t>(axis.second.size()));
+  for (const auto& axis : axes)
+    variants = SatMul(variants, static_cast<int64_t>(axis.second.size()));
   if (variants > options_.max_jobs) {
-    Error(node.Mark(), absl::StrCat(where, " expands to ", variants,
-                                    " variants, more than the limit of ", options_.max_jobs,
-                                    " jobs; shorten its parameter lists"));
+    Error(node.Mark(),
+          absl::StrCat(where, " expands to ", variants, " variants, more than the limit of ",
+                       options_.max_jobs, " jobs; shorten its parameter lists"));
     return;
   }
   std::vector<TaskChoice> combos = {base};
@@ -848,8 +847,8 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
 
 void SpecParser::ParseGeneration(const YAML::Node& node, SweepSpec* spec) {
   if (!node.IsMap()) {
-    Error(node.Mark(), absl::StrCat("generation must be a map {max_new_tokens, greedy}, got ",
-                                    TypeName(node)));
+    Error(node.Mark(),
+          absl::StrCat("generation must be a map {max_new_tokens, greedy}, got ", TypeName(node)));
     return;
   }
   static const std::vector<std::string> allowed(std::begin(kGenerationKeys),
@@ -904,9 +903,10 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
   }
   if (!root.IsMap()) {
     // An empty document has no position of its own: point at the start of the file.
-    Error(root.Mark().is_null() ? YAML::Mark() : root.Mark(), absl::StrCat("a sweep spec is a map with name, models, sequence_lengths, "
-                                    "methods and tasks; this file holds ",
-                                    TypeName(root)));
+    Error(root.Mark().is_null() ? YAML::Mark() : root.Mark(),
+          absl::StrCat("a sweep spec is a map with name, models, sequence_lengths, "
+                       "methods and tasks; this file holds ",
+                       TypeName(root)));
     return std::nullopt;
   }
   SweepSpec spec;
@@ -962,10 +962,10 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
         if (auto v = Int(e.value, "limits.max_jobs", 1, std::numeric_limits<int64_t>::max())) {
           limit_node.emplace(e.value);
           if (*v > options_.max_jobs) {
-            Error(e.value.Mark(),
-                  absl::StrCat("limits.max_jobs ", *v, " is above the configured limit ",
-                               options_.max_jobs, "; lower it (or raise the configured limit, "
-                               "e.g. `sfctl validate --max-jobs`)"));
+            Error(e.value.Mark(), absl::StrCat("limits.max_jobs ", *v,
+                                               " is above the configured limit ", options_.max_jobs,
+                                               "; lower it (or raise the configured limit, "
+                                               "e.g. `sfctl validate --max-jobs`)"));
           } else {
             spec.max_jobs = *v;
           }
@@ -991,9 +991,9 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
   }
   if (spec.grid_size > spec.max_jobs) {
     Error(limit_node.has_value() ? limit_node->Mark() : root.Mark(),
-          absl::StrCat("the grid has ", spec.grid_size, " jobs (",
-                       absl::StrJoin(factors, " x "), "), more than the limit of ",
-                       spec.max_jobs, "; shrink an axis or split the sweep",
+          absl::StrCat("the grid has ", spec.grid_size, " jobs (", absl::StrJoin(factors, " x "),
+                       "), more than the limit of ", spec.max_jobs,
+                       "; shrink an axis or split the sweep",
                        limit_node.has_value() ? " or raise limits.max_jobs" : ""));
     return std::nullopt;
   }
@@ -1045,8 +1045,8 @@ absl::StatusOr<SweepSpec> LoadSweepSpec(const std::string& path, const SpecOptio
                                         std::vector<SpecError>* errors) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read sweep spec ", path,
-                                            "; check the file name"));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read sweep spec ", path, "; check the file name"));
   }
   std::ostringstream text;
   text << in.rdbuf();

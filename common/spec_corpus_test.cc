@@ -1,5 +1,7 @@
 // Runs every spec of tests/data/specs and examples/quickstart.yaml against its stated
 // expectations (errors at a line and column with a message, or a job count).
+#include "common/testing/spec_corpus.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,7 +14,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/spec.h"
-#include "common/testing/spec_corpus.h"
 #include "common/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
@@ -94,8 +95,7 @@ TEST_F(SpecCorpusTest, BadSpecs_ReportEachExpectedErrorAtItsPosition) {
       for (const SpecError& e : errors) {
         found |= e.line == w.line && e.column == w.column && absl::StrContains(e.message, w.text);
       }
-      EXPECT_TRUE(found) << "missing " << w.line << ":" << w.column << ": " << w.text
-                         << "\ngot:\n"
+      EXPECT_TRUE(found) << "missing " << w.line << ":" << w.column << ": " << w.text << "\ngot:\n"
                          << all;
     }
     if (want.error_count >= 0) {

@@ -26,11 +26,26 @@ std::string Slurp(const fs::path& path) {
 }
 
 // Fragments that stress YAML structure and the spec's typing.
-const char* const kTokens[] = {
-    "[", "]", "{", "}", ",", ": ", "- ", "#", "&a ", "*a", "!!str ", "<<: ", "~", "null",
-    "\"", "'", "|", ">", "\t", "\n", "  ", "1e999", "-1", "0", "0.5", "nan", "true",
-    "99999999999999999999", "[[[[[[", "{a: {b: {c: [", "name", "compression", "dense",
-    "phase: both", "samples", "path: models/tiny-llama", "\xff\xfe", "\\u0000", "%YAML 1.2\n"};
+const char* const kTokens[] = {"[",          "]",
+                               "{",          "}",
+                               ",",          ": ",
+                               "- ",         "#",
+                               "&a ",        "*a",
+                               "!!str ",     "<<: ",
+                               "~",          "null",
+                               "\"",         "'",
+                               "|",          ">",
+                               "\t",         "\n",
+                               "  ",         "1e999",
+                               "-1",         "0",
+                               "0.5",        "nan",
+                               "true",       "99999999999999999999",
+                               "[[[[[[",     "{a: {b: {c: [",
+                               "name",       "compression",
+                               "dense",      "phase: both",
+                               "samples",    "path: models/tiny-llama",
+                               "\xff\xfe",   "\\u0000",
+                               "%YAML 1.2\n"};
 
 std::string Mutate(const std::string& text, std::mt19937_64& rng) {
   std::string out = text;

@@ -25,14 +25,16 @@ class SpecTest : public ::testing::Test {
   void SetUp() override {
     dir_ = sf::testing::FreshTestDir();
     sf::testing::WriteModel(dir_ / "models/tiny");
-    sf::testing::WriteModel(dir_ / "models/small",
-                            absl::StrReplaceAll(sf::testing::kTinyLlamaConfig,
-                                                {{"\"num_hidden_layers\": 2", "\"num_hidden_layers\": 4"}}),
-                            4000);
+    sf::testing::WriteModel(
+        dir_ / "models/small",
+        absl::StrReplaceAll(sf::testing::kTinyLlamaConfig,
+                            {{"\"num_hidden_layers\": 2", "\"num_hidden_layers\": 4"}}),
+        4000);
     options_.base_dir = dir_.string();
   }
 
-  absl::StatusOr<SweepSpec> Parse(const std::string& yaml, std::vector<SpecError>* errors = nullptr) {
+  absl::StatusOr<SweepSpec> Parse(const std::string& yaml,
+                                  std::vector<SpecError>* errors = nullptr) {
     return ParseSweepSpec(yaml, "sweep.yaml", options_, errors);
   }
 
@@ -208,15 +210,16 @@ tasks: [{name: ruler_niah, samples: [1, 2]}]
 )";
   std::vector<SpecError> errors;
   absl::StatusOr<SweepSpec> spec = Parse(yaml, &errors);
-  EXPECT_THAT(spec, StatusIs(absl::StatusCode::kInvalidArgument,
-                             AllOf(HasSubstr("sweep.yaml:3:1: error: unknown key 'sequence_lenghts'"),
-                                   HasSubstr("did you mean 'sequence_lengths'?"),
-                                   HasSubstr("sweep.yaml:5:5: error: unknown method 'vertical_slsh'; "
-                                             "did you mean 'vertical_slash'?"),
-                                   HasSubstr("sweep.yaml:6:34: error: method snapkv compression 0.5 "
-                                             "is below 1"),
-                                   HasSubstr("sweep.yaml:7:37: error: a list where a number is "
-                                             "expected: task ruler_niah samples"))));
+  EXPECT_THAT(spec,
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("sweep.yaml:3:1: error: unknown key 'sequence_lenghts'"),
+                             HasSubstr("did you mean 'sequence_lengths'?"),
+                             HasSubstr("sweep.yaml:5:5: error: unknown method 'vertical_slsh'; "
+                                       "did you mean 'vertical_slash'?"),
+                             HasSubstr("sweep.yaml:6:34: error: method snapkv compression 0.5 "
+                                       "is below 1"),
+                             HasSubstr("sweep.yaml:7:37: error: a list where a number is "
+                                       "expected: task ruler_niah samples"))));
   // Plus "missing sequence_lengths" since the misspelt key does not count.
   EXPECT_THAT(errors, SizeIs(5));
   for (const SpecError& e : errors) {
@@ -246,8 +249,8 @@ TEST_F(SpecTest, HugeEntry_RefusedBeforeExpanding) {
   for (int i = 1; i <= 200; ++i) absl::StrAppend(&values, i == 1 ? "" : ", ", i);
   const std::string yaml = absl::StrCat(
       "models: [{name: tiny, path: models/tiny}]\nsequence_lengths: [", values,
-      "]\nmethods: [{name: snapkv, window: [", values, "], pool: [", values,
-      "], token_capacity: [", values, "]}]\ntasks: [ruler_niah]\nseeds: [", values, "]\n");
+      "]\nmethods: [{name: snapkv, window: [", values, "], pool: [", values, "], token_capacity: [",
+      values, "]}]\ntasks: [ruler_niah]\nseeds: [", values, "]\n");
   EXPECT_THAT(Parse(yaml),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("method snapkv expands to 8000000 variants, more than the limit "
@@ -257,10 +260,10 @@ TEST_F(SpecTest, HugeEntry_RefusedBeforeExpanding) {
 TEST_F(SpecTest, GridProductOverLimit_Refused) {
   std::string values;
   for (int i = 1; i <= 300; ++i) absl::StrAppend(&values, i == 1 ? "" : ", ", i);
-  const std::string yaml = absl::StrCat(
-      "models: [{name: tiny, path: models/tiny}]\nsequence_lengths: [", values,
-      "]\nmethods: [{name: snapkv, token_capacity: [", values,
-      "]}]\ntasks: [ruler_niah]\nseeds: [", values, "]\n");
+  const std::string yaml =
+      absl::StrCat("models: [{name: tiny, path: models/tiny}]\nsequence_lengths: [", values,
+                   "]\nmethods: [{name: snapkv, token_capacity: [", values,
+                   "]}]\ntasks: [ruler_niah]\nseeds: [", values, "]\n");
   EXPECT_THAT(Parse(yaml), StatusIs(absl::StatusCode::kInvalidArgument,
                                     HasSubstr("the grid has 27000000 jobs")));
 }

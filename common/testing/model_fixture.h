@@ -35,8 +35,8 @@ inline void WriteFile(const std::filesystem::path& path, const std::string& text
 }
 
 // Writes a model folder at `dir` with `config` and one `weight_bytes`-byte safetensors file.
-inline void WriteModel(const std::filesystem::path& dir, const std::string& config = kTinyLlamaConfig,
-                       size_t weight_bytes = 1000) {
+inline void WriteModel(const std::filesystem::path& dir,
+                       const std::string& config = kTinyLlamaConfig, size_t weight_bytes = 1000) {
   WriteFile(dir / "config.json", config);
   WriteFile(dir / "model.safetensors", std::string(weight_bytes, 'w'));
   WriteFile(dir / "tokenizer.json", R"({"model": {"type": "BPE"}})");

@@ -23,10 +23,11 @@ inline std::filesystem::path SourceDir() {
 // `dir`.
 inline void WriteCorpusWorld(const std::filesystem::path& dir) {
   WriteModel(dir / "models/tiny-llama");
-  WriteModel(dir / "models/tiny-qwen",
-             absl::StrReplaceAll(kTinyLlamaConfig, {{"LlamaForCausalLM", "Qwen2ForCausalLM"},
-                                                    {"\"vocab_size\": 256", "\"vocab_size\": 300"}}),
-             1200);
+  WriteModel(
+      dir / "models/tiny-qwen",
+      absl::StrReplaceAll(kTinyLlamaConfig, {{"LlamaForCausalLM", "Qwen2ForCausalLM"},
+                                             {"\"vocab_size\": 256", "\"vocab_size\": 300"}}),
+      1200);
   std::filesystem::create_directories(dir / "models/no-config");
   WriteFile(dir / "data/squad.json", R"({"data": []})");
 }
@@ -34,7 +35,8 @@ inline void WriteCorpusWorld(const std::filesystem::path& dir) {
 // The .yaml files of a corpus folder, sorted.
 inline std::vector<std::filesystem::path> CorpusFiles(const std::string& sub) {
   std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(SourceDir() / "tests/data/specs" / sub)) {
+  for (const auto& e :
+       std::filesystem::directory_iterator(SourceDir() / "tests/data/specs" / sub)) {
     if (e.path().extension() == ".yaml") files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());

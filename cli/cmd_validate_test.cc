@@ -1,0 +1,122 @@
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "cli/sfctl.h"
+#include "common/testing/spec_corpus.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sf::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result RunCli(std::vector<std::string> args) {
+  args.insert(args.begin(), "sfctl");
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  std::istringstream in;
+  std::ostringstream out, err;
+  const int code = RunSfctl(static_cast<int>(argv.size()), argv.data(), in, out, err);
+  return {code, out.str(), err.str()};
+}
+
+class ValidateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = sf::testing::FreshTestDir();
+    sf::testing::WriteCorpusWorld(dir_);
+  }
+  std::string Write(const std::string& name, const std::string& text) {
+    sf::testing::WriteFile(dir_ / name, text);
+    return (dir_ / name).string();
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ValidateTest, Quickstart_PrintsAxesAndJobCount) {
+  const std::string spec = (sf::testing::SourceDir() / "examples/quickstart.yaml").string();
+  Result r = RunCli({"validate", spec, "--base-dir", dir_.string()});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("sweep 'quickstart' is valid"));
+  EXPECT_THAT(r.out, HasSubstr("models                  2  tiny-llama, tiny-qwen"));
+  EXPECT_THAT(r.out, HasSubstr("sequence_lengths        2  512, 1024"));
+  EXPECT_THAT(r.out,
+              HasSubstr("methods                11  dense 1, vertical_slash 2 (compression 2)"));
+  EXPECT_THAT(r.out, HasSubstr("streaming 4 (phase 2 x compression 2)"));
+  EXPECT_THAT(r.out, HasSubstr("tasks                   2  ruler_niah, story_retrieval"));
+  EXPECT_THAT(r.out, HasSubstr("jobs                   88  (0 duplicates removed"));
+  EXPECT_THAT(r.out, HasSubstr("largest memory"));
+  EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
+TEST_F(ValidateTest, List_PrintsOneLinePerJob) {
+  const std::string spec = Write("s.yaml", R"(models: [{name: m, path: models/tiny-llama}]
+sequence_lengths: [512, 1024]
+methods: [dense, {name: snapkv, compression: 4}]
+tasks: [ruler_niah]
+)");
+  Result r = RunCli({"validate", spec, "--base-dir", dir_.string(), "--list"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("snapkv@4"));
+  int job_lines = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" ruler_niah ") != std::string::npos) ++job_lines;
+  }
+  EXPECT_EQ(job_lines, 4);
+}
+
+TEST_F(ValidateTest, Errors_PrintedLocatedAndExit2) {
+  const std::string spec = Write("bad.yaml", R"(models: [{name: m, path: models/tiny-llama}]
+sequence_lengths: [512]
+methods: [snapk, {name: quest, compression: [0.5]}]
+tasks: [ruler_niah]
+)");
+  Result r = RunCli({"validate", spec, "--base-dir", dir_.string()});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err,
+              HasSubstr(spec + ":3:11: error: unknown method 'snapk'; did you mean 'snapkv'?"));
+  EXPECT_THAT(r.err, HasSubstr(spec + ":3:46: error: method quest compression 0.5 is below 1"));
+  EXPECT_THAT(r.err, HasSubstr("sfctl: 2 errors in " + spec + "; nothing would be submitted"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST_F(ValidateTest, MaxJobs_IsTheConfiguredLimit) {
+  const std::string spec = Write("s.yaml", R"(models: [{name: m, path: models/tiny-llama}]
+sequence_lengths: [512, 1024, 2048]
+methods: [dense]
+tasks: [ruler_niah]
+)");
+  Result r = RunCli({"validate", spec, "--base-dir", dir_.string(), "--max-jobs", "2"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("the grid has 3 jobs (models 1 x sequence_lengths 3 x methods 1 x "
+                               "tasks 1 x seeds 1), more than the limit of 2"));
+}
+
+TEST_F(ValidateTest, MissingFile_IsUsageError) {
+  Result r = RunCli({"validate", (dir_ / "absent.yaml").string()});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("cannot read sweep spec"));
+}
+
+TEST_F(ValidateTest, Help_DescribesTheCommand) {
+  Result r = RunCli({"validate", "--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_THAT(r.out, HasSubstr("file:line:column"));
+  EXPECT_THAT(r.out, HasSubstr("--max-jobs"));
+  EXPECT_THAT(r.out, HasSubstr("--base-dir"));
+}
+
+}  // namespace
+}  // namespace sf::cli
