@@ -34,6 +34,19 @@ int ReportStatus(const absl::Status& status, Io& io);
 void AddVersionCommand(CLI::App& app, Io& io, int* exit_code);
 void AddDevicesCommand(CLI::App& app, Io& io, int* exit_code);
 void AddValidateCommand(CLI::App& app, Io& io, int* exit_code);
+// Coordinator clients (cmd_<name>.cc): every one takes --coordinator and --token-file.
+void AddSubmitCommand(CLI::App& app, Io& io, int* exit_code);
+void AddWatchCommand(CLI::App& app, Io& io, int* exit_code);
+void AddStatusCommand(CLI::App& app, Io& io, int* exit_code);
+void AddListCommand(CLI::App& app, Io& io, int* exit_code);
+void AddCancelCommand(CLI::App& app, Io& io, int* exit_code);
+void AddRetryCommand(CLI::App& app, Io& io, int* exit_code);
+void AddResultsCommand(CLI::App& app, Io& io, int* exit_code);
+void AddQueryCommand(CLI::App& app, Io& io, int* exit_code);
+void AddExportCommand(CLI::App& app, Io& io, int* exit_code);
+void AddWorkersCommand(CLI::App& app, Io& io, int* exit_code);
+// The embedded default: in-process coordinator and local workers.
+void AddRunCommand(CLI::App& app, Io& io, int* exit_code);
 
 }  // namespace sf::cli
 
