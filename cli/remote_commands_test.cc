@@ -42,7 +42,7 @@ models:
 sequence_lengths: [512, 1024]
 methods:
   - dense
-  - {name: streaming, compression: [2, 4]}
+  - {name: streaming, phase: prefill, compression: [2, 4]}
 tasks:
   - {name: ruler_niah, samples: 3}
 seed: 7

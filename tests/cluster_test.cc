@@ -169,6 +169,8 @@ TEST_F(ClusterTest, WorkerReleasedMidJob_AnotherResumesAtTheNextSample) {
     if (i != 6) return;
     reached.Notify();
     open.WaitForNotification();
+    // As an evaluator inside a long sample would, notice the cancellation here.
+    while (!cancel.cancelled()) absl::SleepFor(absl::Milliseconds(1));
   };
   LocalWorker* first = AddWorker("first", gated);
   const int64_t sweep = Submit(testing::TestSweep("resume", 1, 20));
