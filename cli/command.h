@@ -38,6 +38,19 @@ void AddValidateCommand(CLI::App& app, Io& io, int* exit_code);
 void AddMakeTinyModelCommand(CLI::App& app, Io& io, int* exit_code);
 void AddTasksCommand(CLI::App& app, Io& io, int* exit_code);
 void AddFidelityCommand(CLI::App& app, Io& io, int* exit_code);
+// Coordinator clients (cmd_<name>.cc): every one takes --coordinator and --token-file.
+void AddSubmitCommand(CLI::App& app, Io& io, int* exit_code);
+void AddWatchCommand(CLI::App& app, Io& io, int* exit_code);
+void AddStatusCommand(CLI::App& app, Io& io, int* exit_code);
+void AddListCommand(CLI::App& app, Io& io, int* exit_code);
+void AddCancelCommand(CLI::App& app, Io& io, int* exit_code);
+void AddRetryCommand(CLI::App& app, Io& io, int* exit_code);
+void AddResultsCommand(CLI::App& app, Io& io, int* exit_code);
+void AddQueryCommand(CLI::App& app, Io& io, int* exit_code);
+void AddExportCommand(CLI::App& app, Io& io, int* exit_code);
+void AddWorkersCommand(CLI::App& app, Io& io, int* exit_code);
+// The embedded default: in-process coordinator and local workers.
+void AddRunCommand(CLI::App& app, Io& io, int* exit_code);
 
 }  // namespace sf::cli
 

@@ -88,6 +88,17 @@ int RunSfctl(int argc, const char* const* argv, std::istream& in, std::ostream& 
   AddMakeTinyModelCommand(app, io, &exit_code);
   AddTasksCommand(app, io, &exit_code);
   AddFidelityCommand(app, io, &exit_code);
+  AddRunCommand(app, io, &exit_code);
+  AddSubmitCommand(app, io, &exit_code);
+  AddWatchCommand(app, io, &exit_code);
+  AddStatusCommand(app, io, &exit_code);
+  AddListCommand(app, io, &exit_code);
+  AddCancelCommand(app, io, &exit_code);
+  AddRetryCommand(app, io, &exit_code);
+  AddResultsCommand(app, io, &exit_code);
+  AddQueryCommand(app, io, &exit_code);
+  AddExportCommand(app, io, &exit_code);
+  AddWorkersCommand(app, io, &exit_code);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (const CLI::App* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];

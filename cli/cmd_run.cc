@@ -1,0 +1,35 @@
+// sfctl run: the embedded default (in-process coordinator and local workers).
+#include "cli/command.h"
+#include "cli/local_run.h"
+#include "worker/no_engine_evaluator.h"
+
+namespace sf::cli {
+
+void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
+  auto options = std::make_shared<LocalRunOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run",
+      "Run a sweep on this machine with no setup: starts a coordinator in process (its "
+      "database in the working folder, so running again resumes and reuses finished jobs) "
+      "and local workers, shows progress until the sweep finishes, then prints the results "
+      "table. Exit 0 when every job is done, 1 when some failed");
+  cmd->add_option("spec", options->submit.spec_path, "sweep spec (YAML)")->required();
+  cmd->add_option("--db", options->db_path, "coordinator database file")->capture_default_str();
+  cmd->add_option("--workers", options->workers, "local workers")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_flag("--force", options->submit.force, "re-run jobs that already have results");
+  cmd->add_option("--format", options->format, "results table format: table, csv or json")
+      ->capture_default_str();
+  cmd->callback([&io, exit_code, options] {
+    *exit_code = RunLocally(
+        *options,
+        [](int) -> std::unique_ptr<worker::Evaluator> {
+          // No model engine yet: jobs are refused with a clear error (see docs/worker.md).
+          return std::make_unique<worker::NoEngineEvaluator>(std::vector<std::string>{"cpu"});
+        },
+        io);
+  });
+}
+
+}  // namespace sf::cli

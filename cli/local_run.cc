@@ -1,0 +1,129 @@
+#include "cli/local_run.h"
+
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "common/version.h"
+#include "coordinator/scheduler.h"
+#include "coordinator/service.h"
+#include "worker/outbox.h"
+#include "worker/rpc.h"
+#include "worker/worker.h"
+#include "worker/worker_client.h"
+
+namespace sf::cli {
+
+int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluators, Io& io) {
+  // Validate before starting anything: an invalid spec touches no database.
+  absl::StatusOr<v1::SubmitSweepRequest> request = BuildSubmitRequest(options.submit);
+  if (!request.ok()) return ReportStatus(request.status(), io);
+  absl::StatusOr<Format> format = ParseFormat(options.format);
+  if (!format.ok()) return ReportStatus(format.status(), io);
+
+  coordinator::SchedulerOptions scheduler_options;
+  scheduler_options.lease_ttl = options.lease_ttl;
+  scheduler_options.max_lease_wait = absl::Seconds(1);
+  auto scheduler = coordinator::Scheduler::Open(options.db_path, &RealClock(), scheduler_options);
+  if (!scheduler.ok()) {
+    return ReportStatus(Annotate(scheduler.status(), absl::StrCat("opening ", options.db_path)),
+                        io);
+  }
+  coordinator::ServerOptions server_options;
+  server_options.listen = "127.0.0.1:0";
+  auto server = coordinator::CoordinatorServer::Start(scheduler->get(), server_options);
+  if (!server.ok()) return ReportStatus(server.status(), io);
+  const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
+  ConnectionOptions connection;
+  connection.address = address;
+  auto channel = MakeCoordinatorChannel(connection);
+  Remote remote(channel, address, "", absl::Seconds(60));
+
+  absl::StatusOr<v1::SubmitSweepResponse> submitted = Submit(remote, *request, io);
+  if (!submitted.ok()) return ReportStatus(submitted.status(), io);
+
+  struct LocalWorker {
+    std::unique_ptr<worker::Evaluator> evaluator;
+    std::unique_ptr<worker::Outbox> outbox;
+    std::unique_ptr<worker::WorkerClient> client;
+    std::unique_ptr<worker::Worker> worker;
+    std::thread thread;
+    absl::Status status;
+  };
+  std::vector<std::unique_ptr<LocalWorker>> workers;
+  int exit_code = kExitOk;
+  for (int i = 0; i < options.workers; ++i) {
+    auto w = std::make_unique<LocalWorker>();
+    w->evaluator = evaluators(i);
+    auto outbox = worker::Outbox::Open(absl::StrCat(options.db_path, ".worker", i, ".outbox"));
+    if (!outbox.ok()) {
+      exit_code = ReportStatus(outbox.status(), io);
+      break;
+    }
+    w->outbox = std::move(*outbox);
+    w->client = worker::NewGrpcWorkerClient(channel, {});
+    worker::WorkerOptions wo;
+    wo.worker_id = absl::StrCat("local-", i);
+    wo.hostname = "localhost";
+    wo.engine_version = kEngineVersion;
+    wo.lease_wait = absl::Seconds(1);
+    w->worker = std::make_unique<worker::Worker>(wo, w->client.get(), w->evaluator.get(),
+                                                 w->outbox.get(), &RealClock());
+    LocalWorker* raw = w.get();
+    w->thread = std::thread([raw] { raw->status = raw->worker->Run(); });
+    workers.push_back(std::move(w));
+  }
+
+  absl::StatusOr<v1::Sweep> final_state = absl::UnknownError("not watched");
+  if (exit_code == kExitOk) {
+    ProgressDisplay display(io.out, IsTerminal(io.out), &RealClock());
+    final_state = WatchUntilDone(remote, submitted->sweep_id(), display, WatchOptions(),
+                                 &RealClock());
+  }
+  for (auto& w : workers) w->worker->Stop(worker::StopMode::kRelease);
+  for (auto& w : workers) {
+    w->thread.join();
+    if (!w->status.ok()) SF_LOG(WARNING) << "local worker: " << w->status.message();
+  }
+  if (exit_code != kExitOk) return exit_code;
+  if (!final_state.ok()) return ReportStatus(final_state.status(), io);
+
+  ResultFilters filters;
+  filters.sweep = absl::StrCat(submitted->sweep_id());
+  absl::StatusOr<Table> results = FetchResults(remote, filters);
+  if (!results.ok()) return ReportStatus(results.status(), io);
+  io.out << "\n";
+  PrintTable(*results, *format, io.out);
+  if (final_state->counts().failed() > 0) {
+    bool truncated = false;
+    absl::StatusOr<Table> errors = RunQuery(
+        remote,
+        absl::StrCat("SELECT key, last_error FROM jobs WHERE state = 4 AND id IN (SELECT job_id "
+                     "FROM sweep_jobs WHERE sweep_id = ",
+                     submitted->sweep_id(), ") ORDER BY id LIMIT 5"),
+        0, 0, &truncated);
+    io.err << "sfctl: " << final_state->counts().failed() << " of "
+           << final_state->counts().total() << " jobs failed";
+    if (errors.ok()) {
+      io.err << "; first errors:\n";
+      for (const auto& row : errors->rows) {
+        io.err << "  " << std::get<std::string>(row[0]).substr(0, 12) << ": "
+               << (std::holds_alternative<std::string>(row[1]) ? std::get<std::string>(row[1])
+                                                               : "")
+               << "\n";
+      }
+    } else {
+      io.err << "\n";
+    }
+  }
+  (*server)->Shutdown(absl::Seconds(2));
+  (*server)->Wait();
+  return final_state->counts().failed() > 0 ||
+                 final_state->state() != v1::SWEEP_STATE_FINISHED
+             ? kExitFailure
+             : kExitOk;
+}
+
+}  // namespace sf::cli

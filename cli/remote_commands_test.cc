@@ -1,0 +1,265 @@
+// sfctl's coordinator commands run in process (RunSfctl) against a coordinator served on
+// loopback with two local workers using the tests' deterministic evaluator; and `run`
+// (RunLocally) with the same evaluator.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "cli/command.h"
+#include "cli/local_run.h"
+#include "cli/sfctl.h"
+#include "common/testing/model_fixture.h"
+#include "common/testing/status_matchers.h"
+#include "coordinator/scheduler.h"
+#include "coordinator/service.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "worker/outbox.h"
+#include "worker/rpc.h"
+#include "worker/testing/test_evaluator.h"
+#include "worker/worker.h"
+#include "worker/worker_client.h"
+
+namespace sf::cli {
+namespace {
+
+using ::sf::testing::IsOk;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+constexpr char kSpec[] = R"(name: cli-demo
+models:
+  - {name: tiny, path: models/tiny}
+sequence_lengths: [512, 1024]
+methods:
+  - dense
+  - {name: streaming, phase: prefill, compression: [2, 4]}
+tasks:
+  - {name: ruler_niah, samples: 3}
+seed: 7
+)";
+
+class RemoteCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           absl::StrCat("sfctl_", getpid(), "_",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    sf::testing::WriteModel(dir_ / "models/tiny");
+    spec_ = (dir_ / "sweep.yaml").string();
+    std::ofstream(spec_) << kSpec;
+  }
+
+  void StartCluster(int workers) {
+    coordinator::SchedulerOptions options;
+    options.max_lease_wait = absl::Milliseconds(300);
+    auto scheduler =
+        coordinator::Scheduler::Open((dir_ / "coord.db").string(), &RealClock(), options);
+    ASSERT_THAT(scheduler, IsOk());
+    scheduler_ = std::move(*scheduler);
+    auto server = coordinator::CoordinatorServer::Start(scheduler_.get(), {});
+    ASSERT_THAT(server, IsOk());
+    server_ = std::move(*server);
+    address_ = absl::StrCat("127.0.0.1:", server_->port());
+    ConnectionOptions c;
+    c.address = address_;
+    channel_ = MakeCoordinatorChannel(c);
+    for (int i = 0; i < workers; ++i) {
+      auto& w = workers_.emplace_back(std::make_unique<Local>());
+      w->outbox = *worker::Outbox::Open(":memory:");
+      w->client = worker::NewGrpcWorkerClient(channel_, {});
+      worker::WorkerOptions wo;
+      wo.worker_id = absl::StrCat("w", i);
+      wo.lease_wait = absl::Milliseconds(300);
+      w->worker = std::make_unique<worker::Worker>(wo, w->client.get(), &evaluator_,
+                                                   w->outbox.get(), &RealClock());
+      Local* raw = w.get();
+      w->thread = std::thread([raw] { raw->worker->Run().IgnoreError(); });
+    }
+  }
+
+  void TearDown() override {
+    for (auto& w : workers_) w->worker->Stop(worker::StopMode::kRelease);
+    for (auto& w : workers_) w->thread.join();
+    if (server_) {
+      server_->Shutdown(absl::Seconds(1));
+      server_->Wait();
+    }
+  }
+
+  Result Run(std::vector<std::string> args, bool with_address = true) {
+    if (with_address) {
+      args.push_back("--coordinator");
+      args.push_back(address_);
+    }
+    std::vector<const char*> argv = {"sfctl"};
+    for (const auto& a : args) argv.push_back(a.c_str());
+    std::istringstream in;
+    std::ostringstream out, err;
+    const int code = RunSfctl(static_cast<int>(argv.size()), argv.data(), in, out, err);
+    return {code, out.str(), err.str()};
+  }
+
+  struct Local {
+    std::unique_ptr<worker::Outbox> outbox;
+    std::unique_ptr<worker::WorkerClient> client;
+    std::unique_ptr<worker::Worker> worker;
+    std::thread thread;
+  };
+  std::filesystem::path dir_;
+  std::string spec_;
+  std::string address_;
+  worker::testing::TestEvaluator evaluator_;
+  std::unique_ptr<coordinator::Scheduler> scheduler_;
+  std::unique_ptr<coordinator::CoordinatorServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::vector<std::unique_ptr<Local>> workers_;
+};
+
+TEST_F(RemoteCommandsTest, SubmitWatchResultsQueryExport_EndToEnd) {
+  StartCluster(2);
+  Result submit = Run({"submit", spec_});
+  ASSERT_EQ(submit.code, kExitOk) << submit.err;
+  EXPECT_THAT(submit.out, HasSubstr("sweep 1 'cli-demo': 6 jobs (6 new, 0 reused)"));
+
+  Result watch = Run({"watch", "cli-demo"});
+  EXPECT_EQ(watch.code, kExitOk) << watch.err;
+  EXPECT_THAT(watch.out, HasSubstr("done 6/6"));
+  EXPECT_THAT(watch.out, HasSubstr("finished"));
+
+  Result again = Run({"submit", spec_});
+  EXPECT_THAT(again.out, HasSubstr("(0 new, 6 reused)"));
+
+  Result status = Run({"status", "1"});
+  EXPECT_EQ(status.code, kExitOk) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("finished"));
+  EXPECT_THAT(status.out, HasSubstr("samples        18 / 18"));
+
+  Result list = Run({"list", "--format", "csv"});
+  EXPECT_EQ(list.code, kExitOk);
+  EXPECT_THAT(list.out, HasSubstr("1,cli-demo,finished"));
+
+  Result table = Run({"results", "--sweep", "cli-demo"});
+  EXPECT_EQ(table.code, kExitOk) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("streaming"));
+
+  Result filtered =
+      Run({"results", "--method", "streaming", "--length", "1024", "--format", "json"});
+  ASSERT_EQ(filtered.code, kExitOk) << filtered.err;
+  const auto json = nlohmann::json::parse(filtered.out);
+  ASSERT_EQ(json.size(), 2u);
+  for (const auto& row : json) {
+    EXPECT_EQ(row["prefill"], "streaming");
+    EXPECT_EQ(row["length"], 1024);
+    EXPECT_EQ(row["n"], 3);
+  }
+  Result by_compression = Run({"results", "--compression", "4", "--format", "csv"});
+  EXPECT_EQ(std::count(by_compression.out.begin(), by_compression.out.end(), '\n'), 1 + 2);
+
+  Result query = Run({"query", "SELECT COUNT(*) AS n FROM samples", "--format", "csv"});
+  EXPECT_EQ(query.code, kExitOk) << query.err;
+  EXPECT_EQ(query.out, "n\n18\n");
+  Result write = Run({"query", "DELETE FROM samples"});
+  EXPECT_EQ(write.code, kExitUsage) << write.out;
+
+  const std::string csv = (dir_ / "samples.csv").string();
+  Result exported = Run({"export", "--what", "samples", "--sweep", "1", "-o", csv});
+  EXPECT_EQ(exported.code, kExitOk) << exported.err;
+  std::ifstream in(csv);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_THAT(header, HasSubstr("job_key,model,length"));
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, 18);
+
+  Result workers = Run({"workers"});
+  EXPECT_EQ(workers.code, kExitOk);
+  EXPECT_THAT(workers.out, HasSubstr("w0"));
+  EXPECT_THAT(workers.out, HasSubstr("w1"));
+}
+
+TEST_F(RemoteCommandsTest, CancelThenRetry_RequeuesCancelledJobs) {
+  StartCluster(0);  // no workers: the jobs stay queued
+  ASSERT_EQ(Run({"submit", spec_}).code, kExitOk);
+  Result cancel = Run({"cancel", "cli-demo"});
+  EXPECT_EQ(cancel.code, kExitOk) << cancel.err;
+  EXPECT_THAT(cancel.out, HasSubstr("cancelled 6 jobs"));
+  Result watch = Run({"watch", "1"});
+  EXPECT_EQ(watch.code, kExitFailure);  // a cancelled sweep is not a success
+  Result retry = Run({"retry", "1", "--include-cancelled"});
+  EXPECT_EQ(retry.code, kExitOk) << retry.err;
+  EXPECT_THAT(retry.out, HasSubstr("re-queued 6 jobs"));
+}
+
+TEST_F(RemoteCommandsTest, Errors_MapToDocumentedExitCodes) {
+  StartCluster(0);
+  std::ofstream(dir_ / "bad.yaml") << "name: bad\nmodels: [{name: x, path: models/none}]\n";
+  Result bad = Run({"submit", (dir_ / "bad.yaml").string()});
+  EXPECT_EQ(bad.code, kExitUsage);
+  EXPECT_THAT(bad.err, HasSubstr("bad.yaml:"));
+  Result missing = Run({"status", "no-such-sweep"});
+  EXPECT_EQ(missing.code, kExitUsage);
+  EXPECT_THAT(missing.err, HasSubstr("no sweep 'no-such-sweep'"));
+  Result format = Run({"results", "--format", "xml"});
+  EXPECT_EQ(format.code, kExitUsage);
+  Result down = Run({"list", "--coordinator", "127.0.0.1:1", "--timeout", "2"}, false);
+  EXPECT_EQ(down.code, kExitUnavailable);
+  EXPECT_THAT(down.err, HasSubstr("not reachable"));
+  Result token = Run({"list", "--token-file", (dir_ / "nope").string()});
+  EXPECT_EQ(token.code, kExitUsage);
+}
+
+TEST_F(RemoteCommandsTest, EveryCommand_HasHelp) {
+  for (const char* command : {"submit", "watch", "status", "list", "cancel", "retry", "results",
+                              "query", "export", "workers", "run"}) {
+    Result help = Run({command, "--help"}, false);
+    EXPECT_EQ(help.code, kExitOk) << command;
+    EXPECT_THAT(help.out, HasSubstr("--")) << command;
+    if (std::string(command) != "run") {
+      EXPECT_THAT(help.out, HasSubstr("--coordinator")) << command;
+    }
+  }
+}
+
+TEST_F(RemoteCommandsTest, RunLocally_RunsTheSweepAndPrintsResults) {
+  LocalRunOptions options;
+  options.submit.spec_path = spec_;
+  options.db_path = (dir_ / "run.db").string();
+  options.workers = 2;
+  std::istringstream in;
+  std::ostringstream out, err;
+  Io io{in, out, err};
+  auto evaluators = [](int) { return std::make_unique<worker::testing::TestEvaluator>(); };
+  EXPECT_EQ(RunLocally(options, evaluators, io), kExitOk) << err.str();
+  EXPECT_THAT(out.str(), HasSubstr("6 jobs (6 new, 0 reused)"));
+  EXPECT_THAT(out.str(), HasSubstr("done 6/6"));
+  EXPECT_THAT(out.str(), HasSubstr("mean"));  // the results table
+  // Running again reuses every job.
+  std::ostringstream out2;
+  Io io2{in, out2, err};
+  EXPECT_EQ(RunLocally(options, evaluators, io2), kExitOk) << err.str();
+  EXPECT_THAT(out2.str(), HasSubstr("(0 new, 6 reused)"));
+}
+
+TEST_F(RemoteCommandsTest, Run_ProductionWorkers_FailJobsWithNoEvaluatorYet) {
+  const std::string db = (dir_ / "prod.db").string();
+  Result r = Run({"run", spec_, "--db", db}, false);
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("6 of 6 jobs failed"));
+  EXPECT_THAT(r.err, HasSubstr("no evaluator for"));
+}
+
+}  // namespace
+}  // namespace sf::cli

@@ -1,0 +1,188 @@
+// Multi-process fault tests with the real binaries on loopback: sf-coordinator and
+// sf-test-worker (sf-worker with the deterministic test evaluator). Workers and the
+// coordinator are killed with SIGKILL mid-sweep; every job's samples must still arrive
+// exactly once.
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "cli/progress.h"
+#include "cli/remote.h"
+#include "cli/sweep_ops.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/cluster.h"
+#include "tests/testing/process.h"
+#include "worker/rpc.h"
+#include "worker/testing/test_evaluator.h"
+
+namespace sf {
+namespace {
+
+using ::sf::testing::IsOk;
+using ::sf::testing::Process;
+using ::sf::testing::ReadDb;
+using ::sf::testing::TestKey;
+using worker::testing::TestScore;
+
+class FaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           absl::StrCat("sf_fault_", getpid(), "_",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db_ = (dir_ / "coordinator.db").string();
+  }
+
+  // Starts sf-coordinator on `port` (0 = any free one) and returns the port it serves.
+  int StartCoordinator(int port = 0) {
+    coordinator_ = Process::Start(
+        {SF_COORDINATOR_BIN, "--db", db_, "--listen", absl::StrCat("127.0.0.1:", port),
+         "--lease-ttl", "2s", "--backoff", "200ms", "--max-lease-wait", "1s"},
+        (dir_ / "coordinator.log").string());
+    EXPECT_NE(coordinator_, nullptr);
+    const int bound = coordinator_ ? coordinator_->ReadPort(absl::Seconds(20)) : -1;
+    EXPECT_GT(bound, 0) << "sf-coordinator did not start; see " << (dir_ / "coordinator.log");
+    if (!remote_ && bound > 0) {
+      ConnectionOptions c;
+      c.address = absl::StrCat("127.0.0.1:", bound);
+      remote_ = std::make_unique<cli::Remote>(MakeCoordinatorChannel(c), c.address, "",
+                                              absl::Seconds(10));
+    }
+    return bound;
+  }
+
+  std::unique_ptr<Process> StartWorker(const std::string& id, int port, int sample_ms) {
+    return Process::Start({SF_TEST_WORKER_BIN, "--coordinator", absl::StrCat("127.0.0.1:", port),
+                           "--worker-id", id, "--outbox", (dir_ / (id + ".outbox")).string(),
+                           "--sample-ms", absl::StrCat(sample_ms), "--lease-wait", "1"},
+                          (dir_ / (id + ".log")).string());
+  }
+
+  int64_t Submit(const v1::SubmitSweepRequest& request) {
+    std::ostringstream out, err;
+    std::istringstream in;
+    cli::Io io{in, out, err};
+    auto response = cli::Submit(*remote_, request, io);
+    EXPECT_THAT(response, IsOk());
+    return response.ok() ? response->sweep_id() : 0;
+  }
+
+  // Polls the sweep until at least `samples` samples are stored (or 30 s pass).
+  void AwaitSamples(int64_t sweep_id, int64_t samples) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      auto sweep = remote_->FindSweep(absl::StrCat(sweep_id));
+      if (sweep.ok() && sweep->counts().samples_done() >= samples) return;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ADD_FAILURE() << "sweep " << sweep_id << " never reached " << samples << " samples";
+  }
+
+  v1::Sweep WaitFinished(int64_t sweep_id, std::string* progress_out = nullptr) {
+    std::ostringstream progress;
+    cli::ProgressDisplay display(progress, false, &RealClock(), absl::ZeroDuration());
+    cli::WatchOptions options;
+    options.reconnect_limit = absl::Seconds(30);
+    auto sweep = cli::WatchUntilDone(*remote_, sweep_id, display, options, &RealClock());
+    EXPECT_THAT(sweep, IsOk());
+    if (progress_out) *progress_out = progress.str();
+    return sweep.value_or(v1::Sweep());
+  }
+
+  void ExpectExactlyOnce(int jobs, int samples) {
+    const testing::DbContents db = ReadDb(db_);
+    EXPECT_EQ(db.sample_rows, int64_t{jobs} * samples);
+    EXPECT_EQ(db.result_rows, jobs);
+    for (int j = 0; j < jobs; ++j) {
+      const std::string key = TestKey(j);
+      ASSERT_TRUE(db.samples.contains(key)) << key;
+      EXPECT_EQ(db.samples.at(key).size(), static_cast<size_t>(samples)) << key;
+      for (const auto& [index, score] : db.samples.at(key)) {
+        EXPECT_EQ(score, TestScore(key, index)) << key << " #" << index;
+      }
+    }
+  }
+
+  std::filesystem::path dir_;
+  std::string db_;
+  std::unique_ptr<Process> coordinator_;
+  std::unique_ptr<cli::Remote> remote_;
+};
+
+TEST_F(FaultTest, WorkerKilledMidJob_JobCompletesElsewhereExactlyOnce) {
+  const int port = StartCoordinator();
+  ASSERT_GT(port, 0);
+  const int64_t sweep = Submit(testing::TestSweep("kill-worker", 6, 10));
+  auto victim = StartWorker("victim", port, 40);
+  AwaitSamples(sweep, 4);
+  victim->Signal(SIGKILL);
+  EXPECT_EQ(victim->Wait(), 128 + SIGKILL);
+  // Another worker takes over once the lease expires; the victim comes back with its
+  // outbox, re-sends what was not acknowledged and releases its old lease.
+  auto rescuer = StartWorker("rescuer", port, 5);
+  auto revived = StartWorker("victim", port, 5);
+  const v1::Sweep done = WaitFinished(sweep);
+  EXPECT_EQ(done.counts().done(), 6);
+  EXPECT_EQ(done.counts().failed(), 0);
+  ExpectExactlyOnce(6, 10);
+  EXPECT_TRUE(rescuer->Running());
+  rescuer->Signal(SIGTERM);
+  revived->Signal(SIGTERM);
+  EXPECT_EQ(rescuer->Wait(), 0);
+  EXPECT_EQ(revived->Wait(), 0);
+}
+
+TEST_F(FaultTest, CoordinatorKilledMidSweep_RestartsAndSweepCompletesExactlyOnce) {
+  const int port = StartCoordinator();
+  ASSERT_GT(port, 0);
+  const int64_t sweep = Submit(testing::TestSweep("kill-coordinator", 8, 10));
+  auto w1 = StartWorker("w1", port, 20);
+  auto w2 = StartWorker("w2", port, 20);
+  // sfctl's watch loop follows the sweep across the restart, resuming its event stream.
+  std::string progress;
+  v1::Sweep watched;
+  std::thread watcher([&] { watched = WaitFinished(sweep, &progress); });
+  AwaitSamples(sweep, 15);
+  coordinator_->Signal(SIGKILL);
+  EXPECT_EQ(coordinator_->Wait(), 128 + SIGKILL);
+  ASSERT_EQ(StartCoordinator(port), port);
+  watcher.join();
+  EXPECT_EQ(watched.state(), v1::SWEEP_STATE_FINISHED);
+  EXPECT_EQ(watched.counts().done(), 8);
+  EXPECT_THAT(progress, ::testing::HasSubstr("finished"));
+  ExpectExactlyOnce(8, 10);
+  // The workers rode out the restart.
+  EXPECT_TRUE(w1->Running());
+  EXPECT_TRUE(w2->Running());
+  w1->Signal(SIGTERM);
+  w2->Signal(SIGTERM);
+  EXPECT_EQ(w1->Wait(), 0);
+  EXPECT_EQ(w2->Wait(), 0);
+}
+
+TEST_F(FaultTest, WorkerSigterm_ReleasesItsLeaseAsPreemption) {
+  const int port = StartCoordinator();
+  ASSERT_GT(port, 0);
+  const int64_t sweep = Submit(testing::TestSweep("sigterm", 1, 40));
+  auto first = StartWorker("first", port, 50);
+  AwaitSamples(sweep, 3);
+  first->Signal(SIGTERM);
+  EXPECT_EQ(first->Wait(), 0);
+  auto sweep_state = remote_->FindSweep(absl::StrCat(sweep));
+  ASSERT_THAT(sweep_state, IsOk());
+  EXPECT_EQ(sweep_state->counts().preemptions(), 1);
+  EXPECT_EQ(sweep_state->counts().failed(), 0);
+  EXPECT_EQ(sweep_state->counts().queued(), 1);  // back in the queue at once, no expiry wait
+  auto second = StartWorker("second", port, 1);
+  const v1::Sweep done = WaitFinished(sweep);
+  EXPECT_EQ(done.counts().done(), 1);
+  ExpectExactlyOnce(1, 40);
+}
+
+}  // namespace
+}  // namespace sf
