@@ -283,7 +283,7 @@ absl::Status Scheduler::ExpireLocked(int* expired) {
         job,
         absl::StrCat("lease expired: worker '", job.worker, "' sent no heartbeat within ",
                      absl::FormatDuration(options_.lease_ttl)),
-        /*preempted=*/false, /*permanent=*/false, nullptr));
+        /*preempted=*/false, /*permanent=*/false, nullptr, /*ended_ms=*/job.expires_ms));
   }
   SF_RETURN_IF_ERROR(txn->Commit());
   if (expired) *expired = static_cast<int>(jobs.size());
@@ -301,8 +301,11 @@ absl::StatusOr<int> Scheduler::ExpireLeases() {
 }
 
 absl::Status Scheduler::EndAttempt(const LeasedJob& job, const std::string& error, bool preempted,
-                                   bool permanent, v1::FailResponse* response) {
+                                   bool permanent, v1::FailResponse* response, int64_t ended_ms) {
   const int64_t now = NowMs();
+  // Backoff runs from when the attempt ended: for an expired lease, its expiry, not the
+  // moment some later call noticed it.
+  const int64_t ended = ended_ms >= 0 ? std::min(ended_ms, now) : now;
   if (preempted) {
     SF_ASSIGN_OR_RETURN(Statement * st,
                         Stmt("UPDATE jobs SET preemptions=preemptions+1, lease_token=NULL, "
@@ -333,7 +336,7 @@ absl::Status Scheduler::EndAttempt(const LeasedJob& job, const std::string& erro
   absl::Duration delay = options_.backoff_base;
   for (int64_t i = 1; i < attempts && delay < options_.backoff_max; ++i) delay *= 2;
   delay = std::min(delay, options_.backoff_max);
-  const int64_t next = give_up ? 0 : now + absl::ToInt64Milliseconds(delay);
+  const int64_t next = give_up ? 0 : ended + absl::ToInt64Milliseconds(delay);
   SF_ASSIGN_OR_RETURN(Statement * st,
                       Stmt("UPDATE jobs SET attempts=?, lease_token=NULL, lease_expires_ms=NULL, "
                            "next_attempt_ms=?, last_error=? WHERE id=?"));

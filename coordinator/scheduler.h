@@ -119,9 +119,10 @@ class Scheduler {
   absl::Status FinishSweepsOf(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status FinishSweepIfDone(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Recount(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends an attempt that did not succeed: re-queue with backoff or fail for good.
+  // Ends an attempt that did not succeed: re-queue with backoff (counted from
+  // `ended_ms`, or now when -1) or fail for good.
   absl::Status EndAttempt(const LeasedJob& job, const std::string& error, bool preempted,
-                          bool permanent, v1::FailResponse* response)
+                          bool permanent, v1::FailResponse* response, int64_t ended_ms = -1)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The live lease for `token`, or Aborted.
   absl::StatusOr<LeasedJob> LiveLease(const std::string& token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
