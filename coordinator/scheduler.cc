@@ -1210,6 +1210,21 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
   SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
   const int64_t now = NowMs();
   SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  // The aggregate comes from the stored samples, not from the worker: after a resume
+  // the last worker saw only the samples of its own attempt.
+  SF_ASSIGN_OR_RETURN(Statement * agg,
+                      Stmt("SELECT COUNT(*), COALESCE(AVG(score), 0), "
+                           "COALESCE(SUM(score * score), 0) FROM samples WHERE job_id=?"));
+  agg->Bind(1, job.id);
+  SF_ASSIGN_OR_RETURN(bool agg_row, agg->Step());
+  if (!agg_row) return absl::InternalError("sample aggregate returned no row");
+  const int64_t n = agg->Int(0);
+  const double mean = agg->Double(1);
+  const double sum_sq = agg->Double(2);
+  agg->Reset();
+  // Sample variance (n - 1), as the worker computes it.
+  const double variance =
+      n > 1 ? std::max(0.0, (sum_sq - static_cast<double>(n) * mean * mean) / (n - 1)) : 0.0;
   SF_ASSIGN_OR_RETURN(
       Statement * ins,
       Stmt("INSERT OR REPLACE INTO results(job_id, metric, mean, variance, n, "
@@ -1219,9 +1234,9 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   SF_RETURN_IF_ERROR(ins->Bind(1, job.id)
                          .Bind(2, r.metric())
-                         .Bind(3, r.mean())
-                         .Bind(4, r.variance())
-                         .Bind(5, r.n())
+                         .Bind(3, mean)
+                         .Bind(4, variance)
+                         .Bind(5, n)
                          .Bind(6, r.nominal_compression())
                          .Bind(7, r.measured_compression())
                          .Bind(8, r.flops_prefill())

@@ -242,6 +242,43 @@ TEST_F(SchedulerTest, Fail_Preempted_NotCountedAsAttemptAndNoBackoff) {
   EXPECT_EQ(sweep.counts().preemptions(), 5);
 }
 
+TEST_F(SchedulerTest, ResumedJob_AggregateComesFromAllStoredSamples) {
+  Submit("s1", {MakeJob("a")});
+  Register("w1");
+  Register("w2");
+  auto first = LeaseFor("w1");
+  ASSERT_TRUE(first.has_value());
+  v1::ReportSamplesRequest r1;
+  r1.set_lease_token(first->lease_token());
+  *r1.add_samples() = MakeSample(0, 0.0);
+  ASSERT_THAT(scheduler_->ReportSamples(r1).status(), IsOk());
+  ASSERT_THAT(Fail(first->lease_token(), "stopping", /*preempted=*/true).status(), IsOk());
+  auto second = LeaseFor("w2");
+  ASSERT_TRUE(second.has_value());
+  v1::ReportSamplesRequest r2;
+  r2.set_lease_token(second->lease_token());
+  for (int i : {1, 2, 3}) *r2.add_samples() = MakeSample(i, 1.0);
+  ASSERT_THAT(scheduler_->ReportSamples(r2).status(), IsOk());
+  // The second worker saw only its own three samples and says so; the stored result
+  // must cover all four.
+  v1::CompleteRequest done;
+  done.set_lease_token(second->lease_token());
+  done.mutable_result()->set_metric("accuracy");
+  done.mutable_result()->set_mean(1.0);
+  done.mutable_result()->set_n(3);
+  ASSERT_THAT(scheduler_->Complete(done).status(), IsOk());
+  v1::JobResult stored;
+  ASSERT_THAT(scheduler_->Results(v1::ResultsRequest(),
+                                  [&](v1::ResultsResponse& r) {
+                                    if (r.rows_size() > 0) stored = r.rows(0).result();
+                                    return true;
+                                  }),
+              IsOk());
+  EXPECT_EQ(stored.n(), 4);
+  EXPECT_DOUBLE_EQ(stored.mean(), 0.75);
+  EXPECT_NEAR(stored.variance(), 0.25, 1e-12);  // sample variance of {0, 1, 1, 1}
+}
+
 TEST_F(SchedulerTest, StaleLease_LateReportsRejected_ResultExactlyOnce) {
   Submit("s1", {MakeJob("a")});
   Register("w1");
