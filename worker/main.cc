@@ -1,0 +1,142 @@
+// sf-worker: leases jobs from the coordinator and evaluates them on this machine's
+// devices. SIGTERM/SIGINT stop it cleanly (see --on-term).
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "common/clock.h"
+#include "common/logging.h"
+#include "common/version.h"
+#include "kernels/device.h"
+#include "worker/no_engine_evaluator.h"
+#include "worker/outbox.h"
+#include "worker/rpc.h"
+#include "worker/worker.h"
+#include "worker/worker_client.h"
+
+namespace {
+
+std::string Hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string coordinator, token_file, worker_id, outbox_path, on_term = "release", log_level;
+  int64_t max_jobs = 0;
+  double lease_wait_s = 10;
+  CLI::App app(
+      "sf-worker: leases jobs from an sf-coordinator, evaluates them and reports every\n"
+      "sample through a local SQLite outbox (re-sent after a crash). This build has no\n"
+      "model engine yet: it refuses every job with a clear, permanent error.",
+      "sf-worker");
+  app.add_option("--coordinator", coordinator,
+                 "coordinator address host:port (default $SF_COORDINATOR or localhost:50051)");
+  app.add_option("--token-file", token_file, "file holding the workers' bearer token");
+  app.add_option("--worker-id", worker_id,
+                 "stable id of this worker (default <hostname>-<pid's slot>: set it when "
+                 "several workers share a host, so a restart finds its own outbox)");
+  app.add_option("--outbox", outbox_path,
+                 "SQLite outbox file (default sf-worker-<worker-id>.outbox.db)");
+  app.add_option("--on-term", on_term,
+                 "on SIGTERM: 'release' the running job (Fail preempted, samples kept) or "
+                 "'finish' it first; a second signal always releases")
+      ->check(CLI::IsMember({"release", "finish"}));
+  app.add_option("--max-jobs", max_jobs, "exit after this many leases (0 = run until stopped)");
+  app.add_option("--lease-wait", lease_wait_s, "seconds one Lease long poll may wait");
+  app.add_option("--log-level", log_level, "debug, info, warning or error");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!log_level.empty()) {
+    sf::LogLevel level;
+    if (!sf::ParseLogLevel(log_level, &level)) {
+      std::cerr << "sf-worker: unknown --log-level " << log_level << "\n";
+      return 2;
+    }
+    sf::SetMinLogLevel(level);
+  }
+  absl::StatusOr<std::string> token = sf::ReadTokenFile(token_file);
+  if (!token.ok()) {
+    std::cerr << "sf-worker: " << token.status().message() << "\n";
+    return 2;
+  }
+  if (worker_id.empty()) worker_id = Hostname() + "-0";
+  if (outbox_path.empty()) outbox_path = "sf-worker-" + worker_id + ".outbox.db";
+
+  // Signals are taken by one thread with sigwait, so Stop() runs outside a handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);  // sent by main to end the signal thread
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<sf::worker::Outbox>> outbox =
+      sf::worker::Outbox::Open(outbox_path);
+  if (!outbox.ok()) {
+    std::cerr << "sf-worker: " << outbox.status().message() << "\n";
+    return 1;
+  }
+
+  sf::worker::WorkerOptions options;
+  options.worker_id = worker_id;
+  options.hostname = Hostname();
+  options.engine_version = sf::kEngineVersion;
+  options.lease_wait = absl::Seconds(lease_wait_s);
+  options.max_jobs = max_jobs;
+  std::vector<std::string> backends = {"cpu"};
+  absl::StatusOr<std::vector<sf::DeviceInfo>> devices = sf::ListDevices();
+  if (devices.ok()) {
+    for (const sf::DeviceInfo& d : *devices) {
+      sf::v1::Device device;
+      device.set_index(d.index);
+      device.set_name(d.name);
+      device.set_memory_bytes(d.total_memory_bytes);
+      options.devices.push_back(device);
+    }
+    if (!devices->empty()) backends.insert(backends.begin(), "cuda");
+  } else {
+    SF_LOG(WARNING) << "sf-worker: listing devices failed (" << devices.status().message()
+                    << "); registering as CPU only";
+  }
+
+  sf::ConnectionOptions connection;
+  connection.address = sf::ResolveCoordinatorAddress(coordinator);
+  connection.token = *token;
+  std::unique_ptr<sf::worker::WorkerClient> client =
+      sf::worker::NewGrpcWorkerClient(sf::MakeCoordinatorChannel(connection), {.token = *token});
+  sf::worker::NoEngineEvaluator evaluator(backends);
+  sf::worker::Worker worker(options, client.get(), &evaluator, outbox->get(), &sf::RealClock());
+
+  std::thread signal_thread([&] {
+    const sf::worker::StopMode first =
+        on_term == "finish" ? sf::worker::StopMode::kFinishJob : sf::worker::StopMode::kRelease;
+    for (int received = 0;; ++received) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (sig == SIGUSR1) return;
+      SF_LOG(INFO) << "sf-worker: signal " << sig << ": stopping";
+      worker.Stop(received == 0 ? first : sf::worker::StopMode::kRelease);
+    }
+  });
+  SF_LOG(INFO) << "sf-worker " << worker_id << ": coordinator " << connection.address << ", outbox "
+               << outbox_path << ", " << options.devices.size() << " device(s)";
+  absl::Status status = worker.Run();
+  pthread_kill(signal_thread.native_handle(), SIGUSR1);
+  signal_thread.join();
+  if (!status.ok()) {
+    std::cerr << "sf-worker: " << status.message() << "\n";
+    return 1;
+  }
+  const sf::worker::WorkerStats stats = worker.stats();
+  SF_LOG(INFO) << "sf-worker " << worker_id << ": stopped; " << stats.jobs_completed
+               << " completed, " << stats.jobs_failed << " failed, " << stats.jobs_released
+               << " released";
+  return 0;
+}
