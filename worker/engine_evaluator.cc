@@ -189,6 +189,7 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
   summary.flops_decode += 4 * head_dim * decode_total.pairs_computed;
   const double computed = prefill_total.pairs_computed + decode_total.pairs_computed;
   const double dense = prefill_total.pairs_dense + decode_total.pairs_dense;
+  summary.flops_indexing = prefill_hook->estimation_flops() + decode_hook->estimation_flops();
   summary.measured_compression = computed > 0 ? dense / computed : 1.0;
   summary.tokens_per_second = seconds_total > 0 ? tokens_total / seconds_total : 0;
   return summary;

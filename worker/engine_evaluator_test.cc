@@ -122,12 +122,27 @@ TEST(EngineEvaluator, StreamingPrefill_MeasuresSparsity) {
   ExpectWellFormed(RunJob(evaluator, job), /*dense=*/false);
 }
 
+TEST(EngineEvaluator, VerticalSlashPrefill_MeasuresSparsity) {
+  EngineEvaluator evaluator({.num_threads = 2});
+  JobSpec job =
+      MakeJob("vertical_slash",
+              {{"last_q", int64_t{64}}, {"verticals", int64_t{128}}, {"slashes", int64_t{128}}},
+              "dense", {});
+  Collected c = RunJob(evaluator, job);
+  ExpectWellFormed(c, /*dense=*/false);
+  ASSERT_TRUE(c.summary.ok());
+  EXPECT_GT(c.summary->flops_indexing, 0);
+}
+
 TEST(EngineEvaluator, SnapKvDecode_EvictsAndMeasuresSparsity) {
   EngineEvaluator evaluator({.num_threads = 2});
-  JobSpec job = MakeJob("dense", {}, "snapkv",
-                        {{"window", int64_t{32}}, {"keep_last", int64_t{32}},
-                         {"token_capacity", int64_t{128}}});
-  ExpectWellFormed(RunJob(evaluator, job), /*dense=*/false);
+  JobSpec job = MakeJob(
+      "dense", {}, "snapkv",
+      {{"window", int64_t{32}}, {"keep_last", int64_t{32}}, {"token_capacity", int64_t{128}}});
+  Collected c = RunJob(evaluator, job);
+  ExpectWellFormed(c, /*dense=*/false);
+  ASSERT_TRUE(c.summary.ok());
+  EXPECT_GT(c.summary->flops_indexing, 0);
 }
 
 TEST(EngineEvaluator, SamplesDone_AreSkipped) {

@@ -34,7 +34,7 @@ kernels::TensorView QueryView(const AttentionCall& call) {
           call.head_dim, call.head_dim,    call.q_row_stride};
 }
 
-class KernelPrefillHook : public model::AttentionHook {
+class KernelPrefillHook : public MethodHook {
  public:
   KernelPrefillHook(std::string method, kernels::MethodParams params)
       : method_(std::move(method)), params_(std::move(params)) {}
@@ -67,6 +67,7 @@ class KernelPrefillHook : public model::AttentionHook {
     }
     stats->pairs_computed += result.pairs_computed;
     stats->pairs_dense += result.pairs_causal;
+    estimation_flops_ += result.estimation_flops;
     return absl::OkStatus();
   }
 
@@ -75,7 +76,7 @@ class KernelPrefillHook : public model::AttentionHook {
   kernels::MethodParams params_;
 };
 
-class EvictingDecodeHook : public model::AttentionHook {
+class EvictingDecodeHook : public MethodHook {
  public:
   EvictingDecodeHook(std::string method, kernels::MethodParams params)
       : method_(std::move(method)), params_(std::move(params)) {}
@@ -105,6 +106,7 @@ class EvictingDecodeHook : public model::AttentionHook {
       return Annotate(kept.status(), absl::StrCat("decode method '", method_,
                                                   "' KV compression at layer ", call.layer));
     }
+    estimation_flops_ += kept->estimation_flops;
     for (int h = 0; h < call.num_kv_heads; ++h) {
       SF_RETURN_IF_ERROR(call.cache->Compact(call.layer, h, kept->per_kv_head[h]));
     }
@@ -114,6 +116,17 @@ class EvictingDecodeHook : public model::AttentionHook {
  private:
   std::string method_;
   kernels::MethodParams params_;
+  model::DenseAttention dense_;
+};
+
+class DenseHook : public MethodHook {
+ public:
+  std::string Name() const override { return "dense"; }
+  absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
+    return dense_.Attend(call, stats);
+  }
+
+ private:
   model::DenseAttention dense_;
 };
 
@@ -154,19 +167,19 @@ const std::vector<std::string>& WiredDecodeMethods() {
   return *names;
 }
 
-absl::StatusOr<std::unique_ptr<model::AttentionHook>> MakePrefillHook(const MethodChoice& method) {
+absl::StatusOr<std::unique_ptr<MethodHook>> MakePrefillHook(const MethodChoice& method) {
   if (!Contains(WiredPrefillMethods(), method.name)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "prefill method '", method.name,
         "' is not wired into the engine; wired: ", absl::StrJoin(WiredPrefillMethods(), ", ")));
   }
-  if (method.name == "dense") return std::make_unique<model::DenseAttention>();
+  if (method.name == "dense") return std::make_unique<DenseHook>();
   SF_ASSIGN_OR_RETURN(kernels::MethodParams params,
                       kernels::ParseMethodParams(method.name, method.params));
   return std::make_unique<KernelPrefillHook>(method.name, std::move(params));
 }
 
-absl::StatusOr<std::unique_ptr<model::AttentionHook>> MakeDecodeHook(const MethodChoice& method) {
+absl::StatusOr<std::unique_ptr<MethodHook>> MakeDecodeHook(const MethodChoice& method) {
   if (!Contains(WiredDecodeMethods(), method.name)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "decode method '", method.name,

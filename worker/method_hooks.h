@@ -14,6 +14,16 @@
 
 namespace sf::worker {
 
+// A method's hook, which also counts what choosing its selection cost.
+class MethodHook : public model::AttentionHook {
+ public:
+  // FLOPs spent choosing what to attend to / what to keep, since construction.
+  double estimation_flops() const { return estimation_flops_; }
+
+ protected:
+  double estimation_flops_ = 0;
+};
+
 // Methods each phase can run through the engine.
 const std::vector<std::string>& WiredPrefillMethods();
 const std::vector<std::string>& WiredDecodeMethods();
@@ -24,14 +34,14 @@ const std::vector<std::string>& WiredDecodeMethods();
 // single prefill call per sequence from position 0 (what GenerateGreedy does).
 // InvalidArgument for an unknown/decode-only method or bad parameters;
 // FailedPrecondition for a method not wired for prefill.
-absl::StatusOr<std::unique_ptr<model::AttentionHook>> MakePrefillHook(const MethodChoice& method);
+absl::StatusOr<std::unique_ptr<MethodHook>> MakePrefillHook(const MethodChoice& method);
 
 // A decode hook. Its AfterPrefill evicts prompt rows per KV head (kernels::CompressKv +
 // KvCache::Compact) for streaming, snapkv and ada_snapkv; every decode step then attends
 // exactly to what the cache holds (generated tokens are always kept). Density counts
 // the pairs attended against the pairs dense decoding would compute. FailedPrecondition
 // names methods not wired for decode (quest, oracle_topk).
-absl::StatusOr<std::unique_ptr<model::AttentionHook>> MakeDecodeHook(const MethodChoice& method);
+absl::StatusOr<std::unique_ptr<MethodHook>> MakeDecodeHook(const MethodChoice& method);
 
 // The engine calls only the prefill hook's AfterPrefill, so the decode method's eviction
 // must ride on it: a hook that attends with `prefill` and then runs `prefill`'s and
