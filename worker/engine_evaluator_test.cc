@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,10 +21,17 @@ namespace fs = std::filesystem;
 // ruler_niah's fixed parts alone take ~620 Llama 3 tokens, so 512 cannot fit.
 constexpr int64_t kLength = 1024;
 
+std::string* model_dir = nullptr;
+
+void RemoveModelDir() {
+  std::error_code ec;
+  fs::remove_all(*model_dir, ec);
+}
+
 // One tiny random Llama with the real Llama 3 tokenizer, written once per binary.
 const std::string& TinyModelDir() {
   static const std::string* dir = [] {
-    auto* path = new std::string(
+    model_dir = new std::string(
         (fs::temp_directory_path() / ("sf_engine_evaluator_test_" + std::to_string(::getpid())))
             .string());
     model::TinyModelOptions options;
@@ -34,9 +42,10 @@ const std::string& TinyModelDir() {
     options.num_kv_heads = 2;
     options.tie_word_embeddings = true;
     options.tokenizer_json = sf::testing::RealTokenizerPath("llama3");
-    absl::Status written = model::WriteTinyModel(*path, options);
+    std::atexit(RemoveModelDir);
+    absl::Status written = model::WriteTinyModel(*model_dir, options);
     EXPECT_TRUE(written.ok()) << written;
-    return path;
+    return model_dir;
   }();
   return *dir;
 }
