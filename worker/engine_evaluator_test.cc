@@ -154,6 +154,16 @@ TEST(EngineEvaluator, SnapKvDecode_EvictsAndMeasuresSparsity) {
   EXPECT_GT(c.summary->flops_indexing, 0);
 }
 
+TEST(EngineEvaluator, QuestDecode_SelectsPagesAndMeasuresSparsity) {
+  EngineEvaluator evaluator({.num_threads = 2});
+  JobSpec job =
+      MakeJob("dense", {}, "quest", {{"page", int64_t{16}}, {"token_budget", int64_t{128}}});
+  Collected c = RunJob(evaluator, job);
+  ExpectWellFormed(c, /*dense=*/false);
+  ASSERT_TRUE(c.summary.ok());
+  EXPECT_GT(c.summary->flops_indexing, 0);
+}
+
 TEST(EngineEvaluator, SamplesDone_AreSkipped) {
   EngineEvaluator evaluator({.num_threads = 2});
   Collected c = RunJob(evaluator, MakeJob("dense", {}, "dense", {}), {0});
@@ -172,7 +182,7 @@ TEST(EngineEvaluator, Cancel_StopsBeforeNextSample) {
 
 TEST(EngineEvaluator, CanRun_RefusesWhatItCannotRun) {
   EngineEvaluator evaluator;
-  EXPECT_EQ(evaluator.CanRun(MakeJob("dense", {}, "quest", {})).code(),
+  EXPECT_EQ(evaluator.CanRun(MakeJob("dense", {}, "block_sparse", {})).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(evaluator.CanRun(MakeJob("no_such", {}, "dense", {})).code(),
             absl::StatusCode::kFailedPrecondition);

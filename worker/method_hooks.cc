@@ -119,6 +119,52 @@ class EvictingDecodeHook : public MethodHook {
   model::DenseAttention dense_;
 };
 
+// Methods that choose keys per decode step without evicting (quest, oracle_topk): each
+// step runs kernels::DecodeAttention over the whole cache with the step as its one query,
+// so the selection is exactly the reference's (Quest's page index is rebuilt from the
+// cache each step, O(context) like the attention itself).
+class PerStepDecodeHook : public MethodHook {
+ public:
+  PerStepDecodeHook(std::string method, kernels::MethodParams params)
+      : method_(std::move(method)), params_(std::move(params)) {}
+  std::string Name() const override { return method_; }
+
+  absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
+    const int64_t len = call.cache->length(call.layer, 0);
+    for (int h = 1; h < call.num_kv_heads; ++h) {
+      if (call.cache->length(call.layer, h) != len) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "decode method '", method_, "' needs an uncompressed cache (equal lengths per head)"));
+      }
+    }
+    const kernels::Tensor k = CopyHeads(call, false);
+    const kernels::Tensor v = CopyHeads(call, true);
+    const kernels::TensorView q = QueryView(call);
+    kernels::AttentionInput steps{q, k.View(), v.View(), len - call.num_queries};
+    absl::StatusOr<kernels::AttentionResult> computed =
+        kernels::DecodeAttention(method_, params_, steps, q);
+    if (!computed.ok()) {
+      return Annotate(computed.status(), absl::StrCat("decode method '", method_, "' at layer ",
+                                                      call.layer, ", position ", len - 1));
+    }
+    for (int j = 0; j < call.num_queries; ++j) {
+      for (int h = 0; h < call.num_q_heads; ++h) {
+        const float* src = computed->output.Row(h, j);
+        std::copy(src, src + call.head_dim,
+                  call.out + j * call.out_row_stride + static_cast<int64_t>(h) * call.head_dim);
+      }
+    }
+    stats->pairs_computed += computed->pairs_computed;
+    stats->pairs_dense += computed->pairs_causal;
+    estimation_flops_ += computed->estimation_flops;
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string method_;
+  kernels::MethodParams params_;
+};
+
 class DenseHook : public MethodHook {
  public:
   std::string Name() const override { return "dense"; }
@@ -162,8 +208,8 @@ const std::vector<std::string>& WiredPrefillMethods() {
 }
 
 const std::vector<std::string>& WiredDecodeMethods() {
-  static const auto* names =
-      new std::vector<std::string>{"dense", "streaming", "snapkv", "ada_snapkv"};
+  static const auto* names = new std::vector<std::string>{"dense",      "streaming", "snapkv",
+                                                          "ada_snapkv", "quest",     "oracle_topk"};
   return *names;
 }
 
@@ -187,6 +233,9 @@ absl::StatusOr<std::unique_ptr<MethodHook>> MakeDecodeHook(const MethodChoice& m
   }
   SF_ASSIGN_OR_RETURN(kernels::MethodParams params,
                       kernels::ParseMethodParams(method.name, method.params));
+  if (method.name == "quest" || method.name == "oracle_topk") {
+    return std::make_unique<PerStepDecodeHook>(method.name, std::move(params));
+  }
   return std::make_unique<EvictingDecodeHook>(method.name, std::move(params));
 }
 

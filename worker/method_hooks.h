@@ -39,8 +39,9 @@ absl::StatusOr<std::unique_ptr<MethodHook>> MakePrefillHook(const MethodChoice& 
 // A decode hook. Its AfterPrefill evicts prompt rows per KV head (kernels::CompressKv +
 // KvCache::Compact) for streaming, snapkv and ada_snapkv; every decode step then attends
 // exactly to what the cache holds (generated tokens are always kept). Density counts
-// the pairs attended against the pairs dense decoding would compute. FailedPrecondition
-// names methods not wired for decode (quest, oracle_topk).
+// the pairs attended against the pairs dense decoding would compute. quest and
+// oracle_topk run kernels::DecodeAttention per step over the whole (uncompressed) cache.
+// FailedPrecondition names methods not wired for decode (the prefill-only ones).
 absl::StatusOr<std::unique_ptr<MethodHook>> MakeDecodeHook(const MethodChoice& method);
 
 // The engine calls only the prefill hook's AfterPrefill, so the decode method's eviction
