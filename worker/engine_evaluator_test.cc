@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/testing/status_matchers.h"
@@ -162,6 +163,20 @@ TEST(EngineEvaluator, QuestDecode_SelectsPagesAndMeasuresSparsity) {
   ExpectWellFormed(c, /*dense=*/false);
   ASSERT_TRUE(c.summary.ok());
   EXPECT_GT(c.summary->flops_indexing, 0);
+}
+
+TEST(EngineEvaluator, OtherDecodeMethods_RunSparse) {
+  EngineEvaluator evaluator({.num_threads = 2});
+  const std::vector<std::pair<std::string, ParamMap>> methods = {
+      {"ada_snapkv",
+       {{"window", int64_t{32}}, {"keep_last", int64_t{32}}, {"token_capacity", int64_t{128}}}},
+      {"streaming", {{"sink", int64_t{4}}, {"window", int64_t{128}}}},
+      {"oracle_topk", {{"top_k", int64_t{128}}}},
+  };
+  for (const auto& [name, params] : methods) {
+    SCOPED_TRACE(name);
+    ExpectWellFormed(RunJob(evaluator, MakeJob("dense", {}, name, params)), /*dense=*/false);
+  }
 }
 
 TEST(EngineEvaluator, SamplesDone_AreSkipped) {
