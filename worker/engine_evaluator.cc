@@ -1,0 +1,198 @@
+#include "worker/engine_evaluator.h"
+
+#include <chrono>
+#include <filesystem>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "kernels/cpu/method_params.h"
+#include "tasks/task.h"
+#include "worker/method_hooks.h"
+#include "worker/model/chat_template.h"
+#include "worker/model/generate.h"
+
+namespace sf::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+double Seconds(std::chrono::steady_clock::time_point from) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count();
+}
+
+// Weights touched per token outside attention scores: everything but the embedding table
+// (a lookup), so a forward pass costs 2 FLOPs per such weight and token.
+double MatmulParameters(const model::ModelConfig& config) {
+  const double embedding = static_cast<double>(config.vocab_size) * config.hidden_size;
+  double params = static_cast<double>(config.NumParameters());
+  if (!config.tie_word_embeddings) params -= embedding;
+  return params;
+}
+
+// Nominal compression of a method choice: what the spec asked for, else the closed form of
+// its parameters, else 1 (threshold methods have none).
+double Nominal(const MethodChoice& method, int64_t seq_len, kernels::Phase phase) {
+  if (method.compression) return *method.compression;
+  absl::StatusOr<double> c =
+      kernels::NominalCompression(method.name, method.params, seq_len, phase);
+  return c.ok() ? *c : 1.0;
+}
+
+}  // namespace
+
+EngineEvaluator::EngineEvaluator(EngineEvaluatorOptions options) : options_(options) {}
+
+std::vector<std::string> EngineEvaluator::Methods() const {
+  std::vector<std::string> names = WiredPrefillMethods();
+  for (const std::string& name : WiredDecodeMethods()) {
+    bool present = false;
+    for (const std::string& n : names) present = present || n == name;
+    if (!present) names.push_back(name);
+  }
+  return names;
+}
+
+absl::Status EngineEvaluator::CanRun(const JobSpec& job) const {
+  if (job.sequence_length <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job sequence_length must be positive, got ", job.sequence_length));
+  }
+  SF_ASSIGN_OR_RETURN(auto prefill, MakePrefillHook(job.prefill));
+  SF_ASSIGN_OR_RETURN(auto decode, MakeDecodeHook(job.decode));
+  absl::StatusOr<const tasks::TaskInfo*> task = tasks::FindTask(job.task.name);
+  if (!task.ok()) return absl::InvalidArgumentError(task.status().message());
+  std::error_code ec;
+  if (!fs::is_directory(job.model.path, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model folder '", job.model.path, "' of model '", job.model.name,
+        "' does not exist on this worker; copy the model there or fix the spec's path"));
+  }
+  for (const char* file : {"config.json", "tokenizer.json"}) {
+    if (!fs::exists(fs::path(job.model.path) / file, ec)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("model folder '", job.model.path, "' has no ", file));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EngineEvaluator::Loaded*> EngineEvaluator::Load(const std::string& model_path) {
+  if (loaded_ != nullptr && loaded_->model_path == model_path) return loaded_.get();
+  loaded_.reset();  // free the old model before loading the next
+  auto loaded = std::make_unique<Loaded>();
+  loaded->model_path = model_path;
+  model::EngineOptions engine_options;
+  engine_options.num_threads = options_.num_threads;
+  SF_ASSIGN_OR_RETURN(loaded->engine, model::CreateEngine(model_path, engine_options));
+  SF_ASSIGN_OR_RETURN(loaded->tokenizer, HfTokenizer::FromModelDir(model_path));
+  loaded_ = std::move(loaded);
+  return loaded_.get();
+}
+
+absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
+                                                 const absl::flat_hash_set<int32_t>& samples_done,
+                                                 const SampleSink& sink, const CancelFlag& cancel) {
+  SF_RETURN_IF_ERROR(CanRun(job));
+  absl::MutexLock lock(&mu_);
+  SF_ASSIGN_OR_RETURN(Loaded * loaded, Load(job.model.path));
+  model::Engine& engine = *loaded->engine;
+  const HfTokenizer& tokenizer = *loaded->tokenizer;
+  SF_ASSIGN_OR_RETURN(std::unique_ptr<tasks::Task> task,
+                      tasks::CreateTask(job.task.name, job.task.params));
+  SF_ASSIGN_OR_RETURN(auto prefill_hook, MakePrefillHook(job.prefill));
+  SF_ASSIGN_OR_RETURN(auto decode_hook, MakeDecodeHook(job.decode));
+  std::unique_ptr<model::AttentionHook> chained =
+      PrefillWithEviction(prefill_hook.get(), decode_hook.get());
+  engine.SetAttention(chained.get(), decode_hook.get());
+  // The hooks die with this call; the cached engine must not keep pointers to them.
+  absl::Cleanup restore_dense = [&engine] { engine.SetAttention(nullptr, nullptr); };
+
+  const ChatFormat format = DetectChatFormat(tokenizer);
+  // The template's real cost for this tokenizer, plus slack for merges at the seams.
+  SF_ASSIGN_OR_RETURN(std::vector<TokenId> empty_chat,
+                      EncodeChat(format, tokenizer, {{"user", ""}}));
+  tasks::PromptBudget budget;
+  budget.target_length = job.sequence_length;
+  budget.template_overhead =
+      std::min<int64_t>(options_.template_overhead, static_cast<int64_t>(empty_chat.size()) + 4);
+  model::GenerationOptions generation;
+  generation.max_new_tokens = job.generation.max_new_tokens > 0 ? job.generation.max_new_tokens
+                                                                : options_.default_max_new_tokens;
+
+  const double matmul_params = MatmulParameters(engine.config());
+  const double head_dim = static_cast<double>(engine.config().head_dim);
+  EvalSummary summary;
+  {
+    absl::StatusOr<const tasks::TaskInfo*> info = tasks::FindTask(job.task.name);
+    if (info.ok()) summary.metric = (*info)->metric;
+  }
+  summary.nominal_compression =
+      Nominal(job.prefill, job.sequence_length, kernels::Phase::kPrefill) *
+      Nominal(job.decode, job.sequence_length, kernels::Phase::kDecode);
+  model::AttentionStats prefill_total, decode_total;
+  int64_t tokens_total = 0;
+  double seconds_total = 0;
+
+  for (int32_t index = 0; index < job.task.samples; ++index) {
+    if (samples_done.contains(index)) continue;
+    if (cancel.cancelled()) {
+      return absl::CancelledError(
+          absl::StrCat("job ", job.key, " cancelled before sample ", index));
+    }
+    const auto start = std::chrono::steady_clock::now();
+    SF_ASSIGN_OR_RETURN(tasks::Sample sample, task->Generate(tokenizer, budget, job.seed, index));
+    SF_ASSIGN_OR_RETURN(std::vector<TokenId> prompt,
+                        EncodeChat(format, tokenizer, {{"user", sample.prompt}}));
+    const model::EngineCounters before = engine.counters();
+    absl::StatusOr<model::GenerationResult> generated =
+        model::GenerateGreedy(engine, prompt, generation);
+    if (!generated.ok()) {
+      return Annotate(generated.status(), absl::StrCat("sample ", index, " of job ", job.key));
+    }
+    const model::EngineCounters& after = engine.counters();
+    model::AttentionStats prefill{
+        after.prefill_attention.pairs_computed - before.prefill_attention.pairs_computed,
+        after.prefill_attention.pairs_dense - before.prefill_attention.pairs_dense};
+    model::AttentionStats decode{
+        after.decode_attention.pairs_computed - before.decode_attention.pairs_computed,
+        after.decode_attention.pairs_dense - before.decode_attention.pairs_dense};
+    SF_ASSIGN_OR_RETURN(std::string prediction,
+                        tokenizer.Decode(generated->tokens, /*skip_special=*/true));
+    const tasks::ScoreResult score = task->Score(sample, prediction);
+
+    SampleOutcome outcome;
+    outcome.index = index;
+    outcome.score = score.score;
+    outcome.prediction = std::move(prediction);
+    outcome.target = sample.gold;
+    outcome.input_tokens = static_cast<int64_t>(prompt.size());
+    outcome.output_tokens = static_cast<int64_t>(generated->tokens.size());
+    const double computed = prefill.pairs_computed + decode.pairs_computed;
+    const double dense = prefill.pairs_dense + decode.pairs_dense;
+    outcome.measured_density = dense > 0 ? computed / dense : 1.0;
+    outcome.wall_seconds = Seconds(start);
+
+    prefill_total.pairs_computed += prefill.pairs_computed;
+    prefill_total.pairs_dense += prefill.pairs_dense;
+    decode_total.pairs_computed += decode.pairs_computed;
+    decode_total.pairs_dense += decode.pairs_dense;
+    summary.flops_prefill += 2 * matmul_params * outcome.input_tokens;
+    summary.flops_decode += 2 * matmul_params * outcome.output_tokens;
+    tokens_total += outcome.input_tokens + outcome.output_tokens;
+    seconds_total += generated->prefill_seconds + generated->decode_seconds;
+    SF_RETURN_IF_ERROR(sink(outcome));
+  }
+  // Scores (q.k) and the weighted sum of values: 2 FLOPs each per pair and dimension.
+  summary.flops_prefill += 4 * head_dim * prefill_total.pairs_computed;
+  summary.flops_decode += 4 * head_dim * decode_total.pairs_computed;
+  const double computed = prefill_total.pairs_computed + decode_total.pairs_computed;
+  const double dense = prefill_total.pairs_dense + decode_total.pairs_dense;
+  summary.flops_indexing = prefill_hook->estimation_flops() + decode_hook->estimation_flops();
+  summary.measured_compression = computed > 0 ? dense / computed : 1.0;
+  summary.tokens_per_second = seconds_total > 0 ? tokens_total / seconds_total : 0;
+  return summary;
+}
+
+}  // namespace sf::worker

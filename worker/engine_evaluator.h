@@ -1,0 +1,55 @@
+// The production Evaluator on the CPU model engine: for each sample, generate the task's
+// prompt with the model's tokenizer, wrap it in the chat template, prefill and decode
+// greedily with the job's attention methods (worker/method_hooks.h), score with the task.
+#ifndef SF_WORKER_ENGINE_EVALUATOR_H_
+#define SF_WORKER_ENGINE_EVALUATOR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "worker/evaluator.h"
+#include "worker/model/engine.h"
+#include "worker/model/tokenizer.h"
+
+namespace sf::worker {
+
+struct EngineEvaluatorOptions {
+  int num_threads = 0;  // CPU engine threads; 0 = all hardware threads
+  // Generated tokens when the job's generation.max_new_tokens is 0.
+  int32_t default_max_new_tokens = 64;
+  // Tokens reserved for the chat template around the task prompt.
+  int64_t template_overhead = 64;
+};
+
+class EngineEvaluator : public Evaluator {
+ public:
+  explicit EngineEvaluator(EngineEvaluatorOptions options = {});
+
+  std::vector<std::string> Methods() const override;
+  std::vector<std::string> Backends() const override { return {"cpu"}; }
+  absl::Status CanRun(const JobSpec& job) const override;
+  absl::StatusOr<EvalSummary> Run(const JobSpec& job,
+                                  const absl::flat_hash_set<int32_t>& samples_done,
+                                  const SampleSink& sink, const CancelFlag& cancel) override;
+
+ private:
+  struct Loaded {
+    std::string model_path;
+    std::unique_ptr<model::Engine> engine;
+    std::unique_ptr<HfTokenizer> tokenizer;
+  };
+  // The engine and tokenizer of `model_path`, loaded once and kept until another
+  // model is asked for (one model in memory at a time).
+  absl::StatusOr<Loaded*> Load(const std::string& model_path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const EngineEvaluatorOptions options_;
+  absl::Mutex mu_;  // one job at a time
+  std::unique_ptr<Loaded> loaded_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace sf::worker
+
+#endif  // SF_WORKER_ENGINE_EVALUATOR_H_
