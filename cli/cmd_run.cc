@@ -1,7 +1,7 @@
 // sfctl run: the embedded default (in-process coordinator and local workers).
 #include "cli/command.h"
 #include "cli/local_run.h"
-#include "worker/no_engine_evaluator.h"
+#include "worker/engine_evaluator.h"
 
 namespace sf::cli {
 
@@ -25,8 +25,7 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
     *exit_code = RunLocally(
         *options,
         [](int) -> std::unique_ptr<worker::Evaluator> {
-          // No model engine yet: jobs are refused with a clear error (see docs/worker.md).
-          return std::make_unique<worker::NoEngineEvaluator>(std::vector<std::string>{"cpu"});
+          return std::make_unique<worker::EngineEvaluator>();
         },
         io);
   });

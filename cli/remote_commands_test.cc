@@ -58,7 +58,10 @@ class RemoteCommandsTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     sf::testing::WriteModel(dir_ / "models/tiny");
     spec_ = (dir_ / "sweep.yaml").string();
-    std::ofstream(spec_) << kSpec;
+    // Relative paths in a spec resolve against the current folder (docs/spec.md).
+    std::string spec = kSpec;
+    spec.replace(spec.find("models/tiny"), 11, (dir_ / "models/tiny").string());
+    std::ofstream(spec_) << spec;
   }
 
   void StartCluster(int workers) {
@@ -253,12 +256,15 @@ TEST_F(RemoteCommandsTest, RunLocally_RunsTheSweepAndPrintsResults) {
   EXPECT_THAT(out2.str(), HasSubstr("(0 new, 6 reused)"));
 }
 
-TEST_F(RemoteCommandsTest, Run_ProductionWorkers_FailJobsWithNoEvaluatorYet) {
+// The test spec's model folder holds a placeholder, not real weights: the production
+// evaluator must fail every job with an error naming the file, and sfctl must say so.
+TEST_F(RemoteCommandsTest, Run_ProductionWorkers_CorruptModel_FailJobsNamingTheFile) {
   const std::string db = (dir_ / "prod.db").string();
   Result r = Run({"run", spec_, "--db", db}, false);
   EXPECT_EQ(r.code, kExitFailure);
   EXPECT_THAT(r.err, HasSubstr("6 of 6 jobs failed"));
-  EXPECT_THAT(r.err, HasSubstr("no evaluator for"));
+  EXPECT_THAT(r.err, HasSubstr("malformed safetensors header in"));
+  EXPECT_THAT(r.err, HasSubstr("models/tiny/model.safetensors"));
 }
 
 }  // namespace

@@ -21,8 +21,9 @@ absl::StatusOr<v1::SubmitSweepRequest> BuildSubmitRequest(const SubmitFlags& fla
   }
   std::stringstream text;
   text << in.rdbuf();
+  // Relative paths resolve against the current folder, as in `sfctl validate`
+  // (docs/spec.md), so validating and running a spec mean the same models.
   SpecOptions options;
-  options.base_dir = std::filesystem::path(flags.spec_path).parent_path().string();
   SF_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepSpec(text.str(), flags.spec_path, options));
   SF_ASSIGN_OR_RETURN(std::vector<JobSpec> jobs, ExpandSweep(spec));
   v1::SubmitSweepRequest request;

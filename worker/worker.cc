@@ -1,5 +1,7 @@
 #include "worker/worker.h"
 
+#include "common/utf8.h"
+
 #include <algorithm>
 #include <cmath>
 #include <thread>
@@ -39,8 +41,9 @@ v1::SampleResult ToProto(const SampleOutcome& s) {
   v1::SampleResult p;
   p.set_index(s.index);
   p.set_score(s.score);
-  p.set_prediction(s.prediction);
-  p.set_target(s.target);
+  // Generated text may stop mid-character; proto strings must be valid UTF-8.
+  p.set_prediction(ToValidUtf8(s.prediction));
+  p.set_target(ToValidUtf8(s.target));
   p.set_input_tokens(s.input_tokens);
   p.set_output_tokens(s.output_tokens);
   p.set_measured_density(s.measured_density);

@@ -6,7 +6,7 @@
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "worker/no_engine_evaluator.h"
+#include "worker/engine_evaluator.h"
 #include "worker/testing/fake_worker_client.h"
 #include "worker/testing/stepping_clock.h"
 #include "worker/testing/test_evaluator.h"
@@ -290,18 +290,17 @@ TEST_F(WorkerTest, Run_EvaluationError_FailsForRetryAfterReportingDoneSamples) {
   EXPECT_THAT(fails[0].error(), HasSubstr("test failure at 2"));
 }
 
-TEST_F(WorkerTest, ProductionEvaluator_RefusesWithNoEvaluatorYet) {
+TEST_F(WorkerTest, ProductionEvaluator_JobItCannotRun_FailedPermanentlyWithReason) {
   options_.max_jobs = 1;
   client_.Mutate([](State& s) { s.queued.push_back(FakeWorkerClient::MakeLease("t", "k", 4)); });
-  NoEngineEvaluator evaluator({"cpu"});
+  EngineEvaluator evaluator;
   Worker worker(options_, &client_, &evaluator, outbox_.get(), &clock_);
   ASSERT_THAT(worker.Run(), IsOk());
   const auto fails =
       client_.Inspect<std::vector<v1::FailRequest>>([](const State& s) { return s.fails; });
   ASSERT_EQ(fails.size(), 1u);
   EXPECT_TRUE(fails[0].permanent());
-  EXPECT_THAT(fails[0].error(), HasSubstr("no evaluator for"));
-  EXPECT_THAT(fails[0].error(), HasSubstr("yet"));
+  EXPECT_THAT(fails[0].error(), HasSubstr("model"));
   const auto reg =
       client_.Inspect<v1::RegisterWorkerRequest>([](const State& s) { return s.registers.at(0); });
   EXPECT_THAT(reg.methods(), ::testing::Contains("dense"));
