@@ -49,7 +49,7 @@ TEST_F(ValidateTest, Quickstart_PrintsAxesAndJobCount) {
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("sweep 'quickstart' is valid"));
   EXPECT_THAT(r.out, HasSubstr("models                  2  tiny-llama, tiny-qwen"));
-  EXPECT_THAT(r.out, HasSubstr("sequence_lengths        2  512, 1024"));
+  EXPECT_THAT(r.out, HasSubstr("sequence_lengths        2  4096, 8192"));
   EXPECT_THAT(r.out,
               HasSubstr("methods                11  dense 1, vertical_slash 2 (compression 2)"));
   EXPECT_THAT(r.out, HasSubstr("streaming 4 (phase 2 x compression 2)"));
