@@ -103,9 +103,7 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
                       tasks::CreateTask(job.task.name, job.task.params));
   SF_ASSIGN_OR_RETURN(auto prefill_hook, MakePrefillHook(job.prefill));
   SF_ASSIGN_OR_RETURN(auto decode_hook, MakeDecodeHook(job.decode));
-  std::unique_ptr<model::AttentionHook> chained =
-      PrefillWithEviction(prefill_hook.get(), decode_hook.get());
-  engine.SetAttention(chained.get(), decode_hook.get());
+  engine.SetAttention(prefill_hook.get(), decode_hook.get());
   // The hooks die with this call; the cached engine must not keep pointers to them.
   absl::Cleanup restore_dense = [&engine] { engine.SetAttention(nullptr, nullptr); };
 

@@ -176,24 +176,6 @@ class DenseHook : public MethodHook {
   model::DenseAttention dense_;
 };
 
-class ChainedHook : public model::AttentionHook {
- public:
-  ChainedHook(model::AttentionHook* prefill, model::AttentionHook* decode)
-      : prefill_(prefill), decode_(decode) {}
-  std::string Name() const override { return prefill_->Name(); }
-  absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
-    return prefill_->Attend(call, stats);
-  }
-  absl::Status AfterPrefill(const AttentionCall& call) override {
-    SF_RETURN_IF_ERROR(prefill_->AfterPrefill(call));
-    return decode_->AfterPrefill(call);
-  }
-
- private:
-  model::AttentionHook* prefill_;
-  model::AttentionHook* decode_;
-};
-
 bool Contains(const std::vector<std::string>& names, const std::string& name) {
   return absl::c_linear_search(names, name);
 }
@@ -237,11 +219,6 @@ absl::StatusOr<std::unique_ptr<MethodHook>> MakeDecodeHook(const MethodChoice& m
     return std::make_unique<PerStepDecodeHook>(method.name, std::move(params));
   }
   return std::make_unique<EvictingDecodeHook>(method.name, std::move(params));
-}
-
-std::unique_ptr<model::AttentionHook> PrefillWithEviction(model::AttentionHook* prefill,
-                                                          model::AttentionHook* decode) {
-  return std::make_unique<ChainedHook>(prefill, decode);
 }
 
 }  // namespace sf::worker

@@ -44,12 +44,6 @@ absl::StatusOr<std::unique_ptr<MethodHook>> MakePrefillHook(const MethodChoice& 
 // FailedPrecondition names methods not wired for decode (the prefill-only ones).
 absl::StatusOr<std::unique_ptr<MethodHook>> MakeDecodeHook(const MethodChoice& method);
 
-// The engine calls only the prefill hook's AfterPrefill, so the decode method's eviction
-// must ride on it: a hook that attends with `prefill` and then runs `prefill`'s and
-// `decode`'s AfterPrefill in turn. Neither is owned; both must outlive the result.
-std::unique_ptr<model::AttentionHook> PrefillWithEviction(model::AttentionHook* prefill,
-                                                          model::AttentionHook* decode);
-
 }  // namespace sf::worker
 
 #endif  // SF_WORKER_METHOD_HOOKS_H_

@@ -286,8 +286,13 @@ class CpuEngine : public Engine {
       SF_RETURN_IF_ERROR(Annotate(hook->Attend(call, &stats),
                                   absl::StrCat(hook->Name(), " attention, layer ", li)));
       if (phase == AttentionPhase::kPrefill) {
-        SF_RETURN_IF_ERROR(Annotate(hook->AfterPrefill(call),
-                                    absl::StrCat(hook->Name(), " after prefill, layer ", li)));
+        // Both phases' methods may act between prefill and decode: the decode method's
+        // AfterPrefill is where KV compression (SnapKV-style eviction) runs.
+        for (AttentionHook* after : {prefill_hook_, decode_hook_}) {
+          if (after == decode_hook_ && decode_hook_ == prefill_hook_) break;
+          SF_RETURN_IF_ERROR(Annotate(after->AfterPrefill(call),
+                                      absl::StrCat(after->Name(), " after prefill, layer ", li)));
+        }
       }
       MatMul(L.o, attn.data(), n, x.data(), true);
       RmsNorm(x.data(), L.post_norm, n, H, h.data());

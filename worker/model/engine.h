@@ -63,7 +63,8 @@ class Engine {
   virtual KvCache& cache() = 0;
 
   // Attention methods for each phase; nullptr restores dense. Not owned: each must
-  // outlive its use. A prefill hook's AfterPrefill compresses the cache.
+  // outlive its use. After each layer's prefill, the prefill hook's AfterPrefill runs,
+  // then the decode hook's (where KV compression belongs).
   virtual void SetAttention(AttentionHook* prefill, AttentionHook* decode) = 0;
 
   virtual const EngineCounters& counters() const = 0;
