@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Packs the GPU tests (every ctest test labelled `gpu`) and the GPU benchmarks, with the
-# shared libraries they need except the C runtime and CUDA's own, into .device/, so
+# shared libraries they need except the C runtime and CUDA's own, and the model test data
+# (tests/data/model), into .device/, so
 # they run on a GPU host that lacks gRPC, abseil, SQLite or yaml-cpp:
 #   make gpu-pack                       # here
 #   cd .device && ./run-gpu-tests.sh    # there; logs go to $OUT (or ./logs)
@@ -31,12 +32,20 @@ for exe in "${exes[@]}"; do
   done
 done
 strip --strip-unneeded "$dest"/lib/*.so* 2>/dev/null || true
+# The model conformance vectors (a few MB) for cuda_engine_gpu_test; run-gpu-tests.sh
+# points SF_MODEL_TEST_DATA at them.
+src_root=$(cd "$(dirname "$0")/.." && pwd)
+if [[ -d $src_root/tests/data/model ]]; then
+  mkdir -p "$dest/data"
+  cp -r "$src_root/tests/data/model" "$dest/data/model"
+fi
 
 cat > "$dest/run-gpu-tests.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs every packed GPU test; prints and logs each, exits non-zero if any failed.
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export SF_MODEL_TEST_DATA=$PWD/data/model
 logs=${OUT:-$PWD/logs}; mkdir -p "$logs"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$logs/nvidia-smi.txt"
 failed=0

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
@@ -85,6 +86,7 @@ absl::StatusOr<EngineEvaluator::Loaded*> EngineEvaluator::Load(const std::string
   loaded->model_path = model_path;
   model::EngineOptions engine_options;
   engine_options.num_threads = options_.num_threads;
+  engine_options.backend = options_.backend;
   SF_ASSIGN_OR_RETURN(loaded->engine, model::CreateEngine(model_path, engine_options));
   SF_ASSIGN_OR_RETURN(loaded->tokenizer, HfTokenizer::FromModelDir(model_path));
   loaded_ = std::move(loaded);
@@ -190,7 +192,22 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
   summary.flops_indexing = prefill_hook->estimation_flops() + decode_hook->estimation_flops();
   summary.measured_compression = computed > 0 ? dense / computed : 1.0;
   summary.tokens_per_second = seconds_total > 0 ? tokens_total / seconds_total : 0;
+  if (options_.backend == model::BackendKind::kCuda) summary.gpu_name = options_.gpu_name;
   return summary;
+}
+
+absl::StatusOr<model::BackendKind> ChooseBackend(absl::string_view flag,
+                                                 const std::vector<std::string>& available) {
+  const bool has_cuda = absl::c_linear_search(available, "cuda");
+  if (flag == "auto") return has_cuda ? model::BackendKind::kCuda : model::BackendKind::kCpu;
+  if (flag == "cuda" && !has_cuda) {
+    return absl::FailedPreconditionError(
+        "--backend cuda, but this machine offers no CUDA device (or this build has no CUDA); "
+        "use --backend cpu or auto");
+  }
+  if (flag == "cpu" || flag == "cuda") return model::ParseBackendKind(flag);
+  return absl::InvalidArgumentError(
+      absl::StrCat("--backend '", flag, "' is not known; use auto, cpu or cuda"));
 }
 
 }  // namespace sf::worker

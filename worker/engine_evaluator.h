@@ -17,7 +17,11 @@
 namespace sf::worker {
 
 struct EngineEvaluatorOptions {
-  int num_threads = 0;  // CPU engine threads; 0 = all hardware threads
+  // The engine's backend (ChooseBackend picks it for sf-worker); with kCuda, gpu_name is
+  // reported in every job's summary.
+  model::BackendKind backend = model::BackendKind::kCpu;
+  std::string gpu_name;
+  int num_threads = 0;  // CPU engine threads (and host-side hooks); 0 = all hardware threads
   // Generated tokens when the job's generation.max_new_tokens is 0.
   int32_t default_max_new_tokens = 64;
   // Tokens reserved for the chat template around the task prompt.
@@ -29,7 +33,9 @@ class EngineEvaluator : public Evaluator {
   explicit EngineEvaluator(EngineEvaluatorOptions options = {});
 
   std::vector<std::string> Methods() const override;
-  std::vector<std::string> Backends() const override { return {"cpu"}; }
+  std::vector<std::string> Backends() const override {
+    return {options_.backend == model::BackendKind::kCuda ? "cuda" : "cpu"};
+  }
   absl::Status CanRun(const JobSpec& job) const override;
   absl::StatusOr<EvalSummary> Run(const JobSpec& job,
                                   const absl::flat_hash_set<int32_t>& samples_done,
@@ -49,6 +55,13 @@ class EngineEvaluator : public Evaluator {
   absl::Mutex mu_;  // one job at a time
   std::unique_ptr<Loaded> loaded_ ABSL_GUARDED_BY(mu_);
 };
+
+// The backend for `flag` ("auto", "cpu" or "cuda") given the backends this machine offers
+// (WorkerMainHooks: "cuda" only with a device and a CUDA build): auto means cuda when
+// offered, else cpu. FailedPrecondition for cuda when it is not offered; InvalidArgument
+// for another flag.
+absl::StatusOr<model::BackendKind> ChooseBackend(absl::string_view flag,
+                                                 const std::vector<std::string>& available);
 
 }  // namespace sf::worker
 

@@ -1,13 +1,43 @@
 // sf-worker: leases jobs from the coordinator and evaluates them on this machine with the
-// model engine (CPU backend) and the attention methods. SIGTERM/SIGINT stop it cleanly
+// model engine and the attention methods. The engine runs on the GPU when this machine has
+// one and the build has CUDA, else on the CPU (--backend). SIGTERM/SIGINT stop it cleanly
 // (see --on-term).
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "kernels/device.h"
 #include "worker/engine_evaluator.h"
 #include "worker/worker_main.h"
 
 int main(int argc, char** argv) {
+  auto backend_flag = std::make_shared<std::string>("auto");
   sf::worker::WorkerMainHooks hooks;
-  hooks.make_evaluator = [](const std::vector<std::string>& /*backends*/) {
-    return std::make_unique<sf::worker::EngineEvaluator>();
+  hooks.add_flags = [backend_flag](CLI::App& app) {
+    app.add_option("--backend", *backend_flag,
+                   "model engine backend: auto (cuda when this machine has a GPU and the build "
+                   "has CUDA, else cpu), cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+        ->capture_default_str();
+  };
+  hooks.make_evaluator = [backend_flag](const std::vector<std::string>& backends) {
+    absl::StatusOr<sf::model::BackendKind> backend =
+        sf::worker::ChooseBackend(*backend_flag, backends);
+    if (!backend.ok()) {
+      std::cerr << "sf-worker: " << backend.status().message() << "\n";
+      std::exit(2);
+    }
+    sf::worker::EngineEvaluatorOptions options;
+    options.backend = *backend;
+    if (*backend == sf::model::BackendKind::kCuda) {
+      absl::StatusOr<std::vector<sf::DeviceInfo>> devices = sf::ListDevices();
+      if (devices.ok() && !devices->empty()) options.gpu_name = devices->front().name;
+    }
+    std::cerr << "sf-worker: model engine backend "
+              << (*backend == sf::model::BackendKind::kCuda ? "cuda (" + options.gpu_name + ")"
+                                                            : std::string("cpu"))
+              << "\n";
+    return std::make_unique<sf::worker::EngineEvaluator>(options);
   };
   return sf::worker::WorkerMain(argc, argv, hooks);
 }

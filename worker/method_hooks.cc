@@ -92,6 +92,9 @@ class EvictingDecodeHook : public MethodHook {
     return absl::OkStatus();
   }
 
+  // Dense decoding: nothing is evicted, so pairs_dense equals DensePairs.
+  bool IsExactDense() const override { return method_ == "dense"; }
+
   absl::Status AfterPrefill(const AttentionCall& call) override {
     if (method_ == "dense") return absl::OkStatus();
     int64_t window = call.num_queries;
@@ -171,6 +174,7 @@ class DenseHook : public MethodHook {
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
     return dense_.Attend(call, stats);
   }
+  bool IsExactDense() const override { return true; }
 
  private:
   model::DenseAttention dense_;

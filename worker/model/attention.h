@@ -57,6 +57,10 @@ class AttentionHook {
   // prompt's queries are still valid), before later layers run: the place for KV
   // compression (e.g. SnapKV evicting rows with KvCache::Compact). Default: keep all.
   virtual absl::Status AfterPrefill(const AttentionCall& call) { return absl::OkStatus(); }
+  // True when Attend is exactly DenseAttention (same output and stats) and AfterPrefill
+  // does nothing: a backend may then run its own dense kernel instead of calling the hook
+  // (the CUDA engine does, so dense runs copy nothing to the host).
+  virtual bool IsExactDense() const { return false; }
 };
 
 // Exact causal softmax attention in float32; prefill is tiled so each tile is two
@@ -65,6 +69,7 @@ class DenseAttention : public AttentionHook {
  public:
   std::string Name() const override { return "dense"; }
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override;
+  bool IsExactDense() const override { return true; }
 };
 
 // Dense pairs of a call: sum over query heads and queries of the rows each may see.

@@ -13,56 +13,13 @@
 #include "worker/model/engine.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/thread_pool.h"
+#include "worker/model/weights.h"
 
 namespace sf::model {
 namespace {
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Clock = std::chrono::steady_clock;
-
-// A linear layer y = x W^T + b with W row-major [out][in], as Hugging Face stores it.
-struct Linear {
-  int64_t in = 0;
-  int64_t out = 0;
-  std::vector<float> weight;
-  std::vector<float> bias;  // empty: no bias
-};
-
-struct Layer {
-  std::vector<float> input_norm;
-  std::vector<float> post_norm;
-  Linear qkv;  // q, k and v projections stacked: [(Hq + 2 Hkv) d][H]
-  Linear o;
-  Linear gate_up;  // gate and up stacked: [2 I][H]
-  Linear down;
-};
-
-// Reads `name` as float32 [rows][cols] (or [rows] when cols == 0) and appends it to
-// `dst`.
-absl::Status AppendTensor(const Checkpoint& ckpt, const std::string& name, int64_t rows,
-                          int64_t cols, std::vector<float>* dst) {
-  std::vector<int64_t> shape = {rows};
-  if (cols > 0) shape.push_back(cols);
-  SF_ASSIGN_OR_RETURN(std::vector<float> data, ckpt.ReadFloat(name, shape));
-  dst->insert(dst->end(), data.begin(), data.end());
-  return absl::OkStatus();
-}
-
-// Stacks the projections `parts` (each [out_i][in]) into one Linear; biases too when
-// `with_bias`.
-absl::StatusOr<Linear> LoadStacked(const Checkpoint& ckpt, const std::string& prefix,
-                                   const std::vector<std::pair<std::string, int64_t>>& parts,
-                                   int64_t in, bool with_bias) {
-  Linear lin;
-  lin.in = in;
-  for (const auto& [name, out] : parts) {
-    SF_RETURN_IF_ERROR(AppendTensor(ckpt, prefix + name + ".weight", out, in, &lin.weight));
-    if (with_bias)
-      SF_RETURN_IF_ERROR(AppendTensor(ckpt, prefix + name + ".bias", out, 0, &lin.bias));
-    lin.out += out;
-  }
-  return lin;
-}
 
 class CpuEngine : public Engine {
  public:
@@ -75,35 +32,12 @@ class CpuEngine : public Engine {
   }
 
   absl::Status Load(const Checkpoint& ckpt) {
-    const ModelConfig& c = config_;
-    const int64_t H = c.hidden_size, d = c.head_dim, I = c.intermediate_size;
-    SF_RETURN_IF_ERROR(AppendTensor(ckpt, "model.embed_tokens.weight", c.vocab_size, H, &embed_));
-    layers_.resize(static_cast<size_t>(c.num_layers));
-    for (int64_t i = 0; i < c.num_layers; ++i) {
-      const std::string p = absl::StrCat("model.layers.", i, ".");
-      Layer& L = layers_[static_cast<size_t>(i)];
-      SF_RETURN_IF_ERROR(AppendTensor(ckpt, p + "input_layernorm.weight", H, 0, &L.input_norm));
-      SF_RETURN_IF_ERROR(
-          AppendTensor(ckpt, p + "post_attention_layernorm.weight", H, 0, &L.post_norm));
-      SF_ASSIGN_OR_RETURN(L.qkv, LoadStacked(ckpt, p + "self_attn.",
-                                             {{"q_proj", c.num_heads * d},
-                                              {"k_proj", c.num_kv_heads * d},
-                                              {"v_proj", c.num_kv_heads * d}},
-                                             H, c.qkv_bias));
-      SF_ASSIGN_OR_RETURN(
-          L.o, LoadStacked(ckpt, p + "self_attn.", {{"o_proj", H}}, c.num_heads * d, c.o_bias));
-      SF_ASSIGN_OR_RETURN(
-          L.gate_up,
-          LoadStacked(ckpt, p + "mlp.", {{"gate_proj", I}, {"up_proj", I}}, H, c.mlp_bias));
-      SF_ASSIGN_OR_RETURN(L.down, LoadStacked(ckpt, p + "mlp.", {{"down_proj", H}}, I, c.mlp_bias));
-    }
-    SF_RETURN_IF_ERROR(AppendTensor(ckpt, "model.norm.weight", H, 0, &final_norm_));
-    lm_head_.in = H;
-    lm_head_.out = c.vocab_size;
-    if (!c.tie_word_embeddings) {
-      SF_RETURN_IF_ERROR(AppendTensor(ckpt, "lm_head.weight", c.vocab_size, H, &lm_head_.weight));
-    }
-    SF_ASSIGN_OR_RETURN(rope_, ComputeRope(c));
+    SF_ASSIGN_OR_RETURN(ModelWeights w, LoadModelWeights(ckpt, config_));
+    embed_ = std::move(w.embed);
+    layers_ = std::move(w.layers);
+    final_norm_ = std::move(w.final_norm);
+    lm_head_ = std::move(w.lm_head);
+    SF_ASSIGN_OR_RETURN(rope_, ComputeRope(config_));
     return absl::OkStatus();
   }
 
@@ -262,7 +196,7 @@ class CpuEngine : public Engine {
     AttentionStats& stats = phase == AttentionPhase::kPrefill ? counters_.prefill_attention
                                                               : counters_.decode_attention;
     for (int64_t li = 0; li < c.num_layers; ++li) {
-      Layer& L = layers_[static_cast<size_t>(li)];
+      LayerWeights& L = layers_[static_cast<size_t>(li)];
       RmsNorm(x.data(), L.input_norm, n, H, h.data());
       MatMul(L.qkv, h.data(), n, qkv.data(), false);
       ApplyRope(qkv.data(), n, qkv_width, c.num_heads + c.num_kv_heads, cos, sin);
@@ -321,7 +255,7 @@ class CpuEngine : public Engine {
   ThreadPool pool_;
   KvCache cache_;
   std::vector<float> embed_;
-  std::vector<Layer> layers_;
+  std::vector<LayerWeights> layers_;
   std::vector<float> final_norm_;
   Linear lm_head_;  // weight empty when tied to embed_
   RopeTable rope_;
@@ -360,11 +294,18 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const std::string& model_di
     case BackendKind::kCpu:
       return CreateCpuEngine(model_dir, options);
     case BackendKind::kCuda:
-      return absl::UnimplementedError(
-          "the CUDA backend of the model engine is not built yet; use the cpu backend");
+      return CreateCudaEngine(model_dir, options);
   }
   return absl::InvalidArgumentError("unknown backend");
 }
+
+#ifndef SF_MODEL_WITH_CUDA
+absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& model_dir,
+                                                         const EngineOptions& options) {
+  return absl::UnimplementedError(
+      "this build has no CUDA; rebuild with nvcc (or use the cpu backend)");
+}
+#endif
 
 TokenId ArgMax(absl::Span<const float> logits) {
   TokenId best = 0;

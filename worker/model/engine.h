@@ -1,6 +1,6 @@
 // The model engine's backend-independent interface: an Engine holds one model's
 // weights and one sequence's KV cache; Prefill runs a prompt, Decode one token.
-// Backends (CPU now, CUDA later) implement it; CreateEngine picks one by name.
+// Backends (CPU, CUDA) implement it; CreateEngine picks one by name.
 #ifndef SF_WORKER_MODEL_ENGINE_H_
 #define SF_WORKER_MODEL_ENGINE_H_
 
@@ -80,6 +80,14 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const std::string& model_di
 // a thread pool.
 absl::StatusOr<std::unique_ptr<Engine>> CreateCpuEngine(const std::string& model_dir,
                                                         const EngineOptions& options);
+
+// The CUDA backend (worker/model/cuda_engine.cc, docs/engine.md): the same float32
+// weights on the device, cuBLAS GEMMs, dense attention kernels; hooks run on the host
+// with Q and the cache copied to them. Uses CUDA device 0 (set CUDA_VISIBLE_DEVICES to
+// pick another). Unimplemented in a build without CUDA; Internal on CUDA errors
+// (no device, out of memory).
+absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& model_dir,
+                                                         const EngineOptions& options);
 
 // Index of the largest logit (the first one on ties, as torch.argmax).
 TokenId ArgMax(absl::Span<const float> logits);
