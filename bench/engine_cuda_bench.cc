@@ -3,7 +3,7 @@
 // then for each prompt length times a dense prefill (tokens/s, and the FLOP rate of the
 // linear layers plus causal attention) and 32 decode steps after it (ms/token).
 //
-//   engine_cuda_bench [--model DIR] [--lengths 512,2048,8192,32768] [--repeats 1]
+//   engine_cuda_bench [--model DIR] [--lengths 512,2048,8192,16384] [--repeats 1]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -35,7 +35,7 @@ int Fail(const absl::Status& s) {
 
 int main(int argc, char** argv) {
   std::string model_dir;
-  std::vector<int64_t> lengths = {512, 2048, 8192, 32768};
+  std::vector<int64_t> lengths = {512, 2048, 8192, 16384};
   int repeats = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model")) model_dir = argv[i + 1];

@@ -211,5 +211,20 @@ TEST(EngineEvaluator, CanRun_RefusesWhatItCannotRun) {
   EXPECT_THAT(evaluator.Backends(), ::testing::ElementsAre("cpu"));
 }
 
+TEST(ChooseBackend, AutoPrefersCudaWhenOffered_CudaWithoutDeviceIsRefused) {
+  SF_ASSERT_OK_AND_ASSIGN(model::BackendKind auto_gpu, ChooseBackend("auto", {"cuda", "cpu"}));
+  EXPECT_EQ(auto_gpu, model::BackendKind::kCuda);
+  SF_ASSERT_OK_AND_ASSIGN(model::BackendKind auto_cpu, ChooseBackend("auto", {"cpu"}));
+  EXPECT_EQ(auto_cpu, model::BackendKind::kCpu);
+  SF_ASSERT_OK_AND_ASSIGN(model::BackendKind cpu, ChooseBackend("cpu", {"cuda", "cpu"}));
+  EXPECT_EQ(cpu, model::BackendKind::kCpu);
+  EXPECT_EQ(ChooseBackend("cuda", {"cpu"}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ChooseBackend("tpu", {"cpu"}).status().code(), absl::StatusCode::kInvalidArgument);
+  EngineEvaluatorOptions options;
+  options.backend = model::BackendKind::kCuda;
+  EXPECT_EQ(EngineEvaluator(options).Backends(), std::vector<std::string>{"cuda"});
+}
+
 }  // namespace
 }  // namespace sf::worker
