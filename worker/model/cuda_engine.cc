@@ -454,7 +454,7 @@ class CudaEngine : public Engine {
       call.num_q_heads = static_cast<int>(c.num_heads);
       call.num_kv_heads = static_cast<int>(c.num_kv_heads);
       call.head_dim = static_cast<int>(d);
-      call.q_row_stride = qkv_width;
+      call.q_row_stride = q_width;  // the host copy made by to_host
       call.softmax_scale = 1.0f / std::sqrt(static_cast<float>(d));
       call.first_position = pos0;
       call.cache = &host_cache_;
@@ -463,11 +463,14 @@ class CudaEngine : public Engine {
       auto to_host = [&]() -> absl::Status {
         if (on_host) return absl::OkStatus();
         SF_RETURN_IF_ERROR(SyncLayerToHost(li));
-        q_host_.resize(static_cast<size_t>(n * qkv_width));
+        // Only the queries of each q/k/v row (keys and values reach the hook through the
+        // cache mirror).
+        q_host_.resize(static_cast<size_t>(n * q_width));
         attn_host_.resize(static_cast<size_t>(n * q_width));
-        SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(q_host_.data(), qkv_.get(),
-                                                q_host_.size() * sizeof(float),
-                                                cudaMemcpyDeviceToHost, stream_));
+        const size_t q_bytes = static_cast<size_t>(q_width) * sizeof(float);
+        SF_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
+            q_host_.data(), q_bytes, qkv_.get(), static_cast<size_t>(qkv_width) * sizeof(float),
+            q_bytes, static_cast<size_t>(n), cudaMemcpyDeviceToHost, stream_));
         SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
         call.q = q_host_.data();
         call.out = attn_host_.data();
