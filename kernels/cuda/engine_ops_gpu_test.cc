@@ -124,9 +124,9 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{17, 16, 0, 0}, AttentionCase{17, 80, 9, 40},
                       AttentionCase{113, 64, 0, 0}, AttentionCase{1000, 128, 0, 0},
                       AttentionCase{300, 256, 31, 100}, AttentionCase{33, 32, 64, 0}),
-    [](const ::testing::TestParamInfo<AttentionCase>& info) {
-      return absl::StrCat("n", info.param.n, "_d", info.param.head_dim, "_before",
-                          info.param.before0, "_", info.param.before1);
+    [](const ::testing::TestParamInfo<AttentionCase>& shape) {
+      return absl::StrCat("n", shape.param.n, "_d", shape.param.head_dim, "_before",
+                          shape.param.before0, "_", shape.param.before1);
     });
 
 TEST(AppendKv, WritesEachHeadAtItsLengthAndGrowsLengths) {
