@@ -32,6 +32,8 @@ for exe in "${exes[@]}"; do
   done
 done
 strip --strip-unneeded "$dest"/lib/*.so* 2>/dev/null || true
+# Debug info is most of a test binary's size; the pack must stay small to travel.
+for exe in "${exes[@]}"; do strip --strip-debug "$dest/$(basename "$exe")" 2>/dev/null || true; done
 # The model conformance vectors (a few MB) for cuda_engine_gpu_test; run-gpu-tests.sh
 # points SF_MODEL_TEST_DATA at them.
 src_root=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +48,9 @@ cat > "$dest/run-gpu-tests.sh" <<'RUN'
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export SF_MODEL_TEST_DATA=$PWD/data/model
+# cuBLAS (the CUDA engine's GEMMs) from the toolkit, else from the pip wheel nvidia-cublas.
+pip_cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
+[[ -n $pip_cublas ]] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$pip_cublas
 logs=${OUT:-$PWD/logs}; mkdir -p "$logs"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$logs/nvidia-smi.txt"
 failed=0
