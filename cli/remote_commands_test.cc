@@ -169,6 +169,14 @@ TEST_F(RemoteCommandsTest, SubmitWatchResultsQueryExport_EndToEnd) {
   }
   Result by_compression = Run({"results", "--compression", "4", "--format", "csv"});
   EXPECT_EQ(std::count(by_compression.out.begin(), by_compression.out.end(), '\n'), 1 + 2);
+  // The method (either phase) and exact-compression filters run in the coordinator,
+  // so --limit counts matching rows.
+  Result limited = Run({"results", "--method", "streaming", "--limit", "1", "--format", "csv"});
+  ASSERT_EQ(limited.code, kExitOk) << limited.err;
+  EXPECT_EQ(std::count(limited.out.begin(), limited.out.end(), '\n'), 1 + 1);
+  EXPECT_THAT(limited.out, HasSubstr("streaming"));
+  Result two = Run({"results", "--compression", "4", "--compression", "1000", "--format", "csv"});
+  EXPECT_EQ(std::count(two.out.begin(), two.out.end(), '\n'), 1 + 2);
 
   Result query = Run({"query", "SELECT COUNT(*) AS n FROM samples", "--format", "csv"});
   EXPECT_EQ(query.code, kExitOk) << query.err;

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/tls.h"
 #include "coordinator/query.h"
 #include "coordinator/scheduler.h"
 #include "sf/v1/coordinator.grpc.pb.h"
@@ -27,6 +28,8 @@ struct ServerOptions {
   // Bearer tokens; empty = no check. Without both, only a loopback address is allowed.
   std::string worker_token;
   std::string user_token;
+  // PEM files for TLS (docs/coordinator.md, "Security"); empty = plaintext.
+  TlsServerFiles tls;
   QueryLimits query_limits;
   int max_message_bytes = 512 << 20;  // a 100,000-job SubmitSweep is ~30 MB
 };
@@ -88,7 +91,8 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
 class CoordinatorServer {
  public:
   // Binds and starts serving. FailedPrecondition for a non-loopback address without
-  // tokens; Unavailable when the address cannot be bound.
+  // tokens; InvalidArgument/NotFound (naming the file) for unusable TLS files;
+  // Unavailable when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(Scheduler* scheduler,
                                                                   const ServerOptions& options);
   ~CoordinatorServer();
