@@ -221,6 +221,10 @@ void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls
       workers, static_cast<long long>(jobs), samples, max_batch_calls, jobs / seconds);
   std::printf("| lease latency p50 / p99 / max | %.2f / %.2f / %.2f ms |\n", pct(0.5), pct(0.99),
               all.empty() ? 0 : all.back());
+  const Scheduler::CommitStats commits = scheduler->commit_stats();
+  std::printf("| calls per commit (group commit) | %.1f (%lld commits) |\n",
+              commits.commits > 0 ? static_cast<double>(commits.calls) / commits.commits : 0.0,
+              static_cast<long long>(commits.commits));
   server.reset();
   scheduler.reset();
   RemoveDb(path);

@@ -208,10 +208,19 @@ absl::Status Scheduler::CommitBatchLocked() {
     workers_.clear();
     SF_LOG(ERROR) << "commit of " << batch_calls_ << " call(s) failed: " << st;
   }
+  if (st.ok()) {
+    ++commit_stats_.commits;
+    commit_stats_.calls += batch_calls_;
+  }
   batch_open_ = false;
   committed_epoch_ = batch_epoch_++;
   commit_cv_.SignalAll();
   return st;
+}
+
+Scheduler::CommitStats Scheduler::commit_stats() const {
+  absl::MutexLock lock(&mu_);
+  return commit_stats_;
 }
 
 absl::Status Scheduler::AwaitDurableLocked() {

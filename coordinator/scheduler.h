@@ -96,6 +96,14 @@ class Scheduler {
   // Wakes every waiting Lease/WaitForEvent so that a server can stop.
   void Shutdown();
 
+  // Group commit counters since Open (for benchmarks and logs): transactions committed
+  // and the calls they carried.
+  struct CommitStats {
+    int64_t commits = 0;
+    int64_t calls = 0;
+  };
+  CommitStats commit_stats() const;
+
  private:
   struct WorkerCaps {
     int64_t max_device_memory = 0;
@@ -174,6 +182,7 @@ class Scheduler {
   absl::CondVar commit_cv_;  // a batch ended
   bool batch_open_ ABSL_GUARDED_BY(mu_) = false;
   int batch_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  CommitStats commit_stats_ ABSL_GUARDED_BY(mu_);
   int64_t batch_epoch_ ABSL_GUARDED_BY(mu_) = 1;      // the open (or next) batch
   int64_t committed_epoch_ ABSL_GUARDED_BY(mu_) = 0;  // newest batch that ended
   int64_t failed_epoch_ ABSL_GUARDED_BY(mu_) = 0;     // newest batch whose commit failed

@@ -611,6 +611,10 @@ TEST_F(SchedulerTest, GroupCommit_ConcurrentCallsAreCommittedBeforeTheyReturn) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(completed.load(), kJobs);
   EXPECT_EQ(invisible.load(), 0);
+  // Every lease, report and complete was carried by some commit.
+  const Scheduler::CommitStats stats = scheduler_->commit_stats();
+  EXPECT_GE(stats.calls, 3 * kJobs);
+  EXPECT_GE(stats.calls, stats.commits);
   Reopen();
   v1::Sweep sweep = GetSweep(id);
   EXPECT_EQ(sweep.counts().done(), kJobs);
