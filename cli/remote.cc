@@ -51,7 +51,8 @@ absl::Status Remote::Error(const grpc::Status& status, absl::string_view call) c
     return absl::Status(s.code(),
                         absl::StrCat("coordinator at ", address_, " not reachable (", s.message(),
                                      "); is sf-coordinator running? Set "
-                                     "--coordinator or SF_COORDINATOR"));
+                                     "--coordinator or SF_COORDINATOR, and --tls-ca if it "
+                                     "serves TLS"));
   }
   if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s)) {
     return absl::Status(s.code(), absl::StrCat(s.message(), " (pass --token-file)"));
