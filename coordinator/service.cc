@@ -251,6 +251,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.RegisterService(server->user_service_.get());
   builder.RegisterService(server->worker_service_.get());
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              options.max_pollers);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   // Keepalive: detect dead peers under long polls and streams; allow clients to ping.

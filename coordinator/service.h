@@ -32,6 +32,11 @@ struct ServerOptions {
   TlsServerFiles tls;
   QueryLimits query_limits;
   int max_message_bytes = 512 << 20;  // a 100,000-job SubmitSweep is ~30 MB
+  // Idle threads the synchronous server keeps waiting for calls. gRPC's default (2)
+  // makes it start and end a thread for nearly every call once dozens are in flight
+  // (64 workers, long polls, group-commit waits); 32 gave +7-10 % jobs/s in
+  // coordinator_bench (bench/NOTES.md).
+  int max_pollers = 32;
 };
 
 class CoordinatorService final : public v1::Coordinator::Service {
