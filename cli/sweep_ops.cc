@@ -6,7 +6,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/spec.h"
 #include "common/status.h"
