@@ -145,9 +145,11 @@ void BenchSubmit(int64_t jobs) {
 
 // ---------------------------------------------------------------- 2. throughput
 
-void BenchThroughput(int64_t jobs, int workers, int samples) {
+void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls) {
   const std::string path = TempPath("throughput");
-  auto scheduler = *Scheduler::Open(path, &RealClock());
+  SchedulerOptions options;
+  options.max_batch_calls = max_batch_calls;
+  auto scheduler = *Scheduler::Open(path, &RealClock(), options);
   auto server = *CoordinatorServer::Start(scheduler.get(), ServerOptions());
   v1::SubmitSweepRequest r;
   r.set_sweep_name("tp");
@@ -213,10 +215,16 @@ void BenchThroughput(int64_t jobs, int workers, int samples) {
   auto pct = [&](double p) {
     return all.empty() ? 0 : all[static_cast<size_t>(p * (all.size() - 1))];
   };
-  std::printf("| %d workers, %lld jobs x %d samples: lease+report+complete | %8.0f jobs/s |\n",
-              workers, static_cast<long long>(jobs), samples, jobs / seconds);
+  std::printf(
+      "| %d workers, %lld jobs x %d samples: lease+report+complete (group commit <= %d calls) | "
+      "%8.0f jobs/s |\n",
+      workers, static_cast<long long>(jobs), samples, max_batch_calls, jobs / seconds);
   std::printf("| lease latency p50 / p99 / max | %.2f / %.2f / %.2f ms |\n", pct(0.5), pct(0.99),
               all.empty() ? 0 : all.back());
+  const Scheduler::CommitStats commits = scheduler->commit_stats();
+  std::printf("| calls per commit (group commit) | %.1f (%lld commits) |\n",
+              commits.commits > 0 ? static_cast<double>(commits.calls) / commits.commits : 0.0,
+              static_cast<long long>(commits.commits));
   server.reset();
   scheduler.reset();
   RemoveDb(path);
@@ -449,12 +457,16 @@ int main(int argc, char** argv) {
   CLI::App app{"coordinator_bench: submit, throughput, makespan and query figures"};
   int64_t submit_jobs = 100000, tp_jobs = 10000, million = 0;
   int workers = 64, samples = 4, sim_jobs = 1000, sim_workers = 16;
+  int max_batch_calls = sf::coordinator::SchedulerOptions().max_batch_calls;
   double load_s = 180;
   app.add_option("--submit-jobs", submit_jobs, "jobs in the submit benchmark (0 = skip)")
       ->capture_default_str();
   app.add_option("--throughput-jobs", tp_jobs, "jobs in the throughput run (0 = skip)")
       ->capture_default_str();
   app.add_option("--workers", workers, "simulated workers for throughput")->capture_default_str();
+  app.add_option("--max-batch-calls", max_batch_calls,
+                 "group commit: most calls per transaction (1 = a commit per call)")
+      ->capture_default_str();
   app.add_option("--samples", samples, "samples reported per job")->capture_default_str();
   app.add_option("--sim-jobs", sim_jobs, "jobs in the makespan simulation (0 = skip)")
       ->capture_default_str();
@@ -471,7 +483,7 @@ int main(int argc, char** argv) {
   if (submit_jobs > 0) sf::coordinator::BenchSubmit(submit_jobs);
   if (tp_jobs > 0) {
     sf::coordinator::BenchCoreCycle(tp_jobs, samples);
-    sf::coordinator::BenchThroughput(tp_jobs, workers, samples);
+    sf::coordinator::BenchThroughput(tp_jobs, workers, samples, max_batch_calls);
   }
   if (sim_jobs > 0) sf::coordinator::BenchMakespan(sim_jobs, sim_workers, load_s);
   if (million > 0) sf::coordinator::BenchMillion(million, million_db);

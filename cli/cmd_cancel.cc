@@ -1,4 +1,5 @@
 // sfctl cancel: cancel a sweep's queued and running jobs.
+#include "absl/strings/str_cat.h"
 #include "cli/command.h"
 #include "cli/sweep_ops.h"
 
@@ -18,29 +19,17 @@ void AddCancelCommand(CLI::App& app, Io& io, int* exit_code) {
   cmd->add_option("sweep", flags->sweep, "sweep id or name")->required();
   AddRemoteFlags(cmd, &flags->remote);
   cmd->callback([&io, exit_code, flags] {
-    auto remote = Remote::Connect(flags->remote);
-    if (!remote.ok()) {
-      *exit_code = ReportStatus(remote.status(), io);
-      return;
-    }
-    absl::StatusOr<v1::Sweep> sweep = (*remote)->FindSweep(flags->sweep);
-    if (!sweep.ok()) {
-      *exit_code = ReportStatus(sweep.status(), io);
-      return;
-    }
-    grpc::ClientContext context;
-    (*remote)->Prepare(&context);
-    v1::CancelSweepRequest request;
-    request.set_sweep_id(sweep->id());
-    v1::CancelSweepResponse response;
-    grpc::Status status = (*remote)->stub().CancelSweep(&context, request, &response);
-    if (!status.ok()) {
-      *exit_code = ReportStatus((*remote)->Error(status, "CancelSweep"), io);
-      return;
-    }
-    io.out << "sweep " << sweep->id() << " '" << sweep->name() << "': cancelled "
-           << response.jobs_cancelled() << " jobs\n";
-    *exit_code = kExitOk;
+    RunSweepAction(flags->remote, flags->sweep, io, exit_code,
+                   [](Remote& remote, const v1::Sweep& sweep) -> absl::StatusOr<std::string> {
+                     grpc::ClientContext context;
+                     remote.Prepare(&context);
+                     v1::CancelSweepRequest request;
+                     request.set_sweep_id(sweep.id());
+                     v1::CancelSweepResponse response;
+                     grpc::Status status = remote.stub().CancelSweep(&context, request, &response);
+                     if (!status.ok()) return remote.Error(status, "CancelSweep");
+                     return absl::StrCat("cancelled ", response.jobs_cancelled(), " jobs");
+                   });
   });
 }
 

@@ -16,14 +16,19 @@ void AddRemoteFlags(CLI::App* cmd, RemoteFlags* flags) {
                   "file holding the bearer token the coordinator expects from users");
   cmd->add_option("--timeout", flags->timeout_s, "seconds to wait for each call")
       ->capture_default_str();
+  cmd->add_option("--tls-ca", flags->tls.ca,
+                  "PEM CA bundle that signed the coordinator's certificate: connect with TLS");
+  cmd->add_option("--tls-cert", flags->tls.cert, "PEM client certificate, for mutual TLS");
+  cmd->add_option("--tls-key", flags->tls.key, "PEM private key of --tls-cert");
 }
 
 absl::StatusOr<std::unique_ptr<Remote>> Remote::Connect(const RemoteFlags& flags) {
   ConnectionOptions options;
   options.address = ResolveCoordinatorAddress(flags.coordinator);
   SF_ASSIGN_OR_RETURN(options.token, ReadTokenFile(flags.token_file));
-  return std::make_unique<Remote>(MakeCoordinatorChannel(options), options.address,
-                                  options.token, absl::Seconds(flags.timeout_s));
+  SF_ASSIGN_OR_RETURN(options.credentials, MakeChannelCredentials(flags.tls));
+  return std::make_unique<Remote>(MakeCoordinatorChannel(options), options.address, options.token,
+                                  absl::Seconds(flags.timeout_s));
 }
 
 Remote::Remote(std::shared_ptr<grpc::Channel> channel, std::string address, std::string token,
@@ -43,10 +48,11 @@ void Remote::Prepare(grpc::ClientContext* context, absl::Duration timeout,
 absl::Status Remote::Error(const grpc::Status& status, absl::string_view call) const {
   absl::Status s = FromGrpcStatus(status, call);
   if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) {
-    return absl::Status(s.code(), absl::StrCat("coordinator at ", address_, " not reachable (",
-                                               s.message(),
-                                               "); is sf-coordinator running? Set "
-                                               "--coordinator or SF_COORDINATOR"));
+    return absl::Status(s.code(),
+                        absl::StrCat("coordinator at ", address_, " not reachable (", s.message(),
+                                     "); is sf-coordinator running? Set "
+                                     "--coordinator or SF_COORDINATOR, and --tls-ca if it "
+                                     "serves TLS"));
   }
   if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s)) {
     return absl::Status(s.code(), absl::StrCat(s.message(), " (pass --token-file)"));
@@ -68,8 +74,8 @@ absl::StatusOr<v1::Sweep> Remote::FindSweep(const std::string& id_or_name) {
   grpc::Status status = stub_->GetSweep(&context, request, &sweep);
   if (!status.ok()) {
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
-      return absl::NotFoundError(absl::StrCat("no sweep '", id_or_name,
-                                              "' on the coordinator; 'sfctl list' shows them"));
+      return absl::NotFoundError(
+          absl::StrCat("no sweep '", id_or_name, "' on the coordinator; 'sfctl list' shows them"));
     }
     return Error(status, "GetSweep");
   }

@@ -9,6 +9,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "sf/v1/coordinator.grpc.pb.h"
 
 namespace sf::cli {
@@ -17,15 +18,16 @@ struct RemoteFlags {
   std::string coordinator;  // "" = $SF_COORDINATOR or localhost:50051
   std::string token_file;
   double timeout_s = 30;
+  TlsClientFiles tls;  // --tls-ca, --tls-cert, --tls-key; empty = plaintext
 };
 
-// Adds --coordinator, --token-file and --timeout to `cmd`.
+// Adds --coordinator, --token-file, --timeout and the TLS flags to `cmd`.
 void AddRemoteFlags(CLI::App* cmd, RemoteFlags* flags);
 
 class Remote {
  public:
-  // Resolves the address and reads the token (NotFound/InvalidArgument for a bad
-  // token file). Connecting is lazy: the first call reports Unavailable.
+  // Resolves the address, reads the token and the TLS files (NotFound/InvalidArgument
+  // naming a bad file). Connecting is lazy: the first call reports Unavailable.
   static absl::StatusOr<std::unique_ptr<Remote>> Connect(const RemoteFlags& flags);
   Remote(std::shared_ptr<grpc::Channel> channel, std::string address, std::string token,
          absl::Duration timeout);

@@ -64,19 +64,25 @@ class RemoteCommandsTest : public ::testing::Test {
     std::ofstream(spec_) << spec;
   }
 
-  void StartCluster(int workers) {
+  // `tls` set: the coordinator serves (mutual) TLS and the workers connect with `client`.
+  void StartCluster(int workers, TlsServerFiles tls = {}, TlsClientFiles client = {}) {
     coordinator::SchedulerOptions options;
     options.max_lease_wait = absl::Milliseconds(300);
     auto scheduler =
         coordinator::Scheduler::Open((dir_ / "coord.db").string(), &RealClock(), options);
     ASSERT_THAT(scheduler, IsOk());
     scheduler_ = std::move(*scheduler);
-    auto server = coordinator::CoordinatorServer::Start(scheduler_.get(), {});
+    coordinator::ServerOptions server_options;
+    server_options.tls = std::move(tls);
+    auto server = coordinator::CoordinatorServer::Start(scheduler_.get(), server_options);
     ASSERT_THAT(server, IsOk());
     server_ = std::move(*server);
     address_ = absl::StrCat("127.0.0.1:", server_->port());
     ConnectionOptions c;
     c.address = address_;
+    auto credentials = MakeChannelCredentials(client);
+    ASSERT_THAT(credentials, IsOk());
+    c.credentials = *credentials;
     channel_ = MakeCoordinatorChannel(c);
     for (int i = 0; i < workers; ++i) {
       auto& w = workers_.emplace_back(std::make_unique<Local>());
@@ -130,6 +136,37 @@ class RemoteCommandsTest : public ::testing::Test {
   std::vector<std::unique_ptr<Local>> workers_;
 };
 
+std::string TlsFile(const std::string& name) { return std::string(SF_TLS_TEST_DATA "/") + name; }
+
+// Mutual TLS end to end: workers and sfctl present client certificates; sfctl without
+// the TLS flags cannot reach the coordinator.
+TEST_F(RemoteCommandsTest, MutualTls_SubmitAndWatchWithTlsFlags) {
+  const TlsClientFiles client{
+      .ca = TlsFile("ca.pem"), .cert = TlsFile("client.pem"), .key = TlsFile("client.key")};
+  StartCluster(
+      1,
+      {.cert = TlsFile("server.pem"), .key = TlsFile("server.key"), .client_ca = TlsFile("ca.pem")},
+      client);
+  const std::vector<std::string> tls = {"--tls-ca",  client.ca,   "--tls-cert",
+                                        client.cert, "--tls-key", client.key};
+  auto with_tls = [&](std::vector<std::string> args) {
+    args.insert(args.end(), tls.begin(), tls.end());
+    return Run(args);
+  };
+  Result submit = with_tls({"submit", spec_});
+  ASSERT_EQ(submit.code, kExitOk) << submit.err;
+  Result watch = with_tls({"watch", "cli-demo"});
+  EXPECT_EQ(watch.code, kExitOk) << watch.err;
+  EXPECT_THAT(watch.out, HasSubstr("done 6/6"));
+
+  Result plaintext = Run({"list", "--timeout", "5"});
+  EXPECT_EQ(plaintext.code, kExitUnavailable) << plaintext.out;
+  EXPECT_THAT(plaintext.err, HasSubstr("--tls-ca"));
+  Result bad_ca = Run({"list", "--tls-ca", TlsFile("missing.pem")});
+  EXPECT_EQ(bad_ca.code, kExitUsage) << bad_ca.err;
+  EXPECT_THAT(bad_ca.err, HasSubstr("missing.pem"));
+}
+
 TEST_F(RemoteCommandsTest, SubmitWatchResultsQueryExport_EndToEnd) {
   StartCluster(2);
   Result submit = Run({"submit", spec_});
@@ -169,6 +206,14 @@ TEST_F(RemoteCommandsTest, SubmitWatchResultsQueryExport_EndToEnd) {
   }
   Result by_compression = Run({"results", "--compression", "4", "--format", "csv"});
   EXPECT_EQ(std::count(by_compression.out.begin(), by_compression.out.end(), '\n'), 1 + 2);
+  // The method (either phase) and exact-compression filters run in the coordinator,
+  // so --limit counts matching rows.
+  Result limited = Run({"results", "--method", "streaming", "--limit", "1", "--format", "csv"});
+  ASSERT_EQ(limited.code, kExitOk) << limited.err;
+  EXPECT_EQ(std::count(limited.out.begin(), limited.out.end(), '\n'), 1 + 1);
+  EXPECT_THAT(limited.out, HasSubstr("streaming"));
+  Result two = Run({"results", "--compression", "4", "--compression", "1000", "--format", "csv"});
+  EXPECT_EQ(std::count(two.out.begin(), two.out.end(), '\n'), 1 + 2);
 
   Result query = Run({"query", "SELECT COUNT(*) AS n FROM samples", "--format", "csv"});
   EXPECT_EQ(query.code, kExitOk) << query.err;

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/spec.h"
 #include "common/status.h"
@@ -27,9 +26,10 @@ absl::StatusOr<v1::SubmitSweepRequest> BuildSubmitRequest(const SubmitFlags& fla
   SF_ASSIGN_OR_RETURN(SweepSpec spec, ParseSweepSpec(text.str(), flags.spec_path, options));
   SF_ASSIGN_OR_RETURN(std::vector<JobSpec> jobs, ExpandSweep(spec));
   v1::SubmitSweepRequest request;
-  request.set_sweep_name(!flags.name.empty()   ? flags.name
-                         : !spec.name.empty() ? spec.name
-                                              : std::filesystem::path(flags.spec_path).stem().string());
+  request.set_sweep_name(!flags.name.empty() ? flags.name
+                         : !spec.name.empty()
+                             ? spec.name
+                             : std::filesystem::path(flags.spec_path).stem().string());
   request.set_force(flags.force);
   request.set_priority(flags.priority);
   request.set_max_attempts(flags.max_attempts);
@@ -51,9 +51,8 @@ absl::StatusOr<v1::SubmitSweepResponse> Submit(Remote& remote,
   return response;
 }
 
-absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id,
-                                         ProgressDisplay& display, const WatchOptions& options,
-                                         Clock* clock) {
+absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, ProgressDisplay& display,
+                                         const WatchOptions& options, Clock* clock) {
   int64_t after = 0;
   absl::Duration backoff = options.backoff_initial;
   absl::Time down_since = absl::InfiniteFuture();
@@ -115,10 +114,10 @@ absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id,
     const absl::Time now = clock->Now();
     if (down_since == absl::InfiniteFuture()) down_since = now;
     if (now - down_since > options.reconnect_limit) {
-      return absl::UnavailableError(absl::StrCat(
-          "lost the coordinator at ", remote.address(), " for more than ",
-          absl::FormatDuration(options.reconnect_limit), "; run 'sfctl watch ", sweep_id,
-          "' again once it is back"));
+      return absl::UnavailableError(
+          absl::StrCat("lost the coordinator at ", remote.address(), " for more than ",
+                       absl::FormatDuration(options.reconnect_limit), "; run 'sfctl watch ",
+                       sweep_id, "' again once it is back"));
     }
     clock->SleepFor(backoff);
     backoff = std::min(backoff * 2, options.backoff_max);
@@ -155,25 +154,33 @@ absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& f) {
   }
   for (const auto& m : f.models) request.add_models(m);
   for (int64_t l : f.lengths) request.add_sequence_lengths(l);
+  for (const auto& m : f.methods) request.add_methods(m);
   for (const auto& m : f.prefill) request.add_prefill_methods(m);
   for (const auto& m : f.decode) request.add_decode_methods(m);
   for (const auto& t : f.tasks) request.add_tasks(t);
   for (uint64_t s : f.seeds) request.add_seeds(s);
-  double lo = f.min_compression, hi = f.max_compression;
-  if (f.compressions.size() == 1) lo = hi = f.compressions[0];
-  if (lo > 0) request.set_min_compression(lo);
-  if (hi > 0) request.set_max_compression(hi);
-  // Filters the server cannot express (either phase, several exact values) apply here,
-  // and so must the limit.
-  const bool client_filter = !f.methods.empty() || f.compressions.size() > 1;
-  if (!client_filter) request.set_limit(f.limit);
-  const absl::flat_hash_set<std::string> methods(f.methods.begin(), f.methods.end());
+  for (double c : f.compressions) request.add_compressions(c);
+  if (f.min_compression > 0) request.set_min_compression(f.min_compression);
+  if (f.max_compression > 0) request.set_max_compression(f.max_compression);
+  request.set_limit(f.limit);
 
   Table table;
-  table.columns = {"key",    "model",  "length", "prefill", "prefill_compression",
-                   "decode", "decode_compression", "task",  "seed",
-                   "metric", "n",      "mean",   "stderr",  "measured_compression",
-                   "wall_seconds", "worker"};
+  table.columns = {"key",
+                   "model",
+                   "length",
+                   "prefill",
+                   "prefill_compression",
+                   "decode",
+                   "decode_compression",
+                   "task",
+                   "seed",
+                   "metric",
+                   "n",
+                   "mean",
+                   "stderr",
+                   "measured_compression",
+                   "wall_seconds",
+                   "worker"};
   grpc::ClientContext context;
   remote.Prepare(&context, absl::Seconds(300));
   auto reader = remote.stub().Results(&context, request);
@@ -182,36 +189,41 @@ absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& f) {
     for (const v1::ResultRow& row : page.rows()) {
       const v1::JobSpec& j = row.job();
       const v1::JobResult& r = row.result();
-      if (!methods.empty() && !methods.contains(j.prefill().name()) &&
-          !methods.contains(j.decode().name())) {
-        continue;
-      }
-      if (f.compressions.size() > 1) {
-        const double pc = j.prefill().has_compression() ? j.prefill().compression() : 1.0;
-        const double dc = j.decode().has_compression() ? j.decode().compression() : 1.0;
-        const double c = std::max(pc, dc);
-        if (std::none_of(f.compressions.begin(), f.compressions.end(),
-                         [c](double x) { return std::abs(x - c) < 1e-9; })) {
-          continue;
-        }
-      }
-      if (client_filter && f.limit > 0 && static_cast<int64_t>(table.rows.size()) >= f.limit) {
-        break;
-      }
       const double stderr_mean =
           r.n() > 1 ? std::sqrt(r.variance() / static_cast<double>(r.n())) : 0.0;
       table.rows.push_back(
           {j.key().substr(0, 12), j.model().name(), j.sequence_length(), j.prefill().name(),
            OptionalDouble(j.prefill().has_compression(), j.prefill().compression()),
            j.decode().name(),
-           OptionalDouble(j.decode().has_compression(), j.decode().compression()),
-           j.task().name(), static_cast<int64_t>(j.seed()), r.metric(), r.n(), r.mean(),
-           stderr_mean, r.measured_compression(), r.wall_seconds(), r.worker_id()});
+           OptionalDouble(j.decode().has_compression(), j.decode().compression()), j.task().name(),
+           static_cast<int64_t>(j.seed()), r.metric(), r.n(), r.mean(), stderr_mean,
+           r.measured_compression(), r.wall_seconds(), r.worker_id()});
     }
   }
   grpc::Status status = reader->Finish();
   if (!status.ok()) return remote.Error(status, "Results");
   return table;
+}
+
+void RunSweepAction(const RemoteFlags& flags, const std::string& sweep, Io& io, int* exit_code,
+                    const SweepAction& action) {
+  auto remote = Remote::Connect(flags);
+  if (!remote.ok()) {
+    *exit_code = ReportStatus(remote.status(), io);
+    return;
+  }
+  absl::StatusOr<v1::Sweep> found = (*remote)->FindSweep(sweep);
+  if (!found.ok()) {
+    *exit_code = ReportStatus(found.status(), io);
+    return;
+  }
+  absl::StatusOr<std::string> done = action(**remote, *found);
+  if (!done.ok()) {
+    *exit_code = ReportStatus(done.status(), io);
+    return;
+  }
+  io.out << "sweep " << found->id() << " '" << found->name() << "': " << *done << "\n";
+  *exit_code = kExitOk;
 }
 
 absl::StatusOr<Table> RunQuery(Remote& remote, const std::string& sql, int64_t max_rows,

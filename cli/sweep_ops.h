@@ -1,8 +1,9 @@
 // Operations shared by several sfctl commands (submit and run submit; watch and run
-// watch; results, export and run print results).
+// watch; results, export and run print results; cancel and retry).
 #ifndef SF_CLI_SWEEP_OPS_H_
 #define SF_CLI_SWEEP_OPS_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,9 +43,8 @@ struct WatchOptions {
 // Follows the sweep's WatchSweep stream until it finishes or is cancelled, updating
 // `display`; reconnects after a coordinator restart and resumes after the last event
 // seen. Returns the sweep's final state.
-absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id,
-                                         ProgressDisplay& display, const WatchOptions& options,
-                                         Clock* clock);
+absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, ProgressDisplay& display,
+                                         const WatchOptions& options, Clock* clock);
 
 // Result filters on every grid axis (empty = any).
 struct ResultFilters {
@@ -72,6 +72,13 @@ absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& filters)
 // row limit cut the output.
 absl::StatusOr<Table> RunQuery(Remote& remote, const std::string& sql, int64_t max_rows,
                                int64_t timeout_ms, bool* truncated);
+
+// The body of a command acting on one sweep (cancel, retry): connects, finds `sweep`
+// (id or name), runs `action` and prints "sweep <id> '<name>': <what it returned>".
+// Every error is reported through ReportStatus and sets *exit_code to its code.
+using SweepAction = std::function<absl::StatusOr<std::string>(Remote&, const v1::Sweep&)>;
+void RunSweepAction(const RemoteFlags& flags, const std::string& sweep, Io& io, int* exit_code,
+                    const SweepAction& action);
 
 }  // namespace sf::cli
 

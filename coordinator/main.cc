@@ -52,6 +52,7 @@ absl::Status Run(int argc, char** argv, int* exit_code) {
   std::string lease_ttl = "60s", backoff = "5s", max_wait = "30s";
   int max_attempts = 3;
   std::string log_level = "info";
+  sf::TlsServerFiles tls;
   app.add_option("--listen", listen, "host:port to serve on (port 0 = any free port)")
       ->capture_default_str();
   app.add_option("--db", db, "SQLite database file (created if absent)")->capture_default_str();
@@ -59,6 +60,11 @@ absl::Status Run(int argc, char** argv, int* exit_code) {
                  "file holding the bearer token workers must present");
   app.add_option("--user-token,--user-token-file", user_token_file,
                  "file holding the bearer token sfctl must present");
+  app.add_option("--tls-cert", tls.cert,
+                 "PEM certificate chain: serve TLS instead of plaintext (with --tls-key)");
+  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", tls.client_ca,
+                 "PEM CA bundle: require mutual TLS, clients present a certificate it signed");
   app.add_option("--lease-ttl", lease_ttl, "lease lifetime without a heartbeat")
       ->capture_default_str();
   app.add_option("--backoff", backoff, "re-queue delay after a first failed attempt (doubles)")
@@ -88,6 +94,7 @@ absl::Status Run(int argc, char** argv, int* exit_code) {
   options.max_attempts = max_attempts;
   sf::coordinator::ServerOptions server_options;
   server_options.listen = listen;
+  server_options.tls = tls;
   SF_ASSIGN_OR_RETURN(server_options.worker_token, ReadToken(worker_token_file));
   SF_ASSIGN_OR_RETURN(server_options.user_token, ReadToken(user_token_file));
 
@@ -104,7 +111,8 @@ absl::Status Run(int argc, char** argv, int* exit_code) {
   SF_ASSIGN_OR_RETURN(auto server,
                       sf::coordinator::CoordinatorServer::Start(scheduler.get(), server_options));
   // One line on stdout that scripts and tests read to find the port.
-  std::printf("sf-coordinator listening on port %d (db %s)\n", server->port(), db.c_str());
+  std::printf("sf-coordinator listening on port %d (db %s%s)\n", server->port(), db.c_str(),
+              tls.enabled() ? (tls.client_ca.empty() ? ", TLS" : ", mutual TLS") : "");
   std::fflush(stdout);
   SF_LOG(INFO) << "listening on " << listen << " (port " << server->port() << "), db " << db;
 

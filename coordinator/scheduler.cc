@@ -135,7 +135,104 @@ Scheduler::Scheduler(std::string path, Clock* clock, SchedulerOptions options,
 
 Scheduler::~Scheduler() {
   absl::MutexLock lock(&mu_);
+  // Every call commits before it returns, so no batch should be open; be safe anyway.
+  if (batch_open_) (void)CommitBatchLocked();
   stmts_.clear();
+}
+
+// ---------------------------------------------------------------- group commit
+//
+// Each public call that touches the store holds an Op. Its writes go into one open
+// transaction shared with the calls that follow it closely (each inside its own
+// savepoint, so a failing call undoes only its own changes). When the call is done it
+// must not answer before that transaction is committed: if other calls are already
+// queued on mu_, it waits and the last of them commits for all (one WAL write of each
+// page touched by the whole batch instead of one per call); otherwise it commits itself.
+// A single caller therefore sees exactly the old behavior, a commit per call.
+
+class Scheduler::Op {
+ public:
+  explicit Op(Scheduler* s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s->mu_) : s_(s) {
+    s_->entering_.fetch_add(1);
+    s_->mu_.Lock();
+    s_->entering_.fetch_sub(1);
+  }
+  // A call that leaves through an error still makes what it wrote (e.g. expired
+  // leases it re-queued) durable, and never leaves a batch open without a committer.
+  ~Op() ABSL_UNLOCK_FUNCTION() {
+    if (!finished_) {
+      absl::Status st = s_->AwaitDurableLocked();
+      if (!st.ok()) SF_LOG(WARNING) << "group commit failed: " << st;
+    }
+    s_->mu_.Unlock();
+  }
+  Op(const Op&) = delete;
+  Op& operator=(const Op&) = delete;
+
+  // `result`, once the batch holding this call's writes is committed; the commit's
+  // error otherwise.
+  template <typename T>
+  absl::StatusOr<T> Finish(absl::StatusOr<T> result) {
+    finished_ = true;
+    absl::Status st = s_->AwaitDurableLocked();
+    if (!st.ok()) return st;
+    return result;
+  }
+  template <typename T>
+  absl::StatusOr<T> Finish(T value) {
+    return Finish(absl::StatusOr<T>(std::move(value)));
+  }
+
+ private:
+  Scheduler* const s_;
+  bool finished_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<Transaction>> Scheduler::Begin() {
+  if (!batch_open_) {
+    SF_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+    batch_open_ = true;
+    batch_calls_ = 0;
+  }
+  return Transaction::Savepoint(db_.get());
+}
+
+absl::Status Scheduler::CommitBatchLocked() {
+  if (!batch_open_) return absl::OkStatus();
+  absl::Status st = db_->Exec("COMMIT");
+  if (!st.ok()) {
+    (void)db_->Exec("ROLLBACK");
+    failed_epoch_ = batch_epoch_;
+    failed_status_ = st;
+    // Cached registrations may describe rows that were rolled back: reload them.
+    workers_.clear();
+    SF_LOG(ERROR) << "commit of " << batch_calls_ << " call(s) failed: " << st;
+  }
+  if (st.ok()) {
+    ++commit_stats_.commits;
+    commit_stats_.calls += batch_calls_;
+  }
+  batch_open_ = false;
+  committed_epoch_ = batch_epoch_++;
+  commit_cv_.SignalAll();
+  return st;
+}
+
+Scheduler::CommitStats Scheduler::commit_stats() const {
+  absl::MutexLock lock(&mu_);
+  return commit_stats_;
+}
+
+absl::Status Scheduler::AwaitDurableLocked() {
+  if (!batch_open_) return absl::OkStatus();
+  const int64_t mine = batch_epoch_;
+  ++batch_calls_;
+  if (entering_.load() == 0 || batch_calls_ >= options_.max_batch_calls) {
+    return CommitBatchLocked();
+  }
+  // A queued call will take mu_ next and, ending the same way, commit or pass it on.
+  while (committed_epoch_ < mine) commit_cv_.Wait(&mu_);
+  return failed_epoch_ == mine ? failed_status_ : absl::OkStatus();
 }
 
 int64_t Scheduler::NowMs() const { return absl::ToUnixMillis(clock_->Now()); }
@@ -277,7 +374,7 @@ absl::Status Scheduler::ExpireLocked(int* expired) {
   }
   st->Reset();
   if (jobs.empty()) return absl::OkStatus();
-  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(auto txn, Begin());
   for (const LeasedJob& job : jobs) {
     SF_RETURN_IF_ERROR(EndAttempt(
         job,
@@ -294,10 +391,10 @@ absl::Status Scheduler::ExpireLocked(int* expired) {
 }
 
 absl::StatusOr<int> Scheduler::ExpireLeases() {
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   int n = 0;
   SF_RETURN_IF_ERROR(ExpireLocked(&n));
-  return n;
+  return lock.Finish(n);
 }
 
 absl::Status Scheduler::EndAttempt(const LeasedJob& job, const std::string& error, bool preempted,
@@ -395,9 +492,9 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
   }
   const int max_attempts =
       request.max_attempts() > 0 ? request.max_attempts() : options_.max_attempts;
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   const int64_t now = NowMs();
-  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(auto txn, Begin());
   int64_t sweep_id = 0;
   {
     SF_ASSIGN_OR_RETURN(Statement * find, Stmt("SELECT id FROM sweeps WHERE name=?"));
@@ -520,7 +617,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
   SF_RETURN_IF_ERROR(txn->Commit());
   NotifyLocked();
   event_cv_.SignalAll();
-  return response;
+  return lock.Finish(response);
 }
 
 absl::StatusOr<v1::SweepCounts> Scheduler::Counts(int64_t sweep_id) {
@@ -569,7 +666,7 @@ absl::StatusOr<v1::Sweep> Scheduler::SweepById(int64_t id) {
 }
 
 absl::StatusOr<v1::Sweep> Scheduler::GetSweep(const v1::GetSweepRequest& request) {
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   if (request.sweep_case() == v1::GetSweepRequest::kName) {
     SF_ASSIGN_OR_RETURN(Statement * find, Stmt("SELECT id FROM sweeps WHERE name=?"));
@@ -581,16 +678,16 @@ absl::StatusOr<v1::Sweep> Scheduler::GetSweep(const v1::GetSweepRequest& request
       return absl::NotFoundError(
           absl::StrCat("no sweep named '", Truncate(request.name(), 128), "'"));
     }
-    return SweepById(id);
+    return lock.Finish(SweepById(id));
   }
   if (request.sweep_case() != v1::GetSweepRequest::kId) {
     return absl::InvalidArgumentError("give a sweep id or name");
   }
-  return SweepById(request.id());
+  return lock.Finish(SweepById(request.id()));
 }
 
 absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(const v1::ListSweepsRequest& request) {
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   const int limit = request.limit() > 0 ? std::min(request.limit(), 10000) : 100;
   SF_ASSIGN_OR_RETURN(Statement * st,
@@ -608,14 +705,14 @@ absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(const v1::ListSweep
   for (int64_t id : ids) {
     SF_ASSIGN_OR_RETURN(*response.add_sweeps(), SweepById(id));
   }
-  return response;
+  return lock.Finish(response);
 }
 
 absl::StatusOr<v1::CancelSweepResponse> Scheduler::CancelSweep(
     const v1::CancelSweepRequest& request) {
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_RETURN_IF_ERROR(SweepById(request.sweep_id()).status());
-  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(auto txn, Begin());
   // Jobs shared with another running sweep keep running for it.
   SF_ASSIGN_OR_RETURN(
       Statement * cancel,
@@ -652,14 +749,14 @@ absl::StatusOr<v1::CancelSweepResponse> Scheduler::CancelSweep(
                                    absl::StrCat(response.jobs_cancelled(), " jobs cancelled")));
   SF_RETURN_IF_ERROR(txn->Commit());
   event_cv_.SignalAll();
-  return response;
+  return lock.Finish(response);
 }
 
 absl::StatusOr<v1::RetryFailedResponse> Scheduler::RetryFailed(
     const v1::RetryFailedRequest& request) {
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_RETURN_IF_ERROR(SweepById(request.sweep_id()).status());
-  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(auto txn, Begin());
   SF_ASSIGN_OR_RETURN(
       Statement * retry,
       Stmt(absl::StrCat("UPDATE jobs SET state=", kQueued,
@@ -699,12 +796,12 @@ absl::StatusOr<v1::RetryFailedResponse> Scheduler::RetryFailed(
   SF_RETURN_IF_ERROR(txn->Commit());
   NotifyLocked();
   event_cv_.SignalAll();
-  return response;
+  return lock.Finish(response);
 }
 
 absl::StatusOr<v1::ListWorkersResponse> Scheduler::ListWorkers(
     const v1::ListWorkersRequest& request) {
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   const int64_t stale_before = NowMs() - 3 * absl::ToInt64Milliseconds(options_.lease_ttl);
   SF_ASSIGN_OR_RETURN(Statement * st,
@@ -738,13 +835,13 @@ absl::StatusOr<v1::ListWorkersResponse> Scheduler::ListWorkers(
     }
     keys->Reset();
   }
-  return response;
+  return lock.Finish(response);
 }
 
 absl::StatusOr<std::vector<v1::SweepEvent>> Scheduler::ReadEvents(int64_t sweep_id,
                                                                   int64_t after_sequence,
                                                                   int limit) {
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_ASSIGN_OR_RETURN(v1::SweepCounts counts, Counts(sweep_id));
   SF_ASSIGN_OR_RETURN(Statement * st,
                       Stmt("SELECT seq, kind, job_key, worker_id, message, unix_ms FROM events "
@@ -767,7 +864,7 @@ absl::StatusOr<std::vector<v1::SweepEvent>> Scheduler::ReadEvents(int64_t sweep_
   // Counts are the sweep's counts now (not at each event's time); the last event of a
   // batch carries them, which is what a progress display needs.
   if (!events.empty()) *events.back().mutable_counts() = counts;
-  return events;
+  return lock.Finish(events);
 }
 
 void Scheduler::WaitForEvent(int64_t after_sequence, absl::Duration timeout) {
@@ -815,6 +912,24 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
   in_list("j.decode_method", request.decode_methods());
   in_list("j.task", request.tasks());
   in_list("j.seed", request.seeds());
+  if (request.methods_size() > 0) {
+    // Either phase: the same values bound twice.
+    absl::StrAppend(&where, " AND ((1");
+    in_list("j.prefill_method", request.methods());
+    absl::StrAppend(&where, ") OR (1");
+    in_list("j.decode_method", request.methods());
+    absl::StrAppend(&where, "))");
+  }
+  if (request.compressions_size() > 0) {
+    absl::StrAppend(&where, " AND (0");
+    for (double v : request.compressions()) {
+      absl::StrAppend(&where,
+                      " OR ABS(MAX(COALESCE(j.prefill_compression, 1), "
+                      "COALESCE(j.decode_compression, 1)) - ?) < 1e-9");
+      binds.push_back([v](Statement* s, int idx) { s->Bind(idx, v); });
+    }
+    absl::StrAppend(&where, ")");
+  }
   if (request.has_min_compression()) {
     absl::StrAppend(&where,
                     " AND MAX(COALESCE(j.prefill_compression, 1), "
@@ -918,7 +1033,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
   *info.mutable_backends() = request.backends();
   std::string blob;
   info.SerializeToString(&blob);
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   const int64_t now = NowMs();
   SF_ASSIGN_OR_RETURN(
       Statement * st,
@@ -942,7 +1057,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
   v1::RegisterWorkerResponse response;
   response.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease_ttl));
   response.set_max_lease_wait_ms(absl::ToInt64Milliseconds(options_.max_lease_wait));
-  return response;
+  return lock.Finish(response);
 }
 
 absl::StatusOr<Scheduler::WorkerCaps> Scheduler::Caps(const std::string& worker_id) {
@@ -1028,7 +1143,7 @@ absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& 
   }
   const std::string token = NewToken();
   const int64_t expires = now + absl::ToInt64Milliseconds(options_.lease_ttl);
-  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(auto txn, Begin());
   SF_ASSIGN_OR_RETURN(Statement * grant,
                       Stmt("UPDATE jobs SET lease_token=?, lease_worker=?, lease_expires_ms=? "
                            "WHERE id=?"));
@@ -1066,7 +1181,7 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
   const absl::Duration wait = std::min(absl::Milliseconds(std::max<int64_t>(0, request.wait_ms())),
                                        options_.max_lease_wait);
   const absl::Time deadline = absl::Now() + wait;
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_ASSIGN_OR_RETURN(WorkerCaps caps, Caps(request.worker_id()));
   if (request.loaded_models_size() > 0) {
     caps.loaded_models.assign(request.loaded_models().begin(), request.loaded_models().end());
@@ -1078,9 +1193,11 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
     v1::LeaseResponse response;
     if (lease) {
       *response.mutable_lease() = std::move(*lease);
-      return response;
+      return lock.Finish(std::move(response));
     }
-    if (shutdown_ || absl::Now() >= deadline) return response;
+    if (shutdown_ || absl::Now() >= deadline) return lock.Finish(std::move(response));
+    // Nobody may be left to commit what this call wrote while it sleeps.
+    SF_RETURN_IF_ERROR(CommitBatchLocked());
     // Backoff delays and lease expiry are in the injected clock's time: look again
     // at least every second rather than only when notified.
     work_cv_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + absl::Seconds(1)));
@@ -1088,14 +1205,14 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
 }
 
 absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRequest& request) {
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_RETURN_IF_ERROR(Caps(request.worker_id()).status());
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   const int64_t now = NowMs();
   const int64_t expires = now + absl::ToInt64Milliseconds(options_.lease_ttl);
   v1::HeartbeatResponse response;
   response.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease_ttl));
-  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(auto txn, Begin());
   SF_ASSIGN_OR_RETURN(Statement * renew, Stmt("UPDATE jobs SET lease_expires_ms=? WHERE id=?"));
   for (const v1::LeaseProgress& p : request.leases()) {
     auto job = LiveLease(p.lease_token());
@@ -1120,7 +1237,7 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRe
   SF_RETURN_IF_ERROR(
       seen->Bind(1, now).Bind(2, absl::StrJoin(models, "\n")).Bind(3, request.worker_id()).Run());
   SF_RETURN_IF_ERROR(txn->Commit());
-  return response;
+  return lock.Finish(response);
 }
 
 absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
@@ -1136,7 +1253,7 @@ absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
           absl::StrCat("sample ", s.index(), ": prediction/target longer than 1 MiB"));
     }
   }
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
   SF_ASSIGN_OR_RETURN(Statement * total, Stmt("SELECT samples_total FROM jobs WHERE id=?"));
@@ -1152,7 +1269,7 @@ absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
     }
   }
   const int64_t now = NowMs();
-  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(auto txn, Begin());
   SF_ASSIGN_OR_RETURN(
       Statement * ins,
       Stmt("INSERT OR IGNORE INTO samples(job_id, idx, score, prediction, target, input_tokens, "
@@ -1191,7 +1308,7 @@ absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
   }
   SF_RETURN_IF_ERROR(txn->Commit());
   if (response.accepted_size() > 0) event_cv_.SignalAll();
-  return response;
+  return lock.Finish(response);
 }
 
 absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteRequest& request) {
@@ -1205,11 +1322,11 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
     }
   }
   if (r.n() < 0) return absl::InvalidArgumentError("result n is negative");
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
   const int64_t now = NowMs();
-  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(auto txn, Begin());
   // The aggregate comes from the stored samples, not from the worker: after a resume
   // the last worker saw only the samples of its own attempt.
   SF_ASSIGN_OR_RETURN(Statement * agg,
@@ -1264,14 +1381,14 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
   SF_RETURN_IF_ERROR(FinishSweepsOf(job.id));
   SF_RETURN_IF_ERROR(txn->Commit());
   event_cv_.SignalAll();
-  return v1::CompleteResponse();
+  return lock.Finish(v1::CompleteResponse());
 }
 
 absl::StatusOr<v1::FailResponse> Scheduler::Fail(const v1::FailRequest& request) {
-  absl::MutexLock lock(&mu_);
+  Op lock(this);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
-  SF_ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db_.get()));
+  SF_ASSIGN_OR_RETURN(auto txn, Begin());
   v1::FailResponse response;
   std::string error = Truncate(request.error(), kMaxErrorLength);
   if (error.empty()) error = request.preempted() ? "preempted" : "failed (no error given)";
@@ -1279,7 +1396,7 @@ absl::StatusOr<v1::FailResponse> Scheduler::Fail(const v1::FailRequest& request)
   SF_RETURN_IF_ERROR(txn->Commit());
   NotifyLocked();
   event_cv_.SignalAll();
-  return response;
+  return lock.Finish(response);
 }
 
 }  // namespace sf::coordinator

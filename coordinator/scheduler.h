@@ -1,9 +1,11 @@
 // The coordinator's core: sweeps, jobs, leases and results over the SQLite store.
-// Every state change is one transaction, so a restart (even after SIGKILL) resumes
-// from the database; the gRPC services are thin adapters over this class.
+// Every call's state change is atomic and committed before the call returns (group
+// commit batches concurrent calls into one transaction), so a restart (even after
+// SIGKILL) resumes from the database; the gRPC services are thin adapters over this class.
 #ifndef SF_COORDINATOR_SCHEDULER_H_
 #define SF_COORDINATOR_SCHEDULER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +36,11 @@ struct SchedulerOptions {
   // Placement policy; both on in production, off only to measure their gain.
   bool model_affinity = true;
   bool longest_first = true;
+  // Group commit: calls that arrive while another holds the store join one open
+  // transaction, committed by the last of them (or once it holds this many calls).
+  // Every call still returns only after its transaction committed. 1 = a commit per
+  // call (only to measure the gain).
+  int max_batch_calls = 128;
 };
 
 class Scheduler {
@@ -89,6 +96,14 @@ class Scheduler {
   // Wakes every waiting Lease/WaitForEvent so that a server can stop.
   void Shutdown();
 
+  // Group commit counters since Open (for benchmarks and logs): transactions committed
+  // and the calls they carried.
+  struct CommitStats {
+    int64_t commits = 0;
+    int64_t calls = 0;
+  };
+  CommitStats commit_stats() const;
+
  private:
   struct WorkerCaps {
     int64_t max_device_memory = 0;
@@ -104,7 +119,18 @@ class Scheduler {
     int state = 0;
   };
 
+  // Holds mu_ for one public call; see Finish() and the .cc for group commit.
+  class Op;
+
   Scheduler(std::string path, Clock* clock, SchedulerOptions options, std::unique_ptr<Database> db);
+
+  // A savepoint inside the open group-commit transaction (opened here if none is).
+  absl::StatusOr<std::unique_ptr<Transaction>> Begin() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Commits the open group-commit transaction (if any) and wakes its waiting calls.
+  absl::Status CommitBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns once everything the calling thread wrote or read is committed: commits
+  // now, or, while other calls are queued for mu_, leaves that to the last of them.
+  absl::Status AwaitDurableLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   int64_t NowMs() const;
   // A cached prepared statement for `sql` (compiled on first use).
@@ -148,6 +174,19 @@ class Scheduler {
   int64_t last_event_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t token_state_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Group commit state. entering_ counts calls blocked on mu_ (not guarded by it: it
+  // is raised before taking the lock), so a finishing call knows that another will
+  // follow it and commit for both.
+  std::atomic<int> entering_{0};
+  absl::CondVar commit_cv_;  // a batch ended
+  bool batch_open_ ABSL_GUARDED_BY(mu_) = false;
+  int batch_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  CommitStats commit_stats_ ABSL_GUARDED_BY(mu_);
+  int64_t batch_epoch_ ABSL_GUARDED_BY(mu_) = 1;      // the open (or next) batch
+  int64_t committed_epoch_ ABSL_GUARDED_BY(mu_) = 0;  // newest batch that ended
+  int64_t failed_epoch_ ABSL_GUARDED_BY(mu_) = 0;     // newest batch whose commit failed
+  absl::Status failed_status_ ABSL_GUARDED_BY(mu_);
 
   // Results reads through its own read-only connection (file databases only).
   absl::Mutex reader_mu_;

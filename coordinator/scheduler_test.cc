@@ -1,10 +1,13 @@
 #include "coordinator/scheduler.h"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
+#include "coordinator/sqlite.h"
 #include "coordinator/testing/test_jobs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -534,6 +537,90 @@ TEST_F(SchedulerTest, Results_FiltersOnAxes) {
   by_compression.set_min_compression(8);
   by_compression.set_max_compression(15);
   EXPECT_EQ(keys(by_compression), (std::set<std::string>{"b"}));
+}
+
+TEST_F(SchedulerTest, Results_FiltersOnMethodInEitherPhaseAndExactCompressions) {
+  v1::JobSpec b = MakeJob("b");
+  b.mutable_decode()->set_name("snapkv");
+  b.mutable_decode()->set_compression(8);
+  Submit("s", {MakeJob("a", {.method = "quest", .compression = 5}), b, MakeJob("c")});
+  Register("w1");
+  while (auto lease = LeaseFor("w1")) {
+    ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  }
+  auto keys = [&](std::vector<std::string> methods, std::vector<double> compressions) {
+    v1::ResultsRequest r;
+    for (const auto& m : methods) r.add_methods(m);
+    for (double c : compressions) r.add_compressions(c);
+    std::set<std::string> out;
+    EXPECT_THAT(scheduler_->Results(r,
+                                    [&](v1::ResultsResponse& page) {
+                                      for (auto& row : page.rows()) out.insert(row.job().key());
+                                      return true;
+                                    }),
+                IsOk());
+    return out;
+  };
+  using Keys = std::set<std::string>;
+  EXPECT_EQ(keys({"quest"}, {}), (Keys{"a"}));
+  EXPECT_EQ(keys({"snapkv"}, {}), (Keys{"b"}));  // decode phase
+  EXPECT_EQ(keys({"snapkv", "quest"}, {}), (Keys{"a", "b"}));
+  EXPECT_EQ(keys({"dense"}, {}), (Keys{"a", "b", "c"}));  // dense in one phase each
+  EXPECT_EQ(keys({"nope"}, {}), Keys{});
+  EXPECT_EQ(keys({}, {1, 8}), (Keys{"b", "c"}));  // dense counts as 1
+  EXPECT_EQ(keys({"quest"}, {8}), Keys{});
+  EXPECT_EQ(keys({"snapkv"}, {8}), (Keys{"b"}));
+}
+
+// Many concurrent callers share commits (group commit), yet each call's effect is
+// committed before it returns: another connection sees it at once, and a restart
+// keeps exactly one result per job.
+TEST_F(SchedulerTest, GroupCommit_ConcurrentCallsAreCommittedBeforeTheyReturn) {
+  constexpr int kJobs = 240;
+  constexpr int kThreads = 8;
+  std::vector<v1::JobSpec> jobs;
+  for (int i = 0; i < kJobs; ++i) jobs.push_back(MakeJob(absl::StrCat("j", i)));
+  const int64_t id = Submit("s", jobs);
+  std::atomic<int> completed{0};
+  std::atomic<int> invisible{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    Register(absl::StrCat("w", t));
+    threads.emplace_back([&, t] {
+      auto reader = Database::OpenReadOnly(db_.path());
+      ASSERT_THAT(reader.status(), IsOk());
+      auto seen = (*reader)->Prepare("SELECT COUNT(*) FROM results WHERE lease_token=?");
+      ASSERT_THAT(seen.status(), IsOk());
+      v1::LeaseRequest lr;
+      lr.set_worker_id(absl::StrCat("w", t));
+      while (true) {
+        auto lease = scheduler_->Lease(lr);
+        ASSERT_THAT(lease.status(), IsOk());
+        if (!lease->has_lease()) break;
+        const std::string& token = lease->lease().lease_token();
+        ASSERT_THAT(Report(token, {0, 1, 2, 3}).status(), IsOk());
+        ASSERT_THAT(Complete(token), IsOk());
+        ++completed;
+        (*seen)->Bind(1, token);
+        auto row = (*seen)->Step();
+        if (!row.ok() || !*row || (*seen)->Int(0) != 1) ++invisible;
+        (*seen)->Reset();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(completed.load(), kJobs);
+  EXPECT_EQ(invisible.load(), 0);
+  // Every lease, report and complete was carried by some commit.
+  const Scheduler::CommitStats stats = scheduler_->commit_stats();
+  EXPECT_GE(stats.calls, 3 * kJobs);
+  EXPECT_GE(stats.calls, stats.commits);
+  Reopen();
+  v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.counts().done(), kJobs);
+  EXPECT_EQ(sweep.counts().samples_done(), 4 * kJobs);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_FINISHED);
+  EXPECT_EQ(CountResults(), kJobs);
 }
 
 TEST_F(SchedulerTest, Restart_LeaseSurvivesAndExpiredLeaseRequeues) {

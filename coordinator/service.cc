@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "common/status.h"
 
 namespace sf::coordinator {
 namespace {
@@ -239,15 +240,19 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
         " without --worker-token and --user-token: give both token files, or listen on "
         "127.0.0.1"));
   }
+  SF_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                      MakeServerCredentials(options.tls));
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   server->scheduler_ = scheduler;
   server->user_service_ =
       std::make_unique<CoordinatorService>(scheduler, options.user_token, options.query_limits);
   server->worker_service_ = std::make_unique<WorkerServiceImpl>(scheduler, options.worker_token);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.RegisterService(server->user_service_.get());
   builder.RegisterService(server->worker_service_.get());
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              options.max_pollers);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   // Keepalive: detect dead peers under long polls and streams; allow clients to ping.

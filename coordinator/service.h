@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/tls.h"
 #include "coordinator/query.h"
 #include "coordinator/scheduler.h"
 #include "sf/v1/coordinator.grpc.pb.h"
@@ -27,8 +28,15 @@ struct ServerOptions {
   // Bearer tokens; empty = no check. Without both, only a loopback address is allowed.
   std::string worker_token;
   std::string user_token;
+  // PEM files for TLS (docs/coordinator.md, "Security"); empty = plaintext.
+  TlsServerFiles tls;
   QueryLimits query_limits;
   int max_message_bytes = 512 << 20;  // a 100,000-job SubmitSweep is ~30 MB
+  // Idle threads the synchronous server keeps waiting for calls. gRPC's default (2)
+  // makes it start and end a thread for nearly every call once dozens are in flight
+  // (64 workers, long polls, group-commit waits); 32 gave +7-10 % jobs/s in
+  // coordinator_bench (bench/NOTES.md).
+  int max_pollers = 32;
 };
 
 class CoordinatorService final : public v1::Coordinator::Service {
@@ -88,7 +96,8 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
 class CoordinatorServer {
  public:
   // Binds and starts serving. FailedPrecondition for a non-loopback address without
-  // tokens; Unavailable when the address cannot be bound.
+  // tokens; InvalidArgument/NotFound (naming the file) for unusable TLS files;
+  // Unavailable when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(Scheduler* scheduler,
                                                                   const ServerOptions& options);
   ~CoordinatorServer();

@@ -51,7 +51,7 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenWriter(const std::string
   }
   auto s = db->Exec(
       "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-      "PRAGMA cache_size=-65536; PRAGMA mmap_size=4294967296;");
+      "PRAGMA cache_size=-65536; PRAGMA mmap_size=4294967296; PRAGMA wal_autocheckpoint=10000;");
   if (!s.ok()) return s;
   return db;
 }
@@ -187,15 +187,23 @@ bool Statement::IsNull(int col) const { return ColumnType(col) == SQLITE_NULL; }
 absl::StatusOr<std::unique_ptr<Transaction>> Transaction::Begin(Database* db) {
   auto s = db->Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
-  return std::unique_ptr<Transaction>(new Transaction(db));
+  return std::unique_ptr<Transaction>(new Transaction(db, /*savepoint=*/false));
+}
+
+absl::StatusOr<std::unique_ptr<Transaction>> Transaction::Savepoint(Database* db) {
+  auto s = db->Exec("SAVEPOINT sf_txn");
+  if (!s.ok()) return s;
+  return std::unique_ptr<Transaction>(new Transaction(db, /*savepoint=*/true));
 }
 
 Transaction::~Transaction() {
-  if (!done_) (void)db_->Exec("ROLLBACK");
+  if (done_) return;
+  // ROLLBACK TO keeps the savepoint open: release it so that it does not nest.
+  (void)db_->Exec(savepoint_ ? "ROLLBACK TO sf_txn; RELEASE sf_txn" : "ROLLBACK");
 }
 
 absl::Status Transaction::Commit() {
-  auto s = db_->Exec("COMMIT");
+  auto s = db_->Exec(savepoint_ ? "RELEASE sf_txn" : "COMMIT");
   if (s.ok()) done_ = true;
   return s;
 }

@@ -96,17 +96,21 @@ class Statement {
 };
 
 // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless Commit() succeeded.
+// A Savepoint() is the same inside an open transaction: Commit() releases it into the
+// enclosing transaction, destruction rolls back only its own changes.
 class Transaction {
  public:
   static absl::StatusOr<std::unique_ptr<Transaction>> Begin(Database* db);
+  static absl::StatusOr<std::unique_ptr<Transaction>> Savepoint(Database* db);
   ~Transaction();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
   absl::Status Commit();
 
  private:
-  explicit Transaction(Database* db) : db_(db) {}
+  Transaction(Database* db, bool savepoint) : db_(db), savepoint_(savepoint) {}
   Database* db_;
+  bool savepoint_;
   bool done_ = false;
 };
 

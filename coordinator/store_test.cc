@@ -86,5 +86,40 @@ TEST(StatementTest, Reuse_BindStepReset) {
   EXPECT_EQ((*sum)->Int(0), 3);
 }
 
+// Group commit puts each call in a savepoint of a shared transaction: a failed call
+// must undo only its own writes.
+TEST(TransactionTest, Savepoint_RollbackKeepsTheEnclosingTransaction) {
+  testing::TempDb path;
+  auto db = Database::OpenWriter(path.path());
+  ASSERT_THAT(db.status(), IsOk());
+  ASSERT_THAT((*db)->Exec("CREATE TABLE t (x INTEGER)"), IsOk());
+  auto outer = Transaction::Begin(db->get());
+  ASSERT_THAT(outer.status(), IsOk());
+  {
+    auto first = Transaction::Savepoint(db->get());
+    ASSERT_THAT(first.status(), IsOk());
+    ASSERT_THAT((*db)->Exec("INSERT INTO t VALUES (1)"), IsOk());
+    ASSERT_THAT((*first)->Commit(), IsOk());
+  }
+  {
+    auto failed = Transaction::Savepoint(db->get());
+    ASSERT_THAT(failed.status(), IsOk());
+    ASSERT_THAT((*db)->Exec("INSERT INTO t VALUES (2)"), IsOk());
+  }  // dropped without Commit: rolled back
+  {
+    auto third = Transaction::Savepoint(db->get());
+    ASSERT_THAT(third.status(), IsOk());
+    ASSERT_THAT((*db)->Exec("INSERT INTO t VALUES (3)"), IsOk());
+    ASSERT_THAT((*third)->Commit(), IsOk());
+  }
+  ASSERT_THAT((*outer)->Commit(), IsOk());
+  auto reader = Database::OpenReadOnly(path.path());
+  ASSERT_THAT(reader.status(), IsOk());
+  auto rows = (*reader)->Prepare("SELECT group_concat(x) FROM (SELECT x FROM t ORDER BY x)");
+  ASSERT_THAT(rows.status(), IsOk());
+  ASSERT_TRUE(*(*rows)->Step());
+  EXPECT_EQ((*rows)->Text(0), "1,3");
+}
+
 }  // namespace
 }  // namespace sf::coordinator

@@ -14,6 +14,8 @@ packages=(
   libutf8proc-dev      # NFC normalisation for the tokenizer
   nlohmann-json3-dev   # config.json, tokenizer.json, safetensors headers
   libcli11-dev         # sfctl's command line
+  libssl-dev           # TLS: PEM checks in common/tls.cc (libgrpc-dev pulls it in too)
+  openssl              # CLI for tests/data/tls/make_test_certs.sh (test certificates)
   gnuplot-nox          # analysis plots (PNG/SVG)
   wamerican            # English word list for task generators
 )

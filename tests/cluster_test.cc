@@ -2,6 +2,9 @@
 // the deterministic test evaluator. Checks that every sample of every job is stored
 // exactly once, that a released job resumes at the next sample elsewhere, and that
 // duplicate, out-of-order and late reports never double-count.
+#include "tests/testing/cluster.h"
+
+#include <atomic>
 #include <sstream>
 #include <thread>
 
@@ -15,7 +18,6 @@
 #include "coordinator/testing/test_jobs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/cluster.h"
 #include "worker/outbox.h"
 #include "worker/rpc.h"
 #include "worker/testing/test_evaluator.h"
@@ -142,8 +144,14 @@ TEST_F(ClusterTest, ThreeWorkers_EveryJobRunsOnceWithEverySample) {
   EXPECT_EQ(done.counts().done(), 24);
   EXPECT_EQ(done.counts().failed(), 0);
   ExpectExactlyOnce(24, 5);
+  // The sweep finishes when the coordinator commits the last Complete, before that
+  // worker has seen the reply and counted it: stop (join) the workers so that their
+  // counters are final, instead of racing the last reply.
   int64_t completed = 0;
-  for (auto& w : workers_) completed += w->worker->stats().jobs_completed;
+  for (auto& w : workers_) {
+    StopWorker(w.get());
+    completed += w->worker->stats().jobs_completed;
+  }
   EXPECT_EQ(completed, 24);
 }
 
@@ -164,13 +172,18 @@ TEST_F(ClusterTest, Resubmit_ReusesFinishedJobs) {
 TEST_F(ClusterTest, WorkerReleasedMidJob_AnotherResumesAtTheNextSample) {
   StartCoordinator(&RealClock());
   absl::Notification reached, open;
+  std::atomic<bool> saw_cancel{false};
   TestEvaluatorOptions gated;
   gated.before_sample = [&](const JobSpec&, int32_t i, const worker::CancelFlag& cancel) {
     if (i != 6) return;
     reached.Notify();
     open.WaitForNotification();
-    // As an evaluator inside a long sample would, notice the cancellation here.
-    while (!cancel.cancelled()) absl::SleepFor(absl::Milliseconds(1));
+    // As an evaluator inside a long sample would, notice the cancellation here. The
+    // worker sets the flag on its own thread after Stop(): poll for that condition;
+    // the deadline only turns a hang into a failure.
+    const absl::Time guard = absl::Now() + absl::Minutes(2);
+    while (!cancel.cancelled() && absl::Now() < guard) absl::SleepFor(absl::Milliseconds(1));
+    saw_cancel = cancel.cancelled();
   };
   LocalWorker* first = AddWorker("first", gated);
   const int64_t sweep = Submit(testing::TestSweep("resume", 1, 20));
@@ -179,6 +192,7 @@ TEST_F(ClusterTest, WorkerReleasedMidJob_AnotherResumesAtTheNextSample) {
   open.Notify();
   first->thread.join();
   ASSERT_THAT(first->status, IsOk());
+  EXPECT_TRUE(saw_cancel.load());
   EXPECT_EQ(first->worker->stats().jobs_released, 1);
   EXPECT_EQ(first->evaluator->samples_evaluated(), 6);
 
@@ -203,8 +217,8 @@ class RawWorkerTest : public ClusterTest {
     for (const char* id : {"a", "b"}) {
       grpc::ClientContext context;
       v1::RegisterWorkerResponse response;
-      ASSERT_TRUE(stub_->RegisterWorker(&context, coordinator::testing::MakeWorker(id), &response)
-                      .ok());
+      ASSERT_TRUE(
+          stub_->RegisterWorker(&context, coordinator::testing::MakeWorker(id), &response).ok());
     }
   }
   v1::Lease LeaseFor(const std::string& worker_id) {
@@ -265,8 +279,8 @@ TEST_F(RawWorkerTest, LateReportFromExpiredLease_RejectedAndNeverCounted) {
   const v1::Lease slow = LeaseFor("a");
   v1::ReportSamplesResponse r;
   ASSERT_TRUE(Report(slow.lease_token(), {0}, &r, key).ok());
-  clock_.Advance(absl::Seconds(31));   // the lease expires...
-  clock_.Advance(absl::Seconds(5));    // ...and the re-queue backoff passes
+  clock_.Advance(absl::Seconds(31));  // the lease expires...
+  clock_.Advance(absl::Seconds(5));   // ...and the re-queue backoff passes
   const v1::Lease fresh = LeaseFor("b");
   ASSERT_NE(fresh.lease_token(), slow.lease_token());
   EXPECT_THAT(fresh.samples_done(), ElementsAre(0));  // resumes after the stored sample

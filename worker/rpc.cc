@@ -45,7 +45,9 @@ std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(const ConnectionOptions& o
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2'000);
   args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(options.address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(
+      options.address,
+      options.credentials ? options.credentials : grpc::InsecureChannelCredentials(), args);
 }
 
 void PrepareContext(grpc::ClientContext* context, const std::string& token, absl::Duration timeout,

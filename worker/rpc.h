@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "grpcpp/grpcpp.h"
 
 namespace sf {
@@ -19,6 +20,8 @@ inline constexpr char kDefaultCoordinatorAddress[] = "localhost:50051";
 struct ConnectionOptions {
   std::string address = kDefaultCoordinatorAddress;  // host:port
   std::string token;  // bearer token sent with every call ("" = none)
+  // From MakeChannelCredentials (common/tls.h); null = plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 // The coordinator address: `flag` when set, else $SF_COORDINATOR, else the default.
@@ -28,8 +31,8 @@ std::string ResolveCoordinatorAddress(const std::string& flag);
 // NotFound/InvalidArgument name the file when it is missing or empty.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
-// An insecure channel with keepalive pings, so a dead coordinator is noticed while a
-// long poll or stream is open.
+// A channel (TLS when options.credentials says so, else plaintext) with keepalive
+// pings, so a dead coordinator is noticed while a long poll or stream is open.
 std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(const ConnectionOptions& options);
 
 // Prepares `context` for one call: bearer token and a deadline `timeout` from now;

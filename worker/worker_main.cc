@@ -1,3 +1,5 @@
+#include "worker/worker_main.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,7 +14,6 @@
 #include "worker/outbox.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
-#include "worker/worker_main.h"
 #include "worker/worker_client.h"
 
 namespace sf::worker {
@@ -30,6 +31,7 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   std::string coordinator, token_file, worker_id, outbox_path, on_term = "release", log_level;
   int64_t max_jobs = 0;
   double lease_wait_s = 10;
+  sf::TlsClientFiles tls;
   CLI::App app(
       "sf-worker: leases jobs from an sf-coordinator, evaluates them and reports every\n"
       "sample through a local SQLite outbox (re-sent after a crash). This build has no\n"
@@ -40,6 +42,10 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   app.add_option("--coordinator", coordinator,
                  "coordinator address host:port (default $SF_COORDINATOR or localhost:50051)");
   app.add_option("--token-file", token_file, "file holding the workers' bearer token");
+  app.add_option("--tls-ca", tls.ca,
+                 "PEM CA bundle that signed the coordinator's certificate: connect with TLS");
+  app.add_option("--tls-cert", tls.cert, "PEM client certificate, for mutual TLS");
+  app.add_option("--tls-key", tls.key, "PEM private key of --tls-cert");
   app.add_option("--worker-id", worker_id,
                  "stable id of this worker (default <hostname>-<pid's slot>: set it when "
                  "several workers share a host, so a restart finds its own outbox)");
@@ -78,6 +84,13 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   sigaddset(&signals, SIGUSR1);  // sent by main to end the signal thread
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // After the mask: building credentials starts gRPC's threads, which inherit it.
+  auto credentials = sf::MakeChannelCredentials(tls);
+  if (!credentials.ok()) {
+    std::cerr << "sf-worker: " << credentials.status().message() << "\n";
+    return 2;
+  }
+
   absl::StatusOr<std::unique_ptr<sf::worker::Outbox>> outbox =
       sf::worker::Outbox::Open(outbox_path);
   if (!outbox.ok()) {
@@ -110,6 +123,7 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   sf::ConnectionOptions connection;
   connection.address = sf::ResolveCoordinatorAddress(coordinator);
   connection.token = *token;
+  connection.credentials = *credentials;
   std::unique_ptr<sf::worker::WorkerClient> client =
       sf::worker::NewGrpcWorkerClient(sf::MakeCoordinatorChannel(connection), {.token = *token});
   std::unique_ptr<sf::worker::Evaluator> evaluator = hooks.make_evaluator(backends);
