@@ -32,9 +32,7 @@ std::vector<double> AvgPool(const std::vector<double>& x, int64_t kernel) {
   return out;
 }
 
-absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
-                                  const TensorView& keys) {
-  const int64_t prompt = keys.len, hkv = keys.heads, group = obs.heads / keys.heads;
+absl::Status CheckSnapKv(const SnapKvParams& p, int64_t prompt) {
   const char* name = p.adaptive ? "ada_snapkv" : "snapkv";
   if (p.token_capacity > prompt) {
     return absl::InvalidArgumentError(absl::StrCat("parameter 'token_capacity' of method ", name,
@@ -47,6 +45,22 @@ absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
         absl::StrCat("parameter 'token_capacity' of method ", name, " is ", p.token_capacity,
                      ", below keep_first + keep_last (", forced_count, ")"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
+                                  const TensorView& keys) {
+  SF_RETURN_IF_ERROR(CheckSnapKv(p, keys.len));
+  return internal::SnapKvFrom(p, internal::SnapKvImportance(p, obs, keys), obs, keys);
+}
+
+}  // namespace
+
+namespace internal {
+
+std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const TensorView& obs,
+                                                  const TensorView& keys) {
+  const int64_t prompt = keys.len, hkv = keys.heads, group = obs.heads / keys.heads;
   const int64_t w = std::min(p.window, obs.len);
   // Importance per KV head: window- and group-reduced attention of the observed queries.
   std::vector<std::vector<double>> importance(hkv, std::vector<double>(prompt, 0.0));
@@ -65,6 +79,16 @@ absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
     }
     imp = AvgPool(imp, p.pool);
   });
+  return importance;
+}
+
+absl::StatusOr<KeptTokens> SnapKvFrom(const SnapKvParams& p,
+                                      const std::vector<std::vector<double>>& importance,
+                                      const TensorView& obs, const TensorView& keys) {
+  const int64_t prompt = keys.len, hkv = keys.heads;
+  SF_RETURN_IF_ERROR(CheckSnapKv(p, prompt));
+  const int64_t forced_count = std::min(p.keep_first + p.keep_last, prompt);
+  const int64_t w = std::min(p.window, obs.len);
   std::vector<char> forced(prompt, 0);
   for (int64_t j = 0; j < std::min(p.keep_first, prompt); ++j) forced[j] = 1;
   for (int64_t j = std::max<int64_t>(prompt - p.keep_last, 0); j < prompt; ++j) forced[j] = 1;
@@ -107,7 +131,7 @@ absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
   return kept;
 }
 
-}  // namespace
+}  // namespace internal
 
 absl::StatusOr<KeptTokens> CompressKv(absl::string_view method, const MethodParams& params,
                                       const TensorView& observation_q, const TensorView& keys) {
