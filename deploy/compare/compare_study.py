@@ -162,6 +162,22 @@ def install_stubs():
            convert_vertical_slash_indexes=unavailable("convert_vertical_slash_indexes"))
 
 
+def torch_compat(torch):
+    """Torch before 2.0 (Debian's 1.13, used to try this script on the CPU) lacks
+    Tensor.where with a scalar, which the study's block index uses."""
+    try:
+        torch.zeros(1).where(torch.ones(1, dtype=torch.bool), 0.0)
+    except TypeError:
+        where = torch.Tensor.where
+
+        def where_scalar(self, cond, other):
+            if not torch.is_tensor(other):
+                other = torch.tensor(other, dtype=self.dtype, device=self.device)
+            return where(self, cond, other)
+
+        torch.Tensor.where = where_scalar
+
+
 def import_study(study):
     import importlib
     import torch
@@ -169,16 +185,20 @@ def import_study(study):
         sys.exit("--study %s: not a checkout of PiotrNawrot/sparse-frontier" % study)
     sys.path.insert(0, os.path.abspath(study))
     install_stubs()
+    torch_compat(torch)
     base = "sparse_frontier.modelling.attention."
     mods = {}
-    compile_ = torch.compile
-    torch.compile = lambda f=None, **kw: f  # _select_pages is wrapped at import
+    compile_, script_ = getattr(torch, "compile", None), torch.jit.script
+    # efficient_decoding wraps _select_pages / _update_last_page at import; plain Python
+    # is enough here (and needs no compiler on the host).
+    torch.compile = lambda f=None, **kw: f
+    torch.jit.script = lambda f, *a, **kw: f
     try:
         for name in ("minference.block", "minference.vertical_and_slash", "efficient_prefilling",
                      "kv_compression", "efficient_decoding"):
             mods[name] = importlib.import_module(base + name)
     finally:
-        torch.compile = compile_
+        torch.compile, torch.jit.script = compile_, script_
     return mods
 
 
@@ -248,7 +268,9 @@ def compare_dir(path, mods, torch):
                     qp = torch.nn.functional.pad(qh, [0, 0, 0, pad])
                     kp = torch.nn.functional.pad(kh, [0, 0, 0, pad])
                     idx = mods["minference.block"]._build_block_index(qp, kp, top, bs, bs)
-                    theirs = [sorted(int(x) for x in r) for r in idx[0, 0].tolist()]
+                    # The padding adds query blocks past the sequence: drop them.
+                    nqb = (length + bs - 1) // bs
+                    theirs = [sorted(int(x) for x in r) for r in idx[0, 0].tolist()][:nqb]
                     ours = case["blocks"][h]
                     jac.append(jaccard(block_pairs(theirs), block_pairs(ours)))
                     m_t = blocks_mask(torch, theirs, bs, length)
