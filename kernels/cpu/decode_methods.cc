@@ -60,12 +60,20 @@ namespace internal {
 
 std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const TensorView& obs,
                                                   const TensorView& keys) {
+  auto both = SnapKvImportanceBoth(p.window, p.pool, obs, keys);
+  return std::move(p.adaptive ? both.second : both.first);
+}
+
+std::pair<std::vector<std::vector<double>>, std::vector<std::vector<double>>> SnapKvImportanceBoth(
+    int64_t window, int64_t pool, const TensorView& obs, const TensorView& keys) {
   const int64_t prompt = keys.len, hkv = keys.heads, group = obs.heads / keys.heads;
-  const int64_t w = std::min(p.window, obs.len);
-  // Importance per KV head: window- and group-reduced attention of the observed queries.
-  std::vector<std::vector<double>> importance(hkv, std::vector<double>(prompt, 0.0));
+  const int64_t w = std::min(window, obs.len);
+  // Importance per KV head: window- and group-reduced attention of the observed queries,
+  // averaged over the group (snapkv) and maxed (ada_snapkv), from the same softmax rows.
+  std::vector<std::vector<double>> mean(hkv, std::vector<double>(prompt, 0.0)), mx = mean;
   ParallelFor(hkv, 0, [&](int64_t kvh) {
-    std::vector<double>& imp = importance[kvh];
+    std::vector<double>& sum_imp = mean[kvh];
+    std::vector<double>& max_imp = mx[kvh];
     std::vector<double> prob;
     for (int64_t g = 0; g < group; ++g) {
       const int64_t h = kvh * group + g;
@@ -73,13 +81,15 @@ std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const T
         const int64_t pos = prompt - obs.len + i;
         CausalSoftmaxRow(obs.Row(h, i), keys, kvh, pos, &prob);
         for (int64_t j = 0; j <= pos; ++j) {
-          imp[j] = p.adaptive ? std::max(imp[j], prob[j]) : imp[j] + prob[j] / group;
+          sum_imp[j] = sum_imp[j] + prob[j] / group;
+          max_imp[j] = std::max(max_imp[j], prob[j]);
         }
       }
     }
-    imp = AvgPool(imp, p.pool);
+    sum_imp = AvgPool(sum_imp, pool);
+    max_imp = AvgPool(max_imp, pool);
   });
-  return importance;
+  return {std::move(mean), std::move(mx)};
 }
 
 absl::StatusOr<KeptTokens> SnapKvFrom(const SnapKvParams& p,

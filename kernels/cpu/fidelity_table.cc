@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <tuple>
@@ -322,6 +323,14 @@ struct Prepared {
 class StatsCache {
  public:
   explicit StatsCache(const AttentionInput& in) : in_(in) {}
+  // Computes the line mass of every last_q in one pass over the softmax rows.
+  void PrefetchLines(std::vector<int64_t> last_qs) {
+    std::sort(last_qs.begin(), last_qs.end());
+    last_qs.erase(std::unique(last_qs.begin(), last_qs.end()), last_qs.end());
+    for (internal::LineMass& m : internal::ComputeLineMasses(in_, last_qs)) {
+      lines_.emplace(m.last_q, std::move(m));
+    }
+  }
   const internal::LineMass& Lines(int64_t last_q) {
     auto it = lines_.find(last_q);
     if (it == lines_.end())
@@ -341,7 +350,13 @@ class StatsCache {
                                                          const TensorView& keys) {
     auto key = std::make_tuple(p.window, p.pool, p.adaptive);
     auto it = snap_.find(key);
-    if (it == snap_.end()) it = snap_.emplace(key, internal::SnapKvImportance(p, obs, keys)).first;
+    if (it == snap_.end()) {
+      // snapkv and ada_snapkv share the softmax rows: compute both reductions.
+      auto both = internal::SnapKvImportanceBoth(p.window, p.pool, obs, keys);
+      snap_.emplace(std::make_tuple(p.window, p.pool, false), std::move(both.first));
+      snap_.emplace(std::make_tuple(p.window, p.pool, true), std::move(both.second));
+      it = snap_.find(key);
+    }
     return it->second;
   }
 
@@ -415,6 +430,27 @@ std::vector<absl::StatusOr<FidelityResult>> MeasureFidelityTable(
   const AttentionInput in = internal::PhaseInput(qkv, ref);
   const TensorView obs = internal::Observation(qkv, ref);
   StatsCache cache(in);
+
+  // The last-queries statistics of vertical_slash and flexprefill's study variant, for
+  // every last_q the requests use, share their softmax rows.
+  std::vector<int64_t> last_qs;
+  for (const FidelityRequest& rq : requests) {
+    const MethodInfo* info = FindMethod(rq.method);
+    if (info == nullptr || phase != Phase::kPrefill) continue;
+    if (rq.method != "vertical_slash" && rq.method != "flexprefill") continue;
+    auto variant = rq.params.find("variant");
+    if (variant != rq.params.end() && variant->second == ParamValue(std::string("original"))) {
+      continue;
+    }
+    int64_t last_q = std::atoll(FindParam(*info, "last_q")->default_value);
+    auto given = rq.params.find("last_q");
+    if (given != rq.params.end()) {
+      if (!std::holds_alternative<int64_t>(given->second)) continue;
+      last_q = std::get<int64_t>(given->second);
+    }
+    if (last_q >= 1) last_qs.push_back(std::min(last_q, in.q.len));
+  }
+  if (!last_qs.empty()) cache.PrefetchLines(last_qs);
 
   // 1. Calibrate and select every request.
   std::vector<Prepared> prep(requests.size());

@@ -317,6 +317,36 @@ LineMass ComputeLineMass(const AttentionInput& in, int64_t last_q) {
   return m;
 }
 
+std::vector<LineMass> ComputeLineMasses(const AttentionInput& in,
+                                        const std::vector<int64_t>& last_qs) {
+  std::vector<LineMass> out(last_qs.size());
+  int64_t most = 0;
+  for (size_t x = 0; x < last_qs.size(); ++x) {
+    out[x].last_q = last_qs[x];
+    out[x].columns.assign(in.q.heads, std::vector<double>(in.k.len, 0.0));
+    out[x].diagonals.assign(in.q.heads, std::vector<double>(in.k.len, 0.0));
+    most = std::max(most, last_qs[x]);
+  }
+  ParallelFor(in.q.heads, 0, [&](int64_t h) {
+    std::vector<double> p;
+    // Rows in the order ColumnAndDiagonalMass adds them, so every sum is bit-identical.
+    for (int64_t i = in.q.len - most; i < in.q.len; ++i) {
+      const int64_t pos = in.q_offset + i;
+      CausalSoftmaxRow(in.q.Row(h, i), in.k, h / in.group(), pos, &p);
+      for (LineMass& m : out) {
+        if (i < in.q.len - m.last_q) continue;
+        std::vector<double>& cols = m.columns[h];
+        std::vector<double>& diags = m.diagonals[h];
+        for (int64_t j = 0; j <= pos; ++j) {
+          cols[j] += p[j];
+          diags[pos - j] += p[j];
+        }
+      }
+    }
+  });
+  return out;
+}
+
 absl::StatusOr<SelectionResult> VerticalSlashFrom(const AttentionInput& in,
                                                   const VerticalSlashParams& p,
                                                   const LineMass& mass) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -54,6 +55,10 @@ struct LineMass {
   std::vector<std::vector<double>> diagonals;  // [Hq][Lk]
 };
 LineMass ComputeLineMass(const AttentionInput& in, int64_t last_q);
+// The same for several last_q at once (each REQUIRES <= q.len), sharing the softmax rows;
+// each result equals ComputeLineMass's bit for bit.
+std::vector<LineMass> ComputeLineMasses(const AttentionInput& in,
+                                        const std::vector<int64_t>& last_qs);
 
 // XAttention's antidiagonal block mass per query head and query block: mass[h][qb][kb].
 struct BlockMass {
@@ -81,6 +86,9 @@ absl::StatusOr<SelectionResult> XAttentionFrom(const AttentionInput& in, const X
 // independent of the capacity. `adaptive` = ada_snapkv's max reduction.
 std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const TensorView& obs,
                                                   const TensorView& keys);
+// Both reductions at once from the same softmax rows: {snapkv's, ada_snapkv's}.
+std::pair<std::vector<std::vector<double>>, std::vector<std::vector<double>>> SnapKvImportanceBoth(
+    int64_t window, int64_t pool, const TensorView& obs, const TensorView& keys);
 // The kept tokens from the importance; InvalidArgument for a bad capacity.
 absl::StatusOr<KeptTokens> SnapKvFrom(const SnapKvParams& p,
                                       const std::vector<std::vector<double>>& importance,
