@@ -307,6 +307,39 @@ double RangePv(const KeyRange* ranges, int64_t n_ranges, const float* p, const f
   return RangePvBody(ranges, n_ranges, p, v, v_stride, d, out);
 }
 
+// The k-th largest (1 <= k <= n) of x[0, n); afterwards x[0, k) holds the k largest.
+// Quickselect whose partition has no data-dependent branch (which side a score falls on
+// is unpredictable, and std::nth_element spent most of its time mispredicting); `tmp`
+// has room for n floats.
+float KthLargest(float* x, int64_t n, int64_t k, float* tmp) {
+  const int64_t t = k - 1;  // position in descending order
+  int64_t lo = 0, hi = n;
+  while (hi - lo > 32) {
+    const float a = x[lo], b = x[lo + (hi - lo) / 2], c = x[hi - 1];
+    const float pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
+    int64_t front = lo, back = hi;
+    for (int64_t i = lo; i < hi; ++i) {
+      const float v = x[i];
+      tmp[front] = v;
+      tmp[back - 1] = v;
+      front += v > pivot;
+      back -= v < pivot;
+    }
+    std::copy(tmp + lo, tmp + front, x + lo);
+    std::fill(x + front, x + back, pivot);
+    std::copy(tmp + back, tmp + hi, x + back);
+    if (t < front) {
+      hi = front;
+    } else if (t < back) {
+      return pivot;
+    } else {
+      lo = back;
+    }
+  }
+  std::sort(x + lo, x + hi, std::greater<float>());
+  return x[t];
+}
+
 bool IsDecodeMethod(const MethodInfo& m) { return m.phase == MethodPhase::kDecode; }
 
 // One request after calibration and selection.
@@ -554,7 +587,7 @@ std::vector<absl::StatusOr<FidelityResult>> MeasureFidelityTable(
       }
     }
     dense_seconds[unit] = Seconds(start);
-    std::vector<float> scratch, o(kTile * dp);
+    std::vector<float> scratch, scratch_tmp, o(kTile * dp);
     std::vector<std::vector<KeyRange>> ranges(kTile);
     std::vector<KeyRange> clipped;
     // Oracle thresholds per row, for every k (largest first): the k-th largest score.
@@ -562,12 +595,11 @@ std::vector<absl::StatusOr<FidelityResult>> MeasureFidelityTable(
     if (!oracle_ks.empty()) {
       for (int64_t r = 0; r < rows; ++r) {
         scratch.assign(raw.begin() + r * width, raw.begin() + r * width + n[r]);
+        scratch_tmp.resize(n[r]);
         int64_t prev = n[r];
         for (size_t x = 0; x < oracle_ks.size(); ++x) {
           const int64_t k = std::min(oracle_ks[x], n[r]);
-          std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.begin() + prev,
-                           std::greater<float>());
-          kth[x][r] = scratch[k - 1];
+          kth[x][r] = KthLargest(scratch.data(), prev, k, scratch_tmp.data());
           prev = k;
         }
       }
