@@ -7,6 +7,10 @@
 # STUDY_CHECKOUT: a copy of PiotrNawrot/sparse-frontier (not part of this repository).
 # OUT (default $OUT or ./logs) receives compare.txt and compare.json.
 set -euo pipefail
+abs() { [[ $1 == /* ]] && echo "$1" || echo "$PWD/$1"; }  # before the cd below
+args=()
+for a in "$@"; do [[ $a == --* ]] && args+=("$a") || args+=("$(abs "$a")"); done
+set -- "${args[@]}"
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-}
 
