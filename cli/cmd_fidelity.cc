@@ -1,7 +1,10 @@
 // sfctl fidelity: the attention-fidelity table of every method at chosen compressions,
 // on generated structured Q/K/V or on a Q/K/V dump from a model run.
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,7 @@
 #include "common/method_catalog.h"
 #include "common/status.h"
 #include "kernels/cpu/fidelity.h"
+#include "nlohmann/json.hpp"
 
 namespace sf::cli {
 namespace {
@@ -34,6 +38,10 @@ struct FidelityOptions {
   std::string write_dump;
   std::vector<std::string> params;
   bool per_head = false;
+  bool exact = false;
+  int threads = 0;
+  bool random = false;
+  std::string compare_dir;
 };
 
 std::string CatalogHelp() {
@@ -53,7 +61,9 @@ std::string CatalogHelp() {
                   "Columns: target = asked compression; measured = causal pairs / pairs "
                   "computed; recall = dense attention mass on the chosen keys (mean over "
                   "heads; min = worst head); err = ||O - O_dense|| / ||O_dense|| (mean; max "
-                  "= worst head); est = estimation GFLOP.\n");
+                  "= worst head); est = estimation GFLOP; time_s = CPU seconds of the row "
+                  "(calibration, selection, its sparse attention; dense: the shared scores "
+                  "and dense outputs).\n");
   return out;
 }
 
@@ -129,6 +139,126 @@ std::string FormatParams(const ParamMap& params) {
   return absl::StrJoin(parts, ",");
 }
 
+// Gaussian Q/K/V (N(0, 1)), for comparisons on inputs without structure.
+kernels::LayerQkv RandomQkv(const FidelityOptions& o) {
+  kernels::LayerQkv qkv{kernels::Tensor(o.heads, o.length, o.head_dim),
+                        kernels::Tensor(o.kv_heads, o.length, o.head_dim),
+                        kernels::Tensor(o.kv_heads, o.length, o.head_dim)};
+  std::mt19937_64 rng(o.seed);
+  std::normal_distribution<float> n01(0.0f, 1.0f);
+  for (kernels::Tensor* t : {&qkv.q, &qkv.k, &qkv.v}) {
+    for (float& x : t->data) x = n01(rng);
+  }
+  return qkv;
+}
+
+nlohmann::json ParamsJson(const ParamMap& params) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : params) std::visit([&, &key = k](const auto& x) { j[key] = x; }, v);
+  return j;
+}
+
+absl::Status WriteFloats(const std::string& path, const kernels::Tensor& t) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(t.data.data()),
+          static_cast<std::streamsize>(t.data.size() * sizeof(float)));
+  if (!f) return absl::InternalError(absl::StrCat("writing ", path, " failed"));
+  return absl::OkStatus();
+}
+
+// The inputs of deploy/compare/compare_study.py: the Q/K/V, and for each compared method
+// at fixed parameters (the study's configs, scaled to the length) our selection and,
+// for prefill methods, our output. Format: docs/methods.md.
+absl::Status WriteCompareDir(const FidelityOptions& o, const kernels::LayerQkv& qkv, Io& io) {
+  std::error_code ec;
+  std::filesystem::create_directories(o.compare_dir, ec);
+  if (ec)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--compare-dir ", o.compare_dir, ": ", ec.message()));
+  const std::string dir = o.compare_dir + "/";
+  SF_RETURN_IF_ERROR(kernels::WriteQkvDump(dir + "qkv.bin", qkv));
+  const int64_t len = qkv.k.len;
+  const kernels::AttentionInput in{qkv.q.View(), qkv.k.View(), qkv.v.View(), 0};
+  struct Case {
+    std::string name, method;
+    ParamMap params;
+  };
+  const std::vector<Case> cases = {
+      {"block_sparse", "block_sparse", {{"block", int64_t{16}}, {"block_budget", int64_t{32}}}},
+      {"vertical_slash",
+       "vertical_slash",
+       {{"last_q", int64_t{256}}, {"verticals", int64_t{256}}, {"slashes", int64_t{256}}}},
+      {"flexprefill",
+       "flexprefill",
+       {{"gamma", 0.65}, {"last_q", int64_t{512}}, {"min_budget", int64_t{512}}}},
+      {"flexprefill_mb128",
+       "flexprefill",
+       {{"gamma", 0.65}, {"last_q", int64_t{512}}, {"min_budget", int64_t{128}}}},
+      {"snapkv", "snapkv", {{"token_capacity", int64_t{512}}}},
+      {"ada_snapkv", "ada_snapkv", {{"token_capacity", int64_t{512}}}},
+      {"quest", "quest", {{"token_budget", int64_t{256}}, {"gqa_shared", true}}},
+      {"quest_per_head", "quest", {{"token_budget", int64_t{256}}, {"gqa_shared", false}}},
+  };
+  nlohmann::json doc;
+  doc["format"] = "sf-compare-1";
+  doc["qkv"] = "qkv.bin";
+  doc["heads"] = qkv.q.heads;
+  doc["kv_heads"] = qkv.k.heads;
+  doc["length"] = len;
+  doc["head_dim"] = qkv.q.dim;
+  doc["source"] = o.random ? "random" : "structured";
+  doc["cases"] = nlohmann::json::array();
+  for (const Case& c : cases) {
+    SF_ASSIGN_OR_RETURN(kernels::MethodParams typed,
+                        kernels::ParseMethodParams(c.method, c.params));
+    nlohmann::json j;
+    j["name"] = c.name;
+    j["method"] = c.method;
+    ParamMap full = c.params;  // with the catalog's defaults, so the file says everything
+    for (const MethodParam& mp : FindMethod(c.method)->params) {
+      if (full.count(mp.name) > 0 || *mp.default_value == '\0') continue;
+      SF_ASSIGN_OR_RETURN(full[mp.name], ParseValue(mp, mp.default_value));
+    }
+    j["params"] = ParamsJson(full);
+    if (c.method == "snapkv" || c.method == "ada_snapkv") {
+      // The whole sequence is the prompt: its last `window` queries observe.
+      SF_ASSIGN_OR_RETURN(kernels::KeptTokens kept,
+                          kernels::CompressKv(c.method, typed, qkv.q.View(), qkv.k.View()));
+      j["kind"] = "kept";
+      j["kept"] = kept.per_kv_head;
+    } else if (c.method == "quest") {
+      // One decode step: the query at position L - 1 over the cache of L keys.
+      const auto& qp = std::get<kernels::QuestParams>(typed);
+      kernels::QuestPageIndex index(qkv.k.View(), qp.page);
+      j["kind"] = "pages";
+      j["pages"] = index.Select(qkv.q.View(), len - 1, qp.token_budget / qp.page, qp.gqa_shared);
+    } else {
+      SF_ASSIGN_OR_RETURN(kernels::AttentionResult r,
+                          kernels::PrefillAttention(c.method, typed, in));
+      const kernels::SelectionStructure st = kernels::DescribeSelection(*r.selection);
+      if (c.method == "block_sparse") {
+        j["kind"] = "blocks";
+        j["block"] = st.block;
+        j["blocks"] = st.blocks;
+      } else {
+        j["kind"] = "lines";
+        j["columns"] = st.columns;
+        j["offsets"] = st.offsets;
+      }
+      j["output"] = "out_" + c.name + ".bin";
+      j["measured_compression"] = r.compression();
+      SF_RETURN_IF_ERROR(WriteFloats(dir + "out_" + c.name + ".bin", r.output));
+    }
+    doc["cases"].push_back(std::move(j));
+  }
+  std::ofstream f(dir + "cases.json");
+  f << doc.dump(1) << "\n";
+  if (!f) return absl::InternalError(absl::StrCat("writing ", dir, "cases.json failed"));
+  io.out << "wrote " << cases.size() << " cases for deploy/compare/compare_study.py to "
+         << o.compare_dir << "\n";
+  return absl::OkStatus();
+}
+
 absl::Status RunFidelity(const FidelityOptions& o, Io& io) {
   std::vector<double> targets;
   for (absl::string_view t : absl::StrSplit(o.compression, ',', absl::SkipEmpty())) {
@@ -165,12 +295,22 @@ absl::Status RunFidelity(const FidelityOptions& o, Io& io) {
   if (!o.dump.empty()) {
     SF_ASSIGN_OR_RETURN(qkv, kernels::ReadQkvDump(o.dump));
     source = absl::StrCat("dump ", o.dump);
+  } else if (o.random) {
+    if (o.length < 1 || o.heads < 1 || o.kv_heads < 1 || o.heads % o.kv_heads != 0 ||
+        o.head_dim < 1) {
+      return absl::InvalidArgumentError(
+          "--length, --heads, --kv-heads, --head-dim must be positive, heads a multiple of "
+          "kv-heads");
+    }
+    qkv = RandomQkv(o);
+    source = absl::StrCat("random N(0,1), seed ", o.seed);
   } else {
     SF_ASSIGN_OR_RETURN(
         qkv, kernels::GenerateStructuredQkv({o.length, o.heads, o.kv_heads, o.head_dim, o.seed}));
     source = absl::StrCat("structured generator, seed ", o.seed);
   }
   if (!o.write_dump.empty()) SF_RETURN_IF_ERROR(kernels::WriteQkvDump(o.write_dump, qkv));
+  if (!o.compare_dir.empty()) return WriteCompareDir(o, qkv, io);
   const int64_t len = qkv.k.len;
   if (o.decode_steps < 1 || o.decode_steps >= len) {
     return absl::InvalidArgumentError(
@@ -181,41 +321,57 @@ absl::Status RunFidelity(const FidelityOptions& o, Io& io) {
   io.out << absl::StrFormat("%-7s %-14s %6s %8s %7s %7s %7s %7s %8s %7s  %s\n", "phase", "method",
                             "target", "measured", "recall", "min", "err", "max", "est", "time_s",
                             "params");
+  auto print = [&](const char* phase_name, const MethodInfo& m, double target,
+                   const absl::StatusOr<kernels::FidelityResult>& f) {
+    if (!f.ok()) {
+      io.out << absl::StrFormat("%-7s %-14s %6.3g  n/a: %s\n", phase_name, m.name, target,
+                                f.status().message());
+      return;
+    }
+    io.out << absl::StrFormat("%-7s %-14s %6.3g %8.2f %7.4f %7.4f %7.4f %7.4f %8.3f %7.2f  %s\n",
+                              phase_name, m.name, target, f->measured_compression, f->mean_recall(),
+                              f->min_recall(), f->mean_error(), f->max_error(),
+                              f->estimation_flops / 1e9, f->seconds, FormatParams(f->params));
+    if (o.per_head) {
+      for (size_t h = 0; h < f->head_recall.size(); ++h) {
+        io.out << absl::StrFormat("%-7s   head %-4d %6s %8s %7.4f %7s %7.4f\n", "", h, "", "",
+                                  f->head_recall[h], "", f->head_error[h]);
+      }
+    }
+  };
   for (Phase phase : phases) {
-    const kernels::DenseReference ref = kernels::ComputeDenseReference(qkv, phase, o.decode_steps);
     const char* phase_name = phase == Phase::kPrefill ? "prefill" : "decode";
+    // The rows of this phase: each fitting method at each target (dense once).
+    std::vector<std::pair<const MethodInfo*, double>> rows;
     for (const MethodInfo* m : methods) {
       const bool fits = m->phase == MethodPhase::kBoth ||
                         (m->phase == MethodPhase::kPrefill) == (phase == Phase::kPrefill);
       if (!fits) continue;
       const bool is_dense = std::string(m->name) == "dense";
-      for (double target : is_dense ? std::vector<double>{1.0} : targets) {
-        const ParamMap base = overrides[m->name];
-        absl::StatusOr<kernels::FidelityResult> f =
-            [&]() -> absl::StatusOr<kernels::FidelityResult> {
-          SF_ASSIGN_OR_RETURN(ParamMap p,
-                              kernels::CalibrateBudget(m->name, base, target, qkv, ref));
-          SF_ASSIGN_OR_RETURN(kernels::FidelityResult r,
-                              kernels::MeasureFidelity(m->name, p, qkv, ref));
-          r.target_compression = target;
-          return r;
-        }();
-        if (!f.ok()) {
-          io.out << absl::StrFormat("%-7s %-14s %6.3g  n/a: %s\n", phase_name, m->name, target,
-                                    f.status().message());
-          continue;
-        }
-        io.out << absl::StrFormat(
-            "%-7s %-14s %6.3g %8.2f %7.4f %7.4f %7.4f %7.4f %8.3f %7.2f  %s\n", phase_name, m->name,
-            target, f->measured_compression, f->mean_recall(), f->min_recall(), f->mean_error(),
-            f->max_error(), f->estimation_flops / 1e9, f->seconds, FormatParams(f->params));
-        if (o.per_head) {
-          for (size_t h = 0; h < f->head_recall.size(); ++h) {
-            io.out << absl::StrFormat("%-7s   head %-4d %6s %8s %7.4f %7s %7.4f\n", "", h, "", "",
-                                      f->head_recall[h], "", f->head_error[h]);
-          }
-        }
-      }
+      for (double target : is_dense ? std::vector<double>{1.0} : targets)
+        rows.push_back({m, target});
+    }
+    if (!o.exact) {
+      std::vector<kernels::FidelityRequest> requests;
+      for (const auto& [m, target] : rows)
+        requests.push_back({m->name, overrides[m->name], target});
+      const auto results =
+          kernels::MeasureFidelityTable(qkv, requests, {phase, o.decode_steps, o.threads});
+      for (size_t i = 0; i < rows.size(); ++i)
+        print(phase_name, *rows[i].first, rows[i].second, results[i]);
+      continue;
+    }
+    const kernels::DenseReference ref = kernels::ComputeDenseReference(qkv, phase, o.decode_steps);
+    for (const auto& [m, target] : rows) {
+      const ParamMap base = overrides[m->name];
+      absl::StatusOr<kernels::FidelityResult> f = [&]() -> absl::StatusOr<kernels::FidelityResult> {
+        SF_ASSIGN_OR_RETURN(ParamMap p, kernels::CalibrateBudget(m->name, base, target, qkv, ref));
+        SF_ASSIGN_OR_RETURN(kernels::FidelityResult r,
+                            kernels::MeasureFidelity(m->name, p, qkv, ref));
+        r.target_compression = target;
+        return r;
+      }();
+      print(phase_name, *m, target, f);
     }
   }
   return absl::OkStatus();
@@ -230,9 +386,14 @@ void AddFidelityCommand(CLI::App& app, Io& io, int* exit_code) {
       "Attention fidelity of every method at chosen compressions: recall of dense attention "
       "mass, output error and measured compression, on structured Q/K/V or a dump");
   cmd->add_option("--length", o->length, "tokens of generated Q/K/V")->capture_default_str();
-  cmd->add_option("--heads", o->heads, "query heads")->capture_default_str();
-  cmd->add_option("--kv-heads", o->kv_heads, "key/value heads (GQA)")->capture_default_str();
-  cmd->add_option("--head-dim", o->head_dim, "head dimension")->capture_default_str();
+  cmd->add_option("--heads", o->heads,
+                  "query heads of generated Q/K/V; head h has kind h % 4 (local, vertical "
+                  "stripes, slash, retrieval), so the default 8 gives each kind twice")
+      ->capture_default_str();
+  cmd->add_option("--kv-heads", o->kv_heads, "key/value heads (GQA groups of heads/kv-heads)")
+      ->capture_default_str();
+  cmd->add_option("--head-dim", o->head_dim, "head dimension (>= 64; 64 and 128 are the models')")
+      ->capture_default_str();
   cmd->add_option("--seed", o->seed, "generator seed")->capture_default_str();
   cmd->add_option("--compression", o->compression,
                   "comma-separated compression targets (1/(1-sparsity)); threshold methods "
@@ -252,6 +413,15 @@ void AddFidelityCommand(CLI::App& app, Io& io, int* exit_code) {
                   "METHOD.PARAM=VALUE overriding a default, repeatable (e.g. "
                   "snapkv.window=128)");
   cmd->add_flag("--per-head", o->per_head, "also print recall and error per query head");
+  cmd->add_flag("--exact", o->exact,
+                "use the float64 reference path for every row (minutes at 16K) instead of the "
+                "float32 table that computes dense attention once (docs/methods.md)");
+  cmd->add_option("--threads", o->threads, "worker threads, 0 = every core")->capture_default_str();
+  cmd->add_flag("--random", o->random, "generate Gaussian N(0,1) Q/K/V instead of structured");
+  cmd->add_option("--compare-dir", o->compare_dir,
+                  "instead of the table, write Q/K/V, our selections and outputs of the methods "
+                  "compared with the study's Python code to this folder "
+                  "(deploy/compare/compare_study.py reads it)");
   cmd->footer(CatalogHelp());
   cmd->callback([o, &io, exit_code] { *exit_code = ReportStatus(RunFidelity(*o, io), io); });
 }

@@ -1,3 +1,4 @@
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -7,6 +8,7 @@
 #include "common/method_catalog.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace sf::cli {
 namespace {
@@ -58,6 +60,50 @@ TEST(SfctlFidelity, DumpRoundTrip_GivesTheSameTable) {
   // Same rows apart from the source line and the timing column.
   EXPECT_THAT(b.out, HasSubstr("top_k="));
   EXPECT_THAT(b.out, HasSubstr("dump "));
+}
+
+TEST(SfctlFidelity, ExactAndFast_PrintTheSameCalibratedRows) {
+  const std::vector<const char*> common = {
+      "fidelity", "--length",  "300",
+      "--heads",  "2",         "--kv-heads",
+      "1",        "--methods", "block_sparse,streaming,oracle_topk",
+      "--phase",  "prefill",   "--compression",
+      "3"};
+  std::vector<const char*> exact = common;
+  exact.push_back("--exact");
+  Result a = RunCli(common), b = RunCli(exact);
+  ASSERT_EQ(a.code, kExitOk) << a.err;
+  ASSERT_EQ(b.code, kExitOk) << b.err;
+  for (const char* p : {"block_budget=", "window=", "top_k="}) {
+    const size_t at = a.out.find(p), bt = b.out.find(p);
+    ASSERT_NE(at, std::string::npos) << p;
+    ASSERT_NE(bt, std::string::npos) << p;
+    EXPECT_EQ(a.out.substr(at, a.out.find('\n', at) - at),
+              b.out.substr(bt, b.out.find('\n', bt) - bt));
+  }
+}
+
+TEST(SfctlFidelity, CompareDir_WritesTheCasesTheHarnessReads) {
+  const std::string dir = ::testing::TempDir() + "/sfctl_fidelity_compare";
+  Result r = RunCli({"fidelity", "--length", "512", "--heads", "2", "--kv-heads", "1", "--random",
+                     "--compare-dir", dir.c_str()});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  std::ifstream f(dir + "/cases.json");
+  const nlohmann::json doc = nlohmann::json::parse(f);
+  EXPECT_EQ(doc["format"], "sf-compare-1");
+  EXPECT_EQ(doc["length"], 512);
+  std::vector<std::string> kinds;
+  for (const auto& c : doc["cases"]) kinds.push_back(c["kind"]);
+  EXPECT_THAT(kinds, ::testing::IsSupersetOf({"blocks", "lines", "kept", "pages"}));
+  for (const auto& c : doc["cases"]) {
+    if (c["kind"] == "lines") {
+      EXPECT_EQ(c["columns"].size(), 2u);
+      EXPECT_FALSE(c["columns"][0].empty());
+      std::ifstream out(dir + "/" + c["output"].get<std::string>(),
+                        std::ios::binary | std::ios::ate);
+      EXPECT_EQ(static_cast<int64_t>(out.tellg()), 2 * 512 * 64 * 4);
+    }
+  }
 }
 
 TEST(SfctlFidelity, BadArguments_AreUsageErrorsThatSayWhy) {

@@ -23,10 +23,12 @@ constexpr MethodParam kVerticalSlash[] = {
      "slash lines (diagonals) kept per head (not given: equal to verticals)"},
 };
 constexpr MethodParam kFlexPrefill[] = {
-    {"gamma", ParamType::kFloat, "0.9", 0, 1, "", "cumulative attention mass to reach"},
+    {"gamma", ParamType::kFloat, "0.65", 0, 1, "",
+     "cumulative attention mass to reach (the study's alpha: 0.65 in its config)"},
     {"tau", ParamType::kFloat, "0.1", 0, 1, "",
      "JS-distance threshold for query-aware heads (variant original)"},
-    {"min_budget", ParamType::kInt, "1024", 0, kInf, "", "tokens always kept per head"},
+    {"min_budget", ParamType::kInt, "512", 0, kInf, "",
+     "columns and diagonals always kept per head (the study's config: 512)"},
     {"last_q", ParamType::kInt, "512", 1, kInf, "",
      "last queries used to estimate columns and diagonals (the study's approximation_size)"},
     {"block", ParamType::kInt, "128", 1, 4096, "",

@@ -114,6 +114,60 @@ void PatternSelection::Row(int64_t h, int64_t i, std::vector<KeyRange>* out) con
   out->resize(w);
 }
 
+double PatternSelection::Pairs(int64_t h, int64_t rows) const {
+  const HeadPattern& p = heads_[h];
+  const int64_t first = q_offset_, end = q_offset_ + rows;  // positions [first, end)
+  const bool no_spans = p.sink == 0 && p.window == 0 && p.fresh_from < 0 && p.kept.empty() &&
+                        (p.page == 0 || p.row_pages.empty());
+  if (no_spans && p.block == 0) {
+    // Lines: each column c covers the rows at positions >= c, each diagonal o the rows at
+    // positions >= o; a column meets a diagonal once, at position c + o.
+    auto covered = [&](int64_t start) {
+      return static_cast<double>(std::max<int64_t>(0, end - std::max(start, first)));
+    };
+    double pairs = 0;
+    for (int64_t c : p.columns) pairs += covered(c);
+    for (int64_t o : p.offsets) pairs += covered(o);
+    // Pairs (c, o) with c + o < x, both lists ascending.
+    auto below = [&](int64_t x) {
+      double n = 0;
+      int64_t k = static_cast<int64_t>(p.offsets.size());
+      for (int64_t c : p.columns) {
+        while (k > 0 && c + p.offsets[k - 1] >= x) --k;
+        n += static_cast<double>(k);
+      }
+      return n;
+    };
+    return pairs - (below(end) - below(first));
+  }
+  if (no_spans && p.columns.empty() && p.offsets.empty()) {
+    // Blocks: earlier key blocks are whole; the diagonal block is causal.
+    double pairs = 0;
+    for (int64_t qb = first / p.block; qb * p.block < end; ++qb) {
+      if (qb >= static_cast<int64_t>(p.blocks.size())) break;
+      const int64_t rb = std::max(first, qb * p.block), re = std::min(end, (qb + 1) * p.block);
+      for (int64_t kb : p.blocks[qb]) {
+        if (kb < qb) {
+          pairs += static_cast<double>(p.block) * (re - rb);
+        } else if (kb == qb) {
+          // sum over pos in [rb, re) of pos - qb * block + 1
+          const double a = static_cast<double>(rb - qb * p.block + 1);
+          const double b = static_cast<double>(re - qb * p.block);
+          pairs += (a + b) * (b - a + 1) / 2.0;
+        }
+      }
+    }
+    return pairs;
+  }
+  std::vector<KeyRange> ranges;
+  double pairs = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    Row(h, i, &ranges);
+    for (const KeyRange& r : ranges) pairs += static_cast<double>(r.end - r.begin);
+  }
+  return pairs;
+}
+
 void OracleSelection::Row(int64_t h, int64_t i, std::vector<KeyRange>* out) const {
   const int64_t pos = input_.q_offset + i;
   out->clear();
@@ -249,7 +303,12 @@ void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn)
 
 double SelectedPairs(const Selection& selection, const AttentionInput& in) {
   std::vector<double> pairs(in.q.heads, 0.0);
+  const auto* pattern = dynamic_cast<const internal::PatternSelection*>(&selection);
   ParallelFor(in.q.heads, 0, [&](int64_t h) {
+    if (pattern != nullptr) {
+      pairs[h] = pattern->Pairs(h, in.q.len);
+      return;
+    }
     std::vector<KeyRange> ranges;
     for (int64_t i = 0; i < in.q.len; ++i) {
       selection.Row(h, i, &ranges);
@@ -259,6 +318,19 @@ double SelectedPairs(const Selection& selection, const AttentionInput& in) {
   double total = 0;
   for (double p : pairs) total += p;
   return total;
+}
+
+SelectionStructure DescribeSelection(const Selection& selection) {
+  SelectionStructure out;
+  const auto* pattern = dynamic_cast<const internal::PatternSelection*>(&selection);
+  if (pattern == nullptr) return out;
+  for (const internal::HeadPattern& h : pattern->heads()) {
+    out.columns.push_back(h.columns);
+    out.offsets.push_back(h.offsets);
+    out.blocks.push_back(h.blocks);
+    out.block = std::max(out.block, h.block);
+  }
+  return out;
 }
 
 AttentionResult AttendSelected(const AttentionInput& in,

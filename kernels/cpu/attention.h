@@ -134,6 +134,18 @@ class QuestPageIndex {
   int64_t pages_capacity_ = 0;
 };
 
+// The structure behind a selection, where it has one, for comparisons with other
+// implementations: per query head the columns and diagonal offsets (pos - key) of line
+// patterns (vertical_slash, flexprefill), or the key blocks chosen per query block
+// (block_sparse, xattention, flexprefill's query-aware heads). Empty for other shapes.
+struct SelectionStructure {
+  std::vector<std::vector<int64_t>> columns;              // [Hq] sorted
+  std::vector<std::vector<int64_t>> offsets;              // [Hq] sorted
+  int64_t block = 0;                                      // block size of `blocks`
+  std::vector<std::vector<std::vector<int64_t>>> blocks;  // [Hq][query block] key blocks
+};
+SelectionStructure DescribeSelection(const Selection& selection);
+
 // Computes attention for each query row over the keys `selection` gives, in double.
 // This is the executor every method shares; exposed for tests and for CUDA comparisons.
 AttentionResult AttendSelected(const AttentionInput& input,

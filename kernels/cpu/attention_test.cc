@@ -469,3 +469,47 @@ TEST(MethodParams, CompressionMapping_RoundTripsToTheTarget) {
 
 }  // namespace
 }  // namespace sf::kernels
+
+namespace sf::kernels {
+namespace {
+
+// SelectedPairs counts line and block patterns in closed form: it must equal the pairs
+// the executor walks row by row, from the first row and from a later one, and
+// DescribeSelection must give the structure behind them.
+TEST(SelectedPairs, ClosedForms_EqualTheRowByRowCount) {
+  const Qkv qkv = RandomQkv(4, 2, 301, 64, 11);
+  struct Case {
+    std::string method;
+    ParamMap params;
+  };
+  const std::vector<Case> cases = {
+      {"vertical_slash",
+       {{"verticals", int64_t{40}}, {"slashes", int64_t{70}}, {"last_q", int64_t{32}}}},
+      {"flexprefill", {{"gamma", 0.7}, {"min_budget", int64_t{8}}, {"last_q", int64_t{32}}}},
+      {"block_sparse", {{"block", int64_t{16}}, {"block_budget", int64_t{5}}}},
+      {"xattention", {{"block", int64_t{32}}, {"stride", int64_t{4}}, {"threshold", 0.8}}},
+      {"streaming", {{"window", int64_t{50}}}},
+  };
+  for (const Case& c : cases) {
+    for (int64_t begin : {int64_t{0}, int64_t{123}}) {
+      SCOPED_TRACE(c.method + " from row " + std::to_string(begin));
+      SF_ASSERT_OK_AND_ASSIGN(MethodParams typed, ParseMethodParams(c.method, c.params));
+      const AttentionInput in = qkv.Input(begin);
+      SF_ASSERT_OK_AND_ASSIGN(SelectionResult s, PrefillSelect(c.method, typed, in));
+      const AttentionResult r = AttendSelected(in, s.selection);
+      EXPECT_DOUBLE_EQ(SelectedPairs(*s.selection, in), r.pairs_computed);
+      const SelectionStructure st = DescribeSelection(*s.selection);
+      ASSERT_EQ(st.columns.size(), 4u);
+      if (c.method == "vertical_slash") {
+        EXPECT_EQ(st.columns[0].size(), 40u);
+        EXPECT_EQ(st.offsets[0].size(), 70u);
+      }
+      if (c.method == "block_sparse") {
+        EXPECT_EQ(st.block, 16);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sf::kernels

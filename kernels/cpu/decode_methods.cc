@@ -32,9 +32,7 @@ std::vector<double> AvgPool(const std::vector<double>& x, int64_t kernel) {
   return out;
 }
 
-absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
-                                  const TensorView& keys) {
-  const int64_t prompt = keys.len, hkv = keys.heads, group = obs.heads / keys.heads;
+absl::Status CheckSnapKv(const SnapKvParams& p, int64_t prompt) {
   const char* name = p.adaptive ? "ada_snapkv" : "snapkv";
   if (p.token_capacity > prompt) {
     return absl::InvalidArgumentError(absl::StrCat("parameter 'token_capacity' of method ", name,
@@ -47,11 +45,35 @@ absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
         absl::StrCat("parameter 'token_capacity' of method ", name, " is ", p.token_capacity,
                      ", below keep_first + keep_last (", forced_count, ")"));
   }
-  const int64_t w = std::min(p.window, obs.len);
-  // Importance per KV head: window- and group-reduced attention of the observed queries.
-  std::vector<std::vector<double>> importance(hkv, std::vector<double>(prompt, 0.0));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
+                                  const TensorView& keys) {
+  SF_RETURN_IF_ERROR(CheckSnapKv(p, keys.len));
+  return internal::SnapKvFrom(p, internal::SnapKvImportance(p, obs, keys), obs, keys);
+}
+
+}  // namespace
+
+namespace internal {
+
+std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const TensorView& obs,
+                                                  const TensorView& keys) {
+  auto both = SnapKvImportanceBoth(p.window, p.pool, obs, keys);
+  return std::move(p.adaptive ? both.second : both.first);
+}
+
+std::pair<std::vector<std::vector<double>>, std::vector<std::vector<double>>> SnapKvImportanceBoth(
+    int64_t window, int64_t pool, const TensorView& obs, const TensorView& keys) {
+  const int64_t prompt = keys.len, hkv = keys.heads, group = obs.heads / keys.heads;
+  const int64_t w = std::min(window, obs.len);
+  // Importance per KV head: window- and group-reduced attention of the observed queries,
+  // averaged over the group (snapkv) and maxed (ada_snapkv), from the same softmax rows.
+  std::vector<std::vector<double>> mean(hkv, std::vector<double>(prompt, 0.0)), mx = mean;
   ParallelFor(hkv, 0, [&](int64_t kvh) {
-    std::vector<double>& imp = importance[kvh];
+    std::vector<double>& sum_imp = mean[kvh];
+    std::vector<double>& max_imp = mx[kvh];
     std::vector<double> prob;
     for (int64_t g = 0; g < group; ++g) {
       const int64_t h = kvh * group + g;
@@ -59,12 +81,24 @@ absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
         const int64_t pos = prompt - obs.len + i;
         CausalSoftmaxRow(obs.Row(h, i), keys, kvh, pos, &prob);
         for (int64_t j = 0; j <= pos; ++j) {
-          imp[j] = p.adaptive ? std::max(imp[j], prob[j]) : imp[j] + prob[j] / group;
+          sum_imp[j] = sum_imp[j] + prob[j] / group;
+          max_imp[j] = std::max(max_imp[j], prob[j]);
         }
       }
     }
-    imp = AvgPool(imp, p.pool);
+    sum_imp = AvgPool(sum_imp, pool);
+    max_imp = AvgPool(max_imp, pool);
   });
+  return {std::move(mean), std::move(mx)};
+}
+
+absl::StatusOr<KeptTokens> SnapKvFrom(const SnapKvParams& p,
+                                      const std::vector<std::vector<double>>& importance,
+                                      const TensorView& obs, const TensorView& keys) {
+  const int64_t prompt = keys.len, hkv = keys.heads;
+  SF_RETURN_IF_ERROR(CheckSnapKv(p, prompt));
+  const int64_t forced_count = std::min(p.keep_first + p.keep_last, prompt);
+  const int64_t w = std::min(p.window, obs.len);
   std::vector<char> forced(prompt, 0);
   for (int64_t j = 0; j < std::min(p.keep_first, prompt); ++j) forced[j] = 1;
   for (int64_t j = std::max<int64_t>(prompt - p.keep_last, 0); j < prompt; ++j) forced[j] = 1;
@@ -107,7 +141,7 @@ absl::StatusOr<KeptTokens> SnapKv(const SnapKvParams& p, const TensorView& obs,
   return kept;
 }
 
-}  // namespace
+}  // namespace internal
 
 absl::StatusOr<KeptTokens> CompressKv(absl::string_view method, const MethodParams& params,
                                       const TensorView& observation_q, const TensorView& keys) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/method_catalog.h"
 #include "common/status.h"
+#include "kernels/cpu/fidelity_internal.h"
 
 namespace sf::kernels {
 namespace {
@@ -214,7 +215,7 @@ double FidelityResult::max_error() const {
   return head_error.empty() ? 0 : *std::max_element(head_error.begin(), head_error.end());
 }
 
-namespace {
+namespace internal {
 
 AttentionInput PhaseInput(const LayerQkv& qkv, const DenseReference& ref) {
   const int64_t begin = ref.phase == Phase::kDecode ? ref.prompt : 0;
@@ -225,7 +226,10 @@ TensorView Observation(const LayerQkv& qkv, const DenseReference& ref) {
   return qkv.q.View().Rows(0, ref.prompt);
 }
 
-}  // namespace
+}  // namespace internal
+
+using internal::Observation;
+using internal::PhaseInput;
 
 DenseReference ComputeDenseReference(const LayerQkv& qkv, Phase phase, int64_t decode_steps) {
   DenseReference ref;
@@ -278,9 +282,11 @@ absl::StatusOr<FidelityResult> MeasureFidelity(absl::string_view method, const P
   return f;
 }
 
-absl::StatusOr<ParamMap> CalibrateBudget(absl::string_view method, const ParamMap& params,
-                                         double compression, const LayerQkv& qkv,
-                                         const DenseReference& reference) {
+namespace internal {
+
+absl::StatusOr<ParamMap> CalibrateWith(absl::string_view method, const ParamMap& params,
+                                       double compression, const LayerQkv& qkv,
+                                       const DenseReference& reference, const SelectFn& select) {
   const std::string name(method);
   const int64_t len = qkv.k.len;
   if (!(compression >= 1.0)) {
@@ -308,7 +314,7 @@ absl::StatusOr<ParamMap> CalibrateBudget(absl::string_view method, const ParamMa
       const int64_t mid = lo + (hi - lo + 1) / 2;
       p["verticals"] = mid;
       SF_ASSIGN_OR_RETURN(MethodParams t, ParseMethodParams(method, p));
-      SF_ASSIGN_OR_RETURN(SelectionResult sel, PrefillSelect(method, t, in));
+      SF_ASSIGN_OR_RETURN(SelectionResult sel, select(t));
       if (causal / SelectedPairs(*sel.selection, in) >= compression) {
         lo = mid;
       } else {
@@ -331,7 +337,7 @@ absl::StatusOr<ParamMap> CalibrateBudget(absl::string_view method, const ParamMa
     const double mid = 0.5 * (lo + hi);
     p[param] = mid;
     SF_ASSIGN_OR_RETURN(MethodParams typed, ParseMethodParams(method, p));
-    SF_ASSIGN_OR_RETURN(SelectionResult s, PrefillSelect(method, typed, in));
+    SF_ASSIGN_OR_RETURN(SelectionResult s, select(typed));
     const double c = causal / SelectedPairs(*s.selection, in);
     const double gap = std::abs(std::log(c / compression));
     if (gap < best_gap) {
@@ -346,6 +352,17 @@ absl::StatusOr<ParamMap> CalibrateBudget(absl::string_view method, const ParamMa
   }
   p[param] = best;
   return p;
+}
+
+}  // namespace internal
+
+absl::StatusOr<ParamMap> CalibrateBudget(absl::string_view method, const ParamMap& params,
+                                         double compression, const LayerQkv& qkv,
+                                         const DenseReference& reference) {
+  const AttentionInput in = PhaseInput(qkv, reference);
+  return internal::CalibrateWith(
+      method, params, compression, qkv, reference,
+      [&](const MethodParams& typed) { return PrefillSelect(method, typed, in); });
 }
 
 }  // namespace sf::kernels

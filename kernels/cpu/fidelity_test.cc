@@ -121,5 +121,81 @@ TEST(Fidelity, ThresholdMethods_CalibrateToTheTarget) {
   EXPECT_LT(g.measured_compression, 3.3);
 }
 
+// The fast table against the float64 path, request by request: same calibrated
+// parameters, the same pairs, recall and error within the float32 tolerance.
+void ExpectTableMatchesExact(const GeneratorOptions& g, Phase phase, int64_t decode_steps,
+                             const std::vector<FidelityRequest>& requests) {
+  SF_ASSERT_OK_AND_ASSIGN(LayerQkv qkv, GenerateStructuredQkv(g));
+  const DenseReference ref = ComputeDenseReference(qkv, phase, decode_steps);
+  const auto fast = MeasureFidelityTable(qkv, requests, {phase, decode_steps, 2});
+  ASSERT_EQ(fast.size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const FidelityRequest& rq = requests[i];
+    SCOPED_TRACE(rq.method + " at " + std::to_string(rq.target_compression));
+    SF_ASSERT_OK_AND_ASSIGN(ParamMap p,
+                            CalibrateBudget(rq.method, rq.params, rq.target_compression, qkv, ref));
+    SF_ASSERT_OK_AND_ASSIGN(FidelityResult exact, MeasureFidelity(rq.method, p, qkv, ref));
+    ASSERT_TRUE(fast[i].ok()) << fast[i].status();
+    const FidelityResult& f = *fast[i];
+    EXPECT_EQ(f.params, p);
+    EXPECT_NEAR(f.measured_compression / exact.measured_compression, 1.0, 1e-3);
+    if (rq.method != "oracle_topk") {
+      EXPECT_DOUBLE_EQ(f.measured_compression, exact.measured_compression);
+    }
+    EXPECT_DOUBLE_EQ(f.estimation_flops, exact.estimation_flops);
+    ASSERT_EQ(f.head_recall.size(), exact.head_recall.size());
+    for (size_t h = 0; h < f.head_recall.size(); ++h) {
+      EXPECT_NEAR(f.head_recall[h], exact.head_recall[h], 1e-4) << "head " << h;
+      EXPECT_NEAR(f.head_error[h], exact.head_error[h], 1e-4) << "head " << h;
+    }
+  }
+}
+
+TEST(FidelityTable, Prefill_MatchesTheExactPath) {
+  std::vector<FidelityRequest> rq = {
+      {"dense", {}, 1.0},
+      {"block_sparse", {}, 3.0},
+      {"vertical_slash", {{"last_q", int64_t{64}}}, 3.0},
+      {"vertical_slash", {{"last_q", int64_t{64}}}, 6.0},
+      // A last_q of its own: the table shares softmax rows between 64 and 96.
+      {"flexprefill", {{"min_budget", int64_t{16}}, {"last_q", int64_t{96}}}, 3.0},
+      {"flexprefill", {{"min_budget", int64_t{16}}}, 5.0},
+      {"flexprefill",
+       {{"min_budget", int64_t{16}}, {"block", int64_t{32}}, {"variant", std::string("original")}},
+       2.0},
+      {"xattention", {{"block", int64_t{32}}, {"stride", int64_t{4}}}, 3.0},
+      {"streaming", {}, 3.0},
+      {"oracle_topk", {}, 3.0},
+      {"oracle_topk", {}, 8.0},
+  };
+  ExpectTableMatchesExact({517, 4, 2, 64, 5}, Phase::kPrefill, 0, rq);
+  ExpectTableMatchesExact({131, 2, 1, 128, 6}, Phase::kPrefill, 0,
+                          {{"oracle_topk", {}, 2.0}, {"streaming", {}, 2.0}});
+}
+
+TEST(FidelityTable, Decode_MatchesTheExactPath) {
+  std::vector<FidelityRequest> rq = {
+      {"dense", {}, 1.0},
+      {"streaming", {}, 4.0},
+      {"snapkv", {{"keep_last", int64_t{16}}, {"window", int64_t{32}}}, 4.0},
+      {"snapkv", {{"keep_last", int64_t{16}}, {"window", int64_t{32}}}, 2.0},
+      {"ada_snapkv", {{"keep_last", int64_t{16}}, {"window", int64_t{32}}}, 4.0},
+      {"quest", {}, 4.0},
+      {"oracle_topk", {}, 4.0},
+  };
+  ExpectTableMatchesExact({600, 4, 2, 64, 7}, Phase::kDecode, 40, rq);
+}
+
+TEST(FidelityTable, BadRequests_FailAloneAndSayWhy) {
+  SF_ASSERT_OK_AND_ASSIGN(LayerQkv qkv, GenerateStructuredQkv(Small()));
+  const auto r =
+      MeasureFidelityTable(qkv, {{"snapkv", {}, 2.0}, {"magic", {}, 2.0}, {"streaming", {}, 2.0}},
+                           {Phase::kPrefill, 0, 1});
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_THAT(r[0], StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("prefill")));
+  EXPECT_THAT(r[1], StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("magic")));
+  EXPECT_TRUE(r[2].ok());
+}
+
 }  // namespace
 }  // namespace sf::kernels

@@ -30,9 +30,9 @@ struct VerticalSlashParams {
 };
 
 struct FlexPrefillParams {
-  double gamma = 0.9;
+  double gamma = 0.65;  // the study's config (alpha)
   double tau = 0.1;
-  int64_t min_budget = 1024;
+  int64_t min_budget = 512;
   int64_t last_q = 512;
   int64_t block = 128;
   bool original = false;  // variant "original": query-aware head classification

@@ -17,6 +17,7 @@ using internal::CoverCount;
 using internal::Dot;
 using internal::HeadPattern;
 using internal::kAll;
+using internal::PatternSelection;
 using internal::TopKIndices;
 
 // The study's FlexPrefill keeps the first 4 columns and the last 64 diagonals, fixed.
@@ -156,8 +157,7 @@ std::vector<int64_t> ForcedTopK(const std::vector<double>& score, int64_t forced
   return TopKIndices(score, forced, k);
 }
 
-absl::StatusOr<SelectionResult> VerticalSlash(const AttentionInput& in,
-                                              const VerticalSlashParams& p) {
+absl::Status CheckVerticalSlash(const AttentionInput& in, const VerticalSlashParams& p) {
   const int64_t lk = in.k.len;
   if (p.verticals > lk)
     return TooLarge("vertical_slash", "verticals", p.verticals, lk, "the sequence");
@@ -172,18 +172,14 @@ absl::StatusOr<SelectionResult> VerticalSlash(const AttentionInput& in,
         "parameter 'slashes' of method vertical_slash (", p.slashes, ") must be at least 'local' (",
         p.local, "): the local diagonals count in the budget"));
   }
-  const int64_t last_q = std::min(p.last_q, in.q.len);
-  std::vector<HeadPattern> heads(in.q.heads);
-  ParallelFor(in.q.heads, 0, [&](int64_t h) {
-    std::vector<double> cols, diags;
-    ColumnAndDiagonalMass(in, h, last_q, &cols, &diags);
-    heads[h].columns = ForcedTopK(cols, p.sink, p.verticals);
-    heads[h].offsets = ForcedTopK(diags, p.local, p.slashes);
-  });
-  SelectionResult r{std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset),
-                    0.0};
-  r.estimation_flops = 2.0 * in.q.heads * last_q * static_cast<double>(lk) * in.q.dim;
-  return r;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SelectionResult> VerticalSlash(const AttentionInput& in,
+                                              const VerticalSlashParams& p) {
+  SF_RETURN_IF_ERROR(CheckVerticalSlash(in, p));
+  return internal::VerticalSlashFrom(in, p,
+                                     internal::ComputeLineMass(in, std::min(p.last_q, in.q.len)));
 }
 
 // FlexPrefill's query-aware pattern for head h: per query block, the smallest set of
@@ -228,8 +224,28 @@ double JsDistance(const std::vector<double>& a, const std::vector<double>& b) {
   return std::sqrt(std::max(js, 0.0));
 }
 
+// The study's variant from the line mass of its last queries.
+void FlexStudyLines(const FlexPrefillParams& p, int64_t lk, int64_t est_q, std::vector<double> cols,
+                    std::vector<double> diags, HeadPattern* hp) {
+  for (double& x : cols) x /= static_cast<double>(est_q);
+  for (double& x : diags) x /= static_cast<double>(est_q);
+  // The forced columns and diagonals always fit (the study's min_budget >= 64 ensures
+  // it there; here it is explicit).
+  const int64_t nv =
+      p.gamma >= 1.0 ? lk : std::max({p.min_budget, CoverCount(cols, p.gamma), kFlexSinkColumns});
+  const int64_t ns =
+      p.gamma >= 1.0 ? lk
+                     : std::max({p.min_budget, CoverCount(diags, p.gamma), kFlexLocalDiagonals});
+  hp->columns = ForcedTopK(cols, kFlexSinkColumns, std::min(nv, lk));
+  hp->offsets = ForcedTopK(diags, kFlexLocalDiagonals, std::min(ns, lk));
+}
+
 absl::StatusOr<SelectionResult> FlexPrefill(const AttentionInput& in, const FlexPrefillParams& p) {
   const int64_t lk = in.k.len;
+  if (!p.original) {
+    return internal::FlexPrefillStudyFrom(
+        in, p, internal::ComputeLineMass(in, std::min(p.last_q, in.q.len)));
+  }
   const int64_t est_q = std::min(p.original ? p.block : p.last_q, in.q.len);
   const int64_t nb = (lk + p.block - 1) / p.block;
   const auto pooled_k =
@@ -264,17 +280,7 @@ absl::StatusOr<SelectionResult> FlexPrefill(const AttentionInput& in, const Flex
         return;
       }
     }
-    for (double& x : cols) x /= static_cast<double>(est_q);
-    for (double& x : diags) x /= static_cast<double>(est_q);
-    // The forced columns and diagonals always fit (the study's min_budget >= 64 ensures
-    // it there; here it is explicit).
-    const int64_t nv =
-        p.gamma >= 1.0 ? lk : std::max({p.min_budget, CoverCount(cols, p.gamma), kFlexSinkColumns});
-    const int64_t ns =
-        p.gamma >= 1.0 ? lk
-                       : std::max({p.min_budget, CoverCount(diags, p.gamma), kFlexLocalDiagonals});
-    heads[h].columns = ForcedTopK(cols, kFlexSinkColumns, std::min(nv, lk));
-    heads[h].offsets = ForcedTopK(diags, kFlexLocalDiagonals, std::min(ns, lk));
+    FlexStudyLines(p, lk, est_q, std::move(cols), std::move(diags), &heads[h]);
   });
   SelectionResult r{std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset),
                     0.0};
@@ -282,23 +288,108 @@ absl::StatusOr<SelectionResult> FlexPrefill(const AttentionInput& in, const Flex
   return r;
 }
 
-absl::StatusOr<SelectionResult> XAttention(const AttentionInput& in, const XAttentionParams& p) {
+absl::Status CheckXAttention(const XAttentionParams& p) {
   if (p.stride > p.block || p.block % p.stride != 0) {
     return absl::InvalidArgumentError(absl::StrCat("parameter 'stride' of method xattention (",
                                                    p.stride, ") must divide 'block' (", p.block,
                                                    ")"));
   }
-  const int64_t s = p.stride, lk = in.k.len, d = in.q.dim;
-  const int64_t per_block = p.block / s;  // reduced units per block
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SelectionResult> XAttention(const AttentionInput& in, const XAttentionParams& p) {
+  SF_RETURN_IF_ERROR(CheckXAttention(p));
+  return internal::XAttentionFrom(in, p, internal::ComputeXAttentionMass(in, p.block, p.stride));
+}
+
+}  // namespace
+
+namespace internal {
+
+LineMass ComputeLineMass(const AttentionInput& in, int64_t last_q) {
+  LineMass m;
+  m.last_q = last_q;
+  m.columns.resize(in.q.heads);
+  m.diagonals.resize(in.q.heads);
+  ParallelFor(in.q.heads, 0, [&](int64_t h) {
+    ColumnAndDiagonalMass(in, h, last_q, &m.columns[h], &m.diagonals[h]);
+  });
+  return m;
+}
+
+std::vector<LineMass> ComputeLineMasses(const AttentionInput& in,
+                                        const std::vector<int64_t>& last_qs) {
+  std::vector<LineMass> out(last_qs.size());
+  int64_t most = 0;
+  for (size_t x = 0; x < last_qs.size(); ++x) {
+    out[x].last_q = last_qs[x];
+    out[x].columns.assign(in.q.heads, std::vector<double>(in.k.len, 0.0));
+    out[x].diagonals.assign(in.q.heads, std::vector<double>(in.k.len, 0.0));
+    most = std::max(most, last_qs[x]);
+  }
+  ParallelFor(in.q.heads, 0, [&](int64_t h) {
+    std::vector<double> p;
+    // Rows in the order ColumnAndDiagonalMass adds them, so every sum is bit-identical.
+    for (int64_t i = in.q.len - most; i < in.q.len; ++i) {
+      const int64_t pos = in.q_offset + i;
+      CausalSoftmaxRow(in.q.Row(h, i), in.k, h / in.group(), pos, &p);
+      for (LineMass& m : out) {
+        if (i < in.q.len - m.last_q) continue;
+        std::vector<double>& cols = m.columns[h];
+        std::vector<double>& diags = m.diagonals[h];
+        for (int64_t j = 0; j <= pos; ++j) {
+          cols[j] += p[j];
+          diags[pos - j] += p[j];
+        }
+      }
+    }
+  });
+  return out;
+}
+
+absl::StatusOr<SelectionResult> VerticalSlashFrom(const AttentionInput& in,
+                                                  const VerticalSlashParams& p,
+                                                  const LineMass& mass) {
+  SF_RETURN_IF_ERROR(CheckVerticalSlash(in, p));
+  std::vector<HeadPattern> heads(in.q.heads);
+  ParallelFor(in.q.heads, 0, [&](int64_t h) {
+    heads[h].columns = ForcedTopK(mass.columns[h], p.sink, p.verticals);
+    heads[h].offsets = ForcedTopK(mass.diagonals[h], p.local, p.slashes);
+  });
+  SelectionResult r{std::make_shared<PatternSelection>(std::move(heads), in.q_offset), 0.0};
+  r.estimation_flops = 2.0 * in.q.heads * mass.last_q * static_cast<double>(in.k.len) * in.q.dim;
+  return r;
+}
+
+absl::StatusOr<SelectionResult> FlexPrefillStudyFrom(const AttentionInput& in,
+                                                     const FlexPrefillParams& p,
+                                                     const LineMass& mass) {
+  const int64_t lk = in.k.len, est_q = mass.last_q;
+  std::vector<HeadPattern> heads(in.q.heads);
+  ParallelFor(in.q.heads, 0, [&](int64_t h) {
+    FlexStudyLines(p, lk, est_q, mass.columns[h], mass.diagonals[h], &heads[h]);
+  });
+  SelectionResult r{std::make_shared<PatternSelection>(std::move(heads), in.q_offset), 0.0};
+  r.estimation_flops = 2.0 * in.q.heads * est_q * static_cast<double>(lk) * in.q.dim;
+  return r;
+}
+
+BlockMass ComputeXAttentionMass(const AttentionInput& in, int64_t block, int64_t stride) {
+  const int64_t s = stride, lk = in.k.len, d = in.q.dim;
+  const int64_t per_block = block / s;  // reduced units per block
   const int64_t first_pos = in.q_offset, last_pos = in.q_offset + in.q.len - 1;
   const int64_t first_r = first_pos / s, last_r = last_pos / s;
-  const int64_t last_qb = last_pos / p.block;
+  const int64_t last_qb = last_pos / block;
   const double scale = 1.0 / (std::sqrt(static_cast<double>(d)) * s);
-  std::vector<HeadPattern> heads(in.q.heads);
+  BlockMass out;
+  out.block = block;
+  out.stride = stride;
+  out.mass.resize(in.q.heads);
   std::vector<double> flops(in.q.heads, 0.0);
   ParallelFor(in.q.heads, 0, [&](int64_t h) {
     const int64_t kvh = h / in.group();
-    std::vector<std::vector<double>> mass(last_qb + 1);
+    std::vector<std::vector<double>>& mass = out.mass[h];
+    mass.resize(last_qb + 1);
     std::vector<double> row;
     for (int64_t r = first_r; r <= last_r; ++r) {
       // Antidiagonal sum of the s x s cell (r, c): q at r*s + s-1-t with k at c*s + t.
@@ -322,12 +413,24 @@ absl::StatusOr<SelectionResult> XAttention(const AttentionInput& in, const XAtte
       if (mb.size() < static_cast<size_t>(qb + 1)) mb.resize(qb + 1, 0.0);
       for (int64_t c = 0; c <= r; ++c) mb[std::min(c / per_block, qb)] += row[c] / z;
     }
+    for (int64_t qb = 0; qb <= last_qb; ++qb) mass[qb].resize(qb + 1, 0.0);
+  });
+  out.flops = std::accumulate(flops.begin(), flops.end(), 0.0);
+  return out;
+}
+
+absl::StatusOr<SelectionResult> XAttentionFrom(const AttentionInput& in, const XAttentionParams& p,
+                                               const BlockMass& bm) {
+  SF_RETURN_IF_ERROR(CheckXAttention(p));
+  const int64_t first_pos = in.q_offset, last_pos = in.q_offset + in.q.len - 1;
+  const int64_t last_qb = last_pos / p.block;
+  std::vector<HeadPattern> heads(in.q.heads);
+  ParallelFor(in.q.heads, 0, [&](int64_t h) {
     HeadPattern& hp = heads[h];
     hp.block = p.block;
     hp.blocks.resize(last_qb + 1);
     for (int64_t qb = first_pos / p.block; qb <= last_qb; ++qb) {
-      std::vector<double>& mb = mass[qb];
-      mb.resize(qb + 1, 0.0);
+      const std::vector<double>& mb = bm.mass[h][qb];
       if (p.threshold >= 1.0) {
         hp.blocks[qb].resize(qb + 1);
         std::iota(hp.blocks[qb].begin(), hp.blocks[qb].end(), 0);
@@ -353,13 +456,12 @@ absl::StatusOr<SelectionResult> XAttention(const AttentionInput& in, const XAtte
       std::sort(chosen.begin(), chosen.end());
     }
   });
-  SelectionResult r{std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset),
-                    0.0};
-  r.estimation_flops = std::accumulate(flops.begin(), flops.end(), 0.0);
+  SelectionResult r{std::make_shared<PatternSelection>(std::move(heads), in.q_offset), 0.0};
+  r.estimation_flops = bm.flops;
   return r;
 }
 
-}  // namespace
+}  // namespace internal
 
 absl::StatusOr<AttentionResult> PrefillAttention(absl::string_view method,
                                                  const MethodParams& params,

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "kernels/cpu/attention.h"
 
 namespace sf::kernels::internal {
@@ -33,11 +35,64 @@ class PatternSelection : public Selection {
   PatternSelection(std::vector<HeadPattern> heads, int64_t q_offset)
       : heads_(std::move(heads)), q_offset_(q_offset) {}
   void Row(int64_t h, int64_t i, std::vector<KeyRange>* out) const override;
+  // Pairs chosen for rows [0, rows) of head h: counted in closed form for patterns made
+  // only of lines (columns + diagonals) or only of blocks, else row by row. Equal to
+  // the sum of the Row() range lengths.
+  double Pairs(int64_t h, int64_t rows) const;
+  const std::vector<HeadPattern>& heads() const { return heads_; }
 
  private:
   std::vector<HeadPattern> heads_;  // one per query head
   int64_t q_offset_;
 };
+
+// Column and diagonal mass of the last `last_q` query rows of each query head: sums of
+// causal softmax rows over keys [0, Lk) and offsets [0, Lk) (vertical_slash, the study's
+// flexprefill). Independent of the budget, so calibration computes it once.
+struct LineMass {
+  int64_t last_q = 0;
+  std::vector<std::vector<double>> columns;    // [Hq][Lk]
+  std::vector<std::vector<double>> diagonals;  // [Hq][Lk]
+};
+LineMass ComputeLineMass(const AttentionInput& in, int64_t last_q);
+// The same for several last_q at once (each REQUIRES <= q.len), sharing the softmax rows;
+// each result equals ComputeLineMass's bit for bit.
+std::vector<LineMass> ComputeLineMasses(const AttentionInput& in,
+                                        const std::vector<int64_t>& last_qs);
+
+// XAttention's antidiagonal block mass per query head and query block: mass[h][qb][kb].
+struct BlockMass {
+  int64_t block = 0;
+  int64_t stride = 0;
+  std::vector<std::vector<std::vector<double>>> mass;
+  double flops = 0;  // all heads
+};
+BlockMass ComputeXAttentionMass(const AttentionInput& in, int64_t block, int64_t stride);
+
+// The selections of the methods from precomputed statistics (the same result as
+// PrefillSelect; the statistics must come from the same input and last_q / block,
+// stride). Parameter errors as PrefillSelect.
+absl::StatusOr<SelectionResult> VerticalSlashFrom(const AttentionInput& in,
+                                                  const VerticalSlashParams& p,
+                                                  const LineMass& mass);
+// REQUIRES !p.original and mass.last_q == min(p.last_q, in.q.len).
+absl::StatusOr<SelectionResult> FlexPrefillStudyFrom(const AttentionInput& in,
+                                                     const FlexPrefillParams& p,
+                                                     const LineMass& mass);
+absl::StatusOr<SelectionResult> XAttentionFrom(const AttentionInput& in, const XAttentionParams& p,
+                                               const BlockMass& mass);
+
+// SnapKV importance per KV head over the prompt (window- and group-reduced, pooled):
+// independent of the capacity. `adaptive` = ada_snapkv's max reduction.
+std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const TensorView& obs,
+                                                  const TensorView& keys);
+// Both reductions at once from the same softmax rows: {snapkv's, ada_snapkv's}.
+std::pair<std::vector<std::vector<double>>, std::vector<std::vector<double>>> SnapKvImportanceBoth(
+    int64_t window, int64_t pool, const TensorView& obs, const TensorView& keys);
+// The kept tokens from the importance; InvalidArgument for a bad capacity.
+absl::StatusOr<KeptTokens> SnapKvFrom(const SnapKvParams& p,
+                                      const std::vector<std::vector<double>>& importance,
+                                      const TensorView& obs, const TensorView& keys);
 
 // Exact top-k per query by q.k (ties to the lower position), computed when asked.
 class OracleSelection : public Selection {
