@@ -322,7 +322,7 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
         for (size_t x = 0; x < cols.size(); ++x) {
           const PreservedCompression* found = nullptr;
           for (const PreservedCompression& pc : results.preserved) {
-            if (pc.model == cols[x].first && pc.method == cols[x].second &&
+            if (pc.phase == phase && pc.model == cols[x].first && pc.method == cols[x].second &&
                 pc.task == rows[y].first && pc.seq_len == rows[y].second) {
               found = &pc;
             }

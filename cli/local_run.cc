@@ -118,6 +118,18 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
       io.err << "\n";
     }
   }
+  if (options.analyze && final_state->counts().done() > 0) {
+    io.out << "\n";
+    AnalyzeOptions analysis = options.analysis;
+    analysis.plots_optional = true;
+    absl::StatusOr<SqlSource> source = DatabaseSource(options.db_path);
+    // The sweep's own outcome decides the exit code; a failed analysis is reported only.
+    if (source.ok()) {
+      AnalyzeSweep(*source, absl::StrCat(submitted->sweep_id()), options.db_path, analysis, io);
+    } else {
+      ReportStatus(source.status(), io);
+    }
+  }
   (*server)->Shutdown(absl::Seconds(2));
   (*server)->Wait();
   return final_state->counts().failed() > 0 ||
