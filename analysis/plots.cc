@@ -434,7 +434,12 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
 
 absl::Status RenderPlots(const std::vector<PlotFile>& plots, const std::string& gnuplot,
                          const std::string& out_dir) {
-  const std::string log = (std::filesystem::path(out_dir) / "plots" / "gnuplot.log").string();
+  // Absolute: gnuplot is spawned in out_dir, and the log is opened after that chdir (a
+  // relative out_dir made every spawn fail with ENOENT, reported as "cannot run").
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(out_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot resolve ", out_dir, ": ", ec.message()));
+  const std::string log = (dir / "plots" / "gnuplot.log").string();
   // pngcairo draws anti-aliased text; fall back to libgd's png where it is missing.
   bool cairo = true;
   for (const PlotFile& plot : plots) {

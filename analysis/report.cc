@@ -72,8 +72,7 @@ std::vector<MissingPoint> FindMissing(const AnalysisInput& input) {
   std::set<int64_t> lengths;
   // (method, phase, compression); phase "" for dense.
   std::set<std::tuple<std::string, std::string, double>> configs = {{"dense", "", 1.0}};
-  std::set<std::tuple<std::string, std::string, int64_t, std::string, std::string, double>>
-      present;
+  std::set<std::tuple<std::string, std::string, int64_t, std::string, std::string, double>> present;
   for (const ResultPoint& p : input.points) {
     models.insert(p.model);
     tasks.insert(p.task);
@@ -147,6 +146,20 @@ absl::StatusOr<AnalysisResults> Analyze(const AnalysisInput& input, const Report
   for (const std::string& phase : phases) {
     PhaseFit pf;
     pf.phase = phase;
+    // Identical scores everywhere (e.g. random-weight models scoring 0) leave the logistic
+    // fit without a maximum: IRLS drifts to huge coefficients with meaningless errors.
+    std::set<double> scores;
+    for (const ResultPoint& p : input.points) {
+      if (p.is_dense() || p.phase == phase) {
+        for (const SampleScore& s : p.samples) scores.insert(s.score);
+      }
+    }
+    if (scores.size() == 1) {
+      pf.error = absl::StrCat("every sample scores ", *scores.begin(),
+                              ": nothing for the scaling law to fit");
+      r.fits.push_back(std::move(pf));
+      continue;
+    }
     absl::StatusOr<ScalingLawFit> fit = FitScalingLaw(input.points, phase, options.scaling);
     if (fit.ok()) {
       pf.fit = *std::move(fit);

@@ -129,8 +129,8 @@ int AnalyzeSweep(const SqlSource& sql, const std::string& id_or_name, const std:
     if (!options.plots_optional) {
       return ReportStatus(
           absl::FailedPreconditionError(absl::StrCat(
-              written.message(),
-              ": install gnuplot (apt-get install gnuplot-nox) or pass --no-plots for the "
+              "cannot draw the figures: ", written.message(),
+              ". Install gnuplot (apt-get install gnuplot-nox) or pass --no-plots for the "
               "tables without figures")),
           io);
     }
@@ -153,9 +153,9 @@ int AnalyzeSweep(const SqlSource& sql, const std::string& id_or_name, const std:
   }
   io.out << "analysis of sweep " << sweep->sweep_id << " '" << sweep->sweep_name
          << "': " << sweep->jobs_done << " of " << sweep->jobs_total << " jobs done, "
-         << sweep->input.points.size() << " points; paired "
-         << analysis::PairedTestName(report.preserved.test) << " test, alpha "
-         << report.preserved.alpha << "\n";
+         << sweep->input.points.size()
+         << " points; test against dense: " << analysis::PairedTestName(report.preserved.test)
+         << ", alpha " << report.preserved.alpha << "\n";
   if (!sweep->input.caveat.empty()) {
     io.out << "\n*** CAVEAT: " << sweep->input.caveat << " ***\n";
   }

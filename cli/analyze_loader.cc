@@ -355,7 +355,10 @@ absl::StatusOr<LoadedSweep> LoadSweep(const SqlSource& sql, const std::string& i
     const std::optional<double> asked = sparse_prefill ? j.prefill_c : j.decode_c;
     p.nominal_compression = p.is_dense() ? 1.0 : asked.value_or(done ? j.nominal : 1.0);
     if (done) {
-      p.measured_compression = j.measured;
+      // The worker measures compression over all attention a job computed, prefill and
+      // decode together; for a decode method the dense prefill dominates (about 1.00), so
+      // only prefill methods use it and decode methods keep their nominal compression.
+      p.measured_compression = p.phase == "prefill" ? j.measured : 0.0;
       auto it = samples.find(j.id);
       if (it != samples.end()) p.samples = std::move(it->second);
       // The worker records FLOPs summed over the samples of its attempt; the analysis
