@@ -13,10 +13,12 @@
 #include <vector>
 
 #include "analysis/report.h"
+#include "cli/analyze.h"
 #include "cli/sfctl.h"
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
 #include "coordinator/scheduler.h"
+#include "coordinator/sqlite.h"
 #include "coordinator/testing/test_jobs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -305,6 +307,33 @@ TEST_F(AnalyzeLoaderTest, ShapeNotRecorded_ReadFromConfigJson) {
   EXPECT_THAT(sweep.input.caveat, HasSubstr("random weights"));
 }
 
+// A database written before schema migration 2 has no model_* columns at all.
+TEST_F(AnalyzeLoaderTest, SchemaOneDatabase_ReadsConfigJson) {
+  const fs::path model_dir = dir_ / "tiny";
+  fs::create_directories(model_dir);
+  std::ofstream(model_dir / "config.json") << model::TinyModelConfigJson({});
+  BuildSweep(
+      db_, "old",
+      {{.key = "a", .model_path = model_dir.string()},
+       {.key = "b", .prefill = "streaming", .prefill_c = 2, .model_path = model_dir.string()}});
+  {
+    SF_ASSERT_OK_AND_ASSIGN(auto db, coordinator::Database::OpenWriter(db_));
+    for (const char* column :
+         {"samples_evaluated", "model_hidden", "model_layers", "model_heads", "model_kv_heads",
+          "model_head_dim", "model_intermediate", "model_vocab", "model_qkv_bias",
+          "model_tied_embeddings", "model_params", "model_random_weights"}) {
+      SF_ASSERT_OK(db->Exec(absl::StrCat("ALTER TABLE results DROP COLUMN ", column)));
+    }
+    SF_ASSERT_OK(db->Exec("DELETE FROM schema_version WHERE version >= 2"));
+  }
+  SF_ASSERT_OK_AND_ASSIGN(LoadedSweep sweep, Load("old"));
+  ASSERT_THAT(sweep.input.points, SizeIs(2));
+  EXPECT_EQ(sweep.input.points[1].shape.hidden, model::TinyModelOptions().hidden_size);
+  EXPECT_THAT(sweep.warnings, ::testing::Contains(HasSubstr("config.json")));
+  // Without samples_evaluated the FLOPs are divided by n (4 samples, no resume here).
+  EXPECT_DOUBLE_EQ(sweep.input.points[1].flops_prefill, 1000);
+}
+
 TEST_F(AnalyzeLoaderTest, ShapeNotRecordedAndNoConfig_ClearError) {
   BuildSweep(db_, "old", {{.key = "a", .record_shape = false, .model_path = "/nonexistent/m"}});
   EXPECT_THAT(Load("old"),
@@ -366,6 +395,24 @@ TEST_F(AnalyzeLoaderTest, Cli_Json_ParsesAndCarriesCaveat) {
   EXPECT_THAT(j["caveat"].get<std::string>(), HasSubstr("random weights"));
   EXPECT_EQ(j["missing"].size(), 4u);
   EXPECT_FALSE(j["preserved"].empty());
+}
+
+// sfctl run's analysis: without gnuplot the report has tables only and the run goes on.
+TEST_F(AnalyzeLoaderTest, PlotsOptional_NoGnuplot_TablesAndANote) {
+  BuildSweep(db_, "small", SmallSweep());
+  SF_ASSERT_OK_AND_ASSIGN(SqlSource source, DatabaseSource(db_));
+  AnalyzeOptions options;
+  options.gnuplot = "/nonexistent/gnuplot";
+  options.plots_optional = true;
+  options.out_dir = (dir_ / "r").string();
+  std::istringstream in;
+  std::ostringstream out, err;
+  Io io{in, out, err};
+  EXPECT_EQ(AnalyzeSweep(source, "small", db_, options, io), kExitOk) << err.str();
+  EXPECT_THAT(out.str(),
+              AllOf(HasSubstr("no figures"), HasSubstr("gnuplot-nox"), HasSubstr("report: ")));
+  EXPECT_TRUE(fs::exists(dir_ / "r" / "index.html"));
+  EXPECT_FALSE(fs::exists(dir_ / "r" / "preserved_prefill.png"));
 }
 
 TEST_F(AnalyzeLoaderTest, Cli_Errors_UnknownSweepNoGnuplotBadTest) {
