@@ -22,7 +22,8 @@ void AddAnalyzeCommand(CLI::App& app, Io& io, int* exit_code) {
       "samples), the logistic scaling law with held-out validation. Writes an HTML report "
       "with PNG/SVG figures (gnuplot) and CSV tables, and prints a summary. Reads the "
       "database file of `sfctl run` (--db, opened read-only) or a coordinator "
-      "(--coordinator, through its read-only Query). Partial sweeps work: missing points "
+      "(--coordinator given explicitly, through its read-only Query). Partial sweeps work: missing "
+      "points "
       "are listed, never counted as zero");
   cmd->add_option("--sweep", flags->sweep, "sweep id or name")->required();
   auto* db = cmd->add_option("--db", flags->db, "results database file (read-only)")
