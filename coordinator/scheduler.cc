@@ -883,8 +883,8 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
       "SELECT j.spec, r.metric, r.mean, r.variance, r.n, r.nominal_compression, "
       "r.measured_compression, r.flops_prefill, r.flops_decode, r.flops_indexing, "
       "r.wall_seconds, r.tokens_per_second, r.worker_id, r.gpu_name, r.engine_version, "
-      "r.git_commit, ", kResultShapeColumns, " FROM results r JOIN jobs j ON j.id=r.job_id",
-      where, " ORDER BY j.id");
+      "r.git_commit, ",
+      kResultShapeColumns, " FROM results r JOIN jobs j ON j.id=r.job_id", where, " ORDER BY j.id");
   if (request.limit() > 0) absl::StrAppend(&sql, " LIMIT ", request.limit());
   const int page = request.page_size() > 0 ? std::min(request.page_size(), 10000) : 1000;
 
