@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -19,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "common/status.h"
 
 extern char** environ;
@@ -49,6 +52,50 @@ std::string Quote(const std::string& s) {
 }
 
 std::string Num(double v) { return absl::StrFormat("%.10g", v); }
+
+// gnuplot commands for a log x axis over [lo, hi] (both > 0): a little margin and the
+// coarsest labelled ticks that give at least three (decades, 1-2-5, ..., tenths), so that
+// data spanning less than a decade still gets readable tick labels.
+std::string LogXAxis(double lo, double hi) {
+  if (!(lo > 0) || !(hi >= lo)) return "set logscale x\nset format x '%.0e'\n";
+  const double from = lo / 1.25, to = hi * 1.25;
+  auto tics = [&](const std::vector<double>& mantissas) {
+    std::vector<double> out;
+    for (int d = static_cast<int>(std::floor(std::log10(from)));
+         d <= static_cast<int>(std::ceil(std::log10(to))); ++d) {
+      for (double m : mantissas) {
+        const double v = m * std::pow(10.0, d);
+        if (v >= from && v <= to) out.push_back(v);
+      }
+    }
+    return out;
+  };
+  // Coarsest first: decades, 1-2-5, integers, halves, tenths.
+  std::vector<std::vector<double>> choices = {{1}, {1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}};
+  for (double step : {0.5, 0.1}) {
+    std::vector<double> fine;
+    for (int i = 0; 1 + i * step < 9.999; ++i) fine.push_back(1 + i * step);
+    choices.push_back(fine);
+  }
+  std::vector<double> t;
+  for (const std::vector<double>& mantissas : choices) {
+    t = tics(mantissas);
+    if (t.size() >= 3) break;
+  }
+  if (t.size() > 6) {  // tenths over a wide span: thin them so that labels do not overlap
+    std::vector<double> thin;
+    const size_t every = (t.size() + 4) / 5;
+    for (size_t i = 0; i < t.size(); i += every) thin.push_back(t[i]);
+    t = thin;
+  }
+  std::vector<std::string> items;
+  for (double v : t) {
+    items.push_back(absl::StrCat("\"", absl::StrReplaceAll(absl::StrFormat("%.2g", v), {{"+", ""}}),
+                                 "\" ", Num(v)));
+  }
+  return absl::StrCat("set logscale x\nset xrange [", Num(from), ":", Num(to), "]\nset xtics (",
+                      absl::StrJoin(items, ", "), ")\n");
+}
 
 std::string LengthLabel(int64_t len) {
   if (len >= 1024 && len % 1024 == 0) return absl::StrCat(len / 1024, "K");
@@ -179,8 +226,11 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
       for (const IsoFlopsCurve* c : panels) {
         const std::string data = absl::StrCat("data/", stem, "_", c->seq_len, ".dat");
         std::string text = "# frontier: flops score\n";
-        double max_flops = 0;
-        for (const IsoFlopsPoint& p : c->points) max_flops = std::max(max_flops, p.flops);
+        double max_flops = 0, min_flops = std::numeric_limits<double>::infinity();
+        for (const IsoFlopsPoint& p : c->points) {
+          max_flops = std::max(max_flops, p.flops);
+          min_flops = std::min(min_flops, p.flops);
+        }
         double last = 0;
         for (const IsoFlopsPoint& p : c->points) {
           if (!p.on_frontier) continue;
@@ -224,14 +274,15 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
           }
         }
         SF_RETURN_IF_ERROR(WriteFile(root / data, text));
-        absl::StrAppend(
-            &body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))),
-            "\nset logscale x\nset format x '%.0e'\nset xlabel ",
-            Quote(options.flops.isoflops_total ? "FLOPs per sample (total)"
-                                               : "FLOPs per sample (" + phase + ")"),
-            "\n",
-            "set ylabel 'score'\nset yrange [0<*:*<1.02]\nset offsets 0, 0, 0.03, 0.03\nset grid\n",
-            "set key outside right font ',8'\nplot ", absl::StrJoin(plot_items, ", \\\n  "), "\n");
+        absl::StrAppend(&body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))),
+                        "\n", LogXAxis(min_flops, max_flops), "set xlabel ",
+                        Quote(options.flops.isoflops_total ? "FLOPs per sample (total)"
+                                                           : "FLOPs per sample (" + phase + ")"),
+                        "\n",
+                        "set ylabel 'score'\nset yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, "
+                        "0.03\nset grid\n",
+                        "set key outside right font ',8'\nplot ",
+                        absl::StrJoin(plot_items, ", \\\n  "), "\n");
       }
       SF_RETURN_IF_ERROR(
           WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
@@ -292,12 +343,13 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
           if (!xtics.empty()) xtics += ", ";
           absl::StrAppend(&xtics, "'", Num(c), "' ", Num(c));
         }
-        absl::StrAppend(&body, "set title ", Quote(method), "\nset logscale x\nset xtics (", xtics,
-                        ")\nset xrange [0.9:", Num(comps.back() * 1.15),
-                        "]\nset xlabel 'compression (nominal; 1 = dense)'\nset ylabel 'score'\n",
-                        "set yrange [0<*:*<1.02]\nset offsets 0, 0, 0.03, 0.03\nset grid\nset key "
-                        "outside right font ',8'\nplot ",
-                        absl::StrJoin(items, ", \\\n  "), "\n");
+        absl::StrAppend(
+            &body, "set title ", Quote(method), "\nset logscale x\nset xtics (", xtics,
+            ")\nset xrange [0.9:", Num(comps.back() * 1.15),
+            "]\nset xlabel 'compression (nominal; 1 = dense)'\nset ylabel 'score'\n",
+            "set yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, 0.03\nset grid\nset key "
+            "outside right font ',8'\nplot ",
+            absl::StrJoin(items, ", \\\n  "), "\n");
       }
       SF_RETURN_IF_ERROR(
           WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
@@ -322,7 +374,7 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
         for (size_t x = 0; x < cols.size(); ++x) {
           const PreservedCompression* found = nullptr;
           for (const PreservedCompression& pc : results.preserved) {
-            if (pc.model == cols[x].first && pc.method == cols[x].second &&
+            if (pc.phase == phase && pc.model == cols[x].first && pc.method == cols[x].second &&
                 pc.task == rows[y].first && pc.seq_len == rows[y].second) {
               found = &pc;
             }
@@ -367,7 +419,7 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
           "\nset xrange [-0.5:", cols.size() - 0.5, "]\nset yrange [", rows.size() - 0.5,
           ":-0.5]\nset xtics (", xtics, ") rotate by 45 right\nset ytics (", ytics, ")\n",
           "set logscale cb\nset cbrange [1:", Num(max_value), "]\nset cbtics (", cbtics,
-          ")\nset cblabel 'preserved compression'\n",
+          ")\nset cblabel 'preserved compression' offset 1.5,0\n",
           "set palette defined (0 '#d73027', 0.5 '#fee08b', 1 '#1a9850')\nunset key\n",
           "set style fill solid 1.0 border lc rgb 'white'\nplot 'data/", stem,
           "_missing.dat' using 1:2:(0.5):(0.5) with boxxyerror lc rgb '#cccccc', \\\n", "  'data/",
@@ -415,7 +467,8 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
       SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + ".dat"), text));
       const std::string common =
           "set xrange [0:1]\nset yrange [0:1]\nset size ratio 1\nset grid\n"
-          "set xlabel 'predicted'\nset ylabel 'observed'\nset key top left font ',8'\n";
+          "set xlabel 'predicted mean score'\nset ylabel 'observed mean score'\nset key top left "
+          "font ',8'\n";
       std::string body = absl::StrCat(
           "set multiplot layout 1,2 title ",
           Quote(absl::StrCat("scaling law, ", phase, ": predicted vs observed mean scores")), "\n",
@@ -434,7 +487,12 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
 
 absl::Status RenderPlots(const std::vector<PlotFile>& plots, const std::string& gnuplot,
                          const std::string& out_dir) {
-  const std::string log = (std::filesystem::path(out_dir) / "plots" / "gnuplot.log").string();
+  // Absolute: gnuplot is spawned in out_dir, and the log is opened after that chdir (a
+  // relative out_dir made every spawn fail with ENOENT, reported as "cannot run").
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(out_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot resolve ", out_dir, ": ", ec.message()));
+  const std::string log = (dir / "plots" / "gnuplot.log").string();
   // pngcairo draws anti-aliased text; fall back to libgd's png where it is missing.
   bool cairo = true;
   for (const PlotFile& plot : plots) {

@@ -22,17 +22,18 @@ absl::StatusOr<std::vector<PreservedCompression>> ComputePreservedCompression(
   for (const ResultPoint& p : points) {
     if (p.is_dense()) dense[{p.model, p.task, p.seq_len}] = &p;
   }
-  std::map<std::tuple<std::string, std::string, int64_t, std::string>,
+  // The phase is part of the key: a method such as streaming can run in either phase,
+  // and its prefill and decode results are different experiments.
+  std::map<std::tuple<std::string, std::string, int64_t, std::string, std::string>,
            std::vector<const ResultPoint*>>
       groups;
   for (const ResultPoint& p : points) {
-    if (!p.is_dense()) groups[{p.model, p.task, p.seq_len, p.method}].push_back(&p);
+    if (!p.is_dense()) groups[{p.model, p.task, p.seq_len, p.method, p.phase}].push_back(&p);
   }
   std::vector<PreservedCompression> out;
   for (auto& [key, members] : groups) {
     PreservedCompression pc;
-    std::tie(pc.model, pc.task, pc.seq_len, pc.method) = key;
-    pc.phase = members.front()->phase;
+    std::tie(pc.model, pc.task, pc.seq_len, pc.method, pc.phase) = key;
     std::sort(members.begin(), members.end(), [](const ResultPoint* a, const ResultPoint* b) {
       return a->nominal_compression < b->nominal_compression;
     });

@@ -45,6 +45,23 @@ TEST(ComputePreservedCompression, StopsAtFirstSignificantDropAndFlagsNonMonotone
   }
 }
 
+TEST(ComputePreservedCompression, SameMethodInBothPhases_TestedApart) {
+  const std::vector<double> dense = {0.9, 0.8, 0.7, 0.9, 0.6, 0.8, 0.7, 0.9, 0.8, 0.6};
+  std::vector<double> worse = dense;
+  for (double& x : worse) x -= 0.3;
+  worse[0] += 0.05;
+  ResultPoint prefill = WithScores("streaming", 2, dense);
+  ResultPoint decode = WithScores("streaming", 2, worse);
+  decode.phase = "decode";
+  SF_ASSERT_OK_AND_ASSIGN(
+      auto out, ComputePreservedCompression({WithScores("dense", 1, dense), prefill, decode}, {}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].phase, "decode");
+  EXPECT_EQ(out[0].preserved, 1.0);  // significantly worse at 2
+  EXPECT_EQ(out[1].phase, "prefill");
+  EXPECT_EQ(out[1].preserved, 2.0);
+}
+
 TEST(ComputePreservedCompression, PairsOnlyCommonSamplesAndReportsMissingDense) {
   ResultPoint dense = WithScores("dense", 1, {1, 1, 0, 1});
   ResultPoint sparse = WithScores("q", 4, {1, 0, 1, 1, 0, 0});  // samples 4, 5 unpaired

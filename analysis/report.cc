@@ -70,22 +70,26 @@ absl::Status Write(const std::filesystem::path& path, const std::string& text) {
 std::vector<MissingPoint> FindMissing(const AnalysisInput& input) {
   std::set<std::string> models, tasks;
   std::set<int64_t> lengths;
-  std::set<std::pair<std::string, double>> configs = {{"dense", 1.0}};
-  std::set<std::tuple<std::string, std::string, int64_t, std::string, double>> present;
+  // (method, phase, compression); phase "" for dense.
+  std::set<std::tuple<std::string, std::string, double>> configs = {{"dense", "", 1.0}};
+  std::set<std::tuple<std::string, std::string, int64_t, std::string, std::string, double>> present;
   for (const ResultPoint& p : input.points) {
     models.insert(p.model);
     tasks.insert(p.task);
     lengths.insert(p.seq_len);
     const double c = p.is_dense() ? 1.0 : p.nominal_compression;
-    configs.insert({p.method, c});
-    if (!p.samples.empty()) present.insert({p.model, p.task, p.seq_len, p.method, c});
+    const std::string phase = p.is_dense() ? "" : p.phase;
+    configs.insert({p.method, phase, c});
+    if (!p.samples.empty()) present.insert({p.model, p.task, p.seq_len, p.method, phase, c});
   }
   std::vector<MissingPoint> out;
   for (const auto& m : models) {
     for (const auto& t : tasks) {
       for (int64_t l : lengths) {
-        for (const auto& [method, c] : configs) {
-          if (!present.count({m, t, l, method, c})) out.push_back({m, t, l, method, c});
+        for (const auto& [method, phase, c] : configs) {
+          if (!present.count({m, t, l, method, phase, c})) {
+            out.push_back({m, t, l, method, phase, c});
+          }
         }
       }
     }
@@ -142,6 +146,20 @@ absl::StatusOr<AnalysisResults> Analyze(const AnalysisInput& input, const Report
   for (const std::string& phase : phases) {
     PhaseFit pf;
     pf.phase = phase;
+    // Identical scores everywhere (e.g. random-weight models scoring 0) leave the logistic
+    // fit without a maximum: IRLS drifts to huge coefficients with meaningless errors.
+    std::set<double> scores;
+    for (const ResultPoint& p : input.points) {
+      if (p.is_dense() || p.phase == phase) {
+        for (const SampleScore& s : p.samples) scores.insert(s.score);
+      }
+    }
+    if (scores.size() == 1) {
+      pf.error = absl::StrCat("every sample scores ", *scores.begin(),
+                              ": nothing for the scaling law to fit");
+      r.fits.push_back(std::move(pf));
+      continue;
+    }
     absl::StatusOr<ScalingLawFit> fit = FitScalingLaw(input.points, phase, options.scaling);
     if (fit.ok()) {
       pf.fit = *std::move(fit);
@@ -411,11 +429,12 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
   } else {
     absl::StrAppend(&h,
                     "<table><tr><th>model</th><th>task</th><th>length</th><th>method</th>"
-                    "<th>compression</th></tr>\n");
+                    "<th>phase</th><th>compression</th></tr>\n");
     for (const MissingPoint& m : r.missing) {
       absl::StrAppend(&h, "<tr><td class=l>", Html(m.model), "</td><td class=l>", Html(m.task),
-                      "</td><td>", m.seq_len, "</td><td class=l>", Html(m.method), "</td><td>",
-                      Fmt(m.compression), "</td></tr>\n");
+                      "</td><td>", m.seq_len, "</td><td class=l>", Html(m.method),
+                      "</td><td class=l>", Html(m.phase), "</td><td>", Fmt(m.compression),
+                      "</td></tr>\n");
     }
     absl::StrAppend(&h, "</table>\n");
   }

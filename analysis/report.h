@@ -40,6 +40,7 @@ struct MissingPoint {
   std::string task;
   int64_t seq_len = 0;
   std::string method;
+  std::string phase;  // "" for dense
   double compression = 1.0;
 };
 

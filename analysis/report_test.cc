@@ -168,6 +168,35 @@ TEST(WriteReport, SyntheticSweep_WritesPageTablesAndPlots) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/scaling_law.csv"));
 }
 
+// Random-weight models score 0 everywhere: no fit is attempted (the logistic likelihood
+// has no maximum there), and the reason is given.
+TEST(Analyze, ConstantScores_NoFitWithReason) {
+  AnalysisInput in = SyntheticSweep();
+  for (ResultPoint& p : in.points) {
+    for (SampleScore& s : p.samples) s.score = 0.0;
+  }
+  SF_ASSERT_OK_AND_ASSIGN(AnalysisResults r, Analyze(in, {}));
+  ASSERT_EQ(r.fits.size(), 2u);
+  for (const PhaseFit& pf : r.fits) {
+    EXPECT_FALSE(pf.fit.has_value()) << pf.phase;
+    EXPECT_THAT(pf.error, HasSubstr("every sample scores 0")) << pf.phase;
+  }
+}
+
+// gnuplot runs inside the report folder; a relative folder must work too.
+TEST(WriteReport, RelativeOutDir_RendersPlots) {
+  const std::filesystem::path abs = ::testing::TempDir() + "/sf_report_relative";
+  std::filesystem::remove_all(abs);
+  const std::string rel = std::filesystem::relative(abs, std::filesystem::current_path()).string();
+  ASSERT_FALSE(std::filesystem::path(rel).is_absolute());
+  AnalysisInput in;
+  for (const ResultPoint& p : SyntheticSweep().points) {
+    if (p.seq_len == 32768 && p.task == "ruler_niah") in.points.push_back(p);
+  }
+  SF_ASSERT_OK(WriteReport(in, {}, rel));
+  EXPECT_TRUE(std::filesystem::exists(abs / "preserved_prefill.png"));
+}
+
 TEST(WriteReport, MissingGnuplotIsFailedPrecondition) {
   ReportOptions options;
   options.gnuplot = "/nonexistent/gnuplot";

@@ -12,7 +12,8 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
       "Run a sweep on this machine with no setup: starts a coordinator in process (its "
       "database in the working folder, so running again resumes and reuses finished jobs) "
       "and local workers, shows progress until the sweep finishes, then prints the results "
-      "table. Exit 0 when every job is done, 1 when some failed");
+      "table and the analysis (summary + HTML report; see sfctl analyze). Exit 0 when every job is "
+      "done, 1 when some failed");
   cmd->add_option("spec", options->submit.spec_path, "sweep spec (YAML)")->required();
   cmd->add_option("--db", options->db_path, "coordinator database file")->capture_default_str();
   cmd->add_option("--workers", options->workers, "local workers")
@@ -21,6 +22,14 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
   cmd->add_flag("--force", options->submit.force, "re-run jobs that already have results");
   cmd->add_option("--format", options->format, "results table format: table, csv or json")
       ->capture_default_str();
+  cmd->add_flag(
+      "--no-analyze", [options](int64_t) { options->analyze = false; },
+      "skip the analysis after the results table");
+  cmd->add_flag(
+      "--no-plots", [options](int64_t) { options->analysis.plots = false; },
+      "analysis without figures (no gnuplot needed)");
+  cmd->add_option("--report", options->analysis.out_dir,
+                  "analysis report folder (default: <db stem>-report/sweep-<id>)");
   cmd->callback([&io, exit_code, options] {
     *exit_code = RunLocally(
         *options,

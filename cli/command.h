@@ -49,6 +49,8 @@ void AddResultsCommand(CLI::App& app, Io& io, int* exit_code);
 void AddQueryCommand(CLI::App& app, Io& io, int* exit_code);
 void AddExportCommand(CLI::App& app, Io& io, int* exit_code);
 void AddWorkersCommand(CLI::App& app, Io& io, int* exit_code);
+// Analysis of a sweep's results (--db file or --coordinator).
+void AddAnalyzeCommand(CLI::App& app, Io& io, int* exit_code);
 // The embedded default: in-process coordinator and local workers.
 void AddRunCommand(CLI::App& app, Io& io, int* exit_code);
 

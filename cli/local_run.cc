@@ -79,8 +79,8 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
   absl::StatusOr<v1::Sweep> final_state = absl::UnknownError("not watched");
   if (exit_code == kExitOk) {
     ProgressDisplay display(io.out, IsTerminal(io.out), &RealClock());
-    final_state = WatchUntilDone(remote, submitted->sweep_id(), display, WatchOptions(),
-                                 &RealClock());
+    final_state =
+        WatchUntilDone(remote, submitted->sweep_id(), display, WatchOptions(), &RealClock());
   }
   for (auto& w : workers) w->worker->Stop(worker::StopMode::kRelease);
   for (auto& w : workers) {
@@ -104,24 +104,37 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
                      "FROM sweep_jobs WHERE sweep_id = ",
                      submitted->sweep_id(), ") ORDER BY id LIMIT 5"),
         0, 0, &truncated);
-    io.err << "sfctl: " << final_state->counts().failed() << " of "
-           << final_state->counts().total() << " jobs failed";
+    io.err << "sfctl: " << final_state->counts().failed() << " of " << final_state->counts().total()
+           << " jobs failed";
     if (errors.ok()) {
       io.err << "; first errors:\n";
       for (const auto& row : errors->rows) {
         io.err << "  " << std::get<std::string>(row[0]).substr(0, 12) << ": "
-               << (std::holds_alternative<std::string>(row[1]) ? std::get<std::string>(row[1])
-                                                               : "")
+               << (std::holds_alternative<std::string>(row[1]) ? std::get<std::string>(row[1]) : "")
                << "\n";
       }
     } else {
       io.err << "\n";
     }
   }
+  if (options.analyze && final_state->counts().done() > 0) {
+    // With --format csv/json stdout stays machine-readable: the summary goes to stderr.
+    Io analysis_io{io.in, *format == Format::kTable ? io.out : io.err, io.err};
+    analysis_io.out << "\n";
+    AnalyzeOptions analysis = options.analysis;
+    analysis.plots_optional = true;
+    absl::StatusOr<SqlSource> source = DatabaseSource(options.db_path);
+    // The sweep's own outcome decides the exit code; a failed analysis is reported only.
+    if (source.ok()) {
+      AnalyzeSweep(*source, absl::StrCat(submitted->sweep_id()), options.db_path, analysis,
+                   analysis_io);
+    } else {
+      ReportStatus(source.status(), analysis_io);
+    }
+  }
   (*server)->Shutdown(absl::Seconds(2));
   (*server)->Wait();
-  return final_state->counts().failed() > 0 ||
-                 final_state->state() != v1::SWEEP_STATE_FINISHED
+  return final_state->counts().failed() > 0 || final_state->state() != v1::SWEEP_STATE_FINISHED
              ? kExitFailure
              : kExitOk;
 }

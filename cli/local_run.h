@@ -1,6 +1,7 @@
 // `sfctl run`: the embedded default. Starts a coordinator in this process (its SQLite
 // database in the working folder), local workers over loopback gRPC, submits the spec,
-// shows progress until the sweep finishes and prints the results table. Running it again
+// shows progress until the sweep finishes, prints the results table and the analysis
+// summary with the path of its HTML report. Running it again
 // resumes: finished jobs are reused and stored samples are kept.
 #ifndef SF_CLI_LOCAL_RUN_H_
 #define SF_CLI_LOCAL_RUN_H_
@@ -9,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/analyze.h"
 #include "cli/command.h"
 #include "cli/sweep_ops.h"
 #include "worker/evaluator.h"
@@ -21,6 +23,11 @@ struct LocalRunOptions {
   int workers = 1;
   std::string format = "table";  // of the final results table
   absl::Duration lease_ttl = absl::Seconds(60);
+  // After the results table: analyse the sweep and write its report (plots are
+  // optional here: without gnuplot the report has tables only, and the run still
+  // succeeds).
+  bool analyze = true;
+  AnalyzeOptions analysis;
 };
 
 // Makes the evaluator of local worker `index` (0-based).

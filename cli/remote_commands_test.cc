@@ -236,6 +236,16 @@ TEST_F(RemoteCommandsTest, SubmitWatchResultsQueryExport_EndToEnd) {
   EXPECT_EQ(workers.code, kExitOk);
   EXPECT_THAT(workers.out, HasSubstr("w0"));
   EXPECT_THAT(workers.out, HasSubstr("w1"));
+
+  // The analysis reads the same database through the read-only Query RPC. The test
+  // evaluator records no architecture: the loader reads the model's config.json.
+  const std::string report = (dir_ / "report").string();
+  Result analyze = Run({"analyze", "--sweep", "cli-demo", "--no-plots", "--out", report});
+  EXPECT_EQ(analyze.code, kExitOk) << analyze.err;
+  EXPECT_THAT(analyze.out, HasSubstr("analysis of sweep 1 'cli-demo': 6 of 6 jobs done"));
+  EXPECT_THAT(analyze.out, HasSubstr("architecture read from"));
+  EXPECT_THAT(analyze.out, HasSubstr("report: " + report + "/index.html"));
+  EXPECT_TRUE(std::filesystem::exists(report + "/points.csv"));
 }
 
 TEST_F(RemoteCommandsTest, CancelThenRetry_RequeuesCancelledJobs) {
@@ -271,7 +281,7 @@ TEST_F(RemoteCommandsTest, Errors_MapToDocumentedExitCodes) {
 
 TEST_F(RemoteCommandsTest, EveryCommand_HasHelp) {
   for (const char* command : {"submit", "watch", "status", "list", "cancel", "retry", "results",
-                              "query", "export", "workers", "run"}) {
+                              "query", "export", "workers", "run", "analyze"}) {
     Result help = Run({command, "--help"}, false);
     EXPECT_EQ(help.code, kExitOk) << command;
     EXPECT_THAT(help.out, HasSubstr("--")) << command;
@@ -294,6 +304,9 @@ TEST_F(RemoteCommandsTest, RunLocally_RunsTheSweepAndPrintsResults) {
   EXPECT_THAT(out.str(), HasSubstr("6 jobs (6 new, 0 reused)"));
   EXPECT_THAT(out.str(), HasSubstr("done 6/6"));
   EXPECT_THAT(out.str(), HasSubstr("mean"));  // the results table
+  // ... then the analysis and its report beside the database.
+  EXPECT_THAT(out.str(), HasSubstr("analysis of sweep 1 'cli-demo'"));
+  EXPECT_THAT(out.str(), HasSubstr((dir_ / "run-report/sweep-1/index.html").string()));
   // Running again reuses every job.
   std::ostringstream out2;
   Io io2{in, out2, err};

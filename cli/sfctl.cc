@@ -99,6 +99,7 @@ int RunSfctl(int argc, const char* const* argv, std::istream& in, std::ostream& 
   AddQueryCommand(app, io, &exit_code);
   AddExportCommand(app, io, &exit_code);
   AddWorkersCommand(app, io, &exit_code);
+  AddAnalyzeCommand(app, io, &exit_code);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (const CLI::App* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];

@@ -66,6 +66,53 @@ bool ValidKey(absl::string_view key) { return ValidIdent(key, kMaxKeyLength); }
 
 bool Finite(double x) { return std::isfinite(x); }
 
+// The result columns of schema migration 2 (model architecture, samples_evaluated), kept
+// apart from the original results row so the statements of migration 1 stay as they were.
+constexpr char kResultShapeColumns[] =
+    "r.samples_evaluated, r.model_hidden, r.model_layers, r.model_heads, r.model_kv_heads, "
+    "r.model_head_dim, r.model_intermediate, r.model_vocab, r.model_qkv_bias, "
+    "r.model_tied_embeddings, r.model_params, r.model_random_weights";
+constexpr char kStoreResultShapeSql[] =
+    "UPDATE results SET samples_evaluated=?, model_hidden=?, model_layers=?, model_heads=?, "
+    "model_kv_heads=?, model_head_dim=?, model_intermediate=?, model_vocab=?, "
+    "model_qkv_bias=?, model_tied_embeddings=?, model_params=?, model_random_weights=? "
+    "WHERE job_id=?";
+
+Statement& BindResultShape(Statement& st, const v1::JobResult& r, int64_t job_id) {
+  const v1::ModelShape& m = r.model_shape();
+  return st.Bind(1, std::max<int64_t>(0, r.samples_evaluated()))
+      .Bind(2, m.hidden())
+      .Bind(3, m.layers())
+      .Bind(4, m.heads())
+      .Bind(5, m.kv_heads())
+      .Bind(6, m.head_dim())
+      .Bind(7, m.intermediate())
+      .Bind(8, m.vocab())
+      .Bind(9, m.qkv_bias() ? 1 : 0)
+      .Bind(10, m.tied_embeddings() ? 1 : 0)
+      .Bind(11, m.params())
+      .Bind(12, m.random_weights() ? 1 : 0)
+      .Bind(13, job_id);
+}
+
+// Reads kResultShapeColumns, starting at column `first`, into `r`.
+void ReadResultShape(const Statement& st, int first, v1::JobResult* r) {
+  r->set_samples_evaluated(st.Int(first));
+  if (st.Int(first + 1) == 0) return;  // not recorded
+  v1::ModelShape* m = r->mutable_model_shape();
+  m->set_hidden(st.Int(first + 1));
+  m->set_layers(st.Int(first + 2));
+  m->set_heads(st.Int(first + 3));
+  m->set_kv_heads(st.Int(first + 4));
+  m->set_head_dim(st.Int(first + 5));
+  m->set_intermediate(st.Int(first + 6));
+  m->set_vocab(st.Int(first + 7));
+  m->set_qkv_bias(st.Int(first + 8) != 0);
+  m->set_tied_embeddings(st.Int(first + 9) != 0);
+  m->set_params(st.Int(first + 10));
+  m->set_random_weights(st.Int(first + 11) != 0);
+}
+
 std::string Truncate(const std::string& text, size_t n) {
   return text.size() <= n ? text : text.substr(0, n);
 }
@@ -951,8 +998,8 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
       "SELECT j.spec, r.metric, r.mean, r.variance, r.n, r.nominal_compression, "
       "r.measured_compression, r.flops_prefill, r.flops_decode, r.flops_indexing, "
       "r.wall_seconds, r.tokens_per_second, r.worker_id, r.gpu_name, r.engine_version, "
-      "r.git_commit FROM results r JOIN jobs j ON j.id=r.job_id",
-      where, " ORDER BY j.id");
+      "r.git_commit, ",
+      kResultShapeColumns, " FROM results r JOIN jobs j ON j.id=r.job_id", where, " ORDER BY j.id");
   if (request.limit() > 0) absl::StrAppend(&sql, " LIMIT ", request.limit());
   const int page = request.page_size() > 0 ? std::min(request.page_size(), 10000) : 1000;
 
@@ -997,6 +1044,7 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
     res->set_gpu_name(st->Text(13));
     res->set_engine_version(st->Text(14));
     res->set_git_commit(st->Text(15));
+    ReadResultShape(*st, 16, res);
     if (out.rows_size() >= page) {
       if (!sink(out)) return absl::OkStatus();
       out.Clear();
@@ -1368,6 +1416,8 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
                          .Bind(17, request.lease_token())
                          .Bind(18, now)
                          .Run());
+  SF_ASSIGN_OR_RETURN(Statement * shape, Stmt(kStoreResultShapeSql));
+  SF_RETURN_IF_ERROR(BindResultShape(*shape, r, job.id).Run());
   SF_ASSIGN_OR_RETURN(Statement * close,
                       Stmt("UPDATE jobs SET lease_token=NULL, lease_expires_ms=NULL, "
                            "last_error='' WHERE id=?"));

@@ -269,6 +269,18 @@ TEST_F(SchedulerTest, ResumedJob_AggregateComesFromAllStoredSamples) {
   done.mutable_result()->set_metric("accuracy");
   done.mutable_result()->set_mean(1.0);
   done.mutable_result()->set_n(3);
+  done.mutable_result()->set_samples_evaluated(3);
+  v1::ModelShape* shape = done.mutable_result()->mutable_model_shape();
+  shape->set_hidden(64);
+  shape->set_layers(2);
+  shape->set_heads(4);
+  shape->set_kv_heads(2);
+  shape->set_head_dim(16);
+  shape->set_intermediate(128);
+  shape->set_vocab(1000);
+  shape->set_qkv_bias(true);
+  shape->set_params(123456);
+  shape->set_random_weights(true);
   ASSERT_THAT(scheduler_->Complete(done).status(), IsOk());
   v1::JobResult stored;
   ASSERT_THAT(scheduler_->Results(v1::ResultsRequest(),
@@ -280,6 +292,9 @@ TEST_F(SchedulerTest, ResumedJob_AggregateComesFromAllStoredSamples) {
   EXPECT_EQ(stored.n(), 4);
   EXPECT_DOUBLE_EQ(stored.mean(), 0.75);
   EXPECT_NEAR(stored.variance(), 0.25, 1e-12);  // sample variance of {0, 1, 1, 1}
+  // Schema 2: what the last attempt covered and the model's architecture round-trip.
+  EXPECT_EQ(stored.samples_evaluated(), 3);
+  EXPECT_EQ(stored.model_shape().SerializeAsString(), shape->SerializeAsString());
 }
 
 TEST_F(SchedulerTest, StaleLease_LateReportsRejected_ResultExactlyOnce) {

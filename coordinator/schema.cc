@@ -147,6 +147,23 @@ CREATE TABLE events (
 );
 CREATE INDEX events_sweep ON events(sweep_id, seq);
 )sql",
+      // 2: the model's architecture and the random-weights mark with each result, so the
+      // analysis needs no model files; samples_evaluated = samples the FLOPs cover.
+      // model_hidden = 0 means not recorded (results of older workers).
+      R"sql(
+ALTER TABLE results ADD COLUMN samples_evaluated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_hidden INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_layers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_heads INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_kv_heads INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_head_dim INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_intermediate INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_vocab INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_qkv_bias INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_tied_embeddings INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_params INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN model_random_weights INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return *migrations;
 }

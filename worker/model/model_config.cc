@@ -263,6 +263,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
                       f.PositiveInt("max_position_embeddings", int64_t{2048}));
   SF_ASSIGN_OR_RETURN(c.rms_norm_eps, f.Number("rms_norm_eps", 1e-6));
   SF_ASSIGN_OR_RETURN(c.tie_word_embeddings, f.Bool("tie_word_embeddings", false));
+  SF_ASSIGN_OR_RETURN(c.random_weights, f.Bool("sf_random_weights", false));
   SF_ASSIGN_OR_RETURN(double partial_rotary, f.Number("partial_rotary_factor", 1.0));
   if (partial_rotary != 1.0) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": partial_rotary_factor ",

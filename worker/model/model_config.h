@@ -63,6 +63,9 @@ struct ModelConfig {
   std::string torch_dtype = "float32";  // the weights' declared dtype
   std::optional<TokenId> bos_token_id;
   std::vector<TokenId> eos_token_ids;  // from generation_config.json, else config.json
+  // `"sf_random_weights": true` in config.json: a generated model (sfctl
+  // make-tiny-model) whose outputs, and so whose scores, carry no meaning.
+  bool random_weights = false;
 
   int64_t NumQueryGroups() const { return num_heads / num_kv_heads; }
   // Parameters of the weights (embeddings and lm_head counted once when tied).

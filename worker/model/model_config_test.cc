@@ -54,6 +54,7 @@ TEST(ModelConfig, Llama31Transformers4_ParsesEveryField) {
   EXPECT_FALSE(c.qkv_bias);
   EXPECT_THAT(c.eos_token_ids, ElementsAre(128001, 128008, 128009));
   EXPECT_EQ(c.bos_token_id, 128000);
+  EXPECT_FALSE(c.random_weights);  // a real model's config has no sf_random_weights
   // Llama 3.1 8B has 8.03 billion parameters.
   EXPECT_NEAR(static_cast<double>(c.NumParameters()), 8.03e9, 0.01e9);
 }
@@ -130,6 +131,7 @@ TEST(ModelConfig, TinyModelConfigs_RoundTripInBothSpellings) {
       EXPECT_EQ(c.qkv_bias, arch == Architecture::kQwen2);
       EXPECT_THAT(c.eos_token_ids, ElementsAre(5, 6));
       EXPECT_EQ(c.torch_dtype, "bfloat16");
+      EXPECT_TRUE(c.random_weights);  // make-tiny-model marks its models
     }
   }
 }

@@ -136,6 +136,8 @@ std::string TinyModelConfigJson(const TinyModelOptions& o) {
   j["rms_norm_eps"] = o.rms_norm_eps;
   j["tie_word_embeddings"] = o.tie_word_embeddings;
   j["use_cache"] = true;
+  // Ours, ignored by transformers: results of this model must say its scores mean nothing.
+  j["sf_random_weights"] = true;
   j["attention_dropout"] = 0.0;
   if (o.architecture == Architecture::kLlama) {
     j["attention_bias"] = false;
