@@ -537,7 +537,7 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
     } else if (e.key == "compression") {
       compression_given = true;
       if (!SupportsCompressionTarget(*info)) {
-        absl::Status s = ApplyCompressionTarget(*info, 1, 1, nullptr);
+        absl::Status s = ApplyCompressionTarget(*info, 1, 1, CompressionPhase::kPrefill, nullptr);
         Error(e.key_node.Mark(), std::string(s.message()));
         ok = false;
         continue;
@@ -1083,8 +1083,13 @@ absl::StatusOr<std::vector<JobSpec>> ExpandSweep(const SweepSpec& spec, ExpandSt
         if (method.compression.has_value()) {
           const MethodInfo* info = FindMethod(method.name);
           SF_CHECK(info != nullptr) << method.name;
-          absl::Status s =
-              ApplyCompressionTarget(*info, length, *method.compression, &method.params);
+          // A method run in both phases takes its prefill budget (the phase it is
+          // mostly measured in); decode-only variants map per decode step.
+          absl::Status s = ApplyCompressionTarget(
+              *info, length, *method.compression,
+              variant.phase == MethodPhase::kDecode ? CompressionPhase::kDecode
+                                                    : CompressionPhase::kPrefill,
+              &method.params);
           if (!s.ok()) return Annotate(s, absl::StrCat(spec.source, ": method ", method.name));
         }
         const bool in_prefill = variant.phase != MethodPhase::kDecode;
