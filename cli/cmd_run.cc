@@ -1,6 +1,7 @@
 // sfctl run: the embedded default (in-process coordinator and local workers).
 #include "cli/command.h"
 #include "cli/local_run.h"
+#include "kernels/device.h"
 #include "worker/engine_evaluator.h"
 
 namespace sf::cli {
@@ -28,13 +29,40 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
   cmd->add_flag(
       "--no-plots", [options](int64_t) { options->analysis.plots = false; },
       "analysis without figures (no gnuplot needed)");
+  auto backend = std::make_shared<std::string>("auto");
+  cmd->add_option("--backend", *backend,
+                  "model engine backend of the local workers: auto (cuda when this machine "
+                  "has a GPU and the build has CUDA, else cpu), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
   cmd->add_option("--report", options->analysis.out_dir,
                   "analysis report folder (default: <db stem>-report/sweep-<id>)");
-  cmd->callback([&io, exit_code, options] {
+  cmd->callback([&io, exit_code, options, backend] {
+    absl::StatusOr<worker::EngineEvaluatorOptions> evaluator_options =
+        worker::OptionsForBackendFlag(*backend);
+    if (!evaluator_options.ok()) {
+      *exit_code = ReportStatus(evaluator_options.status(), io);
+      return;
+    }
+    LocalRunOptions run_options = *options;
+    if (evaluator_options->backend == model::BackendKind::kCuda) {
+      absl::StatusOr<std::vector<DeviceInfo>> devices = ListDevices();
+      for (const DeviceInfo& d : devices.ok() ? *devices : std::vector<DeviceInfo>{}) {
+        v1::Device& device = run_options.devices.emplace_back();
+        device.set_index(d.index);
+        device.set_name(d.name);
+        device.set_memory_bytes(d.total_memory_bytes);
+      }
+    }
+    io.err << "sfctl run: model engine backend "
+           << (evaluator_options->backend == model::BackendKind::kCuda
+                   ? "cuda (" + evaluator_options->gpu_name + ")"
+                   : std::string("cpu"))
+           << "\n";
     *exit_code = RunLocally(
-        *options,
-        [](int) -> std::unique_ptr<worker::Evaluator> {
-          return std::make_unique<worker::EngineEvaluator>();
+        run_options,
+        [evaluator_options](int) -> std::unique_ptr<worker::Evaluator> {
+          return std::make_unique<worker::EngineEvaluator>(*evaluator_options);
         },
         io);
   });

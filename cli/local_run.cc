@@ -69,6 +69,7 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
     wo.hostname = "localhost";
     wo.engine_version = kEngineVersion;
     wo.lease_wait = absl::Seconds(1);
+    wo.devices = options.devices;
     w->worker = std::make_unique<worker::Worker>(wo, w->client.get(), w->evaluator.get(),
                                                  w->outbox.get(), &RealClock());
     LocalWorker* raw = w.get();

@@ -13,6 +13,7 @@
 #include "cli/analyze.h"
 #include "cli/command.h"
 #include "cli/sweep_ops.h"
+#include "proto/sf/v1/coordinator.pb.h"
 #include "worker/evaluator.h"
 
 namespace sf::cli {
@@ -23,6 +24,8 @@ struct LocalRunOptions {
   int workers = 1;
   std::string format = "table";  // of the final results table
   absl::Duration lease_ttl = absl::Seconds(60);
+  // What the local workers register (the GPUs they evaluate on; empty on the CPU).
+  std::vector<v1::Device> devices;
   // After the results table: analyse the sweep and write its report (plots are
   // optional here: without gnuplot the report has tables only, and the run still
   // succeeds).

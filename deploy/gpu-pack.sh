@@ -15,10 +15,13 @@ mapfile -t exes < <(ctest --test-dir "$build" -L gpu --show-only=json-v1 |
   python3 -c 'import json,sys
 for t in json.load(sys.stdin)["tests"]:
     print(t["command"][0])')
-# Benchmarks that use the GPU (they link the CUDA runtime); CPU benchmarks stay here.
-for b in "$build"/bench/*_bench; do
-  [[ -x $b ]] && ldd "$b" | grep -q libcudart && exes+=("$b")
+# Benchmarks that use the GPU (named *cuda*/*gpu*: since the model engine links the CUDA
+# runtime, linking it no longer tells GPU benchmarks from CPU ones).
+for b in "$build"/bench/*cuda*_bench "$build"/bench/*gpu*_bench; do
+  [[ -x $b ]] && exes+=("$b")
 done
+# sfctl for the end-to-end run (run-gpu-e2e.sh below).
+[[ -x $build/cli/sfctl ]] && exes+=("$build/cli/sfctl")
 ((${#exes[@]})) || { echo "gpu-pack: no GPU tests found (configured with SF_WITH_CUDA=OFF?)" >&2; exit 1; }
 
 for exe in "${exes[@]}"; do
@@ -65,4 +68,35 @@ done
 exit $failed
 RUN
 chmod +x "$dest/run-gpu-tests.sh"
+
+# End to end on the GPU: the quickstart sweep with the CUDA backend (tiny random-weight
+# models made there with the real tokenizers, as `make demo` does here).
+npm_dir=$src_root/third_party/npm/node_modules/@lenml
+if [[ -x $dest/sfctl && -f $npm_dir/tokenizer-llama3/models/tokenizer.json ]]; then
+  mkdir -p "$dest/e2e"
+  gzip -c "$npm_dir/tokenizer-llama3/models/tokenizer.json" > "$dest/e2e/llama3-tokenizer.json.gz"
+  gzip -c "$npm_dir/tokenizer-qwen3/models/tokenizer.json" > "$dest/e2e/qwen3-tokenizer.json.gz"
+  cp "$src_root/examples/quickstart.yaml" "$dest/e2e/"
+  cat > "$dest/run-gpu-e2e.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs examples/quickstart.yaml with `sfctl run --backend cuda`; the database, the
+# results and the analysis go to $OUT (or ./logs). Extra arguments go to sfctl run.
+set -euo pipefail
+cd "$(dirname "$0")"
+export LD_LIBRARY_PATH=$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+pip_cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
+[[ -n $pip_cublas ]] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$pip_cublas
+logs=${OUT:-$PWD/logs}; mkdir -p "$logs"
+work=$PWD/e2e
+for t in llama3 qwen3; do
+  [[ -f $work/$t-tokenizer.json ]] || gunzip -c "$work/$t-tokenizer.json.gz" > "$work/$t-tokenizer.json"
+done
+cd "$work"
+[[ -f models/tiny-llama/config.json ]] || ../sfctl make-tiny-model --out models/tiny-llama --arch llama --tokenizer llama3-tokenizer.json --max-positions 4096
+[[ -f models/tiny-qwen/config.json ]] || ../sfctl make-tiny-model --out models/tiny-qwen --arch qwen2 --tokenizer qwen3-tokenizer.json --max-positions 4096
+../sfctl devices
+time ../sfctl run quickstart.yaml --backend cuda --db "$logs/gpu-run.db" --report "$logs/report" "$@"
+RUN
+  chmod +x "$dest/run-gpu-e2e.sh"
+fi
 echo "gpu-pack: ${#exes[@]} executables in $dest ($(du -sh "$dest" | cut -f1))"

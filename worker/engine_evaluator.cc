@@ -1,5 +1,7 @@
 #include "worker/engine_evaluator.h"
 
+#include "kernels/device.h"
+
 #include <chrono>
 #include <filesystem>
 #include <utility>
@@ -223,6 +225,17 @@ absl::StatusOr<model::BackendKind> ChooseBackend(absl::string_view flag,
   if (flag == "cpu" || flag == "cuda") return model::ParseBackendKind(flag);
   return absl::InvalidArgumentError(
       absl::StrCat("--backend '", flag, "' is not known; use auto, cpu or cuda"));
+}
+
+absl::StatusOr<EngineEvaluatorOptions> OptionsForBackendFlag(absl::string_view flag) {
+  std::vector<std::string> available = {"cpu"};
+  absl::StatusOr<std::vector<DeviceInfo>> devices = ListDevices();
+  if (devices.ok() && !devices->empty()) available.insert(available.begin(), "cuda");
+  SF_ASSIGN_OR_RETURN(model::BackendKind backend, ChooseBackend(flag, available));
+  EngineEvaluatorOptions options;
+  options.backend = backend;
+  if (backend == model::BackendKind::kCuda) options.gpu_name = devices->front().name;
+  return options;
 }
 
 }  // namespace sf::worker

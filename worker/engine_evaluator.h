@@ -63,6 +63,11 @@ class EngineEvaluator : public Evaluator {
 absl::StatusOr<model::BackendKind> ChooseBackend(absl::string_view flag,
                                                  const std::vector<std::string>& available);
 
+// Evaluator options for a `--backend` flag on this machine: lists the CUDA devices
+// (none in a build without CUDA), applies ChooseBackend, and names the first GPU when
+// the choice is cuda. The one place sf-worker and `sfctl run` pick their backend.
+absl::StatusOr<EngineEvaluatorOptions> OptionsForBackendFlag(absl::string_view flag);
+
 }  // namespace sf::worker
 
 #endif  // SF_WORKER_ENGINE_EVALUATOR_H_

@@ -6,7 +6,6 @@
 #include <iostream>
 #include <memory>
 
-#include "kernels/device.h"
 #include "worker/engine_evaluator.h"
 #include "worker/worker_main.h"
 
@@ -20,24 +19,19 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
   };
-  hooks.make_evaluator = [backend_flag](const std::vector<std::string>& backends) {
-    absl::StatusOr<sf::model::BackendKind> backend =
-        sf::worker::ChooseBackend(*backend_flag, backends);
-    if (!backend.ok()) {
-      std::cerr << "sf-worker: " << backend.status().message() << "\n";
+  hooks.make_evaluator = [backend_flag](const std::vector<std::string>&) {
+    absl::StatusOr<sf::worker::EngineEvaluatorOptions> options =
+        sf::worker::OptionsForBackendFlag(*backend_flag);
+    if (!options.ok()) {
+      std::cerr << "sf-worker: " << options.status().message() << "\n";
       std::exit(2);
     }
-    sf::worker::EngineEvaluatorOptions options;
-    options.backend = *backend;
-    if (*backend == sf::model::BackendKind::kCuda) {
-      absl::StatusOr<std::vector<sf::DeviceInfo>> devices = sf::ListDevices();
-      if (devices.ok() && !devices->empty()) options.gpu_name = devices->front().name;
-    }
     std::cerr << "sf-worker: model engine backend "
-              << (*backend == sf::model::BackendKind::kCuda ? "cuda (" + options.gpu_name + ")"
-                                                            : std::string("cpu"))
+              << (options->backend == sf::model::BackendKind::kCuda
+                      ? "cuda (" + options->gpu_name + ")"
+                      : std::string("cpu"))
               << "\n";
-    return std::make_unique<sf::worker::EngineEvaluator>(options);
+    return std::make_unique<sf::worker::EngineEvaluator>(*options);
   };
   return sf::worker::WorkerMain(argc, argv, hooks);
 }
