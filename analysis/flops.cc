@@ -54,10 +54,13 @@ absl::StatusOr<double> EstimationFlops(absl::string_view method, const ModelShap
                                        const EstimationSettings& e) {
   const double per_pair = 2.0 * static_cast<double>(s.layers * s.heads * s.HeadDim());
   const double l = static_cast<double>(seq_len);
-  if (method == "dense" || method == "streaming" || method == "snapkv" || method == "ada_snapkv") {
-    // streaming has no estimate; the SnapKV family scores the observation window with
-    // the attention probabilities dense prefill already computed.
-    return 0.0;
+  if (method == "dense" || method == "streaming") return 0.0;  // nothing to estimate
+  if (method == "snapkv" || method == "ada_snapkv") {
+    // The observation window's queries scored against every prompt key, once after
+    // prefill: fused attention kernels never materialise those probabilities, so the
+    // method computes them again (as the worker records it).
+    const double w = std::min<double>(static_cast<double>(e.snapkv_window), l);
+    return per_pair * w * l;
   }
   if (method == "vertical_slash") {
     const double q = std::min<double>(static_cast<double>(e.vs_last_q), l);

@@ -52,6 +52,7 @@ struct EstimationSettings {
   int64_t flex_last_block = 128;  // flexprefill: last block of queries
   int64_t xattn_stride = 8;       // xattention: antidiagonal stride
   int64_t quest_page = 16;        // quest: page size
+  int64_t snapkv_window = 256;    // snapkv, ada_snapkv: observation window
 };
 
 // Estimation (indexing) FLOPs of `method` for one sample: prefill methods over a

@@ -92,6 +92,10 @@ TEST(Flops_Estimation, VerticalSlashAndBlockSparseByHand) {
   // quest, 2 steps over L = 32 with pages of 16: ceil(33/16) + ceil(34/16) = 6 pages,
   // 4 * 28*28*128 per page -> 401408 * 6 = 2408448.
   EXPECT_DOUBLE_EQ(*EstimationFlops("quest", Qwen25_7B(), 32, 2), 2408448.0);
+  // snapkv: the 256-query observation window against 16384 keys
+  // -> 200704 * 256 * 16384 = 841813590016; a prompt shorter than the window: 100 x 100.
+  EXPECT_DOUBLE_EQ(*EstimationFlops("snapkv", Qwen25_7B(), 16384, 0), 841813590016.0);
+  EXPECT_DOUBLE_EQ(*EstimationFlops("ada_snapkv", Qwen25_7B(), 100, 0), 200704.0 * 100 * 100);
 }
 
 TEST(Flops_Estimation, UnknownMethodIsInvalidArgument) {
