@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "common/status.h"
+#include "cli/sweep_ops.h"
 #include "coordinator/query.h"
 #include "sf/v1/job.pb.h"
 #include "worker/model/model_config.h"
@@ -22,33 +23,6 @@ namespace {
 
 constexpr int64_t kJobStateDone = 3;  // sf.v1.JOB_STATE_DONE
 constexpr int64_t kSamplePage = 50000;
-
-void AppendResponse(const v1::QueryResponse& response, Table* table) {
-  if (table->columns.empty()) {
-    table->columns.assign(response.columns().begin(), response.columns().end());
-  }
-  for (const v1::QueryRow& row : response.rows()) {
-    auto& cells = table->rows.emplace_back();
-    for (const v1::QueryValue& v : row.values()) {
-      switch (v.value_case()) {
-        case v1::QueryValue::kIntValue:
-          cells.emplace_back(v.int_value());
-          break;
-        case v1::QueryValue::kDoubleValue:
-          cells.emplace_back(v.double_value());
-          break;
-        case v1::QueryValue::kTextValue:
-          cells.emplace_back(v.text_value());
-          break;
-        case v1::QueryValue::kBlobValue:
-          cells.emplace_back(v.blob_value());
-          break;
-        default:
-          cells.emplace_back(std::monostate());
-      }
-    }
-  }
-}
 
 int64_t IntAt(const std::vector<Cell>& row, size_t i) {
   if (const auto* v = std::get_if<int64_t>(&row[i])) return *v;
@@ -143,7 +117,7 @@ absl::StatusOr<SqlSource> DatabaseSource(const std::string& db_path) {
     Table table;
     SF_RETURN_IF_ERROR(Annotate(coordinator::RunReadOnlyQuery(db_path, sql, limits,
                                                               [&table](v1::QueryResponse& r) {
-                                                                AppendResponse(r, &table);
+                                                                AppendQueryResponse(r, /*render_blobs=*/false, &table);
                                                                 return true;
                                                               }),
                                 absl::StrCat("reading ", db_path)));
@@ -162,7 +136,7 @@ SqlSource CoordinatorSource(Remote* remote) {
     auto reader = remote->stub().Query(&context, request);
     Table table;
     v1::QueryResponse response;
-    while (reader->Read(&response)) AppendResponse(response, &table);
+    while (reader->Read(&response)) AppendQueryResponse(response, /*render_blobs=*/false, &table);
     grpc::Status status = reader->Finish();
     if (!status.ok()) return remote->Error(status, "Query");
     return table;

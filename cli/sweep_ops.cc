@@ -226,6 +226,35 @@ void RunSweepAction(const RemoteFlags& flags, const std::string& sweep, Io& io, 
   *exit_code = kExitOk;
 }
 
+void AppendQueryResponse(const v1::QueryResponse& response, bool render_blobs, Table* table) {
+  if (table->columns.empty()) {
+    table->columns.assign(response.columns().begin(), response.columns().end());
+  }
+  for (const v1::QueryRow& row : response.rows()) {
+    auto& cells = table->rows.emplace_back();
+    for (const v1::QueryValue& v : row.values()) {
+      switch (v.value_case()) {
+        case v1::QueryValue::kIntValue:
+          cells.emplace_back(v.int_value());
+          break;
+        case v1::QueryValue::kDoubleValue:
+          cells.emplace_back(v.double_value());
+          break;
+        case v1::QueryValue::kTextValue:
+          cells.emplace_back(v.text_value());
+          break;
+        case v1::QueryValue::kBlobValue:
+          cells.emplace_back(render_blobs
+                                 ? absl::StrCat("<blob ", v.blob_value().size(), " bytes>")
+                                 : v.blob_value());
+          break;
+        default:
+          cells.emplace_back(std::monostate());
+      }
+    }
+  }
+}
+
 absl::StatusOr<Table> RunQuery(Remote& remote, const std::string& sql, int64_t max_rows,
                                int64_t timeout_ms, bool* truncated) {
   v1::QueryRequest request;
@@ -239,30 +268,7 @@ absl::StatusOr<Table> RunQuery(Remote& remote, const std::string& sql, int64_t m
   v1::QueryResponse response;
   *truncated = false;
   while (reader->Read(&response)) {
-    if (table.columns.empty()) {
-      table.columns.assign(response.columns().begin(), response.columns().end());
-    }
-    for (const v1::QueryRow& row : response.rows()) {
-      auto& cells = table.rows.emplace_back();
-      for (const v1::QueryValue& v : row.values()) {
-        switch (v.value_case()) {
-          case v1::QueryValue::kIntValue:
-            cells.emplace_back(v.int_value());
-            break;
-          case v1::QueryValue::kDoubleValue:
-            cells.emplace_back(v.double_value());
-            break;
-          case v1::QueryValue::kTextValue:
-            cells.emplace_back(v.text_value());
-            break;
-          case v1::QueryValue::kBlobValue:
-            cells.emplace_back(absl::StrCat("<blob ", v.blob_value().size(), " bytes>"));
-            break;
-          default:
-            cells.emplace_back(std::monostate());
-        }
-      }
-    }
+    AppendQueryResponse(response, /*render_blobs=*/true, &table);
     *truncated |= response.truncated();
   }
   grpc::Status status = reader->Finish();

@@ -68,6 +68,10 @@ void AddResultFilterFlags(CLI::App* cmd, ResultFilters* filters);
 // The matching results, one row per job, with the job's grid axes and the aggregate.
 absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& filters);
 
+// Appends a Query response's rows to `table` (its columns from the first response).
+// Blobs become "<blob N bytes>" with `render_blobs` (for display), else their bytes.
+void AppendQueryResponse(const v1::QueryResponse& response, bool render_blobs, Table* table);
+
 // Runs `sql` through Query and collects the rows. `truncated` is set when the server's
 // row limit cut the output.
 absl::StatusOr<Table> RunQuery(Remote& remote, const std::string& sql, int64_t max_rows,

@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "worker/model/engine.h"
+#include "worker/model/forward_engine.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/thread_pool.h"
 #include "worker/model/weights.h"
@@ -19,9 +20,8 @@ namespace sf::model {
 namespace {
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Clock = std::chrono::steady_clock;
 
-class CpuEngine : public Engine {
+class CpuEngine : public ForwardEngine {
  public:
   CpuEngine(ModelConfig config, const EngineOptions& options)
       : config_(std::move(config)),
@@ -52,28 +52,8 @@ class CpuEngine : public Engine {
     prefill_hook_ = prefill != nullptr ? prefill : &dense_;
     decode_hook_ = decode != nullptr ? decode : &dense_;
   }
-  const EngineCounters& counters() const override { return counters_; }
   std::string BackendName() const override {
     return absl::StrCat("cpu(", pool_.num_threads(), " threads)");
-  }
-
-  absl::StatusOr<std::vector<float>> Prefill(absl::Span<const TokenId> tokens,
-                                             bool all_positions) override {
-    const auto start = Clock::now();
-    SF_ASSIGN_OR_RETURN(std::vector<float> logits,
-                        Forward(tokens, all_positions, AttentionPhase::kPrefill));
-    counters_.prefill_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    counters_.tokens_prefilled += static_cast<int64_t>(tokens.size());
-    return logits;
-  }
-
-  absl::StatusOr<std::vector<float>> Decode(TokenId token) override {
-    const auto start = Clock::now();
-    const TokenId one[1] = {token};
-    SF_ASSIGN_OR_RETURN(std::vector<float> logits, Forward(one, false, AttentionPhase::kDecode));
-    counters_.decode_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    counters_.tokens_decoded += 1;
-    return logits;
   }
 
  private:
@@ -154,7 +134,7 @@ class CpuEngine : public Engine {
   }
 
   absl::StatusOr<std::vector<float>> Forward(absl::Span<const TokenId> tokens, bool all_positions,
-                                             AttentionPhase phase) {
+                                             AttentionPhase phase) override {
     const ModelConfig& c = config_;
     const int64_t n = static_cast<int64_t>(tokens.size());
     if (n == 0) return absl::InvalidArgumentError("no tokens to run");
@@ -263,7 +243,6 @@ class CpuEngine : public Engine {
   AttentionHook* prefill_hook_ = &dense_;
   AttentionHook* decode_hook_ = &dense_;
   int64_t position_ = 0;
-  EngineCounters counters_;
 };
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "kernels/cuda/engine_ops.h"
 #include "kernels/device.h"
 #include "worker/model/engine.h"
+#include "worker/model/forward_engine.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/thread_pool.h"
 #include "worker/model/weights.h"
@@ -27,7 +28,6 @@
 namespace sf::model {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using cuda::CudaStatus;
 
 // Rows of the MLP computed at once, bounding the gate/up activations' memory in long
@@ -106,7 +106,7 @@ absl::Status UploadLinear(Linear& host, DeviceLinear* dev) {
   return absl::OkStatus();
 }
 
-class CudaEngine : public Engine {
+class CudaEngine : public ForwardEngine {
  public:
   CudaEngine(ModelConfig config, const EngineOptions& options)
       : config_(std::move(config)),
@@ -211,27 +211,7 @@ class CudaEngine : public Engine {
     prefill_hook_ = prefill != nullptr ? prefill : &dense_;
     decode_hook_ = decode != nullptr ? decode : &dense_;
   }
-  const EngineCounters& counters() const override { return counters_; }
   std::string BackendName() const override { return absl::StrCat("cuda(", device_name_, ")"); }
-
-  absl::StatusOr<std::vector<float>> Prefill(absl::Span<const TokenId> tokens,
-                                             bool all_positions) override {
-    const auto start = Clock::now();
-    SF_ASSIGN_OR_RETURN(std::vector<float> logits,
-                        Forward(tokens, all_positions, AttentionPhase::kPrefill));
-    counters_.prefill_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    counters_.tokens_prefilled += static_cast<int64_t>(tokens.size());
-    return logits;
-  }
-
-  absl::StatusOr<std::vector<float>> Decode(TokenId token) override {
-    const auto start = Clock::now();
-    const TokenId one[1] = {token};
-    SF_ASSIGN_OR_RETURN(std::vector<float> logits, Forward(one, false, AttentionPhase::kDecode));
-    counters_.decode_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    counters_.tokens_decoded += 1;
-    return logits;
-  }
 
  private:
   int num_kv_heads() const { return static_cast<int>(config_.num_kv_heads); }
@@ -392,7 +372,7 @@ class CudaEngine : public Engine {
   }
 
   absl::StatusOr<std::vector<float>> Forward(absl::Span<const TokenId> tokens, bool all_positions,
-                                             AttentionPhase phase) {
+                                             AttentionPhase phase) override {
     if (!deferred_error_.ok()) {
       return Annotate(std::exchange(deferred_error_, absl::OkStatus()),
                       "an earlier CUDA engine operation failed; call Reset");
@@ -582,7 +562,6 @@ class CudaEngine : public Engine {
   AttentionHook* prefill_hook_ = &dense_;
   AttentionHook* decode_hook_ = &dense_;
   int64_t position_ = 0;
-  EngineCounters counters_;
   absl::Status deferred_error_;  // from Reset or cache(), which cannot return one
 };
 
