@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "worker/model/testing/real_tokenizers.h"
 
 namespace sf::cli {
 namespace {
@@ -119,6 +120,37 @@ TEST(SfctlFidelity, BadArguments_AreUsageErrorsThatSayWhy) {
   r = RunCli({"fidelity", "--dump", "/nonexistent/qkv.bin"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("/nonexistent/qkv.bin"));
+}
+
+TEST(SfctlDumpQkv, ModelRunDump_FeedsTheFidelityTable) {
+  const std::string dir = ::testing::TempDir() + "/sf_dump_qkv_model";
+  const std::string dump = ::testing::TempDir() + "/sf_dump_qkv.bin";
+  const std::string tok = sf::testing::RealTokenizerPath("llama3");
+  Result made = RunCli({"make-tiny-model", "--out", dir.c_str(), "--tokenizer", tok.c_str(),
+                        "--layers", "3", "--max-positions", "2048"});
+  ASSERT_EQ(made.code, kExitOk) << made.err;
+
+  Result bad = RunCli({"dump-qkv", "--model", dir.c_str(), "--out", dump.c_str(), "--layer", "3"});
+  EXPECT_EQ(bad.code, kExitUsage);
+  EXPECT_THAT(bad.err, HasSubstr("--layer 3"));
+  EXPECT_THAT(bad.err, HasSubstr("has 3 layers"));
+
+  Result r = RunCli({"dump-qkv", "--model", dir.c_str(), "--out", dump.c_str(), "--length",
+                     "1024", "--task", "ruler_niah"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("layer 1 of 3, Hq=4 Hkv=2"));
+  Result table = RunCli({"fidelity", "--dump", dump.c_str(), "--methods",
+                         "dense,streaming,oracle_topk", "--compression", "2"});
+  ASSERT_EQ(table.code, kExitOk) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("Hq=4 Hkv=2 D=16"));
+  EXPECT_THAT(table.out, HasSubstr("prefill streaming"));
+  EXPECT_THAT(table.out, HasSubstr("decode  oracle_topk"));
+}
+
+TEST(SfctlDumpQkv, MissingModel_NamesTheFolder) {
+  Result r = RunCli({"dump-qkv", "--model", "/nonexistent/model", "--out", "/tmp/x.bin"});
+  EXPECT_NE(r.code, kExitOk);
+  EXPECT_THAT(r.err, HasSubstr("/nonexistent/model"));
 }
 
 }  // namespace

@@ -38,6 +38,7 @@ void AddValidateCommand(CLI::App& app, Io& io, int* exit_code);
 void AddMakeTinyModelCommand(CLI::App& app, Io& io, int* exit_code);
 void AddTasksCommand(CLI::App& app, Io& io, int* exit_code);
 void AddFidelityCommand(CLI::App& app, Io& io, int* exit_code);
+void AddDumpQkvCommand(CLI::App& app, Io& io, int* exit_code);
 // Coordinator clients (cmd_<name>.cc): every one takes --coordinator and --token-file.
 void AddSubmitCommand(CLI::App& app, Io& io, int* exit_code);
 void AddWatchCommand(CLI::App& app, Io& io, int* exit_code);

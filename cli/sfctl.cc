@@ -88,6 +88,7 @@ int RunSfctl(int argc, const char* const* argv, std::istream& in, std::ostream& 
   AddMakeTinyModelCommand(app, io, &exit_code);
   AddTasksCommand(app, io, &exit_code);
   AddFidelityCommand(app, io, &exit_code);
+  AddDumpQkvCommand(app, io, &exit_code);
   AddRunCommand(app, io, &exit_code);
   AddSubmitCommand(app, io, &exit_code);
   AddWatchCommand(app, io, &exit_code);

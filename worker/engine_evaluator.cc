@@ -125,14 +125,6 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
   // The hooks die with this call; the cached engine must not keep pointers to them.
   absl::Cleanup restore_dense = [&engine] { engine.SetAttention(nullptr, nullptr); };
 
-  const ChatFormat format = DetectChatFormat(tokenizer);
-  // The template's real cost for this tokenizer, plus slack for merges at the seams.
-  SF_ASSIGN_OR_RETURN(std::vector<TokenId> empty_chat,
-                      EncodeChat(format, tokenizer, {{"user", ""}}));
-  tasks::PromptBudget budget;
-  budget.target_length = job.sequence_length;
-  budget.template_overhead =
-      std::min<int64_t>(options_.template_overhead, static_cast<int64_t>(empty_chat.size()) + 4);
   model::GenerationOptions generation;
   generation.max_new_tokens = job.generation.max_new_tokens > 0 ? job.generation.max_new_tokens
                                                                 : options_.default_max_new_tokens;
@@ -159,9 +151,11 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
           absl::StrCat("job ", job.key, " cancelled before sample ", index));
     }
     const auto start = std::chrono::steady_clock::now();
-    SF_ASSIGN_OR_RETURN(tasks::Sample sample, task->Generate(tokenizer, budget, job.seed, index));
-    SF_ASSIGN_OR_RETURN(std::vector<TokenId> prompt,
-                        EncodeChat(format, tokenizer, {{"user", sample.prompt}}));
+    SF_ASSIGN_OR_RETURN(TaskPrompt built,
+                        BuildTaskPrompt(tokenizer, *task, job.sequence_length, job.seed, index,
+                                        options_.template_overhead));
+    const tasks::Sample& sample = built.sample;
+    const std::vector<TokenId>& prompt = built.tokens;
     const model::EngineCounters before = engine.counters();
     absl::StatusOr<model::GenerationResult> generated =
         model::GenerateGreedy(engine, prompt, generation);
@@ -225,6 +219,23 @@ absl::StatusOr<model::BackendKind> ChooseBackend(absl::string_view flag,
   if (flag == "cpu" || flag == "cuda") return model::ParseBackendKind(flag);
   return absl::InvalidArgumentError(
       absl::StrCat("--backend '", flag, "' is not known; use auto, cpu or cuda"));
+}
+
+absl::StatusOr<TaskPrompt> BuildTaskPrompt(const HfTokenizer& tokenizer, const tasks::Task& task,
+                                           int64_t sequence_length, uint64_t seed, int32_t index,
+                                           int64_t max_template_overhead) {
+  const ChatFormat format = DetectChatFormat(tokenizer);
+  // The template's real cost for this tokenizer, plus slack for merges at the seams.
+  SF_ASSIGN_OR_RETURN(std::vector<TokenId> empty_chat,
+                      EncodeChat(format, tokenizer, {{"user", ""}}));
+  tasks::PromptBudget budget;
+  budget.target_length = sequence_length;
+  budget.template_overhead =
+      std::min<int64_t>(max_template_overhead, static_cast<int64_t>(empty_chat.size()) + 4);
+  TaskPrompt out;
+  SF_ASSIGN_OR_RETURN(out.sample, task.Generate(tokenizer, budget, seed, index));
+  SF_ASSIGN_OR_RETURN(out.tokens, EncodeChat(format, tokenizer, {{"user", out.sample.prompt}}));
+  return out;
 }
 
 absl::StatusOr<EngineEvaluatorOptions> OptionsForBackendFlag(absl::string_view flag) {

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "worker/evaluator.h"
 #include "worker/model/engine.h"
+#include "tasks/task.h"
 #include "worker/model/tokenizer.h"
 
 namespace sf::worker {
@@ -55,6 +56,18 @@ class EngineEvaluator : public Evaluator {
   absl::Mutex mu_;  // one job at a time
   std::unique_ptr<Loaded> loaded_ ABSL_GUARDED_BY(mu_);
 };
+
+// A task sample and its chat-wrapped prompt tokens, built as EngineEvaluator builds
+// every sample: the template's measured overhead (+4 tokens of slack for merges at the
+// seams, at most `max_template_overhead`) is budgeted so the prompt lands in
+// [0.9 L, L] for L = `sequence_length`.
+struct TaskPrompt {
+  tasks::Sample sample;
+  std::vector<TokenId> tokens;
+};
+absl::StatusOr<TaskPrompt> BuildTaskPrompt(const HfTokenizer& tokenizer, const tasks::Task& task,
+                                           int64_t sequence_length, uint64_t seed, int32_t index,
+                                           int64_t max_template_overhead = 64);
 
 // The backend for `flag` ("auto", "cpu" or "cuda") given the backends this machine offers
 // (WorkerMainHooks: "cuda" only with a device and a CUDA build): auto means cuda when
