@@ -1,8 +1,8 @@
 // sfctl run: the embedded default (in-process coordinator and local workers).
 #include "cli/command.h"
 #include "cli/local_run.h"
-#include "kernels/device.h"
 #include "worker/engine_evaluator.h"
+#include "worker/worker_main.h"
 
 namespace sf::cli {
 
@@ -46,13 +46,8 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
     }
     LocalRunOptions run_options = *options;
     if (evaluator_options->backend == model::BackendKind::kCuda) {
-      absl::StatusOr<std::vector<DeviceInfo>> devices = ListDevices();
-      for (const DeviceInfo& d : devices.ok() ? *devices : std::vector<DeviceInfo>{}) {
-        v1::Device& device = run_options.devices.emplace_back();
-        device.set_index(d.index);
-        device.set_name(d.name);
-        device.set_memory_bytes(d.total_memory_bytes);
-      }
+      absl::StatusOr<std::vector<v1::Device>> devices = worker::LocalDevices();
+      if (devices.ok()) run_options.devices = *devices;
     }
     io.err << "sfctl run: model engine backend "
            << (evaluator_options->backend == model::BackendKind::kCuda

@@ -21,8 +21,7 @@ bool IsSetByCompression(const MethodInfo& method, absl::string_view param) {
 }
 
 absl::Status ApplyCompressionTarget(const MethodInfo& method, int64_t sequence_length,
-                                    double compression, CompressionPhase phase,
-                                    ParamMap* params) {
+                                    double compression, CompressionPhase phase, ParamMap* params) {
   const std::string name = method.name;
   if (name == "dense") {
     return absl::InvalidArgumentError(
@@ -31,8 +30,8 @@ absl::Status ApplyCompressionTarget(const MethodInfo& method, int64_t sequence_l
   if (!SupportsCompressionTarget(method)) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, " sets its budget adaptively by `", method.budget_param,
-                     "`, which has no closed-form compression mapping; give `",
-                     method.budget_param, "` values instead of `compression`"));
+                     "`, which has no closed-form compression mapping; give `", method.budget_param,
+                     "` values instead of `compression`"));
   }
   // The kernels' closed forms count the causal pairs each budget keeps, so the job's
   // nominal compression is what the method computes (a window of L / c keeps far more

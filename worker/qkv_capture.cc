@@ -54,8 +54,8 @@ absl::StatusOr<kernels::LayerQkv> CaptureLayerQkv(model::Engine& engine,
                                                   absl::Span<const TokenId> prompt, int layer) {
   const int64_t layers = engine.config().num_layers;
   if (layer < 0 || layer >= layers) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "layer ", layer, " is outside the model's ", layers, " layers (0 to ", layers - 1, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("layer ", layer, " is outside the model's ",
+                                                   layers, " layers (0 to ", layers - 1, ")"));
   }
   if (prompt.empty()) return absl::InvalidArgumentError("the prompt to capture is empty");
   kernels::LayerQkv qkv;

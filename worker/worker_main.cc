@@ -9,6 +9,7 @@
 #include "CLI/CLI.hpp"
 #include "common/clock.h"
 #include "common/logging.h"
+#include "common/status.h"
 #include "common/version.h"
 #include "kernels/device.h"
 #include "worker/outbox.h"
@@ -26,6 +27,18 @@ std::string Hostname() {
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<v1::Device>> LocalDevices() {
+  SF_ASSIGN_OR_RETURN(std::vector<DeviceInfo> found, ListDevices());
+  std::vector<v1::Device> devices;
+  for (const DeviceInfo& d : found) {
+    v1::Device& device = devices.emplace_back();
+    device.set_index(d.index);
+    device.set_name(d.name);
+    device.set_memory_bytes(d.total_memory_bytes);
+  }
+  return devices;
+}
 
 int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   std::string coordinator, token_file, worker_id, outbox_path, on_term = "release", log_level;
@@ -105,15 +118,9 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   options.lease_wait = absl::Seconds(lease_wait_s);
   options.max_jobs = max_jobs;
   std::vector<std::string> backends = {"cpu"};
-  absl::StatusOr<std::vector<sf::DeviceInfo>> devices = sf::ListDevices();
+  absl::StatusOr<std::vector<sf::v1::Device>> devices = LocalDevices();
   if (devices.ok()) {
-    for (const sf::DeviceInfo& d : *devices) {
-      sf::v1::Device device;
-      device.set_index(d.index);
-      device.set_name(d.name);
-      device.set_memory_bytes(d.total_memory_bytes);
-      options.devices.push_back(device);
-    }
+    options.devices = *devices;
     if (!devices->empty()) backends.insert(backends.begin(), "cuda");
   } else {
     SF_LOG(WARNING) << "sf-worker: listing devices failed (" << devices.status().message()

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "sf/v1/coordinator.pb.h"
 #include "worker/evaluator.h"
 
 namespace sf::worker {
@@ -22,6 +24,10 @@ struct WorkerMainHooks {
   std::function<void(CLI::App&)> add_flags;
   std::string description;  // replaces the --help text when set
 };
+
+// This machine's CUDA devices as a worker registers them (empty in a build without
+// CUDA or on a machine without a GPU); an error when listing them failed.
+absl::StatusOr<std::vector<v1::Device>> LocalDevices();
 
 // Parses argv and runs a worker until SIGTERM/SIGINT or --max-jobs; returns the exit
 // code (0 after a clean stop, 1 when the outbox fails, 2 for bad flags).

@@ -40,8 +40,7 @@ class ForwardEngine : public Engine {
   // Runs `tokens` after the cached ones; the logits of the last position, or of every
   // position with `all_positions`. Adds its attention statistics to counters_.
   virtual absl::StatusOr<std::vector<float>> Forward(absl::Span<const TokenId> tokens,
-                                                     bool all_positions,
-                                                     AttentionPhase phase) = 0;
+                                                     bool all_positions, AttentionPhase phase) = 0;
 
   EngineCounters counters_;
 
