@@ -369,16 +369,18 @@ absl::Status Scheduler::FinishSweepIfDone(int64_t sweep_id) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<int64_t>> Scheduler::SweepsSharingJobsWith(int64_t sweep_id) {
+  SF_ASSIGN_OR_RETURN(Statement * st,
+                      Stmt("SELECT DISTINCT b.sweep_id FROM sweep_jobs a JOIN sweep_jobs b ON "
+                           "a.job_id=b.job_id WHERE a.sweep_id=?"));
+  st->Bind(1, sweep_id);
+  return st->Ints();
+}
+
 absl::Status Scheduler::FinishSweepsOf(int64_t job_id) {
   SF_ASSIGN_OR_RETURN(Statement * st, Stmt("SELECT sweep_id FROM sweep_jobs WHERE job_id=?"));
   st->Bind(1, job_id);
-  std::vector<int64_t> sweeps;
-  while (true) {
-    SF_ASSIGN_OR_RETURN(bool row, st->Step());
-    if (!row) break;
-    sweeps.push_back(st->Int(0));
-  }
-  st->Reset();
+  SF_ASSIGN_OR_RETURN(std::vector<int64_t> sweeps, st->Ints());
   for (int64_t id : sweeps) SF_RETURN_IF_ERROR(FinishSweepIfDone(id));
   return absl::OkStatus();
 }
@@ -741,13 +743,7 @@ absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(const v1::ListSweep
                       Stmt(absl::StrCat("SELECT id FROM sweeps WHERE ? OR state=", kSweepRunning,
                                         " ORDER BY id DESC LIMIT ?")));
   st->Bind(1, request.include_finished() ? 1 : 0).Bind(2, limit);
-  std::vector<int64_t> ids;
-  while (true) {
-    SF_ASSIGN_OR_RETURN(bool row, st->Step());
-    if (!row) break;
-    ids.push_back(st->Int(0));
-  }
-  st->Reset();
+  SF_ASSIGN_OR_RETURN(std::vector<int64_t> ids, st->Ints());
   v1::ListSweepsResponse response;
   for (int64_t id : ids) {
     SF_ASSIGN_OR_RETURN(*response.add_sweeps(), SweepById(id));
@@ -780,17 +776,7 @@ absl::StatusOr<v1::CancelSweepResponse> Scheduler::CancelSweep(
                                         ", finished_ms=? WHERE id=?")));
   SF_RETURN_IF_ERROR(mark->Bind(1, NowMs()).Bind(2, request.sweep_id()).Run());
   // Cancelled jobs may belong to finished or cancelled sweeps too: recount them all.
-  SF_ASSIGN_OR_RETURN(Statement * related,
-                      Stmt("SELECT DISTINCT b.sweep_id FROM sweep_jobs a JOIN sweep_jobs b ON "
-                           "a.job_id=b.job_id WHERE a.sweep_id=?"));
-  related->Bind(1, request.sweep_id());
-  std::vector<int64_t> sweeps;
-  while (true) {
-    SF_ASSIGN_OR_RETURN(bool row, related->Step());
-    if (!row) break;
-    sweeps.push_back(related->Int(0));
-  }
-  related->Reset();
+  SF_ASSIGN_OR_RETURN(std::vector<int64_t> sweeps, SweepsSharingJobsWith(request.sweep_id()));
   for (int64_t id : sweeps) SF_RETURN_IF_ERROR(Recount(id));
   SF_RETURN_IF_ERROR(AddSweepEvent(request.sweep_id(), v1::EVENT_KIND_SWEEP_CANCELLED,
                                    absl::StrCat(response.jobs_cancelled(), " jobs cancelled")));
@@ -818,17 +804,8 @@ absl::StatusOr<v1::RetryFailedResponse> Scheduler::RetryFailed(
   v1::RetryFailedResponse response;
   response.set_jobs_requeued(db_->Changes());
   if (response.jobs_requeued() > 0) {
-    SF_ASSIGN_OR_RETURN(Statement * related,
-                        Stmt("SELECT DISTINCT b.sweep_id FROM sweep_jobs a JOIN sweep_jobs b ON "
-                             "a.job_id=b.job_id WHERE a.sweep_id=?"));
-    related->Bind(1, request.sweep_id());
-    std::vector<int64_t> sweeps;
-    while (true) {
-      SF_ASSIGN_OR_RETURN(bool row, related->Step());
-      if (!row) break;
-      sweeps.push_back(related->Int(0));
-    }
-    related->Reset();
+    SF_ASSIGN_OR_RETURN(std::vector<int64_t> sweeps,
+                        SweepsSharingJobsWith(request.sweep_id()));
     SF_ASSIGN_OR_RETURN(Statement * reopen,
                         Stmt(absl::StrCat("UPDATE sweeps SET state=", kSweepRunning,
                                           ", finished_ms=0 WHERE id=? AND (n_queued>0 OR id=?)")));

@@ -143,6 +143,9 @@ class Scheduler {
   absl::Status AddSweepEvent(int64_t sweep_id, int kind, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status FinishSweepsOf(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `sweep_id` and every sweep that shares a job with it.
+  absl::StatusOr<std::vector<int64_t>> SweepsSharingJobsWith(int64_t sweep_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status FinishSweepIfDone(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Recount(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends an attempt that did not succeed: re-queue with backoff (counted from

@@ -158,6 +158,21 @@ absl::Status Statement::Run() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<int64_t>> Statement::Ints() {
+  std::vector<int64_t> out;
+  while (true) {
+    absl::StatusOr<bool> row = Step();
+    if (!row.ok()) {
+      Reset();
+      return row.status();
+    }
+    if (!*row) break;
+    out.push_back(Int(0));
+  }
+  Reset();
+  return out;
+}
+
 void Statement::Reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -73,6 +74,8 @@ class Statement {
   absl::StatusOr<bool> Step();
   // Steps a statement expected to return no rows, then resets it.
   absl::Status Run();
+  // Steps through every row, collecting column 0 as an integer, then resets.
+  absl::StatusOr<std::vector<int64_t>> Ints();
   void Reset();
 
   int ColumnCount() const;
