@@ -15,6 +15,7 @@
 #include "analysis/report.h"
 #include "cli/analyze.h"
 #include "cli/sfctl.h"
+#include "cli/testing/run_cli.h"
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
 #include "coordinator/scheduler.h"
@@ -342,21 +343,6 @@ TEST_F(AnalyzeLoaderTest, ShapeNotRecordedAndNoConfig_ClearError) {
                              HasSubstr("/nonexistent/m"))));
 }
 
-struct CliResult {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-CliResult RunCli(std::vector<std::string> args) {
-  args.insert(args.begin(), "sfctl");
-  std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  std::istringstream in;
-  std::ostringstream out, err;
-  const int code = RunSfctl(static_cast<int>(argv.size()), argv.data(), in, out, err);
-  return {code, out.str(), err.str()};
-}
 
 TEST_F(AnalyzeLoaderTest, Cli_NoPlots_WritesReportAndPrintsSummary) {
   BuildSweep(db_, "small", SmallSweep());

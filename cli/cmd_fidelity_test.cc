@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/sfctl.h"
+#include "cli/testing/run_cli.h"
 #include "common/method_catalog.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -16,22 +17,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Result RunCli(std::vector<const char*> args) {
-  args.insert(args.begin(), "sfctl");
-  std::istringstream in;
-  std::ostringstream out, err;
-  const int code = RunSfctl(static_cast<int>(args.size()), args.data(), in, out, err);
-  return {code, out.str(), err.str()};
-}
 
 TEST(SfctlFidelity, Help_ListsEveryMethodAndParameter) {
-  Result r = RunCli({"fidelity", "--help"});
+  CliResult r = RunCli({"fidelity", "--help"});
   EXPECT_EQ(r.code, kExitOk);
   for (const MethodInfo& m : AllMethods()) {
     EXPECT_THAT(r.out, HasSubstr(m.name));
@@ -40,7 +28,7 @@ TEST(SfctlFidelity, Help_ListsEveryMethodAndParameter) {
 }
 
 TEST(SfctlFidelity, SmallRun_PrintsARowPerMethodAndCompression) {
-  Result r = RunCli({"fidelity", "--length", "256", "--heads", "4", "--kv-heads", "2",
+  CliResult r = RunCli({"fidelity", "--length", "256", "--heads", "4", "--kv-heads", "2",
                      "--compression", "2", "--decode-steps", "16", "--param", "snapkv.keep_last=16",
                      "--param", "ada_snapkv.keep_last=16", "--param", "flexprefill.min_budget=16"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
@@ -52,10 +40,10 @@ TEST(SfctlFidelity, SmallRun_PrintsARowPerMethodAndCompression) {
 
 TEST(SfctlFidelity, DumpRoundTrip_GivesTheSameTable) {
   const std::string path = ::testing::TempDir() + "/sfctl_fidelity_dump.bin";
-  Result a = RunCli({"fidelity", "--length", "128", "--heads", "2", "--kv-heads", "1", "--methods",
+  CliResult a = RunCli({"fidelity", "--length", "128", "--heads", "2", "--kv-heads", "1", "--methods",
                      "oracle_topk", "--phase", "prefill", "--write-dump", path.c_str()});
   ASSERT_EQ(a.code, kExitOk) << a.err;
-  Result b = RunCli(
+  CliResult b = RunCli(
       {"fidelity", "--dump", path.c_str(), "--methods", "oracle_topk", "--phase", "prefill"});
   ASSERT_EQ(b.code, kExitOk) << b.err;
   // Same rows apart from the source line and the timing column.
@@ -64,15 +52,15 @@ TEST(SfctlFidelity, DumpRoundTrip_GivesTheSameTable) {
 }
 
 TEST(SfctlFidelity, ExactAndFast_PrintTheSameCalibratedRows) {
-  const std::vector<const char*> common = {
+  const std::vector<std::string> common = {
       "fidelity", "--length",  "300",
       "--heads",  "2",         "--kv-heads",
       "1",        "--methods", "block_sparse,streaming,oracle_topk",
       "--phase",  "prefill",   "--compression",
       "3"};
-  std::vector<const char*> exact = common;
+  std::vector<std::string> exact = common;
   exact.push_back("--exact");
-  Result a = RunCli(common), b = RunCli(exact);
+  CliResult a = RunCli(common), b = RunCli(exact);
   ASSERT_EQ(a.code, kExitOk) << a.err;
   ASSERT_EQ(b.code, kExitOk) << b.err;
   for (const char* p : {"block_budget=", "window=", "top_k="}) {
@@ -86,7 +74,7 @@ TEST(SfctlFidelity, ExactAndFast_PrintTheSameCalibratedRows) {
 
 TEST(SfctlFidelity, CompareDir_WritesTheCasesTheHarnessReads) {
   const std::string dir = ::testing::TempDir() + "/sfctl_fidelity_compare";
-  Result r = RunCli({"fidelity", "--length", "512", "--heads", "2", "--kv-heads", "1", "--random",
+  CliResult r = RunCli({"fidelity", "--length", "512", "--heads", "2", "--kv-heads", "1", "--random",
                      "--compare-dir", dir.c_str()});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   std::ifstream f(dir + "/cases.json");
@@ -108,7 +96,7 @@ TEST(SfctlFidelity, CompareDir_WritesTheCasesTheHarnessReads) {
 }
 
 TEST(SfctlFidelity, BadArguments_AreUsageErrorsThatSayWhy) {
-  Result r = RunCli({"fidelity", "--compression", "0.5"});
+  CliResult r = RunCli({"fidelity", "--compression", "0.5"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("--compression"));
   r = RunCli({"fidelity", "--methods", "magic"});
@@ -126,20 +114,20 @@ TEST(SfctlDumpQkv, ModelRunDump_FeedsTheFidelityTable) {
   const std::string dir = ::testing::TempDir() + "/sf_dump_qkv_model";
   const std::string dump = ::testing::TempDir() + "/sf_dump_qkv.bin";
   const std::string tok = sf::testing::RealTokenizerPath("llama3");
-  Result made = RunCli({"make-tiny-model", "--out", dir.c_str(), "--tokenizer", tok.c_str(),
+  CliResult made = RunCli({"make-tiny-model", "--out", dir.c_str(), "--tokenizer", tok.c_str(),
                         "--layers", "3", "--max-positions", "2048"});
   ASSERT_EQ(made.code, kExitOk) << made.err;
 
-  Result bad = RunCli({"dump-qkv", "--model", dir.c_str(), "--out", dump.c_str(), "--layer", "3"});
+  CliResult bad = RunCli({"dump-qkv", "--model", dir.c_str(), "--out", dump.c_str(), "--layer", "3"});
   EXPECT_EQ(bad.code, kExitUsage);
   EXPECT_THAT(bad.err, HasSubstr("--layer 3"));
   EXPECT_THAT(bad.err, HasSubstr("has 3 layers"));
 
-  Result r = RunCli({"dump-qkv", "--model", dir.c_str(), "--out", dump.c_str(), "--length",
+  CliResult r = RunCli({"dump-qkv", "--model", dir.c_str(), "--out", dump.c_str(), "--length",
                      "1024", "--task", "ruler_niah"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("layer 1 of 3, Hq=4 Hkv=2"));
-  Result table = RunCli({"fidelity", "--dump", dump.c_str(), "--methods",
+  CliResult table = RunCli({"fidelity", "--dump", dump.c_str(), "--methods",
                          "dense,streaming,oracle_topk", "--compression", "2"});
   ASSERT_EQ(table.code, kExitOk) << table.err;
   EXPECT_THAT(table.out, HasSubstr("Hq=4 Hkv=2 D=16"));
@@ -148,7 +136,7 @@ TEST(SfctlDumpQkv, ModelRunDump_FeedsTheFidelityTable) {
 }
 
 TEST(SfctlDumpQkv, MissingModel_NamesTheFolder) {
-  Result r = RunCli({"dump-qkv", "--model", "/nonexistent/model", "--out", "/tmp/x.bin"});
+  CliResult r = RunCli({"dump-qkv", "--model", "/nonexistent/model", "--out", "/tmp/x.bin"});
   EXPECT_NE(r.code, kExitOk);
   EXPECT_THAT(r.err, HasSubstr("/nonexistent/model"));
 }

@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/sfctl.h"
+#include "cli/testing/run_cli.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,19 +20,6 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Result RunCli(std::vector<const char*> args) {
-  args.insert(args.begin(), "sfctl");
-  std::istringstream in;
-  std::ostringstream out, err;
-  const int code = RunSfctl(static_cast<int>(args.size()), args.data(), in, out, err);
-  return {code, out.str(), err.str()};
-}
 
 std::string TestDir(const std::string& name) {
   const fs::path dir = fs::path(::testing::TempDir()) / ("sf_make_tiny_" + name);
@@ -40,7 +28,7 @@ std::string TestDir(const std::string& name) {
 }
 
 TEST(MakeTinyModel, Help_DescribesOptions) {
-  Result r = RunCli({"make-tiny-model", "--help"});
+  CliResult r = RunCli({"make-tiny-model", "--help"});
   EXPECT_EQ(r.code, kExitOk);
   EXPECT_THAT(r.out, HasSubstr("--arch"));
   EXPECT_THAT(r.out, HasSubstr("--tokenizer"));
@@ -48,7 +36,7 @@ TEST(MakeTinyModel, Help_DescribesOptions) {
 
 TEST(MakeTinyModel, Qwen2YarnSharded_LoadsInTheEngine) {
   const std::string dir = TestDir("qwen");
-  Result r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "qwen2", "--rope", "yarn",
+  CliResult r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "qwen2", "--rope", "yarn",
                      "--rope-factor", "2", "--shards", "2", "--transformers5", "--eos", "3",
                      "--eos", "4"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
@@ -71,7 +59,7 @@ TEST(MakeTinyModel, Tokenizer_IsCopiedAndSetsVocabAndEos) {
             "added_tokens": [{"id": 3, "content": "<|im_end|>"}]})";
   std::ofstream(tok_dir / "tokenizer_config.json") << "{}";
   const std::string tok = (tok_dir / "tokenizer.json").string();
-  Result r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--tokenizer", tok.c_str()});
+  CliResult r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--tokenizer", tok.c_str()});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_TRUE(fs::exists(dir + "/tokenizer.json"));
   EXPECT_TRUE(fs::exists(dir + "/tokenizer_config.json"));
@@ -82,7 +70,7 @@ TEST(MakeTinyModel, Tokenizer_IsCopiedAndSetsVocabAndEos) {
 
 TEST(MakeTinyModel, BadArguments_AreUsageErrors) {
   const std::string dir = TestDir("bad");
-  Result r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "gpt2"});
+  CliResult r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "gpt2"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("gpt2"));
   r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--rope", "dynamic"});

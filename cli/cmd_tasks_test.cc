@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/sfctl.h"
+#include "cli/testing/run_cli.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tasks/testing/fake_tokenizers.h"
@@ -14,22 +15,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Result RunCli(std::vector<const char*> args) {
-  args.insert(args.begin(), "sfctl");
-  std::istringstream in;
-  std::ostringstream out, err;
-  const int code = RunSfctl(static_cast<int>(args.size()), args.data(), in, out, err);
-  return {code, out.str(), err.str()};
-}
 
 // Runs `sfctl tasks ...` with the test word-piece tokenizer behind any path.
-Result RunWithFakeTokenizer(std::vector<const char*> args) {
+CliResult RunWithFakeTokenizer(std::vector<const char*> args) {
   args.insert(args.begin(), "sfctl");
   std::istringstream in;
   std::ostringstream out, err;
@@ -53,7 +41,7 @@ Result RunWithFakeTokenizer(std::vector<const char*> args) {
 }
 
 TEST(TasksCommand, List_ShowsEveryTaskWithDefaults) {
-  Result r = RunCli({"tasks", "list"});
+  CliResult r = RunCli({"tasks", "list"});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   for (const char* name : {"ruler_niah", "ruler_vt", "ruler_cwe", "qa_squad", "qa_quality",
                            "qa_toefl", "story_retrieval", "story_multihop", "story_filtering"}) {
@@ -64,7 +52,7 @@ TEST(TasksCommand, List_ShowsEveryTaskWithDefaults) {
 }
 
 TEST(TasksCommand, Preview_PrintsQuestionsAnswerAndContextEnds) {
-  Result r =
+  CliResult r =
       RunWithFakeTokenizer({"tasks", "preview", "ruler_niah", "--length", "8192", "--tokenizer",
                             "tok.json", "--index", "3", "-p", "num_queries=2"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
@@ -76,7 +64,7 @@ TEST(TasksCommand, Preview_PrintsQuestionsAnswerAndContextEnds) {
 }
 
 TEST(TasksCommand, Preview_BadParameter_IsUsageErrorWithReason) {
-  Result r = RunWithFakeTokenizer(
+  CliResult r = RunWithFakeTokenizer(
       {"tasks", "preview", "ruler_vt", "--length", "4096", "--model", "/m", "-p", "num_hops=lots"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("'num_hops' must be an integer"));
@@ -86,7 +74,7 @@ TEST(TasksCommand, Preview_BadParameter_IsUsageErrorWithReason) {
 }
 
 TEST(TasksCommand, Preview_MissingTokenizerFile_IsUsageErrorNamingIt) {
-  Result r = RunCli({"tasks", "preview", "ruler_cwe", "--length", "4096", "--model", "/m"});
+  CliResult r = RunCli({"tasks", "preview", "ruler_cwe", "--length", "4096", "--model", "/m"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("/m/tokenizer.json"));
   EXPECT_THAT(r.out, Not(HasSubstr("expected answer")));

@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "cli/sfctl.h"
+#include "cli/testing/run_cli.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -19,19 +20,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Result RunCli(std::vector<const char*> args, const std::string& stdin_text) {
-  args.insert(args.begin(), "sfctl");
-  std::istringstream in(stdin_text);
-  std::ostringstream out, err;
-  const int code = RunSfctl(static_cast<int>(args.size()), args.data(), in, out, err);
-  return {code, out.str(), err.str()};
-}
 
 // A model folder whose tokenizer has every byte (ids = bytes), one merge "h"+"i" -> 256,
 // the special token <s> (300) as BOS with add_bos_token, and a ChatML template marker.
@@ -86,28 +74,28 @@ class TokenizeCommand : public ::testing::Test {
 std::string* TokenizeCommand::dir_ = nullptr;
 
 TEST_F(TokenizeCommand, Encode_PrintsJsonArrayWithoutSpecials) {
-  Result r = RunCli({"tokenize", "--model", dir_->c_str()}, "hi <s>");
+  CliResult r = RunCli({"tokenize", "--model", dir_->c_str()}, "hi <s>");
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "[256, 32, 60, 115, 62]\n");
 }
 
 TEST_F(TokenizeCommand, AddAndParseSpecial_AddBosAndSplitSpecials) {
   const std::string path = *dir_ + "/tokenizer.json";
-  Result r = RunCli({"tokenize", "--tokenizer", path.c_str(), "--add-special", "--parse-special"},
+  CliResult r = RunCli({"tokenize", "--tokenizer", path.c_str(), "--add-special", "--parse-special"},
                     "hi<s>");
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "[300, 256, 300]\n");
 }
 
 TEST_F(TokenizeCommand, Chat_AutoPicksChatMlFromConfig) {
-  Result r = RunCli({"tokenize", "--model", dir_->c_str(), "--chat", "auto", "--count"}, "hi");
+  CliResult r = RunCli({"tokenize", "--model", dir_->c_str(), "--chat", "auto", "--count"}, "hi");
   EXPECT_EQ(r.code, kExitOk) << r.err;
   // <|im_start|> "user\n" (5) "hi" (1, merged) <|im_end|> "\n" <|im_start|> "assistant\n" (10)
   EXPECT_EQ(r.out, "20\n");
 }
 
 TEST_F(TokenizeCommand, Decode_RoundTripsAndSkipsSpecial) {
-  Result r = RunCli({"tokenize", "--model", dir_->c_str(), "--decode"}, "[300, 256, 33]");
+  CliResult r = RunCli({"tokenize", "--model", dir_->c_str(), "--decode"}, "[300, 256, 33]");
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "<s>hi!");
   r = RunCli({"tokenize", "--model", dir_->c_str(), "--decode", "--skip-special"}, "[300, 256]");
@@ -115,7 +103,7 @@ TEST_F(TokenizeCommand, Decode_RoundTripsAndSkipsSpecial) {
 }
 
 TEST_F(TokenizeCommand, BadInput_UsageErrorsWithReason) {
-  Result r = RunCli({"tokenize", "--model", dir_->c_str(), "--decode"}, "not json");
+  CliResult r = RunCli({"tokenize", "--model", dir_->c_str(), "--decode"}, "not json");
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("JSON array"));
   r = RunCli({"tokenize", "--model", dir_->c_str(), "--decode"}, "[99999]");
@@ -133,7 +121,7 @@ TEST_F(TokenizeCommand, BadInput_UsageErrorsWithReason) {
 }
 
 TEST_F(TokenizeCommand, Help_DescribesOptions) {
-  Result r = RunCli({"tokenize", "--help"}, "");
+  CliResult r = RunCli({"tokenize", "--help"}, "");
   EXPECT_EQ(r.code, kExitOk);
   EXPECT_THAT(r.out, HasSubstr("--decode"));
   EXPECT_THAT(r.out, HasSubstr("--parse-special"));

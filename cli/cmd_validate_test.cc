@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/sfctl.h"
+#include "cli/testing/run_cli.h"
 #include "common/testing/spec_corpus.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -14,21 +15,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Result RunCli(std::vector<std::string> args) {
-  args.insert(args.begin(), "sfctl");
-  std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  std::istringstream in;
-  std::ostringstream out, err;
-  const int code = RunSfctl(static_cast<int>(argv.size()), argv.data(), in, out, err);
-  return {code, out.str(), err.str()};
-}
 
 class ValidateTest : public ::testing::Test {
  protected:
@@ -45,7 +31,7 @@ class ValidateTest : public ::testing::Test {
 
 TEST_F(ValidateTest, Quickstart_PrintsAxesAndJobCount) {
   const std::string spec = (sf::testing::SourceDir() / "examples/quickstart.yaml").string();
-  Result r = RunCli({"validate", spec, "--base-dir", dir_.string()});
+  CliResult r = RunCli({"validate", spec, "--base-dir", dir_.string()});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("sweep 'quickstart' is valid"));
   EXPECT_THAT(r.out, HasSubstr("models                  2  tiny-llama, tiny-qwen"));
@@ -66,7 +52,7 @@ methods: [dense]
 tasks: [{name: ruler_niah, samples: 2, needles: [1, 2, 3]}]
 seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 )");
-  Result r = RunCli({"validate", spec, "--base-dir", dir_.string()});
+  CliResult r = RunCli({"validate", spec, "--base-dir", dir_.string()});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("tasks                   3  ruler_niah 3 (needles 3)"));
   EXPECT_THAT(r.out, HasSubstr("seeds                  10  1, 2, 3, 4, 5, 6, 7, 8, ... (2 more)"));
@@ -79,7 +65,7 @@ sequence_lengths: [512, 1024]
 methods: [dense, {name: snapkv, compression: 4}]
 tasks: [ruler_niah]
 )");
-  Result r = RunCli({"validate", spec, "--base-dir", dir_.string(), "--list"});
+  CliResult r = RunCli({"validate", spec, "--base-dir", dir_.string(), "--list"});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("snapkv@4"));
   int job_lines = 0;
@@ -97,7 +83,7 @@ sequence_lengths: [512]
 methods: [snapk, {name: quest, compression: [0.5]}]
 tasks: [ruler_niah]
 )");
-  Result r = RunCli({"validate", spec, "--base-dir", dir_.string()});
+  CliResult r = RunCli({"validate", spec, "--base-dir", dir_.string()});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err,
               HasSubstr(spec + ":3:11: error: unknown method 'snapk'; did you mean 'snapkv'?"));
@@ -112,20 +98,20 @@ sequence_lengths: [512, 1024, 2048]
 methods: [dense]
 tasks: [ruler_niah]
 )");
-  Result r = RunCli({"validate", spec, "--base-dir", dir_.string(), "--max-jobs", "2"});
+  CliResult r = RunCli({"validate", spec, "--base-dir", dir_.string(), "--max-jobs", "2"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("the grid has 3 jobs (models 1 x sequence_lengths 3 x methods 1 x "
                                "tasks 1 x seeds 1), more than the limit of 2"));
 }
 
 TEST_F(ValidateTest, MissingFile_IsUsageError) {
-  Result r = RunCli({"validate", (dir_ / "absent.yaml").string()});
+  CliResult r = RunCli({"validate", (dir_ / "absent.yaml").string()});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("cannot read sweep spec"));
 }
 
 TEST_F(ValidateTest, Help_DescribesTheCommand) {
-  Result r = RunCli({"validate", "--help"});
+  CliResult r = RunCli({"validate", "--help"});
   EXPECT_EQ(r.code, kExitOk);
   EXPECT_THAT(r.out, HasSubstr("file:line:column"));
   EXPECT_THAT(r.out, HasSubstr("--max-jobs"));

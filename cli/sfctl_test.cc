@@ -1,4 +1,5 @@
 #include "cli/sfctl.h"
+#include "cli/testing/run_cli.h"
 
 #include <sstream>
 #include <vector>
@@ -12,22 +13,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Result RunCli(std::vector<const char*> args) {
-  args.insert(args.begin(), "sfctl");
-  std::istringstream in;
-  std::ostringstream out, err;
-  const int code = RunSfctl(static_cast<int>(args.size()), args.data(), in, out, err);
-  return {code, out.str(), err.str()};
-}
 
 TEST(Sfctl, Help_ListsCommandsAndExitCodes) {
-  Result r = RunCli({"--help"});
+  CliResult r = RunCli({"--help"});
   EXPECT_EQ(r.code, kExitOk);
   EXPECT_THAT(r.out, HasSubstr("version"));
   EXPECT_THAT(r.out, HasSubstr("devices"));
@@ -35,20 +23,20 @@ TEST(Sfctl, Help_ListsCommandsAndExitCodes) {
 }
 
 TEST(Sfctl, Version_PrintsEngineAndCommit) {
-  Result r = RunCli({"version"});
+  CliResult r = RunCli({"version"});
   EXPECT_EQ(r.code, kExitOk);
   EXPECT_THAT(r.out, HasSubstr("engine sf-engine-"));
   EXPECT_THAT(r.out, HasSubstr("commit "));
 }
 
 TEST(Sfctl, Devices_AlwaysAnswers) {
-  Result r = RunCli({"devices"});
+  CliResult r = RunCli({"devices"});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_FALSE(r.out.empty());
 }
 
 TEST(Sfctl, UnknownCommand_IsUsageError) {
-  Result r = RunCli({"frobnicate"});
+  CliResult r = RunCli({"frobnicate"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("frobnicate"));
 }
