@@ -19,6 +19,7 @@
 #include "worker/model/generate.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/test_util.h"
+#include "worker/model/testing/conformance.h"
 #include "worker/model/tiny_model.h"
 
 namespace sf::model {
@@ -367,59 +368,17 @@ TEST(CudaEngine, BadInputs_AreErrorsNotCrashes) {
   EXPECT_EQ(a, b);  // Reset leaves nothing behind; the kernels are deterministic
 }
 
-// --- Conformance vectors (tests/data/model): found through SF_MODEL_TEST_DATA (set by the
-// packed run-gpu-tests.sh), else SF_SOURCE_DIR (set by ctest), else ./tests/data/model.
-fs::path DataDir() {
-  if (const char* dir = std::getenv("SF_MODEL_TEST_DATA")) return dir;
-  const char* src = std::getenv("SF_SOURCE_DIR");
-  return fs::path(src != nullptr ? src : ".") / "tests" / "data" / "model";
-}
-
+// --- Conformance vectors (tests/data/model), the same check as the CPU engine's.
 class CudaConformance : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaConformance, LogitsAndGreedyTokens_MatchReference) {
-  const std::string name = GetParam();
-  const fs::path dir = DataDir() / name;
-  const fs::path ref_path = dir / "reference.json";
-  ASSERT_TRUE(fs::exists(ref_path))
-      << ref_path << " is missing: set SF_MODEL_TEST_DATA to the tests/data/model folder";
-  SF_ASSERT_OK_AND_ASSIGN(std::string text, ReadSmallFile(ref_path.string()));
-  const nlohmann::json ref = nlohmann::json::parse(text, nullptr, false);
-  ASSERT_FALSE(ref.is_discarded()) << ref_path << " is not JSON";
-  const std::vector<TokenId> prompt = ref.at("prompt").get<std::vector<TokenId>>();
-  const auto want_logits = ref.at("logits").get<std::vector<std::vector<double>>>();
-  const std::vector<TokenId> want_greedy = ref.at("greedy").get<std::vector<TokenId>>();
-
   EngineOptions options;
   options.backend = BackendKind::kCuda;
-  SF_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Engine> engine, CreateEngine(dir.string(), options));
-  const int64_t vocab = engine->config().vocab_size;
-  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> logits, engine->Prefill(prompt, true));
-  ASSERT_EQ(want_logits.size(), prompt.size());
-  double worst = 0;
-  for (size_t r = 0; r < want_logits.size(); ++r) {
-    ASSERT_EQ(static_cast<int64_t>(want_logits[r].size()), vocab);
-    double scale = 1e-12, err = 0;
-    for (int64_t i = 0; i < vocab; ++i) {
-      scale = std::max(scale, std::abs(want_logits[r][i]));
-      err = std::max(err, std::abs(logits[r * vocab + i] - want_logits[r][i]));
-    }
-    worst = std::max(worst, err / scale);
-  }
-  std::printf("%s on cuda: largest relative logit error %.3g\n", name.c_str(), worst);
-  EXPECT_LE(worst, kTolerance);
-
-  GenerationOptions gen;
-  gen.max_new_tokens = static_cast<int64_t>(ref.value("max_new_tokens", 32));
-  SF_ASSERT_OK_AND_ASSIGN(GenerationResult result, GenerateGreedy(*engine, prompt, gen));
-  EXPECT_EQ(result.tokens, want_greedy) << "engine: " << absl::StrJoin(result.tokens, ",")
-                                        << "\nreference: " << absl::StrJoin(want_greedy, ",");
+  testing::ExpectConformance(GetParam(), options);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaConformance,
-                         ::testing::Values("np_llama_bf16", "np_qwen2_yarn_bf16",
-                                           "np_mistral_llama3_f16", "hf_llama", "hf_qwen2_bias",
-                                           "hf_mistral", "hf_qwen2_yarn", "hf_llama3_rope"),
+                         ::testing::ValuesIn(testing::ConformanceVectors()),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
