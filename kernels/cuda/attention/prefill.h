@@ -1,0 +1,41 @@
+// Causal prefill attention for Hopper (sm_90a), bf16 in and out, float32 accumulation:
+// dense, and index-driven sparse over a BlockSelection. One main loop serves both: TMA
+// loads K/V tiles into a shared-memory ring, two consumer warpgroups compute Q K^T and
+// P V with wgmma. GQA reads each KV head in place (query head h uses KV head
+// h / (num_q_heads / num_kv_heads)); causality follows AttentionParams (query j sees rows
+// [0, kv_length - num_queries + j]), so chunked prefill over an existing cache works.
+#ifndef SF_KERNELS_CUDA_ATTENTION_PREFILL_H_
+#define SF_KERNELS_CUDA_ATTENTION_PREFILL_H_
+
+#include "absl/status/status.h"
+#include "kernels/cuda/attention/params.h"
+#include "kernels/cuda/attention/selection.h"
+
+namespace sf::cuda {
+
+// The consumers' main-loop order. kOverlapped (the default, FlashAttention-3's): the scores
+// of the next key tile and P V of the current one are in flight during the softmax, and
+// the two consumer warpgroups take turns issuing GEMMs. kSerial waits for each GEMM before
+// the next step: the simplest order, kept to measure what the overlap buys.
+enum class PrefillSchedule { kOverlapped, kSerial };
+
+// Dense causal prefill. Writes every element of params.out (and params.lse when set).
+// REQUIRES (InvalidArgument naming the field otherwise): dtype kBf16; head_dim 64, 128
+// or 256; num_q_heads a positive multiple of num_kv_heads; 1 <= num_queries <=
+// max_kv_length < 2^31; q, k, v, out 16-byte aligned, every stride a multiple of 8
+// elements. When kv_lengths is set, every kv_lengths[g] must lie in
+// [num_queries, max_kv_length] (it is read on the device, not checked).
+absl::Status PrefillDense(const AttentionParams& params,
+                          PrefillSchedule schedule = PrefillSchedule::kOverlapped);
+
+// Block-sparse causal prefill: query block b of head h sees the keys of the key blocks
+// its list names, causal inside (selection.h). `selection.block` must be a multiple of
+// 128; lists may be per query head or per KV head. A row whose blocks hold no key at or
+// before its position is written as 0 with lse -inf. Same requirements as PrefillDense,
+// plus selection.num_query_blocks == ceil(num_queries / block).
+absl::Status PrefillBlockSparse(const AttentionParams& params, const BlockSelection& selection,
+                                PrefillSchedule schedule = PrefillSchedule::kOverlapped);
+
+}  // namespace sf::cuda
+
+#endif  // SF_KERNELS_CUDA_ATTENTION_PREFILL_H_

@@ -1,0 +1,482 @@
+// The prefill main loop shared by the dense and sparse variants (FlashAttention-3's
+// design): a producer warpgroup whose one thread issues TMA loads of Q and of K/V tiles
+// into a ring of shared-memory stages completing on mbarriers, and two consumer
+// warpgroups (64 query rows each) that compute S = Q K^T and O += P V with wgmma, the
+// online softmax in registers between them. Included only by the per-variant .cu files.
+#ifndef SF_KERNELS_CUDA_ATTENTION_PREFILL_KERNEL_CUH_
+#define SF_KERNELS_CUDA_ATTENTION_PREFILL_KERNEL_CUH_
+
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda/attention/hopper_ptx.cuh"
+#include "kernels/cuda/attention/prefill_launch.h"
+
+namespace sf::cuda::prefill_internal {
+
+// Tile sizes per head dim, in one place. kBlockM query rows per tile (two consumer
+// warpgroups of 64), kBlockN keys per K/V stage.
+template <int kHeadDim>
+struct TileConfig;
+template <>
+struct TileConfig<64> {
+  static constexpr int kBlockN = 128;
+  static constexpr int kStages = 3;
+};
+template <>
+struct TileConfig<128> {
+  static constexpr int kBlockN = 128;
+  static constexpr int kStages = 2;
+};
+template <>
+struct TileConfig<256> {
+  static constexpr int kBlockN = 64;
+  static constexpr int kStages = 2;
+};
+
+inline constexpr int kBlockM = 128;
+inline constexpr int kConsumerWarpgroups = 2;
+inline constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
+inline constexpr int kSwizzleBytes = 128;  // one 64-column bf16 chunk per swizzled row
+
+template <int kHeadDim>
+struct SmemLayout {
+  static constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
+  static constexpr int kStages = TileConfig<kHeadDim>::kStages;
+  static constexpr int kChunks = kHeadDim / 64;
+  static constexpr int kQChunkBytes = kBlockM * kSwizzleBytes;
+  static constexpr int kKvChunkBytes = kBlockN * kSwizzleBytes;
+  static constexpr int kQBytes = kChunks * kQChunkBytes;
+  static constexpr int kKvStageBytes = kChunks * kKvChunkBytes;
+  static constexpr int kKOffset = kQBytes;
+  static constexpr int kVOffset = kKOffset + kStages * kKvStageBytes;
+  static constexpr int kBarrierOffset = kVOffset + kStages * kKvStageBytes;
+  // q_full, then per stage k_full, v_full, k_empty, v_empty.
+  static constexpr int kBarriers = 1 + 4 * kStages;
+  // +1024: the dynamic buffer is aligned up to 1024 bytes for the 128-byte swizzle.
+  static constexpr int kBytes = kBarrierOffset + 8 * kBarriers + 1024;
+};
+
+// Which key tiles one (query tile, head) visits, in the order visited (descending, so
+// the masked diagonal tiles come first). Producer and consumers compute the same one.
+template <int kHeadDim, bool kSparse>
+struct KeyTileWalk {
+  static constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
+  int32_t count = 0;
+  // Dense: tiles n_end - 1 .. 0. Sparse: each listed block expands into `per_block`
+  // kernel tiles.
+  int32_t n_end = 0;
+  const int32_t* list = nullptr;
+  int32_t per_block = 1;
+
+  __device__ __forceinline__ void Init(const KernelArgs& a, int m_block, int head, int pos0) {
+    const int last_row = min(m_block * kBlockM + kBlockM - 1, a.num_queries - 1);
+    n_end = (pos0 + last_row) / kBlockN + 1;
+    if constexpr (!kSparse) {
+      count = n_end;
+    } else {
+      const int list_head = a.list_heads == a.num_q_heads ? head : head / a.group;
+      const int q_block = m_block * kBlockM / a.block;
+      const int idx = list_head * a.num_query_blocks + q_block;
+      const int begin = a.offsets[idx];
+      list = a.key_blocks + begin;
+      per_block = a.block / kBlockN;
+      count = (a.offsets[idx + 1] - begin) * per_block;
+    }
+  }
+  __device__ __forceinline__ int Tile(int it) const {
+    if constexpr (!kSparse) {
+      return n_end - 1 - it;
+    } else {
+      const int back = count - 1 - it;
+      return list[back / per_block] * per_block + back % per_block;
+    }
+  }
+};
+
+// One consumer warpgroup's state for its 64 query rows: the O accumulator, running row
+// max and sum (two rows per thread), and the wgmma steps, split into issue and wait so the
+// main loop can overlap them.
+template <int kHeadDim>
+struct Consumer {
+  static constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
+  using L = SmemLayout<kHeadDim>;
+  using Scores = float[kBlockN / 2];
+  using Probs = uint32_t[kBlockN / 16][4];
+
+  float o[kHeadDim / 2];
+  float row_max[2];
+  float row_sum[2];
+
+  __device__ __forceinline__ void Reset() {
+#pragma unroll
+    for (int i = 0; i < kHeadDim / 2; ++i) o[i] = 0.f;
+    row_max[0] = row_max[1] = -INFINITY;
+    row_sum[0] = row_sum[1] = 0.f;
+  }
+
+  // Issues S = Q K^T over the head dim, in 16-wide steps of the 64-column swizzled chunks.
+  static __device__ __forceinline__ void IssueScores(Scores& s, uint32_t q_addr, uint32_t k_addr) {
+    hopper::WgmmaFence();
+#pragma unroll
+    for (int step = 0; step < kHeadDim / 16; ++step) {
+      const int chunk = step / 4, within = (step % 4) * 32;
+      const uint64_t da = hopper::MakeSmemDesc(q_addr + chunk * L::kQChunkBytes + within, 16, 1024);
+      const uint64_t db =
+          hopper::MakeSmemDesc(k_addr + chunk * L::kKvChunkBytes + within, 16, 1024);
+      hopper::WgmmaSS(s, da, db, step > 0 ? 1 : 0);
+    }
+    hopper::WgmmaCommit();
+  }
+
+  // Masks keys after each row's position.
+  static __device__ __forceinline__ void MaskCausal(Scores& s, int key0, int row_pos_lo, int lane) {
+#pragma unroll
+    for (int i = 0; i < kBlockN / 2; ++i) {
+      const int key = key0 + 8 * (i / 4) + 2 * (lane % 4) + (i % 2);
+      const int pos = row_pos_lo + 8 * ((i / 2) % 2);
+      if (key > pos) s[i] = -INFINITY;
+    }
+  }
+
+  // Online softmax over one tile: updates the running max and sum, turns s into exp2 terms
+  // and returns in alpha the factor O must be scaled by before this tile's P V is added.
+  __device__ __forceinline__ void Softmax(Scores& s, float scale_log2, float (&alpha)[2]) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = row_max[r];
+#pragma unroll
+      for (int i = 0; i < kBlockN / 2; ++i)
+        if ((i / 2) % 2 == r) mx = fmaxf(mx, s[i]);
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      // A row that has seen only masked keys keeps max -inf; subtract 0 then (exp2(-inf) = 0).
+      const float base = mx == -INFINITY ? 0.f : mx * scale_log2;
+      alpha[r] = exp2f(row_max[r] * scale_log2 - base);
+      row_max[r] = mx;
+      float sum = row_sum[r] * alpha[r];
+#pragma unroll
+      for (int i = 0; i < kBlockN / 2; ++i) {
+        if ((i / 2) % 2 == r) {
+          s[i] = exp2f(fmaf(s[i], scale_log2, -base));
+          sum += s[i];
+        }
+      }
+      row_sum[r] = sum;
+    }
+  }
+
+  __device__ __forceinline__ void RescaleO(const float (&alpha)[2]) {
+#pragma unroll
+    for (int i = 0; i < kHeadDim / 2; ++i) o[i] *= alpha[(i / 2) % 2];
+  }
+
+  // P as bf16 A fragments: the k16 slice kk of the scores is accumulator chunks 2kk, 2kk+1.
+  static __device__ __forceinline__ void ToProbs(const Scores& s, Probs& p) {
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        __nv_bfloat162 pair = __floats2bfloat162_rn(s[8 * kk + 2 * j], s[8 * kk + 2 * j + 1]);
+        p[kk][j] = *reinterpret_cast<uint32_t*>(&pair);
+      }
+    }
+  }
+
+  // Issues O += P V: P from registers, V N-major in shared memory.
+  __device__ __forceinline__ void IssueValues(const Probs& p, uint32_t v_addr) {
+    hopper::WgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+      const uint64_t db =
+          hopper::MakeSmemDesc(v_addr + kk * 16 * kSwizzleBytes, L::kKvChunkBytes, 1024);
+      hopper::WgmmaRS(o, p[kk], db);
+    }
+    hopper::WgmmaCommit();
+  }
+
+  // Normalises and writes this thread's rows (bf16) and their log-sum-exp.
+  __device__ __forceinline__ void Store(const KernelArgs& a, int head, int row_lo, int lane,
+                                        float softmax_scale) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float sum = row_sum[r];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int row = row_lo + 8 * r;
+      if (row >= a.num_queries) continue;
+      const float inv = sum > 0.f ? 1.f / sum : 0.f;
+      __nv_bfloat16* out = a.out + row * a.out_row_stride + head * a.out_head_stride;
+#pragma unroll
+      for (int i = 0; i < kHeadDim / 2; i += 4) {
+        const int col = 8 * (i / 4) + 2 * (lane % 4);
+        const int idx = i + 2 * r;
+        *reinterpret_cast<__nv_bfloat162*>(out + col) =
+            __floats2bfloat162_rn(o[idx] * inv, o[idx + 1] * inv);
+      }
+      if (a.lse != nullptr && lane % 4 == 0) {
+        a.lse[static_cast<int64_t>(head) * a.num_queries + row] =
+            sum > 0.f ? row_max[r] * softmax_scale + logf(sum) : -INFINITY;
+      }
+    }
+  }
+};
+
+// Shared-memory ring and its barriers as the consumers see them.
+template <int kHeadDim>
+struct Ring {
+  using L = SmemLayout<kHeadDim>;
+  uint8_t* smem;
+  uint64_t* k_full;
+  uint64_t* v_full;
+  uint64_t* k_empty;
+  uint64_t* v_empty;
+  __device__ __forceinline__ uint32_t K(int stage) const {
+    return hopper::SmemAddr(smem + L::kKOffset + stage * L::kKvStageBytes);
+  }
+  __device__ __forceinline__ uint32_t V(int stage) const {
+    return hopper::SmemAddr(smem + L::kVOffset + stage * L::kKvStageBytes);
+  }
+  static __device__ __forceinline__ uint32_t Parity(int it) { return (it / L::kStages) & 1; }
+};
+
+// Where a consumer thread's rows sit.
+struct RowPlace {
+  int lane;
+  int row_lo;        // first of the thread's two rows (the other is row_lo + 8), in the call
+  int pos_lo;        // its position
+  int wg_first_pos;  // position of the warpgroup's first row
+};
+
+// Named barriers 1 and 2 order the two consumer warpgroups' wgmma issue (0 is
+// __syncthreads).
+inline constexpr uint32_t kSchedulerBarrier0 = 1;
+
+// The straightforward order: scores, softmax, P V, each waited for before the next.
+template <int kHeadDim, bool kSparse>
+__device__ __forceinline__ void ConsumeSerial(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
+                                              const KeyTileWalk<kHeadDim, kSparse>& walk,
+                                              uint32_t q_addr, const RowPlace& at,
+                                              float scale_log2) {
+  constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
+  constexpr int kStages = TileConfig<kHeadDim>::kStages;
+  for (int it = 0; it < walk.count; ++it) {
+    const int s = it % kStages;
+    const int n = walk.Tile(it);
+    typename Consumer<kHeadDim>::Scores sc;
+    typename Consumer<kHeadDim>::Probs pr;
+    float alpha[2];
+    hopper::MbarWait(&ring.k_full[s], Ring<kHeadDim>::Parity(it));
+    Consumer<kHeadDim>::IssueScores(sc, q_addr, ring.K(s));
+    hopper::WgmmaWait<0>();
+    hopper::FenceRegisters(sc);
+    if (at.lane == 0) hopper::MbarArrive(&ring.k_empty[s]);
+    if (n * kBlockN + kBlockN - 1 > at.wg_first_pos) {
+      Consumer<kHeadDim>::MaskCausal(sc, n * kBlockN, at.pos_lo, at.lane);
+    }
+    c.Softmax(sc, scale_log2, alpha);
+    c.RescaleO(alpha);
+    Consumer<kHeadDim>::ToProbs(sc, pr);
+    hopper::MbarWait(&ring.v_full[s], Ring<kHeadDim>::Parity(it));
+    c.IssueValues(pr, ring.V(s));
+    hopper::WgmmaWait<0>();
+    hopper::FenceRegisters(c.o);
+    if (at.lane == 0) hopper::MbarArrive(&ring.v_empty[s]);
+  }
+}
+
+// FlashAttention-3's order: the scores of tile i+1 and P V of tile i are in flight while
+// the softmax of tile i+1 runs (intra-warpgroup overlap), and the two warpgroups take
+// turns issuing their GEMMs (named barriers), so one's softmax overlaps the other's GEMMs.
+template <int kHeadDim, bool kSparse>
+__device__ __forceinline__ void ConsumeOverlapped(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
+                                                  const KeyTileWalk<kHeadDim, kSparse>& walk,
+                                                  uint32_t q_addr, const RowPlace& at, int wg,
+                                                  float scale_log2) {
+  constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
+  constexpr int kStages = TileConfig<kHeadDim>::kStages;
+  using C = Consumer<kHeadDim>;
+  if (walk.count == 0) return;
+  const uint32_t my_turn = kSchedulerBarrier0 + wg;
+  const uint32_t their_turn = kSchedulerBarrier0 + (1 - wg);
+  constexpr uint32_t kBoth = 256;
+  // Warpgroup 0 issues first.
+  if (wg == 1) hopper::NamedBarrierArrive(their_turn, kBoth);
+  typename C::Scores sc;
+  typename C::Probs pr;
+  float alpha[2];
+
+  int n = walk.Tile(0);
+  hopper::MbarWait(&ring.k_full[0], 0);
+  hopper::NamedBarrierSync(my_turn, kBoth);
+  C::IssueScores(sc, q_addr, ring.K(0));
+  hopper::NamedBarrierArrive(their_turn, kBoth);
+  hopper::WgmmaWait<0>();
+  hopper::FenceRegisters(sc);
+  if (at.lane == 0) hopper::MbarArrive(&ring.k_empty[0]);
+  if (n * kBlockN + kBlockN - 1 > at.wg_first_pos)
+    C::MaskCausal(sc, n * kBlockN, at.pos_lo, at.lane);
+  c.Softmax(sc, scale_log2, alpha);
+  C::ToProbs(sc, pr);
+
+  for (int it = 1; it < walk.count; ++it) {
+    const int s = it % kStages, prev = (it - 1) % kStages;
+    n = walk.Tile(it);
+    hopper::MbarWait(&ring.k_full[s], Ring<kHeadDim>::Parity(it));
+    hopper::NamedBarrierSync(my_turn, kBoth);
+    C::IssueScores(sc, q_addr, ring.K(s));
+    c.RescaleO(alpha);
+    hopper::MbarWait(&ring.v_full[prev], Ring<kHeadDim>::Parity(it - 1));
+    c.IssueValues(pr, ring.V(prev));
+    hopper::NamedBarrierArrive(their_turn, kBoth);
+    hopper::WgmmaWait<1>();  // the scores; P V may still run
+    hopper::FenceRegisters(sc);
+    if (at.lane == 0) hopper::MbarArrive(&ring.k_empty[s]);
+    if (n * kBlockN + kBlockN - 1 > at.wg_first_pos)
+      C::MaskCausal(sc, n * kBlockN, at.pos_lo, at.lane);
+    c.Softmax(sc, scale_log2, alpha);
+    hopper::WgmmaWait<0>();
+    hopper::FenceRegisters(c.o);
+    if (at.lane == 0) hopper::MbarArrive(&ring.v_empty[prev]);
+    C::ToProbs(sc, pr);
+  }
+
+  const int last = (walk.count - 1) % kStages;
+  hopper::NamedBarrierSync(my_turn, kBoth);
+  c.RescaleO(alpha);
+  hopper::MbarWait(&ring.v_full[last], Ring<kHeadDim>::Parity(walk.count - 1));
+  c.IssueValues(pr, ring.V(last));
+  // Warpgroup 1 started with one extra arrival; its last one would have no partner.
+  if (wg == 0) hopper::NamedBarrierArrive(their_turn, kBoth);
+  hopper::WgmmaWait<0>();
+  hopper::FenceRegisters(c.o);
+  if (at.lane == 0) hopper::MbarArrive(&ring.v_empty[last]);
+}
+
+template <int kHeadDim, bool kSparse, bool kOverlap>
+__global__ void __launch_bounds__(kThreads, 1)
+    PrefillKernel(const __grid_constant__ CUtensorMap q_map,
+                  const __grid_constant__ CUtensorMap k_map,
+                  const __grid_constant__ CUtensorMap v_map, const KernelArgs args) {
+  using L = SmemLayout<kHeadDim>;
+  constexpr int kStages = L::kStages;
+  constexpr int kBlockN = L::kBlockN;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
+                                             ~static_cast<uintptr_t>(1023));
+  uint64_t* bars = reinterpret_cast<uint64_t*>(smem + L::kBarrierOffset);
+  uint64_t* q_full = bars;
+  Ring<kHeadDim> ring{smem, bars + 1, bars + 1 + kStages, bars + 1 + 2 * kStages,
+                      bars + 1 + 3 * kStages};
+
+  // Longest first: the last query tiles (most keys) of every head go out first; heads of
+  // one GQA group sit next to each other so their K/V reads meet in L2.
+  const int tile = blockIdx.x;
+  const int m_block = args.num_m_blocks - 1 - tile / args.num_q_heads;
+  const int head = tile % args.num_q_heads;
+  const int kv_head = head / args.group;
+  const int kv_len = args.kv_lengths != nullptr ? args.kv_lengths[kv_head] : args.max_kv_length;
+  const int pos0 = kv_len - args.num_queries;  // position of query 0
+  KeyTileWalk<kHeadDim, kSparse> walk;
+  walk.Init(args, m_block, head, pos0);
+
+  if (threadIdx.x == 0) {
+    hopper::MbarInit(q_full, 1);
+    for (int s = 0; s < kStages; ++s) {
+      hopper::MbarInit(&ring.k_full[s], 1);
+      hopper::MbarInit(&ring.v_full[s], 1);
+      // One arrival per consumer warp.
+      hopper::MbarInit(&ring.k_empty[s], 4 * kConsumerWarpgroups);
+      hopper::MbarInit(&ring.v_empty[s], 4 * kConsumerWarpgroups);
+    }
+    hopper::FenceBarrierInit();
+  }
+  __syncthreads();
+
+  if (threadIdx.x < 128) {
+    // Producer warpgroup: one thread issues every copy.
+    hopper::SetMaxRegsDec<24>();
+    if (threadIdx.x == 0) {
+      hopper::PrefetchTensorMap(&q_map);
+      hopper::PrefetchTensorMap(&k_map);
+      hopper::PrefetchTensorMap(&v_map);
+      hopper::MbarArriveExpectTx(q_full, L::kQBytes);
+      for (int c = 0; c < L::kChunks; ++c) {
+        hopper::TmaLoad3d(&q_map, q_full, smem + c * L::kQChunkBytes, c * 64, head,
+                          m_block * kBlockM);
+      }
+      for (int it = 0; it < walk.count; ++it) {
+        const int s = it % kStages;
+        const uint32_t reuse_parity = ((it / kStages) + 1) & 1;
+        const int n = walk.Tile(it);
+        if (it >= kStages) hopper::MbarWait(&ring.k_empty[s], reuse_parity);
+        uint8_t* k_dst = smem + L::kKOffset + s * L::kKvStageBytes;
+        hopper::MbarArriveExpectTx(&ring.k_full[s], L::kKvStageBytes);
+        for (int c = 0; c < L::kChunks; ++c) {
+          hopper::TmaLoad3d(&k_map, &ring.k_full[s], k_dst + c * L::kKvChunkBytes, c * 64,
+                            n * kBlockN, kv_head);
+        }
+        if (it >= kStages) hopper::MbarWait(&ring.v_empty[s], reuse_parity);
+        uint8_t* v_dst = smem + L::kVOffset + s * L::kKvStageBytes;
+        hopper::MbarArriveExpectTx(&ring.v_full[s], L::kKvStageBytes);
+        for (int c = 0; c < L::kChunks; ++c) {
+          hopper::TmaLoad3d(&v_map, &ring.v_full[s], v_dst + c * L::kKvChunkBytes, c * 64,
+                            n * kBlockN, kv_head);
+        }
+      }
+    }
+    return;
+  }
+
+  hopper::SetMaxRegsInc<240>();
+  const int wg = threadIdx.x / 128 - 1;
+  const int t = threadIdx.x % 128;
+  RowPlace at;
+  at.lane = t % 32;
+  at.row_lo = m_block * kBlockM + 64 * wg + 16 * (t / 32) + at.lane / 4;
+  at.pos_lo = pos0 + at.row_lo;
+  at.wg_first_pos = pos0 + m_block * kBlockM + 64 * wg;
+  const uint32_t q_addr = hopper::SmemAddr(smem) + 64 * wg * kSwizzleBytes;
+
+  Consumer<kHeadDim> c;
+  c.Reset();
+  hopper::MbarWait(q_full, 0);
+  if constexpr (kOverlap) {
+    ConsumeOverlapped(c, ring, walk, q_addr, at, wg, args.scale_log2);
+  } else {
+    ConsumeSerial(c, ring, walk, q_addr, at, args.scale_log2);
+  }
+  c.Store(args, head, at.row_lo, at.lane, args.softmax_scale);
+}
+
+template <int kHeadDim, bool kSparse>
+absl::Status LaunchPrefill(const TensorMaps& maps, const KernelArgs& args, bool overlap,
+                           cudaStream_t stream) {
+  auto* kernel =
+      overlap ? &PrefillKernel<kHeadDim, kSparse, true> : &PrefillKernel<kHeadDim, kSparse, false>;
+  constexpr int kSmem = SmemLayout<kHeadDim>::kBytes;
+  cudaError_t err =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (err != cudaSuccess) {
+    return absl::InternalError(absl::StrCat("prefill: raising shared memory to ", kSmem,
+                                            " bytes: ", cudaGetErrorString(err)));
+  }
+  const dim3 grid(args.num_m_blocks * args.num_q_heads);
+  kernel<<<grid, kThreads, kSmem, stream>>>(maps.q, maps.k, maps.v, args);
+  err = cudaGetLastError();
+  if (err != cudaSuccess) {
+    return absl::InternalError(absl::StrCat("prefill kernel (head_dim ", kHeadDim,
+                                            kSparse ? ", block-sparse" : "",
+                                            ") launch: ", cudaGetErrorString(err)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sf::cuda::prefill_internal
+
+#endif  // SF_KERNELS_CUDA_ATTENTION_PREFILL_KERNEL_CUH_
