@@ -132,6 +132,71 @@ struct Shape {
   int hq, hkv;
 };
 
+// A line pattern shared per KV head and its exact fraction of the causal pairs (a key
+// both a column and on a diagonal of a row counts once).
+struct Lines {
+  std::vector<int32_t> columns, diagonals;
+  double Fraction(int64_t len) const {
+    double pairs = 0;
+    for (int32_t c : columns) pairs += static_cast<double>(len - c);
+    for (int32_t d : diagonals) pairs += static_cast<double>(len - d);
+    for (int32_t c : columns)
+      for (int32_t d : diagonals)
+        if (c + static_cast<int64_t>(d) < len) pairs -= 1;
+    return pairs / (0.5 * static_cast<double>(len) * (len + 1));
+  }
+};
+
+// Streaming at ~10% of the causal pairs: 4 sink columns and a window of 5% of the length.
+Lines StreamingLines(int64_t len) {
+  Lines l;
+  l.columns = {0, 1, 2, 3};
+  for (int32_t d = 0; d < len / 20; ++d) l.diagonals.push_back(d);
+  return l;
+}
+
+// vertical_slash-like: 4 sinks + 508 random columns, 64 local + 448 random diagonals.
+Lines VerticalSlashLines(int64_t len, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> key(0, static_cast<int32_t>(len) - 1);
+  Lines l;
+  for (int32_t c = 0; c < 4; ++c) l.columns.push_back(c);
+  while (l.columns.size() < 512) l.columns.push_back(key(rng));
+  for (int32_t d = 0; d < 64; ++d) l.diagonals.push_back(d);
+  while (l.diagonals.size() < 512) l.diagonals.push_back(key(rng));
+  for (auto* v : {&l.columns, &l.diagonals}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  return l;
+}
+
+// Median ms of PrefillLines with `lines` for every KV head.
+double TimeLines(const sf::cuda::AttentionParams& p, const Lines& lines, int reps) {
+  std::vector<int32_t> col_off{0}, cols, diag_off{0}, diags;
+  for (int g = 0; g < p.num_kv_heads; ++g) {
+    cols.insert(cols.end(), lines.columns.begin(), lines.columns.end());
+    diags.insert(diags.end(), lines.diagonals.begin(), lines.diagonals.end());
+    col_off.push_back(static_cast<int32_t>(cols.size()));
+    diag_off.push_back(static_cast<int32_t>(diags.size()));
+  }
+  int32_t* dev[4];
+  const std::vector<int32_t>* host[4] = {&col_off, &cols, &diag_off, &diags};
+  for (int i = 0; i < 4; ++i) {
+    BENCH_CHECK(cudaMalloc(&dev[i], host[i]->size() * 4));
+    BENCH_CHECK(cudaMemcpy(dev[i], host[i]->data(), host[i]->size() * 4, cudaMemcpyHostToDevice));
+  }
+  sf::cuda::LineSelection sel;
+  sel.heads.count = p.num_kv_heads;
+  sel.column_offsets = dev[0];
+  sel.columns = dev[1];
+  sel.diagonal_offsets = dev[2];
+  sel.diagonals = dev[3];
+  const double ms = MedianMs(reps, [&] { CheckStatus(sf::cuda::PrefillLines(p, sel), "lines"); });
+  for (int32_t* d : dev) cudaFree(d);
+  return ms;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -176,6 +241,12 @@ int main(int argc, char** argv) {
   std::printf("%-6s %7s %9s %8s %9s %7s %9s | %9s %6s %9s %6s\n", "Hq/Hkv", "L", "dense ms",
               "TFLOP/s", "floor ms", "of flr", "serial ms", "bs10 ms", "kept", "kept*dns", "ratio");
   const int d = 128, block = 128;
+  struct LineRow {
+    int hq;
+    int64_t len;
+    double stream_ms, stream_kept, vs_ms, vs_kept, dense_ms;
+  };
+  std::vector<LineRow> line_rows;
   for (const Shape s : {Shape{28, 4}, Shape{64, 8}}) {
     for (const int64_t len : lengths) {
       __nv_bfloat16 *q, *k, *v, *o;
@@ -243,6 +314,11 @@ int main(int argc, char** argv) {
       const double kept = kept_pairs / causal_pairs;
       const double bs_ms =
           MedianMs(reps, [&] { CheckStatus(sf::cuda::PrefillBlockSparse(p, sel), "blocks"); });
+      const Lines stream = StreamingLines(len), vs = VerticalSlashLines(len, 9);
+      const double stream_kept = stream.Fraction(len), vs_kept = vs.Fraction(len);
+      const double stream_ms = TimeLines(p, stream, reps);
+      const double vs_ms = TimeLines(p, vs, reps);
+      line_rows.push_back({s.hq, len, stream_ms, stream_kept, vs_ms, vs_kept, dense_ms});
       std::printf("%2d/%-3d %7lld %9.2f %8.0f %9.2f %6.0f%% %9.2f | %9.2f %5.1f%% %9.2f %6.2f\n",
                   s.hq, s.hkv, static_cast<long long>(len), dense_ms, causal_flops / dense_ms / 1e9,
                   floor_ms, 100 * floor_ms / dense_ms, serial_ms, bs_ms, 100 * kept,
@@ -255,6 +331,13 @@ int main(int argc, char** argv) {
         std::fprintf(csv, "own_dense_serial,%d,%d,%d,%lld,%.4f,%.1f,%.4f,1\n", s.hq, s.hkv, d,
                      static_cast<long long>(len), serial_ms, causal_flops / serial_ms / 1e9,
                      floor_ms);
+        std::fprintf(csv, "own_streaming10,%d,%d,%d,%lld,%.4f,%.1f,%.4f,%.4f\n", s.hq, s.hkv, d,
+                     static_cast<long long>(len), stream_ms,
+                     stream_kept * causal_flops / stream_ms / 1e9, stream_kept * floor_ms,
+                     stream_kept);
+        std::fprintf(csv, "own_vslines,%d,%d,%d,%lld,%.4f,%.1f,%.4f,%.4f\n", s.hq, s.hkv, d,
+                     static_cast<long long>(len), vs_ms, vs_kept * causal_flops / vs_ms / 1e9,
+                     vs_kept * floor_ms, vs_kept);
         std::fprintf(csv, "own_blocks10,%d,%d,%d,%lld,%.4f,%.1f,%.4f,%.4f\n", s.hq, s.hkv, d,
                      static_cast<long long>(len), bs_ms, kept * causal_flops / bs_ms / 1e9,
                      kept * floor_ms, kept);
@@ -267,6 +350,14 @@ int main(int argc, char** argv) {
       cudaFree(v);
       cudaFree(o);
     }
+  }
+  std::printf("%-6s %7s | %10s %6s %6s | %10s %6s %6s\n", "Hq", "L", "stream ms", "kept", "ratio",
+              "vslines ms", "kept", "ratio");
+  for (const LineRow& r : line_rows) {
+    std::printf("%-6d %7lld | %10.2f %5.1f%% %6.2f | %10.2f %5.1f%% %6.2f\n", r.hq,
+                static_cast<long long>(r.len), r.stream_ms, 100 * r.stream_kept,
+                r.stream_ms / (r.stream_kept * r.dense_ms), r.vs_ms, 100 * r.vs_kept,
+                r.vs_ms / (r.vs_kept * r.dense_ms));
   }
   if (csv) std::fclose(csv);
   return 0;

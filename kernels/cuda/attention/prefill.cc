@@ -154,17 +154,17 @@ KernelArgs BaseArgs(const AttentionParams& p) {
   return a;
 }
 
-template <bool kSparse>
+template <prefill_internal::WalkMode kMode>
 absl::Status Dispatch(const TensorMaps& maps, const KernelArgs& a, int head_dim,
                       PrefillSchedule schedule, cudaStream_t stream) {
   const bool overlap = schedule == PrefillSchedule::kOverlapped;
   switch (head_dim) {
     case 64:
-      return prefill_internal::LaunchPrefill<64, kSparse>(maps, a, overlap, stream);
+      return prefill_internal::LaunchPrefill<64, kMode>(maps, a, overlap, stream);
     case 128:
-      return prefill_internal::LaunchPrefill<128, kSparse>(maps, a, overlap, stream);
+      return prefill_internal::LaunchPrefill<128, kMode>(maps, a, overlap, stream);
     default:
-      return prefill_internal::LaunchPrefill<256, kSparse>(maps, a, overlap, stream);
+      return prefill_internal::LaunchPrefill<256, kMode>(maps, a, overlap, stream);
   }
 }
 
@@ -178,27 +178,37 @@ absl::Status PrefillDense(const AttentionParams& params, PrefillSchedule schedul
   if (absl::Status s = Validate(params); !s.ok()) return s;
   TensorMaps maps;
   if (absl::Status s = BuildMaps(params, &maps); !s.ok()) return s;
-  return Dispatch<false>(maps, BaseArgs(params), params.head_dim, schedule, params.stream);
+  return Dispatch<prefill_internal::WalkMode::kDense>(maps, BaseArgs(params), params.head_dim,
+                                                      schedule, params.stream);
+}
+
+static absl::Status CheckListHeads(int32_t count, const AttentionParams& p, const char* field) {
+  if (count != p.num_q_heads && count != p.num_kv_heads) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prefill: ", field, " = ", count, " must be num_q_heads or num_kv_heads"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PrefillBlockSparse(const AttentionParams& params, const BlockSelection& selection,
                                 PrefillSchedule schedule) {
   if (absl::Status s = Validate(params); !s.ok()) return s;
-  if (selection.block <= 0 || selection.block % 128 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prefill: BlockSelection.block = ", selection.block, " must be a multiple of 128"));
+  const int b = selection.block;
+  const bool coarse = b > 0 && b % 128 == 0;
+  const bool fine = b == 16 || b == 32 || b == 64;
+  if (!coarse && !fine) {
+    return absl::InvalidArgumentError(absl::StrCat("prefill: BlockSelection.block = ", b,
+                                                   " must be 16, 32, 64 or a multiple of 128"));
   }
-  const int64_t want_blocks = (params.num_queries + selection.block - 1) / selection.block;
+  const int64_t want_blocks = (params.num_queries + b - 1) / b;
   if (selection.num_query_blocks != want_blocks) {
     return absl::InvalidArgumentError(
         absl::StrCat("prefill: BlockSelection.num_query_blocks = ", selection.num_query_blocks,
                      ", expected ceil(num_queries / block) = ", want_blocks));
   }
-  if (selection.heads.count != params.num_q_heads && selection.heads.count != params.num_kv_heads) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("prefill: BlockSelection.heads.count = ", selection.heads.count,
-                     " must be num_q_heads or num_kv_heads"));
-  }
+  if (absl::Status s = CheckListHeads(selection.heads.count, params, "BlockSelection.heads.count");
+      !s.ok())
+    return s;
   if (selection.offsets == nullptr || selection.key_blocks == nullptr) {
     return absl::InvalidArgumentError("prefill: BlockSelection.offsets/key_blocks is null");
   }
@@ -206,11 +216,37 @@ absl::Status PrefillBlockSparse(const AttentionParams& params, const BlockSelect
   if (absl::Status s = BuildMaps(params, &maps); !s.ok()) return s;
   KernelArgs a = BaseArgs(params);
   a.list_heads = selection.heads.count;
-  a.block = selection.block;
+  a.block = b;
+  a.block_shift = fine ? __builtin_ctz(static_cast<unsigned>(b)) : 0;
   a.num_query_blocks = selection.num_query_blocks;
   a.offsets = selection.offsets;
   a.key_blocks = selection.key_blocks;
-  return Dispatch<true>(maps, a, params.head_dim, schedule, params.stream);
+  return Dispatch<prefill_internal::WalkMode::kBlocks>(maps, a, params.head_dim, schedule,
+                                                       params.stream);
+}
+
+absl::Status PrefillLines(const AttentionParams& params, const LineSelection& selection,
+                          PrefillSchedule schedule) {
+  if (absl::Status s = Validate(params); !s.ok()) return s;
+  if (absl::Status s = CheckListHeads(selection.heads.count, params, "LineSelection.heads.count");
+      !s.ok())
+    return s;
+  if (selection.column_offsets == nullptr || selection.columns == nullptr ||
+      selection.diagonal_offsets == nullptr || selection.diagonals == nullptr) {
+    return absl::InvalidArgumentError(
+        "prefill: LineSelection.column_offsets/columns/diagonal_offsets/diagonals is null "
+        "(give an empty list as offsets {0, 0, ...} and any valid pointer)");
+  }
+  TensorMaps maps;
+  if (absl::Status s = BuildMaps(params, &maps); !s.ok()) return s;
+  KernelArgs a = BaseArgs(params);
+  a.line_heads = selection.heads.count;
+  a.column_offsets = selection.column_offsets;
+  a.columns = selection.columns;
+  a.diagonal_offsets = selection.diagonal_offsets;
+  a.diagonals = selection.diagonals;
+  return Dispatch<prefill_internal::WalkMode::kLines>(maps, a, params.head_dim, schedule,
+                                                      params.stream);
 }
 
 }  // namespace sf::cuda

@@ -28,13 +28,24 @@ enum class PrefillSchedule { kOverlapped, kSerial };
 absl::Status PrefillDense(const AttentionParams& params,
                           PrefillSchedule schedule = PrefillSchedule::kOverlapped);
 
-// Block-sparse causal prefill: query block b of head h sees the keys of the key blocks
-// its list names, causal inside (selection.h). `selection.block` must be a multiple of
-// 128; lists may be per query head or per KV head. A row whose blocks hold no key at or
-// before its position is written as 0 with lse -inf. Same requirements as PrefillDense,
-// plus selection.num_query_blocks == ceil(num_queries / block).
+// Block-sparse causal prefill: query block b of a head sees the keys of the key blocks
+// its list names, causal inside (selection.h); lists per query head or per KV head.
+// `selection.block`: a multiple of 128, or 16, 32 or 64 (then 128-row tiles carry a mask of
+// their sub-blocks). A row that sees no key is written as 0 with lse -inf. Same
+// requirements as PrefillDense, plus num_query_blocks == ceil(num_queries / block) and
+// sorted lists (InvalidArgument naming the field otherwise; list contents are read on the
+// device, not checked).
 absl::Status PrefillBlockSparse(const AttentionParams& params, const BlockSelection& selection,
                                 PrefillSchedule schedule = PrefillSchedule::kOverlapped);
+
+// Line-pattern causal prefill (vertical_slash, streaming, flexprefill's line heads): query
+// row i at position p = kv_length - num_queries + i sees key k <= p iff k is one of its
+// head's columns or p - k one of its diagonal offsets (selection.h); exactly that set. The
+// kernel visits only key tiles some column or diagonal touches; tiles the lines cover
+// entirely run unmasked. Rows that see no key: 0, lse -inf. Same requirements as
+// PrefillDense; lists sorted ascending, diagonals >= 0.
+absl::Status PrefillLines(const AttentionParams& params, const LineSelection& selection,
+                          PrefillSchedule schedule = PrefillSchedule::kOverlapped);
 
 }  // namespace sf::cuda
 

@@ -2,6 +2,6 @@
 #include "kernels/cuda/attention/prefill_kernel.cuh"
 
 namespace sf::cuda::prefill_internal {
-template absl::Status LaunchPrefill<64, false>(const TensorMaps&, const KernelArgs&, bool,
-                                               cudaStream_t);
+template absl::Status LaunchPrefill<64, WalkMode::kDense>(const TensorMaps&, const KernelArgs&,
+                                                          bool, cudaStream_t);
 }  // namespace sf::cuda::prefill_internal

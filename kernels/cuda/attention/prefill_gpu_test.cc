@@ -358,17 +358,24 @@ void RunBlockCase(const Problem& pb, const BlockListSelection& sel_lists,
   }
 }
 
-class BlockSparsePrefillTest : public ::testing::TestWithParam<Shape> {};
+struct BlockCase {
+  Shape shape;
+  int block;
+  int budget;
+};
 
-// The CPU's block_sparse choice (per query head, block 128), converted to device lists.
+class BlockSparsePrefillTest : public ::testing::TestWithParam<BlockCase> {};
+
+// The CPU's block_sparse choice (per query head), converted to device lists: blocks of
+// 128 and 256 (whole kernel tiles) and of 16, 32, 64 (tiles with sub-block masks).
 TEST_P(BlockSparsePrefillTest, CpuBlockSparseSelection_MatchesReference) {
-  const Shape s = GetParam();
-  std::mt19937 rng(static_cast<uint32_t>(s.num_queries + s.head_dim * 3 + s.hq));
+  const Shape s = GetParam().shape;
+  const int block = GetParam().block;
+  std::mt19937 rng(static_cast<uint32_t>(s.num_queries + s.head_dim * 3 + s.hq + block));
   const Problem pb(s, s.kv_length, rng);
-  const int block = 128;
   kernels::BlockSparseParams bp;
   bp.block = block;
-  bp.block_budget = 3;
+  bp.block_budget = GetParam().budget;
   SF_ASSERT_OK_AND_ASSIGN(auto chosen, kernels::PrefillSelect("block_sparse", bp, pb.Input()));
   const kernels::SelectionStructure st = kernels::DescribeSelection(*chosen.selection);
   ASSERT_EQ(st.block, block);
@@ -381,11 +388,20 @@ TEST_P(BlockSparsePrefillTest, CpuBlockSparseSelection_MatchesReference) {
   RunBlockCase(pb, sel, chosen.selection, block);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, BlockSparsePrefillTest,
-    ::testing::Values(Shape{1023, 1023, 8, 1, 128}, Shape{4097, 4097, 4, 4, 64},
-                      Shape{1023, 1023, 7, 1, 256}, Shape{113, 113, 8, 2, 128}),
-    [](const ::testing::TestParamInfo<Shape>& shape) { return Name(shape.param); });
+INSTANTIATE_TEST_SUITE_P(Shapes, BlockSparsePrefillTest,
+                         ::testing::Values(BlockCase{{1023, 1023, 8, 1, 128}, 128, 3},
+                                           BlockCase{{4097, 4097, 4, 4, 64}, 128, 5},
+                                           BlockCase{{1023, 1023, 7, 1, 256}, 128, 3},
+                                           BlockCase{{113, 113, 8, 2, 128}, 128, 1},
+                                           BlockCase{{1023, 1023, 4, 1, 128}, 256, 2},
+                                           BlockCase{{1023, 1023, 8, 1, 128}, 16, 12},
+                                           BlockCase{{1023, 1023, 8, 2, 64}, 32, 6},
+                                           BlockCase{{1023, 1023, 7, 1, 256}, 64, 4},
+                                           BlockCase{{4097, 4097, 4, 1, 128}, 16, 20},
+                                           BlockCase{{17, 17, 4, 1, 128}, 16, 1}),
+                         [](const ::testing::TestParamInfo<BlockCase>& c) {
+                           return absl::StrCat(Name(c.param.shape), "_b", c.param.block);
+                         });
 
 // Lists shared per KV head, chunked, some query blocks listing only keys after their rows
 // (those rows see nothing: output 0, lse -inf) and some listing nothing at all.
@@ -419,6 +435,150 @@ TEST(BlockSparsePrefill, SharedListsWithEmptyRows_ZeroOutputAndMinusInfLse) {
   }
   auto sel = std::make_shared<BlockListSelection>(lists, block, s.hq / s.hkv, q_offset);
   RunBlockCase(pb, *sel, sel, block);
+}
+
+// A line selection given as lists (per query head or per KV head), with the CPU view of
+// the same keys: row i at position p sees k <= p iff k is a column or p - k a diagonal.
+class LineListSelection : public kernels::Selection {
+ public:
+  LineListSelection(std::vector<std::vector<int32_t>> columns,
+                    std::vector<std::vector<int32_t>> diagonals, int group, int64_t q_offset)
+      : columns_(std::move(columns)),
+        diagonals_(std::move(diagonals)),
+        group_(group),
+        q_offset_(q_offset) {}
+  void Row(int64_t h, int64_t i, std::vector<KeyRange>* out) const override {
+    out->clear();
+    const int64_t lh = h / group_, pos = q_offset_ + i;
+    std::vector<int64_t> keys;
+    for (int32_t c : columns_[lh])
+      if (c <= pos) keys.push_back(c);
+    for (int32_t d : diagonals_[lh])
+      if (d <= pos) keys.push_back(pos - d);
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (int64_t k : keys) {
+      if (!out->empty() && out->back().end == k) {
+        out->back().end = k + 1;
+      } else {
+        out->push_back({k, k + 1});
+      }
+    }
+  }
+  static void Flatten(const std::vector<std::vector<int32_t>>& lists, std::vector<int32_t>* offsets,
+                      std::vector<int32_t>* items) {
+    offsets->assign(1, 0);
+    items->clear();
+    for (const auto& l : lists) {
+      items->insert(items->end(), l.begin(), l.end());
+      offsets->push_back(static_cast<int32_t>(items->size()));
+    }
+  }
+  const std::vector<std::vector<int32_t>>& columns() const { return columns_; }
+  const std::vector<std::vector<int32_t>>& diagonals() const { return diagonals_; }
+
+ private:
+  std::vector<std::vector<int32_t>> columns_;
+  std::vector<std::vector<int32_t>> diagonals_;
+  int group_;
+  int64_t q_offset_;
+};
+
+void RunLineCase(const Problem& pb, const LineListSelection& lines,
+                 std::shared_ptr<const kernels::Selection> cpu_sel) {
+  std::vector<int32_t> col_off, cols, diag_off, diags;
+  LineListSelection::Flatten(lines.columns(), &col_off, &cols);
+  LineListSelection::Flatten(lines.diagonals(), &diag_off, &diags);
+  Device<int32_t> d_col_off(col_off), d_cols(cols), d_diag_off(diag_off), d_diags(diags);
+  LineSelection sel;
+  sel.heads.count = static_cast<int32_t>(lines.columns().size());
+  sel.column_offsets = d_col_off.get();
+  sel.columns = d_cols.get();
+  sel.diagonal_offsets = d_diag_off.get();
+  sel.diagonals = d_diags.get();
+  const kernels::AttentionResult ref = kernels::AttendSelected(pb.Input(), cpu_sel);
+  for (const auto& [schedule, label] : kSchedules) {
+    const KernelResult got = RunKernel(
+        pb, false, [&](const AttentionParams& p) { return PrefillLines(p, sel, schedule); });
+    ExpectMatches(pb, got, ref, *cpu_sel, label);
+  }
+}
+
+struct LineCase {
+  Shape shape;
+  int verticals;
+  int slashes;
+};
+
+class VerticalSlashPrefillTest : public ::testing::TestWithParam<LineCase> {};
+
+// The CPU's vertical_slash choice (per query head), as a LineSelection.
+TEST_P(VerticalSlashPrefillTest, CpuSelection_MatchesReference) {
+  const Shape s = GetParam().shape;
+  std::mt19937 rng(static_cast<uint32_t>(s.num_queries * 3 + s.head_dim + s.hq));
+  const Problem pb(s, s.kv_length, rng);
+  kernels::VerticalSlashParams vp;
+  vp.last_q = 64;
+  vp.sink = 4;
+  vp.local = 32;
+  vp.verticals = GetParam().verticals;
+  vp.slashes = GetParam().slashes;
+  SF_ASSERT_OK_AND_ASSIGN(auto chosen, kernels::PrefillSelect("vertical_slash", vp, pb.Input()));
+  const kernels::SelectionStructure st = kernels::DescribeSelection(*chosen.selection);
+  ASSERT_EQ(static_cast<int>(st.columns.size()), s.hq);
+  std::vector<std::vector<int32_t>> cols(s.hq), diags(s.hq);
+  for (int h = 0; h < s.hq; ++h) {
+    cols[h].assign(st.columns[h].begin(), st.columns[h].end());
+    diags[h].assign(st.offsets[h].begin(), st.offsets[h].end());
+  }
+  const LineListSelection lines(cols, diags, 1, s.kv_length - s.num_queries);
+  RunLineCase(pb, lines, chosen.selection);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, VerticalSlashPrefillTest,
+                         ::testing::Values(LineCase{{1023, 1023, 8, 1, 128}, 64, 64},
+                                           LineCase{{4097, 4097, 4, 1, 128}, 200, 300},
+                                           LineCase{{1023, 1023, 8, 2, 64}, 100, 40},
+                                           LineCase{{1023, 1023, 7, 1, 256}, 64, 64},
+                                           LineCase{{113, 113, 4, 4, 128}, 16, 40}),
+                         [](const ::testing::TestParamInfo<LineCase>& c) {
+                           return Name(c.param.shape);
+                         });
+
+// Streaming (sink columns plus a window of diagonals), shared per KV head, chunked; and
+// per-KV-head random lines where some rows see nothing (no column at or before them and
+// diagonals only beyond their position).
+TEST(LinePrefill, StreamingAndSparseRandomLines_MatchReference) {
+  const Shape s{700, 1500, 8, 2, 128};
+  std::mt19937 rng(17);
+  const Problem pb(s, s.kv_length, rng);
+  const int64_t q_offset = s.kv_length - s.num_queries;
+  {
+    std::vector<std::vector<int32_t>> cols(s.hkv, {0, 1, 2, 3}), diags(s.hkv);
+    for (int d = 0; d < 300; ++d) diags[0].push_back(d);  // covers whole tiles
+    for (int d = 0; d < 64; ++d) diags[1].push_back(d);
+    auto lines = std::make_shared<LineListSelection>(cols, diags, s.hq / s.hkv, q_offset);
+    RunLineCase(pb, *lines, lines);
+  }
+  {
+    std::vector<std::vector<int32_t>> cols(s.hkv), diags(s.hkv);
+    std::uniform_int_distribution<int> key(0, static_cast<int>(s.kv_length) - 1);
+    for (int i = 0; i < 40; ++i) cols[0].push_back(key(rng));
+    for (int i = 0; i < 40; ++i) diags[0].push_back(key(rng));
+    // Head 1: a column late in the cache and diagonals larger than early rows' positions.
+    cols[1] = {1400};
+    diags[1] = {1000, 1100};
+    for (auto& l : cols) {
+      std::sort(l.begin(), l.end());
+      l.erase(std::unique(l.begin(), l.end()), l.end());
+    }
+    for (auto& l : diags) {
+      std::sort(l.begin(), l.end());
+      l.erase(std::unique(l.begin(), l.end()), l.end());
+    }
+    auto lines = std::make_shared<LineListSelection>(cols, diags, s.hq / s.hkv, q_offset);
+    RunLineCase(pb, *lines, lines);
+  }
 }
 
 }  // namespace

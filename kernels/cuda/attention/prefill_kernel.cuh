@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/attention/hopper_ptx.cuh"
 #include "kernels/cuda/attention/prefill_launch.h"
+#include "kernels/cuda/attention/prefill_walk.cuh"
 
 namespace sf::cuda::prefill_internal {
 
@@ -39,10 +40,13 @@ struct TileConfig<256> {
   static constexpr int kStages = 2;
 };
 
-inline constexpr int kBlockM = 128;
+inline constexpr int kBlockM = kQueryRows;
 inline constexpr int kConsumerWarpgroups = 2;
 inline constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
 inline constexpr int kSwizzleBytes = 128;  // one 64-column bf16 chunk per swizzled row
+// setmaxnreg budgets: 128 x 56 + 256 x 224 <= 64K registers.
+inline constexpr int kProducerRegisters = 56;
+inline constexpr int kConsumerRegisters = 224;
 
 template <int kHeadDim>
 struct SmemLayout {
@@ -58,45 +62,10 @@ struct SmemLayout {
   static constexpr int kBarrierOffset = kVOffset + kStages * kKvStageBytes;
   // q_full, then per stage k_full, v_full, k_empty, v_empty.
   static constexpr int kBarriers = 1 + 4 * kStages;
+  static constexpr int kInfoOffset = (kBarrierOffset + 8 * kBarriers + 63) / 64 * 64;
+  static constexpr int kScratchOffset = kInfoOffset + kStages * sizeof(TileInfo);
   // +1024: the dynamic buffer is aligned up to 1024 bytes for the 128-byte swizzle.
-  static constexpr int kBytes = kBarrierOffset + 8 * kBarriers + 1024;
-};
-
-// Which key tiles one (query tile, head) visits, in the order visited (descending, so
-// the masked diagonal tiles come first). Producer and consumers compute the same one.
-template <int kHeadDim, bool kSparse>
-struct KeyTileWalk {
-  static constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
-  int32_t count = 0;
-  // Dense: tiles n_end - 1 .. 0. Sparse: each listed block expands into `per_block`
-  // kernel tiles.
-  int32_t n_end = 0;
-  const int32_t* list = nullptr;
-  int32_t per_block = 1;
-
-  __device__ __forceinline__ void Init(const KernelArgs& a, int m_block, int head, int pos0) {
-    const int last_row = min(m_block * kBlockM + kBlockM - 1, a.num_queries - 1);
-    n_end = (pos0 + last_row) / kBlockN + 1;
-    if constexpr (!kSparse) {
-      count = n_end;
-    } else {
-      const int list_head = a.list_heads == a.num_q_heads ? head : head / a.group;
-      const int q_block = m_block * kBlockM / a.block;
-      const int idx = list_head * a.num_query_blocks + q_block;
-      const int begin = a.offsets[idx];
-      list = a.key_blocks + begin;
-      per_block = a.block / kBlockN;
-      count = (a.offsets[idx + 1] - begin) * per_block;
-    }
-  }
-  __device__ __forceinline__ int Tile(int it) const {
-    if constexpr (!kSparse) {
-      return n_end - 1 - it;
-    } else {
-      const int back = count - 1 - it;
-      return list[back / per_block] * per_block + back % per_block;
-    }
-  }
+  static constexpr int kBytes = kScratchOffset + 16 * sizeof(int) + 1024;
 };
 
 // One consumer warpgroup's state for its 64 query rows: the O accumulator, running row
@@ -141,6 +110,40 @@ struct Consumer {
       const int key = key0 + 8 * (i / 4) + 2 * (lane % 4) + (i % 2);
       const int pos = row_pos_lo + 8 * ((i / 2) % 2);
       if (key > pos) s[i] = -INFINITY;
+    }
+  }
+
+  // Applies a sparse tile's mask (and the causal one) to the scores. `row_in_tile`: the
+  // thread's first row within the 128-row query tile.
+  static __device__ __forceinline__ void MaskSparse(Scores& s, const TileInfo* info, int key0,
+                                                    int row_pos_lo, int row_in_tile, int lane,
+                                                    int block_shift) {
+    if (info->kind == kBlockMask) {
+      const uint64_t mask = info->cols[0] | static_cast<uint64_t>(info->cols[1]) << 32;
+      const int per_row = kBlockN >> block_shift;
+#pragma unroll
+      for (int i = 0; i < kBlockN / 2; ++i) {
+        const int key_in = 8 * (i / 4) + 2 * (lane % 4) + (i % 2);
+        const int r = row_in_tile + 8 * ((i / 2) % 2);
+        const int bit = (r >> block_shift) * per_row + (key_in >> block_shift);
+        const bool keep = ((mask >> bit) & 1) && key0 + key_in <= row_pos_lo + 8 * ((i / 2) % 2);
+        if (!keep) s[i] = -INFINITY;
+      }
+    } else {
+      uint32_t cols[kBlockN / 32];
+#pragma unroll
+      for (int w = 0; w < kBlockN / 32; ++w) cols[w] = info->cols[w];
+      const int base = row_pos_lo - key0 - info->diag_lo;
+#pragma unroll
+      for (int i = 0; i < kBlockN / 2; ++i) {
+        const int key_in = 8 * (i / 4) + 2 * (lane % 4) + (i % 2);
+        const int pos = row_pos_lo + 8 * ((i / 2) % 2);
+        const int off = base + 8 * ((i / 2) % 2) - key_in;  // p - k - diag_lo, in [0, 255)
+        const bool col = ((cols[i / 16] >> (key_in & 31)) & 1) && key0 + key_in <= pos;
+        // Diagonal offsets are >= 0, so a listed diagonal is causal by itself.
+        const bool diag = (info->diags[off >> 5] >> (off & 31)) & 1;
+        if (!(col || diag)) s[i] = -INFINITY;
+      }
     }
   }
 
@@ -236,6 +239,7 @@ struct Ring {
   uint64_t* v_full;
   uint64_t* k_empty;
   uint64_t* v_empty;
+  TileInfo* info;  // [kStages], written by the producer before it arrives on k_full
   __device__ __forceinline__ uint32_t K(int stage) const {
     return hopper::SmemAddr(smem + L::kKOffset + stage * L::kKvStageBytes);
   }
@@ -248,6 +252,7 @@ struct Ring {
 // Where a consumer thread's rows sit.
 struct RowPlace {
   int lane;
+  int row_in_tile;   // first of the thread's rows within the 128-row query tile
   int row_lo;        // first of the thread's two rows (the other is row_lo + 8), in the call
   int pos_lo;        // its position
   int wg_first_pos;  // position of the warpgroup's first row
@@ -257,29 +262,42 @@ struct RowPlace {
 // __syncthreads).
 inline constexpr uint32_t kSchedulerBarrier0 = 1;
 
-// The straightforward order: scores, softmax, P V, each waited for before the next.
-template <int kHeadDim, bool kSparse>
-__device__ __forceinline__ void ConsumeSerial(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
-                                              const KeyTileWalk<kHeadDim, kSparse>& walk,
-                                              uint32_t q_addr, const RowPlace& at,
-                                              float scale_log2) {
+// Masks a tile's scores as its TileInfo says: the causal mask only where the tile reaches
+// past the warpgroup's first position, sparse masks only on partial tiles.
+template <int kHeadDim>
+__device__ __forceinline__ void MaskTile(typename Consumer<kHeadDim>::Scores& sc,
+                                         const TileInfo* info, const RowPlace& at,
+                                         int block_shift) {
   constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
+  const int key0 = info->tile * kBlockN;
+  if (info->kind != kFullTile) {
+    Consumer<kHeadDim>::MaskSparse(sc, info, key0, at.pos_lo, at.row_in_tile, at.lane, block_shift);
+  } else if (key0 + kBlockN - 1 > at.wg_first_pos) {
+    Consumer<kHeadDim>::MaskCausal(sc, key0, at.pos_lo, at.lane);
+  }
+}
+
+// The straightforward order: scores, softmax, P V, each waited for before the next.
+template <int kHeadDim>
+__device__ __forceinline__ void ConsumeSerial(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
+                                              uint32_t q_addr, const RowPlace& at,
+                                              const KernelArgs& args) {
   constexpr int kStages = TileConfig<kHeadDim>::kStages;
-  for (int it = 0; it < walk.count; ++it) {
+  for (int it = 0;; ++it) {
     const int s = it % kStages;
-    const int n = walk.Tile(it);
     typename Consumer<kHeadDim>::Scores sc;
     typename Consumer<kHeadDim>::Probs pr;
     float alpha[2];
     hopper::MbarWait(&ring.k_full[s], Ring<kHeadDim>::Parity(it));
+    const TileInfo* info = ring.info + s;
+    if (info->tile < 0) return;
     Consumer<kHeadDim>::IssueScores(sc, q_addr, ring.K(s));
     hopper::WgmmaWait<0>();
     hopper::FenceRegisters(sc);
+    MaskTile<kHeadDim>(sc, info, at, args.block_shift);
+    __syncwarp();
     if (at.lane == 0) hopper::MbarArrive(&ring.k_empty[s]);
-    if (n * kBlockN + kBlockN - 1 > at.wg_first_pos) {
-      Consumer<kHeadDim>::MaskCausal(sc, n * kBlockN, at.pos_lo, at.lane);
-    }
-    c.Softmax(sc, scale_log2, alpha);
+    c.Softmax(sc, args.scale_log2, alpha);
     c.RescaleO(alpha);
     Consumer<kHeadDim>::ToProbs(sc, pr);
     hopper::MbarWait(&ring.v_full[s], Ring<kHeadDim>::Parity(it));
@@ -293,15 +311,15 @@ __device__ __forceinline__ void ConsumeSerial(Consumer<kHeadDim>& c, const Ring<
 // FlashAttention-3's order: the scores of tile i+1 and P V of tile i are in flight while
 // the softmax of tile i+1 runs (intra-warpgroup overlap), and the two warpgroups take
 // turns issuing their GEMMs (named barriers), so one's softmax overlaps the other's GEMMs.
-template <int kHeadDim, bool kSparse>
+// Both warpgroups read the same walk, so they take the same number of turns.
+template <int kHeadDim>
 __device__ __forceinline__ void ConsumeOverlapped(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
-                                                  const KeyTileWalk<kHeadDim, kSparse>& walk,
                                                   uint32_t q_addr, const RowPlace& at, int wg,
-                                                  float scale_log2) {
-  constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
+                                                  const KernelArgs& args) {
   constexpr int kStages = TileConfig<kHeadDim>::kStages;
   using C = Consumer<kHeadDim>;
-  if (walk.count == 0) return;
+  hopper::MbarWait(&ring.k_full[0], 0);
+  if (ring.info[0].tile < 0) return;  // nothing to visit
   const uint32_t my_turn = kSchedulerBarrier0 + wg;
   const uint32_t their_turn = kSchedulerBarrier0 + (1 - wg);
   constexpr uint32_t kBoth = 256;
@@ -311,23 +329,23 @@ __device__ __forceinline__ void ConsumeOverlapped(Consumer<kHeadDim>& c, const R
   typename C::Probs pr;
   float alpha[2];
 
-  int n = walk.Tile(0);
-  hopper::MbarWait(&ring.k_full[0], 0);
   hopper::NamedBarrierSync(my_turn, kBoth);
   C::IssueScores(sc, q_addr, ring.K(0));
   hopper::NamedBarrierArrive(their_turn, kBoth);
   hopper::WgmmaWait<0>();
   hopper::FenceRegisters(sc);
+  MaskTile<kHeadDim>(sc, ring.info, at, args.block_shift);
+  __syncwarp();
   if (at.lane == 0) hopper::MbarArrive(&ring.k_empty[0]);
-  if (n * kBlockN + kBlockN - 1 > at.wg_first_pos)
-    C::MaskCausal(sc, n * kBlockN, at.pos_lo, at.lane);
-  c.Softmax(sc, scale_log2, alpha);
+  c.Softmax(sc, args.scale_log2, alpha);
   C::ToProbs(sc, pr);
 
-  for (int it = 1; it < walk.count; ++it) {
+  int it = 1;
+  for (;; ++it) {
     const int s = it % kStages, prev = (it - 1) % kStages;
-    n = walk.Tile(it);
     hopper::MbarWait(&ring.k_full[s], Ring<kHeadDim>::Parity(it));
+    const TileInfo* info = ring.info + s;
+    if (info->tile < 0) break;
     hopper::NamedBarrierSync(my_turn, kBoth);
     C::IssueScores(sc, q_addr, ring.K(s));
     c.RescaleO(alpha);
@@ -336,20 +354,20 @@ __device__ __forceinline__ void ConsumeOverlapped(Consumer<kHeadDim>& c, const R
     hopper::NamedBarrierArrive(their_turn, kBoth);
     hopper::WgmmaWait<1>();  // the scores; P V may still run
     hopper::FenceRegisters(sc);
+    MaskTile<kHeadDim>(sc, info, at, args.block_shift);
+    __syncwarp();
     if (at.lane == 0) hopper::MbarArrive(&ring.k_empty[s]);
-    if (n * kBlockN + kBlockN - 1 > at.wg_first_pos)
-      C::MaskCausal(sc, n * kBlockN, at.pos_lo, at.lane);
-    c.Softmax(sc, scale_log2, alpha);
+    c.Softmax(sc, args.scale_log2, alpha);
     hopper::WgmmaWait<0>();
     hopper::FenceRegisters(c.o);
     if (at.lane == 0) hopper::MbarArrive(&ring.v_empty[prev]);
     C::ToProbs(sc, pr);
   }
 
-  const int last = (walk.count - 1) % kStages;
+  const int last = (it - 1) % kStages;
   hopper::NamedBarrierSync(my_turn, kBoth);
   c.RescaleO(alpha);
-  hopper::MbarWait(&ring.v_full[last], Ring<kHeadDim>::Parity(walk.count - 1));
+  hopper::MbarWait(&ring.v_full[last], Ring<kHeadDim>::Parity(it - 1));
   c.IssueValues(pr, ring.V(last));
   // Warpgroup 1 started with one extra arrival; its last one would have no partner.
   if (wg == 0) hopper::NamedBarrierArrive(their_turn, kBoth);
@@ -358,32 +376,93 @@ __device__ __forceinline__ void ConsumeOverlapped(Consumer<kHeadDim>& c, const R
   if (at.lane == 0) hopper::MbarArrive(&ring.v_empty[last]);
 }
 
-template <int kHeadDim, bool kSparse, bool kOverlap>
+// The producer thread: Q once, then per visited tile its TileInfo, K and V into the next
+// stage; a TileInfo with tile -1 (a plain arrival on k_full) ends the walk.
+template <int kHeadDim, typename Walk>
+__device__ __forceinline__ void Produce(Walk& walk, const Ring<kHeadDim>& ring, uint64_t* q_full,
+                                        const CUtensorMap* q_map, const CUtensorMap* k_map,
+                                        const CUtensorMap* v_map, const QueryTile& qt,
+                                        int kv_head) {
+  using L = SmemLayout<kHeadDim>;
+  constexpr int kStages = L::kStages;
+  constexpr int kBlockN = L::kBlockN;
+  hopper::MbarArriveExpectTx(q_full, L::kQBytes);
+  for (int c = 0; c < L::kChunks; ++c) {
+    hopper::TmaLoad3d(q_map, q_full, ring.smem + c * L::kQChunkBytes, c * 64, qt.head,
+                      qt.m_block * kBlockM);
+  }
+  for (int it = 0;; ++it) {
+    const int s = it % kStages;
+    const uint32_t reuse_parity = ((it / kStages) + 1) & 1;
+    if (it >= kStages) hopper::MbarWait(&ring.k_empty[s], reuse_parity);
+    TileInfo* info = ring.info + s;
+    if (!walk.Next(info)) {
+      info->tile = -1;
+      hopper::MbarArrive(&ring.k_full[s]);
+      return;
+    }
+    const int n = info->tile;
+    uint8_t* k_dst = ring.smem + L::kKOffset + s * L::kKvStageBytes;
+    hopper::MbarArriveExpectTx(&ring.k_full[s], L::kKvStageBytes);
+    for (int c = 0; c < L::kChunks; ++c) {
+      hopper::TmaLoad3d(k_map, &ring.k_full[s], k_dst + c * L::kKvChunkBytes, c * 64, n * kBlockN,
+                        kv_head);
+    }
+    if (it >= kStages) hopper::MbarWait(&ring.v_empty[s], reuse_parity);
+    uint8_t* v_dst = ring.smem + L::kVOffset + s * L::kKvStageBytes;
+    hopper::MbarArriveExpectTx(&ring.v_full[s], L::kKvStageBytes);
+    for (int c = 0; c < L::kChunks; ++c) {
+      hopper::TmaLoad3d(v_map, &ring.v_full[s], v_dst + c * L::kKvChunkBytes, c * 64, n * kBlockN,
+                        kv_head);
+    }
+  }
+}
+
+template <int kHeadDim, WalkMode kMode>
+struct WalkFor;
+template <int kHeadDim>
+struct WalkFor<kHeadDim, WalkMode::kDense> {
+  using Type = DenseWalk<TileConfig<kHeadDim>::kBlockN>;
+};
+template <int kHeadDim>
+struct WalkFor<kHeadDim, WalkMode::kBlocks> {
+  using Type = BlockWalk<TileConfig<kHeadDim>::kBlockN>;
+};
+template <int kHeadDim>
+struct WalkFor<kHeadDim, WalkMode::kLines> {
+  using Type = LineWalk<TileConfig<kHeadDim>::kBlockN>;
+};
+
+template <int kHeadDim, WalkMode kMode, bool kOverlap>
 __global__ void __launch_bounds__(kThreads, 1)
     PrefillKernel(const __grid_constant__ CUtensorMap q_map,
                   const __grid_constant__ CUtensorMap k_map,
                   const __grid_constant__ CUtensorMap v_map, const KernelArgs args) {
   using L = SmemLayout<kHeadDim>;
   constexpr int kStages = L::kStages;
-  constexpr int kBlockN = L::kBlockN;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
                                              ~static_cast<uintptr_t>(1023));
   uint64_t* bars = reinterpret_cast<uint64_t*>(smem + L::kBarrierOffset);
   uint64_t* q_full = bars;
-  Ring<kHeadDim> ring{smem, bars + 1, bars + 1 + kStages, bars + 1 + 2 * kStages,
-                      bars + 1 + 3 * kStages};
+  Ring<kHeadDim> ring{smem,
+                      bars + 1,
+                      bars + 1 + kStages,
+                      bars + 1 + 2 * kStages,
+                      bars + 1 + 3 * kStages,
+                      reinterpret_cast<TileInfo*>(smem + L::kInfoOffset)};
 
   // Longest first: the last query tiles (most keys) of every head go out first; heads of
   // one GQA group sit next to each other so their K/V reads meet in L2.
   const int tile = blockIdx.x;
-  const int m_block = args.num_m_blocks - 1 - tile / args.num_q_heads;
-  const int head = tile % args.num_q_heads;
-  const int kv_head = head / args.group;
+  QueryTile qt;
+  qt.m_block = args.num_m_blocks - 1 - tile / args.num_q_heads;
+  qt.head = tile % args.num_q_heads;
+  const int kv_head = qt.head / args.group;
   const int kv_len = args.kv_lengths != nullptr ? args.kv_lengths[kv_head] : args.max_kv_length;
   const int pos0 = kv_len - args.num_queries;  // position of query 0
-  KeyTileWalk<kHeadDim, kSparse> walk;
-  walk.Init(args, m_block, head, pos0);
+  qt.pmin = pos0 + qt.m_block * kBlockM;
+  qt.pmax = pos0 + min(qt.m_block * kBlockM + kBlockM - 1, args.num_queries - 1);
 
   if (threadIdx.x == 0) {
     hopper::MbarInit(q_full, 1);
@@ -399,66 +478,46 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    // Producer warpgroup: one thread issues every copy.
-    hopper::SetMaxRegsDec<24>();
+    // Producer warpgroup: one thread walks the tiles and issues every copy.
+    hopper::SetMaxRegsDec<kProducerRegisters>();
     if (threadIdx.x == 0) {
       hopper::PrefetchTensorMap(&q_map);
       hopper::PrefetchTensorMap(&k_map);
       hopper::PrefetchTensorMap(&v_map);
-      hopper::MbarArriveExpectTx(q_full, L::kQBytes);
-      for (int c = 0; c < L::kChunks; ++c) {
-        hopper::TmaLoad3d(&q_map, q_full, smem + c * L::kQChunkBytes, c * 64, head,
-                          m_block * kBlockM);
-      }
-      for (int it = 0; it < walk.count; ++it) {
-        const int s = it % kStages;
-        const uint32_t reuse_parity = ((it / kStages) + 1) & 1;
-        const int n = walk.Tile(it);
-        if (it >= kStages) hopper::MbarWait(&ring.k_empty[s], reuse_parity);
-        uint8_t* k_dst = smem + L::kKOffset + s * L::kKvStageBytes;
-        hopper::MbarArriveExpectTx(&ring.k_full[s], L::kKvStageBytes);
-        for (int c = 0; c < L::kChunks; ++c) {
-          hopper::TmaLoad3d(&k_map, &ring.k_full[s], k_dst + c * L::kKvChunkBytes, c * 64,
-                            n * kBlockN, kv_head);
-        }
-        if (it >= kStages) hopper::MbarWait(&ring.v_empty[s], reuse_parity);
-        uint8_t* v_dst = smem + L::kVOffset + s * L::kKvStageBytes;
-        hopper::MbarArriveExpectTx(&ring.v_full[s], L::kKvStageBytes);
-        for (int c = 0; c < L::kChunks; ++c) {
-          hopper::TmaLoad3d(&v_map, &ring.v_full[s], v_dst + c * L::kKvChunkBytes, c * 64,
-                            n * kBlockN, kv_head);
-        }
-      }
+      typename WalkFor<kHeadDim, kMode>::Type walk;
+      walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
+      Produce<kHeadDim>(walk, ring, q_full, &q_map, &k_map, &v_map, qt, kv_head);
     }
     return;
   }
 
-  hopper::SetMaxRegsInc<240>();
+  hopper::SetMaxRegsInc<kConsumerRegisters>();
   const int wg = threadIdx.x / 128 - 1;
   const int t = threadIdx.x % 128;
   RowPlace at;
   at.lane = t % 32;
-  at.row_lo = m_block * kBlockM + 64 * wg + 16 * (t / 32) + at.lane / 4;
+  at.row_in_tile = 64 * wg + 16 * (t / 32) + at.lane / 4;
+  at.row_lo = qt.m_block * kBlockM + at.row_in_tile;
   at.pos_lo = pos0 + at.row_lo;
-  at.wg_first_pos = pos0 + m_block * kBlockM + 64 * wg;
+  at.wg_first_pos = qt.pmin + 64 * wg;
   const uint32_t q_addr = hopper::SmemAddr(smem) + 64 * wg * kSwizzleBytes;
 
   Consumer<kHeadDim> c;
   c.Reset();
   hopper::MbarWait(q_full, 0);
   if constexpr (kOverlap) {
-    ConsumeOverlapped(c, ring, walk, q_addr, at, wg, args.scale_log2);
+    ConsumeOverlapped(c, ring, q_addr, at, wg, args);
   } else {
-    ConsumeSerial(c, ring, walk, q_addr, at, args.scale_log2);
+    ConsumeSerial(c, ring, q_addr, at, args);
   }
-  c.Store(args, head, at.row_lo, at.lane, args.softmax_scale);
+  c.Store(args, qt.head, at.row_lo, at.lane, args.softmax_scale);
 }
 
-template <int kHeadDim, bool kSparse>
+template <int kHeadDim, WalkMode kMode>
 absl::Status LaunchPrefill(const TensorMaps& maps, const KernelArgs& args, bool overlap,
                            cudaStream_t stream) {
   auto* kernel =
-      overlap ? &PrefillKernel<kHeadDim, kSparse, true> : &PrefillKernel<kHeadDim, kSparse, false>;
+      overlap ? &PrefillKernel<kHeadDim, kMode, true> : &PrefillKernel<kHeadDim, kMode, false>;
   constexpr int kSmem = SmemLayout<kHeadDim>::kBytes;
   cudaError_t err =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
@@ -471,7 +530,9 @@ absl::Status LaunchPrefill(const TensorMaps& maps, const KernelArgs& args, bool 
   err = cudaGetLastError();
   if (err != cudaSuccess) {
     return absl::InternalError(absl::StrCat("prefill kernel (head_dim ", kHeadDim,
-                                            kSparse ? ", block-sparse" : "",
+                                            kMode == WalkMode::kDense    ? ""
+                                            : kMode == WalkMode::kBlocks ? ", blocks"
+                                                                         : ", lines",
                                             ") launch: ", cudaGetErrorString(err)));
   }
   return absl::OkStatus();

@@ -28,13 +28,25 @@ struct KernelArgs {
   int64_t out_row_stride = 0;
   int64_t out_head_stride = 0;
   float* lse = nullptr;
-  // Block-sparse only (BlockSelection, block a multiple of the kernel's tiles).
+  // WalkMode::kBlocks (BlockSelection): block a multiple of 128, or a power of two in
+  // [16, 128) (then block_shift = log2(block)).
   int32_t list_heads = 0;
   int32_t block = 0;
+  int32_t block_shift = 0;
   int32_t num_query_blocks = 0;
   const int32_t* offsets = nullptr;
   const int32_t* key_blocks = nullptr;
+  // WalkMode::kLines (LineSelection).
+  int32_t line_heads = 0;
+  const int32_t* column_offsets = nullptr;
+  const int32_t* columns = nullptr;
+  const int32_t* diagonal_offsets = nullptr;
+  const int32_t* diagonals = nullptr;
 };
+
+// Which key tiles a query tile visits: all causal ones, a BlockSelection's, or a
+// LineSelection's.
+enum class WalkMode { kDense, kBlocks, kLines };
 
 // The three tensor maps: Q as (head_dim, num_q_heads, num_queries), K and V as
 // (head_dim, max_kv_length, num_kv_heads), 128-byte swizzle, boxes the kernel's tiles.
@@ -48,19 +60,22 @@ struct TensorMaps {
 int KeyTileRows(int head_dim);
 inline constexpr int kQueryTileRows = 128;
 
-template <int kHeadDim, bool kSparse>
+template <int kHeadDim, WalkMode kMode>
 absl::Status LaunchPrefill(const TensorMaps& maps, const KernelArgs& args, bool overlap,
                            cudaStream_t stream);
 
-#define SF_PREFILL_VARIANT(hd, sparse)                                                         \
-  extern template absl::Status LaunchPrefill<hd, sparse>(const TensorMaps&, const KernelArgs&, \
-                                                         bool, cudaStream_t);
-SF_PREFILL_VARIANT(64, false)
-SF_PREFILL_VARIANT(128, false)
-SF_PREFILL_VARIANT(256, false)
-SF_PREFILL_VARIANT(64, true)
-SF_PREFILL_VARIANT(128, true)
-SF_PREFILL_VARIANT(256, true)
+#define SF_PREFILL_VARIANT(hd, mode)                              \
+  extern template absl::Status LaunchPrefill<hd, WalkMode::mode>( \
+      const TensorMaps&, const KernelArgs&, bool, cudaStream_t);
+SF_PREFILL_VARIANT(64, kDense)
+SF_PREFILL_VARIANT(128, kDense)
+SF_PREFILL_VARIANT(256, kDense)
+SF_PREFILL_VARIANT(64, kBlocks)
+SF_PREFILL_VARIANT(128, kBlocks)
+SF_PREFILL_VARIANT(256, kBlocks)
+SF_PREFILL_VARIANT(64, kLines)
+SF_PREFILL_VARIANT(128, kLines)
+SF_PREFILL_VARIANT(256, kLines)
 #undef SF_PREFILL_VARIANT
 
 }  // namespace sf::cuda::prefill_internal
