@@ -155,15 +155,21 @@ Lines StreamingLines(int64_t len) {
   return l;
 }
 
-// vertical_slash-like: 4 sinks + 508 random columns, 64 local + 448 random diagonals.
+// vertical_slash-like: 4 sinks + 508 random columns; 64 local diagonals + 448 with
+// offsets log-uniform in [64, len) (slashes cluster near the diagonal, as in the
+// patterns MInference reports).
 Lines VerticalSlashLines(int64_t len, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> key(0, static_cast<int32_t>(len) - 1);
+  std::uniform_real_distribution<double> log_off(std::log(64.0), std::log(double(len)));
   Lines l;
   for (int32_t c = 0; c < 4; ++c) l.columns.push_back(c);
   while (l.columns.size() < 512) l.columns.push_back(key(rng));
   for (int32_t d = 0; d < 64; ++d) l.diagonals.push_back(d);
-  while (l.diagonals.size() < 512) l.diagonals.push_back(key(rng));
+  while (l.diagonals.size() < 512) {
+    l.diagonals.push_back(std::min<int32_t>(static_cast<int32_t>(std::exp(log_off(rng))),
+                                            static_cast<int32_t>(len) - 1));
+  }
   for (auto* v : {&l.columns, &l.diagonals}) {
     std::sort(v->begin(), v->end());
     v->erase(std::unique(v->begin(), v->end()), v->end());

@@ -70,6 +70,16 @@ __device__ __forceinline__ void TmaLoad3d(const CUtensorMap* map, uint64_t* bar,
       : "memory");
 }
 
+// cp.async.cg 16 bytes global -> shared; `valid` false writes 16 zero bytes instead.
+__device__ __forceinline__ void CpAsync16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddr(dst)), "l"(src),
+               "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void CpAsyncWaitAll() {
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+
 // ---- registers and named barriers ----
 template <uint32_t kRegs>
 __device__ __forceinline__ void SetMaxRegsDec() {

@@ -136,8 +136,23 @@ absl::Status BuildMaps(const AttentionParams& p, TensorMaps* maps) {
   return EncodeMap(&maps->v, p.v, kv_dims, p.kv_row_stride, p.kv_head_stride, key_rows, 1, "v");
 }
 
-KernelArgs BaseArgs(const AttentionParams& p) {
+// The persistent grid's size: the current device's multiprocessors.
+absl::StatusOr<int> MultiprocessorCount() {
+  int device = 0, count = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) {
+    err = cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
+  }
+  if (err != cudaSuccess || count <= 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "prefill: cannot read the device's multiprocessor count: ", cudaGetErrorString(err)));
+  }
+  return count;
+}
+
+KernelArgs BaseArgs(const AttentionParams& p, int num_sms) {
   KernelArgs a;
+  a.num_sms = num_sms;
   a.num_queries = static_cast<int32_t>(p.num_queries);
   a.max_kv_length = static_cast<int32_t>(p.max_kv_length);
   a.kv_lengths = p.kv_lengths;
@@ -151,6 +166,10 @@ KernelArgs BaseArgs(const AttentionParams& p) {
   a.out_row_stride = p.out_row_stride;
   a.out_head_stride = p.out_head_stride;
   a.lse = p.lse;
+  a.k = static_cast<const __nv_bfloat16*>(p.k);
+  a.v = static_cast<const __nv_bfloat16*>(p.v);
+  a.kv_head_stride = p.kv_head_stride;
+  a.kv_row_stride = p.kv_row_stride;
   return a;
 }
 
@@ -178,7 +197,9 @@ absl::Status PrefillDense(const AttentionParams& params, PrefillSchedule schedul
   if (absl::Status s = Validate(params); !s.ok()) return s;
   TensorMaps maps;
   if (absl::Status s = BuildMaps(params, &maps); !s.ok()) return s;
-  return Dispatch<prefill_internal::WalkMode::kDense>(maps, BaseArgs(params), params.head_dim,
+  const absl::StatusOr<int> sms = MultiprocessorCount();
+  if (!sms.ok()) return sms.status();
+  return Dispatch<prefill_internal::WalkMode::kDense>(maps, BaseArgs(params, *sms), params.head_dim,
                                                       schedule, params.stream);
 }
 
@@ -214,7 +235,9 @@ absl::Status PrefillBlockSparse(const AttentionParams& params, const BlockSelect
   }
   TensorMaps maps;
   if (absl::Status s = BuildMaps(params, &maps); !s.ok()) return s;
-  KernelArgs a = BaseArgs(params);
+  const absl::StatusOr<int> sms = MultiprocessorCount();
+  if (!sms.ok()) return sms.status();
+  KernelArgs a = BaseArgs(params, *sms);
   a.list_heads = selection.heads.count;
   a.block = b;
   a.block_shift = fine ? __builtin_ctz(static_cast<unsigned>(b)) : 0;
@@ -239,7 +262,9 @@ absl::Status PrefillLines(const AttentionParams& params, const LineSelection& se
   }
   TensorMaps maps;
   if (absl::Status s = BuildMaps(params, &maps); !s.ok()) return s;
-  KernelArgs a = BaseArgs(params);
+  const absl::StatusOr<int> sms = MultiprocessorCount();
+  if (!sms.ok()) return sms.status();
+  KernelArgs a = BaseArgs(params, *sms);
   a.line_heads = selection.heads.count;
   a.column_offsets = selection.column_offsets;
   a.columns = selection.columns;

@@ -264,7 +264,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{113, 113, 4, 4, 256}, Shape{1023, 1023, 7, 1, 256},
                       // Chunked prefill: queries after an existing cache.
                       Shape{17, 300, 8, 1, 64}, Shape{1, 1023, 4, 1, 128},
-                      Shape{1000, 2049, 4, 1, 128}, Shape{113, 1023, 8, 8, 256}),
+                      Shape{1000, 2049, 4, 1, 128}, Shape{113, 1023, 8, 8, 256},
+                      // Many query tiles per persistent CTA.
+                      Shape{2049, 2049, 32, 4, 64}),
     [](const ::testing::TestParamInfo<Shape>& shape) { return Name(shape.param); });
 
 TEST(DensePrefill, PerHeadLengthsInALargerCache_MatchesReference) {
@@ -398,7 +400,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BlockSparsePrefillTest,
                                            BlockCase{{1023, 1023, 8, 2, 64}, 32, 6},
                                            BlockCase{{1023, 1023, 7, 1, 256}, 64, 4},
                                            BlockCase{{4097, 4097, 4, 1, 128}, 16, 20},
-                                           BlockCase{{17, 17, 4, 1, 128}, 16, 1}),
+                                           BlockCase{{17, 17, 4, 1, 128}, 16, 1},
+                                           BlockCase{{2049, 2049, 32, 4, 64}, 16, 8}),
                          [](const ::testing::TestParamInfo<BlockCase>& c) {
                            return absl::StrCat(Name(c.param.shape), "_b", c.param.block);
                          });
@@ -540,7 +543,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, VerticalSlashPrefillTest,
                                            LineCase{{4097, 4097, 4, 1, 128}, 200, 300},
                                            LineCase{{1023, 1023, 8, 2, 64}, 100, 40},
                                            LineCase{{1023, 1023, 7, 1, 256}, 64, 64},
-                                           LineCase{{113, 113, 4, 4, 128}, 16, 40}),
+                                           LineCase{{113, 113, 4, 4, 128}, 16, 40},
+                                           LineCase{{2049, 2049, 32, 4, 64}, 64, 64}),
                          [](const ::testing::TestParamInfo<LineCase>& c) {
                            return Name(c.param.shape);
                          });

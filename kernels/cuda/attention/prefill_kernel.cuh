@@ -10,6 +10,8 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 
@@ -44,9 +46,13 @@ inline constexpr int kBlockM = kQueryRows;
 inline constexpr int kConsumerWarpgroups = 2;
 inline constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
 inline constexpr int kSwizzleBytes = 128;  // one 64-column bf16 chunk per swizzled row
-// setmaxnreg budgets: 128 x 56 + 256 x 224 <= 64K registers.
-inline constexpr int kProducerRegisters = 56;
-inline constexpr int kConsumerRegisters = 224;
+// setmaxnreg budgets (128 x producer + 256 x consumer <= 64K registers): a producer that
+// only issues TMA copies needs few; one that also gathers rows needs more.
+template <bool kGathers>
+struct RegisterSplit {
+  static constexpr int kProducer = kGathers ? 56 : 24;
+  static constexpr int kConsumer = kGathers ? 224 : 240;
+};
 
 template <int kHeadDim>
 struct SmemLayout {
@@ -60,8 +66,8 @@ struct SmemLayout {
   static constexpr int kKOffset = kQBytes;
   static constexpr int kVOffset = kKOffset + kStages * kKvStageBytes;
   static constexpr int kBarrierOffset = kVOffset + kStages * kKvStageBytes;
-  // q_full, then per stage k_full, v_full, k_empty, v_empty.
-  static constexpr int kBarriers = 1 + 4 * kStages;
+  // q_full, q_empty, then per stage k_full, v_full, k_empty, v_empty.
+  static constexpr int kBarriers = 2 + 4 * kStages;
   static constexpr int kInfoOffset = (kBarrierOffset + 8 * kBarriers + 63) / 64 * 64;
   static constexpr int kScratchOffset = kInfoOffset + kStages * sizeof(TileInfo);
   // +1024: the dynamic buffer is aligned up to 1024 bytes for the 128-byte swizzle.
@@ -128,6 +134,14 @@ struct Consumer {
         const int bit = (r >> block_shift) * per_row + (key_in >> block_shift);
         const bool keep = ((mask >> bit) & 1) && key0 + key_in <= row_pos_lo + 8 * ((i / 2) % 2);
         if (!keep) s[i] = -INFINITY;
+      }
+    } else if (info->kind == kGathered) {
+      const int count = info->count;
+#pragma unroll
+      for (int i = 0; i < kBlockN / 2; ++i) {
+        const int slot = 8 * (i / 4) + 2 * (lane % 4) + (i % 2);
+        const int key = slot < count ? info->gathered[slot] : INT_MAX;
+        if (key > row_pos_lo + 8 * ((i / 2) % 2)) s[i] = -INFINITY;
       }
     } else {
       uint32_t cols[kBlockN / 32];
@@ -231,10 +245,16 @@ struct Consumer {
 };
 
 // Shared-memory ring and its barriers as the consumers see them.
+// The shared-memory ring of K/V stages and its barriers. Stage uses are numbered across
+// every query tile a CTA processes (`use`); use u sits in stage u % kStages and completes
+// phase (u / kStages) of that stage's barriers. Every use, the end-of-walk marker included,
+// is released once on k_empty and once on v_empty, so the phases stay in step.
 template <int kHeadDim>
 struct Ring {
   using L = SmemLayout<kHeadDim>;
   uint8_t* smem;
+  uint64_t* q_full;
+  uint64_t* q_empty;
   uint64_t* k_full;
   uint64_t* v_full;
   uint64_t* k_empty;
@@ -246,7 +266,12 @@ struct Ring {
   __device__ __forceinline__ uint32_t V(int stage) const {
     return hopper::SmemAddr(smem + L::kVOffset + stage * L::kKvStageBytes);
   }
-  static __device__ __forceinline__ uint32_t Parity(int it) { return (it / L::kStages) & 1; }
+  static __device__ __forceinline__ int Stage(uint32_t use) { return use % L::kStages; }
+  static __device__ __forceinline__ uint32_t Parity(uint32_t use) { return (use / L::kStages) & 1; }
+  // The parity to wait on k_empty / v_empty before use `use` refills its stage.
+  static __device__ __forceinline__ uint32_t ReuseParity(uint32_t use) {
+    return ((use / L::kStages) + 1) & 1;
+  }
 };
 
 // Where a consumer thread's rows sit.
@@ -261,6 +286,14 @@ struct RowPlace {
 // Named barriers 1 and 2 order the two consumer warpgroups' wgmma issue (0 is
 // __syncthreads).
 inline constexpr uint32_t kSchedulerBarrier0 = 1;
+// Named barrier 3: the producer warpgroup's threads when they gather rows together.
+inline constexpr uint32_t kProducerBarrier = 3;
+
+// One arrival per consumer warp, after the warp's reads of the stage are done.
+__device__ __forceinline__ void ReleaseByWarp(uint64_t* bar, int lane) {
+  __syncwarp();
+  if (lane == 0) hopper::MbarArrive(bar);
+}
 
 // Masks a tile's scores as its TileInfo says: the causal mask only where the tile reaches
 // past the warpgroup's first position, sparse masks only on partial tiles.
@@ -278,48 +311,61 @@ __device__ __forceinline__ void MaskTile(typename Consumer<kHeadDim>::Scores& sc
 }
 
 // The straightforward order: scores, softmax, P V, each waited for before the next.
+// Returns the next stage use.
 template <int kHeadDim>
-__device__ __forceinline__ void ConsumeSerial(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
-                                              uint32_t q_addr, const RowPlace& at,
-                                              const KernelArgs& args) {
-  constexpr int kStages = TileConfig<kHeadDim>::kStages;
-  for (int it = 0;; ++it) {
-    const int s = it % kStages;
+__device__ __forceinline__ uint32_t ConsumeSerial(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
+                                                  uint32_t use, uint32_t q_addr, const RowPlace& at,
+                                                  const KernelArgs& args) {
+  using R = Ring<kHeadDim>;
+  for (;; ++use) {
+    const int s = R::Stage(use);
     typename Consumer<kHeadDim>::Scores sc;
     typename Consumer<kHeadDim>::Probs pr;
     float alpha[2];
-    hopper::MbarWait(&ring.k_full[s], Ring<kHeadDim>::Parity(it));
+    hopper::MbarWait(&ring.k_full[s], R::Parity(use));
     const TileInfo* info = ring.info + s;
-    if (info->tile < 0) return;
+    if (info->tile < 0) {
+      ReleaseByWarp(ring.q_empty, at.lane);
+      ReleaseByWarp(&ring.k_empty[s], at.lane);
+      ReleaseByWarp(&ring.v_empty[s], at.lane);
+      return use + 1;
+    }
     Consumer<kHeadDim>::IssueScores(sc, q_addr, ring.K(s));
     hopper::WgmmaWait<0>();
     hopper::FenceRegisters(sc);
     MaskTile<kHeadDim>(sc, info, at, args.block_shift);
-    __syncwarp();
-    if (at.lane == 0) hopper::MbarArrive(&ring.k_empty[s]);
+    ReleaseByWarp(&ring.k_empty[s], at.lane);
     c.Softmax(sc, args.scale_log2, alpha);
     c.RescaleO(alpha);
     Consumer<kHeadDim>::ToProbs(sc, pr);
-    hopper::MbarWait(&ring.v_full[s], Ring<kHeadDim>::Parity(it));
+    hopper::MbarWait(&ring.v_full[s], R::Parity(use));
     c.IssueValues(pr, ring.V(s));
     hopper::WgmmaWait<0>();
     hopper::FenceRegisters(c.o);
-    if (at.lane == 0) hopper::MbarArrive(&ring.v_empty[s]);
+    ReleaseByWarp(&ring.v_empty[s], at.lane);
   }
 }
 
 // FlashAttention-3's order: the scores of tile i+1 and P V of tile i are in flight while
 // the softmax of tile i+1 runs (intra-warpgroup overlap), and the two warpgroups take
 // turns issuing their GEMMs (named barriers), so one's softmax overlaps the other's GEMMs.
-// Both warpgroups read the same walk, so they take the same number of turns.
+// Both warpgroups read the same walk, so they take the same number of turns. Returns the
+// next stage use.
 template <int kHeadDim>
-__device__ __forceinline__ void ConsumeOverlapped(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
-                                                  uint32_t q_addr, const RowPlace& at, int wg,
-                                                  const KernelArgs& args) {
-  constexpr int kStages = TileConfig<kHeadDim>::kStages;
+__device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
+                                                      const Ring<kHeadDim>& ring, uint32_t use,
+                                                      uint32_t q_addr, const RowPlace& at, int wg,
+                                                      const KernelArgs& args) {
   using C = Consumer<kHeadDim>;
-  hopper::MbarWait(&ring.k_full[0], 0);
-  if (ring.info[0].tile < 0) return;  // nothing to visit
+  using R = Ring<kHeadDim>;
+  int s = R::Stage(use);
+  hopper::MbarWait(&ring.k_full[s], R::Parity(use));
+  if (ring.info[s].tile < 0) {  // nothing to visit
+    ReleaseByWarp(ring.q_empty, at.lane);
+    ReleaseByWarp(&ring.k_empty[s], at.lane);
+    ReleaseByWarp(&ring.v_empty[s], at.lane);
+    return use + 1;
+  }
   const uint32_t my_turn = kSchedulerBarrier0 + wg;
   const uint32_t their_turn = kSchedulerBarrier0 + (1 - wg);
   constexpr uint32_t kBoth = 256;
@@ -330,76 +376,89 @@ __device__ __forceinline__ void ConsumeOverlapped(Consumer<kHeadDim>& c, const R
   float alpha[2];
 
   hopper::NamedBarrierSync(my_turn, kBoth);
-  C::IssueScores(sc, q_addr, ring.K(0));
+  C::IssueScores(sc, q_addr, ring.K(s));
   hopper::NamedBarrierArrive(their_turn, kBoth);
   hopper::WgmmaWait<0>();
   hopper::FenceRegisters(sc);
-  MaskTile<kHeadDim>(sc, ring.info, at, args.block_shift);
-  __syncwarp();
-  if (at.lane == 0) hopper::MbarArrive(&ring.k_empty[0]);
+  MaskTile<kHeadDim>(sc, ring.info + s, at, args.block_shift);
+  ReleaseByWarp(&ring.k_empty[s], at.lane);
   c.Softmax(sc, args.scale_log2, alpha);
   C::ToProbs(sc, pr);
 
-  int it = 1;
-  for (;; ++it) {
-    const int s = it % kStages, prev = (it - 1) % kStages;
-    hopper::MbarWait(&ring.k_full[s], Ring<kHeadDim>::Parity(it));
+  int prev = s;
+  uint32_t prev_use = use;
+  for (++use;; ++use) {
+    s = R::Stage(use);
+    hopper::MbarWait(&ring.k_full[s], R::Parity(use));
     const TileInfo* info = ring.info + s;
     if (info->tile < 0) break;
     hopper::NamedBarrierSync(my_turn, kBoth);
     C::IssueScores(sc, q_addr, ring.K(s));
     c.RescaleO(alpha);
-    hopper::MbarWait(&ring.v_full[prev], Ring<kHeadDim>::Parity(it - 1));
+    hopper::MbarWait(&ring.v_full[prev], R::Parity(prev_use));
     c.IssueValues(pr, ring.V(prev));
     hopper::NamedBarrierArrive(their_turn, kBoth);
     hopper::WgmmaWait<1>();  // the scores; P V may still run
     hopper::FenceRegisters(sc);
     MaskTile<kHeadDim>(sc, info, at, args.block_shift);
-    __syncwarp();
-    if (at.lane == 0) hopper::MbarArrive(&ring.k_empty[s]);
+    ReleaseByWarp(&ring.k_empty[s], at.lane);
     c.Softmax(sc, args.scale_log2, alpha);
     hopper::WgmmaWait<0>();
     hopper::FenceRegisters(c.o);
-    if (at.lane == 0) hopper::MbarArrive(&ring.v_empty[prev]);
+    ReleaseByWarp(&ring.v_empty[prev], at.lane);
     C::ToProbs(sc, pr);
+    prev = s;
+    prev_use = use;
   }
+  // `use` is the end marker: Q is no longer read, and the marker's stage is done with.
+  ReleaseByWarp(ring.q_empty, at.lane);
+  ReleaseByWarp(&ring.k_empty[s], at.lane);
+  ReleaseByWarp(&ring.v_empty[s], at.lane);
 
-  const int last = (it - 1) % kStages;
   hopper::NamedBarrierSync(my_turn, kBoth);
   c.RescaleO(alpha);
-  hopper::MbarWait(&ring.v_full[last], Ring<kHeadDim>::Parity(it - 1));
-  c.IssueValues(pr, ring.V(last));
+  hopper::MbarWait(&ring.v_full[prev], R::Parity(prev_use));
+  c.IssueValues(pr, ring.V(prev));
   // Warpgroup 1 started with one extra arrival; its last one would have no partner.
   if (wg == 0) hopper::NamedBarrierArrive(their_turn, kBoth);
   hopper::WgmmaWait<0>();
   hopper::FenceRegisters(c.o);
-  if (at.lane == 0) hopper::MbarArrive(&ring.v_empty[last]);
+  ReleaseByWarp(&ring.v_empty[prev], at.lane);
+  return use + 1;
 }
 
-// The producer thread: Q once, then per visited tile its TileInfo, K and V into the next
-// stage; a TileInfo with tile -1 (a plain arrival on k_full) ends the walk.
-template <int kHeadDim, typename Walk>
-__device__ __forceinline__ void Produce(Walk& walk, const Ring<kHeadDim>& ring, uint64_t* q_full,
-                                        const CUtensorMap* q_map, const CUtensorMap* k_map,
-                                        const CUtensorMap* v_map, const QueryTile& qt,
-                                        int kv_head) {
+// Loads a query tile's Q once its previous one is released (`tile_count`: query tiles this
+// CTA has started before).
+template <int kHeadDim>
+__device__ __forceinline__ void LoadQ(const Ring<kHeadDim>& ring, const CUtensorMap* q_map,
+                                      const QueryTile& qt, int tile_count) {
   using L = SmemLayout<kHeadDim>;
-  constexpr int kStages = L::kStages;
-  constexpr int kBlockN = L::kBlockN;
-  hopper::MbarArriveExpectTx(q_full, L::kQBytes);
+  if (tile_count > 0) hopper::MbarWait(ring.q_empty, (tile_count - 1) & 1);
+  hopper::MbarArriveExpectTx(ring.q_full, L::kQBytes);
   for (int c = 0; c < L::kChunks; ++c) {
-    hopper::TmaLoad3d(q_map, q_full, ring.smem + c * L::kQChunkBytes, c * 64, qt.head,
+    hopper::TmaLoad3d(q_map, ring.q_full, ring.smem + c * L::kQChunkBytes, c * 64, qt.head,
                       qt.m_block * kBlockM);
   }
-  for (int it = 0;; ++it) {
-    const int s = it % kStages;
-    const uint32_t reuse_parity = ((it / kStages) + 1) & 1;
-    if (it >= kStages) hopper::MbarWait(&ring.k_empty[s], reuse_parity);
+}
+
+// The producer thread for one query tile: per visited key tile its TileInfo, K and V into
+// the next stage; a TileInfo with tile -1 (a plain arrival on k_full) ends the walk.
+// Returns the next stage use.
+template <int kHeadDim, typename Walk>
+__device__ __forceinline__ uint32_t Produce(Walk& walk, const Ring<kHeadDim>& ring, uint32_t use,
+                                            const CUtensorMap* k_map, const CUtensorMap* v_map,
+                                            int kv_head) {
+  using L = SmemLayout<kHeadDim>;
+  using R = Ring<kHeadDim>;
+  constexpr int kBlockN = L::kBlockN;
+  for (;; ++use) {
+    const int s = R::Stage(use);
+    if (use >= L::kStages) hopper::MbarWait(&ring.k_empty[s], R::ReuseParity(use));
     TileInfo* info = ring.info + s;
     if (!walk.Next(info)) {
       info->tile = -1;
       hopper::MbarArrive(&ring.k_full[s]);
-      return;
+      return use + 1;
     }
     const int n = info->tile;
     uint8_t* k_dst = ring.smem + L::kKOffset + s * L::kKvStageBytes;
@@ -408,12 +467,97 @@ __device__ __forceinline__ void Produce(Walk& walk, const Ring<kHeadDim>& ring, 
       hopper::TmaLoad3d(k_map, &ring.k_full[s], k_dst + c * L::kKvChunkBytes, c * 64, n * kBlockN,
                         kv_head);
     }
-    if (it >= kStages) hopper::MbarWait(&ring.v_empty[s], reuse_parity);
+    if (use >= L::kStages) hopper::MbarWait(&ring.v_empty[s], R::ReuseParity(use));
     uint8_t* v_dst = ring.smem + L::kVOffset + s * L::kKvStageBytes;
     hopper::MbarArriveExpectTx(&ring.v_full[s], L::kKvStageBytes);
     for (int c = 0; c < L::kChunks; ++c) {
       hopper::TmaLoad3d(v_map, &ring.v_full[s], v_dst + c * L::kKvChunkBytes, c * 64, n * kBlockN,
                         kv_head);
+    }
+  }
+}
+
+// Copies the K and V rows `info->gathered` into a stage in the layout TMA writes (rows of
+// 128 bytes per 64-column chunk, 16-byte units swizzled by row % 8), rows past `count` as
+// zeros; every producer thread takes its share, waits for its copies and fences them for
+// the tensor cores.
+template <int kHeadDim>
+__device__ __forceinline__ void GatherRows(const KernelArgs& a, const TileInfo* info, int kv_head,
+                                           uint8_t* k_dst, uint8_t* v_dst, int tid) {
+  using L = SmemLayout<kHeadDim>;
+  constexpr int kUnitsPerRow = L::kChunks * 8;
+  constexpr int kUnits = L::kBlockN * kUnitsPerRow;
+  const int count = info->count;
+  const int64_t head_off = static_cast<int64_t>(kv_head) * a.kv_head_stride;
+  for (int u = tid; u < kUnits; u += 128) {
+    const int row = u / kUnitsPerRow, chunk = (u % kUnitsPerRow) / 8, unit = u % 8;
+    const uint32_t dst_off =
+        chunk * L::kKvChunkBytes + row * kSwizzleBytes + ((unit ^ (row & 7)) << 4);
+    const bool valid = row < count;
+    const int64_t src_off =
+        head_off + (valid ? static_cast<int64_t>(info->gathered[row]) * a.kv_row_stride : 0) +
+        chunk * 64 + unit * 8;
+    hopper::CpAsync16(k_dst + dst_off, a.k + src_off, valid);
+    hopper::CpAsync16(v_dst + dst_off, a.v + src_off, valid);
+  }
+  hopper::CpAsyncWaitAll();
+  hopper::FenceProxyAsyncShared();
+}
+
+// The producer for one query tile when the walk may gather rows: the whole producer
+// warpgroup loops together; thread 0 walks and issues TMA copies, all 128 threads copy
+// gathered rows. Returns the next stage use.
+template <int kHeadDim, typename Walk>
+__device__ __forceinline__ uint32_t ProduceCollective(Walk& walk, const Ring<kHeadDim>& ring,
+                                                      uint32_t use, const CUtensorMap* k_map,
+                                                      const CUtensorMap* v_map, int kv_head,
+                                                      const KernelArgs& args) {
+  using L = SmemLayout<kHeadDim>;
+  using R = Ring<kHeadDim>;
+  constexpr int kBlockN = L::kBlockN;
+  const int tid = threadIdx.x;
+  for (;; ++use) {
+    const int s = R::Stage(use);
+    TileInfo* info = ring.info + s;
+    if (tid == 0) {
+      if (use >= L::kStages) hopper::MbarWait(&ring.k_empty[s], R::ReuseParity(use));
+      if (!walk.Next(info)) {
+        info->tile = -1;
+      } else if (info->kind == kGathered && use >= L::kStages) {
+        hopper::MbarWait(&ring.v_empty[s], R::ReuseParity(use));
+      }
+    }
+    hopper::NamedBarrierSync(kProducerBarrier, 128);
+    const int tile = info->tile;
+    const int kind = info->kind;
+    uint8_t* k_dst = ring.smem + L::kKOffset + s * L::kKvStageBytes;
+    uint8_t* v_dst = ring.smem + L::kVOffset + s * L::kKvStageBytes;
+    if (tile < 0) {
+      // Everyone has read the marker before thread 0 lets the consumers reuse the stage.
+      hopper::NamedBarrierSync(kProducerBarrier, 128);
+      if (tid == 0) hopper::MbarArrive(&ring.k_full[s]);
+      return use + 1;
+    }
+    if (kind == kGathered) {
+      GatherRows<kHeadDim>(args, info, kv_head, k_dst, v_dst, tid);
+      hopper::NamedBarrierSync(kProducerBarrier, 128);
+      if (tid == 0) {
+        hopper::MbarArrive(&ring.k_full[s]);
+        hopper::MbarArrive(&ring.v_full[s]);
+      }
+      continue;
+    }
+    if (tid != 0) continue;
+    hopper::MbarArriveExpectTx(&ring.k_full[s], L::kKvStageBytes);
+    for (int c = 0; c < L::kChunks; ++c) {
+      hopper::TmaLoad3d(k_map, &ring.k_full[s], k_dst + c * L::kKvChunkBytes, c * 64,
+                        tile * kBlockN, kv_head);
+    }
+    if (use >= L::kStages) hopper::MbarWait(&ring.v_empty[s], R::ReuseParity(use));
+    hopper::MbarArriveExpectTx(&ring.v_full[s], L::kKvStageBytes);
+    for (int c = 0; c < L::kChunks; ++c) {
+      hopper::TmaLoad3d(v_map, &ring.v_full[s], v_dst + c * L::kKvChunkBytes, c * 64,
+                        tile * kBlockN, kv_head);
     }
   }
 }
@@ -433,6 +577,23 @@ struct WalkFor<kHeadDim, WalkMode::kLines> {
   using Type = LineWalk<TileConfig<kHeadDim>::kBlockN>;
 };
 
+// Query tile `index` in longest-first order: the last query tiles (most keys) of every
+// head first; heads of one GQA group next to each other so their K/V reads meet in L2.
+__device__ __forceinline__ QueryTile QueryTileAt(const KernelArgs& args, int index, int* kv_head,
+                                                 int* pos0) {
+  QueryTile qt;
+  qt.m_block = args.num_m_blocks - 1 - index / args.num_q_heads;
+  qt.head = index % args.num_q_heads;
+  *kv_head = qt.head / args.group;
+  const int kv_len = args.kv_lengths != nullptr ? args.kv_lengths[*kv_head] : args.max_kv_length;
+  *pos0 = kv_len - args.num_queries;  // position of query 0
+  qt.pmin = *pos0 + qt.m_block * kBlockM;
+  qt.pmax = *pos0 + min(qt.m_block * kBlockM + kBlockM - 1, args.num_queries - 1);
+  return qt;
+}
+
+// Persistent: each CTA takes query tiles blockIdx.x, + gridDim.x, ... so the producer
+// loads the next tile's Q and K/V while the consumers finish the last one.
 template <int kHeadDim, WalkMode kMode, bool kOverlap>
 __global__ void __launch_bounds__(kThreads, 1)
     PrefillKernel(const __grid_constant__ CUtensorMap q_map,
@@ -444,32 +605,23 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) &
                                              ~static_cast<uintptr_t>(1023));
   uint64_t* bars = reinterpret_cast<uint64_t*>(smem + L::kBarrierOffset);
-  uint64_t* q_full = bars;
   Ring<kHeadDim> ring{smem,
+                      bars,
                       bars + 1,
-                      bars + 1 + kStages,
-                      bars + 1 + 2 * kStages,
-                      bars + 1 + 3 * kStages,
+                      bars + 2,
+                      bars + 2 + kStages,
+                      bars + 2 + 2 * kStages,
+                      bars + 2 + 3 * kStages,
                       reinterpret_cast<TileInfo*>(smem + L::kInfoOffset)};
-
-  // Longest first: the last query tiles (most keys) of every head go out first; heads of
-  // one GQA group sit next to each other so their K/V reads meet in L2.
-  const int tile = blockIdx.x;
-  QueryTile qt;
-  qt.m_block = args.num_m_blocks - 1 - tile / args.num_q_heads;
-  qt.head = tile % args.num_q_heads;
-  const int kv_head = qt.head / args.group;
-  const int kv_len = args.kv_lengths != nullptr ? args.kv_lengths[kv_head] : args.max_kv_length;
-  const int pos0 = kv_len - args.num_queries;  // position of query 0
-  qt.pmin = pos0 + qt.m_block * kBlockM;
-  qt.pmax = pos0 + min(qt.m_block * kBlockM + kBlockM - 1, args.num_queries - 1);
+  const int num_tiles = args.num_m_blocks * args.num_q_heads;
+  using Walk = typename WalkFor<kHeadDim, kMode>::Type;
 
   if (threadIdx.x == 0) {
-    hopper::MbarInit(q_full, 1);
+    hopper::MbarInit(ring.q_full, 1);
+    hopper::MbarInit(ring.q_empty, 4 * kConsumerWarpgroups);  // one arrival per consumer warp
     for (int s = 0; s < kStages; ++s) {
       hopper::MbarInit(&ring.k_full[s], 1);
       hopper::MbarInit(&ring.v_full[s], 1);
-      // One arrival per consumer warp.
       hopper::MbarInit(&ring.k_empty[s], 4 * kConsumerWarpgroups);
       hopper::MbarInit(&ring.v_empty[s], 4 * kConsumerWarpgroups);
     }
@@ -478,39 +630,59 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    // Producer warpgroup: one thread walks the tiles and issues every copy.
-    hopper::SetMaxRegsDec<kProducerRegisters>();
+    // Producer warpgroup: thread 0 walks the tiles and issues the copies (all 128 threads
+    // when the walk gathers rows).
+    hopper::SetMaxRegsDec<RegisterSplit<Walk::kGathers>::kProducer>();
+    if (!Walk::kGathers && threadIdx.x != 0) return;
     if (threadIdx.x == 0) {
       hopper::PrefetchTensorMap(&q_map);
       hopper::PrefetchTensorMap(&k_map);
       hopper::PrefetchTensorMap(&v_map);
-      typename WalkFor<kHeadDim, kMode>::Type walk;
-      walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
-      Produce<kHeadDim>(walk, ring, q_full, &q_map, &k_map, &v_map, qt, kv_head);
+    }
+    uint32_t use = 0;
+    int count = 0;
+    for (int index = blockIdx.x; index < num_tiles; index += gridDim.x, ++count) {
+      int kv_head, pos0;
+      const QueryTile qt = QueryTileAt(args, index, &kv_head, &pos0);
+      Walk walk;
+      if (threadIdx.x == 0) {
+        LoadQ(ring, &q_map, qt, count);
+        walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
+      }
+      if constexpr (Walk::kGathers) {
+        use = ProduceCollective<kHeadDim>(walk, ring, use, &k_map, &v_map, kv_head, args);
+      } else {
+        use = Produce<kHeadDim>(walk, ring, use, &k_map, &v_map, kv_head);
+      }
     }
     return;
   }
 
-  hopper::SetMaxRegsInc<kConsumerRegisters>();
+  hopper::SetMaxRegsInc<RegisterSplit<Walk::kGathers>::kConsumer>();
   const int wg = threadIdx.x / 128 - 1;
   const int t = threadIdx.x % 128;
-  RowPlace at;
-  at.lane = t % 32;
-  at.row_in_tile = 64 * wg + 16 * (t / 32) + at.lane / 4;
-  at.row_lo = qt.m_block * kBlockM + at.row_in_tile;
-  at.pos_lo = pos0 + at.row_lo;
-  at.wg_first_pos = qt.pmin + 64 * wg;
   const uint32_t q_addr = hopper::SmemAddr(smem) + 64 * wg * kSwizzleBytes;
-
-  Consumer<kHeadDim> c;
-  c.Reset();
-  hopper::MbarWait(q_full, 0);
-  if constexpr (kOverlap) {
-    ConsumeOverlapped(c, ring, q_addr, at, wg, args);
-  } else {
-    ConsumeSerial(c, ring, q_addr, at, args);
+  uint32_t use = 0;
+  int count = 0;
+  for (int index = blockIdx.x; index < num_tiles; index += gridDim.x, ++count) {
+    int kv_head, pos0;
+    const QueryTile qt = QueryTileAt(args, index, &kv_head, &pos0);
+    RowPlace at;
+    at.lane = t % 32;
+    at.row_in_tile = 64 * wg + 16 * (t / 32) + at.lane / 4;
+    at.row_lo = qt.m_block * kBlockM + at.row_in_tile;
+    at.pos_lo = pos0 + at.row_lo;
+    at.wg_first_pos = qt.pmin + 64 * wg;
+    Consumer<kHeadDim> c;
+    c.Reset();
+    hopper::MbarWait(ring.q_full, count & 1);
+    if constexpr (kOverlap) {
+      use = ConsumeOverlapped(c, ring, use, q_addr, at, wg, args);
+    } else {
+      use = ConsumeSerial(c, ring, use, q_addr, at, args);
+    }
+    c.Store(args, qt.head, at.row_lo, at.lane, args.softmax_scale);
   }
-  c.Store(args, qt.head, at.row_lo, at.lane, args.softmax_scale);
 }
 
 template <int kHeadDim, WalkMode kMode>
@@ -525,7 +697,7 @@ absl::Status LaunchPrefill(const TensorMaps& maps, const KernelArgs& args, bool 
     return absl::InternalError(absl::StrCat("prefill: raising shared memory to ", kSmem,
                                             " bytes: ", cudaGetErrorString(err)));
   }
-  const dim3 grid(args.num_m_blocks * args.num_q_heads);
+  const dim3 grid(std::min(args.num_m_blocks * args.num_q_heads, args.num_sms));
   kernel<<<grid, kThreads, kSmem, stream>>>(maps.q, maps.k, maps.v, args);
   err = cudaGetLastError();
   if (err != cudaSuccess) {

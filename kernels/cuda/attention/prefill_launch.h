@@ -22,12 +22,18 @@ struct KernelArgs {
   int32_t num_q_heads = 0;
   int32_t group = 1;  // num_q_heads / num_kv_heads
   int32_t num_m_blocks = 0;
+  int32_t num_sms = 1;  // persistent grid size
   float softmax_scale = 1.f;
   float scale_log2 = 1.f;  // softmax_scale * log2(e)
   __nv_bfloat16* out = nullptr;
   int64_t out_row_stride = 0;
   int64_t out_head_stride = 0;
   float* lse = nullptr;
+  // K and V themselves, for rows copied without the tensor maps (gathered columns).
+  const __nv_bfloat16* k = nullptr;
+  const __nv_bfloat16* v = nullptr;
+  int64_t kv_head_stride = 0;
+  int64_t kv_row_stride = 0;
   // WalkMode::kBlocks (BlockSelection): block a multiple of 128, or a power of two in
   // [16, 128) (then block_shift = log2(block)).
   int32_t list_heads = 0;

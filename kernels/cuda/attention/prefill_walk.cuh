@@ -20,17 +20,21 @@ enum TileKind : int32_t {
   kFullTile = 0,   // every causal pair of the tile is selected
   kBlockMask = 1,  // mask64: bit (row / block) * (kBlockN / block) + key / block
   kLineMask = 2,   // columns and diagonals bitmaps
+  kGathered = 3,   // the K/V rows of `gathered` packed into one tile (count of them)
 };
 
-// 64 bytes per stage.
+inline constexpr int kMaxTileKeys = 128;
+
+// One per stage.
 struct TileInfo {
-  int32_t tile;     // key tile index (keys [tile * kBlockN, ...)); -1 ends the walk
-  int32_t kind;     // TileKind
-  int32_t diag_lo;  // kLineMask: the diagonal offset of bit 0 of `diags`
-  int32_t unused;
-  uint32_t cols[4];   // kLineMask: bit j = key tile * kBlockN + j is a column;
-                      // kBlockMask: cols[0] | cols[1] << 32 is the block mask
-  uint32_t diags[8];  // kLineMask: bit j = offset diag_lo + j is a diagonal
+  int32_t tile;                    // key tile index (keys [tile * kBlockN, ...)); -1 ends the walk
+  int32_t kind;                    // TileKind
+  int32_t diag_lo;                 // kLineMask: the diagonal offset of bit 0 of `diags`
+  int32_t count;                   // kGathered: rows in `gathered`
+  uint32_t cols[4];                // kLineMask: bit j = key tile * kBlockN + j is a column;
+                                   // kBlockMask: cols[0] | cols[1] << 32 is the block mask
+  uint32_t diags[8];               // kLineMask: bit j = offset diag_lo + j is a diagonal
+  int32_t gathered[kMaxTileKeys];  // kGathered: key positions, ascending
 };
 
 // The rows of a query tile, as positions.
@@ -48,6 +52,7 @@ __device__ __forceinline__ int ListHead(const KernelArgs& a, int list_heads, int
 // Dense: tiles from the last causal one down to 0 (masked tiles first).
 template <int kBlockN>
 struct DenseWalk {
+  static constexpr bool kGathers = false;
   int next;
   __device__ __forceinline__ void Init(const KernelArgs&, const QueryTile& q, int*) {
     next = q.pmax / kBlockN;
@@ -67,6 +72,7 @@ struct DenseWalk {
 // few.
 template <int kBlockN>
 struct BlockWalk {
+  static constexpr bool kGathers = false;
   const int32_t* keys;
   int* cursor;  // [0, 8) positions, [8, 16) ends
   int rows;     // query blocks in the tile (fine mode)
@@ -137,68 +143,96 @@ struct BlockWalk {
   }
 };
 
+// The diagonals' bands over key tiles, ascending: diagonal d covers keys
+// [pmin - d, pmax - d] of a query tile, so walking d from the largest down gives bands
+// whose both ends ascend.
+template <int kBlockN>
+struct DiagonalBands {
+  const int32_t* diagonals;
+  int diag;  // largest diagonal whose band may still reach the tiles asked for
+  int begin;
+  int pmin, pmax;
+
+  __device__ __forceinline__ void Init(const int32_t* d, int first, int end, const QueryTile& q) {
+    diagonals = d;
+    begin = first;
+    diag = end - 1;
+    pmin = q.pmin;
+    pmax = q.pmax;
+    while (diag >= begin && diagonals[diag] > pmax) --diag;  // no key at all
+  }
+  // The smallest band tile >= `from` (INT_MAX if none); `from` must not decrease between
+  // calls.
+  __device__ __forceinline__ int NextTile(int from) {
+    for (; diag >= begin; --diag) {
+      const int d = diagonals[diag];
+      if ((pmax - d) / kBlockN < from) continue;
+      return max(max(pmin - d, 0) / kBlockN, from);
+    }
+    return INT_MAX;
+  }
+};
+
 // Lines: key k is selected for position p iff k is a listed column or p - k a listed
-// diagonal. Tiles come in ascending order from two sorted streams: the columns' tiles,
-// and the diagonals' bands (diagonal d covers keys [pmin - d, pmax - d]), walked from the
-// largest d down so bands ascend.
+// diagonal. First the tiles the diagonals' bands touch, ascending, each with bitmaps of
+// its columns and diagonals (or unmasked when the lines cover it); then the columns that
+// fall outside those tiles, gathered kBlockN at a time into packed tiles (kGathered), so a
+// few scattered columns cost a packed tile rather than one tile each.
 template <int kBlockN>
 struct LineWalk {
+  static constexpr bool kGathers = true;
   const int32_t* columns;
-  const int32_t* diagonals;
-  int col;  // first column whose tile may still come
+  int col;  // phase 1: first column not below the current tile; phase 2: next to place
+  int col_begin;
   int col_end;
-  int diag;  // largest diagonal whose band may still reach the next tile
-  int diag_begin;
-  int next_tile;  // smallest tile not yet produced
-  int pmin, pmax;
+  DiagonalBands<kBlockN> bands;    // phase 1
+  DiagonalBands<kBlockN> covered;  // phase 2: is a column's tile a band tile?
+  int next_tile;                   // phase 1: smallest tile not yet produced
+  bool gathering;
 
   __device__ __forceinline__ void Init(const KernelArgs& a, const QueryTile& q, int*) {
     const int lh = ListHead(a, a.line_heads, q.head);
     columns = a.columns;
-    diagonals = a.diagonals;
-    col = a.column_offsets[lh];
+    col_begin = col = a.column_offsets[lh];
     col_end = a.column_offsets[lh + 1];
-    diag_begin = a.diagonal_offsets[lh];
-    diag = a.diagonal_offsets[lh + 1] - 1;
-    while (diag >= diag_begin && diagonals[diag] > q.pmax) --diag;  // no key at all
+    bands.Init(a.diagonals, a.diagonal_offsets[lh], a.diagonal_offsets[lh + 1], q);
+    covered = bands;
     next_tile = 0;
-    pmin = q.pmin;
-    pmax = q.pmax;
-  }
-
-  __device__ __forceinline__ int NextColumnTile() {
-    while (col < col_end && columns[col] / kBlockN < next_tile) ++col;
-    return col < col_end && columns[col] <= pmax ? columns[col] / kBlockN : INT_MAX;
-  }
-  __device__ __forceinline__ int NextDiagonalTile() {
-    for (; diag >= diag_begin; --diag) {
-      const int d = diagonals[diag];
-      if ((pmax - d) / kBlockN < next_tile) continue;
-      return max(max(pmin - d, 0) / kBlockN, next_tile);
-    }
-    return INT_MAX;
+    gathering = false;
   }
 
   __device__ __forceinline__ bool Next(TileInfo* info) {
-    const int tile = min(NextColumnTile(), NextDiagonalTile());
-    if (tile == INT_MAX) return false;
-    next_tile = tile + 1;
+    if (!gathering) {
+      const int tile = bands.NextTile(next_tile);
+      if (tile != INT_MAX) {
+        next_tile = tile + 1;
+        BandTile(tile, info);
+        return true;
+      }
+      gathering = true;
+      col = col_begin;
+    }
+    return Gather(info);
+  }
+
+  __device__ __forceinline__ void BandTile(int tile, TileInfo* info) {
     const int key0 = tile * kBlockN;
 #pragma unroll
     for (int w = 0; w < 4; ++w) info->cols[w] = 0;
 #pragma unroll
     for (int w = 0; w < 8; ++w) info->diags[w] = 0;
+    while (col < col_end && columns[col] < key0) ++col;
     int num_cols = 0;
     for (int c = col; c < col_end && columns[c] < key0 + kBlockN; ++c, ++num_cols) {
       const int j = columns[c] - key0;
       info->cols[j >> 5] |= 1u << (j & 31);
     }
     // Offsets any pair of the tile can have: [pmin - (key0 + kBlockN - 1), pmax - key0].
-    const int diag_lo = pmin - (key0 + kBlockN - 1);
-    const int valid_lo = max(diag_lo, 0), valid_hi = pmax - key0;
+    const int diag_lo = bands.pmin - (key0 + kBlockN - 1);
+    const int valid_lo = max(diag_lo, 0), valid_hi = bands.pmax - key0;
     int num_valid = 0;
-    for (int i = diag; i >= diag_begin; --i) {
-      const int d = diagonals[i];
+    for (int i = bands.diag; i >= bands.begin; --i) {
+      const int d = bands.diagonals[i];
       if (d < diag_lo) break;
       if (d > valid_hi) continue;
       const int j = d - diag_lo;
@@ -209,6 +243,25 @@ struct LineWalk {
     const bool full = num_cols == kBlockN || num_valid == valid_hi - valid_lo + 1;
     info->kind = full ? kFullTile : kLineMask;
     info->diag_lo = diag_lo;
+  }
+
+  // Up to kBlockN columns <= pmax outside the band tiles, in info->gathered.
+  __device__ __forceinline__ bool Gather(TileInfo* info) {
+    int count = 0;
+    for (; col < col_end && count < kBlockN; ++col) {
+      const int c = columns[col];
+      if (c > covered.pmax) {
+        col = col_end;
+        break;
+      }
+      const int tile = c / kBlockN;
+      if (covered.NextTile(tile) == tile) continue;  // handled with its band tile
+      info->gathered[count++] = c;
+    }
+    if (count == 0) return false;
+    info->tile = 0;
+    info->kind = kGathered;
+    info->count = count;
     return true;
   }
 };
