@@ -37,9 +37,11 @@ done
 strip --strip-unneeded "$dest"/lib/*.so* 2>/dev/null || true
 # Debug info is most of a test binary's size; the pack must stay small to travel.
 for exe in "${exes[@]}"; do strip --strip-debug "$dest/$(basename "$exe")" 2>/dev/null || true; done
+# The Python peers of the benchmarks (deploy/bench/*.py), run beside them on the host.
+src_root=$(cd "$(dirname "$0")/.." && pwd)
+cp "$src_root"/deploy/bench/*.py "$dest/"
 # The model conformance vectors (a few MB) for cuda_engine_gpu_test; run-gpu-tests.sh
 # points SF_MODEL_TEST_DATA at them.
-src_root=$(cd "$(dirname "$0")/.." && pwd)
 if [[ -d $src_root/tests/data/model ]]; then
   mkdir -p "$dest/data"
   cp -r "$src_root/tests/data/model" "$dest/data/model"
