@@ -75,7 +75,7 @@ def time_cudnn(q, k, v, hq, hkv):
         with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
             fn = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
             fn()
-            return do_bench(fn, warmup=50, rep=300, return_mode="median"), "enable"
+            return do_bench(fn, warmup=25, rep=100, return_mode="median"), "enable"
     except RuntimeError as e:
         print(f"  cuDNN with enable_gqa refused ({str(e).splitlines()[0][:80]}); "
               "using repeat_interleave", flush=True)
@@ -84,7 +84,7 @@ def time_cudnn(q, k, v, hq, hkv):
     with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
         fn = lambda: F.scaled_dot_product_attention(q, kr, vr, is_causal=True)
         fn()
-        return do_bench(fn, warmup=50, rep=300, return_mode="median"), "repeat"
+        return do_bench(fn, warmup=25, rep=100, return_mode="median"), "repeat"
 
 
 def time_flex(flex, q, k, v, hq, L, dev):
@@ -92,10 +92,11 @@ def time_flex(flex, q, k, v, hq, L, dev):
     fraction of causal pairs."""
     nb = (L + BLOCK - 1) // BLOCK
     tri = torch.tril(torch.ones(nb, nb, dtype=torch.bool, device=dev), -1)[None]
-    causal_mask = block_mask_from(tri, nb, 1, L)
+    # Per-head like the block-sparse mask, so both calls share one compiled kernel.
+    causal_mask = block_mask_from(tri.expand(hq, nb, nb), nb, hq, L)
     fn = lambda: flex(q, k, v, block_mask=causal_mask, enable_gqa=True)
     fn()
-    flex_ms = do_bench(fn, warmup=50, rep=300, return_mode="median")
+    flex_ms = do_bench(fn, warmup=25, rep=100, return_mode="median")
     del causal_mask
     keep = keep_mask(hq, nb, dev) & tri
     bs_mask = block_mask_from(keep, nb, hq, L)
@@ -104,7 +105,7 @@ def time_flex(flex, q, k, v, hq, L, dev):
     causal_pairs = hq * (nb * (nb - 1) / 2 * BLOCK * BLOCK + nb * diag_pairs)
     fn = lambda: flex(q, k, v, block_mask=bs_mask, enable_gqa=True)
     fn()
-    bs_ms = do_bench(fn, warmup=50, rep=300, return_mode="median")
+    bs_ms = do_bench(fn, warmup=25, rep=100, return_mode="median")
     return flex_ms, bs_ms, kept_pairs / causal_pairs
 
 

@@ -13,6 +13,10 @@
 
 namespace sf::cuda {
 
+// Pairs computed: each sparse kernel attends exactly the pairs its selection names, so
+// the measured density is the selection's own; callers count it on the host from the same
+// lists (e.g. kernels::SelectedPairs on the CPU selection); the kernels do not report it.
+//
 // The consumers' main-loop order. kOverlapped (the default, FlashAttention-3's): the scores
 // of the next key tile and P V of the current one are in flight during the softmax, and
 // the two consumer warpgroups take turns issuing GEMMs. kSerial waits for each GEMM before
