@@ -4,7 +4,7 @@
 // 4 * Hq * D * L (L + 1) / 2 (Q K^T and P V, 2 FLOPs per multiply-add, over the causal
 // pairs); block-sparse FLOPs count the pairs of the kept blocks the same way.
 //
-//   attention_prefill_cuda_bench [--lengths 16384,32768] [--csv FILE] [--reps N]
+//   attention_prefill_cuda_bench [--lengths 16384,32768] [--csv FILE] [--reps N] [--no-serial]
 // The block-sparse mask (KeepBlock below) is integer arithmetic that
 // deploy/bench/attention_peer.py repeats, so FlexAttention runs with the same mask.
 #include <cublas_v2.h>
@@ -209,6 +209,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> lengths = {16384, 32768, 65536, 131072};
   std::string csv_path;
   int reps = 5;
+  bool serial = true;  // also time the serial schedule
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -228,10 +229,14 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--csv") {
       csv_path = next();
+    } else if (arg == "--no-serial") {
+      serial = false;
     } else if (arg == "--reps") {
       reps = std::stoi(next());
     } else {
-      std::fprintf(stderr, "usage: %s [--lengths L1,L2,...] [--csv FILE] [--reps N]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--lengths L1,L2,...] [--csv FILE] [--reps N] [--no-serial]\n",
+                   argv[0]);
       return arg == "--help" ? 0 : 2;
     }
   }
@@ -284,7 +289,7 @@ int main(int argc, char** argv) {
       const double causal_flops = 4.0 * s.hq * d * (0.5 * double(len) * (len + 1));
       const double dense_ms =
           MedianMs(reps, [&] { CheckStatus(sf::cuda::PrefillDense(p), "dense"); });
-      const double serial_ms = MedianMs(reps, [&] {
+      const double serial_ms = !serial ? std::nan("") : MedianMs(reps, [&] {
         CheckStatus(sf::cuda::PrefillDense(p, sf::cuda::PrefillSchedule::kSerial), "serial");
       });
       const double floor_ms = causal_flops / (gemm * 1e12) * 1e3;

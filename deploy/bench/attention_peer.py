@@ -114,6 +114,9 @@ def main():
     ap.add_argument("--lengths", default="16384,32768,65536,131072")
     ap.add_argument("--csv", default="")
     ap.add_argument("--skip-flex", action="store_true")
+    ap.add_argument("--flex", default="",
+                    help="FlexAttention only at these Hq:L pairs, e.g. 64:16384,64:131072 "
+                         "(each shape is one compile); default: every shape")
     args = ap.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
     dev = torch.device("cuda")
@@ -146,7 +149,10 @@ def main():
     flex = torch.compile(flex_attention, dynamic=False)
     print(f"{'Hq/Hkv':6} {'L':>7} {'flex ms':>9} {'TFLOP/s':>8} | {'flexbs ms':>9} {'kept':>6}",
           flush=True)
+    flex_only = {tuple(int(x) for x in p.split(":")) for p in args.flex.split(",") if p}
     for hq, hkv, L in shapes:
+        if flex_only and (hq, L) not in flex_only:
+            continue
         q, k, v = make_inputs(hq, hkv, L, dev)
         flops = 4.0 * hq * D * L * (L + 1) / 2
         try:
