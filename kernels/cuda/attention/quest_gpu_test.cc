@@ -104,7 +104,7 @@ void ExpectMetadata(const DecodeCase& c, const DeviceQuest& d, const std::string
 
 TEST(QuestUpdatePages, FromScratchAndByAppends_EqualHostMinMax) {
   for (int page : {16, 7}) {
-    DecodeCase c = MakeCase(2, 2, 4, 128, {100003, 17, 4097, 33}, 40 + page);
+    DecodeCase c = MakeCase(2, 2, 4, 128, {100003, 57, 4097, 33}, 40 + page);
     DeviceQuest d;
     ASSERT_NO_FATAL_FAILURE(Upload(c, page, &d));
     ASSERT_TRUE(QuestUpdatePages(d.p, d.meta, d.p.max_kv_length).ok());
