@@ -2,18 +2,18 @@
 // decode time, KV bytes read, achieved TB/s, and the floor (those bytes at the
 // device-to-device copy bandwidth measured in the same run, read + write counted) for
 // bf16 caches of head dim 128; then Quest at compression 10 (page 16, gqa_shared, token
-// budget L / 10): one step = metadata update of the appended row + page scoring and
-// top-k + sparse decode, and its speed-up over dense. The peer
+// budget L / 10): one step = page scoring, top-k and the metadata of the appended row's
+// page (one kernel) + sparse decode, and its speed-up over dense. The peer
 // deploy/bench/decode_peer.py times PyTorch SDPA at the same shapes with the same
 // columns. bench/NOTES.md holds the figures.
 //
 //   attention_decode_cuda_bench [--shapes 28/4,64/8] [--lengths 32768,65536,131072]
-//                               [--batches 1,16] [--reps 20] [--prefetch 0] [--pdl 1]
+//                               [--batches 1,16] [--reps 20] [--pipelines smem] [--pdl 1]
 //                               [--quest 10]
 //
-// --prefetch lists L2 prefetch distances (tiles per warp, 0 = off) and --pdl 0,1 launch
-// modes (programmatic dependent launch off / on) to compare; Quest runs with the fastest
-// dense variant; --quest sets its compression (0: skip Quest).
+// --pipelines smem,registers (the split-KV main loop) and --pdl 0,1 (programmatic
+// dependent launch off / on) list kernel variants to compare; Quest runs with the
+// fastest dense variant; --quest sets its compression (0: skip Quest).
 // Timing: CUDA events around 10 back-to-back calls (rotating over copies of the cache
 // when one copy would fit in 4x the L2), median of --reps, after 3 warm-up calls.
 #include <cuda_runtime.h>
@@ -45,7 +45,7 @@ struct Options {
   std::vector<Shape> shapes = {{28, 4}, {64, 8}};
   std::vector<int64_t> lengths = {32768, 65536, 131072};
   std::vector<int64_t> batches = {1, 16};
-  std::vector<int64_t> prefetch = {0};
+  std::vector<std::string> pipelines = {"smem"};
   std::vector<int64_t> pdl = {1};
   int reps = 20;
   double quest_compression = 10;  // 0: no Quest rows
@@ -100,8 +100,9 @@ bool ParseOptions(int argc, char** argv, Options* o) {
       ok = ParseInts(v, &o->lengths);
     } else if (a == "--batches") {
       ok = ParseInts(v, &o->batches);
-    } else if (a == "--prefetch") {
-      ok = ParseInts(v, &o->prefetch);
+    } else if (a == "--pipelines") {
+      o->pipelines = absl::StrSplit(v, ',');
+      for (const std::string& x : o->pipelines) ok = ok && (x == "smem" || x == "registers");
     } else if (a == "--pdl") {
       ok = ParseInts(v, &o->pdl);
     } else if (a == "--quest") {
@@ -215,17 +216,24 @@ void BuildProblem(const Shape& s, int64_t batch, int64_t length, int64_t l2_byte
     p.batch = static_cast<int32_t>(batch);
     pr->params.push_back(p);
   }
-  absl::StatusOr<sf::cuda::DecodePlan> plan = sf::cuda::PlanDenseDecode(pr->params[0]);
-  if (!plan.ok()) {
-    std::fprintf(stderr, "attention_decode_cuda_bench: %s\n",
-                 std::string(plan.status().message()).c_str());
-    std::exit(1);
+  // Workspace for the largest plan of the kernel variants under comparison.
+  int64_t workspace_bytes = 0;
+  for (const char* pipeline : {"smem", "registers"}) {
+    setenv("SF_DECODE_PIPELINE", pipeline, 1);
+    absl::StatusOr<sf::cuda::DecodePlan> plan = sf::cuda::PlanDenseDecode(pr->params[0]);
+    if (!plan.ok()) {
+      std::fprintf(stderr, "attention_decode_cuda_bench: %s\n",
+                   std::string(plan.status().message()).c_str());
+      std::exit(1);
+    }
+    workspace_bytes = std::max(workspace_bytes, plan->workspace_bytes);
   }
-  if (plan->workspace_bytes > 0) BENCH_CUDA(cudaMalloc(&pr->workspace, plan->workspace_bytes));
+  if (workspace_bytes > 0) BENCH_CUDA(cudaMalloc(&pr->workspace, workspace_bytes));
   for (auto& p : pr->params) {
     p.workspace = pr->workspace;
-    p.workspace_bytes = plan->workspace_bytes;
+    p.workspace_bytes = workspace_bytes;
   }
+
   BENCH_CUDA(cudaDeviceSynchronize());
 }
 
@@ -243,6 +251,7 @@ void BuildQuest(const Shape& s, int64_t length, double compression, Problem* pr)
   pr->quest_args.budget_pages =
       std::max<int64_t>(1, static_cast<int64_t>(length / compression) / page);
   pr->quest_args.gqa_shared = true;
+  pr->quest_args.update_last_page = true;
   const sf::cuda::AttentionParams& p0 = pr->params[0];
   const int64_t meta_bytes = sf::cuda::QuestPagesBytes(p0.batch, s.hkv, max_pages, kDim);
   for (const auto& p : pr->params) {
@@ -260,6 +269,7 @@ void BuildQuest(const Shape& s, int64_t length, double compression, Problem* pr)
       static_cast<int32_t*>(DeviceAlloc(pr, lists * (pr->quest_args.budget_pages + 1) * 4));
   pr->quest_select_ws_bytes = sf::cuda::QuestSelectWorkspaceBytes(p0, pr->quest[0], pr->quest_args);
   pr->quest_select_ws = DeviceAlloc(pr, pr->quest_select_ws_bytes);
+  BENCH_CUDA(cudaMemset(pr->quest_select_ws, 0, pr->quest_select_ws_bytes));
   const int64_t max_rows = sf::cuda::QuestMaxSelectedRows(pr->quest[0], pr->quest_args);
   absl::StatusOr<sf::cuda::DecodePlan> plan =
       sf::cuda::PlanSparseDecode(p0, sf::cuda::ListHeads{s.hkv}, max_rows);
@@ -272,18 +282,17 @@ void BuildQuest(const Shape& s, int64_t length, double compression, Problem* pr)
   BENCH_CUDA(cudaDeviceSynchronize());
 }
 
-// One Quest step on copy i: `parts` 1 = update only, 2 = + selection, 3 = + decode.
+// One Quest step on copy i: `parts` 1 = page selection (scoring, top-k and the
+// metadata of the appended row's page, one kernel), 2 = + sparse decode.
 void RunQuest(const Problem& pr, int parts) {
   static size_t next = 0;
   const size_t i = next++ % pr.params.size();
   sf::cuda::AttentionParams p = pr.params[i];
-  Check(sf::cuda::QuestUpdatePages(p, pr.quest[i], 1));
-  if (parts < 2) return;
   p.workspace = pr.quest_select_ws;
   p.workspace_bytes = pr.quest_select_ws_bytes;
   Check(sf::cuda::QuestSelectPages(p, pr.quest[i], pr.quest_args,
                                    {pr.quest_offsets, pr.quest_pages}));
-  if (parts < 3) return;
+  if (parts < 2) return;
   p.workspace = pr.quest_decode_ws;
   p.workspace_bytes = pr.quest_decode_ws_bytes;
   const sf::cuda::PageSelection sel{
@@ -291,10 +300,11 @@ void RunQuest(const Problem& pr, int parts) {
   Check(sf::cuda::PagedDecode(p, sel, sf::cuda::QuestMaxSelectedRows(pr.quest[i], pr.quest_args)));
 }
 
-// Kernel variants under comparison: L2 prefetch distance and programmatic dependent
-// launch (kernels/cuda/attention/decode.cu and pdl.cuh read these).
-void SetVariant(int64_t prefetch, int64_t pdl) {
-  setenv("SF_DECODE_L2_PREFETCH", std::to_string(prefetch).c_str(), 1);
+// Kernel variants under comparison: the split-KV main loop (shared-memory cp.async
+// pipeline or register double buffer) and programmatic dependent launch
+// (kernels/cuda/attention/decode_split_kv_impl.cuh and pdl.cuh read these).
+void SetVariant(const std::string& pipeline, int64_t pdl) {
+  setenv("SF_DECODE_PIPELINE", pipeline.c_str(), 1);
   setenv("SF_DECODE_PDL", pdl != 0 ? "1" : "0", 1);
 }
 
@@ -312,10 +322,11 @@ void RunDense(const Problem& pr) {
 int main(int argc, char** argv) {
   Options o;
   if (!ParseOptions(argc, argv, &o)) {
-    std::fprintf(stderr,
-                 "usage: attention_decode_cuda_bench [--shapes 28/4,64/8] [--lengths "
-                 "32768,65536,131072] [--batches 1,16] [--reps 20] [--prefetch 0,2] [--pdl 0,1] "
-                 "[--quest 10]\n");
+    std::fprintf(
+        stderr,
+        "usage: attention_decode_cuda_bench [--shapes 28/4,64/8] [--lengths "
+        "32768,65536,131072] [--batches 1,16] [--reps 20] [--pipelines smem,registers] [--pdl 0,1] "
+        "[--quest 10]\n");
     return 2;
   }
   cudaDeviceProp prop;
@@ -323,20 +334,23 @@ int main(int argc, char** argv) {
   const double copy_bw = CopyBandwidth();
   std::printf("device %s, %d SMs, L2 %.0f MiB; D2D copy %.3f TB/s (read+write)\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize / 1048576.0, copy_bw * 1e-12);
-  std::printf("%-6s %5s %7s %3s %3s %9s %9s %7s %9s %6s %6s\n", "shape", "batch", "L", "pf", "pdl",
-              "time_us", "KV_MB", "TB/s", "floor_us", "frac", "splits");
+  std::printf("%-6s %5s %7s %4s %3s %9s %9s %7s %9s %6s %6s\n", "shape", "batch", "L", "pipe",
+              "pdl", "time_us", "KV_MB", "TB/s", "floor_us", "frac", "splits");
   std::vector<std::string> quest_rows;
   for (const Shape& s : o.shapes) {
     for (int64_t batch : o.batches) {
       for (int64_t length : o.lengths) {
         Problem pr;
         BuildProblem(s, batch, length, prop.l2CacheSize, &pr);
-        const absl::StatusOr<sf::cuda::DecodePlan> plan = sf::cuda::PlanDenseDecode(pr.params[0]);
         double dense_s = 0;
-        int64_t best_pf = o.prefetch[0], best_pdl = o.pdl[0];
+        std::string best_pipe = o.pipelines[0];
+        int64_t best_pdl = o.pdl[0];
         for (int64_t pdl : o.pdl) {
-          for (int64_t pf : o.prefetch) {
-            SetVariant(pf, pdl);
+          for (const std::string& pipe : o.pipelines) {
+            SetVariant(pipe, pdl);
+            const absl::StatusOr<sf::cuda::DecodePlan> plan =
+                sf::cuda::PlanDenseDecode(pr.params[0]);
+            Check(plan.status());
             for (int w = 0; w < 3; ++w) RunDense(pr);
             BENCH_CUDA(cudaDeviceSynchronize());
             const double t = MedianSeconds(o.reps,
@@ -346,24 +360,24 @@ int main(int argc, char** argv) {
                              kInner;
             BENCH_CUDA(cudaGetLastError());
             const double floor_s = pr.kv_bytes / copy_bw;
-            std::printf("%2d/%-3d %5lld %7lld %3lld %3lld %9.1f %9.1f %7.3f %9.1f %6.3f %6d\n",
-                        s.hq, s.hkv, static_cast<long long>(batch), static_cast<long long>(length),
-                        static_cast<long long>(pf), static_cast<long long>(pdl), t * 1e6,
+            std::printf("%2d/%-3d %5lld %7lld %4s %3lld %9.1f %9.1f %7.3f %9.1f %6.3f %6d\n", s.hq,
+                        s.hkv, static_cast<long long>(batch), static_cast<long long>(length),
+                        pipe.substr(0, 4).c_str(), static_cast<long long>(pdl), t * 1e6,
                         pr.kv_bytes / 1e6, pr.kv_bytes / t * 1e-12, floor_s * 1e6, floor_s / t,
                         plan->num_splits);
             std::fflush(stdout);
             if (dense_s == 0 || t < dense_s) {
               dense_s = t;
-              best_pf = pf;
+              best_pipe = pipe;
               best_pdl = pdl;
             }
           }
         }
-        SetVariant(best_pf, best_pdl);
+        SetVariant(best_pipe, best_pdl);
         if (o.quest_compression <= 0) continue;
         BuildQuest(s, length, o.quest_compression, &pr);
-        double tq[3];
-        for (int parts = 1; parts <= 3; ++parts) {
+        double tq[2];
+        for (int parts = 1; parts <= 2; ++parts) {
           for (int w = 0; w < 3; ++w) RunQuest(pr, parts);
           BENCH_CUDA(cudaDeviceSynchronize());
           tq[parts - 1] = MedianSeconds(o.reps,
@@ -373,20 +387,21 @@ int main(int argc, char** argv) {
                           kInner;
           BENCH_CUDA(cudaGetLastError());
         }
-        quest_rows.push_back(absl::StrCat(absl::StrFormat(
-            "%2d/%-3d %5lld %7lld %6lld %9.1f %9.1f %9.1f %9.1f %7.3f %7.2f", s.hq, s.hkv,
+        quest_rows.push_back(absl::StrFormat(
+            "%2d/%-3d %5lld %7lld %6lld %9.1f %9.1f %9.1f %7.3f %7.2f", s.hq, s.hkv,
             static_cast<long long>(batch), static_cast<long long>(length),
             static_cast<long long>(pr.quest_args.budget_pages), tq[0] * 1e6, (tq[1] - tq[0]) * 1e6,
-            (tq[2] - tq[1]) * 1e6, tq[2] * 1e6, pr.quest_bytes / tq[2] * 1e-12, dense_s / tq[2])));
+            tq[1] * 1e6, pr.quest_bytes / tq[1] * 1e-12, dense_s / tq[1]));
       }
     }
   }
   if (!quest_rows.empty()) {
     std::printf(
-        "quest at compression %.0f (page 16, gqa_shared): step = update + select + decode\n",
+        "quest at compression %.0f (page 16, gqa_shared): step = select (scores, top-k, metadata "
+        "of the new row's page; one kernel) + paged decode\n",
         o.quest_compression);
-    std::printf("%-6s %5s %7s %6s %9s %9s %9s %9s %7s %7s\n", "shape", "batch", "L", "pages",
-                "update_us", "select_us", "decode_us", "step_us", "TB/s", "speedup");
+    std::printf("%-6s %5s %7s %6s %9s %9s %9s %7s %7s\n", "shape", "batch", "L", "pages",
+                "select_us", "decode_us", "step_us", "TB/s", "speedup");
     for (const std::string& row : quest_rows) std::printf("%s\n", row.c_str());
   }
   return 0;

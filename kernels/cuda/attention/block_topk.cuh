@@ -57,9 +57,16 @@ __device__ uint32_t KthLargestKey(const KeyFn& key, int64_t n, int64_t k, int64_
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int i = threadIdx.x; i < 256; i += kThreads) hist[i] = 0;
     __syncthreads();
-    for (int64_t i = threadIdx.x; i < n; i += kThreads) {
-      const uint32_t x = key(i);
-      if ((x & mask) == prefix) atomicAdd(&hist[(x >> shift) & 255u], 1);
+    // Scores often share their top bits: lanes with the same digit add once together
+    // (same-address shared atomics would serialise).
+    const int my_lane = threadIdx.x % 32;
+    for (int64_t i0 = 0; i0 < n; i0 += kThreads) {
+      const int64_t i = i0 + threadIdx.x;
+      const uint32_t x = i < n ? key(i) : 0u;
+      const bool take = i < n && (x & mask) == prefix;
+      const uint32_t digit = take ? (x >> shift) & 255u : 256u;
+      const uint32_t peers = __match_any_sync(0xffffffffu, digit);
+      if (take && (__ffs(peers) - 1) == my_lane) atomicAdd(&hist[digit], __popc(peers));
     }
     __syncthreads();
     if (threadIdx.x < 32) {

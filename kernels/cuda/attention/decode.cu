@@ -70,12 +70,16 @@ int MultiprocessorCount() {
 }
 
 int BlocksPerSm(int head_dim) {
-  // Every source's kernel has the dense one's registers within a few; one figure per
-  // head dim keeps the plan identical between Plan* and the launch.
-  static const int b64 = decode_internal::SplitKvBlocksPerSm<64, DenseRows>();
-  static const int b128 = decode_internal::SplitKvBlocksPerSm<128, DenseRows>();
-  static const int b256 = decode_internal::SplitKvBlocksPerSm<256, DenseRows>();
-  return head_dim == 64 ? b64 : head_dim == 128 ? b128 : b256;
+  // Every source's kernel has the dense one's resources within a few registers; one
+  // figure per head dim (and kernel variant) keeps Plan* and the launch identical.
+  return head_dim == 64    ? decode_internal::SplitKvBlocksPerSm<64, DenseRows>()
+         : head_dim == 128 ? decode_internal::SplitKvBlocksPerSm<128, DenseRows>()
+                           : decode_internal::SplitKvBlocksPerSm<256, DenseRows>();
+}
+
+// Floats of (max, sum) pairs before the partial outputs, rounded up to 256 bytes.
+int64_t PartMlFloats(const AttentionParams& p, int64_t splits) {
+  return (2 * static_cast<int64_t>(p.batch) * p.num_q_heads * splits + 63) / 64 * 64;
 }
 
 // One wave of CTAs over the machine, each split at least kMinChunk rows.
@@ -88,10 +92,12 @@ DecodePlan MakePlan(const AttentionParams& p, int64_t units, int64_t max_rows) {
   DecodePlan plan;
   plan.chunk = chunk;
   plan.num_splits = static_cast<int32_t>(std::max<int64_t>(1, (max_rows + chunk - 1) / chunk));
-  plan.workspace_bytes = plan.num_splits > 1
-                             ? static_cast<int64_t>(p.batch) * p.num_q_heads * plan.num_splits *
-                                   (p.head_dim + 2) * static_cast<int64_t>(sizeof(float))
-                             : 0;
+  plan.workspace_bytes =
+      plan.num_splits > 1
+          ? (PartMlFloats(p, plan.num_splits) +
+             static_cast<int64_t>(p.batch) * p.num_q_heads * plan.num_splits * p.head_dim) *
+                static_cast<int64_t>(sizeof(float))
+          : 0;
   return plan;
 }
 
@@ -109,16 +115,8 @@ absl::StatusOr<bool> PerQueryHead(const AttentionParams& p, const ListHeads& hea
       p.num_q_heads, ") or num_kv_heads (", p.num_kv_heads, ")"));
 }
 
-// L2 prefetch distance (tiles of a warp; 0 = off). SF_DECODE_L2_PREFETCH overrides it,
-// for the benchmark's comparison of distances.
-int32_t PrefetchTiles() {
-  const char* env = std::getenv("SF_DECODE_L2_PREFETCH");
-  return env != nullptr ? std::clamp(std::atoi(env), 0, 64) : 0;
-}
-
 SplitKvArgs MakeArgs(const AttentionParams& p, const DecodePlan& plan, bool per_query_head) {
   SplitKvArgs a;
-  a.prefetch_tiles = PrefetchTiles();
   a.q = static_cast<const __nv_bfloat16*>(p.q);
   a.q_batch_stride = p.q_batch_stride;
   a.q_head_stride = p.q_head_stride;
@@ -143,33 +141,72 @@ SplitKvArgs MakeArgs(const AttentionParams& p, const DecodePlan& plan, bool per_
   a.lse = p.lse;
   if (plan.num_splits > 1) {
     a.part_ml = static_cast<float*>(p.workspace);
-    a.part_o = a.part_ml + 2 * static_cast<int64_t>(p.batch) * p.num_q_heads * plan.num_splits;
+    a.part_o = a.part_ml + PartMlFloats(p, plan.num_splits);
   }
   return a;
 }
 
 // Merges the splits of one (query head, sequence): weights 2^(m_s - max), skipping
-// splits that saw no row (their partial output was never written).
+// splits that saw no row (their partial output was never written). 8 warps: each takes
+// every 8th split with all its loads in flight, lanes over dims; then a sum over warps.
+constexpr int kCombineThreads = 256;
 template <int D>
-__global__ void CombineSplitsKernel(const SplitKvArgs a) {
+__global__ void __launch_bounds__(kCombineThreads) CombineSplitsKernel(const SplitKvArgs a) {
   pdl_internal::PdlEnter();
-  const int hq = blockIdx.x, b = blockIdx.y;
+  constexpr int kWarpsC = kCombineThreads / 32, kPer = D / 32;
+  __shared__ float weight[kMaxSplits];
+  __shared__ float partial[kWarpsC][D];
+  __shared__ float red_m[kWarpsC], red_l[kWarpsC];
+  const int hq = blockIdx.x, b = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t slot0 = (static_cast<int64_t>(b) * a.num_q_heads + hq) * a.num_splits;
+  const float2* ml = reinterpret_cast<const float2*>(a.part_ml) + slot0;
   float mx = -INFINITY;
-  for (int s = 0; s < a.num_splits; ++s) {
-    if (a.part_ml[2 * (slot0 + s) + 1] > 0.0f) mx = fmaxf(mx, a.part_ml[2 * (slot0 + s)]);
+  for (int s = threadIdx.x; s < a.num_splits; s += kCombineThreads) {
+    const float2 v = ml[s];
+    if (v.y > 0.0f) mx = fmaxf(mx, v.x);
   }
+  for (int o = 16; o >= 1; o /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  if (lane == 0) red_m[warp] = mx;
+  __syncthreads();
+  mx = red_m[0];
+  for (int k = 1; k < kWarpsC; ++k) mx = fmaxf(mx, red_m[k]);
   float l = 0.0f;
-  for (int s = 0; s < a.num_splits; ++s) {
-    const float ls = a.part_ml[2 * (slot0 + s) + 1];
-    if (ls > 0.0f) l += exp2f(a.part_ml[2 * (slot0 + s)] - mx) * ls;
+  for (int s = threadIdx.x; s < a.num_splits; s += kCombineThreads) {
+    const float2 v = ml[s];
+    const float wgt = v.y > 0.0f ? exp2f(v.x - mx) : 0.0f;
+    weight[s] = wgt;
+    l += wgt * v.y;
   }
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float o = 0.0f;
-    for (int s = 0; s < a.num_splits; ++s) {
-      const float ls = a.part_ml[2 * (slot0 + s) + 1];
-      if (ls > 0.0f) o += exp2f(a.part_ml[2 * (slot0 + s)] - mx) * a.part_o[(slot0 + s) * D + d];
+  for (int o = 16; o >= 1; o /= 2) l += __shfl_xor_sync(0xffffffffu, l, o);
+  if (lane == 0) red_l[warp] = l;
+  __syncthreads();
+  l = 0.0f;
+  for (int k = 0; k < kWarpsC; ++k) l += red_l[k];
+  float acc[kPer];
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) acc[i] = 0.0f;
+#pragma unroll 4
+  for (int s = warp; s < a.num_splits; s += kWarpsC) {
+    // Unwritten partials (weight 0) may hold anything: select, never multiply, them.
+    const float wgt = weight[s];
+    const float* src = a.part_o + (slot0 + s) * D + lane * kPer;
+    float x[kPer];
+#pragma unroll
+    for (int i = 0; i < kPer; i += 2) {
+      const float2 v = *reinterpret_cast<const float2*>(src + i);  // 256-byte aligned rows
+      x[i] = v.x;
+      x[i + 1] = v.y;
     }
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) acc[i] += wgt > 0.0f ? wgt * x[i] : 0.0f;
+  }
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) partial[warp][lane * kPer + i] = acc[i];
+  __syncthreads();
+  for (int d = threadIdx.x; d < D; d += kCombineThreads) {
+    float o = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kWarpsC; ++k) o += partial[k][d];
     a.out[b * a.out_batch_stride + hq * a.out_head_stride + d] =
         __float2bfloat16_rn(l > 0.0f ? o / l : 0.0f);
   }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 #include <string>
@@ -28,7 +29,19 @@ using testing::HeadRows;
 using testing::MakeCase;
 using testing::Upload;
 
-void RunDense(const DecodeCase& c, const std::string& what) {
+// Runs `body` under each split-KV main loop (decode_split_kv.cuh): the shared-memory
+// pipeline (default) and the register double buffer.
+template <typename F>
+void ForEachPipeline(F&& body) {
+  for (const char* pipeline : {"smem", "registers"}) {
+    setenv("SF_DECODE_PIPELINE", pipeline, 1);
+    SCOPED_TRACE(pipeline);
+    body();
+  }
+  unsetenv("SF_DECODE_PIPELINE");
+}
+
+void RunDenseOnce(const DecodeCase& c, const std::string& what) {
   DeviceCase d;
   ASSERT_NO_FATAL_FAILURE(Upload(c, &d));
   absl::StatusOr<DecodePlan> plan = PlanDenseDecode(d.p);
@@ -38,6 +51,9 @@ void RunDense(const DecodeCase& c, const std::string& what) {
   ASSERT_TRUE(s.ok()) << what << ": " << s;
   ExpectMatches(c, d, testing::DenseRowsOf(c),
                 what + " (splits " + std::to_string(plan->num_splits) + ")");
+}
+void RunDense(const DecodeCase& c, const std::string& what) {
+  ForEachPipeline([&] { RunDenseOnce(c, what); });
 }
 
 TEST(DenseDecode, OddLengthsEveryGqaRatio_MatchFloat64Reference) {
@@ -254,15 +270,19 @@ TEST(PagedDecode, RandomPagesSharedAndPerHead_MatchFloat64Reference) {
   for (bool shared : {true, false}) {
     for (int page : {16, 7}) {
       const DecodeCase c = MakeCase(2, 2, 4, 128, {4097, 1000, 333, 100003}, 22 + page, 2.0f);
-      RunRandomPages(c, page, shared, 300, &rng);
+      ForEachPipeline([&] { RunRandomPages(c, page, shared, 300, &rng); });
     }
   }
 }
 
 TEST(GatheredDecode, RandomRowsPerQueryHead_MatchFloat64Reference) {
   std::mt19937 rng(31);
-  RunRandomRows(MakeCase(1, 4, 7, 128, {5000, 113, 100003, 4097}, 32, 3.0f), 2000, &rng);
-  RunRandomRows(MakeCase(2, 2, 4, 64, {300, 17, 1, 2000}, 33, 3.0f), 500, &rng);
+  const DecodeCase c1 = MakeCase(1, 4, 7, 128, {5000, 113, 100003, 4097}, 32, 3.0f);
+  const DecodeCase c2 = MakeCase(2, 2, 4, 64, {300, 17, 1, 2000}, 33, 3.0f);
+  ForEachPipeline([&] {
+    RunRandomRows(c1, 2000, &rng);
+    RunRandomRows(c2, 500, &rng);
+  });
 }
 
 // Small sizes over every path, for compute-sanitizer memcheck and racecheck runs
@@ -273,9 +293,11 @@ TEST(DecodeSmall, EveryPath_ForSanitizers) {
   RunDense(MakeCase(1, 1, 8, 256, {300}, 82), "small dense D 256");
   RunDense(MakeCase(1, 1, 16, 128, {200}, 83), "small dense group 16");
   std::mt19937 rng(84);
-  RunRandomPages(MakeCase(2, 2, 4, 128, {300, 17, 113, 1}, 85), 16, true, 10, &rng);
-  RunRandomPages(MakeCase(1, 2, 4, 128, {300, 250}, 86), 7, false, 10, &rng);
-  RunRandomRows(MakeCase(1, 2, 4, 128, {300, 17}, 87), 100, &rng);
+  ForEachPipeline([&] {
+    RunRandomPages(MakeCase(2, 2, 4, 128, {300, 17, 113, 1}, 85), 16, true, 10, &rng);
+    RunRandomPages(MakeCase(1, 2, 4, 128, {300, 250}, 86), 7, false, 10, &rng);
+    RunRandomRows(MakeCase(1, 2, 4, 128, {300, 17}, 87), 100, &rng);
+  });
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 //
 // Layout of the work: CTA (split s, unit u, sequence b) of kWarps warps reads the
 // selected rows [s * chunk, (s + 1) * chunk) of one KV head for up to 8 query heads of its
-// GQA group; warp w takes tiles of 16 rows w, w + kWarps, ..., loading the next tile's K
-// and V straight into registers (16-byte loads) while it computes on the current one.
+// GQA group; warp w takes tiles of 16 rows w, w + kWarps, ...; each thread copies the
+// 16-byte pieces it will need two tiles ahead into its own shared-memory slots
+// (cp.async), or (head dim 256, or SF_DECODE_PIPELINE=registers) loads the next tile
+// into registers while it computes on the current one.
 // Scores use mma.m16n8k16 with the queries as A (rows = heads; rows 8-15 are zero) and K
 // as B; the output uses O^T = V^T P^T so that P comes straight from the score fragments
 // and no accumulator row is wasted. Any consistent permutation of head dims or keys
@@ -47,7 +49,6 @@ struct SplitKvArgs {
   float scale_log2 = 1.0f;      // softmax_scale * log2(e)
   int64_t chunk = 0;
   int32_t num_splits = 1;
-  int32_t prefetch_tiles = 0;  // L2 prefetch distance in tiles of this warp (0: off)
   __nv_bfloat16* out = nullptr;
   int64_t out_batch_stride = 0;
   int64_t out_head_stride = 0;

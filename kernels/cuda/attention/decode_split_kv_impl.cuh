@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/cuda/attention/decode_split_kv.cuh"
 #include "kernels/cuda/attention/pdl.cuh"
@@ -79,22 +80,6 @@ __device__ __forceinline__ void LoadTile(Tile<D>& t, const Bound& rows, int64_t 
     t.valid |= row >= 0 ? (1u << q) : 0u;
 #pragma unroll
     for (int w = 0; w < kV; ++w) t.v[q * kV + w] = row >= 0 ? LoadStreaming(p + 8 * w) : zero;
-  }
-}
-
-// prefetch.global.L2 of the K and V rows of the tile at t0: lane l takes row l % 16 of
-// K (l < 16) or V, 128-byte lines.
-template <int D, class Bound>
-__device__ __forceinline__ void PrefetchTile(const Bound& rows, int64_t t0, int64_t end,
-                                             const __nv_bfloat16* kbase, const __nv_bfloat16* vbase,
-                                             int64_t row_stride, int lane) {
-  const int64_t sel = t0 + (lane & 15);
-  const int64_t row = sel < end ? rows.row(sel) : -1;
-  if (row < 0) return;
-  const char* p = reinterpret_cast<const char*>((lane < 16 ? kbase : vbase) + row * row_stride);
-#pragma unroll
-  for (int line = 0; line < D * 2 / 128; ++line) {
-    asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p + 128 * line));
   }
 }
 
@@ -177,83 +162,161 @@ struct CtaScratch {
   float o[kWarps][kHeadsPerUnit][D];
 };
 
-template <int D, class Source>
-__global__ void __launch_bounds__(kThreads) SplitKvKernel(const SplitKvArgs a, const Source src) {
-  pdl_internal::PdlEnter();
-  const int split = blockIdx.x, unit = blockIdx.y, b = blockIdx.z;
-  int g, h0, nh, list;
-  if (a.per_query_head) {
-    h0 = unit;
-    g = unit / a.group;
-    nh = 1;
-    list = unit;
-  } else {
-    g = unit / a.head_blocks;
-    const int hb = unit % a.head_blocks;
-    h0 = g * a.group + hb * kHeadsPerUnit;
-    nh = min(kHeadsPerUnit, a.group - hb * kHeadsPerUnit);
-    list = g;
-  }
-  const auto rows = src.Bind(b, list, g);
-  const int64_t begin = static_cast<int64_t>(split) * a.chunk;
-  const int64_t end = min(rows.count(), begin + a.chunk);
-  const __nv_bfloat16* kbase = (a.k_seqs != nullptr ? static_cast<const __nv_bfloat16*>(a.k_seqs[b])
-                                                    : a.k + b * a.kv_batch_stride) +
-                               g * a.kv_head_stride;
-  const __nv_bfloat16* vbase = (a.v_seqs != nullptr ? static_cast<const __nv_bfloat16*>(a.v_seqs[b])
-                                                    : a.v + b * a.kv_batch_stride) +
-                               g * a.kv_head_stride;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 4, c = lane % 4;
+// ---- The shared-memory pipeline (kStages >= 2): each thread copies the 16-byte pieces
+// of a tile it will itself read (cp.async, zero-filled for skipped rows) into its own
+// slots, kStages - 1 tiles ahead, and reads them back when their group has landed. No
+// thread reads another's slots, so cp.async.wait_group is the only synchronisation.
+// Layout [stage][piece][thread] of uint4: consecutive threads, consecutive 16 bytes.
 
-  // Queries as the A operand, dims permuted like K's (see Tile); rows >= nh are zero.
-  uint32_t qa[D / 16][2];
-  {
-    const __nv_bfloat16* qh = a.q + b * a.q_batch_stride + (h0 + min(r, nh - 1)) * a.q_head_stride;
+__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void CpAsync16(uint4* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddr(dst)), "l"(src),
+               "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int kPending>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
+template <int D>
+inline constexpr int kPieces = 2 * Tile<D>::kK + 4 * Tile<D>::kV;  // uint4 per thread and tile
+
+template <int D, int kStages>
+inline constexpr size_t kPipelineBytes = static_cast<size_t>(kStages) * kPieces<D>* kThreads *
+                                             sizeof(uint4) +
+                                         static_cast<size_t>(kStages) * kThreads * sizeof(uint32_t);
+
+// Issues the copies of the tile at t0 into `stage`; its valid bits go to valid[stage].
+template <int D, class Bound>
+__device__ __forceinline__ void IssueTile(uint4* pipe, uint32_t* valid, int stage,
+                                          const Bound& rows, int64_t t0, int64_t end,
+                                          const __nv_bfloat16* kbase, const __nv_bfloat16* vbase,
+                                          int64_t row_stride, int r, int c) {
+  constexpr int kK = Tile<D>::kK, kV = Tile<D>::kV;
+  uint4* slot = pipe + static_cast<size_t>(stage) * kPieces<D> * kThreads + threadIdx.x;
 #pragma unroll
-    for (int kt = 0; kt < D / 16; ++kt) {
-      const int d = 8 * (4 * (kt / 2) + c) + 4 * (kt & 1);
-      qa[kt][0] = r < nh ? LoadPair(qh + d) : 0u;
-      qa[kt][1] = r < nh ? LoadPair(qh + d + 2) : 0u;
+  for (int j = 0; j < 2; ++j) {
+    const int64_t sel = t0 + 8 * j + r;
+    const int64_t row = sel < end ? rows.row(sel) : -1;
+    const __nv_bfloat16* p = row >= 0 ? kbase + row * row_stride : kbase;
+#pragma unroll
+    for (int i = 0; i < kK; ++i) {
+      CpAsync16(slot + (j * kK + i) * kThreads, p + 8 * (4 * i + c), row >= 0);
     }
   }
-  WarpState<D> st;
+  uint32_t bits = 0;
 #pragma unroll
-  for (int u = 0; u < D / 16; ++u) st.o[u][0] = st.o[u][1] = st.o[u][2] = st.o[u][3] = 0.0f;
+  for (int q = 0; q < 4; ++q) {
+    const int64_t sel = t0 + 2 * c + (q & 1) + 8 * (q >> 1);
+    const int64_t row = sel < end ? rows.row(sel) : -1;
+    const __nv_bfloat16* p = row >= 0 ? vbase + row * row_stride + (D / 8) * r : vbase;
+    bits |= row >= 0 ? (1u << q) : 0u;
+#pragma unroll
+    for (int w = 0; w < kV; ++w) {
+      CpAsync16(slot + (2 * kK + q * kV + w) * kThreads, p + 8 * w, row >= 0);
+    }
+  }
+  valid[stage * kThreads + threadIdx.x] = bits;
+}
 
-  // Two register buffers: the next tile loads while the current one computes (head dim
-  // 256 has no registers for a second buffer). Optionally the rows `prefetch` tiles
-  // ahead are asked into L2 first, to cover more of the memory latency.
+template <int D>
+__device__ __forceinline__ void ReadTile(Tile<D>& t, const uint4* pipe, const uint32_t* valid,
+                                         int stage) {
+  constexpr int kK = Tile<D>::kK, kV = Tile<D>::kV;
+  const uint4* slot = pipe + static_cast<size_t>(stage) * kPieces<D> * kThreads + threadIdx.x;
+#pragma unroll
+  for (int i = 0; i < 2 * kK; ++i) t.k[i] = slot[i * kThreads];
+#pragma unroll
+  for (int i = 0; i < 4 * kV; ++i) t.v[i] = slot[(2 * kK + i) * kThreads];
+  t.valid = valid[stage * kThreads + threadIdx.x];
+}
+
+// Where a CTA's rows and queries are.
+struct CtaWork {
+  int g, h0, nh, list;
+  int64_t begin, end;
+  const __nv_bfloat16* kbase;
+  const __nv_bfloat16* vbase;
+};
+
+// The warp's tiles (w, w + kWarps, ... of [begin, end)) through registers: the next
+// tile loads while the current one computes (head dim 256: one buffer).
+template <int D, class Bound>
+__device__ void MainLoopRegisters(WarpState<D>& st, const uint32_t (&qa)[D / 16][2],
+                                  const Bound& rows, const CtaWork& w, const SplitKvArgs& a) {
   constexpr int64_t kStep = kWarps * kTileRows;
-  const int64_t ahead = a.prefetch_tiles * kStep;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 4, c = lane % 4;
   Tile<D> ta;
-  int64_t t0 = begin + warp * kTileRows;
+  int64_t t0 = w.begin + warp * kTileRows;
   if constexpr (D <= 128) {
     Tile<D> tb;
-    if (t0 < end) LoadTile<D>(ta, rows, t0, end, kbase, vbase, a.kv_row_stride, r, c);
-    while (t0 < end) {
+    if (t0 < w.end) LoadTile<D>(ta, rows, t0, w.end, w.kbase, w.vbase, a.kv_row_stride, r, c);
+    while (t0 < w.end) {
       int64_t t1 = t0 + kStep;
-      if (ahead > 0) PrefetchTile<D>(rows, t0 + ahead, end, kbase, vbase, a.kv_row_stride, lane);
-      if (t1 < end) LoadTile<D>(tb, rows, t1, end, kbase, vbase, a.kv_row_stride, r, c);
+      if (t1 < w.end) LoadTile<D>(tb, rows, t1, w.end, w.kbase, w.vbase, a.kv_row_stride, r, c);
       ComputeTile<D>(st, ta, qa, a.scale_log2, lane);
       t0 = t1;
-      if (t0 >= end) break;
+      if (t0 >= w.end) break;
       t1 = t0 + kStep;
-      if (ahead > 0) PrefetchTile<D>(rows, t0 + ahead, end, kbase, vbase, a.kv_row_stride, lane);
-      if (t1 < end) LoadTile<D>(ta, rows, t1, end, kbase, vbase, a.kv_row_stride, r, c);
+      if (t1 < w.end) LoadTile<D>(ta, rows, t1, w.end, w.kbase, w.vbase, a.kv_row_stride, r, c);
       ComputeTile<D>(st, tb, qa, a.scale_log2, lane);
       t0 = t1;
     }
   } else {
-    for (; t0 < end; t0 += kStep) {
-      LoadTile<D>(ta, rows, t0, end, kbase, vbase, a.kv_row_stride, r, c);
+    for (; t0 < w.end; t0 += kStep) {
+      LoadTile<D>(ta, rows, t0, w.end, w.kbase, w.vbase, a.kv_row_stride, r, c);
       ComputeTile<D>(st, ta, qa, a.scale_log2, lane);
     }
   }
+}
+
+// The same walk through the shared-memory pipeline, kStages - 1 tiles in flight.
+template <int D, int kStages, class Bound>
+__device__ void MainLoopPipelined(WarpState<D>& st, const uint32_t (&qa)[D / 16][2],
+                                  const Bound& rows, const CtaWork& w, const SplitKvArgs& a,
+                                  uint4* pipe, uint32_t* valid) {
+  constexpr int64_t kStep = kWarps * kTileRows;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 4, c = lane % 4;
+  int64_t next = w.begin + warp * kTileRows;
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s, next += kStep) {
+    if (next < w.end) {
+      IssueTile<D>(pipe, valid, s, rows, next, w.end, w.kbase, w.vbase, a.kv_row_stride, r, c);
+    }
+    CpAsyncCommit();
+  }
+  int stage = 0;
+  for (int64_t t0 = w.begin + warp * kTileRows; t0 < w.end; t0 += kStep, next += kStep) {
+    CpAsyncWait<kStages - 2>();
+    Tile<D> t;
+    ReadTile<D>(t, pipe, valid, stage);
+    const int refill = stage == 0 ? kStages - 1 : stage - 1;
+    if (next < w.end) {
+      IssueTile<D>(pipe, valid, refill, rows, next, w.end, w.kbase, w.vbase, a.kv_row_stride, r, c);
+    }
+    CpAsyncCommit();
+    ComputeTile<D>(st, t, qa, a.scale_log2, lane);
+    stage = stage == kStages - 1 ? 0 : stage + 1;
+  }
+  CpAsyncWait<0>();
+}
+
+// Merges the warps' states through shared memory (`scratch`, which may alias the
+// drained pipeline) and writes the CTA's output, or its partial result when split.
+template <int D>
+__device__ void MergeAndWrite(WarpState<D>& st, const CtaWork& w, const SplitKvArgs& a,
+                              CtaScratch<D>& sc) {
+  const int split = blockIdx.x, b = blockIdx.z;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 4, c = lane % 4;
   st.l += __shfl_xor_sync(0xffffffffu, st.l, 1);
   st.l += __shfl_xor_sync(0xffffffffu, st.l, 2);
-
-  // Merge the warps' states through shared memory.
-  __shared__ CtaScratch<D> sc;
+  __syncthreads();  // every warp is done with the pipeline that `sc` may alias
   if (c == 0) {
     sc.m[warp][r] = st.m;
     sc.l[warp][r] = st.l;
@@ -265,21 +328,21 @@ __global__ void __launch_bounds__(kThreads) SplitKvKernel(const SplitKvArgs a, c
     *reinterpret_cast<float2*>(&sc.o[warp][2 * c + 1][d]) = make_float2(st.o[u][1], st.o[u][3]);
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < nh * D; idx += kThreads) {
+  for (int idx = threadIdx.x; idx < w.nh * D; idx += kThreads) {
     const int h = idx / D, d = idx % D;
     float mx = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, sc.m[w][h]);
+    for (int k = 0; k < kWarps; ++k) mx = fmaxf(mx, sc.m[k][h]);
     float l = 0.0f, o = 0.0f;
     if (mx != -INFINITY) {
 #pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float e = exp2f(sc.m[w][h] - mx);
-        l += e * sc.l[w][h];
-        o += e * sc.o[w][h][d];
+      for (int k = 0; k < kWarps; ++k) {
+        const float e = exp2f(sc.m[k][h] - mx);
+        l += e * sc.l[k][h];
+        o += e * sc.o[k][h][d];
       }
     }
-    const int hq = h0 + h;
+    const int hq = w.h0 + h;
     if (a.num_splits == 1) {
       a.out[b * a.out_batch_stride + hq * a.out_head_stride + d] =
           __float2bfloat16_rn(l > 0.0f ? o / l : 0.0f);
@@ -298,22 +361,129 @@ __global__ void __launch_bounds__(kThreads) SplitKvKernel(const SplitKvArgs a, c
   }
 }
 
+// Grid (split, unit, sequence); kStages 0: register double buffer, >= 2: the
+// shared-memory pipeline in dynamic shared memory (kPipelineBytes).
+template <int D, class Source, int kStages>
+__global__ void __launch_bounds__(kThreads) SplitKvKernel(const SplitKvArgs a, const Source src) {
+  pdl_internal::PdlEnter();
+  const int split = blockIdx.x, unit = blockIdx.y, b = blockIdx.z;
+  CtaWork w;
+  if (a.per_query_head) {
+    w.h0 = unit;
+    w.g = unit / a.group;
+    w.nh = 1;
+    w.list = unit;
+  } else {
+    w.g = unit / a.head_blocks;
+    const int hb = unit % a.head_blocks;
+    w.h0 = w.g * a.group + hb * kHeadsPerUnit;
+    w.nh = min(kHeadsPerUnit, a.group - hb * kHeadsPerUnit);
+    w.list = w.g;
+  }
+  const auto rows = src.Bind(b, w.list, w.g);
+  w.begin = static_cast<int64_t>(split) * a.chunk;
+  w.end = min(rows.count(), w.begin + a.chunk);
+  w.kbase = (a.k_seqs != nullptr ? static_cast<const __nv_bfloat16*>(a.k_seqs[b])
+                                 : a.k + b * a.kv_batch_stride) +
+            w.g * a.kv_head_stride;
+  w.vbase = (a.v_seqs != nullptr ? static_cast<const __nv_bfloat16*>(a.v_seqs[b])
+                                 : a.v + b * a.kv_batch_stride) +
+            w.g * a.kv_head_stride;
+  const int lane = threadIdx.x % 32, r = lane / 4, c = lane % 4;
+  // Queries as the A operand, dims permuted like K's (see Tile); rows >= nh are zero.
+  uint32_t qa[D / 16][2];
+  const __nv_bfloat16* qh =
+      a.q + b * a.q_batch_stride + (w.h0 + min(r, w.nh - 1)) * a.q_head_stride;
+#pragma unroll
+  for (int kt = 0; kt < D / 16; ++kt) {
+    const int d = 8 * (4 * (kt / 2) + c) + 4 * (kt & 1);
+    qa[kt][0] = r < w.nh ? LoadPair(qh + d) : 0u;
+    qa[kt][1] = r < w.nh ? LoadPair(qh + d + 2) : 0u;
+  }
+  WarpState<D> st;
+#pragma unroll
+  for (int u = 0; u < D / 16; ++u) st.o[u][0] = st.o[u][1] = st.o[u][2] = st.o[u][3] = 0.0f;
+  if constexpr (kStages >= 2) {
+    extern __shared__ uint4 pipe[];
+    uint32_t* valid = reinterpret_cast<uint32_t*>(pipe + kStages * kPieces<D> * kThreads);
+    MainLoopPipelined<D, kStages>(st, qa, rows, w, a, pipe, valid);
+    static_assert(sizeof(CtaScratch<D>) <= kPipelineBytes<D, kStages>, "scratch aliases the pipe");
+    MergeAndWrite<D>(st, w, a, *reinterpret_cast<CtaScratch<D>*>(pipe));
+  } else {
+    MainLoopRegisters<D>(st, qa, rows, w, a);
+    __shared__ CtaScratch<D> sc;
+    MergeAndWrite<D>(st, w, a, sc);
+  }
+}
+
+// The pipelined kernel for head dims 64 and 128 unless SF_DECODE_PIPELINE=registers
+// (the benchmark compares both); head dim 256 always uses registers.
+inline constexpr int kPipelineStages = 3;
+template <int D>
+bool UsePipeline() {
+  if constexpr (D > 128) {
+    return false;
+  } else {
+    const char* env = std::getenv("SF_DECODE_PIPELINE");
+    return env == nullptr || env[0] != 'r';
+  }
+}
+
+template <int D, class Source, int kStages>
+cudaError_t PrepareKernel() {
+  if constexpr (kStages >= 2) {
+    static const cudaError_t e = cudaFuncSetAttribute(SplitKvKernel<D, Source, kStages>,
+                                                      cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                      static_cast<int>(kPipelineBytes<D, kStages>));
+    return e;
+  } else {
+    return cudaSuccess;
+  }
+}
+
+template <int D, class Source, int kStages>
+cudaError_t LaunchVariant(const SplitKvArgs& args, const Source& source, dim3 grid,
+                          cudaStream_t stream) {
+  cudaError_t e = PrepareKernel<D, Source, kStages>();
+  if (e != cudaSuccess) return e;
+  const size_t smem = kStages >= 2 ? kPipelineBytes<D, kStages> : 0;
+  e = pdl_internal::LaunchPdl(SplitKvKernel<D, Source, kStages>, grid, dim3(kThreads), smem, stream,
+                              args, source);
+  return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+template <int D, class Source, int kStages>
+int BlocksPerSmVariant() {
+  static const int blocks = [] {
+    if (PrepareKernel<D, Source, kStages>() != cudaSuccess) return 1;
+    int n = 0;
+    const size_t smem = kStages >= 2 ? kPipelineBytes<D, kStages> : 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, SplitKvKernel<D, Source, kStages>,
+                                                      kThreads, smem) != cudaSuccess) {
+      return 1;
+    }
+    return n > 0 ? n : 1;
+  }();
+  return blocks;
+}
+
 template <int D, class Source>
 cudaError_t LaunchSplitKv(const SplitKvArgs& args, const Source& source, dim3 grid,
                           cudaStream_t stream) {
-  const cudaError_t e = pdl_internal::LaunchPdl(SplitKvKernel<D, Source>, grid, dim3(kThreads), 0,
-                                                stream, args, source);
-  return e != cudaSuccess ? e : cudaGetLastError();
+  if constexpr (D <= 128) {
+    if (UsePipeline<D>()) {
+      return LaunchVariant<D, Source, kPipelineStages>(args, source, grid, stream);
+    }
+  }
+  return LaunchVariant<D, Source, 0>(args, source, grid, stream);
 }
 
 template <int D, class Source>
 int SplitKvBlocksPerSm() {
-  int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, SplitKvKernel<D, Source>, kThreads,
-                                                    0) != cudaSuccess) {
-    return 1;
+  if constexpr (D <= 128) {
+    if (UsePipeline<D>()) return BlocksPerSmVariant<D, Source, kPipelineStages>();
   }
-  return blocks > 0 ? blocks : 1;
+  return BlocksPerSmVariant<D, Source, 0>();
 }
 
 #define SF_INSTANTIATE_SPLIT_KV(D, Source)                                               \

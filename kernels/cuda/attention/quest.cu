@@ -14,10 +14,9 @@
 namespace sf::cuda {
 namespace {
 
-constexpr int kScoreWarps = 4;
+constexpr int kStepThreads = 512;
 constexpr int kPagesPerWarp = 8;  // loaded together: 4 pairs of pages per warp
-constexpr int kPagesPerScoreCta = kScoreWarps * kPagesPerWarp;
-constexpr int kSelectThreads = 1024;
+constexpr int kPagesPerCta = kStepThreads / 32 * kPagesPerWarp;
 constexpr int kCachedScores = 10240;  // 40 KB of shared memory: 160K rows at page 16
 
 __device__ __forceinline__ int64_t Min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -84,19 +83,23 @@ __device__ ListHeadsOf HeadsOfList(int list, bool shared, int group) {
   return shared ? ListHeadsOf{list, list * group, group} : ListHeadsOf{list / group, list, 1};
 }
 
-struct ScoreArgs {
+struct StepArgs {
   KeyCache kc;
   const __nv_bfloat16* q = nullptr;
   int64_t q_batch_stride = 0, q_head_stride = 0;
-  const __nv_bfloat16* mn = nullptr;
-  const __nv_bfloat16* mx = nullptr;
+  __nv_bfloat16* mn = nullptr;
+  __nv_bfloat16* mx = nullptr;
   int32_t page = 16;
   int64_t max_pages = 0;
   int32_t group = 1;
   bool shared = true;
+  bool update_last_page = false;
   int32_t lists = 0;  // per sequence
   int64_t budget = 0;
-  float* scores = nullptr;  // [batch][lists][max_pages]
+  uint32_t* counters = nullptr;  // [batch][lists], zero between calls
+  float* scores = nullptr;       // [batch][lists][max_pages]
+  int32_t* offsets = nullptr;
+  int32_t* pages = nullptr;
 };
 
 template <int N>
@@ -121,20 +124,13 @@ __device__ __forceinline__ float Lo(uint32_t w) { return __uint_as_float(w << 16
 __device__ __forceinline__ float Hi(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
 
 // sum_h sum_d max(q_hd mn_d, q_hd mx_d) = sum_d (qpos_d mx_d + qneg_d mn_d) with qpos_d =
-// sum_h max(q_hd, 0) and qneg_d = sum_h min(q_hd, 0). Block (32 pages, list, sequence);
-// a half-warp per page, each lane D/16 dims; each warp loads its 8 pages at once.
+// sum_h max(q_hd, 0) and qneg_d = sum_h min(q_hd, 0): a half-warp per page, each lane
+// D/16 dims; the warp loads its 8 pages [first, first + 8) at once.
 template <int D>
-__global__ void __launch_bounds__(kScoreWarps * 32) ScorePagesKernel(const ScoreArgs a) {
-  pdl_internal::PdlEnter();
+__device__ void ScoreWarpPages(const StepArgs& a, int b, int list, const ListHeadsOf& lh,
+                               int64_t first, int64_t current) {
   constexpr int kDims = D / 16, kWords = kDims / 2;
-  const int b = blockIdx.z, list = blockIdx.y;
-  const ListHeadsOf lh = HeadsOfList(list, a.shared, a.group);
-  const int64_t len = a.kc.Length(b, lh.g);
-  const int64_t current = (len - 1) / a.page;
-  if (len <= 0 || current <= a.budget) return;  // every page is taken: nothing to score
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, half = lane / 16, sub = lane % 16;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * kPagesPerScoreCta + warp * kPagesPerWarp;
-  if (first >= current) return;
+  const int lane = threadIdx.x % 32, half = lane / 16, sub = lane % 16;
   float qpos[kDims], qneg[kDims];
 #pragma unroll
   for (int i = 0; i < kDims; ++i) qpos[i] = qneg[i] = 0.0f;
@@ -173,64 +169,99 @@ __global__ void __launch_bounds__(kScoreWarps * 32) ScorePagesKernel(const Score
   }
 }
 
-struct SelectArgs {
-  KeyCache kc;
-  int32_t page = 16;
-  int64_t max_pages = 0;
-  int32_t group = 1;
-  bool shared = true;
-  int32_t lists = 0;
-  int64_t budget = 0;
-  const float* scores = nullptr;
-  int32_t* offsets = nullptr;
-  int32_t* pages = nullptr;
-};
+// Min and max of the rows of `page_index` (up to len) of KV head g, by the CTA's threads.
+__device__ void RecomputePage(const StepArgs& a, int b, int g, int64_t len, int64_t page_index,
+                              int dim) {
+  const __nv_bfloat16* kh = a.kc.Head(b, g);
+  const int64_t r0 = page_index * a.page, r1 = Min64(r0 + a.page, len);
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+    float lo = INFINITY, hi = -INFINITY;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float x = __bfloat162float(kh[r * a.kc.row_stride + d]);
+      lo = fminf(lo, x);
+      hi = fmaxf(hi, x);
+    }
+    const int64_t at =
+        ((static_cast<int64_t>(b) * a.kc.num_kv_heads + g) * a.max_pages + page_index) * dim + d;
+    a.mn[at] = __float2bfloat16_rn(lo);
+    a.mx[at] = __float2bfloat16_rn(hi);
+  }
+}
 
-__device__ int64_t ListCount(const SelectArgs& a, int b, int list) {
+__device__ int64_t ListCount(const StepArgs& a, int b, int list) {
   const ListHeadsOf lh = HeadsOfList(list, a.shared, a.group);
   const int64_t len = a.kc.Length(b, lh.g);
   if (len <= 0) return 0;
   return Min64((len - 1) / a.page, a.budget) + 1;
 }
 
-// Block (list, sequence): writes the list's offset and its sorted pages.
-__global__ void __launch_bounds__(kSelectThreads) SelectPagesKernel(const SelectArgs a) {
-  pdl_internal::PdlEnter();
-  const int b = blockIdx.y, list = blockIdx.x;
+// The list's offset (the counts of every earlier list, all known from the lengths) and
+// its sorted pages: every page up to the current one, or the top `budget` earlier pages
+// by score plus the current one.
+__device__ void SelectListPages(const StepArgs& a, int b, int list, int64_t current) {
   const int64_t index = static_cast<int64_t>(b) * a.lists + list;
-  // Offset: the counts of every earlier list (all computable from the lengths).
   int64_t before = 0;
-  for (int64_t j = threadIdx.x; j < index; j += blockDim.x) {
+  for (int64_t j = threadIdx.x; j < index; j += kStepThreads) {
     before += ListCount(a, static_cast<int>(j / a.lists), static_cast<int>(j % a.lists));
   }
   int offset = 0;
-  topk_internal::BlockInclusiveSum<kSelectThreads>(static_cast<int>(before), &offset);
+  topk_internal::BlockInclusiveSum<kStepThreads>(static_cast<int>(before), &offset);
   const int64_t count = ListCount(a, b, list);
   if (threadIdx.x == 0) {
     a.offsets[index] = offset;
-    if (index == static_cast<int64_t>(gridDim.y) * a.lists - 1) {
+    if (index == static_cast<int64_t>(gridDim.z) * a.lists - 1) {
       a.offsets[index + 1] = static_cast<int32_t>(offset + count);
     }
   }
   if (count == 0) return;
   int32_t* out = a.pages + offset;
-  const ListHeadsOf lh = HeadsOfList(list, a.shared, a.group);
-  const int64_t c = (a.kc.Length(b, lh.g) - 1) / a.page;  // the current page
-  if (c <= a.budget) {
-    for (int64_t i = threadIdx.x; i <= c; i += blockDim.x) out[i] = static_cast<int32_t>(i);
+  if (current <= a.budget) {
+    for (int64_t i = threadIdx.x; i <= current; i += kStepThreads) out[i] = static_cast<int32_t>(i);
     return;
   }
-  // The selection reads the scores seven times: from shared memory when they fit.
+  // The selection reads the scores seven times: from shared memory when they fit. They
+  // were written by other CTAs of this grid: read through L2 (ld.global.cg).
   const float* s = a.scores + index * a.max_pages;
   __shared__ float cached[kCachedScores];
-  if (c <= kCachedScores) {
-    for (int64_t i = threadIdx.x; i < c; i += kSelectThreads) cached[i] = s[i];
+  if (current <= kCachedScores) {
+    for (int64_t i = threadIdx.x; i < current; i += kStepThreads) cached[i] = __ldcg(s + i);
     __syncthreads();
     s = cached;
   }
-  topk_internal::BlockTopKSorted<kSelectThreads>(
-      [s](int64_t i) { return topk_internal::OrderedKey(s[i]); }, c, a.budget, out);
-  if (threadIdx.x == 0) out[a.budget] = static_cast<int32_t>(c);
+  topk_internal::BlockTopKSorted<kStepThreads>(
+      [s](int64_t i) { return topk_internal::OrderedKey(s[i]); }, current, a.budget, out);
+  if (threadIdx.x == 0) out[a.budget] = static_cast<int32_t>(current);
+}
+
+// Block (pages [x * kPagesPerCta, ...), list, sequence). Each CTA scores its pages (and
+// CTA 0 of a KV head refreshes the metadata of the page holding the last row, which no
+// CTA scores in this step); the last CTA of the list to finish selects its pages.
+template <int D>
+__global__ void __launch_bounds__(kStepThreads) QuestStepKernel(const StepArgs a) {
+  pdl_internal::PdlEnter();
+  const int b = blockIdx.z, list = blockIdx.y;
+  const ListHeadsOf lh = HeadsOfList(list, a.shared, a.group);
+  const int64_t len = a.kc.Length(b, lh.g);
+  const int64_t current = len > 0 ? (len - 1) / a.page : -1;
+  if (a.update_last_page && blockIdx.x == 0 && len > 0 && lh.h0 % a.group == 0) {
+    RecomputePage(a, b, lh.g, len, current, D);
+  }
+  const int warp = threadIdx.x / 32;
+  const int64_t first =
+      static_cast<int64_t>(blockIdx.x) * kPagesPerCta + warp * static_cast<int64_t>(kPagesPerWarp);
+  if (current > a.budget && first < current) ScoreWarpPages<D>(a, b, list, lh, first, current);
+  __threadfence();
+  __syncthreads();
+  __shared__ bool last;
+  if (threadIdx.x == 0) {
+    uint32_t* counter = a.counters + static_cast<int64_t>(b) * a.lists + list;
+    last = atomicAdd(counter, 1u) == gridDim.x - 1;
+    if (last) *counter = 0;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  SelectListPages(a, b, list, current);
 }
 
 absl::Status CheckQuest(const AttentionParams& p, const QuestPages& meta) {
@@ -283,8 +314,9 @@ absl::Status QuestUpdatePages(const AttentionParams& p, const QuestPages& meta, 
 
 int64_t QuestSelectWorkspaceBytes(const AttentionParams& p, const QuestPages& meta,
                                   const QuestSelectArgs& args) {
-  const int64_t lists = args.gqa_shared ? p.num_kv_heads : p.num_q_heads;
-  return static_cast<int64_t>(p.batch) * lists * meta.max_pages * 4;
+  const int64_t lists =
+      static_cast<int64_t>(p.batch) * (args.gqa_shared ? p.num_kv_heads : p.num_q_heads);
+  return (lists * 4 + 255) / 256 * 256 + lists * meta.max_pages * 4;
 }
 
 absl::Status QuestSelectPages(const AttentionParams& p, const QuestPages& meta,
@@ -305,43 +337,34 @@ absl::Status QuestSelectPages(const AttentionParams& p, const QuestPages& meta,
   }
   const int32_t lists = args.gqa_shared ? p.num_kv_heads : p.num_q_heads;
   const int64_t max_current = std::max<int64_t>(0, (p.max_kv_length - 1) / meta.page);
-  ScoreArgs sa;
-  sa.kc = MakeKeyCache(p);
-  sa.q = static_cast<const __nv_bfloat16*>(p.q);
-  sa.q_batch_stride = p.q_batch_stride;
-  sa.q_head_stride = p.q_head_stride;
-  sa.mn = static_cast<const __nv_bfloat16*>(meta.min);
-  sa.mx = static_cast<const __nv_bfloat16*>(meta.max);
-  sa.page = meta.page;
-  sa.max_pages = meta.max_pages;
-  sa.group = p.num_q_heads / p.num_kv_heads;
-  sa.shared = args.gqa_shared;
-  sa.lists = lists;
-  sa.budget = args.budget_pages;
-  sa.scores = static_cast<float*>(p.workspace);
-  if (max_current > args.budget_pages) {
-    const dim3 grid(
-        static_cast<unsigned>((max_current + kPagesPerScoreCta - 1) / kPagesPerScoreCta), lists,
-        p.batch);
-    auto* kernel = p.head_dim == 64    ? ScorePagesKernel<64>
-                   : p.head_dim == 128 ? ScorePagesKernel<128>
-                                       : ScorePagesKernel<256>;
-    SF_CUDA_RETURN_IF_ERROR(
-        pdl_internal::LaunchPdl(kernel, grid, dim3(kScoreWarps * 32), 0, p.stream, sa));
-  }
-  SelectArgs se;
-  se.kc = sa.kc;
-  se.page = meta.page;
-  se.max_pages = meta.max_pages;
-  se.group = sa.group;
-  se.shared = args.gqa_shared;
-  se.lists = lists;
-  se.budget = args.budget_pages;
-  se.scores = sa.scores;
-  se.offsets = out.offsets;
-  se.pages = out.pages;
-  SF_CUDA_RETURN_IF_ERROR(pdl_internal::LaunchPdl(SelectPagesKernel, dim3(lists, p.batch),
-                                                  dim3(kSelectThreads), 0, p.stream, se));
+  StepArgs a;
+  a.kc = MakeKeyCache(p);
+  a.q = static_cast<const __nv_bfloat16*>(p.q);
+  a.q_batch_stride = p.q_batch_stride;
+  a.q_head_stride = p.q_head_stride;
+  a.mn = static_cast<__nv_bfloat16*>(meta.min);
+  a.mx = static_cast<__nv_bfloat16*>(meta.max);
+  a.page = meta.page;
+  a.max_pages = meta.max_pages;
+  a.group = p.num_q_heads / p.num_kv_heads;
+  a.shared = args.gqa_shared;
+  a.update_last_page = args.update_last_page;
+  a.lists = lists;
+  a.budget = args.budget_pages;
+  a.counters = static_cast<uint32_t*>(p.workspace);
+  a.scores =
+      reinterpret_cast<float*>(static_cast<char*>(p.workspace) +
+                               (static_cast<int64_t>(p.batch) * lists * 4 + 255) / 256 * 256);
+  a.offsets = out.offsets;
+  a.pages = out.pages;
+  const int64_t ctas =
+      max_current > args.budget_pages ? (max_current + kPagesPerCta - 1) / kPagesPerCta : 1;
+  const dim3 grid(static_cast<unsigned>(std::max<int64_t>(ctas, 1)), lists, p.batch);
+  auto* kernel = p.head_dim == 64    ? QuestStepKernel<64>
+                 : p.head_dim == 128 ? QuestStepKernel<128>
+                                     : QuestStepKernel<256>;
+  SF_CUDA_RETURN_IF_ERROR(
+      pdl_internal::LaunchPdl(kernel, grid, dim3(kStepThreads), 0, p.stream, a));
   return absl::OkStatus();
 }
 

@@ -40,9 +40,14 @@ absl::Status QuestUpdatePages(const AttentionParams& p, const QuestPages& meta, 
 struct QuestSelectArgs {
   int64_t budget_pages = 0;  // token_budget / page
   bool gqa_shared = true;    // one list per KV head (scores summed over the group)
+  // Also refresh the metadata of the page holding each head's last row (the row this
+  // decode step appended), as QuestUpdatePages(p, meta, 1) would, inside the same
+  // kernel: a decode step is then QuestSelectPages + PagedDecode.
+  bool update_last_page = false;
 };
 
-// Workspace bytes QuestSelectPages needs (page scores).
+// Workspace bytes QuestSelectPages needs (per-list counters, then page scores). Zero the
+// workspace once after allocating it (cudaMemset): each call leaves the counters zero.
 int64_t QuestSelectWorkspaceBytes(const AttentionParams& p, const QuestPages& meta,
                                   const QuestSelectArgs& args);
 
@@ -53,7 +58,8 @@ int64_t QuestSelectWorkspaceBytes(const AttentionParams& p, const QuestPages& me
 // of pages [0, c) by sum_d max(q_d min_d, q_d max_d) (summed over the list's query
 // heads; ties to the lower page), then c. Scores are float32 sums of the same terms the
 // CPU sums in float64: pages whose scores differ by less than float32 rounding (~1e-6
-// relative) may be chosen differently. A head with no rows gets an empty list.
+// relative) may be chosen differently. A head with no rows gets an empty list. One kernel:
+// CTAs score slices of the pages; the last CTA of each list to finish selects.
 struct QuestSelection {
   int32_t* offsets = nullptr;
   int32_t* pages = nullptr;

@@ -102,6 +102,11 @@ void ExpectMetadata(const DecodeCase& c, const DeviceQuest& d, const std::string
   EXPECT_EQ(mismatches, 0) << what;
 }
 
+struct GpuSelection {
+  std::vector<int32_t> offsets, pages;
+};
+GpuSelection RunSelect(const DeviceQuest& d, const QuestSelectArgs& args);
+
 TEST(QuestUpdatePages, FromScratchAndByAppends_EqualHostMinMax) {
   for (int page : {16, 7}) {
     DecodeCase c = MakeCase(2, 2, 4, 128, {100003, 57, 4097, 33}, 40 + page);
@@ -116,10 +121,15 @@ TEST(QuestUpdatePages, FromScratchAndByAppends_EqualHostMinMax) {
     for (int32_t& l : lengths) l -= 20;
     ASSERT_EQ(e.lengths.Upload(lengths), cudaSuccess);
     ASSERT_TRUE(QuestUpdatePages(e.p, e.meta, e.p.max_kv_length).ok());
+    // Page 16 grows through QuestUpdatePages, page 7 through the selection's own update.
     for (int step = 0; step < 20; ++step) {
       for (int32_t& l : lengths) ++l;
       ASSERT_EQ(e.lengths.Upload(lengths), cudaSuccess);
-      ASSERT_TRUE(QuestUpdatePages(e.p, e.meta, 1).ok());
+      if (page == 16) {
+        ASSERT_TRUE(QuestUpdatePages(e.p, e.meta, 1).ok());
+      } else {
+        RunSelect(e, QuestSelectArgs{3, true, /*update_last_page=*/true});
+      }
     }
     ExpectMetadata(c, e, "by appends, page " + std::to_string(page));
   }
@@ -165,14 +175,11 @@ double CpuScore(const DecodeCase& c, int b, int h0, int nh, int64_t pg, int page
   return s;
 }
 
-struct GpuSelection {
-  std::vector<int32_t> offsets, pages;
-};
-
 GpuSelection RunSelect(const DeviceQuest& d, const QuestSelectArgs& args) {
   AttentionParams p = d.p;
   const int64_t ws = QuestSelectWorkspaceBytes(p, d.meta, args);
   DeviceArray<char> workspace(ws);
+  EXPECT_EQ(cudaMemset(workspace.get(), 0, ws), cudaSuccess);
   p.workspace = workspace.get();
   p.workspace_bytes = ws;
   const int lists = (args.gqa_shared ? p.num_kv_heads : p.num_q_heads) * p.batch;
@@ -262,6 +269,7 @@ TEST(QuestDecode, SelectThenPagedDecode_MatchesCpuDecodeAttention) {
   absl::StatusOr<DecodePlan> plan = PlanSparseDecode(p, heads_only.heads, max_rows);
   ASSERT_TRUE(plan.ok()) << plan.status();
   DeviceArray<char> select_ws(ws), decode_ws(std::max<int64_t>(plan->workspace_bytes, 1));
+  ASSERT_EQ(cudaMemset(select_ws.get(), 0, ws), cudaSuccess);
   DeviceArray<int32_t> offsets(c.hkv + 1), pages(c.hkv * (args.budget_pages + 1));
   p.workspace = select_ws.get();
   p.workspace_bytes = ws;
