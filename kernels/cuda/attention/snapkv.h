@@ -25,7 +25,7 @@ struct ObservationQueries {
   int64_t batch_stride = 0;
 };
 
-// kernels::SnapKvParams, less nothing: window (the last min(window, rows) observation
+// The fields of kernels::SnapKvParams: window (the last min(window, rows) observation
 // queries are used), pool (odd), keep_first, keep_last, token_capacity, and for
 // ada_snapkv `adaptive` with `floor`.
 struct SnapKvArgs {
