@@ -72,6 +72,19 @@ struct AttentionParams {
 
   AttnDType dtype = AttnDType::kBf16;
   cudaStream_t stream = nullptr;
+
+  // Batched decode (kernels/cuda/attention/decode.h): `batch` sequences, each with its
+  // own queries, cache and output; the fields above describe sequence 0 and sequence b
+  // sits `b * *_batch_stride` elements further (or, for K and V, at k_seqs[b] / v_seqs[b]
+  // when given: device arrays of [batch] base pointers, for caches allocated apart).
+  // With batch > 1, kv_lengths is [batch][num_kv_heads], lse [batch][num_q_heads]
+  // [num_queries], and max_kv_length the largest length of any sequence and head.
+  int32_t batch = 1;
+  int64_t q_batch_stride = 0;
+  int64_t kv_batch_stride = 0;
+  int64_t out_batch_stride = 0;
+  const void* const* k_seqs = nullptr;
+  const void* const* v_seqs = nullptr;
 };
 
 }  // namespace sf::cuda

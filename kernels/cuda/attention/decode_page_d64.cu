@@ -1,0 +1,7 @@
+// One instantiated variant of the split-KV decode kernel (decode_split_kv.cuh):
+// PageRows rows, head dim 64.
+#include "kernels/cuda/attention/decode_split_kv_impl.cuh"
+
+namespace sf::cuda::decode_internal {
+SF_INSTANTIATE_SPLIT_KV(64, PageRows)
+}  // namespace sf::cuda::decode_internal
