@@ -204,6 +204,9 @@ bool RunOne(const Options& o, const Device& dev, const std::string& method) {
     run = [&, fp](const SelectionBuffers& b) {
       return SelectFlexPrefillLines(attn, *fp, b).status();
     };
+  } else if (const auto* xp = std::get_if<kernels::XAttentionParams>(&*params)) {
+    z = XAttentionSelectSizes(attn, *xp);
+    run = [&, xp](const SelectionBuffers& b) { return SelectXAttention(attn, *xp, b).status(); };
   } else if (const auto* sp = std::get_if<kernels::StreamingParams>(&*params)) {
     z = StreamingSelectSizes(attn, *sp);
     run = [&, sp](const SelectionBuffers& b) { return SelectStreaming(attn, *sp, b).status(); };

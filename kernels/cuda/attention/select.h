@@ -101,6 +101,20 @@ absl::StatusOr<BlockSelection> SelectBlockSparse(const AttentionParams& attn,
                                                  const kernels::BlockSparseParams& p,
                                                  const SelectionBuffers& out);
 
+// xattention: antidiagonal sums of each stride x stride cell (query r*S + S-1-t with key
+// c*S + t), causal softmax per reduced row with scale 1/(sqrt(D) S), block mass, then per
+// query block the sink and diagonal blocks plus the heaviest blocks until the running
+// mass reaches threshold x the row's total. Lists per query head, lengths vary.
+// REQUIRES (InvalidArgument otherwise): q_offset a multiple of `block`; stride x head_dim
+// small enough for one CTA's shared memory (stride 8 runs with every head dim).
+// The workspace holds one float per (reduced row, causal key block) of every query head
+// (about 0.9 GB at 128K, Hq 28, block 128, stride 8).
+absl::StatusOr<SelectionSizes> XAttentionSelectSizes(const AttentionParams& attn,
+                                                     const kernels::XAttentionParams& p);
+absl::StatusOr<BlockSelection> SelectXAttention(const AttentionParams& attn,
+                                                const kernels::XAttentionParams& p,
+                                                const SelectionBuffers& out);
+
 // The reference's estimation_flops for `method` at this shape (host arithmetic from the
 // parameters, the same formulas as kernels/cpu). flexprefill's original variant depends
 // on how many heads were query-aware: pass that count (read from head_kinds).

@@ -163,10 +163,13 @@ __device__ int SelectTopKSorted(const KeyAt& key_at, int n, int k, TopKShared& s
   return k;
 }
 
-// The reference's CoverCount over n non-negative values: the number of largest values
-// whose running sum (largest first) stays <= target, plus one, at most n. Sums in double.
-template <int kThreads, class ValueAt>
+// The reference's CoverCount over n values: the number of largest values whose running
+// sum (largest first) stays <= target (kStrict: < target), plus one, at most n. Values
+// must be >= 0, except that entries to leave out may be given as -1 (they sort last and
+// never count before the crossing). Sums in double.
+template <int kThreads, bool kStrict, class ValueAt>
 __device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, TopKShared& sm) {
+  auto crosses = [&](double sum) { return kStrict ? sum >= target : sum > target; };
   uint32_t prefix = 0, mask = 0;
   double above_sum = 0;
   int above_count = 0;
@@ -201,11 +204,11 @@ __device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, T
     int c_before = BlockExclusiveSum<kThreads>(local_c, sm.scan_i, &sm.total_i);
     double s_before =
         BlockExclusiveSum<kThreads>(local_s, sm.scan_d, static_cast<double*>(nullptr));
-    // The bin where the running sum first exceeds the target.
-    if (above_sum + s_before <= target && above_sum + s_before + local_s > target) {
+    // The bin where the running sum first crosses the target.
+    if (!crosses(above_sum + s_before) && crosses(above_sum + s_before + local_s)) {
       for (int j = 0; j < per; ++j) {
         const int bin = bins - 1 - (threadIdx.x * per + j);
-        if (above_sum + s_before + sm.sum[bin] > target) {
+        if (crosses(above_sum + s_before + sm.sum[bin])) {
           sm.found[0] = bin;
           sm.found[1] = c_before;
           sm.found[2] = 1;
@@ -230,13 +233,14 @@ __device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, T
     prefix |= bin << shift;
     mask |= static_cast<uint32_t>(bins - 1) << shift;
     if (level == kRadixLevels - 1) {
-      // All remaining values equal v: take as many as still fit.
+      // All remaining values equal v: take as many as still stay under the target.
       const double v = KeyValue(prefix);
       const int c_eq = sm.count[bin];
       int m = c_eq;
       if (v > 0) {
-        const double room = target - above_sum;
-        m = room < 0 ? 0 : static_cast<int>(min(static_cast<double>(c_eq), floor(room / v)));
+        const double room = (target - above_sum) / v;
+        const double fit = kStrict ? ceil(room) - 1 : floor(room);
+        m = fit < 0 ? 0 : static_cast<int>(min(static_cast<double>(c_eq), fit));
       }
       __syncthreads();
       return min(above_count + m + 1, n);

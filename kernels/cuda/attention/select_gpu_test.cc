@@ -554,12 +554,97 @@ TEST(BlockSparseGpu, UnalignedOffsetIsInvalidArgument) {
   EXPECT_NE(z.status().message().find("block"), std::string::npos) << z.status();
 }
 
+// xattention's count comes from a running mass against threshold x total: where GPU and
+// reference counts differ, the reference's running mass (forced blocks first, then by
+// mass) must reach the target within 1e-5 (relative) at the first count where they differ.
+int CheckThresholdCount(const std::string& what, const std::vector<double>& mass, int64_t qb,
+                        double threshold, int64_t gpu_count, int64_t cpu_count) {
+  double total = 0;
+  for (double m : mass) total += m;
+  std::vector<double> others;
+  for (int64_t kb = 1; kb < qb; ++kb) others.push_back(mass[kb]);
+  std::sort(others.begin(), others.end(), std::greater<double>());
+  const int64_t forced = qb >= 1 ? 2 : 1;
+  double cum = mass[0] + (qb >= 1 ? mass[qb] : 0.0);
+  const int64_t at = std::min(gpu_count, cpu_count) - forced;
+  for (int64_t i = 0; i < at && i < static_cast<int64_t>(others.size()); ++i) cum += others[i];
+  std::printf("  near-tie %s: count GPU %lld CPU %lld, running mass %.9g vs target %.9g\n",
+              what.c_str(), static_cast<long long>(gpu_count), static_cast<long long>(cpu_count),
+              cum, threshold * total);
+  EXPECT_LE(std::llabs(gpu_count - cpu_count), 2) << what;
+  EXPECT_LE(std::fabs(cum - threshold * total), 1e-5 * total) << what;
+  return static_cast<int>(std::llabs(gpu_count - cpu_count));
+}
+
+void RunXAttention(const Case& c, int64_t block, int64_t stride, double threshold) {
+  SCOPED_TRACE(c.Name());
+  Inputs in(c);
+  kernels::XAttentionParams p;
+  p.block = block;
+  p.stride = stride;
+  p.threshold = threshold;
+  const AttentionParams attn = in.Attn();
+  auto z = XAttentionSelectSizes(attn, p);
+  ASSERT_TRUE(z.ok()) << z.status();
+  DeviceBuffers buf(*z);
+  auto sel = SelectXAttention(attn, p, buf.b);
+  ASSERT_TRUE(sel.ok()) << sel.status();
+  CUDA_OK(cudaDeviceSynchronize());
+  const int64_t nb = (c.lk + block - 1) / block;
+  const auto lists =
+      Lists(sel->offsets, sel->key_blocks, int64_t{c.hq} * sel->num_query_blocks, nb);
+  const kernels::AttentionInput cpu_in = in.Cpu();
+  auto ref = kernels::PrefillSelect("xattention", p, cpu_in);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  const kernels::SelectionStructure want = kernels::DescribeSelection(*ref->selection);
+  const kernels::internal::BlockMass bm =
+      kernels::internal::ComputeXAttentionMass(cpu_in, block, stride);
+  const int64_t first_qb = (c.lk - c.lq) / block;
+  int differ = 0;
+  for (int h = 0; h < c.hq; ++h) {
+    for (int64_t b = 0; b < sel->num_query_blocks; ++b) {
+      const int64_t qb = first_qb + b;
+      const std::string what = "head " + std::to_string(h) + " query block " + std::to_string(qb);
+      const auto& got = lists[h * sel->num_query_blocks + b];
+      const auto& w = want.blocks[h][qb];
+      const std::vector<double>& mass = bm.mass[h][qb];
+      std::vector<int64_t> at_gpu_count = w;
+      if (got.size() != w.size()) {
+        differ += CheckThresholdCount(what, mass, qb, threshold, got.size(), w.size());
+        std::vector<char> forced(qb + 1, 0);
+        forced[0] = forced[qb] = 1;
+        at_gpu_count = kernels::internal::TopKIndices(mass, forced, got.size());
+      }
+      differ += CompareNearTie(
+          what, got, at_gpu_count, mass, [&](int64_t x) { return x == 0 || x == qb; }, 1e-3);
+    }
+  }
+  std::printf("xattention %s block %lld stride %lld threshold %g: %d entries differ\n",
+              c.Name().c_str(), static_cast<long long>(block), static_cast<long long>(stride),
+              threshold, differ);
+  auto flops = EstimationFlops(attn, p);
+  ASSERT_TRUE(flops.ok());
+  EXPECT_DOUBLE_EQ(*flops, ref->estimation_flops);
+}
+
+TEST(XAttentionGpu, MatchesReference) {
+  RunXAttention({113, 113, 4, 4, 64, true, 1}, 16, 4, 0.9);
+  RunXAttention({1023, 1023, 8, 2, 128, true, 2}, 64, 8, 0.9);
+  RunXAttention({4097, 4097, 7, 1, 64, true, 3}, 128, 8, 0.9);
+  RunXAttention({1023, 1023, 8, 1, 128, false, 4}, 32, 8, 0.8);
+  RunXAttention({2048, 1024, 4, 4, 128, true, 5}, 128, 8, 0.95);
+  RunXAttention({1000, 1000, 4, 2, 256, true, 6}, 64, 8, 0.9);
+  RunXAttention({1023, 1023, 4, 1, 64, true, 7}, 128, 16, 0.9);
+  RunXAttention({500, 500, 4, 2, 64, false, 8}, 64, 4, 1.0);
+}
+
 // Small shapes of every method, for compute-sanitizer (memcheck, racecheck) runs.
 TEST(SmallGpu, EveryMethodSmall) {
   RunVerticalSlash({113, 113, 4, 1, 64, true, 11}, VsParams(113, 64, 16, 20));
   RunFlexPrefillStudy({113, 113, 4, 1, 64, true, 12}, FlexParams(0.65, 16, 64));
   RunBlockSparse({113, 113, 4, 1, 64, true, 13}, 16, 3);
   RunStreaming({113, 113, 4, 1, 64, false, 14}, 4, 16);
+  RunXAttention({113, 113, 4, 1, 64, true, 15}, 16, 4, 0.9);
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ __global__ void __launch_bounds__(kTopKThreads) LineTopKKernel(LineTopKArgs a) {
   int k = diag ? a.k_diagonals : a.k_columns;
   if (a.cover_target >= 0) {
     const int cover = a.cover_all ? n
-                                  : CoverCountDevice<kTopKThreads>([&](int i) { return score[i]; },
+                                  : CoverCountDevice<kTopKThreads, false>([&](int i) { return score[i]; },
                                                                    n, a.cover_target, sm);
     k = min(n, max(max(k, cover), forced));
   }
