@@ -41,7 +41,8 @@ constexpr int kHq = 28, kHkv = 4, kDim = 128;
 
 struct Options {
   std::vector<int64_t> lengths = {16384, 32768, 65536, 131072};
-  std::vector<std::string> methods = {"vertical_slash", "flexprefill", "block_sparse", "streaming"};
+  std::vector<std::string> methods = {"vertical_slash", "flexprefill",  "flexprefill_original",
+                                      "xattention",     "block_sparse", "streaming"};
   int reps = 10;
   double dense_tflops = 600;
 };
@@ -202,7 +203,8 @@ bool RunOne(const Options& o, const Device& dev, const std::string& method) {
   } else if (const auto* fp = std::get_if<kernels::FlexPrefillParams>(&*params)) {
     z = FlexPrefillSelectSizes(attn, *fp);
     run = [&, fp](const SelectionBuffers& b) {
-      return SelectFlexPrefillLines(attn, *fp, b).status();
+      return fp->original ? SelectFlexPrefillMixed(attn, *fp, b).status()
+                          : SelectFlexPrefillLines(attn, *fp, b).status();
     };
   } else if (const auto* xp = std::get_if<kernels::XAttentionParams>(&*params)) {
     z = XAttentionSelectSizes(attn, *xp);
@@ -218,7 +220,14 @@ bool RunOne(const Options& o, const Device& dev, const std::string& method) {
   }
   Buffers buf(*z);
   const double ms = TimeMs([&] { return run(buf.b); }, o.reps);
-  const double flops = EstimationFlops(attn, *params).value_or(0);
+  // flexprefill's original variant counts its query-aware heads' block scoring too.
+  int64_t aware = 0;
+  if (const auto* fp = std::get_if<kernels::FlexPrefillParams>(&*params); fp && fp->original) {
+    std::vector<int32_t> kinds(kHq);
+    CHECK_CUDA(cudaMemcpy(kinds.data(), buf.b.head_kinds, 4 * kHq, cudaMemcpyDeviceToHost));
+    for (int32_t k : kinds) aware += k == static_cast<int32_t>(HeadSelectionKind::kBlocks);
+  }
+  const double flops = EstimationFlops(attn, *params, aware).value_or(0);
   const double dense_flops = 4.0 * kDim * kHq * 0.5 * static_cast<double>(dev.len) * (dev.len + 1);
   const double dense_ms = dense_flops / (o.dense_tflops * 1e12) * 1e3;
   std::printf("%-22s %7lld %9.3f %10.1f %9.1f %8.3f%% %8.2f%%\n", method.c_str(),

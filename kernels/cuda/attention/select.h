@@ -71,17 +71,28 @@ absl::StatusOr<LineSelection> SelectVerticalSlash(const AttentionParams& attn,
                                                   const kernels::VerticalSlashParams& p,
                                                   const SelectionBuffers& out);
 
-// flexprefill: the study variant (variant=study) only so far: the last `last_q` queries'
-// causal softmax; per head max(min_budget, cover(gamma), 4) columns and
-// max(min_budget, cover(gamma), 64) diagonals (cover: the count of largest mean scores
-// whose running sum stays <= gamma, plus one), the first 4 columns and 64 diagonals
-// forced; gamma >= 1 keeps every line. Lists per query head, lengths vary by head.
-// variant=original: Unimplemented.
+// flexprefill, variant=study: the last `last_q` queries' causal softmax; per head
+// max(min_budget, cover(gamma), 4) columns and max(min_budget, cover(gamma), 64)
+// diagonals (cover: the count of largest mean scores whose running sum stays <= gamma,
+// plus one), the first 4 columns and 64 diagonals forced; gamma >= 1 keeps every line.
+// Lists per query head, lengths vary by head. variant=original: InvalidArgument (use
+// SelectFlexPrefillMixed). FlexPrefillSelectSizes serves both variants.
 absl::StatusOr<SelectionSizes> FlexPrefillSelectSizes(const AttentionParams& attn,
                                                       const kernels::FlexPrefillParams& p);
 absl::StatusOr<LineSelection> SelectFlexPrefillLines(const AttentionParams& attn,
                                                      const kernels::FlexPrefillParams& p,
                                                      const SelectionBuffers& out);
+
+// flexprefill, variant=original: per head, the last `block` queries' block distribution
+// (sum-pooled attention) against the pooled estimate (softmax of pooled q . pooled k);
+// Jensen-Shannon distance < tau makes the head query-aware: each query block keeps the
+// key blocks covering gamma of the pooled estimate (sink and diagonal forced, at least
+// ceil(min_budget / block)) -> its lists in `blocks`; other heads take the study's lines
+// estimated from the last `block` queries -> `lines`. head_kinds says which (selection.h
+// MixedSelection). REQUIRES p.original and q_offset a multiple of `block`.
+absl::StatusOr<MixedSelection> SelectFlexPrefillMixed(const AttentionParams& attn,
+                                                      const kernels::FlexPrefillParams& p,
+                                                      const SelectionBuffers& out);
 
 // streaming: columns [0, sink) and diagonals [0, window) for every query head.
 absl::StatusOr<SelectionSizes> StreamingSelectSizes(const AttentionParams& attn,

@@ -124,7 +124,43 @@ absl::Status LaunchBlockSparseSelect(const BlockSparseArgs& a, int hkv, cudaStre
   return CudaStatus(cudaGetLastError(), "block_sparse selection kernel");
 }
 
+// Offsets of all lists from their counts: one CTA.
+__global__ void __launch_bounds__(1024)
+    ScanCountsKernel(const int32_t* counts, int64_t n, int32_t* offsets) {
+  __shared__ int32_t warp_totals[32];
+  __shared__ int32_t chunk_total;
+  int32_t carry = 0;
+  for (int64_t base = 0; base < n; base += 1024) {
+    const int64_t i = base + threadIdx.x;
+    const int32_t v = i < n ? counts[i] : 0;
+    const int32_t before = BlockExclusiveSum<1024>(v, warp_totals, &chunk_total);
+    if (i < n) offsets[i] = carry + before;
+    carry += chunk_total;
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) offsets[n] = carry;
+}
+
+__global__ void PackBlockListsKernel(const int32_t* staging, const int32_t* offsets, int stride,
+                                     int32_t* key_blocks) {
+  const int64_t list = blockIdx.x;
+  const int32_t begin = offsets[list], count = offsets[list + 1] - begin;
+  for (int i = threadIdx.x; i < count; i += blockDim.x) {
+    key_blocks[begin + i] = staging[list * stride + i];
+  }
+}
+
 }  // namespace
+
+absl::Status LaunchPackBlockLists(const int32_t* counts, const int32_t* staging, int64_t lists,
+                                  int stride, int32_t* offsets, int32_t* key_blocks,
+                                  cudaStream_t stream) {
+  ScanCountsKernel<<<1, 1024, 0, stream>>>(counts, lists, offsets);
+  SF_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  PackBlockListsKernel<<<static_cast<unsigned>(lists), 128, 0, stream>>>(staging, offsets, stride,
+                                                                         key_blocks);
+  return CudaStatus(cudaGetLastError(), "block list packing kernels");
+}
 
 absl::Status LaunchPoolRows(const PoolRowsArgs& args, cudaStream_t stream) {
   PoolRowsKernel<<<dim3(args.blocks, args.heads), kPoolThreads, 0, stream>>>(args);

@@ -28,6 +28,12 @@ struct PoolRowsArgs {
 };
 absl::Status LaunchPoolRows(const PoolRowsArgs& args, cudaStream_t stream);
 
+// Variable-length block lists into a BlockSelection's CSR: offsets[0..lists] from
+// counts[lists] (one scan), then list i copied from staging + i * stride.
+absl::Status LaunchPackBlockLists(const int32_t* counts, const int32_t* staging, int64_t lists,
+                                  int stride, int32_t* offsets, int32_t* key_blocks,
+                                  cudaStream_t stream);
+
 }  // namespace sf::cuda::select_internal
 
 #endif  // SF_KERNELS_CUDA_ATTENTION_SELECT_BLOCKS_CUH_

@@ -432,6 +432,154 @@ TEST(FlexPrefillGpu, StudyVariantMatchesReference) {
   RunFlexPrefillStudy({4097, 4097, 8, 2, 128, true, 6}, FlexParams(0.65, 512, 512));
 }
 
+// Mean of rows [b, e) of head h, in double.
+std::vector<double> MeanRows(const kernels::TensorView& t, int64_t h, int64_t b, int64_t e) {
+  std::vector<double> m(t.dim, 0.0);
+  for (int64_t i = b; i < e; ++i)
+    for (int64_t x = 0; x < t.dim; ++x) m[x] += t.Row(h, i)[x];
+  for (double& x : m) x /= static_cast<double>(e - b);
+  return m;
+}
+
+// softmax(pooled q . pooled key block * scale) over key blocks [0, n), in double.
+std::vector<double> PooledSoftmax(const kernels::AttentionInput& in, const std::vector<double>& pq,
+                                  int64_t kvh, int64_t block, int64_t n) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(in.q.dim));
+  std::vector<double> p(n);
+  double m = -INFINITY;
+  for (int64_t kb = 0; kb < n; ++kb) {
+    const auto pk = MeanRows(in.k, kvh, kb * block, std::min(in.k.len, (kb + 1) * block));
+    double dot = 0;
+    for (size_t x = 0; x < pq.size(); ++x) dot += pq[x] * pk[x];
+    p[kb] = dot * scale;
+    m = std::max(m, p[kb]);
+  }
+  double z = 0;
+  for (double& x : p) z += (x = std::exp(x - m));
+  for (double& x : p) x /= z;
+  return p;
+}
+
+void RunFlexPrefillOriginal(const Case& c, const kernels::FlexPrefillParams& p) {
+  SCOPED_TRACE(c.Name());
+  Inputs in(c);
+  const AttentionParams attn = in.Attn();
+  auto z = FlexPrefillSelectSizes(attn, p);
+  ASSERT_TRUE(z.ok()) << z.status();
+  DeviceBuffers buf(*z);
+  auto sel = SelectFlexPrefillMixed(attn, p, buf.b);
+  ASSERT_TRUE(sel.ok()) << sel.status();
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<int32_t> kinds = Download(sel->head_kinds, c.hq);
+  const auto cols = Lists(sel->lines.column_offsets, sel->lines.columns, c.hq, c.lk);
+  const auto diags = Lists(sel->lines.diagonal_offsets, sel->lines.diagonals, c.hq, c.lk);
+  const int64_t nb = (c.lk + p.block - 1) / p.block;
+  const int64_t nqb = sel->blocks.num_query_blocks;
+  const auto blocks = Lists(sel->blocks.offsets, sel->blocks.key_blocks, c.hq * nqb, nb);
+  const kernels::AttentionInput cpu_in = in.Cpu();
+  auto ref = kernels::PrefillSelect("flexprefill", p, cpu_in);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  const kernels::SelectionStructure want = kernels::DescribeSelection(*ref->selection);
+  const int64_t est_q = std::min(p.block, c.lq);
+  const kernels::internal::LineMass mass = kernels::internal::ComputeLineMass(cpu_in, est_q);
+  const int64_t first_qb = (c.lk - c.lq) / p.block;
+  int differ = 0, aware = 0;
+  for (int h = 0; h < c.hq; ++h) {
+    const bool cpu_blocks = !want.blocks[h].empty();
+    const bool gpu_blocks = kinds[h] == static_cast<int32_t>(HeadSelectionKind::kBlocks);
+    aware += gpu_blocks;
+    // The reference's Jensen-Shannon distance, for the record and for near-ties at tau.
+    std::vector<double> truth(nb, 0.0);
+    for (int64_t j = 0; j < c.lk; ++j) truth[j / p.block] += mass.columns[h][j];
+    double tz = 0;
+    for (double x : truth) tz += x;
+    for (double& x : truth) x /= tz;
+    const auto est = PooledSoftmax(cpu_in, MeanRows(cpu_in.q, h, c.lq - est_q, c.lq),
+                                   h / (c.hq / c.hkv), p.block, nb);
+    double js = 0;
+    for (int64_t x = 0; x < nb; ++x) {
+      const double m = 0.5 * (truth[x] + est[x]);
+      if (truth[x] > 0) js += 0.5 * truth[x] * std::log(truth[x] / m);
+      if (est[x] > 0) js += 0.5 * est[x] * std::log(est[x] / m);
+    }
+    js = std::sqrt(std::max(js, 0.0));
+    if (cpu_blocks != gpu_blocks) {
+      std::printf("  near-tie head %d: kind GPU %d CPU %d, JS distance %.9g tau %g\n", h, kinds[h],
+                  cpu_blocks ? 1 : 0, js, p.tau);
+      EXPECT_LE(std::fabs(js - p.tau), 1e-4) << "head " << h;
+      ++differ;
+      continue;
+    }
+    if (gpu_blocks) {
+      EXPECT_TRUE(cols[h].empty() && diags[h].empty()) << "head " << h;
+      for (int64_t b = 0; b < nqb; ++b) {
+        const int64_t qb = first_qb + b;
+        const int64_t rb = qb * p.block - (c.lk - c.lq);
+        const auto prob =
+            PooledSoftmax(cpu_in, MeanRows(cpu_in.q, h, rb, std::min(rb + p.block, c.lq)),
+                          h / (c.hq / c.hkv), p.block, qb + 1);
+        const auto& got = blocks[h * nqb + b];
+        const auto& w = want.blocks[h][qb];
+        std::vector<int64_t> at_gpu_count = w;
+        const std::string what = "head " + std::to_string(h) + " query block " + std::to_string(qb);
+        if (got.size() != w.size()) {
+          differ += CheckCoverCount(what, prob, p.gamma, got.size(), w.size());
+          std::vector<char> forced(qb + 1, 0);
+          forced[0] = forced[qb] = 1;
+          at_gpu_count = kernels::internal::TopKIndices(prob, forced, got.size());
+        }
+        differ += CompareNearTie(
+            what, got, at_gpu_count, prob, [&](int64_t x) { return x == 0 || x == qb; }, 1e-3);
+      }
+      continue;
+    }
+    for (int64_t b = 0; b < nqb; ++b) EXPECT_TRUE(blocks[h * nqb + b].empty()) << "head " << h;
+    for (int kind = 0; kind < 2; ++kind) {
+      const std::string what =
+          (kind ? "diagonals of head " : "columns of head ") + std::to_string(h);
+      const auto& got = kind ? diags[h] : cols[h];
+      const auto& w = kind ? want.offsets[h] : want.columns[h];
+      std::vector<double> mean = kind ? mass.diagonals[h] : mass.columns[h];
+      for (double& x : mean) x /= static_cast<double>(est_q);
+      const int64_t forced = std::min<int64_t>(kind ? 64 : 4, c.lk);
+      std::vector<char> is_forced(c.lk, 0);
+      for (int64_t x = 0; x < forced; ++x) is_forced[x] = 1;
+      std::vector<int64_t> at_gpu_count = w;
+      if (got.size() != w.size()) {
+        differ += CheckCoverCount(what, mean, p.gamma, got.size(), w.size());
+        at_gpu_count = kernels::internal::TopKIndices(mean, is_forced, got.size());
+      }
+      differ += CompareNearTie(
+          what, got, at_gpu_count, mean, [&](int64_t x) { return x < forced; }, kTieTolerance);
+    }
+  }
+  std::printf("flexprefill(original) %s tau %g: %d query-aware heads, %d entries differ\n",
+              c.Name().c_str(), p.tau, aware, differ);
+  auto flops = EstimationFlops(attn, p, aware);
+  ASSERT_TRUE(flops.ok());
+  EXPECT_DOUBLE_EQ(*flops, ref->estimation_flops);
+}
+
+kernels::FlexPrefillParams OriginalParams(double gamma, double tau, int64_t block,
+                                          int64_t min_budget) {
+  kernels::FlexPrefillParams p;
+  p.original = true;
+  p.gamma = gamma;
+  p.tau = tau;
+  p.block = block;
+  p.min_budget = min_budget;
+  return p;
+}
+
+TEST(FlexPrefillGpu, OriginalVariantMatchesReference) {
+  RunFlexPrefillOriginal({1023, 1023, 8, 2, 128, true, 1}, OriginalParams(0.9, 0.1, 64, 128));
+  RunFlexPrefillOriginal({1023, 1023, 8, 2, 128, true, 1}, OriginalParams(0.9, 0.6, 64, 128));
+  RunFlexPrefillOriginal({4097, 4097, 7, 1, 64, true, 2}, OriginalParams(0.65, 10.0, 128, 256));
+  RunFlexPrefillOriginal({113, 113, 4, 4, 64, false, 3}, OriginalParams(0.9, 10.0, 16, 16));
+  RunFlexPrefillOriginal({2048, 1024, 8, 1, 128, true, 4}, OriginalParams(0.65, 0.3, 128, 512));
+  RunFlexPrefillOriginal({1000, 1000, 4, 2, 256, false, 5}, OriginalParams(0.9, 0.0, 64, 64));
+}
+
 void RunStreaming(const Case& c, int64_t sink, int64_t window) {
   SCOPED_TRACE(c.Name());
   Inputs in(c);
@@ -645,6 +793,7 @@ TEST(SmallGpu, EveryMethodSmall) {
   RunBlockSparse({113, 113, 4, 1, 64, true, 13}, 16, 3);
   RunStreaming({113, 113, 4, 1, 64, false, 14}, 4, 16);
   RunXAttention({113, 113, 4, 1, 64, true, 15}, 16, 4, 0.9);
+  RunFlexPrefillOriginal({113, 113, 4, 1, 64, true, 16}, OriginalParams(0.9, 10.0, 16, 16));
 }
 
 }  // namespace

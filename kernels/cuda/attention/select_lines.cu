@@ -25,13 +25,17 @@ __global__ void __launch_bounds__(kTopKThreads) LineTopKKernel(LineTopKArgs a) {
   const int h = blockIdx.y;
   const bool diag = blockIdx.x == 1;
   const int n = a.n;
+  if (a.head_kinds != nullptr && a.head_kinds[h] != 0) {
+    if (threadIdx.x == 0) (diag ? a.diagonal_counts : a.column_counts)[h] = 0;
+    return;
+  }
   const float* score = (diag ? a.diagonals : a.columns) + int64_t{h} * n;
   const int forced = diag ? a.forced_diagonals : a.forced_columns;
   int k = diag ? a.k_diagonals : a.k_columns;
   if (a.cover_target >= 0) {
     const int cover = a.cover_all ? n
-                                  : CoverCountDevice<kTopKThreads, false>([&](int i) { return score[i]; },
-                                                                   n, a.cover_target, sm);
+                                  : CoverCountDevice<kTopKThreads, false>(
+                                        [&](int i) { return score[i]; }, n, a.cover_target, sm);
     k = min(n, max(max(k, cover), forced));
   }
   int32_t* out = diag ? a.diagonal_lists : a.column_lists;
@@ -220,9 +224,9 @@ struct FlexLinesPlan {
 absl::StatusOr<FlexLinesPlan> PlanFlexLines(const PrefillShape& s,
                                             const kernels::FlexPrefillParams& p, void* base) {
   if (p.original) {
-    return absl::UnimplementedError(
-        "flexprefill selection on the GPU: variant=original is not implemented; use "
-        "variant=study");
+    return absl::InvalidArgumentError(
+        "flexprefill selection: variant=original chooses lines or blocks per head; call "
+        "SelectFlexPrefillMixed");
   }
   if (p.last_q < 1 || p.min_budget < 0) {
     return absl::InvalidArgumentError(
@@ -243,6 +247,7 @@ absl::StatusOr<FlexLinesPlan> PlanFlexLines(const PrefillShape& s,
 
 absl::StatusOr<SelectionSizes> FlexPrefillSelectSizes(const AttentionParams& attn,
                                                       const kernels::FlexPrefillParams& p) {
+  if (p.original) return select_internal::FlexPrefillOriginalSizes(attn, p);
   SF_ASSIGN_OR_RETURN(PrefillShape s, CheckPrefillShape(attn, "flexprefill"));
   SF_ASSIGN_OR_RETURN(FlexLinesPlan plan, PlanFlexLines(s, p, nullptr));
   SelectionSizes z;

@@ -9,6 +9,10 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kernels/cpu/method_params.h"
+#include "kernels/cuda/attention/params.h"
+#include "kernels/cuda/attention/select.h"
 
 namespace sf::cuda::select_internal {
 
@@ -34,11 +38,17 @@ struct LineTopKArgs {
   int32_t* diagonal_offsets = nullptr;
   int32_t* column_counts = nullptr;
   int32_t* diagonal_counts = nullptr;
+  // Staging mode only: heads whose kind (HeadSelectionKind) is not kLines get no lines.
+  const int32_t* head_kinds = nullptr;
 };
 
 absl::Status LaunchLineTopK(const LineTopKArgs& args, int heads, cudaStream_t stream);
 absl::Status LaunchPackLists(const LineTopKArgs& args, int heads, int32_t* columns,
                              int32_t* diagonals, cudaStream_t stream);
+
+// FlexPrefillSelectSizes for variant=original (select_flexprefill.cu).
+absl::StatusOr<SelectionSizes> FlexPrefillOriginalSizes(const AttentionParams& attn,
+                                                        const kernels::FlexPrefillParams& p);
 
 }  // namespace sf::cuda::select_internal
 

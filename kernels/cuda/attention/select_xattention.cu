@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "kernels/cuda/attention/select.h"
+#include "kernels/cuda/attention/select_blocks.cuh"
 #include "kernels/cuda/attention/select_device.cuh"
 #include "kernels/cuda/attention/select_host.h"
 #include "kernels/cuda/check.h"
@@ -298,33 +299,6 @@ __global__ void __launch_bounds__(kChooseThreads) XAttnChooseKernel(XAttnChooseA
   if (threadIdx.x == 0) a.counts[int64_t{h} * a.nqb + b] = k;
 }
 
-// Offsets of all lists (heads x query blocks) from their counts: one CTA.
-__global__ void __launch_bounds__(1024)
-    ScanCountsKernel(const int32_t* counts, int64_t n, int32_t* offsets) {
-  __shared__ int32_t warp_totals[32];
-  __shared__ int32_t chunk_total;
-  int32_t carry = 0;
-  for (int64_t base = 0; base < n; base += 1024) {
-    const int64_t i = base + threadIdx.x;
-    const int32_t v = i < n ? counts[i] : 0;
-    const int32_t before = BlockExclusiveSum<1024>(v, warp_totals, &chunk_total);
-    if (i < n) offsets[i] = carry + before;
-    __syncthreads();
-    carry += chunk_total;
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) offsets[n] = carry;
-}
-
-__global__ void PackBlockListsKernel(const int32_t* staging, const int32_t* offsets, int nb,
-                                     int32_t* key_blocks) {
-  const int64_t list = blockIdx.x;
-  const int32_t begin = offsets[list], count = offsets[list + 1] - begin;
-  for (int i = threadIdx.x; i < count; i += blockDim.x) {
-    key_blocks[begin + i] = staging[list * nb + i];
-  }
-}
-
 }  // namespace
 }  // namespace select_internal
 
@@ -489,13 +463,9 @@ absl::StatusOr<BlockSelection> SelectXAttention(const AttentionParams& attn,
   select_internal::XAttnChooseKernel<<<dim3(c.nqb, s.hq), select_internal::kChooseThreads,
                                        mass_bytes, attn.stream>>>(c);
   SF_RETURN_IF_ERROR(CudaStatus(cudaGetLastError(), "xattention choice kernel"));
-  const int64_t lists = int64_t{s.hq} * plan.nqb;
-  select_internal::ScanCountsKernel<<<1, 1024, 0, attn.stream>>>(plan.counts, lists,
-                                                                 out.block_offsets);
-  SF_RETURN_IF_ERROR(CudaStatus(cudaGetLastError(), "xattention offsets kernel"));
-  select_internal::PackBlockListsKernel<<<static_cast<unsigned>(lists), 128, 0, attn.stream>>>(
-      plan.staging, out.block_offsets, c.nb, out.key_blocks);
-  SF_RETURN_IF_ERROR(CudaStatus(cudaGetLastError(), "xattention packing kernel"));
+  SF_RETURN_IF_ERROR(
+      select_internal::LaunchPackBlockLists(plan.counts, plan.staging, int64_t{s.hq} * plan.nqb,
+                                            c.nb, out.block_offsets, out.key_blocks, attn.stream));
   BlockSelection sel;
   sel.heads.count = s.hq;
   sel.block = static_cast<int32_t>(p.block);
