@@ -1,15 +1,14 @@
 // xattention on the GPU. Antidiagonal cell scores are one matrix product: reduced row r is
 // the concatenation over t of query r*S + S-1-t, reduced column c that of key c*S + t, so
 // cell (r, c) = sum_t q[r*S + S-1-t] . k[c*S + t] with an inner dimension of S * D.
-//   1. Score kernel: a CTA holds RT reduced rows of one query head in shared memory (all S
-//      query rows of each, 16 rows per warp) and walks the causal reduced columns in tiles
-//      of 64, loading for each t the 64 keys c*S + t (cp.async, double-buffered) and
-//      accumulating on tensor cores (mma.sync bf16). Per tile and row it keeps the
-//      log2-sum-exp2 of the scaled scores per key block (scratch, one float per (row, key
-//      block), causal triangle only) and the row's running log-sum-exp.
-//   2. Mass and choice: a CTA per (query head, query block) sums 2^(l - lse) over the
-//      block's rows into the block mass, finds by radix descent how many blocks reach the
-//      threshold (sink and diagonal blocks first), and takes them by radix top-k.
+//   1. Tile kernel: a CTA of 8 warps computes a 128 x 128 tile of cell scores (causal tiles
+//      only) on tensor cores (mma.sync bf16, warp tiles of 32 x 64), streaming the inner
+//      dimension in chunks of 64 through two cp.async stages; its epilogue writes, for
+//      each (row, key block) of the tile, the log2-sum-exp2 of the row's scaled scores in
+//      that block (scratch: one float per (row, causal key block)).
+//   2. Mass and choice: a CTA per (query head, query block) turns its rows' scratch into
+//      row log-sum-exps and the block mass, finds by radix descent how many blocks reach
+//      the threshold (sink and diagonal blocks first), and takes them by radix top-k.
 //   3. Offsets (one scan over all lists) and packing into the BlockSelection.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -30,8 +29,14 @@ namespace sf::cuda {
 namespace select_internal {
 namespace {
 
-constexpr int kCols = 64;  // reduced columns per tile
-constexpr int kPStride = kCols + 1;
+constexpr int kTile = 128;  // reduced rows and columns per CTA
+constexpr int kChunk = 64;  // inner-dimension elements per pipeline stage
+constexpr int kTileThreads = 256;
+constexpr int kStageStride = kChunk + 8;  // bf16 per shared row (conflict-free fragments)
+constexpr int kStageElems = 2 * kTile * kStageStride;  // A and B of one stage
+constexpr int kTileSmem = 2 * kStageElems * 2;         // two stages, bytes
+constexpr int kScoreStride = kTile + 1;                // floats per epilogue row
+static_assert(kTile * kScoreStride * 4 <= kTileSmem, "the epilogue reuses the stages");
 constexpr int kChooseThreads = 256;
 
 struct XAttnArgs {
@@ -39,14 +44,14 @@ struct XAttnArgs {
   int64_t q_row_stride, q_head_stride;
   const __nv_bfloat16* k;
   int64_t kv_head_stride, kv_row_stride;
-  int group, stride, rows_per_block;  // S, R = block / S
+  int group, stride, rows_per_block;  // S, R = block / S (R divides kTile)
   int64_t lq, lk, q_offset;
   int64_t first_r, last_r;  // reduced rows of the call
-  int rows_per_cta;         // RT, a multiple of 16
-  float scale_log2;         // log2(e) / (sqrt(D) S)
+  int64_t first_tile_cols;  // column tiles of row tile 0
+  int row_tiles;
+  float scale_log2;  // log2(e) / (sqrt(D) S)
   int64_t scratch_per_head;
-  float* scratch;  // [hq][triangle] log2-sum-exp2 per (row, key block)
-  float* row_lse;  // [hq][last_r - first_r + 1]
+  float* scratch;  // [hq][triangle] log2-sum-exp2 per (row, causal key block)
 };
 
 // Entries of the causal triangle before reduced row r: sum over r' < r of (r' / R + 1).
@@ -55,190 +60,120 @@ __device__ __host__ inline int64_t TriangleBefore(int64_t r, int64_t big_r) {
   return r + big_r * q * (q - 1) / 2 + (r - q * big_r) * q;
 }
 
-template <int D>
-constexpr int BRowStride() {
-  return D + 8;
-}
-
-__device__ __forceinline__ float LogAddExp2(float a, float b) {
-  const float m = fmaxf(a, b);
-  if (m == -INFINITY) return -INFINITY;
-  return m + log2f(exp2f(a - m) + exp2f(b - m));
+// Tiles of row tiles [0, rt): row tile i has first_tile_cols + i column tiles.
+__device__ __host__ inline int64_t TilesBefore(int64_t rt, int64_t first_tile_cols) {
+  return rt * first_tile_cols + rt * (rt - 1) / 2;
 }
 
 template <int D>
-__global__ void XAttnScoreKernel(XAttnArgs a) {
+__global__ void __launch_bounds__(kTileThreads, 2) XAttnTileKernel(XAttnArgs a) {
   extern __shared__ __align__(16) unsigned char smem[];
-  const int rt_rows = a.rows_per_cta, st = a.stride;
-  const int a_stride = st * D + 8;  // bf16 per reduced row in shared memory
-  __nv_bfloat16* a_tile = reinterpret_cast<__nv_bfloat16*>(smem);
-  __nv_bfloat16* b_tiles = a_tile + rt_rows * a_stride;
-  float* p_tile = reinterpret_cast<float*>(b_tiles + 2 * kCols * BRowStride<D>());
+  __nv_bfloat16* stages = reinterpret_cast<__nv_bfloat16*>(smem);
+  // Which (row tile, column tile) of the causal triangle this CTA computes.
+  const int64_t p = blockIdx.x;
+  const double base = static_cast<double>(a.first_tile_cols) - 0.5;
+  int64_t rt = static_cast<int64_t>(sqrt(base * base + 2.0 * p) - base);
+  while (rt > 0 && TilesBefore(rt, a.first_tile_cols) > p) --rt;
+  while (TilesBefore(rt + 1, a.first_tile_cols) <= p) ++rt;
+  const int64_t ct = p - TilesBefore(rt, a.first_tile_cols);
+  const int64_t r0 = a.first_r + rt * kTile, c0 = ct * kTile;
+  const int64_t r_last = min(r0 + kTile - 1, a.last_r);
+  if (rt >= a.row_tiles || c0 > r_last) return;
 
-  const int ntiles_rows = static_cast<int>((a.last_r - a.first_r + rt_rows) / rt_rows);
-  const int row_tile = ntiles_rows - 1 - static_cast<int>(blockIdx.x);  // heavy rows first
-  const int h = blockIdx.y, kvh = h / a.group;
-  const int nthreads = blockDim.x;
+  const int h = blockIdx.y, kvh = h / a.group, st = a.stride;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tq = lane & 3;
-  const int64_t r0 = a.first_r + int64_t{row_tile} * rt_rows;
-  const int64_t r_end = min(r0 + rt_rows, a.last_r + 1);  // exclusive
+  const int wm = warp & 3, wn = warp >> 2;  // warp tile: rows 32 wm.., columns 64 wn..
   const int64_t first_pos = a.q_offset, last_pos = a.q_offset + a.lq - 1;
-
-  // Reduced rows: row i, segment t holds query (r0 + i) * S + S-1-t, zero when outside.
   const __nv_bfloat16* qh = a.q + int64_t{h} * a.q_head_stride;
-  for (int x = threadIdx.x; x < rt_rows * st * (D / 8); x += nthreads) {
-    const int piece = x % (D / 8), t = (x / (D / 8)) % st, i = x / (D / 8) / st;
-    const int64_t pos = (r0 + i) * st + st - 1 - t;
-    const bool valid = r0 + i < r_end && pos >= first_pos && pos <= last_pos;
-    CopyAsync16(a_tile + i * a_stride + t * D + piece * 8,
-                qh + (valid ? pos - a.q_offset : 0) * a.q_row_stride + piece * 8, valid);
-  }
-  CopyAsyncCommit();
-
   const __nv_bfloat16* kh = a.k + int64_t{kvh} * a.kv_head_stride;
-  const int64_t col_end = r_end;  // columns c <= r < r_end
-  const int ncol_tiles = static_cast<int>((col_end + kCols - 1) / kCols);
-  const int steps = ncol_tiles * st;
-  auto load_b = [&](int step) {
-    const int tile = step / st, t = step % st;
-    __nv_bfloat16* dst = b_tiles + (step & 1) * kCols * BRowStride<D>();
-    for (int x = threadIdx.x; x < kCols * (D / 8); x += nthreads) {
-      const int j = x / (D / 8), piece = x % (D / 8);
-      const int64_t key = (int64_t{tile} * kCols + j) * st + t;
-      const bool valid = key < a.lk;
-      CopyAsync16(dst + j * BRowStride<D>() + piece * 8,
-                  kh + (valid ? key : 0) * a.kv_row_stride + piece * 8, valid);
+  const int chunks = st * D / kChunk;
+
+  auto load_chunk = [&](int kc) {
+    const int t = kc * kChunk / D, x0 = kc * kChunk % D;
+    __nv_bfloat16* as = stages + (kc & 1) * kStageElems;
+    __nv_bfloat16* bs = as + kTile * kStageStride;
+    for (int x = threadIdx.x; x < kTile * (kChunk / 8); x += kTileThreads) {
+      const int i = x / (kChunk / 8), piece = x % (kChunk / 8);
+      const int64_t r = r0 + i, pos = r * st + st - 1 - t;
+      const bool qv = r <= a.last_r && pos >= first_pos && pos <= last_pos;
+      CopyAsync16(as + i * kStageStride + piece * 8,
+                  qh + (qv ? pos - a.q_offset : 0) * a.q_row_stride + x0 + piece * 8, qv);
+      const int64_t key = (c0 + i) * st + t;
+      const bool kv = key < a.lk;
+      CopyAsync16(bs + i * kStageStride + piece * 8,
+                  kh + (kv ? key : 0) * a.kv_row_stride + x0 + piece * 8, kv);
     }
     CopyAsyncCommit();
   };
 
-  const int i_lo = warp * 16 + g, i_hi = i_lo + 8;  // this thread's rows in the tile
-  const int64_t r_lo = r0 + i_lo, r_hi = r0 + i_hi;
-  float run_m_lo = -INFINITY, run_l_lo = 0.f, run_m_hi = -INFINITY, run_l_hi = 0.f;
-  float acc[kCols / 8][4];
-  float* scratch_h = a.scratch + int64_t{h} * a.scratch_per_head;
-  const int64_t tri0 = TriangleBefore(a.first_r, a.rows_per_block);
+  float acc[2][8][4];
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[mi][j][0] = acc[mi][j][1] = acc[mi][j][2] = acc[mi][j][3] = 0.f;
 
-  if (steps > 0) load_b(0);
-  for (int step = 0; step < steps; ++step) {
-    const int tile = step / st, t = step % st;
-    if (step + 1 < steps) {
-      load_b(step + 1);
+  load_chunk(0);
+  for (int kc = 0; kc < chunks; ++kc) {
+    if (kc + 1 < chunks) {
+      load_chunk(kc + 1);
       CopyAsyncWait<1>();
     } else {
       CopyAsyncWait<0>();
     }
     __syncthreads();
-    if (t == 0) {
+    const __nv_bfloat16* as = stages + (kc & 1) * kStageElems;
+    const __nv_bfloat16* bs = as + kTile * kStageStride;
 #pragma unroll
-      for (int j = 0; j < kCols / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-    }
-    const __nv_bfloat16* bt = b_tiles + (step & 1) * kCols * BRowStride<D>();
-    const __nv_bfloat16* a_lo = a_tile + i_lo * a_stride + t * D + 2 * tq;
-    const __nv_bfloat16* a_hi = a_tile + i_hi * a_stride + t * D + 2 * tq;
+    for (int ks = 0; ks < kChunk / 16; ++ks) {
+      uint32_t af[2][4];
 #pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
-      const uint32_t af[4] = {LoadPair(a_lo + 16 * ks), LoadPair(a_hi + 16 * ks),
-                              LoadPair(a_lo + 16 * ks + 8), LoadPair(a_hi + 16 * ks + 8)};
+      for (int mi = 0; mi < 2; ++mi) {
+        const __nv_bfloat16* ar = as + (wm * 32 + mi * 16 + g) * kStageStride + ks * 16 + 2 * tq;
+        af[mi][0] = LoadPair(ar);
+        af[mi][1] = LoadPair(ar + 8 * kStageStride);
+        af[mi][2] = LoadPair(ar + 8);
+        af[mi][3] = LoadPair(ar + 8 * kStageStride + 8);
+      }
 #pragma unroll
-      for (int j = 0; j < kCols / 8; ++j) {
-        const __nv_bfloat16* br = bt + (8 * j + g) * BRowStride<D>() + 16 * ks + 2 * tq;
-        MmaBf16(acc[j], af, LoadPair(br), LoadPair(br + 8));
+      for (int j = 0; j < 8; ++j) {
+        const __nv_bfloat16* br = bs + (wn * 64 + 8 * j + g) * kStageStride + ks * 16 + 2 * tq;
+        const uint32_t b0 = LoadPair(br), b1 = LoadPair(br + 8);
+        MmaBf16(acc[0][j], af[0], b0, b1);
+        MmaBf16(acc[1][j], af[1], b0, b1);
       }
     }
-    if (t == st - 1) {
-      // Scaled, masked scores; the tile max and sum per row (over the quad's columns).
-      const int64_t c0 = int64_t{tile} * kCols;
-      float m_lo = -INFINITY, m_hi = -INFINITY;
+    __syncthreads();  // this stage is refilled two chunks on
+  }
+
+  // Epilogue: scaled, causally masked scores into shared memory (over the stages).
+  float* scores = reinterpret_cast<float*>(smem);
 #pragma unroll
-      for (int j = 0; j < kCols / 8; ++j) {
+  for (int mi = 0; mi < 2; ++mi) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int64_t c = c0 + 8 * j + 2 * tq + (e & 1);
-          const bool hi = e >= 2;
-          const int64_t r = hi ? r_hi : r_lo;
-          const bool valid = r < r_end && c <= r;
-          acc[j][e] = valid ? acc[j][e] * a.scale_log2 : -INFINITY;
-          if (hi) {
-            m_hi = fmaxf(m_hi, acc[j][e]);
-          } else {
-            m_lo = fmaxf(m_lo, acc[j][e]);
-          }
-        }
-      }
+    for (int j = 0; j < 8; ++j) {
 #pragma unroll
-      for (int off = 1; off < 4; off *= 2) {
-        m_lo = fmaxf(m_lo, __shfl_xor_sync(kFullMask, m_lo, off));
-        m_hi = fmaxf(m_hi, __shfl_xor_sync(kFullMask, m_hi, off));
+      for (int e = 0; e < 4; ++e) {
+        const int i = wm * 32 + mi * 16 + g + (e >= 2 ? 8 : 0);
+        const int c = wn * 64 + 8 * j + 2 * tq + (e & 1);
+        const bool valid = r0 + i <= a.last_r && c0 + c <= r0 + i;
+        scores[i * kScoreStride + c] = valid ? acc[mi][j][e] * a.scale_log2 : -INFINITY;
       }
-      float sum_lo = 0.f, sum_hi = 0.f;
-#pragma unroll
-      for (int j = 0; j < kCols / 8; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const bool hi = e >= 2;
-          const float m = hi ? m_hi : m_lo;
-          const float p = m == -INFINITY ? 0.f : exp2f(acc[j][e] - m);
-          if (hi) {
-            sum_hi += p;
-          } else {
-            sum_lo += p;
-          }
-          p_tile[(hi ? i_hi : i_lo) * kPStride + 8 * j + 2 * tq + (e & 1)] = p;
-        }
-      }
-#pragma unroll
-      for (int off = 1; off < 4; off *= 2) {
-        sum_lo += __shfl_xor_sync(kFullMask, sum_lo, off);
-        sum_hi += __shfl_xor_sync(kFullMask, sum_hi, off);
-      }
-      if (m_lo != -INFINITY) {
-        const float mn = fmaxf(run_m_lo, m_lo);
-        run_l_lo = run_l_lo * exp2f(run_m_lo - mn) + sum_lo * exp2f(m_lo - mn);
-        run_m_lo = mn;
-      }
-      if (m_hi != -INFINITY) {
-        const float mn = fmaxf(run_m_hi, m_hi);
-        run_l_hi = run_l_hi * exp2f(run_m_hi - mn) + sum_hi * exp2f(m_hi - mn);
-        run_m_hi = mn;
-      }
-      // The tile's row maxima for the block sums below.
-      float* row_max = p_tile + rt_rows * kPStride;
-      if (tq == 0) {
-        row_max[i_lo] = m_lo;
-        row_max[i_hi] = m_hi;
-      }
-      __syncthreads();
-      // Per (row, key block in this tile): log2 of the block's sum, merged into scratch
-      // (a block that began in an earlier tile adds to what that tile wrote).
-      const int big_r = a.rows_per_block;
-      const int64_t kb_first = c0 / big_r, kb_last = (c0 + kCols - 1) / big_r;
-      const int nseg = static_cast<int>(kb_last - kb_first + 1);
-      for (int x = threadIdx.x; x < rt_rows * nseg; x += nthreads) {
-        const int i = x % rt_rows;
-        const int64_t kb = kb_first + x / rt_rows;
-        const int64_t r = r0 + i;
-        if (r >= r_end || kb > r / big_r) continue;
-        const int64_t cb = max(kb * big_r, c0), ce = min((kb + 1) * big_r, c0 + kCols);
-        float sum = 0.f;
-        for (int64_t c = cb; c < ce; ++c) sum += p_tile[i * kPStride + (c - c0)];
-        const float m = row_max[i];
-        const float v = (sum > 0.f && m != -INFINITY) ? m + log2f(sum) : -INFINITY;
-        float* slot = scratch_h + (TriangleBefore(r, big_r) - tri0) + kb;
-        *slot = kb * big_r < c0 ? LogAddExp2(*slot, v) : v;
-      }
-      __syncthreads();
-    } else {
-      __syncthreads();  // the B buffer of this step is refilled two steps on
     }
   }
-  if (tq == 0) {
-    if (r_lo < r_end)
-      a.row_lse[int64_t{h} * (a.last_r - a.first_r + 1) + (r_lo - a.first_r)] =
-          run_m_lo + log2f(run_l_lo);
-    if (r_hi < r_end)
-      a.row_lse[int64_t{h} * (a.last_r - a.first_r + 1) + (r_hi - a.first_r)] =
-          run_m_hi + log2f(run_l_hi);
+  __syncthreads();
+  const int big_r = a.rows_per_block, kbs = kTile / big_r;
+  float* scratch_h = a.scratch + int64_t{h} * a.scratch_per_head;
+  const int64_t tri0 = TriangleBefore(a.first_r, big_r);
+  for (int x = threadIdx.x; x < kTile * kbs; x += kTileThreads) {
+    const int i = x / kbs, kbl = x % kbs;
+    const int64_t r = r0 + i, kb = c0 / big_r + kbl;
+    if (r > a.last_r || kb > r / big_r) continue;
+    const float* row = scores + i * kScoreStride + kbl * big_r;
+    float m = -INFINITY;
+    for (int c = 0; c < big_r; ++c) m = fmaxf(m, row[c]);
+    float sum = 0.f;
+    for (int c = 0; c < big_r; ++c) sum += exp2f(row[c] - m);
+    scratch_h[(TriangleBefore(r, big_r) - tri0) + kb] = m + log2f(sum);
   }
 }
 
@@ -249,7 +184,6 @@ struct XAttnChooseArgs {
   double threshold;
   int64_t scratch_per_head;
   const float* scratch;
-  const float* row_lse;
   int32_t* staging;  // [hq][nqb][nb]
   int32_t* counts;   // [hq][nqb]
 };
@@ -258,21 +192,34 @@ __global__ void __launch_bounds__(kChooseThreads) XAttnChooseKernel(XAttnChooseA
   __shared__ TopKShared sm;
   __shared__ double red[32];
   __shared__ double total_sh;
-  extern __shared__ __align__(16) float mass[];  // [qb + 1]
+  extern __shared__ __align__(16) float mass[];  // [qb + 1], then [R] row log-sum-exps
   const int b = blockIdx.x, h = blockIdx.y;
   const int qb = a.first_qb + b, cols = qb + 1;
   const int big_r = a.rows_per_block;
-  const int64_t rb = max(int64_t{qb} * big_r, a.first_r),
-                re = min(int64_t{qb + 1} * big_r, a.last_r + 1);
+  const int64_t rb = max(int64_t{qb} * big_r, a.first_r);
+  const int64_t re = min(int64_t{qb + 1} * big_r, a.last_r + 1);
   const float* scratch_h = a.scratch + int64_t{h} * a.scratch_per_head;
-  const float* lse = a.row_lse + int64_t{h} * (a.last_r - a.first_r + 1);
   const int64_t tri0 = TriangleBefore(a.first_r, big_r);
+  float* lse = mass + a.nb;
+  // Row log-sum-exps over the row's key blocks: one warp per row.
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  for (int64_t r = rb + warp; r < re; r += kChooseThreads / 32) {
+    const float* l = scratch_h + (TriangleBefore(r, big_r) - tri0);
+    float m = -INFINITY;
+    for (int kb = lane; kb < cols; kb += 32) m = fmaxf(m, l[kb]);
+    for (int off = 16; off > 0; off /= 2) m = fmaxf(m, __shfl_xor_sync(kFullMask, m, off));
+    float s = 0.f;
+    for (int kb = lane; kb < cols; kb += 32) s += exp2f(l[kb] - m);
+    for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(kFullMask, s, off);
+    if (lane == 0) lse[r - rb] = m + log2f(s);
+  }
+  __syncthreads();
   double local_total = 0;
   for (int kb = threadIdx.x; kb < cols; kb += kChooseThreads) {
     float m = 0.f;
     for (int64_t r = rb; r < re; ++r) {
       const float l = scratch_h[(TriangleBefore(r, big_r) - tri0) + kb];
-      if (l != -INFINITY) m += exp2f(l - lse[r - a.first_r]);
+      if (l != -INFINITY) m += exp2f(l - lse[r - rb]);
     }
     mass[kb] = m;
     local_total += m;
@@ -312,21 +259,14 @@ using select_internal::WorkspaceCarver;
 struct XAttnPlan {
   int64_t rows_per_block = 0;  // R
   int64_t first_r = 0, last_r = 0;
-  int rows_per_cta = 0;
+  int64_t row_tiles = 0, first_tile_cols = 0, tiles = 0;  // 128 x 128 score tiles
   int64_t first_qb = 0, nqb = 0, nb = 0;
   int64_t scratch_per_head = 0;
-  int score_smem = 0;
   float* scratch = nullptr;
-  float* row_lse = nullptr;
   int32_t* staging = nullptr;
   int32_t* counts = nullptr;
   int64_t workspace_bytes = 0;
 };
-
-int ScoreSmem(int rows_per_cta, int stride, int d) {
-  return rows_per_cta * (stride * d + 8) * 2 + 2 * 64 * (d + 8) * 2 +
-         (rows_per_cta * 65 + rows_per_cta) * 4;
-}
 
 absl::StatusOr<XAttnPlan> PlanXAttention(const PrefillShape& s, const kernels::XAttentionParams& p,
                                          void* base) {
@@ -344,17 +284,14 @@ absl::StatusOr<XAttnPlan> PlanXAttention(const PrefillShape& s, const kernels::X
   plan.rows_per_block = p.block / p.stride;
   plan.first_r = s.q_offset / p.stride;
   plan.last_r = (s.q_offset + s.lq - 1) / p.stride;
-  plan.rows_per_cta = 64;
-  while (plan.rows_per_cta > 16 &&
-         ScoreSmem(plan.rows_per_cta, static_cast<int>(p.stride), s.d) > 200 * 1024) {
-    plan.rows_per_cta /= 2;
+  if (select_internal::kTile % plan.rows_per_block != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("xattention selection: 'block' / 'stride' (",
+                                                   plan.rows_per_block,
+                                                   ") must divide 128 on the GPU"));
   }
-  plan.score_smem = ScoreSmem(plan.rows_per_cta, static_cast<int>(p.stride), s.d);
-  if (plan.score_smem > 220 * 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("xattention selection: stride ", p.stride, " x head dim ", s.d,
-                     " needs more shared memory than a CTA has; use a smaller 'stride'"));
-  }
+  plan.row_tiles = (plan.last_r - plan.first_r + select_internal::kTile) / select_internal::kTile;
+  plan.first_tile_cols = (plan.first_r + select_internal::kTile - 1) / select_internal::kTile + 1;
+  plan.tiles = select_internal::TilesBefore(plan.row_tiles, plan.first_tile_cols);
   plan.first_qb = s.q_offset / p.block;
   plan.nqb = (s.lq + p.block - 1) / p.block;
   plan.nb = plan.first_qb + plan.nqb;
@@ -365,7 +302,6 @@ absl::StatusOr<XAttnPlan> PlanXAttention(const PrefillShape& s, const kernels::X
   plan.scratch_per_head = tri(plan.last_r + 1) - tri(plan.first_r);
   WorkspaceCarver carver(base);
   plan.scratch = carver.Take<float>(int64_t{s.hq} * plan.scratch_per_head);
-  plan.row_lse = carver.Take<float>(int64_t{s.hq} * (plan.last_r - plan.first_r + 1));
   plan.staging = carver.Take<int32_t>(int64_t{s.hq} * plan.nqb * plan.nb);
   plan.counts = carver.Take<int32_t>(int64_t{s.hq} * plan.nqb);
   plan.workspace_bytes = carver.used();
@@ -373,16 +309,15 @@ absl::StatusOr<XAttnPlan> PlanXAttention(const PrefillShape& s, const kernels::X
 }
 
 template <int D>
-absl::Status LaunchXAttnScores(const select_internal::XAttnArgs& a, const XAttnPlan& plan, int hq,
-                               cudaStream_t stream) {
-  SF_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(select_internal::XAttnScoreKernel<D>,
+absl::Status LaunchXAttnTiles(const select_internal::XAttnArgs& a, const XAttnPlan& plan, int hq,
+                              cudaStream_t stream) {
+  SF_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(select_internal::XAttnTileKernel<D>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               plan.score_smem));
-  const int row_tiles =
-      static_cast<int>((plan.last_r - plan.first_r + plan.rows_per_cta) / plan.rows_per_cta);
-  select_internal::XAttnScoreKernel<D>
-      <<<dim3(row_tiles, hq), plan.rows_per_cta / 16 * 32, plan.score_smem, stream>>>(a);
-  return CudaStatus(cudaGetLastError(), "xattention score kernel");
+                                               select_internal::kTileSmem));
+  select_internal::XAttnTileKernel<D>
+      <<<dim3(static_cast<unsigned>(plan.tiles), hq), select_internal::kTileThreads,
+         select_internal::kTileSmem, stream>>>(a);
+  return CudaStatus(cudaGetLastError(), "xattention tile kernel");
 }
 
 }  // namespace
@@ -428,21 +363,21 @@ absl::StatusOr<BlockSelection> SelectXAttention(const AttentionParams& attn,
   a.q_offset = s.q_offset;
   a.first_r = plan.first_r;
   a.last_r = plan.last_r;
-  a.rows_per_cta = plan.rows_per_cta;
+  a.first_tile_cols = plan.first_tile_cols;
+  a.row_tiles = static_cast<int>(plan.row_tiles);
   a.scale_log2 =
       static_cast<float>(1.4426950408889634 / (std::sqrt(static_cast<double>(s.d)) * p.stride));
   a.scratch_per_head = plan.scratch_per_head;
   a.scratch = plan.scratch;
-  a.row_lse = plan.row_lse;
   switch (s.d) {
     case 64:
-      SF_RETURN_IF_ERROR(LaunchXAttnScores<64>(a, plan, s.hq, attn.stream));
+      SF_RETURN_IF_ERROR(LaunchXAttnTiles<64>(a, plan, s.hq, attn.stream));
       break;
     case 128:
-      SF_RETURN_IF_ERROR(LaunchXAttnScores<128>(a, plan, s.hq, attn.stream));
+      SF_RETURN_IF_ERROR(LaunchXAttnTiles<128>(a, plan, s.hq, attn.stream));
       break;
     default:
-      SF_RETURN_IF_ERROR(LaunchXAttnScores<256>(a, plan, s.hq, attn.stream));
+      SF_RETURN_IF_ERROR(LaunchXAttnTiles<256>(a, plan, s.hq, attn.stream));
   }
   select_internal::XAttnChooseArgs c;
   c.rows_per_block = static_cast<int>(plan.rows_per_block);
@@ -454,10 +389,9 @@ absl::StatusOr<BlockSelection> SelectXAttention(const AttentionParams& attn,
   c.threshold = p.threshold;
   c.scratch_per_head = plan.scratch_per_head;
   c.scratch = plan.scratch;
-  c.row_lse = plan.row_lse;
   c.staging = plan.staging;
   c.counts = plan.counts;
-  const int mass_bytes = static_cast<int>(4 * plan.nb);
+  const int mass_bytes = static_cast<int>(4 * (plan.nb + plan.rows_per_block));
   SF_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
       select_internal::XAttnChooseKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, mass_bytes));
   select_internal::XAttnChooseKernel<<<dim3(c.nqb, s.hq), select_internal::kChooseThreads,
