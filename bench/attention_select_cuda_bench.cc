@@ -250,10 +250,15 @@ void RunLineMassAlone(const Options& o, const Device& dev) {
   const auto b = select_internal::LineMassWorkspace(*shape, 256, &carve);
   const double ms =
       TimeMs([&] { return select_internal::LaunchLineMass(attn, *shape, 256, b); }, o.reps);
+  const double rows_ms = TimeMs(
+      [&] { return select_internal::LaunchLineMassPass(attn, *shape, 256, b, false); }, o.reps);
   const double mma_flops = 2 * 2.0 * kHq * 256 * static_cast<double>(dev.len) * kDim;
   std::printf("%-22s %7lld %9.3f %10.1f %9.1f   (2 passes of q.k on tensor cores)\n",
               "  line mass alone", static_cast<long long>(dev.len), ms, mma_flops / 1e9,
               mma_flops / (ms * 1e-3) / 1e12);
+  std::printf("%-22s %7lld %9.3f %10.1f %9.1f   (pass 1: row log-sum-exps)\n", "  line mass pass 1",
+              static_cast<long long>(dev.len), rows_ms, mma_flops / 2e9,
+              mma_flops / 2 / (rows_ms * 1e-3) / 1e12);
   cudaFree(ws);
 }
 

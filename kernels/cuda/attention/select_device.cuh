@@ -34,13 +34,24 @@ constexpr int kMaxBins = 2048;
 
 struct TopKShared {
   uint32_t count[kMaxBins];
-  double sum[kMaxBins];  // CoverCount only
   int32_t scan_i[32];
   int32_t total_i;
   double scan_d[32];
   uint32_t found[4];
   double found_d[2];
 };
+// CoverCountDevice's extra shared memory: the running sums per bin.
+struct CoverShared {
+  double sum[kMaxBins];
+};
+
+// count[bin] += 1 for each calling lane, one atomic per distinct bin in the warp (score
+// distributions crowd into few bins; same-address atomics would serialise).
+__device__ __forceinline__ void CountInBin(uint32_t* count, uint32_t bin) {
+  const unsigned active = __activemask();
+  const unsigned peers = __match_any_sync(active, bin);
+  if ((threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&count[bin], __popc(peers));
+}
 
 template <int kThreads, class T>
 __device__ T BlockExclusiveSum(T v, T* warp_totals, T* total_out) {
@@ -86,7 +97,7 @@ __device__ void RadixThreshold(const KeyAt& key_at, int n, int k, TopKShared& sm
     __syncthreads();
     for (int i = threadIdx.x; i < n; i += kThreads) {
       const uint32_t key = key_at(i);
-      if ((key & mask) == prefix) atomicAdd(&sm.count[(key >> shift) & (bins - 1)], 1u);
+      if ((key & mask) == prefix) CountInBin(sm.count, (key >> shift) & (bins - 1));
     }
     __syncthreads();
     // Bins in descending order; each thread owns a run of them.
@@ -168,7 +179,8 @@ __device__ int SelectTopKSorted(const KeyAt& key_at, int n, int k, TopKShared& s
 // must be >= 0, except that entries to leave out may be given as -1 (they sort last and
 // never count before the crossing). Sums in double.
 template <int kThreads, bool kStrict, class ValueAt>
-__device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, TopKShared& sm) {
+__device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, TopKShared& sm,
+                                CoverShared& cs) {
   auto crosses = [&](double sum) { return kStrict ? sum >= target : sum > target; };
   uint32_t prefix = 0, mask = 0;
   double above_sum = 0;
@@ -177,7 +189,7 @@ __device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, T
     const int shift = DigitShift(level), bins = DigitBins(level);
     for (int b = threadIdx.x; b < bins; b += kThreads) {
       sm.count[b] = 0;
-      sm.sum[b] = 0;
+      cs.sum[b] = 0;
     }
     if (threadIdx.x == 0) sm.found[2] = 0;
     __syncthreads();
@@ -186,8 +198,8 @@ __device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, T
       const uint32_t key = OrderedKey(v);
       if ((key & mask) == prefix) {
         const int b = (key >> shift) & (bins - 1);
-        atomicAdd(&sm.count[b], 1u);
-        atomicAdd(&sm.sum[b], static_cast<double>(v));
+        CountInBin(sm.count, b);
+        atomicAdd(&cs.sum[b], static_cast<double>(v));
       }
     }
     __syncthreads();
@@ -198,7 +210,7 @@ __device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, T
       const int d = threadIdx.x * per + j;
       if (d < bins) {
         local_c += sm.count[bins - 1 - d];
-        local_s += sm.sum[bins - 1 - d];
+        local_s += cs.sum[bins - 1 - d];
       }
     }
     int c_before = BlockExclusiveSum<kThreads>(local_c, sm.scan_i, &sm.total_i);
@@ -208,14 +220,14 @@ __device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, T
     if (!crosses(above_sum + s_before) && crosses(above_sum + s_before + local_s)) {
       for (int j = 0; j < per; ++j) {
         const int bin = bins - 1 - (threadIdx.x * per + j);
-        if (crosses(above_sum + s_before + sm.sum[bin])) {
+        if (crosses(above_sum + s_before + cs.sum[bin])) {
           sm.found[0] = bin;
           sm.found[1] = c_before;
           sm.found[2] = 1;
           sm.found_d[0] = s_before;
           break;
         }
-        s_before += sm.sum[bin];
+        s_before += cs.sum[bin];
         c_before += sm.count[bin];
       }
     }

@@ -143,6 +143,7 @@ struct QueryAwareArgs {
 template <int D>
 __global__ void __launch_bounds__(kThreads) QueryAwareBlocksKernel(QueryAwareArgs a) {
   __shared__ TopKShared sm;
+  __shared__ CoverShared cs;
   __shared__ float fscratch[32];
   __shared__ double dscratch[32];
   __shared__ double dtotal;
@@ -163,7 +164,7 @@ __global__ void __launch_bounds__(kThreads) QueryAwareBlocksKernel(QueryAwareArg
   int k = cols;
   if (a.gamma < 1.0) {
     const int cover =
-        CoverCountDevice<kThreads, false>([&](int i) { return prob[i]; }, cols, a.gamma, sm);
+        CoverCountDevice<kThreads, false>([&](int i) { return prob[i]; }, cols, a.gamma, sm, cs);
     k = min(cols, max(max(cover, a.min_blocks), qb >= 1 ? 2 : 1));
   }
   SelectTopKSorted<kThreads>(

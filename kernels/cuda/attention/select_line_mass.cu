@@ -1,14 +1,15 @@
-// Line mass on tensor cores: a CTA of 4 warps takes 64 of the last query rows of one
+// Line mass on tensor cores: a CTA of 8 warps takes 128 of the last query rows of one
 // query head (16 per warp, Q fragments in registers) and one chunk of 2048 keys, walking
 // it in tiles of 64 keys double-buffered through shared memory by cp.async. Pass 1 keeps
 // a running max and sum per row and chunk; a combine kernel turns them into each row's
-// log-sum-exp; pass 2 recomputes the scores, writes the probabilities of a 64 x 64 tile to
+// log-sum-exp; pass 2 recomputes the scores, writes the probabilities of a 128 x 64 tile to
 // shared memory and sums them along columns (one atomic per key and CTA) and diagonals
 // (kept per chunk in shared memory, one atomic per offset and CTA).
 #include <cuda_bf16.h>
 
 #include <cmath>
 
+#include "common/status.h"
 #include "kernels/cuda/attention/select_device.cuh"
 #include "kernels/cuda/attention/select_line_mass.cuh"
 #include "kernels/cuda/check.h"
@@ -16,11 +17,12 @@
 namespace sf::cuda::select_internal {
 namespace {
 
-constexpr int kRows = 64;     // query rows per CTA
+constexpr int kRows = 128;    // query rows per CTA (16 per warp)
 constexpr int kKeys = 64;     // keys per tile
 constexpr int kChunk = 2048;  // keys per CTA
-constexpr int kThreads = 128;
-constexpr int kTileStride = kKeys + 1;  // floats per row of the probability tile
+constexpr int kThreads = kRows * 2;
+constexpr int kDiagonals = kKeys + kRows - 1;  // offsets one tile covers
+constexpr int kTileStride = kKeys + 1;         // floats per row of the probability tile
 
 struct LineMassArgs {
   const __nv_bfloat16* q;
@@ -44,7 +46,7 @@ constexpr int KRowStride() {
 
 template <int D>
 constexpr int SharedBytes() {
-  return 2 * kKeys * KRowStride<D>() * 2 + kRows * kTileStride * 4 + (kChunk + kKeys) * 4;
+  return 2 * kKeys * KRowStride<D>() * 2 + kRows * kTileStride * 4 + (kChunk + kRows) * 4;
 }
 
 template <int D, bool kSums>
@@ -88,7 +90,7 @@ __global__ void __launch_bounds__(kThreads) LineMassKernel(LineMassArgs a) {
     if (ntiles == 0) return;
     lse_lo = a.b.lse2[row_index + r_lo];
     lse_hi = a.b.lse2[row_index + r_hi];
-    for (int i = threadIdx.x; i < kChunk + kKeys; i += kThreads) diag_acc[i] = 0.f;
+    for (int i = threadIdx.x; i < kChunk + kRows; i += kThreads) diag_acc[i] = 0.f;
   }
 
   const __nv_bfloat16* kh = a.k + int64_t{h / a.group} * a.kv_head_stride;
@@ -169,13 +171,13 @@ __global__ void __launch_bounds__(kThreads) LineMassKernel(LineMassArgs a) {
         }
       }
       __syncthreads();
-      if (threadIdx.x < kKeys) {
-        const int c = threadIdx.x;
+      if (threadIdx.x >= kThreads - kKeys) {
+        const int c = threadIdx.x - (kThreads - kKeys);
         float sum = 0.f;
         for (int r = 0; r < kRows; ++r) sum += p_tile[r * kTileStride + c];
         if (sum != 0.f) atomicAdd(&a.b.columns[int64_t{h} * a.lk + key0 + c], sum);
       }
-      if (threadIdx.x < 2 * kKeys - 1) {
+      if (threadIdx.x < kDiagonals) {
         const int delta = static_cast<int>(threadIdx.x) - (kKeys - 1);  // row - column
         float sum = 0.f;
         for (int r = max(0, delta); r < min(kRows, kKeys + delta); ++r) {
@@ -208,7 +210,7 @@ __global__ void __launch_bounds__(kThreads) LineMassKernel(LineMassArgs a) {
     }
   } else {
     const int64_t diag_base = pos0 - key_begin - kChunk + 1;
-    for (int i = threadIdx.x; i < kChunk + kKeys; i += kThreads) {
+    for (int i = threadIdx.x; i < kChunk + kRows; i += kThreads) {
       const int64_t d = diag_base + i;
       const float v = diag_acc[i];
       if (d >= 0 && d < a.lk && v != 0.f) atomicAdd(&a.b.diagonals[int64_t{h} * a.lk + d], v);
@@ -237,21 +239,24 @@ int RowsPad(int64_t last_q) { return static_cast<int>((last_q + kRows - 1) / kRo
 int Chunks(int64_t lk) { return static_cast<int>((lk + kChunk - 1) / kChunk); }
 
 template <int D>
-absl::Status LaunchForDim(const LineMassArgs& args, int row_tiles, int hq, cudaStream_t stream) {
+absl::Status LaunchForDim(const LineMassArgs& args, int row_tiles, int hq, bool sums,
+                          cudaStream_t stream) {
   const int bytes = SharedBytes<D>();
-  SF_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(LineMassKernel<D, false>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  const dim3 grid(args.chunks, row_tiles, hq);
+  if (!sums) {
+    SF_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+        LineMassKernel<D, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    LineMassKernel<D, false><<<grid, kThreads, bytes, stream>>>(args);
+    SF_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+    const int rows = hq * args.rows_pad;
+    CombineRowsKernel<<<(rows + 255) / 256, 256, 0, stream>>>(args.b.part_m, args.b.part_l, rows,
+                                                              args.chunks, args.b.lse2);
+    return CudaStatus(cudaGetLastError(), "line mass row kernels");
+  }
   SF_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(LineMassKernel<D, true>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  const dim3 grid(args.chunks, row_tiles, hq);
-  LineMassKernel<D, false><<<grid, kThreads, bytes, stream>>>(args);
-  SF_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-  const int rows = hq * args.rows_pad;
-  CombineRowsKernel<<<(rows + 255) / 256, 256, 0, stream>>>(args.b.part_m, args.b.part_l, rows,
-                                                            args.chunks, args.b.lse2);
-  SF_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   LineMassKernel<D, true><<<grid, kThreads, bytes, stream>>>(args);
-  return CudaStatus(cudaGetLastError(), "line mass kernels");
+  return CudaStatus(cudaGetLastError(), "line mass sum kernel");
 }
 
 }  // namespace
@@ -267,8 +272,8 @@ LineMassBuffers LineMassWorkspace(const PrefillShape& s, int64_t last_q, Workspa
   return b;
 }
 
-absl::Status LaunchLineMass(const AttentionParams& attn, const PrefillShape& s, int64_t last_q,
-                            const LineMassBuffers& b) {
+absl::Status LaunchLineMassPass(const AttentionParams& attn, const PrefillShape& s, int64_t last_q,
+                                const LineMassBuffers& b, bool sums) {
   LineMassArgs args;
   args.q = static_cast<const __nv_bfloat16*>(attn.q);
   args.q_row_stride = attn.q_row_stride;
@@ -286,18 +291,27 @@ absl::Status LaunchLineMass(const AttentionParams& attn, const PrefillShape& s, 
   args.chunks = Chunks(s.lk);
   args.scale_log2 = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(s.d)));
   args.b = b;
-  SF_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(b.columns, 0, sizeof(float) * s.hq * s.lk, attn.stream));
-  SF_CUDA_RETURN_IF_ERROR(
-      cudaMemsetAsync(b.diagonals, 0, sizeof(float) * s.hq * s.lk, attn.stream));
+  if (sums) {
+    SF_CUDA_RETURN_IF_ERROR(
+        cudaMemsetAsync(b.columns, 0, sizeof(float) * s.hq * s.lk, attn.stream));
+    SF_CUDA_RETURN_IF_ERROR(
+        cudaMemsetAsync(b.diagonals, 0, sizeof(float) * s.hq * s.lk, attn.stream));
+  }
   const int row_tiles = args.rows_pad / kRows;
   switch (s.d) {
     case 64:
-      return LaunchForDim<64>(args, row_tiles, s.hq, attn.stream);
+      return LaunchForDim<64>(args, row_tiles, s.hq, sums, attn.stream);
     case 128:
-      return LaunchForDim<128>(args, row_tiles, s.hq, attn.stream);
+      return LaunchForDim<128>(args, row_tiles, s.hq, sums, attn.stream);
     default:
-      return LaunchForDim<256>(args, row_tiles, s.hq, attn.stream);
+      return LaunchForDim<256>(args, row_tiles, s.hq, sums, attn.stream);
   }
+}
+
+absl::Status LaunchLineMass(const AttentionParams& attn, const PrefillShape& s, int64_t last_q,
+                            const LineMassBuffers& b) {
+  SF_RETURN_IF_ERROR(LaunchLineMassPass(attn, s, last_q, b, /*sums=*/false));
+  return LaunchLineMassPass(attn, s, last_q, b, /*sums=*/true);
 }
 
 }  // namespace sf::cuda::select_internal

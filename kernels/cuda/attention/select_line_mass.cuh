@@ -32,6 +32,10 @@ LineMassBuffers LineMassWorkspace(const PrefillShape& s, int64_t last_q, Workspa
 // and so the last bits, can differ between runs).
 absl::Status LaunchLineMass(const AttentionParams& attn, const PrefillShape& s, int64_t last_q,
                             const LineMassBuffers& b);
+// One of its two steps: the rows' log-sum-exps (pass 1, !sums) or the sums (pass 2, after
+// pass 1 on the same buffers). For timing them apart.
+absl::Status LaunchLineMassPass(const AttentionParams& attn, const PrefillShape& s, int64_t last_q,
+                                const LineMassBuffers& b, bool sums);
 
 }  // namespace sf::cuda::select_internal
 

@@ -22,6 +22,7 @@ constexpr int kTopKThreads = 1024;
 
 __global__ void __launch_bounds__(kTopKThreads) LineTopKKernel(LineTopKArgs a) {
   __shared__ TopKShared sm;
+  __shared__ CoverShared cs;
   const int h = blockIdx.y;
   const bool diag = blockIdx.x == 1;
   const int n = a.n;
@@ -35,7 +36,7 @@ __global__ void __launch_bounds__(kTopKThreads) LineTopKKernel(LineTopKArgs a) {
   if (a.cover_target >= 0) {
     const int cover = a.cover_all ? n
                                   : CoverCountDevice<kTopKThreads, false>(
-                                        [&](int i) { return score[i]; }, n, a.cover_target, sm);
+                                        [&](int i) { return score[i]; }, n, a.cover_target, sm, cs);
     k = min(n, max(max(k, cover), forced));
   }
   int32_t* out = diag ? a.diagonal_lists : a.column_lists;

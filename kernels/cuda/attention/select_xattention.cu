@@ -3,7 +3,7 @@
 // cell (r, c) = sum_t q[r*S + S-1-t] . k[c*S + t] with an inner dimension of S * D.
 //   1. Tile kernel: a CTA of 8 warps computes a 128 x 128 tile of cell scores (causal tiles
 //      only) on tensor cores (mma.sync bf16, warp tiles of 32 x 64), streaming the inner
-//      dimension in chunks of 64 through two cp.async stages; its epilogue writes, for
+//      dimension in chunks of 64 through three cp.async stages; its epilogue writes, for
 //      each (row, key block) of the tile, the log2-sum-exp2 of the row's scaled scores in
 //      that block (scratch: one float per (row, causal key block)).
 //   2. Mass and choice: a CTA per (query head, query block) turns its rows' scratch into
@@ -34,8 +34,9 @@ constexpr int kChunk = 64;  // inner-dimension elements per pipeline stage
 constexpr int kTileThreads = 256;
 constexpr int kStageStride = kChunk + 8;  // bf16 per shared row (conflict-free fragments)
 constexpr int kStageElems = 2 * kTile * kStageStride;  // A and B of one stage
-constexpr int kTileSmem = 2 * kStageElems * 2;         // two stages, bytes
-constexpr int kScoreStride = kTile + 1;                // floats per epilogue row
+constexpr int kStages = 3;
+constexpr int kTileSmem = kStages * kStageElems * 2;  // bytes
+constexpr int kScoreStride = kTile + 1;               // floats per epilogue row
 static_assert(kTile * kScoreStride * 4 <= kTileSmem, "the epilogue reuses the stages");
 constexpr int kChooseThreads = 256;
 
@@ -90,7 +91,7 @@ __global__ void __launch_bounds__(kTileThreads, 2) XAttnTileKernel(XAttnArgs a) 
 
   auto load_chunk = [&](int kc) {
     const int t = kc * kChunk / D, x0 = kc * kChunk % D;
-    __nv_bfloat16* as = stages + (kc & 1) * kStageElems;
+    __nv_bfloat16* as = stages + (kc % kStages) * kStageElems;
     __nv_bfloat16* bs = as + kTile * kStageStride;
     for (int x = threadIdx.x; x < kTile * (kChunk / 8); x += kTileThreads) {
       const int i = x / (kChunk / 8), piece = x % (kChunk / 8);
@@ -112,16 +113,19 @@ __global__ void __launch_bounds__(kTileThreads, 2) XAttnTileKernel(XAttnArgs a) 
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[mi][j][0] = acc[mi][j][1] = acc[mi][j][2] = acc[mi][j][3] = 0.f;
 
+  // Three stages, two chunks in flight; one barrier per chunk: after it every warp is done
+  // with the stage the next load overwrites.
   load_chunk(0);
+  if (chunks > 1) load_chunk(1);
   for (int kc = 0; kc < chunks; ++kc) {
     if (kc + 1 < chunks) {
-      load_chunk(kc + 1);
       CopyAsyncWait<1>();
     } else {
       CopyAsyncWait<0>();
     }
     __syncthreads();
-    const __nv_bfloat16* as = stages + (kc & 1) * kStageElems;
+    if (kc + 2 < chunks) load_chunk(kc + 2);
+    const __nv_bfloat16* as = stages + (kc % kStages) * kStageElems;
     const __nv_bfloat16* bs = as + kTile * kStageStride;
 #pragma unroll
     for (int ks = 0; ks < kChunk / 16; ++ks) {
@@ -142,8 +146,8 @@ __global__ void __launch_bounds__(kTileThreads, 2) XAttnTileKernel(XAttnArgs a) 
         MmaBf16(acc[1][j], af[1], b0, b1);
       }
     }
-    __syncthreads();  // this stage is refilled two chunks on
   }
+  __syncthreads();  // the epilogue reuses the stages
 
   // Epilogue: scaled, causally masked scores into shared memory (over the stages).
   float* scores = reinterpret_cast<float*>(smem);
@@ -190,6 +194,7 @@ struct XAttnChooseArgs {
 
 __global__ void __launch_bounds__(kChooseThreads) XAttnChooseKernel(XAttnChooseArgs a) {
   __shared__ TopKShared sm;
+  __shared__ CoverShared cs;
   __shared__ double red[32];
   __shared__ double total_sh;
   extern __shared__ __align__(16) float mass[];  // [qb + 1], then [R] row log-sum-exps
@@ -235,7 +240,7 @@ __global__ void __launch_bounds__(kChooseThreads) XAttnChooseKernel(XAttnChooseA
     int others = 0;
     if (room > 0 && cols > forced) {
       others = CoverCountDevice<kChooseThreads, true>(
-          [&](int i) { return (i == 0 || i == qb) ? -1.f : mass[i]; }, cols, room, sm);
+          [&](int i) { return (i == 0 || i == qb) ? -1.f : mass[i]; }, cols, room, sm, cs);
       others = min(others, cols - forced);
     }
     k = forced + others;
