@@ -40,9 +40,11 @@ struct TopKShared {
   uint32_t found[4];
   double found_d[2];
 };
-// CoverCountDevice's extra shared memory: the running sums per bin.
+// CoverCountDevice's extra shared memory: the running sums per bin, and one slot per
+// thread for summing a warp's values that fall into one bin before a single atomic.
 struct CoverShared {
   double sum[kMaxBins];
+  double lane_value[1024];
 };
 
 // count[bin] += 1 for each calling lane, one atomic per distinct bin in the warp (score
@@ -198,8 +200,21 @@ __device__ int CoverCountDevice(const ValueAt& value_at, int n, double target, T
       const uint32_t key = OrderedKey(v);
       if ((key & mask) == prefix) {
         const int b = (key >> shift) & (bins - 1);
-        CountInBin(sm.count, b);
-        atomicAdd(&cs.sum[b], static_cast<double>(v));
+        // One atomic per distinct bin in the warp for the count and for the sum.
+        const unsigned active = __activemask();
+        const unsigned peers = __match_any_sync(active, static_cast<uint32_t>(b));
+        cs.lane_value[threadIdx.x] = static_cast<double>(v);
+        __syncwarp(active);
+        if ((threadIdx.x & 31) == __ffs(peers) - 1) {
+          double group_sum = 0;
+          const int warp_base = threadIdx.x & ~31;
+          for (unsigned m = peers; m != 0; m &= m - 1) {
+            group_sum += cs.lane_value[warp_base + __ffs(m) - 1];
+          }
+          atomicAdd(&sm.count[b], __popc(peers));
+          atomicAdd(&cs.sum[b], group_sum);
+        }
+        __syncwarp(active);
       }
     }
     __syncthreads();
