@@ -183,6 +183,31 @@ struct Buffers {
   }
 };
 
+// A CSR output of the last timed call, checked on the host: offsets from 0 and
+// monotone, each list sorted, unique, inside [0, limit). Returns "" or what is wrong, and
+// adds the entries to *entries.
+std::string CheckLists(const int32_t* offsets, const int32_t* items, int64_t lists, int64_t limit,
+                       int64_t* entries) {
+  if (offsets == nullptr || lists == 0) return "";
+  std::vector<int32_t> off(lists + 1);
+  CHECK_CUDA(cudaMemcpy(off.data(), offsets, 4 * (lists + 1), cudaMemcpyDeviceToHost));
+  if (off[0] != 0) return "first offset not 0";
+  for (int64_t i = 0; i < lists; ++i)
+    if (off[i + 1] < off[i]) return "offsets not monotone";
+  std::vector<int32_t> all(off[lists]);
+  if (!all.empty()) {
+    CHECK_CUDA(cudaMemcpy(all.data(), items, 4 * all.size(), cudaMemcpyDeviceToHost));
+  }
+  for (int64_t i = 0; i < lists; ++i) {
+    for (int32_t x = off[i]; x < off[i + 1]; ++x) {
+      if (all[x] < 0 || all[x] >= limit) return "entry out of range";
+      if (x > off[i] && all[x] <= all[x - 1]) return "list not sorted/unique";
+    }
+  }
+  *entries += off[lists];
+  return "";
+}
+
 // One method at one length: sizes, buffers, timing. Returns false when it cannot run.
 bool RunOne(const Options& o, const Device& dev, const std::string& method) {
   auto params = ParamsAt(method, dev.len);
@@ -230,10 +255,21 @@ bool RunOne(const Options& o, const Device& dev, const std::string& method) {
   const double flops = EstimationFlops(attn, *params, aware).value_or(0);
   const double dense_flops = 4.0 * kDim * kHq * 0.5 * static_cast<double>(dev.len) * (dev.len + 1);
   const double dense_ms = dense_flops / (o.dense_tflops * 1e12) * 1e3;
-  std::printf("%-22s %7lld %9.3f %10.1f %9.1f %8.3f%% %8.2f%%\n", method.c_str(),
+  // The selection of the last timed call must be well formed at every length.
+  int64_t entries = 0;
+  std::string bad = CheckLists(buf.b.column_offsets, buf.b.columns, kHq, dev.len, &entries);
+  if (bad.empty()) {
+    bad = CheckLists(buf.b.diagonal_offsets, buf.b.diagonals, kHq, dev.len, &entries);
+  }
+  if (bad.empty() && z->block_offsets > 0) {
+    bad =
+        CheckLists(buf.b.block_offsets, buf.b.key_blocks, z->block_offsets - 1, dev.len, &entries);
+  }
+  std::printf("%-22s %7lld %9.3f %10.1f %9.1f %8.3f%% %8.2f%%  %s %lld entries\n", method.c_str(),
               static_cast<long long>(dev.len), ms, flops / 1e9,
               ms > 0 ? flops / (ms * 1e-3) / 1e12 : 0.0, 100.0 * flops / dense_flops,
-              100.0 * ms / dense_ms);
+              100.0 * ms / dense_ms, bad.empty() ? "lists ok" : bad.c_str(),
+              static_cast<long long>(entries));
   return true;
 }
 
