@@ -299,6 +299,15 @@ __device__ __forceinline__ void CopyAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
 
+// Four 8x8 bf16 matrices from shared memory (each lane gives one 16-byte row address:
+// lanes 0-7 the rows of matrix 0, 8-15 of matrix 1, ...), one register each.
+__device__ __forceinline__ void LoadMatrixX4(const void* row, uint32_t* r) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
 // Two consecutive bf16 as one 32-bit register (the low element first).
 __device__ __forceinline__ uint32_t LoadPair(const __nv_bfloat16* p) {
   return *reinterpret_cast<const uint32_t*>(p);

@@ -124,9 +124,13 @@ __global__ void __launch_bounds__(kThreads) LineMassKernel(LineMassArgs a) {
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
 #pragma unroll
-      for (int j = 0; j < kKeys / 8; ++j) {
-        const __nv_bfloat16* kr = kt + (8 * j + g) * KRowStride<D>() + 16 * ks + 2 * t;
-        MmaBf16(s[j], qa[ks], LoadPair(kr), LoadPair(kr + 8));
+      for (int j = 0; j < kKeys / 8; j += 2) {
+        uint32_t b[4];  // key tiles j and j + 1
+        LoadMatrixX4(kt + (8 * j + ((lane >> 4) << 3) + (lane & 7)) * KRowStride<D>() + 16 * ks +
+                         ((lane >> 3) & 1) * 8,
+                     b);
+        MmaBf16(s[j], qa[ks], b[0], b[1]);
+        MmaBf16(s[j + 1], qa[ks], b[2], b[3]);
       }
     }
     const int64_t key0 = key_begin + int64_t{tile} * kKeys;

@@ -132,18 +132,21 @@ __global__ void __launch_bounds__(kTileThreads, 2) XAttnTileKernel(XAttnArgs a) 
       uint32_t af[2][4];
 #pragma unroll
       for (int mi = 0; mi < 2; ++mi) {
-        const __nv_bfloat16* ar = as + (wm * 32 + mi * 16 + g) * kStageStride + ks * 16 + 2 * tq;
-        af[mi][0] = LoadPair(ar);
-        af[mi][1] = LoadPair(ar + 8 * kStageStride);
-        af[mi][2] = LoadPair(ar + 8);
-        af[mi][3] = LoadPair(ar + 8 * kStageStride + 8);
+        LoadMatrixX4(
+            as + (wm * 32 + mi * 16 + (lane & 15)) * kStageStride + ks * 16 + (lane >> 4) * 8,
+            af[mi]);
       }
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const __nv_bfloat16* br = bs + (wn * 64 + 8 * j + g) * kStageStride + ks * 16 + 2 * tq;
-        const uint32_t b0 = LoadPair(br), b1 = LoadPair(br + 8);
-        MmaBf16(acc[0][j], af[0], b0, b1);
-        MmaBf16(acc[1][j], af[1], b0, b1);
+      for (int j = 0; j < 8; j += 2) {
+        // b[0], b[1]: n-tile j; b[2], b[3]: n-tile j + 1.
+        uint32_t b[4];
+        LoadMatrixX4(bs + (wn * 64 + 8 * j + ((lane >> 4) << 3) + (lane & 7)) * kStageStride +
+                         ks * 16 + ((lane >> 3) & 1) * 8,
+                     b);
+        MmaBf16(acc[0][j], af[0], b[0], b[1]);
+        MmaBf16(acc[1][j], af[1], b[0], b[1]);
+        MmaBf16(acc[0][j + 1], af[0], b[2], b[3]);
+        MmaBf16(acc[1][j + 1], af[1], b[2], b[3]);
       }
     }
   }
