@@ -45,6 +45,18 @@ struct BlockSelection {
   const int32_t* key_blocks = nullptr;
 };
 
+// Prefill, a shape chosen per query head (flexprefill's original variant): query head h
+// uses its lists in `lines` when head_kinds[h] is kLines and its lists in `blocks` when it
+// is kBlocks; the other form's lists of that head are empty (zero-length CSR entries for
+// the head, and for each of its query blocks). Both forms list per query head. A kernel
+// that runs one form skips heads of the other kind.
+enum class HeadSelectionKind : int32_t { kLines = 0, kBlocks = 1 };
+struct MixedSelection {
+  LineSelection lines;
+  BlockSelection blocks;
+  const int32_t* head_kinds = nullptr;  // [num_q_heads] HeadSelectionKind values
+};
+
 // Decode, token eviction (snapkv, ada_snapkv, streaming's CompressKv): the cache rows
 // kept per KV head after prefill (positions < prompt length, sorted). The kernels compact
 // the cache to these rows; later decode steps read kv_lengths.
