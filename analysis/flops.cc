@@ -10,15 +10,15 @@ namespace {
 ModelShape Qwen(int64_t hidden, int64_t layers, int64_t heads, int64_t kv_heads,
                 int64_t intermediate) {
   ModelShape s;
-  s.hidden = hidden;
-  s.layers = layers;
-  s.heads = heads;
-  s.kv_heads = kv_heads;
+  s.hidden_size = hidden;
+  s.num_layers = layers;
+  s.num_heads = heads;
+  s.num_kv_heads = kv_heads;
   s.head_dim = 128;
-  s.intermediate = intermediate;
-  s.vocab = 152064;
+  s.intermediate_size = intermediate;
+  s.vocab_size = 152064;
   s.qkv_bias = true;
-  s.tied_embeddings = false;
+  s.tie_word_embeddings = false;
   return s;
 }
 
@@ -31,28 +31,17 @@ ModelShape Qwen25_32B() { return Qwen(5120, 64, 40, 8, 27648); }
 ModelShape Qwen25_72B() { return Qwen(8192, 80, 64, 8, 29568); }
 
 double LinearParams(const ModelShape& s) {
-  const double h = static_cast<double>(s.hidden);
-  const double q = static_cast<double>(s.heads * s.HeadDim());
-  const double kv = static_cast<double>(s.kv_heads * s.HeadDim());
-  double attn = h * q + 2.0 * h * kv + q * h;
-  if (s.qkv_bias) attn += q + 2.0 * kv;
-  const double mlp = 3.0 * h * static_cast<double>(s.intermediate);
-  return static_cast<double>(s.layers) * (attn + mlp) + h * static_cast<double>(s.vocab);
+  return static_cast<double>(model::CountParameters(s).Matmul());
 }
 
 double TotalParams(const ModelShape& s) {
-  if (s.params_override > 0) return s.params_override;
-  const double h = static_cast<double>(s.hidden);
-  double n = LinearParams(s);
-  if (!s.tied_embeddings) n += h * static_cast<double>(s.vocab);
-  n += (2.0 * static_cast<double>(s.layers) + 1.0) * h;  // two norms per layer + final
-  return n;
+  return static_cast<double>(model::CountParameters(s).Total());
 }
 
 absl::StatusOr<double> EstimationFlops(absl::string_view method, const ModelShape& s,
                                        int64_t seq_len, int64_t decode_tokens,
                                        const EstimationSettings& e) {
-  const double per_pair = 2.0 * static_cast<double>(s.layers * s.heads * s.HeadDim());
+  const double per_pair = 2.0 * static_cast<double>(s.num_layers * s.num_heads * s.head_dim);
   const double l = static_cast<double>(seq_len);
   if (method == "dense" || method == "streaming") return 0.0;  // nothing to estimate
   if (method == "snapkv" || method == "ada_snapkv") {
@@ -95,19 +84,19 @@ absl::StatusOr<double> EstimationFlops(absl::string_view method, const ModelShap
                    "': record the worker's measured indexing FLOPs instead"));
 }
 
-FlopsBreakdown ComputeFlops(const ModelShape& s, int64_t seq_len, int64_t decode_tokens,
+FlopsBreakdown ComputeFlops(const ModelShape& s, int64_t seq_len, int64_t decode_steps,
                             double prefill_compression, double decode_compression,
                             double indexing) {
-  const double per_pair = 4.0 * static_cast<double>(s.layers * s.heads * s.HeadDim());
+  const model::CostModel cost(s);
   const double lin = 2.0 * LinearParams(s);
-  const double l = static_cast<double>(seq_len);
-  const double t = static_cast<double>(decode_tokens);
   FlopsBreakdown f;
-  f.prefill_linear = lin * l;
-  f.prefill_attention = per_pair * (l * (l + 1.0) / 2.0) / prefill_compression;
-  f.decode_linear = lin * t;
-  // sum_{t=0}^{T-1} (L + t + 1) = T L + T (T + 1) / 2
-  f.decode_attention = per_pair * (t * l + t * (t + 1.0) / 2.0) / decode_compression;
+  f.prefill_linear = lin * static_cast<double>(seq_len);
+  f.prefill_attention = cost.FlopsPerPair() * cost.DensePrefillPairs(seq_len) / prefill_compression;
+  f.decode_linear = lin * static_cast<double>(decode_steps);
+  // decode_steps steps are what decode_steps + 1 output tokens take (the first comes
+  // from the prefill's logits).
+  f.decode_attention =
+      cost.FlopsPerPair() * cost.DenseDecodePairs(seq_len, decode_steps + 1) / decode_compression;
   f.indexing = indexing;
   return f;
 }

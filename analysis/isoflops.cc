@@ -44,8 +44,9 @@ FlopsBreakdown PointFlops(const ResultPoint& p, const FlopsOptions& options, boo
   absl::StatusOr<double> est =
       EstimationFlops(p.method, p.shape, p.seq_len, p.decode_tokens, options.estimation);
   if (!est.ok() && indexing_known != nullptr) *indexing_known = false;
-  return ComputeFlops(p.shape, p.seq_len, p.decode_tokens, decode ? 1.0 : c, decode ? c : 1.0,
-                      est.ok() ? *est : 0.0);
+  // The cost model the worker records with, so computed and recorded points agree.
+  return model::CostModel(p.shape).Nominal(p.seq_len, p.decode_tokens, decode ? 1.0 : c,
+                                           decode ? c : 1.0, est.ok() ? *est : 0.0);
 }
 
 double IsoFlopsCost(const ResultPoint& p, const std::string& phase, const FlopsOptions& options) {
@@ -73,7 +74,7 @@ std::vector<IsoFlopsCurve> BuildIsoFlopsCurves(const std::vector<ResultPoint>& i
     if (p.samples.empty()) continue;
     IsoFlopsPoint q;
     q.model = p.model;
-    q.params = TotalParams(p.shape);
+    q.params = p.Params();
     q.method = p.method;
     q.compression = p.Compression(options.prefer_measured_compression);
     q.nominal_compression = p.is_dense() ? 1.0 : p.nominal_compression;

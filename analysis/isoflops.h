@@ -24,9 +24,10 @@ struct FlopsOptions {
 };
 
 // FLOPs of one sample of `p`: the worker's recorded figures when any is non-zero,
-// else the FLOPs model (prefill methods compress prefill attention, decode methods
-// decode attention). `*indexing_known` (optional) is false when the method has no
-// estimation formula and indexing was taken as 0.
+// else the cost model the worker records with (model::CostModel::Nominal over seq_len
+// prompt tokens and decode_tokens output tokens; prefill methods compress prefill
+// attention, decode methods decode attention). `*indexing_known` (optional) is false when the
+// method has no estimation formula and indexing was taken as 0.
 FlopsBreakdown PointFlops(const ResultPoint& p, const FlopsOptions& options,
                           bool* indexing_known = nullptr);
 

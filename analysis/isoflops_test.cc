@@ -11,7 +11,7 @@ ResultPoint Point(const std::string& model, double params, int64_t len, const st
                   double comp, double flops, double score) {
   ResultPoint p;
   p.model = model;
-  p.shape.params_override = params;
+  p.params = params;
   p.task = "t";
   p.seq_len = len;
   p.method = method;

@@ -113,7 +113,7 @@ absl::Status WriteFile(const std::filesystem::path& path, const std::string& tex
 // Models ordered by parameter count.
 std::vector<std::string> ModelsByParams(const AnalysisInput& input) {
   std::map<std::string, double> n;
-  for (const ResultPoint& p : input.points) n[p.model] = TotalParams(p.shape);
+  for (const ResultPoint& p : input.points) n[p.model] = p.Params();
   std::vector<std::string> models;
   for (const auto& [m, v] : n) models.push_back(m);
   std::stable_sort(models.begin(), models.end(),

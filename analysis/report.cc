@@ -107,12 +107,12 @@ absl::StatusOr<AnalysisResults> Analyze(const AnalysisInput& input, const Report
           "result point ", i, " (model '", p.model, "', task '", p.task, "', method '", p.method,
           "', length ", p.seq_len, ") needs a model, task, method and a positive length"));
     }
-    if (!(TotalParams(p.shape) > 0.0) || (p.shape.layers <= 0 && p.flops_prefill <= 0 &&
-                                          p.flops_decode <= 0 && p.flops_indexing <= 0)) {
+    if (!(p.Params() > 0.0) || (p.shape.num_layers <= 0 && p.flops_prefill <= 0 &&
+                                p.flops_decode <= 0 && p.flops_indexing <= 0)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "result point ", i, " (model '", p.model,
           "') has no architecture: fill ResultPoint::shape from the model's config.json "
-          "(or set params_override and record the worker's FLOPs)"));
+          "(or set ResultPoint::params and record the worker's FLOPs)"));
     }
     if (!p.is_dense() && p.phase != "prefill" && p.phase != "decode") {
       return absl::InvalidArgumentError(absl::StrCat("result point ", i, " (", p.model, ", ",
@@ -256,8 +256,8 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
       "samples,mean_score,flops_prefill,flops_decode,flops_indexing,flops_total\n";
   for (const ResultPoint& p : input.points) {
     const FlopsBreakdown f = PointFlops(p, options.flops);
-    absl::StrAppend(&points_csv, Csv(p.model), ",", Fmt(TotalParams(p.shape), "%.6g"), ",",
-                    Csv(p.task), ",", p.seq_len, ",", Csv(p.method), ",", Csv(p.phase), ",",
+    absl::StrAppend(&points_csv, Csv(p.model), ",", Fmt(p.Params(), "%.6g"), ",", Csv(p.task), ",",
+                    p.seq_len, ",", Csv(p.method), ",", Csv(p.phase), ",",
                     Fmt(p.nominal_compression), ",", Fmt(p.measured_compression), ",",
                     p.samples.size(), ",", Fmt(p.MeanScore(), "%.6g"), ",",
                     Fmt(f.Prefill(), "%.6g"), ",", Fmt(f.Decode(), "%.6g"), ",",
@@ -307,7 +307,7 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
   std::set<std::string> tasks;
   std::set<int64_t> lengths;
   for (const ResultPoint& p : input.points) {
-    model_n[p.model] = TotalParams(p.shape);
+    model_n[p.model] = p.Params();
     tasks.insert(p.task);
     lengths.insert(p.seq_len);
   }

@@ -56,7 +56,7 @@ struct AnalysisResults {
 // Computes every finding. Partial sweeps are fine: what cannot be computed is listed
 // in `missing`, `warnings` or a fit's `error`, never filled with zeros.
 // Returns InvalidArgument for points without a model, task, method, positive length
-// or architecture (shape, or params_override with recorded FLOPs), a sparse point
+// or architecture (shape, or params with recorded FLOPs), a sparse point
 // without phase "prefill"/"decode" or with compression < 1, or invalid options
 // (alpha outside (0, 1)).
 absl::StatusOr<AnalysisResults> Analyze(const AnalysisInput& input, const ReportOptions& options);

@@ -11,6 +11,8 @@ double ResultPoint::MeanScore() const {
   return sum / static_cast<double>(samples.size());
 }
 
+double ResultPoint::Params() const { return params > 0.0 ? params : TotalParams(shape); }
+
 double ResultPoint::Compression(bool prefer_measured) const {
   if (is_dense()) return 1.0;
   if (prefer_measured && measured_compression > 0.0) return measured_compression;

@@ -21,8 +21,11 @@ struct SampleScore {
 
 // One grid point's result.
 struct ResultPoint {
-  std::string model;                  // e.g. "qwen2.5-7b"
-  ModelShape shape;                   // architecture, for the FLOPs model and N
+  std::string model;  // e.g. "qwen2.5-7b"
+  ModelShape shape;   // architecture, for the FLOPs model and N
+  // N as recorded with the result (every weight of the checkpoint); 0 = count it from
+  // `shape`. The record wins because the wire shape carries no o/MLP biases.
+  double params = 0.0;
   std::string task;                   // e.g. "ruler_niah"
   int64_t seq_len = 0;                // nominal sequence length L (tokens)
   std::string method;                 // "dense" is the baseline of every phase
@@ -38,6 +41,8 @@ struct ResultPoint {
   int64_t decode_tokens = 0;  // output tokens per sample (for the FLOPs model)
 
   bool is_dense() const { return method == "dense"; }
+  // The scaling law's N: `params` when recorded, else TotalParams(shape).
+  double Params() const;
   // Mean sample score; NaN when there are no samples.
   double MeanScore() const;
   // The compression used by the analysis: measured when recorded and

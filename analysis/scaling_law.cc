@@ -25,7 +25,7 @@ std::vector<const ResultPoint*> PhasePoints(const std::vector<ResultPoint>& poin
 }
 
 double AxisValue(const ResultPoint& p, const std::string& axis, bool measured) {
-  if (axis == "N") return TotalParams(p.shape);
+  if (axis == "N") return p.Params();
   if (axis == "L") return static_cast<double>(p.seq_len);
   return p.Compression(measured);
 }
@@ -38,7 +38,7 @@ absl::StatusOr<ScalingLawFit> FitOn(const std::vector<const ResultPoint*>& pts,
   std::set<double> ns, ls, cs;
   for (const ResultPoint* p : pts) {
     tasks.insert(p->task);
-    ns.insert(TotalParams(p->shape));
+    ns.insert(p->Params());
     ls.insert(static_cast<double>(p->seq_len));
     cs.insert(p->Compression(options.prefer_measured_compression));
   }
@@ -73,7 +73,7 @@ absl::StatusOr<ScalingLawFit> FitOn(const std::vector<const ResultPoint*>& pts,
     Eigen::Index col = 0;
     x(i, col++) = 1.0;
     for (size_t t = 1; t < fit.tasks.size(); ++t, ++col) x(i, col) = p.task == fit.tasks[t];
-    if (use_n) x(i, col++) = std::log(TotalParams(p.shape));
+    if (use_n) x(i, col++) = std::log(p.Params());
     if (use_l) x(i, col++) = std::log(static_cast<double>(p.seq_len));
     if (use_c) x(i, col++) = std::log(p.Compression(options.prefer_measured_compression));
     y[i] = p.MeanScore();
@@ -109,7 +109,7 @@ double ScalingLawFit::Predict(const ResultPoint& p, const ScalingLawOptions& opt
     const double c = Coefficient(name);
     if (!std::isnan(c)) eta += c * std::log(value);
   };
-  term("a_lnN", TotalParams(p.shape));
+  term("a_lnN", p.Params());
   term("b_lnL", static_cast<double>(p.seq_len));
   term("c_lnC", p.Compression(options.prefer_measured_compression));
   return Sigmoid(eta);

@@ -17,7 +17,7 @@ ResultPoint GridPoint(const std::string& task, double n_params, int64_t len, dou
                       double score, int samples) {
   ResultPoint p;
   p.model = "m" + std::to_string(static_cast<int64_t>(n_params));
-  p.shape.params_override = n_params;
+  p.params = n_params;
   p.task = task;
   p.seq_len = len;
   p.method = comp == 1.0 ? "dense" : "block_sparse";

@@ -47,7 +47,9 @@ std::string MakeSpec(int seeds) {
 void WriteModel(const fs::path& dir, int layers) {
   fs::create_directories(dir);
   std::ofstream(dir / "config.json")
-      << "{\"hidden_size\": 3584, \"intermediate_size\": 18944, \"num_hidden_layers\": " << layers
+      << "{\"architectures\": [\"Qwen2ForCausalLM\"], \"hidden_size\": 3584, "
+         "\"intermediate_size\": 18944, \"num_hidden_layers\": "
+      << layers
       << ", \"num_attention_heads\": 28, \"num_key_value_heads\": 4, \"vocab_size\": 152064,"
          " \"torch_dtype\": \"bfloat16\"}";
 }

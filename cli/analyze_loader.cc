@@ -12,11 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "common/status.h"
 #include "cli/sweep_ops.h"
+#include "common/model_config.h"
+#include "common/status.h"
 #include "coordinator/query.h"
+#include "proto/model_shape_convert.h"
 #include "sf/v1/job.pb.h"
-#include "worker/model/model_config.h"
 
 namespace sf::cli {
 namespace {
@@ -61,8 +62,7 @@ struct JobRow {
   double nominal = 1.0, measured = 0.0;
   double flops_prefill = 0, flops_decode = 0, flops_indexing = 0;
   int64_t n = 0, samples_evaluated = 0;
-  std::optional<analysis::ModelShape> shape;
-  bool random_weights = false;
+  std::optional<v1::ModelShape> shape;  // as recorded with the result
 };
 
 std::string Describe(const JobRow& j) {
@@ -70,22 +70,11 @@ std::string Describe(const JobRow& j) {
                       ", prefill ", j.prefill, ", decode ", j.decode, ")");
 }
 
-// The architecture in a model folder's config.json, for results recorded before the
-// worker stored it.
-absl::StatusOr<std::pair<analysis::ModelShape, bool>> ShapeFromConfig(const std::string& path) {
+// The architecture in a model folder's config.json, in the form a result records it, for
+// results recorded before the worker stored it.
+absl::StatusOr<v1::ModelShape> ShapeFromConfig(const std::string& path) {
   SF_ASSIGN_OR_RETURN(model::ModelConfig c, model::LoadModelConfig(path));
-  analysis::ModelShape s;
-  s.hidden = c.hidden_size;
-  s.layers = c.num_layers;
-  s.heads = c.num_heads;
-  s.kv_heads = c.num_kv_heads;
-  s.head_dim = c.head_dim;
-  s.intermediate = c.intermediate_size;
-  s.vocab = c.vocab_size;
-  s.qkv_bias = c.qkv_bias;
-  s.tied_embeddings = c.tie_word_embeddings;
-  s.params_override = static_cast<double>(c.NumParameters());
-  return std::make_pair(s, c.random_weights);
+  return ModelShapeToProto(c);
 }
 
 absl::StatusOr<std::string> ListSweeps(const SqlSource& sql) {
@@ -220,19 +209,19 @@ absl::StatusOr<LoadedSweep> LoadSweep(const SqlSource& sql, const std::string& i
         if (has_shape) {
           j.samples_evaluated = IntAt(row, 19);
           if (IntAt(row, 20) > 0) {
-            analysis::ModelShape m;
-            m.hidden = IntAt(row, 20);
-            m.layers = IntAt(row, 21);
-            m.heads = IntAt(row, 22);
-            m.kv_heads = IntAt(row, 23);
-            m.head_dim = IntAt(row, 24);
-            m.intermediate = IntAt(row, 25);
-            m.vocab = IntAt(row, 26);
-            m.qkv_bias = IntAt(row, 27) != 0;
-            m.tied_embeddings = IntAt(row, 28) != 0;
-            m.params_override = DoubleAt(row, 29);
+            v1::ModelShape m;
+            m.set_hidden(IntAt(row, 20));
+            m.set_layers(IntAt(row, 21));
+            m.set_heads(IntAt(row, 22));
+            m.set_kv_heads(IntAt(row, 23));
+            m.set_head_dim(IntAt(row, 24));
+            m.set_intermediate(IntAt(row, 25));
+            m.set_vocab(IntAt(row, 26));
+            m.set_qkv_bias(IntAt(row, 27) != 0);
+            m.set_tied_embeddings(IntAt(row, 28) != 0);
+            m.set_params(IntAt(row, 29));
+            m.set_random_weights(IntAt(row, 30) != 0);
             j.shape = m;
-            j.random_weights = IntAt(row, 30) != 0;
           }
         }
       }
@@ -266,15 +255,14 @@ absl::StatusOr<LoadedSweep> LoadSweep(const SqlSource& sql, const std::string& i
   }
 
   // Each model's architecture: recorded with any of its results, else its config.json.
-  std::map<std::string, std::pair<analysis::ModelShape, bool>> shapes;  // by model name
+  std::map<std::string, v1::ModelShape> shapes;  // by model name
   for (const JobRow& j : jobs) {
-    if (j.shape && !shapes.count(j.model)) shapes[j.model] = {*j.shape, j.random_weights};
+    if (j.shape && !shapes.count(j.model)) shapes[j.model] = *j.shape;
   }
   std::map<std::string, std::string> shape_errors;
   for (const JobRow& j : jobs) {
     if (shapes.count(j.model) || shape_errors.count(j.model)) continue;
-    absl::StatusOr<std::pair<analysis::ModelShape, bool>> from_config =
-        ShapeFromConfig(j.model_path);
+    absl::StatusOr<v1::ModelShape> from_config = ShapeFromConfig(j.model_path);
     if (from_config.ok()) {
       shapes[j.model] = *from_config;
       out.warnings.push_back(absl::StrCat("model '", j.model, "': architecture read from ",
@@ -313,8 +301,9 @@ absl::StatusOr<LoadedSweep> LoadSweep(const SqlSource& sql, const std::string& i
     }
     analysis::ResultPoint p;
     p.model = j.model;
-    p.shape = shape->second.first;
-    if (shape->second.second) random_models.insert(j.model);
+    p.shape = ModelShapeFromProto(shape->second);
+    p.params = static_cast<double>(shape->second.params());
+    if (shape->second.random_weights()) random_models.insert(j.model);
     p.task = j.task;
     p.seq_len = j.seq_len;
     if (sparse_prefill) {

@@ -211,10 +211,10 @@ TEST_F(AnalyzeLoaderTest, PartialSweep_FillsPointsAndKeepsUnfinishedAsMissing) {
     EXPECT_DOUBLE_EQ(p.flops_decode, 10);
     EXPECT_DOUBLE_EQ(p.flops_indexing, 1);
     EXPECT_EQ(p.decode_tokens, 10);  // mean of 8, 9, 10, 11 = 9.5, rounded
-    EXPECT_EQ(p.shape.hidden, p.model == "m-large" ? 128 : 64);
-    EXPECT_EQ(p.shape.layers, p.model == "m-large" ? 4 : 2);
+    EXPECT_EQ(p.shape.hidden_size, p.model == "m-large" ? 128 : 64);
+    EXPECT_EQ(p.shape.num_layers, p.model == "m-large" ? 4 : 2);
     EXPECT_TRUE(p.shape.qkv_bias);
-    EXPECT_EQ(p.shape.params_override, p.model == "m-large" ? 500000 : 200000);
+    EXPECT_EQ(p.params, p.model == "m-large" ? 500000 : 200000);
     if (p.is_dense()) {
       ++dense;
       EXPECT_EQ(p.nominal_compression, 1);
@@ -300,8 +300,8 @@ TEST_F(AnalyzeLoaderTest, ShapeNotRecorded_ReadFromConfigJson) {
   BuildSweep(db_, "old", jobs);
   SF_ASSERT_OK_AND_ASSIGN(LoadedSweep sweep, Load("old"));
   ASSERT_THAT(sweep.input.points, SizeIs(2));
-  EXPECT_EQ(sweep.input.points[0].shape.hidden, tiny.hidden_size);
-  EXPECT_EQ(sweep.input.points[0].shape.layers, tiny.num_layers);
+  EXPECT_EQ(sweep.input.points[0].shape.hidden_size, tiny.hidden_size);
+  EXPECT_EQ(sweep.input.points[0].shape.num_layers, tiny.num_layers);
   EXPECT_TRUE(sweep.input.points[0].shape.qkv_bias);  // Qwen2
   EXPECT_THAT(sweep.warnings, ::testing::Contains(HasSubstr("config.json")));
   // make-tiny-model marks its config: the caveat comes from config.json too.
@@ -329,7 +329,7 @@ TEST_F(AnalyzeLoaderTest, SchemaOneDatabase_ReadsConfigJson) {
   }
   SF_ASSERT_OK_AND_ASSIGN(LoadedSweep sweep, Load("old"));
   ASSERT_THAT(sweep.input.points, SizeIs(2));
-  EXPECT_EQ(sweep.input.points[1].shape.hidden, model::TinyModelOptions().hidden_size);
+  EXPECT_EQ(sweep.input.points[1].shape.hidden_size, model::TinyModelOptions().hidden_size);
   EXPECT_THAT(sweep.warnings, ::testing::Contains(HasSubstr("config.json")));
   // Without samples_evaluated the FLOPs are divided by n (4 samples, no resume here).
   EXPECT_DOUBLE_EQ(sweep.input.points[1].flops_prefill, 1000);
@@ -342,7 +342,6 @@ TEST_F(AnalyzeLoaderTest, ShapeNotRecordedAndNoConfig_ClearError) {
                        AllOf(HasSubstr("m-small"), HasSubstr("no recorded architecture"),
                              HasSubstr("/nonexistent/m"))));
 }
-
 
 TEST_F(AnalyzeLoaderTest, Cli_NoPlots_WritesReportAndPrintsSummary) {
   BuildSweep(db_, "small", SmallSweep());

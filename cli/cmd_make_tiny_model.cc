@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/command.h"
-#include "worker/model/model_config.h"
+#include "common/model_config.h"
 #include "worker/model/tiny_model.h"
 
 namespace sf::cli {

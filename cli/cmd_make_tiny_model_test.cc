@@ -6,11 +6,11 @@
 #include "cli/command.h"
 #include "cli/sfctl.h"
 #include "cli/testing/run_cli.h"
+#include "common/model_config.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/model/engine.h"
-#include "worker/model/model_config.h"
 #include "worker/model/safetensors.h"
 
 namespace sf::cli {
@@ -19,7 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
 
 std::string TestDir(const std::string& name) {
   const fs::path dir = fs::path(::testing::TempDir()) / ("sf_make_tiny_" + name);
@@ -36,9 +35,9 @@ TEST(MakeTinyModel, Help_DescribesOptions) {
 
 TEST(MakeTinyModel, Qwen2YarnSharded_LoadsInTheEngine) {
   const std::string dir = TestDir("qwen");
-  CliResult r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "qwen2", "--rope", "yarn",
-                     "--rope-factor", "2", "--shards", "2", "--transformers5", "--eos", "3",
-                     "--eos", "4"});
+  CliResult r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "qwen2", "--rope",
+                        "yarn", "--rope-factor", "2", "--shards", "2", "--transformers5", "--eos",
+                        "3", "--eos", "4"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("Qwen2ForCausalLM"));
   EXPECT_TRUE(fs::exists(dir + "/model.safetensors.index.json"));

@@ -10,8 +10,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/model_cost.h"
 #include "common/sha256.h"
-#include "nlohmann/json.hpp"
 
 namespace sf {
 namespace {
@@ -26,82 +26,7 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
   return text.str();
 }
 
-// Reads an integer field; `required` fields must be present and positive.
-absl::Status GetInt(const nlohmann::json& j, const char* field, bool required,
-                    absl::string_view source, int64_t* out) {
-  auto it = j.find(field);
-  if (it == j.end() || it->is_null()) {
-    if (!required) return absl::OkStatus();
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": missing field \"", field,
-                     "\"; a Hugging Face config.json for Llama/Qwen2/Mistral has it"));
-  }
-  if (!it->is_number_integer() || it->get<int64_t>() <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": field \"", field, "\" must be a positive integer, got ", it->dump()));
-  }
-  *out = it->get<int64_t>();
-  return absl::OkStatus();
-}
-
 }  // namespace
-
-absl::StatusOr<ModelShape> ParseModelConfig(absl::string_view json_text, absl::string_view source) {
-  nlohmann::json j = nlohmann::json::parse(json_text.begin(), json_text.end(), nullptr,
-                                           /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": not a JSON object; expected a Hugging Face config.json"));
-  }
-  ModelShape s;
-  if (auto r = GetInt(j, "num_hidden_layers", true, source, &s.layers); !r.ok()) return r;
-  if (auto r = GetInt(j, "hidden_size", true, source, &s.hidden); !r.ok()) return r;
-  if (auto r = GetInt(j, "num_attention_heads", true, source, &s.heads); !r.ok()) return r;
-  if (auto r = GetInt(j, "intermediate_size", true, source, &s.intermediate); !r.ok()) return r;
-  if (auto r = GetInt(j, "vocab_size", true, source, &s.vocab); !r.ok()) return r;
-  s.kv_heads = s.heads;
-  if (auto r = GetInt(j, "num_key_value_heads", false, source, &s.kv_heads); !r.ok()) return r;
-  s.head_dim = s.hidden / s.heads;
-  if (auto r = GetInt(j, "head_dim", false, source, &s.head_dim); !r.ok()) return r;
-  if (s.head_dim <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": hidden_size ", s.hidden,
-                                                   " is smaller than num_attention_heads ", s.heads,
-                                                   "; set head_dim"));
-  }
-  if (s.heads % s.kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": num_attention_heads ", s.heads,
-                                                   " is not a multiple of num_key_value_heads ",
-                                                   s.kv_heads));
-  }
-  // Transformers 5 writes "dtype"; older configs "torch_dtype"; neither means float32 (as in
-  // Hugging Face and worker/model/model_config.cc).
-  auto dtype = j.find("dtype");
-  if (dtype == j.end() || dtype->is_null()) dtype = j.find("torch_dtype");
-  s.dtype_bytes = 4;
-  if (dtype != j.end() && dtype->is_string()) {
-    const std::string d = dtype->get<std::string>();
-    if (d == "float32") {
-      s.dtype_bytes = 4;
-    } else if (d == "bfloat16" || d == "float16") {
-      s.dtype_bytes = 2;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source, ": dtype \"", d, "\" is not supported; use bfloat16, float16 or float32"));
-    }
-  }
-  auto tie = j.find("tie_word_embeddings");
-  if (tie != j.end() && tie->is_boolean()) s.tie_embeddings = tie->get<bool>();
-  return s;
-}
-
-int64_t ParameterCount(const ModelShape& s) {
-  const int64_t q = s.heads * s.head_dim;
-  const int64_t kv = s.kv_heads * s.head_dim;
-  const int64_t per_layer = s.hidden * q + 2 * s.hidden * kv + q * s.hidden +
-                            3 * s.hidden * s.intermediate + 2 * s.hidden;
-  const int64_t embeddings = s.vocab * s.hidden * (s.tie_embeddings ? 1 : 2);
-  return s.layers * per_layer + embeddings + s.hidden;
-}
 
 absl::StatusOr<ModelInfo> InspectModel(const std::string& folder) {
   std::error_code ec;
@@ -120,12 +45,12 @@ absl::StatusOr<ModelInfo> InspectModel(const std::string& folder) {
   }
   auto config = ReadFile(config_path);
   if (!config.ok()) return config.status();
-  auto shape = ParseModelConfig(*config, config_path.string());
-  if (!shape.ok()) return shape.status();
+  auto parsed = model::ParseModelConfig(*config, config_path.string());
+  if (!parsed.ok()) return parsed.status();
 
   ModelInfo info;
-  info.shape = *shape;
-  info.parameters = ParameterCount(*shape);
+  info.config = *std::move(parsed);
+  info.parameters = info.config.NumParameters();
 
   Sha256 hash;
   hash.Update("sf-model-identity-v1\n");
@@ -155,32 +80,28 @@ absl::StatusOr<ModelInfo> InspectModel(const std::string& folder) {
     hash.Update(absl::StrCat("weight ", name, " ", size, "\n"));
     info.weight_bytes += size;
   }
-  if (weights.empty()) info.weight_bytes = info.parameters * shape->dtype_bytes;
+  if (weights.empty()) info.weight_bytes = info.parameters * info.config.DtypeBytes();
   info.identity = DigestHex(hash.Finish());
   return info;
 }
 
 int64_t EstimateMemoryBytes(const ModelInfo& model, int64_t sequence_length,
                             int64_t max_new_tokens) {
-  const ModelShape& s = model.shape;
+  const model::ModelConfig& c = model.config;
   const int64_t tokens = sequence_length + max_new_tokens;
-  const int64_t kv = 2 * s.layers * s.kv_heads * s.head_dim * tokens * s.dtype_bytes;
+  const int64_t kv = 2 * c.num_layers * c.num_kv_heads * c.head_dim * tokens * c.DtypeBytes();
   const int64_t per_token_activations =
-      4 * (2 * s.hidden + s.heads * s.head_dim + 2 * s.intermediate);
-  const int64_t activations = sequence_length * per_token_activations + 4 * s.vocab;
+      4 * (2 * c.hidden_size + c.num_heads * c.head_dim + 2 * c.intermediate_size);
+  const int64_t activations = sequence_length * per_token_activations + 4 * c.vocab_size;
   return model.weight_bytes + kv + activations;
 }
 
 double EstimateSampleFlops(const ModelInfo& model, int64_t sequence_length, int64_t max_new_tokens,
                            double prefill_compression, double decode_compression) {
-  const ModelShape& s = model.shape;
-  const double l = static_cast<double>(sequence_length);
-  const double n = static_cast<double>(max_new_tokens);
-  const double linear = 2.0 * static_cast<double>(model.parameters) * (l + n);
-  const double per_pair = 4.0 * static_cast<double>(s.layers * s.heads * s.head_dim);
-  const double prefill_pairs = l * (l + 1) / 2 / std::max(1.0, prefill_compression);
-  const double decode_pairs = n * l / std::max(1.0, decode_compression);
-  return linear + per_pair * (prefill_pairs + decode_pairs);
+  return model::CostModel(model.config)
+      .Nominal(sequence_length, max_new_tokens, std::max(1.0, prefill_compression),
+               std::max(1.0, decode_compression), /*indexing=*/0.0)
+      .Total();
 }
 
 }  // namespace sf

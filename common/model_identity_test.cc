@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_replace.h"
+#include "common/model_cost.h"
 #include "common/testing/model_fixture.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -16,31 +17,34 @@ using ::sf::testing::kTinyLlamaConfig;
 using ::sf::testing::StatusIs;
 using ::testing::HasSubstr;
 
+using model::ModelConfig;
+using model::ParseModelConfig;
+
 TEST(ParseModelConfig, ReadsShapeWithDefaults) {
-  SF_ASSERT_OK_AND_ASSIGN(ModelShape s, ParseModelConfig(kTinyLlamaConfig, "config.json"));
-  EXPECT_EQ(s.layers, 2);
-  EXPECT_EQ(s.hidden, 64);
-  EXPECT_EQ(s.heads, 4);
-  EXPECT_EQ(s.kv_heads, 2);
+  SF_ASSERT_OK_AND_ASSIGN(ModelConfig s, ParseModelConfig(kTinyLlamaConfig, "config.json"));
+  EXPECT_EQ(s.num_layers, 2);
+  EXPECT_EQ(s.hidden_size, 64);
+  EXPECT_EQ(s.num_heads, 4);
+  EXPECT_EQ(s.num_kv_heads, 2);
   EXPECT_EQ(s.head_dim, 16);
-  EXPECT_EQ(s.dtype_bytes, 2);
+  EXPECT_EQ(s.DtypeBytes(), 2);
   SF_ASSERT_OK_AND_ASSIGN(
-      ModelShape mha,
+      ModelConfig mha,
       ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"\"num_key_value_heads\": 2,", ""}}),
                        "config.json"));
-  EXPECT_EQ(mha.kv_heads, 4);
+  EXPECT_EQ(mha.num_kv_heads, 4);
   SF_ASSERT_OK_AND_ASSIGN(
-      ModelShape no_dtype,
+      ModelConfig no_dtype,
       ParseModelConfig(
           absl::StrReplaceAll(kTinyLlamaConfig, {{"\"torch_dtype\": \"bfloat16\",", ""}}),
           "config.json"));
-  EXPECT_EQ(no_dtype.dtype_bytes, 4);
+  EXPECT_EQ(no_dtype.DtypeBytes(), 4);
   SF_ASSERT_OK_AND_ASSIGN(
-      ModelShape v5,
+      ModelConfig v5,
       ParseModelConfig(absl::StrReplaceAll(kTinyLlamaConfig, {{"\"torch_dtype\": \"bfloat16\"",
                                                                "\"dtype\": \"float16\""}}),
                        "config.json"));
-  EXPECT_EQ(v5.dtype_bytes, 2);
+  EXPECT_EQ(v5.DtypeBytes(), 2);
 }
 
 TEST(ParseModelConfig, MissingOrBadFieldsNamed) {
@@ -102,15 +106,15 @@ TEST(InspectModel, WithoutWeightsEstimatesFromShape) {
 
 TEST(Estimates, KvCacheMatchesFormula) {
   ModelInfo m;
-  m.shape = {.layers = 28,
-             .hidden = 3584,
-             .heads = 28,
-             .kv_heads = 4,
-             .head_dim = 128,
-             .intermediate = 18944,
-             .vocab = 152064,
-             .dtype_bytes = 2};
-  m.parameters = ParameterCount(m.shape);
+  m.config.num_layers = 28;
+  m.config.hidden_size = 3584;
+  m.config.num_heads = 28;
+  m.config.num_kv_heads = 4;
+  m.config.head_dim = 128;
+  m.config.intermediate_size = 18944;
+  m.config.vocab_size = 152064;
+  m.config.torch_dtype = "bfloat16";
+  m.parameters = model::CountParameters(m.config).Total();
   m.weight_bytes = m.parameters * 2;
   // Qwen2.5-7B: about 7.6e9 parameters.
   EXPECT_NEAR(static_cast<double>(m.parameters), 7.6e9, 0.2e9);
@@ -121,6 +125,20 @@ TEST(Estimates, KvCacheMatchesFormula) {
   EXPECT_EQ(b - a, 32768 * (kv_per_token + activations_per_token));
   EXPECT_GT(EstimateSampleFlops(m, 65536, 0, 1, 1), EstimateSampleFlops(m, 65536, 0, 10, 1));
   EXPECT_GT(EstimateSampleFlops(m, 65536, 100, 1, 1), EstimateSampleFlops(m, 65536, 100, 1, 10));
+}
+
+// Jobs are ordered by the cost model the worker records with: dense pairs over each
+// phase's compression, T - 1 decode steps for T new tokens.
+TEST(Estimates, SampleFlopsAreTheCostModels) {
+  const auto dir = sf::testing::FreshTestDir();
+  sf::testing::WriteModel(dir / "m");
+  SF_ASSERT_OK_AND_ASSIGN(ModelInfo m, InspectModel((dir / "m").string()));
+  const model::CostModel cost(m.config);
+  EXPECT_DOUBLE_EQ(EstimateSampleFlops(m, 4096, 64, 4.0, 1.0),
+                   cost.Nominal(4096, 64, 4.0, 1.0, 0.0).Total());
+  // Compressions below 1 count as 1.
+  EXPECT_DOUBLE_EQ(EstimateSampleFlops(m, 4096, 64, 0.5, 0.5),
+                   cost.Nominal(4096, 64, 1.0, 1.0, 0.0).Total());
 }
 
 }  // namespace

@@ -20,7 +20,7 @@
 #include "common/job_key.h"
 #include "common/logging.h"
 #include "common/status.h"
-#include "common/task_catalog.h"
+#include "tasks/task.h"
 #include "yaml-cpp/yaml.h"
 
 namespace sf {
@@ -728,7 +728,7 @@ void SpecParser::ParseTasks(const YAML::Node& node, SweepSpec* spec) {
 
 void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
   std::vector<std::string> known;
-  for (const TaskInfo& t : AllTasks()) known.push_back(t.name);
+  for (const tasks::TaskInfo& t : tasks::AllTasks()) known.push_back(t.name);
   std::optional<YAML::Node> name_node;
   std::vector<Entry> entries;
   if (node.IsScalar()) {
@@ -750,12 +750,13 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
   }
   auto name = String(*name_node, "task name");
   if (!name) return;
-  const TaskInfo* info = FindTask(*name);
-  if (info == nullptr) {
+  absl::StatusOr<const tasks::TaskInfo*> found = tasks::FindTask(*name);
+  if (!found.ok()) {
     Error(name_node->Mark(), absl::StrCat("unknown task '", *name, "'", DidYouMean(*name, known),
                                           " (known: ", absl::StrJoin(known, ", "), ")"));
     return;
   }
+  const tasks::TaskInfo* info = *found;
   const std::string where = absl::StrCat("task ", info->name);
   static const std::vector<std::string> known_keys(std::begin(kTaskKnownKeys),
                                                    std::end(kTaskKnownKeys));
@@ -822,7 +823,7 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
       axes.emplace_back(e.key, std::move(values));
     }
   }
-  if (info->needs_path && !has_path && ok) {
+  if (info->ReadsDatasetFile() && !has_path && ok) {
     Error(node.Mark(), absl::StrCat(where, " reads a local dataset; add `path: <file>`"));
     ok = false;
   }

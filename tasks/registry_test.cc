@@ -23,6 +23,14 @@ TEST(Registry, ListsTheNineTasksInTheStudysOrder) {
                           "qa_toefl", "story_retrieval", "story_multihop", "story_filtering"));
 }
 
+TEST(Registry, OnlyTheQaTasks_ReadADatasetFile) {
+  std::vector<std::string> with_file;
+  for (const TaskInfo& info : AllTasks()) {
+    if (info.ReadsDatasetFile()) with_file.push_back(info.name);
+  }
+  EXPECT_THAT(with_file, ElementsAre("qa_squad", "qa_quality", "qa_toefl"));
+}
+
 TEST(Registry, UnknownTask_IsNotFoundListingTheKnownOnes) {
   EXPECT_THAT(FindTask("ruler_nih"), StatusIs(absl::StatusCode::kNotFound,
                                               HasSubstr("known tasks: ruler_niah, ruler_vt")));

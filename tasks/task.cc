@@ -56,6 +56,13 @@ absl::Status PromptBudget::Validate() const {
   return absl::OkStatus();
 }
 
+bool TaskInfo::ReadsDatasetFile() const {
+  for (const ParamSpec& p : params) {
+    if (p.name == "path" && p.required) return true;
+  }
+  return false;
+}
+
 const std::vector<TaskInfo>& AllTasks() {
   static const std::vector<TaskInfo>* const tasks = new std::vector<TaskInfo>{
       RulerNiahInfo(),      RulerVtInfo(),       RulerCweInfo(),

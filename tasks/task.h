@@ -79,6 +79,10 @@ struct TaskInfo {
   std::vector<ParamSpec> params;
   // Builds the task from resolved parameters (defaults filled in, types checked).
   std::function<absl::StatusOr<std::unique_ptr<Task>>(const ParamMap&)> create;
+
+  // True for tasks read from a local dataset file the user points at with a required
+  // `path` parameter (the QA tasks); the spec insists on it.
+  bool ReadsDatasetFile() const;
 };
 
 class Task {

@@ -1,7 +1,5 @@
 #include "worker/engine_evaluator.h"
 
-#include "kernels/device.h"
-
 #include <chrono>
 #include <filesystem>
 #include <utility>
@@ -9,8 +7,10 @@
 #include "absl/algorithm/container.h"
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "common/model_cost.h"
 #include "common/status.h"
 #include "kernels/cpu/method_params.h"
+#include "kernels/device.h"
 #include "tasks/task.h"
 #include "worker/method_hooks.h"
 #include "worker/model/chat_template.h"
@@ -23,29 +23,6 @@ namespace fs = std::filesystem;
 
 double Seconds(std::chrono::steady_clock::time_point from) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - from).count();
-}
-
-// Weights touched per token outside attention scores: everything but the embedding table
-// (a lookup), so a forward pass costs 2 FLOPs per such weight and token.
-double MatmulParameters(const model::ModelConfig& config) {
-  const double embedding = static_cast<double>(config.vocab_size) * config.hidden_size;
-  double params = static_cast<double>(config.NumParameters());
-  if (!config.tie_word_embeddings) params -= embedding;
-  return params;
-}
-
-ModelArchitecture ArchitectureOf(const model::ModelConfig& c) {
-  return ModelArchitecture{.hidden = c.hidden_size,
-                           .layers = c.num_layers,
-                           .heads = c.num_heads,
-                           .kv_heads = c.num_kv_heads,
-                           .head_dim = c.head_dim,
-                           .intermediate = c.intermediate_size,
-                           .vocab = c.vocab_size,
-                           .qkv_bias = c.qkv_bias,
-                           .tied_embeddings = c.tie_word_embeddings,
-                           .params = c.NumParameters(),
-                           .random_weights = c.random_weights};
 }
 
 // Nominal compression of a method choice: what the spec asked for, else the closed form of
@@ -129,10 +106,8 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
   generation.max_new_tokens = job.generation.max_new_tokens > 0 ? job.generation.max_new_tokens
                                                                 : options_.default_max_new_tokens;
 
-  const double matmul_params = MatmulParameters(engine.config());
-  const double head_dim = static_cast<double>(engine.config().head_dim);
   EvalSummary summary;
-  summary.model = ArchitectureOf(engine.config());
+  summary.model = engine.config();
   {
     absl::StatusOr<const tasks::TaskInfo*> info = tasks::FindTask(job.task.name);
     if (info.ok()) summary.metric = (*info)->metric;
@@ -141,6 +116,7 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
       Nominal(job.prefill, job.sequence_length, kernels::Phase::kPrefill) *
       Nominal(job.decode, job.sequence_length, kernels::Phase::kDecode);
   model::AttentionStats prefill_total, decode_total;
+  double input_tokens_total = 0, output_tokens_total = 0;
   int64_t tokens_total = 0;
   double seconds_total = 0;
 
@@ -189,18 +165,23 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
     prefill_total.pairs_dense += prefill.pairs_dense;
     decode_total.pairs_computed += decode.pairs_computed;
     decode_total.pairs_dense += decode.pairs_dense;
-    summary.flops_prefill += 2 * matmul_params * outcome.input_tokens;
-    summary.flops_decode += 2 * matmul_params * outcome.output_tokens;
+    input_tokens_total += static_cast<double>(outcome.input_tokens);
+    output_tokens_total += static_cast<double>(outcome.output_tokens);
     tokens_total += outcome.input_tokens + outcome.output_tokens;
     seconds_total += generated->prefill_seconds + generated->decode_seconds;
     SF_RETURN_IF_ERROR(sink(outcome));
   }
-  // Scores (q.k) and the weighted sum of values: 2 FLOPs each per pair and dimension.
-  summary.flops_prefill += 4 * head_dim * prefill_total.pairs_computed;
-  summary.flops_decode += 4 * head_dim * decode_total.pairs_computed;
+  // The cost model over what ran: the tokens and the attention pairs the methods computed.
+  const model::FlopsBreakdown flops =
+      model::CostModel(engine.config())
+          .Measured(input_tokens_total, output_tokens_total, prefill_total.pairs_computed,
+                    decode_total.pairs_computed,
+                    prefill_hook->estimation_flops() + decode_hook->estimation_flops());
+  summary.flops_prefill = flops.Prefill();
+  summary.flops_decode = flops.Decode();
+  summary.flops_indexing = flops.indexing;
   const double computed = prefill_total.pairs_computed + decode_total.pairs_computed;
   const double dense = prefill_total.pairs_dense + decode_total.pairs_dense;
-  summary.flops_indexing = prefill_hook->estimation_flops() + decode_hook->estimation_flops();
   summary.measured_compression = computed > 0 ? dense / computed : 1.0;
   summary.tokens_per_second = seconds_total > 0 ? tokens_total / seconds_total : 0;
   if (options_.backend == model::BackendKind::kCuda) summary.gpu_name = options_.gpu_name;

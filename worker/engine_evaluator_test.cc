@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/model_cost.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -116,10 +117,10 @@ void ExpectWellFormed(const Collected& c, bool dense) {
   EXPECT_EQ(c.summary->metric.empty(), false);
   // The architecture travels with the result; the tiny model is marked random.
   ASSERT_TRUE(c.summary->model.has_value());
-  EXPECT_EQ(c.summary->model->hidden, 32);
-  EXPECT_EQ(c.summary->model->layers, 2);
-  EXPECT_TRUE(c.summary->model->tied_embeddings);
-  EXPECT_GT(c.summary->model->params, 0);
+  EXPECT_EQ(c.summary->model->hidden_size, 32);
+  EXPECT_EQ(c.summary->model->num_layers, 2);
+  EXPECT_TRUE(c.summary->model->tie_word_embeddings);
+  EXPECT_GT(c.summary->model->NumParameters(), 0);
   EXPECT_TRUE(c.summary->model->random_weights);
   if (dense) {
     EXPECT_DOUBLE_EQ(c.summary->measured_compression, 1.0);
@@ -131,6 +132,27 @@ void ExpectWellFormed(const Collected& c, bool dense) {
 TEST(EngineEvaluator, DenseDense_TwoSamplesInOrder) {
   EngineEvaluator evaluator({.num_threads = 2});
   ExpectWellFormed(RunJob(evaluator, MakeJob("dense", {}, "dense", {})), /*dense=*/true);
+}
+
+// The recorded FLOPs of a dense job are the cost model's of each sample's sizes, which is
+// what the analysis computes for a result without recorded figures.
+TEST(EngineEvaluator, DenseDense_RecordsTheCostModelOfEachSample) {
+  EngineEvaluator evaluator({.num_threads = 2});
+  Collected c = RunJob(evaluator, MakeJob("dense", {}, "dense", {}));
+  ASSERT_TRUE(c.summary.ok()) << c.summary.status();
+  ASSERT_TRUE(c.summary->model.has_value());
+  const model::CostModel cost(*c.summary->model);
+  model::FlopsBreakdown sum;
+  for (const SampleOutcome& s : c.samples) {
+    const model::FlopsBreakdown f = cost.Nominal(s.input_tokens, s.output_tokens, 1.0, 1.0, 0.0);
+    sum.prefill_linear += f.prefill_linear;
+    sum.prefill_attention += f.prefill_attention;
+    sum.decode_linear += f.decode_linear;
+    sum.decode_attention += f.decode_attention;
+  }
+  EXPECT_DOUBLE_EQ(c.summary->flops_prefill, sum.Prefill());
+  EXPECT_DOUBLE_EQ(c.summary->flops_decode, sum.Decode());
+  EXPECT_DOUBLE_EQ(c.summary->flops_indexing, 0.0);
 }
 
 TEST(EngineEvaluator, StreamingPrefill_MeasuresSparsity) {
@@ -225,8 +247,7 @@ TEST(ChooseBackend, AutoPrefersCudaWhenOffered_CudaWithoutDeviceIsRefused) {
   EXPECT_EQ(auto_cpu, model::BackendKind::kCpu);
   SF_ASSERT_OK_AND_ASSIGN(model::BackendKind cpu, ChooseBackend("cpu", {"cuda", "cpu"}));
   EXPECT_EQ(cpu, model::BackendKind::kCpu);
-  EXPECT_EQ(ChooseBackend("cuda", {"cpu"}).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ChooseBackend("cuda", {"cpu"}).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ChooseBackend("tpu", {"cpu"}).status().code(), absl::StatusCode::kInvalidArgument);
   EngineEvaluatorOptions options;
   options.backend = model::BackendKind::kCuda;

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/job.h"
+#include "common/model_config.h"
 
 namespace sf::worker {
 
@@ -31,22 +32,6 @@ struct SampleOutcome {
   double wall_seconds = 0;
 };
 
-// The architecture of the model a job ran (mirrors sf.v1.ModelShape), recorded with the
-// result so that the analysis needs no model files.
-struct ModelArchitecture {
-  int64_t hidden = 0;
-  int64_t layers = 0;
-  int64_t heads = 0;
-  int64_t kv_heads = 0;
-  int64_t head_dim = 0;
-  int64_t intermediate = 0;
-  int64_t vocab = 0;
-  bool qkv_bias = false;
-  bool tied_embeddings = false;
-  int64_t params = 0;
-  bool random_weights = false;  // a generated model (sfctl make-tiny-model): scores mean nothing
-};
-
 // What the evaluator knows about the job as a whole once its samples are done; the
 // worker adds the per-sample statistics (mean, variance, n) itself.
 struct EvalSummary {
@@ -58,7 +43,9 @@ struct EvalSummary {
   double flops_indexing = 0;
   double tokens_per_second = 0;
   std::string gpu_name;
-  std::optional<ModelArchitecture> model;  // unset: not known to this evaluator
+  // The config of the model the job ran, recorded with the result (sf.v1.ModelShape) so
+  // that the analysis needs no model files; unset: not known to this evaluator.
+  std::optional<model::ModelConfig> model;
 };
 
 // Set by the worker when the job must stop (lease lost, sweep cancelled, SIGTERM);

@@ -1,7 +1,5 @@
 #include "worker/worker.h"
 
-#include "common/utf8.h"
-
 #include <algorithm>
 #include <cmath>
 #include <thread>
@@ -11,8 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "common/version.h"
 #include "proto/job_convert.h"
+#include "proto/model_shape_convert.h"
 
 namespace sf::worker {
 
@@ -410,21 +410,7 @@ absl::Status Worker::Close(Attempt& attempt, const absl::Status& eval_status) {
     r->set_engine_version(options_.engine_version);
     r->set_git_commit(kGitCommit);
     r->set_samples_evaluated(r->n());
-    if (summary.model) {
-      const ModelArchitecture& a = *summary.model;
-      v1::ModelShape* m = r->mutable_model_shape();
-      m->set_hidden(a.hidden);
-      m->set_layers(a.layers);
-      m->set_heads(a.heads);
-      m->set_kv_heads(a.kv_heads);
-      m->set_head_dim(a.head_dim);
-      m->set_intermediate(a.intermediate);
-      m->set_vocab(a.vocab);
-      m->set_qkv_bias(a.qkv_bias);
-      m->set_tied_embeddings(a.tied_embeddings);
-      m->set_params(a.params);
-      m->set_random_weights(a.random_weights);
-    }
+    if (summary.model) *r->mutable_model_shape() = ModelShapeToProto(*summary.model);
     s = Retry([&] { return client_->Complete(request).status(); }, &attempt);
     if (s.ok()) {
       absl::MutexLock lock(&mu_);

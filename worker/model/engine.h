@@ -10,10 +10,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/model_config.h"
 #include "common/tokenizer.h"
 #include "worker/model/attention.h"
 #include "worker/model/kv_cache.h"
-#include "worker/model/model_config.h"
 
 namespace sf::model {
 

@@ -1,4 +1,4 @@
-#include "worker/model/model_config.h"
+#include "common/model_config.h"
 
 #include <cmath>
 #include <fstream>

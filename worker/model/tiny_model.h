@@ -11,8 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/model_config.h"
 #include "worker/model/dtype.h"
-#include "worker/model/model_config.h"
 
 namespace sf::model {
 

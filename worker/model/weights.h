@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "worker/model/model_config.h"
+#include "common/model_config.h"
 #include "worker/model/safetensors.h"
 
 namespace sf::model {

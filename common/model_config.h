@@ -1,8 +1,10 @@
-// The model description the engine needs, parsed from a Hugging Face config.json
-// (transformers 4.x and 5.x spellings) and generation_config.json, plus RoPE
-// scaling (default, linear, llama3, yarn) and the study's YaRN rule.
-#ifndef SF_WORKER_MODEL_MODEL_CONFIG_H_
-#define SF_WORKER_MODEL_MODEL_CONFIG_H_
+// The one description of a model: its shape (what sizes memory and cost) and the rest of
+// what the engine needs, parsed from a Hugging Face config.json (transformers 4.x and 5.x
+// spellings) and generation_config.json, plus RoPE scaling (default, linear, llama3, yarn)
+// and the study's YaRN rule. The spec, the engine, the worker and the analysis all use it;
+// it links no engine code.
+#ifndef SF_COMMON_MODEL_CONFIG_H_
+#define SF_COMMON_MODEL_CONFIG_H_
 
 #include <cstdint>
 #include <optional>
@@ -40,41 +42,55 @@ struct RopeScaling {
   bool truncate = true;                          // yarn: floor/ceil the correction range
 };
 
-struct ModelConfig {
-  Architecture architecture = Architecture::kLlama;
+// A model's shape: the sizes that set its parameter count, memory and FLOPs. Results
+// record it (sf.v1.ModelShape on the wire, proto/model_shape_convert.h), so the analysis
+// needs no model files.
+struct ModelShape {
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
   int64_t num_layers = 0;
-  int64_t num_heads = 0;
-  int64_t num_kv_heads = 0;
+  int64_t num_heads = 0;     // query heads
+  int64_t num_kv_heads = 0;  // key/value heads (GQA)
   int64_t head_dim = 0;
-  int64_t max_position_embeddings = 0;
-  double rms_norm_eps = 1e-6;
-  double rope_theta = 10000.0;
-  RopeScaling rope;
   bool tie_word_embeddings = false;
   bool qkv_bias = false;  // Qwen2 always; Llama with attention_bias
   bool o_bias = false;    // Llama with attention_bias
   bool mlp_bias = false;  // Llama with mlp_bias
+
+  int64_t NumQueryGroups() const { return num_heads / num_kv_heads; }
+  // Every weight (embeddings and lm_head counted once when tied): CountParameters(*this)
+  // .Total() of common/model_cost.h.
+  int64_t NumParameters() const;
+};
+
+// Everything else the engine needs from config.json and generation_config.json.
+struct ModelConfig : ModelShape {
+  Architecture architecture = Architecture::kLlama;
+  int64_t max_position_embeddings = 0;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope;
   // Mistral's sliding window when the config sets one; the engine refuses sequences
   // longer than it (it computes full causal attention).
   std::optional<int64_t> sliding_window;
-  std::string torch_dtype = "float32";  // the weights' declared dtype
+  // The weights' declared dtype (`dtype`, else `torch_dtype`): float32 (the default),
+  // bfloat16 or float16.
+  std::string torch_dtype = "float32";
   std::optional<TokenId> bos_token_id;
   std::vector<TokenId> eos_token_ids;  // from generation_config.json, else config.json
   // `"sf_random_weights": true` in config.json: a generated model (sfctl
   // make-tiny-model) whose outputs, and so whose scores, carry no meaning.
   bool random_weights = false;
 
-  int64_t NumQueryGroups() const { return num_heads / num_kv_heads; }
-  // Parameters of the weights (embeddings and lm_head counted once when tied).
-  int64_t NumParameters() const;
+  // Bytes per weight of torch_dtype: 2 for bfloat16/float16, 4 for float32.
+  int64_t DtypeBytes() const;
 };
 
 // Parses config.json text. `source` names the file in errors. InvalidArgument for a
-// missing/invalid field, an unsupported architecture or rope type (naming it and
-// what is supported).
+// missing/invalid field, an unsupported architecture, rope type or dtype (naming it and
+// what is supported). Optional fields take their Hugging Face defaults
+// (num_key_value_heads = num_attention_heads, head_dim = hidden_size / heads, ...).
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::string_view source);
 
 // Reads eos_token_id (an int or a list) and bos_token_id from generation_config.json
@@ -82,7 +98,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text, absl::
 absl::Status ApplyGenerationConfig(absl::string_view json_text, absl::string_view source,
                                    ModelConfig* config);
 
-// Reads DIR/config.json and, when present, DIR/generation_config.json.
+// Reads DIR/config.json and, when present, DIR/generation_config.json. NotFound when
+// config.json cannot be read; the parser's errors otherwise.
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
 
 // The study's rule: when input + output tokens exceed 32768, YaRN with factor
@@ -105,4 +122,4 @@ absl::StatusOr<RopeTable> ComputeRope(const ModelConfig& config);
 
 }  // namespace sf::model
 
-#endif  // SF_WORKER_MODEL_MODEL_CONFIG_H_
+#endif  // SF_COMMON_MODEL_CONFIG_H_

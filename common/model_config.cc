@@ -1,13 +1,15 @@
-#include "worker/model/model_config.h"
+#include "common/model_config.h"
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <numbers>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/model_cost.h"
 #include "common/status.h"
 #include "nlohmann/json.hpp"
-#include "worker/model/safetensors.h"
 
 namespace sf::model {
 namespace {
@@ -42,7 +44,7 @@ class Fields {
     SF_ASSIGN_OR_RETURN(int64_t v, Int(key, fallback));
     if (v <= 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where_, ": field '", key, "' is ", v, ", expected a positive integer"));
+          absl::StrCat(where_, ": field \"", key, "\" must be a positive integer, got ", v));
     }
     return v;
   }
@@ -100,11 +102,12 @@ class Fields {
  private:
   absl::Status Missing(const char* key, const char* what) const {
     return absl::InvalidArgumentError(
-        absl::StrCat(where_, ": field '", key, "' (", what, ") is missing"));
+        absl::StrCat(where_, ": missing field \"", key, "\" (", what,
+                     "); a Hugging Face config.json for Llama/Qwen2/Mistral has it"));
   }
   absl::Status Wrong(const char* key, const char* what, const Json& v) const {
     return absl::InvalidArgumentError(
-        absl::StrCat(where_, ": field '", key, "' is ", v.dump(), ", expected ", what));
+        absl::StrCat(where_, ": field \"", key, "\" must be ", what, ", got ", v.dump()));
   }
 
   const Json& json_;
@@ -168,6 +171,15 @@ absl::StatusOr<RopeScaling> ParseRopeScaling(const Json& json, const std::string
   return rope;
 }
 
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return text.str();
+}
+
 double YarnMscale(double scale, double mscale) {
   return scale <= 1.0 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
 }
@@ -208,16 +220,9 @@ absl::string_view RopeTypeName(RopeType type) {
   return "unknown";
 }
 
-int64_t ModelConfig::NumParameters() const {
-  const int64_t attn =
-      hidden_size * num_heads * head_dim * 2 + hidden_size * num_kv_heads * head_dim * 2 +
-      (qkv_bias ? (num_heads + 2 * num_kv_heads) * head_dim : 0) + (o_bias ? hidden_size : 0);
-  const int64_t mlp =
-      3 * hidden_size * intermediate_size + (mlp_bias ? 2 * intermediate_size + hidden_size : 0);
-  const int64_t layer = attn + mlp + 2 * hidden_size;
-  return num_layers * layer + vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) +
-         hidden_size;
-}
+int64_t ModelShape::NumParameters() const { return CountParameters(*this).Total(); }
+
+int64_t ModelConfig::DtypeBytes() const { return torch_dtype == "float32" ? 4 : 2; }
 
 absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
                                              absl::string_view source) {
@@ -318,10 +323,16 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text,
     return absl::InvalidArgumentError(
         absl::StrCat(where, ": hidden_act '", hidden_act, "' is not supported (silu is)"));
   }
+  // Transformers 5 writes "dtype", older versions "torch_dtype"; neither means float32.
   if (f.HasValue("dtype")) {
     SF_ASSIGN_OR_RETURN(c.torch_dtype, f.String("dtype", std::nullopt));
   } else {
     SF_ASSIGN_OR_RETURN(c.torch_dtype, f.String("torch_dtype", std::string("float32")));
+  }
+  if (c.torch_dtype != "float32" && c.torch_dtype != "bfloat16" && c.torch_dtype != "float16") {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": dtype \"", c.torch_dtype,
+                                                   "\" is not supported; use bfloat16, float16 or "
+                                                   "float32"));
   }
   SF_ASSIGN_OR_RETURN(c.eos_token_ids, f.IdList("eos_token_id"));
   SF_ASSIGN_OR_RETURN(std::vector<TokenId> bos, f.IdList("bos_token_id"));
@@ -346,7 +357,7 @@ absl::Status ApplyGenerationConfig(absl::string_view json_text, absl::string_vie
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(model_dir) / "config.json").string();
-  absl::StatusOr<std::string> text = ReadSmallFile(config_path);
+  absl::StatusOr<std::string> text = ReadTextFile(config_path);
   if (!text.ok()) {
     return absl::NotFoundError(absl::StrCat(model_dir,
                                             " has no readable config.json; point at "
@@ -356,7 +367,7 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   const std::string gen_path = (fs::path(model_dir) / "generation_config.json").string();
   std::error_code ec;
   if (fs::exists(gen_path, ec)) {
-    SF_ASSIGN_OR_RETURN(std::string gen, ReadSmallFile(gen_path));
+    SF_ASSIGN_OR_RETURN(std::string gen, ReadTextFile(gen_path));
     SF_RETURN_IF_ERROR(ApplyGenerationConfig(gen, gen_path, &config));
   }
   return config;
