@@ -16,7 +16,8 @@
   X(SnapKvMethod)         \
   X(AdaSnapKvMethod)      \
   X(QuestMethod)          \
-  X(OracleTopKMethod)
+  X(OracleTopKMethod)     \
+  X(TriShapeMethod)
 
 namespace sf::methods {
 

@@ -16,7 +16,8 @@
   X(SnapKvCpu)                \
   X(AdaSnapKvCpu)             \
   X(QuestCpu)                 \
-  X(OracleTopKCpu)
+  X(OracleTopKCpu)            \
+  X(TriShapeCpu)
 
 namespace sf::kernels {
 
