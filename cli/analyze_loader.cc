@@ -15,6 +15,7 @@
 #include "common/status.h"
 #include "cli/sweep_ops.h"
 #include "coordinator/query.h"
+#include "methods/registry.h"
 #include "sf/v1/job.pb.h"
 #include "worker/model/model_config.h"
 
@@ -289,8 +290,9 @@ absl::StatusOr<LoadedSweep> LoadSweep(const SqlSource& sql, const std::string& i
   int64_t skipped_unfinished = 0;
   for (const JobRow& j : jobs) {
     const bool done = j.state == kJobStateDone && j.has_result;
-    const bool sparse_prefill = j.prefill != "dense";
-    const bool sparse_decode = j.decode != "dense";
+    const std::string baseline = BaselineMethod().name;
+    const bool sparse_prefill = j.prefill != baseline;
+    const bool sparse_decode = j.decode != baseline;
     if (sparse_prefill && sparse_decode) {
       out.warnings.push_back(absl::StrCat(Describe(j),
                                           " is left out: both phases are sparse, and the analysis "
@@ -324,7 +326,7 @@ absl::StatusOr<LoadedSweep> LoadSweep(const SqlSource& sql, const std::string& i
       p.method = j.decode;
       p.phase = "decode";
     } else {
-      p.method = "dense";
+      p.method = baseline;
     }
     const std::optional<double> asked = sparse_prefill ? j.prefill_c : j.decode_c;
     p.nominal_compression = p.is_dense() ? 1.0 : asked.value_or(done ? j.nominal : 1.0);
