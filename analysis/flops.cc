@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "methods/registry.h"
 
 namespace sf::analysis {
 
@@ -22,7 +23,6 @@ ModelShape Qwen(int64_t hidden, int64_t layers, int64_t heads, int64_t kv_heads,
   return s;
 }
 
-double CeilDiv(double a, double b) { return std::ceil(a / b); }
 }  // namespace
 
 ModelShape Qwen25_7B() { return Qwen(3584, 28, 28, 4, 18944); }
@@ -41,47 +41,12 @@ double TotalParams(const ModelShape& s) {
 absl::StatusOr<double> EstimationFlops(absl::string_view method, const ModelShape& s,
                                        int64_t seq_len, int64_t decode_tokens,
                                        const EstimationSettings& e) {
-  const double per_pair = 2.0 * static_cast<double>(s.num_layers * s.num_heads * s.head_dim);
-  const double l = static_cast<double>(seq_len);
-  if (method == "dense" || method == "streaming") return 0.0;  // nothing to estimate
-  if (method == "snapkv" || method == "ada_snapkv") {
-    // The observation window's queries scored against every prompt key, once after
-    // prefill: fused attention kernels never materialise those probabilities, so the
-    // method computes them again (as the worker records it).
-    const double w = std::min<double>(static_cast<double>(e.snapkv_window), l);
-    return per_pair * w * l;
-  }
-  if (method == "vertical_slash") {
-    const double q = std::min<double>(static_cast<double>(e.vs_last_q), l);
-    return per_pair * q * l;
-  }
-  if (method == "flexprefill") {
-    const double q = std::min<double>(static_cast<double>(e.flex_last_block), l);
-    return per_pair * q * l;
-  }
-  if (method == "block_sparse") {
-    const double nb = CeilDiv(l, static_cast<double>(e.block));
-    return per_pair * nb * (nb + 1.0) / 2.0;
-  }
-  if (method == "xattention") {
-    const double n = CeilDiv(l, static_cast<double>(e.xattn_stride));
-    // Strided q/k of dimension head_dim * stride over n x n causal positions.
-    return per_pair * static_cast<double>(e.xattn_stride) * n * (n + 1.0) / 2.0;
-  }
-  if (method == "quest") {
-    // Per step: 2 multiplies + max + add per dimension per page of the context.
-    double pages = 0.0;
-    for (int64_t t = 0; t < decode_tokens; ++t) {
-      pages += CeilDiv(l + static_cast<double>(t) + 1.0, static_cast<double>(e.quest_page));
-    }
-    return 2.0 * per_pair * pages;
-  }
-  if (method == "oracle_topk") {
-    return per_pair * l * (l + 1.0) / 2.0;  // the exact scores of every causal pair
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("no estimation FLOPs formula for method '", method,
-                   "': record the worker's measured indexing FLOPs instead"));
+  EstimationInput in;
+  in.pair_flops = 2.0 * static_cast<double>(s.num_layers * s.num_heads * s.head_dim);
+  in.seq_len = seq_len;
+  in.decode_tokens = decode_tokens;
+  in.settings = e;
+  return ::sf::EstimationFlops(method, in);
 }
 
 FlopsBreakdown ComputeFlops(const ModelShape& s, int64_t seq_len, int64_t decode_steps,

@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "common/model_config.h"
 #include "common/model_cost.h"
+#include "methods/method.h"
 
 namespace sf::analysis {
 
@@ -33,20 +34,12 @@ double LinearParams(const ModelShape& s);
 // model::CountParameters(s).Total(). This is the N of the scaling law.
 double TotalParams(const ModelShape& s);
 
-// Per-method estimation settings (the study's defaults).
-struct EstimationSettings {
-  int64_t vs_last_q = 64;         // vertical_slash: queries used to estimate
-  int64_t block = 16;             // block_sparse: block size
-  int64_t flex_last_block = 128;  // flexprefill: last block of queries
-  int64_t xattn_stride = 8;       // xattention: antidiagonal stride
-  int64_t quest_page = 16;        // quest: page size
-  int64_t snapkv_window = 256;    // snapkv, ada_snapkv: observation window
-};
-
 // Estimation (indexing) FLOPs of `method` for one sample: prefill methods over a
-// prompt of `seq_len`, decode methods over `decode_tokens` steps. The formulas are
-// in docs/analysis.md. Returns InvalidArgument for a method it has no formula for
-// (pass the worker's measured figure instead).
+// prompt of `seq_len`, decode methods over `decode_tokens` steps. Each method's formula
+// is in its registry file (methods/<name>.cc; docs/analysis.md lists them), with the
+// per-method settings of sf::EstimationSettings (methods/method.h). Returns
+// InvalidArgument for a method without a formula (pass the worker's measured figure
+// instead).
 absl::StatusOr<double> EstimationFlops(absl::string_view method, const ModelShape& s,
                                        int64_t seq_len, int64_t decode_tokens,
                                        const EstimationSettings& settings = {});

@@ -7,6 +7,8 @@
 #include <set>
 #include <tuple>
 
+#include "methods/registry.h"
+
 namespace sf::analysis {
 
 namespace {
@@ -176,7 +178,7 @@ std::vector<CriticalLength> FindCriticalLengths(const std::vector<IsoFlopsCurve>
           if (small == by_model.end() || large == by_model.end()) continue;
           const IsoFlopsPoint* dense = nullptr;
           for (const IsoFlopsPoint& p : small->second) {
-            if (p.method == "dense") dense = &p;
+            if (p.method == BaselineMethod().name) dense = &p;
           }
           if (dense == nullptr) continue;
           std::vector<IsoFlopsPoint> frontier = large->second;  // already sorted

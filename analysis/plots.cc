@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "common/status.h"
+#include "methods/registry.h"
 
 extern char** environ;
 
@@ -207,7 +208,7 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
       tasks.insert(c.task);
       lengths.insert(c.seq_len);
     }
-    std::vector<std::string> all_methods = {"dense"};
+    std::vector<std::string> all_methods = {BaselineMethod().name};
     all_methods.insert(all_methods.end(), methods.begin(), methods.end());
 
     // isoFLOPS: one figure per task, one panel per length.
@@ -251,7 +252,8 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
             for (double comp : comps) {
               const IsoFlopsPoint* p = nullptr;
               for (const IsoFlopsPoint& q : c->points) {
-                if (q.model == model && q.method == (comp == 1.0 ? "dense" : method) &&
+                if (q.model == model &&
+                    q.method == (comp == 1.0 ? BaselineMethod().name : method) &&
                     q.nominal_compression == comp) {
                   p = &q;
                 }
@@ -313,8 +315,8 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
             std::string series;
             bool any = false, gap = false;
             for (double comp : comps) {
-              const ResultPoint* p =
-                  FindPoint(input, phase, model, task, len, comp == 1.0 ? "dense" : method, comp);
+              const ResultPoint* p = FindPoint(input, phase, model, task, len,
+                                               comp == 1.0 ? BaselineMethod().name : method, comp);
               if (p == nullptr) {
                 if (!gap) series += "\n";
                 gap = true;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "analysis/plots.h"
 #include "common/status.h"
+#include "methods/registry.h"
 
 namespace sf::analysis {
 
@@ -71,7 +72,8 @@ std::vector<MissingPoint> FindMissing(const AnalysisInput& input) {
   std::set<std::string> models, tasks;
   std::set<int64_t> lengths;
   // (method, phase, compression); phase "" for dense.
-  std::set<std::tuple<std::string, std::string, double>> configs = {{"dense", "", 1.0}};
+  std::set<std::tuple<std::string, std::string, double>> configs = {
+      {BaselineMethod().name, "", 1.0}};
   std::set<std::tuple<std::string, std::string, int64_t, std::string, std::string, double>> present;
   for (const ResultPoint& p : input.points) {
     models.insert(p.model);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "analysis/flops.h"
+#include "methods/registry.h"
 
 namespace sf::analysis {
 
@@ -28,7 +29,7 @@ struct ResultPoint {
   double params = 0.0;
   std::string task;                   // e.g. "ruler_niah"
   int64_t seq_len = 0;                // nominal sequence length L (tokens)
-  std::string method;                 // "dense" is the baseline of every phase
+  std::string method;                 // BaselineMethod() ("dense") is every phase's baseline
   std::string phase;                  // "prefill" or "decode"; ignored for dense
   double nominal_compression = 1.0;   // what the spec asked
   double measured_compression = 0.0;  // what was computed; 0 = not measured
@@ -40,7 +41,7 @@ struct ResultPoint {
   double flops_indexing = 0.0;
   int64_t decode_tokens = 0;  // output tokens per sample (for the FLOPs model)
 
-  bool is_dense() const { return method == "dense"; }
+  bool is_dense() const { return method == BaselineMethod().name; }
   // The scaling law's N: `params` when recorded, else TotalParams(shape).
   double Params() const;
   // Mean sample score; NaN when there are no samples.

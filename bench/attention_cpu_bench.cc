@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "common/method_catalog.h"
 #include "kernels/cpu/fidelity.h"
+#include "methods/registry.h"
 
 namespace {
 
@@ -37,24 +37,22 @@ int main(int argc, char** argv) {
   for (Phase phase : {Phase::kPrefill, Phase::kDecode}) {
     const DenseReference ref = ComputeDenseReference(*qkv, phase, 64);
     for (const MethodInfo& m : AllMethods()) {
-      const bool fits = m.phase == MethodPhase::kBoth ||
-                        (m.phase == MethodPhase::kPrefill) == (phase == Phase::kPrefill);
-      if (!fits) continue;
-      const double c = std::string(m.name) == "dense" ? 1.0 : compression;
+      if (!m.phases.Has(phase)) continue;
+      const double c = m.budget_rule == BudgetRule::kNone ? 1.0 : compression;
       absl::StatusOr<ParamMap> p = CalibrateBudget(m.name, {}, c, *qkv, ref);
       if (!p.ok()) continue;
       absl::StatusOr<FidelityResult> f = MeasureFidelity(m.name, *p, *qkv, ref);
       if (!f.ok()) {
-        std::printf("%-8s %-14s n/a: %s\n", phase == Phase::kPrefill ? "prefill" : "decode", m.name,
+        std::printf("%-8s %-14s n/a: %s\n", PhaseName(phase), m.name,
                     std::string(f.status().message()).c_str());
         continue;
       }
       const double pairs = ref.result.pairs_causal / f->measured_compression;
       // 4 flops per pair and head dim: q.k and p.v, one multiply-add each.
       const double gflops = 4.0 * opts.head_dim * pairs / f->seconds / 1e9;
-      std::printf("%-8s %-14s %9.2f %9.3f %12.1f %10.2f %10.3f\n",
-                  phase == Phase::kPrefill ? "prefill" : "decode", m.name, f->measured_compression,
-                  f->seconds, pairs / 1e6, gflops, f->estimation_flops / 1e9);
+      std::printf("%-8s %-14s %9.2f %9.3f %12.1f %10.2f %10.3f\n", PhaseName(phase), m.name,
+                  f->measured_compression, f->seconds, pairs / 1e6, gflops,
+                  f->estimation_flops / 1e9);
     }
   }
   return 0;

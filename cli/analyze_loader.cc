@@ -16,6 +16,7 @@
 #include "common/model_config.h"
 #include "common/status.h"
 #include "coordinator/query.h"
+#include "methods/registry.h"
 #include "proto/model_shape_convert.h"
 #include "sf/v1/job.pb.h"
 
@@ -277,8 +278,9 @@ absl::StatusOr<LoadedSweep> LoadSweep(const SqlSource& sql, const std::string& i
   int64_t skipped_unfinished = 0;
   for (const JobRow& j : jobs) {
     const bool done = j.state == kJobStateDone && j.has_result;
-    const bool sparse_prefill = j.prefill != "dense";
-    const bool sparse_decode = j.decode != "dense";
+    const std::string baseline = BaselineMethod().name;
+    const bool sparse_prefill = j.prefill != baseline;
+    const bool sparse_decode = j.decode != baseline;
     if (sparse_prefill && sparse_decode) {
       out.warnings.push_back(absl::StrCat(Describe(j),
                                           " is left out: both phases are sparse, and the analysis "
@@ -313,7 +315,7 @@ absl::StatusOr<LoadedSweep> LoadSweep(const SqlSource& sql, const std::string& i
       p.method = j.decode;
       p.phase = "decode";
     } else {
-      p.method = "dense";
+      p.method = baseline;
     }
     const std::optional<double> asked = sparse_prefill ? j.prefill_c : j.decode_c;
     p.nominal_compression = p.is_dense() ? 1.0 : asked.value_or(done ? j.nominal : 1.0);

@@ -14,15 +14,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/command.h"
-#include "common/method_catalog.h"
 #include "common/status.h"
 #include "kernels/cpu/fidelity.h"
+#include "methods/params.h"
+#include "methods/registry.h"
 #include "nlohmann/json.hpp"
 
 namespace sf::cli {
 namespace {
-
-using kernels::Phase;
 
 struct FidelityOptions {
   int64_t length = 4096;
@@ -49,7 +48,7 @@ std::string CatalogHelp() {
       "Methods and parameters (defaults in brackets; * = the native budget, set from "
       "--compression):\n";
   for (const MethodInfo& m : AllMethods()) {
-    absl::StrAppend(&out, "  ", m.name, " (", PhaseName(m.phase), "): ", m.summary, "\n");
+    absl::StrAppend(&out, "  ", m.name, " (", m.phases.Name(), "): ", m.summary, "\n");
     for (const MethodParam& p : m.params) {
       const bool budget = std::string(p.name) == m.budget_param;
       absl::StrAppend(&out, "      ", p.name, budget ? "*" : "", " [",
@@ -65,30 +64,6 @@ std::string CatalogHelp() {
                   "(calibration, selection, its sparse attention; dense: the shared scores "
                   "and dense outputs).\n");
   return out;
-}
-
-absl::StatusOr<ParamValue> ParseValue(const MethodParam& p, absl::string_view text) {
-  switch (p.type) {
-    case ParamType::kInt: {
-      int64_t v;
-      if (absl::SimpleAtoi(text, &v)) return v;
-      break;
-    }
-    case ParamType::kFloat: {
-      double v;
-      if (absl::SimpleAtod(text, &v)) return v;
-      break;
-    }
-    case ParamType::kBool: {
-      bool v;
-      if (absl::SimpleAtob(text, &v)) return v;
-      break;
-    }
-    case ParamType::kString:
-      return std::string(text);
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--param ", p.name, "=", text, ": not a valid value for this parameter"));
 }
 
 // "--param snapkv.window=128" entries, grouped by method.
@@ -112,7 +87,12 @@ absl::StatusOr<std::map<std::string, ParamMap>> ParseOverrides(
       return absl::InvalidArgumentError(
           absl::StrCat("--param '", e, "': method ", mp[0], " has no parameter '", mp[1], "'"));
     }
-    SF_ASSIGN_OR_RETURN(out[mp[0]][mp[1]], ParseValue(*p, kv[1]));
+    absl::StatusOr<ParamValue> value = ParamFromText(*p, kv[1]);
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--param '", e, "': ", value.status().message()));
+    }
+    out[mp[0]][mp[1]] = *std::move(value);
   }
   return out;
 }
@@ -179,25 +159,38 @@ absl::Status WriteCompareDir(const FidelityOptions& o, const kernels::LayerQkv& 
   SF_RETURN_IF_ERROR(kernels::WriteQkvDump(dir + "qkv.bin", qkv));
   const int64_t len = qkv.k.len;
   const kernels::AttentionInput in{qkv.q.View(), qkv.k.View(), qkv.v.View(), 0};
+  // What the study's code is compared on: the kept prompt tokens of an eviction, the
+  // pages of one decode step, or a prefill selection's blocks or lines.
+  enum class Kind { kKept, kPages, kBlocks, kLines };
   struct Case {
     std::string name, method;
+    Kind kind;
     ParamMap params;
   };
   const std::vector<Case> cases = {
-      {"block_sparse", "block_sparse", {{"block", int64_t{16}}, {"block_budget", int64_t{32}}}},
+      {"block_sparse",
+       "block_sparse",
+       Kind::kBlocks,
+       {{"block", int64_t{16}}, {"block_budget", int64_t{32}}}},
       {"vertical_slash",
        "vertical_slash",
+       Kind::kLines,
        {{"last_q", int64_t{256}}, {"verticals", int64_t{256}}, {"slashes", int64_t{256}}}},
       {"flexprefill",
        "flexprefill",
+       Kind::kLines,
        {{"gamma", 0.65}, {"last_q", int64_t{512}}, {"min_budget", int64_t{512}}}},
       {"flexprefill_mb128",
        "flexprefill",
+       Kind::kLines,
        {{"gamma", 0.65}, {"last_q", int64_t{512}}, {"min_budget", int64_t{128}}}},
-      {"snapkv", "snapkv", {{"token_capacity", int64_t{512}}}},
-      {"ada_snapkv", "ada_snapkv", {{"token_capacity", int64_t{512}}}},
-      {"quest", "quest", {{"token_budget", int64_t{256}}, {"gqa_shared", true}}},
-      {"quest_per_head", "quest", {{"token_budget", int64_t{256}}, {"gqa_shared", false}}},
+      {"snapkv", "snapkv", Kind::kKept, {{"token_capacity", int64_t{512}}}},
+      {"ada_snapkv", "ada_snapkv", Kind::kKept, {{"token_capacity", int64_t{512}}}},
+      {"quest", "quest", Kind::kPages, {{"token_budget", int64_t{256}}, {"gqa_shared", true}}},
+      {"quest_per_head",
+       "quest",
+       Kind::kPages,
+       {{"token_budget", int64_t{256}}, {"gqa_shared", false}}},
   };
   nlohmann::json doc;
   doc["format"] = "sf-compare-1";
@@ -214,29 +207,28 @@ absl::Status WriteCompareDir(const FidelityOptions& o, const kernels::LayerQkv& 
     nlohmann::json j;
     j["name"] = c.name;
     j["method"] = c.method;
-    ParamMap full = c.params;  // with the catalog's defaults, so the file says everything
-    for (const MethodParam& mp : FindMethod(c.method)->params) {
-      if (full.count(mp.name) > 0 || *mp.default_value == '\0') continue;
-      SF_ASSIGN_OR_RETURN(full[mp.name], ParseValue(mp, mp.default_value));
-    }
+    ParamMap full = DefaultParams(*FindMethod(c.method));  // the file says everything
+    for (const auto& [k, v] : c.params) full[k] = v;
     j["params"] = ParamsJson(full);
-    if (c.method == "snapkv" || c.method == "ada_snapkv") {
+    if (c.kind == Kind::kKept) {
       // The whole sequence is the prompt: its last `window` queries observe.
       SF_ASSIGN_OR_RETURN(kernels::KeptTokens kept,
                           kernels::CompressKv(c.method, typed, qkv.q.View(), qkv.k.View()));
       j["kind"] = "kept";
       j["kept"] = kept.per_kv_head;
-    } else if (c.method == "quest") {
+    } else if (c.kind == Kind::kPages) {
       // One decode step: the query at position L - 1 over the cache of L keys.
-      const auto& qp = std::get<kernels::QuestParams>(typed);
-      kernels::QuestPageIndex index(qkv.k.View(), qp.page);
+      const kernels::AttentionInput step{qkv.q.View().Rows(len - 1, 1), qkv.k.View(), qkv.v.View(),
+                                         len - 1};
+      SF_ASSIGN_OR_RETURN(kernels::SelectionResult sel,
+                          kernels::DecodeSelect(c.method, typed, step, qkv.q.View()));
       j["kind"] = "pages";
-      j["pages"] = index.Select(qkv.q.View(), len - 1, qp.token_budget / qp.page, qp.gqa_shared);
+      j["pages"] = kernels::DescribeSelection(*sel.selection).pages;
     } else {
       SF_ASSIGN_OR_RETURN(kernels::AttentionResult r,
                           kernels::PrefillAttention(c.method, typed, in));
       const kernels::SelectionStructure st = kernels::DescribeSelection(*r.selection);
-      if (c.method == "block_sparse") {
+      if (c.kind == Kind::kBlocks) {
         j["kind"] = "blocks";
         j["block"] = st.block;
         j["blocks"] = st.blocks;
@@ -340,14 +332,12 @@ absl::Status RunFidelity(const FidelityOptions& o, Io& io) {
     }
   };
   for (Phase phase : phases) {
-    const char* phase_name = phase == Phase::kPrefill ? "prefill" : "decode";
+    const char* phase_name = PhaseName(phase);
     // The rows of this phase: each fitting method at each target (dense once).
     std::vector<std::pair<const MethodInfo*, double>> rows;
     for (const MethodInfo* m : methods) {
-      const bool fits = m->phase == MethodPhase::kBoth ||
-                        (m->phase == MethodPhase::kPrefill) == (phase == Phase::kPrefill);
-      if (!fits) continue;
-      const bool is_dense = std::string(m->name) == "dense";
+      if (!m->phases.Has(phase)) continue;
+      const bool is_dense = m->budget_rule == BudgetRule::kNone;
       for (double target : is_dense ? std::vector<double>{1.0} : targets)
         rows.push_back({m, target});
     }

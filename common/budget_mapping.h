@@ -1,6 +1,7 @@
 // Maps a compression target (1 / (1 - sparsity)) to a method's native budget parameters
-// at a sequence length, for the spec parser; the rules are the kernels' (one mapping for
-// specs, fidelity and the evaluator). Rules: docs/methods.md.
+// at a sequence length, for the spec parser, with each method's own closed form from
+// the registry (methods/registry.h): one mapping for specs, fidelity and the evaluator.
+// Rules: docs/methods.md.
 #ifndef SF_COMMON_BUDGET_MAPPING_H_
 #define SF_COMMON_BUDGET_MAPPING_H_
 
@@ -8,23 +9,22 @@
 
 #include "absl/status/status.h"
 #include "common/job.h"
-#include "common/method_catalog.h"
+#include "common/phase.h"
+#include "methods/registry.h"
 
 namespace sf {
 
-enum class CompressionPhase { kPrefill, kDecode };
-
 // Sets the budget parameters of `method` in `params` for `compression` at
-// `sequence_length` in `phase`, with the kernels' closed forms
-// (kernels::ParamsForCompression: causal pairs kept in prefill, cached tokens read per
-// step in decode), so that a job's nominal compression is what its method computes. `params` already holds every other parameter resolved (defaults
-// included), because some rules depend on them (block and page sizes, sinks).
+// `sequence_length` in `phase`, with the method's closed form (ParamsForCompression:
+// causal pairs kept in prefill, cached tokens read per step in decode), so that a job's
+// nominal compression is what its method computes. `params` already holds every other
+// parameter resolved (defaults included), because some rules depend on them (block and
+// page sizes, sinks).
 // REQUIRES: compression >= 1, sequence_length >= 1.
 // Returns InvalidArgument when the method has no budget (dense) or no closed-form
 // mapping (flexprefill's gamma, xattention's threshold: give those natively).
 absl::Status ApplyCompressionTarget(const MethodInfo& method, int64_t sequence_length,
-                                    double compression, CompressionPhase phase,
-                                    ParamMap* params);
+                                    double compression, Phase phase, ParamMap* params);
 
 // Whether `param` of `method` is one ApplyCompressionTarget sets (so a spec that gives
 // `compression` must not give it too).

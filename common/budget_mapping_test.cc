@@ -3,7 +3,6 @@
 #include <string>
 
 #include "common/testing/status_matchers.h"
-#include "kernels/cpu/method_params.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -13,10 +12,10 @@ namespace {
 using ::sf::testing::StatusIs;
 using ::testing::HasSubstr;
 
-constexpr CompressionPhase kPrefill = CompressionPhase::kPrefill;
-constexpr CompressionPhase kDecode = CompressionPhase::kDecode;
+constexpr Phase kPrefill = Phase::kPrefill;
+constexpr Phase kDecode = Phase::kDecode;
 
-ParamMap Mapped(const char* method, int64_t length, double compression, CompressionPhase phase,
+ParamMap Mapped(const char* method, int64_t length, double compression, Phase phase,
                 ParamMap params = {}) {
   const MethodInfo* info = FindMethod(method);
   EXPECT_NE(info, nullptr);
@@ -25,7 +24,7 @@ ParamMap Mapped(const char* method, int64_t length, double compression, Compress
   return params;
 }
 
-int64_t MappedInt(const char* method, int64_t length, double compression, CompressionPhase phase,
+int64_t MappedInt(const char* method, int64_t length, double compression, Phase phase,
                   const char* param, ParamMap params = {}) {
   return std::get<int64_t>(Mapped(method, length, compression, phase, params).at(param));
 }
@@ -52,8 +51,7 @@ TEST(ApplyCompressionTarget, NominalCompressionOfTheMappedBudgetIsTheTarget) {
     for (int64_t length : {1024, 4096, 8191}) {
       for (double c : {2.0, 4.0, 8.0}) {
         const ParamMap p = Mapped(method, length, c, kPrefill);
-        absl::StatusOr<double> nominal =
-            kernels::NominalCompression(method, p, length, kernels::Phase::kPrefill);
+        absl::StatusOr<double> nominal = NominalCompression(method, p, length, Phase::kPrefill);
         ASSERT_THAT(nominal.status(), ::sf::testing::IsOk());
         EXPECT_NEAR(*nominal, c, 0.05 * c) << method << " L=" << length << " c=" << c;
       }
@@ -65,7 +63,7 @@ TEST(ApplyCompressionTarget, NominalCompressionOfTheMappedBudgetIsTheTarget) {
 TEST(ApplyCompressionTarget, BudgetsShrinkWithCompressionAndStayPositive) {
   for (const MethodInfo& m : AllMethods()) {
     if (!SupportsCompressionTarget(m)) continue;
-    for (CompressionPhase phase : {kPrefill, kDecode}) {
+    for (Phase phase : {kPrefill, kDecode}) {
       for (int64_t length : {1, 7, 512, 1023, 131072}) {
         int64_t previous = INT64_MAX;
         for (double c : {1.0, 1.5, 2.0, 10.0, 1000.0, 1e9}) {

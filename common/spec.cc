@@ -143,7 +143,28 @@ class SpecParser {
   void ParseModels(const YAML::Node& node, SweepSpec* spec);
   void ParseLengths(const YAML::Node& node, SweepSpec* spec);
   void ParseMethods(const YAML::Node& node, SweepSpec* spec);
+  // One entry of `methods`: its name, phases, compression targets and parameter lists,
+  // checked, then expanded into variants.
+  struct MethodEntry {
+    const MethodInfo* info = nullptr;
+    std::string where;  // "method <name>", the prefix of its messages
+    YAML::Node node;
+    bool ok = true;
+    std::vector<PhaseSet> phases;  // one variant per element
+    std::optional<YAML::Node> phase_node;
+    bool compression_given = false;
+    std::optional<std::vector<double>> compression;
+    // Parameter axes in the order given: (parameter, values), and where each was given.
+    std::vector<std::pair<const MethodParam*, std::vector<ParamValue>>> axes;
+    std::vector<std::pair<const MethodParam*, YAML::Node>> given;
+  };
   void ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec);
+  const MethodInfo* ParseMethodName(const YAML::Node& node);
+  void ParseMethodPhases(const YAML::Node& value, MethodEntry* m);
+  void ParseMethodCompression(const Entry& e, MethodEntry* m);
+  void ParseMethodParam(const Entry& e, MethodEntry* m);
+  void CheckMethodEntry(MethodEntry* m);
+  void AddMethodVariants(const MethodEntry& m, int entry, SweepSpec* spec);
   void ParseTasks(const YAML::Node& node, SweepSpec* spec);
   void ParseTask(const YAML::Node& node, SweepSpec* spec);
   void ParseGeneration(const YAML::Node& node, SweepSpec* spec);
@@ -456,7 +477,7 @@ void SpecParser::ParseMethods(const YAML::Node& node, SweepSpec* spec) {
   for (const YAML::Node& item : node) ParseMethod(item, entry++, spec);
 }
 
-void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec) {
+const MethodInfo* SpecParser::ParseMethodName(const YAML::Node& node) {
   std::vector<std::string> known;
   for (const MethodInfo& m : AllMethods()) known.push_back(m.name);
   std::optional<YAML::Node> name_node;
@@ -471,248 +492,242 @@ void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec)
     if (!name_node.has_value()) {
       Error(node.Mark(),
             "method has no name; add `name: <method>` (known: " + absl::StrJoin(known, ", ") + ")");
-      return;
+      return nullptr;
     }
   } else {
     Error(node.Mark(),
           absl::StrCat("each method must be a name or a map with `name`, got ", TypeName(node)));
-    return;
+    return nullptr;
   }
   auto name = String(*name_node, "method name");
-  if (!name) return;
+  if (!name) return nullptr;
   const MethodInfo* info = FindMethod(*name);
   if (info == nullptr) {
     Error(name_node->Mark(), absl::StrCat("unknown method '", *name, "'", DidYouMean(*name, known),
                                           " (known: ", absl::StrJoin(known, ", "), ")"));
+  }
+  return info;
+}
+
+void SpecParser::ParseMethodPhases(const YAML::Node& value, MethodEntry* m) {
+  const MethodInfo& info = *m->info;
+  m->phase_node.emplace(value);
+  auto nodes = ScalarOrList(value, m->where + " phase");
+  if (!nodes) {
+    m->ok = false;
     return;
   }
-  const std::string where = absl::StrCat("method ", info->name);
-
-  // Phases this entry runs in.
-  std::vector<MethodPhase> phases;
-  std::optional<YAML::Node> phase_node;
-  std::vector<Entry> entries;
-  if (node.IsMap()) {
-    std::vector<std::string> allowed = {"name", "phase", "compression"};
-    for (const MethodParam& p : info->params) allowed.push_back(p.name);
-    entries = Entries(node, where, &allowed);
-  }
-  bool ok = true;
-  std::optional<std::vector<double>> compression;
-  bool compression_given = false;
-  // Parameter axes in catalog order: (name, values).
-  std::vector<std::pair<const MethodParam*, std::vector<ParamValue>>> axes;
-  std::vector<std::pair<const MethodParam*, YAML::Node>> given;
-  for (const Entry& e : entries) {
-    if (e.key == "name") continue;
-    if (e.key == "phase") {
-      phase_node.emplace(e.value);
-      auto nodes = ScalarOrList(e.value, where + " phase");
-      if (!nodes) {
-        ok = false;
-        continue;
-      }
-      std::vector<std::string> texts;
-      for (const YAML::Node& n : *nodes) {
-        const std::string s = n.Scalar();
-        texts.push_back(s);
-        std::optional<MethodPhase> p;
-        if (s == "prefill") p = MethodPhase::kPrefill;
-        if (s == "decode") p = MethodPhase::kDecode;
-        if (s == "both") p = MethodPhase::kBoth;
-        if (!p) {
-          Error(n.Mark(), absl::StrCat(where, ": phase '", s, "' is not prefill, decode or both"));
-          ok = false;
-          continue;
-        }
-        if (info->phase != MethodPhase::kBoth && *p != info->phase) {
-          Error(n.Mark(), absl::StrCat(info->name, " runs only in ", PhaseName(info->phase),
-                                       "; remove `phase` or set it to ", PhaseName(info->phase)));
-          ok = false;
-          continue;
-        }
-        phases.push_back(*p);
-      }
-      CheckUnique(*nodes, texts, where + " phase");
-    } else if (e.key == "compression") {
-      compression_given = true;
-      if (!SupportsCompressionTarget(*info)) {
-        absl::Status s = ApplyCompressionTarget(*info, 1, 1, CompressionPhase::kPrefill, nullptr);
-        Error(e.key_node.Mark(), std::string(s.message()));
-        ok = false;
-        continue;
-      }
-      auto nodes = ScalarOrList(e.value, where + " compression");
-      if (!nodes) {
-        ok = false;
-        continue;
-      }
-      compression.emplace();
-      std::vector<std::string> texts;
-      std::vector<YAML::Node> kept;
-      for (const YAML::Node& n : *nodes) {
-        double c = 0;
-        if (!IsPlain(n) || !absl::SimpleAtod(n.Scalar(), &c) || !std::isfinite(c)) {
-          Error(n.Mark(),
-                absl::StrCat(where, " compression must be a number, got '", n.Scalar(), "'"));
-          ok = false;
-          continue;
-        }
-        if (c < 1) {
-          Error(n.Mark(),
-                absl::StrCat(where, " compression ", n.Scalar(),
-                             " is below 1: compression is 1/(1 - sparsity), so 1 is dense and "
-                             "10 keeps a tenth; use values >= 1"));
-          ok = false;
-          continue;
-        }
-        compression->push_back(c);
-        texts.push_back(absl::StrCat(c));
-        kept.push_back(n);
-      }
-      CheckUnique(kept, texts, where + " compression");
-    } else {
-      const MethodParam* param = FindParam(*info, e.key);
-      given.emplace_back(param, e.key_node);
-      auto nodes = ScalarOrList(e.value, absl::StrCat(where, " ", param->name));
-      if (!nodes) {
-        ok = false;
-        continue;
-      }
-      std::vector<ParamValue> values;
-      std::vector<std::string> texts;
-      std::vector<YAML::Node> kept;
-      for (const YAML::Node& n : *nodes) {
-        auto v = CatalogValue(n, *param, absl::StrCat(where, " ", param->name));
-        if (!v) {
-          ok = false;
-          continue;
-        }
-        values.push_back(*v);
-        texts.push_back(FormatValue(*v));
-        kept.push_back(n);
-      }
-      CheckUnique(kept, texts, absl::StrCat(where, " ", param->name));
-      axes.emplace_back(param, std::move(values));
+  std::vector<std::string> texts;
+  for (const YAML::Node& n : *nodes) {
+    const std::string s = n.Scalar();
+    texts.push_back(s);
+    std::optional<PhaseSet> p;
+    if (s == "prefill") p = PhaseSet::Of(Phase::kPrefill);
+    if (s == "decode") p = PhaseSet::Of(Phase::kDecode);
+    if (s == "both") p = PhaseSet::Both();
+    if (!p) {
+      Error(n.Mark(), absl::StrCat(m->where, ": phase '", s, "' is not prefill, decode or both"));
+      m->ok = false;
+      continue;
     }
+    if (!info.phases.Contains(*p)) {
+      Error(n.Mark(), absl::StrCat(info.name, " runs only in ", info.phases.Name(),
+                                   "; remove `phase` or set it to ", info.phases.Name()));
+      m->ok = false;
+      continue;
+    }
+    m->phases.push_back(*p);
   }
-  if (phases.empty() && ok) {
-    if (info->phase != MethodPhase::kBoth) {
-      phases.push_back(info->phase);
-    } else if (std::string(info->name) == "dense") {
-      phases.push_back(MethodPhase::kBoth);
+  CheckUnique(*nodes, texts, m->where + " phase");
+}
+
+void SpecParser::ParseMethodCompression(const Entry& e, MethodEntry* m) {
+  m->compression_given = true;
+  if (!SupportsCompressionTarget(*m->info)) {
+    absl::Status s = ApplyCompressionTarget(*m->info, 1, 1, Phase::kPrefill, nullptr);
+    Error(e.key_node.Mark(), std::string(s.message()));
+    m->ok = false;
+    return;
+  }
+  auto nodes = ScalarOrList(e.value, m->where + " compression");
+  if (!nodes) {
+    m->ok = false;
+    return;
+  }
+  m->compression.emplace();
+  std::vector<std::string> texts;
+  std::vector<YAML::Node> kept;
+  for (const YAML::Node& n : *nodes) {
+    double c = 0;
+    if (!IsPlain(n) || !absl::SimpleAtod(n.Scalar(), &c) || !std::isfinite(c)) {
+      Error(n.Mark(),
+            absl::StrCat(m->where, " compression must be a number, got '", n.Scalar(), "'"));
+      m->ok = false;
+      continue;
+    }
+    if (c < 1) {
+      Error(n.Mark(),
+            absl::StrCat(m->where, " compression ", n.Scalar(),
+                         " is below 1: compression is 1/(1 - sparsity), so 1 is dense and "
+                         "10 keeps a tenth; use values >= 1"));
+      m->ok = false;
+      continue;
+    }
+    m->compression->push_back(c);
+    texts.push_back(absl::StrCat(c));
+    kept.push_back(n);
+  }
+  CheckUnique(kept, texts, m->where + " compression");
+}
+
+void SpecParser::ParseMethodParam(const Entry& e, MethodEntry* m) {
+  const MethodParam* param = FindParam(*m->info, e.key);
+  m->given.emplace_back(param, e.key_node);
+  const std::string what = absl::StrCat(m->where, " ", param->name);
+  auto nodes = ScalarOrList(e.value, what);
+  if (!nodes) {
+    m->ok = false;
+    return;
+  }
+  std::vector<ParamValue> values;
+  std::vector<std::string> texts;
+  std::vector<YAML::Node> kept;
+  for (const YAML::Node& n : *nodes) {
+    auto v = CatalogValue(n, *param, what);
+    if (!v) {
+      m->ok = false;
+      continue;
+    }
+    values.push_back(*v);
+    texts.push_back(FormatValue(*v));
+    kept.push_back(n);
+  }
+  CheckUnique(kept, texts, what);
+  m->axes.emplace_back(param, std::move(values));
+}
+
+void SpecParser::CheckMethodEntry(MethodEntry* m) {
+  const MethodInfo& info = *m->info;
+  if (m->phases.empty() && m->ok) {
+    if (!info.default_phases.empty()) {
+      m->phases.push_back(info.default_phases);
     } else {
-      Error(phase_node.has_value() ? phase_node->Mark() : node.Mark(),
-            absl::StrCat(info->name,
+      Error(m->phase_node.has_value() ? m->phase_node->Mark() : m->node.Mark(),
+            absl::StrCat(info.name,
                          " can run in either phase; add `phase: prefill`, `phase: decode`, "
                          "`phase: both` or a list of them"));
-      ok = false;
+      m->ok = false;
     }
   }
   // Budget: natively or from compression, not both; every other parameter needs a value.
-  const bool has_compression = compression.has_value();
-  for (const auto& [param, key_node] : given) {
-    if (compression_given && IsSetByCompression(*info, param->name)) {
+  for (const auto& [param, key_node] : m->given) {
+    if (m->compression_given && IsSetByCompression(info, param->name)) {
       Error(key_node.Mark(),
-            absl::StrCat(where, ": `", param->name,
+            absl::StrCat(m->where, ": `", param->name,
                          "` is derived from `compression`; give one or the other, not both"));
-      ok = false;
+      m->ok = false;
     }
   }
-  for (const MethodParam& p : info->params) {
-    const bool present =
-        std::any_of(given.begin(), given.end(), [&p](const auto& g) { return g.first == &p; });
+  for (const MethodParam& p : info.params) {
+    const bool present = std::any_of(m->given.begin(), m->given.end(),
+                                     [&p](const auto& g) { return g.first == &p; });
     if (present || p.default_value[0] != '\0') continue;
-    if (compression_given && IsSetByCompression(*info, p.name)) continue;
-    const bool is_budget = std::string(p.name) == info->budget_param;
-    Error(node.Mark(), absl::StrCat(where, " needs `", p.name, "` (", p.help, ")",
-                                    is_budget && SupportsCompressionTarget(*info)
-                                        ? " or `compression: [...]` targets"
-                                        : "",
-                                    "; it has no default"));
-    ok = false;
+    if (m->compression_given && IsSetByCompression(info, p.name)) continue;
+    const bool is_budget = std::string(p.name) == info.budget_param;
+    Error(m->node.Mark(), absl::StrCat(m->where, " needs `", p.name, "` (", p.help, ")",
+                                       is_budget && SupportsCompressionTarget(info)
+                                           ? " or `compression: [...]` targets"
+                                           : "",
+                                       "; it has no default"));
+    m->ok = false;
   }
-  if (!ok) return;
+}
+
+void SpecParser::AddMethodVariants(const MethodEntry& m, int entry, SweepSpec* spec) {
+  const MethodInfo& info = *m.info;
+  const bool has_compression = m.compression.has_value();
   // Refuse before building the variants, so that an absurd entry costs no memory.
-  int64_t variants = SatMul(static_cast<int64_t>(phases.size()),
-                            has_compression ? static_cast<int64_t>(compression->size()) : 1);
-  for (const auto& axis : axes)
+  int64_t variants = SatMul(static_cast<int64_t>(m.phases.size()),
+                            has_compression ? static_cast<int64_t>(m.compression->size()) : 1);
+  for (const auto& axis : m.axes)
     variants = SatMul(variants, static_cast<int64_t>(axis.second.size()));
   if (variants > options_.max_jobs) {
-    Error(node.Mark(),
-          absl::StrCat(where, " expands to ", variants, " variants, more than the limit of ",
+    Error(m.node.Mark(),
+          absl::StrCat(m.where, " expands to ", variants, " variants, more than the limit of ",
                        options_.max_jobs, " jobs; shorten its parameter lists"));
     return;
   }
-
   // Defaults, then the cartesian product of the given axes.
-  ParamMap base;
-  for (const MethodParam& p : info->params) {
-    if (p.default_value[0] == '\0') continue;
-    switch (p.type) {
-      case ParamType::kInt: {
-        int64_t v = 0;
-        SF_CHECK(absl::SimpleAtoi(p.default_value, &v)) << p.name;
-        base[p.name] = v;
-        break;
-      }
-      case ParamType::kFloat: {
-        double v = 0;
-        SF_CHECK(absl::SimpleAtod(p.default_value, &v)) << p.name;
-        base[p.name] = v;
-        break;
-      }
-      case ParamType::kBool:
-        base[p.name] = std::string(p.default_value) == "true";
-        break;
-      case ParamType::kString:
-        base[p.name] = std::string(p.default_value);
-        break;
-    }
-  }
-  std::vector<ParamMap> combos = {base};
-  for (const auto& [param, values] : axes) {
+  std::vector<ParamMap> combos = {DefaultParams(info)};
+  for (const auto& [param, values] : m.axes) {
     std::vector<ParamMap> next;
     next.reserve(combos.size() * values.size());
     for (const ParamMap& c : combos) {
       for (const ParamValue& v : values) {
-        ParamMap m = c;
-        m[param->name] = v;
-        next.push_back(std::move(m));
+        ParamMap p = c;
+        p[param->name] = v;
+        next.push_back(std::move(p));
       }
     }
     combos = std::move(next);
   }
   std::vector<std::optional<double>> targets;
   if (has_compression) {
-    targets.assign(compression->begin(), compression->end());
+    targets.assign(m.compression->begin(), m.compression->end());
   } else {
     targets.push_back(std::nullopt);
   }
   int64_t count = 0;
-  for (MethodPhase phase : phases) {
+  for (PhaseSet phases : m.phases) {
     for (const ParamMap& params : combos) {
       for (const std::optional<double>& target : targets) {
         MethodVariant v;
-        v.method.name = info->name;
+        v.method.name = info.name;
         v.method.params = params;
         v.method.compression = target;
-        v.phase = phase;
+        v.phases = phases;
         v.entry = entry;
         spec->methods.push_back(std::move(v));
         ++count;
       }
     }
   }
-  std::string detail = absl::StrCat(info->name, " ", count);
+  std::string detail = absl::StrCat(info.name, " ", count);
   std::vector<std::string> parts;
-  if (phases.size() > 1) parts.push_back(absl::StrCat("phase ", phases.size()));
-  for (const auto& [param, values] : axes) {
+  if (m.phases.size() > 1) parts.push_back(absl::StrCat("phase ", m.phases.size()));
+  for (const auto& [param, values] : m.axes) {
     if (values.size() > 1) parts.push_back(absl::StrCat(param->name, " ", values.size()));
   }
-  if (has_compression) parts.push_back(absl::StrCat("compression ", compression->size()));
+  if (has_compression) parts.push_back(absl::StrCat("compression ", m.compression->size()));
   if (!parts.empty()) absl::StrAppend(&detail, " (", absl::StrJoin(parts, " x "), ")");
   method_detail_.push_back(std::move(detail));
+}
+
+void SpecParser::ParseMethod(const YAML::Node& node, int entry, SweepSpec* spec) {
+  MethodEntry m;
+  m.info = ParseMethodName(node);
+  if (m.info == nullptr) return;
+  m.where = absl::StrCat("method ", m.info->name);
+  m.node = node;
+  std::vector<Entry> entries;
+  if (node.IsMap()) {
+    std::vector<std::string> allowed = {"name", "phase", "compression"};
+    for (const MethodParam& p : m.info->params) allowed.push_back(p.name);
+    entries = Entries(node, m.where, &allowed);
+  }
+  for (const Entry& e : entries) {
+    if (e.key == "name") continue;
+    if (e.key == "phase") {
+      ParseMethodPhases(e.value, &m);
+    } else if (e.key == "compression") {
+      ParseMethodCompression(e, &m);
+    } else {
+      ParseMethodParam(e, &m);
+    }
+  }
+  CheckMethodEntry(&m);
+  if (!m.ok) return;
+  AddMethodVariants(m, entry, spec);
 }
 
 void SpecParser::ParseTasks(const YAML::Node& node, SweepSpec* spec) {
@@ -1088,13 +1103,12 @@ absl::StatusOr<std::vector<JobSpec>> ExpandSweep(const SweepSpec& spec, ExpandSt
           // mostly measured in); decode-only variants map per decode step.
           absl::Status s = ApplyCompressionTarget(
               *info, length, *method.compression,
-              variant.phase == MethodPhase::kDecode ? CompressionPhase::kDecode
-                                                    : CompressionPhase::kPrefill,
+              variant.phases.Has(Phase::kPrefill) ? Phase::kPrefill : Phase::kDecode,
               &method.params);
           if (!s.ok()) return Annotate(s, absl::StrCat(spec.source, ": method ", method.name));
         }
-        const bool in_prefill = variant.phase != MethodPhase::kDecode;
-        const bool in_decode = variant.phase != MethodPhase::kPrefill;
+        const bool in_prefill = variant.phases.Has(Phase::kPrefill);
+        const bool in_decode = variant.phases.Has(Phase::kDecode);
         const double c = method.compression.value_or(1.0);
         const double prefill_c = in_prefill ? c : 1.0;
         const double decode_c = in_decode ? c : 1.0;

@@ -11,8 +11,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/job.h"
-#include "common/method_catalog.h"
 #include "common/model_identity.h"
+#include "common/phase.h"
 
 namespace sf {
 
@@ -49,8 +49,8 @@ struct ModelEntry {
 // parameters, which are derived per sequence length at expansion.
 struct MethodVariant {
   MethodChoice method;
-  MethodPhase phase = MethodPhase::kBoth;  // where it runs; dense fills the other phase
-  int entry = 0;                           // index of the spec's method entry
+  PhaseSet phases = PhaseSet::Both();  // where it runs; dense fills the other phase
+  int entry = 0;                       // index of the spec's method entry
 };
 
 struct GridAxis {

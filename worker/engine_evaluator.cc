@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/model_cost.h"
 #include "common/status.h"
-#include "kernels/cpu/method_params.h"
 #include "kernels/device.h"
+#include "methods/registry.h"
 #include "tasks/task.h"
 #include "worker/method_hooks.h"
 #include "worker/model/chat_template.h"
@@ -27,10 +27,9 @@ double Seconds(std::chrono::steady_clock::time_point from) {
 
 // Nominal compression of a method choice: what the spec asked for, else the closed form of
 // its parameters, else 1 (threshold methods have none).
-double Nominal(const MethodChoice& method, int64_t seq_len, kernels::Phase phase) {
+double Nominal(const MethodChoice& method, int64_t seq_len, Phase phase) {
   if (method.compression) return *method.compression;
-  absl::StatusOr<double> c =
-      kernels::NominalCompression(method.name, method.params, seq_len, phase);
+  absl::StatusOr<double> c = NominalCompression(method.name, method.params, seq_len, phase);
   return c.ok() ? *c : 1.0;
 }
 
@@ -112,9 +111,8 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
     absl::StatusOr<const tasks::TaskInfo*> info = tasks::FindTask(job.task.name);
     if (info.ok()) summary.metric = (*info)->metric;
   }
-  summary.nominal_compression =
-      Nominal(job.prefill, job.sequence_length, kernels::Phase::kPrefill) *
-      Nominal(job.decode, job.sequence_length, kernels::Phase::kDecode);
+  summary.nominal_compression = Nominal(job.prefill, job.sequence_length, Phase::kPrefill) *
+                                Nominal(job.decode, job.sequence_length, Phase::kDecode);
   model::AttentionStats prefill_total, decode_total;
   double input_tokens_total = 0, output_tokens_total = 0;
   int64_t tokens_total = 0;

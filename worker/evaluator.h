@@ -67,7 +67,7 @@ class Evaluator {
  public:
   virtual ~Evaluator() = default;
 
-  // Attention methods (common/method_catalog.h names) and backends ("cpu", "cuda", ...)
+  // Attention methods (methods/registry.h names) and backends ("cpu", "cuda", ...)
   // this evaluator offers; the worker registers them as its capabilities.
   virtual std::vector<std::string> Methods() const = 0;
   virtual std::vector<std::string> Backends() const = 0;

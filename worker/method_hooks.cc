@@ -8,7 +8,9 @@
 #include "absl/strings/str_join.h"
 #include "common/status.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/cpu_method.h"
 #include "kernels/cpu/method_params.h"
+#include "methods/registry.h"
 
 namespace sf::worker {
 namespace {
@@ -78,8 +80,9 @@ class KernelPrefillHook : public MethodHook {
 
 class EvictingDecodeHook : public MethodHook {
  public:
-  EvictingDecodeHook(std::string method, kernels::MethodParams params)
-      : method_(std::move(method)), params_(std::move(params)) {}
+  // `exact_dense`: the method keeps every token (the baseline), so nothing is evicted.
+  EvictingDecodeHook(std::string method, kernels::MethodParams params, bool exact_dense)
+      : method_(std::move(method)), params_(std::move(params)), exact_dense_(exact_dense) {}
   std::string Name() const override { return method_; }
 
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
@@ -93,14 +96,11 @@ class EvictingDecodeHook : public MethodHook {
   }
 
   // Dense decoding: nothing is evicted, so pairs_dense equals DensePairs.
-  bool IsExactDense() const override { return method_ == "dense"; }
+  bool IsExactDense() const override { return exact_dense_; }
 
   absl::Status AfterPrefill(const AttentionCall& call) override {
-    if (method_ == "dense") return absl::OkStatus();
-    int64_t window = call.num_queries;
-    if (const auto* p = std::get_if<kernels::SnapKvParams>(&params_)) {
-      window = std::min<int64_t>(p->window, call.num_queries);
-    }
+    if (exact_dense_) return absl::OkStatus();
+    const int64_t window = params_.method().ObservationRows(call.num_queries);
     kernels::TensorView obs = QueryView(call).Rows(call.num_queries - window, window);
     const kernels::Tensor keys = CopyHeads(call, false);
     absl::StatusOr<kernels::KeptTokens> kept =
@@ -119,10 +119,11 @@ class EvictingDecodeHook : public MethodHook {
  private:
   std::string method_;
   kernels::MethodParams params_;
+  bool exact_dense_;
   model::DenseAttention dense_;
 };
 
-// Methods that choose keys per decode step without evicting (quest, oracle_topk): each
+// Methods that choose keys per decode step without evicting (DecodeRun::kPerStep): each
 // step runs kernels::DecodeAttention over the whole cache with the step as its one query,
 // so the selection is exactly the reference's (Quest's page index is rebuilt from the
 // cache each step, O(context) like the attention itself).
@@ -170,13 +171,15 @@ class PerStepDecodeHook : public MethodHook {
 
 class DenseHook : public MethodHook {
  public:
-  std::string Name() const override { return "dense"; }
+  explicit DenseHook(std::string method) : method_(std::move(method)) {}
+  std::string Name() const override { return method_; }
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
     return dense_.Attend(call, stats);
   }
   bool IsExactDense() const override { return true; }
 
  private:
+  std::string method_;
   model::DenseAttention dense_;
 };
 
@@ -184,18 +187,26 @@ bool Contains(const std::vector<std::string>& names, const std::string& name) {
   return absl::c_linear_search(names, name);
 }
 
+// The registered methods of `phase` that have a CPU selection, in the registry's order.
+std::vector<std::string> WiredMethods(Phase phase) {
+  std::vector<std::string> names;
+  for (const MethodInfo& m : AllMethods()) {
+    if (m.phases.Has(phase) && kernels::FindCpuMethod(m.name) != nullptr) {
+      names.push_back(m.name);
+    }
+  }
+  return names;
+}
+
 }  // namespace
 
 const std::vector<std::string>& WiredPrefillMethods() {
-  static const auto* names =
-      new std::vector<std::string>{"dense",      "block_sparse", "vertical_slash", "flexprefill",
-                                   "xattention", "streaming",    "oracle_topk"};
+  static const auto* names = new std::vector<std::string>(WiredMethods(Phase::kPrefill));
   return *names;
 }
 
 const std::vector<std::string>& WiredDecodeMethods() {
-  static const auto* names = new std::vector<std::string>{"dense",      "streaming", "snapkv",
-                                                          "ada_snapkv", "quest",     "oracle_topk"};
+  static const auto* names = new std::vector<std::string>(WiredMethods(Phase::kDecode));
   return *names;
 }
 
@@ -205,7 +216,10 @@ absl::StatusOr<std::unique_ptr<MethodHook>> MakePrefillHook(const MethodChoice& 
         "prefill method '", method.name,
         "' is not wired into the engine; wired: ", absl::StrJoin(WiredPrefillMethods(), ", ")));
   }
-  if (method.name == "dense") return std::make_unique<DenseHook>();
+  // The baseline runs on the engine's own tiled dense attention.
+  if (FindMethod(method.name)->budget_rule == BudgetRule::kNone) {
+    return std::make_unique<DenseHook>(method.name);
+  }
   SF_ASSIGN_OR_RETURN(kernels::MethodParams params,
                       kernels::ParseMethodParams(method.name, method.params));
   return std::make_unique<KernelPrefillHook>(method.name, std::move(params));
@@ -219,10 +233,11 @@ absl::StatusOr<std::unique_ptr<MethodHook>> MakeDecodeHook(const MethodChoice& m
   }
   SF_ASSIGN_OR_RETURN(kernels::MethodParams params,
                       kernels::ParseMethodParams(method.name, method.params));
-  if (method.name == "quest" || method.name == "oracle_topk") {
+  if (params.method().decode_run() == kernels::DecodeRun::kPerStep) {
     return std::make_unique<PerStepDecodeHook>(method.name, std::move(params));
   }
-  return std::make_unique<EvictingDecodeHook>(method.name, std::move(params));
+  const bool exact_dense = params.method().attends_every_key();
+  return std::make_unique<EvictingDecodeHook>(method.name, std::move(params), exact_dense);
 }
 
 }  // namespace sf::worker

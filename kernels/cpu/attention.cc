@@ -329,6 +329,9 @@ SelectionStructure DescribeSelection(const Selection& selection) {
     out.offsets.push_back(h.offsets);
     out.blocks.push_back(h.blocks);
     out.block = std::max(out.block, h.block);
+    out.pages.push_back(h.row_pages.empty() ? std::vector<int64_t>{} : h.row_pages.front());
+    out.page = std::max(out.page, h.page);
+    out.kept.push_back(h.kept);
   }
   return out;
 }

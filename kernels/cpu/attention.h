@@ -70,10 +70,10 @@ struct SelectionResult {
   double estimation_flops = 0;
 };
 
-// Prefill: every query row of `input` attends to the keys `method` selects.
-// Methods: dense, block_sparse, vertical_slash, flexprefill, xattention, streaming,
-// oracle_topk. Decode-only methods and invalid parameters (budget larger than the
-// sequence, block 0, ...) -> InvalidArgument naming the parameter.
+// Prefill: every query row of `input` attends to the keys `method` selects (its CPU
+// selection, kernels/cpu/cpu_method.h; `params` must come from ParseMethodParams for
+// the same method). Methods that run only in decode and invalid parameters (budget
+// larger than the sequence, block 0, ...) -> InvalidArgument naming the parameter.
 absl::StatusOr<AttentionResult> PrefillAttention(absl::string_view method,
                                                  const MethodParams& params,
                                                  const AttentionInput& input);
@@ -86,7 +86,7 @@ absl::StatusOr<SelectionResult> PrefillSelect(absl::string_view method, const Me
 // after a prompt of P = steps.q_offset tokens. `observation_q` holds the prompt's last
 // queries ([Hq, W, D], positions P - W .. P - 1), used by the SnapKV family to choose
 // what to evict from the prompt's cache; tokens generated after the prompt are always
-// kept. Methods: dense, streaming, snapkv, ada_snapkv, quest, oracle_topk.
+// kept. Methods that run only in prefill -> InvalidArgument.
 absl::StatusOr<AttentionResult> DecodeAttention(absl::string_view method,
                                                 const MethodParams& params,
                                                 const AttentionInput& steps,
@@ -100,8 +100,9 @@ absl::StatusOr<SelectionResult> DecodeSelect(absl::string_view method, const Met
 // Query-key pairs `selection` chooses over the rows of `input`, all heads.
 double SelectedPairs(const Selection& selection, const AttentionInput& input);
 
-// KV compression after prefill (snapkv, ada_snapkv, streaming, dense): the prompt
-// positions kept per KV head, sorted. `keys` is [Hkv, P, D]; `observation_q` as above.
+// KV compression after prefill (the methods whose decode evicts: the SnapKV family,
+// streaming, dense): the prompt positions kept per KV head, sorted. `keys` is
+// [Hkv, P, D]; `observation_q` as above. Other methods -> InvalidArgument.
 struct KeptTokens {
   std::vector<std::vector<int64_t>> per_kv_head;
   double estimation_flops = 0;
@@ -136,13 +137,18 @@ class QuestPageIndex {
 
 // The structure behind a selection, where it has one, for comparisons with other
 // implementations: per query head the columns and diagonal offsets (pos - key) of line
-// patterns (vertical_slash, flexprefill), or the key blocks chosen per query block
-// (block_sparse, xattention, flexprefill's query-aware heads). Empty for other shapes.
+// patterns (vertical_slash, flexprefill), the key blocks chosen per query block
+// (block_sparse, xattention, flexprefill's query-aware heads), the pages of the first
+// row of per-step page selections (quest) or the prompt tokens kept after eviction (the
+// SnapKV family). Empty for other shapes.
 struct SelectionStructure {
   std::vector<std::vector<int64_t>> columns;              // [Hq] sorted
   std::vector<std::vector<int64_t>> offsets;              // [Hq] sorted
   int64_t block = 0;                                      // block size of `blocks`
   std::vector<std::vector<std::vector<int64_t>>> blocks;  // [Hq][query block] key blocks
+  int64_t page = 0;                                       // page size of `pages`
+  std::vector<std::vector<int64_t>> pages;                // [Hq] sorted pages of row 0
+  std::vector<std::vector<int64_t>> kept;                 // [Hq] sorted kept prompt tokens
 };
 SelectionStructure DescribeSelection(const Selection& selection);
 

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/method_params.h"
+#include "methods/registry.h"
 
 namespace sf::kernels {
 namespace {
@@ -164,11 +165,12 @@ INSTANTIATE_TEST_SUITE_P(Lengths, EveryMethod, ::testing::Values(97, 131));
 
 TEST(EveryMethod, CompressionOne_EqualsDense) {
   const Qkv qkv = RandomQkv(4, 2, 101, 64, 5);
+  SF_ASSERT_OK_AND_ASSIGN(MethodParams dense_params, ParseMethodParams("dense", {}));
   SF_ASSERT_OK_AND_ASSIGN(AttentionResult dense,
-                          PrefillAttention("dense", DenseParams{}, qkv.Input()));
+                          PrefillAttention("dense", dense_params, qkv.Input()));
   SF_ASSERT_OK_AND_ASSIGN(
       AttentionResult dense_decode,
-      DecodeAttention("dense", DenseParams{}, qkv.Input(kPrompt), qkv.q.View().Rows(0, kPrompt)));
+      DecodeAttention("dense", dense_params, qkv.Input(kPrompt), qkv.q.View().Rows(0, kPrompt)));
   for (Case c : SmallCases()) {
     SCOPED_TRACE(c.method);
     if (c.method == "flexprefill") {

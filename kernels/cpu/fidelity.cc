@@ -10,9 +10,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/method_catalog.h"
+#include "common/logging.h"
 #include "common/status.h"
+#include "kernels/cpu/cpu_method.h"
 #include "kernels/cpu/fidelity_internal.h"
+#include "methods/registry.h"
 
 namespace sf::kernels {
 namespace {
@@ -235,8 +237,11 @@ DenseReference ComputeDenseReference(const LayerQkv& qkv, Phase phase, int64_t d
   DenseReference ref;
   ref.phase = phase;
   ref.prompt = phase == Phase::kDecode ? qkv.k.len - decode_steps : 0;
-  absl::StatusOr<AttentionResult> r =
-      PrefillAttention("dense", DenseParams{}, PhaseInput(qkv, ref));
+  const char* dense = BaselineMethod().name;
+  absl::StatusOr<MethodParams> params = ParseMethodParams(dense, {});
+  SF_CHECK(params.ok()) << params.status();
+  absl::StatusOr<AttentionResult> r = PrefillAttention(dense, *params, PhaseInput(qkv, ref));
+  SF_CHECK(r.ok()) << r.status();
   ref.result = *std::move(r);
   return ref;
 }
@@ -282,69 +287,38 @@ absl::StatusOr<FidelityResult> MeasureFidelity(absl::string_view method, const P
   return f;
 }
 
-namespace internal {
+absl::StatusOr<ParamMap> CalibrateClosedForm(const Calibration& c, int64_t seq_len) {
+  return ParamsForCompression(c.method.name, c.params, c.compression, seq_len, c.phase);
+}
 
-absl::StatusOr<ParamMap> CalibrateWith(absl::string_view method, const ParamMap& params,
-                                       double compression, const LayerQkv& qkv,
-                                       const DenseReference& reference, const SelectFn& select) {
-  const std::string name(method);
-  const int64_t len = qkv.k.len;
-  if (!(compression >= 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("compression must be >= 1 (1 = dense), got ", compression));
-  }
-  const bool decode = reference.phase == Phase::kDecode;
-  if (name != "flexprefill" && name != "xattention" && name != "vertical_slash") {
-    // The SnapKV family budgets the prompt's cache; the rest the whole sequence.
-    const bool prompt_budget = decode && (name == "snapkv" || name == "ada_snapkv");
-    return ParamsForCompression(method, params, compression, prompt_budget ? reference.prompt : len,
-                                decode ? Phase::kDecode : Phase::kPrefill);
-  }
-  const AttentionInput in = PhaseInput(qkv, reference);
+double MeasuredCompression(const Calibration& c, const Selection& selection) {
+  const AttentionInput& in = c.input;
   const double causal = in.q.heads * (2.0 * in.q_offset + in.q.len + 1) * in.q.len / 2.0;
-  if (name == "vertical_slash") {
-    // Columns late in the sequence cover few rows, so the nominal mapping overshoots:
-    // bisect the line count on the measured compression instead.
-    SF_ASSIGN_OR_RETURN(ParamMap p, ParamsForCompression(method, params, compression, len));
-    if (compression <= 1.0) return p;
-    SF_ASSIGN_OR_RETURN(MethodParams typed, ParseMethodParams(method, p));
-    const auto& vs = std::get<VerticalSlashParams>(typed);
-    int64_t lo = std::min(len, std::max(vs.sink, vs.local)), hi = len;
-    while (lo < hi) {  // the largest count whose compression still reaches the target
-      const int64_t mid = lo + (hi - lo + 1) / 2;
-      p["verticals"] = mid;
-      SF_ASSIGN_OR_RETURN(MethodParams t, ParseMethodParams(method, p));
-      SF_ASSIGN_OR_RETURN(SelectionResult sel, select(t));
-      if (causal / SelectedPairs(*sel.selection, in) >= compression) {
-        lo = mid;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    p["verticals"] = lo;
-    return p;
+  return causal / SelectedPairs(selection, in);
+}
+
+absl::StatusOr<ParamMap> CalibrateMassThreshold(const Calibration& c, const char* param) {
+  if (c.phase == Phase::kDecode) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method ", c.method.name, " is a prefill method"));
   }
-  if (decode) {
-    return absl::InvalidArgumentError(absl::StrCat("method ", name, " is a prefill method"));
-  }
-  const std::string param = name == "flexprefill" ? "gamma" : "threshold";
-  ParamMap p = params;
+  ParamMap p = c.params;
   p[param] = 1.0;
-  if (compression <= 1.0) return p;
+  if (c.compression <= 1.0) return p;
   // Compression falls as the mass threshold grows: bisect on it.
   double lo = 0.0, hi = 1.0, best = 1.0, best_gap = INFINITY;
   for (int it = 0; it < 12; ++it) {
     const double mid = 0.5 * (lo + hi);
     p[param] = mid;
-    SF_ASSIGN_OR_RETURN(MethodParams typed, ParseMethodParams(method, p));
-    SF_ASSIGN_OR_RETURN(SelectionResult s, select(typed));
-    const double c = causal / SelectedPairs(*s.selection, in);
-    const double gap = std::abs(std::log(c / compression));
+    SF_ASSIGN_OR_RETURN(MethodParams typed, ParseMethodParams(c.method.name, p));
+    SF_ASSIGN_OR_RETURN(SelectionResult s, c.select(typed));
+    const double measured = MeasuredCompression(c, *s.selection);
+    const double gap = std::abs(std::log(measured / c.compression));
     if (gap < best_gap) {
       best_gap = gap;
       best = mid;
     }
-    if (c > compression) {
+    if (measured > c.compression) {
       lo = mid;
     } else {
       hi = mid;
@@ -352,6 +326,27 @@ absl::StatusOr<ParamMap> CalibrateWith(absl::string_view method, const ParamMap&
   }
   p[param] = best;
   return p;
+}
+
+namespace internal {
+
+absl::StatusOr<ParamMap> CalibrateWith(absl::string_view method, const ParamMap& params,
+                                       double compression, const LayerQkv& qkv,
+                                       const DenseReference& reference, const SelectFn& select) {
+  if (!(compression >= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("compression must be >= 1 (1 = dense), got ", compression));
+  }
+  const MethodInfo* info = FindMethod(method);
+  const CpuMethodEntry* entry = FindCpuMethod(method);
+  if (info == nullptr || entry == nullptr || entry->calibrate == nullptr) {
+    // The closed form at the layer's length (unknown methods get their error there).
+    return ParamsForCompression(method, params, compression, qkv.k.len, reference.phase);
+  }
+  const AttentionInput in = PhaseInput(qkv, reference);
+  const Calibration c{*info,           params,           compression, qkv.k.len,
+                      reference.phase, reference.prompt, in,          select};
+  return entry->calibrate(c);
 }
 
 }  // namespace internal

@@ -6,16 +6,17 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <map>
-#include <tuple>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/method_catalog.h"
 #include "common/status.h"
+#include "kernels/cpu/cpu_method.h"
 #include "kernels/cpu/fidelity.h"
 #include "kernels/cpu/fidelity_internal.h"
 #include "kernels/cpu/selection_internal.h"
+#include "kernels/cpu/shared_stats.h"
+#include "methods/registry.h"
 
 namespace sf::kernels {
 namespace {
@@ -340,100 +341,22 @@ float KthLargest(float* x, int64_t n, int64_t k, float* tmp) {
   return x[t];
 }
 
-bool IsDecodeMethod(const MethodInfo& m) { return m.phase == MethodPhase::kDecode; }
-
 // One request after calibration and selection.
 struct Prepared {
   absl::Status status;
   FidelityResult result;
-  std::shared_ptr<const Selection> selection;  // null for dense and oracle_topk
-  int64_t oracle_k = 0;                        // oracle_topk: keys per row
+  std::shared_ptr<const Selection> selection;  // null for dense rows and exact top-k rows
+  int64_t oracle_k = 0;                        // exact top-k: keys per row
   bool dense = false;
   double seconds = 0;
-};
-
-// Statistics computed once per table and shared by the requests that need them.
-class StatsCache {
- public:
-  explicit StatsCache(const AttentionInput& in) : in_(in) {}
-  // Computes the line mass of every last_q in one pass over the softmax rows.
-  void PrefetchLines(std::vector<int64_t> last_qs) {
-    std::sort(last_qs.begin(), last_qs.end());
-    last_qs.erase(std::unique(last_qs.begin(), last_qs.end()), last_qs.end());
-    for (internal::LineMass& m : internal::ComputeLineMasses(in_, last_qs)) {
-      lines_.emplace(m.last_q, std::move(m));
-    }
-  }
-  const internal::LineMass& Lines(int64_t last_q) {
-    auto it = lines_.find(last_q);
-    if (it == lines_.end())
-      it = lines_.emplace(last_q, internal::ComputeLineMass(in_, last_q)).first;
-    return it->second;
-  }
-  const internal::BlockMass& Blocks(int64_t block, int64_t stride) {
-    auto key = std::make_pair(block, stride);
-    auto it = blocks_.find(key);
-    if (it == blocks_.end()) {
-      it = blocks_.emplace(key, internal::ComputeXAttentionMass(in_, block, stride)).first;
-    }
-    return it->second;
-  }
-  const std::vector<std::vector<double>>& SnapImportance(const SnapKvParams& p,
-                                                         const TensorView& obs,
-                                                         const TensorView& keys) {
-    auto key = std::make_tuple(p.window, p.pool, p.adaptive);
-    auto it = snap_.find(key);
-    if (it == snap_.end()) {
-      // snapkv and ada_snapkv share the softmax rows: compute both reductions.
-      auto both = internal::SnapKvImportanceBoth(p.window, p.pool, obs, keys);
-      snap_.emplace(std::make_tuple(p.window, p.pool, false), std::move(both.first));
-      snap_.emplace(std::make_tuple(p.window, p.pool, true), std::move(both.second));
-      it = snap_.find(key);
-    }
-    return it->second;
-  }
-
- private:
-  const AttentionInput& in_;
-  std::map<int64_t, internal::LineMass> lines_;
-  std::map<std::pair<int64_t, int64_t>, internal::BlockMass> blocks_;
-  std::map<std::tuple<int64_t, int64_t, bool>, std::vector<std::vector<double>>> snap_;
 };
 
 // The selection of `method` for typed parameters, from the shared statistics where the
 // method has them, else the method's own selection step.
 absl::StatusOr<SelectionResult> SelectShared(absl::string_view method, const MethodParams& typed,
                                              const AttentionInput& in, const TensorView& obs,
-                                             Phase phase, StatsCache& cache) {
-  if (const auto* vs = std::get_if<VerticalSlashParams>(&typed)) {
-    return internal::VerticalSlashFrom(in, *vs, cache.Lines(std::min(vs->last_q, in.q.len)));
-  }
-  if (const auto* fp = std::get_if<FlexPrefillParams>(&typed); fp != nullptr && !fp->original) {
-    return internal::FlexPrefillStudyFrom(in, *fp, cache.Lines(std::min(fp->last_q, in.q.len)));
-  }
-  if (const auto* xa = std::get_if<XAttentionParams>(&typed)) {
-    if (xa->stride <= xa->block && xa->block % xa->stride == 0) {
-      return internal::XAttentionFrom(in, *xa, cache.Blocks(xa->block, xa->stride));
-    }
-  }
-  if (const auto* sk = std::get_if<SnapKvParams>(&typed);
-      sk != nullptr && phase == Phase::kDecode) {
-    const int64_t prompt = in.q_offset;
-    const TensorView keys = in.k.Rows(0, prompt);
-    if (obs.len >= 1 && obs.len <= prompt) {
-      SF_ASSIGN_OR_RETURN(
-          KeptTokens kept,
-          internal::SnapKvFrom(*sk, cache.SnapImportance(*sk, obs, keys), obs, keys));
-      std::vector<internal::HeadPattern> heads(in.q.heads);
-      for (int64_t h = 0; h < in.q.heads; ++h) {
-        heads[h].kept = kept.per_kv_head[h / in.group()];
-        heads[h].fresh_from = prompt;
-      }
-      return SelectionResult{
-          std::make_shared<internal::PatternSelection>(std::move(heads), in.q_offset),
-          kept.estimation_flops};
-    }
-  }
+                                             Phase phase, SharedStats& stats) {
+  if (auto shared = typed.method().SelectShared(in, obs, phase, stats)) return *std::move(shared);
   return phase == Phase::kPrefill ? PrefillSelect(method, typed, in)
                                   : DecodeSelect(method, typed, in, obs);
 }
@@ -442,264 +365,305 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
-}  // namespace
-
-std::vector<absl::StatusOr<FidelityResult>> MeasureFidelityTable(
-    const LayerQkv& qkv, const std::vector<FidelityRequest>& requests,
-    const FidelityTableOptions& options) {
-  const int64_t len = qkv.k.len;
-  const Phase phase = options.phase;
-  std::vector<absl::StatusOr<FidelityResult>> out;
-  if (phase == Phase::kDecode && (options.decode_steps < 1 || options.decode_steps >= len)) {
-    for (size_t i = 0; i < requests.size(); ++i) {
-      out.push_back(absl::InvalidArgumentError(
-          absl::StrCat("decode steps must lie in [1, ", len - 1, "], got ", options.decode_steps)));
-    }
-    return out;
-  }
-  DenseReference ref;  // phase and prompt only: the dense result comes from the pass
-  ref.phase = phase;
-  ref.prompt = phase == Phase::kDecode ? len - options.decode_steps : 0;
-  const AttentionInput in = internal::PhaseInput(qkv, ref);
-  const TensorView obs = internal::Observation(qkv, ref);
-  StatsCache cache(in);
-
-  // The last-queries statistics of vertical_slash and flexprefill's study variant, for
-  // every last_q the requests use, share their softmax rows.
+// The last-queries line mass every prefill request reads, for every last_q at once
+// (they share their softmax rows).
+void PrefetchLineMass(const std::vector<FidelityRequest>& requests, Phase phase,
+                      const AttentionInput& in, SharedStats& stats) {
+  if (phase != Phase::kPrefill) return;
   std::vector<int64_t> last_qs;
   for (const FidelityRequest& rq : requests) {
     const MethodInfo* info = FindMethod(rq.method);
-    if (info == nullptr || phase != Phase::kPrefill) continue;
-    if (rq.method != "vertical_slash" && rq.method != "flexprefill") continue;
-    auto variant = rq.params.find("variant");
-    if (variant != rq.params.end() && variant->second == ParamValue(std::string("original"))) {
-      continue;
-    }
-    int64_t last_q = std::atoll(FindParam(*info, "last_q")->default_value);
-    auto given = rq.params.find("last_q");
-    if (given != rq.params.end()) {
-      if (!std::holds_alternative<int64_t>(given->second)) continue;
-      last_q = std::get<int64_t>(given->second);
-    }
-    if (last_q >= 1) last_qs.push_back(std::min(last_q, in.q.len));
+    const CpuMethodEntry* entry = FindCpuMethod(rq.method);
+    if (info == nullptr || entry == nullptr || entry->line_mass_rows == nullptr) continue;
+    const std::optional<int64_t> last_q = entry->line_mass_rows(ParamReader(*info, rq.params));
+    if (last_q.has_value() && *last_q >= 1) last_qs.push_back(std::min(*last_q, in.q.len));
   }
-  if (!last_qs.empty()) cache.PrefetchLines(last_qs);
+  if (!last_qs.empty()) stats.PrefetchLines(last_qs);
+}
 
-  // 1. Calibrate and select every request.
-  std::vector<Prepared> prep(requests.size());
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const FidelityRequest& rq = requests[i];
-    Prepared& pr = prep[i];
-    const auto start = std::chrono::steady_clock::now();
-    pr.status = [&]() -> absl::Status {
-      const MethodInfo* info = FindMethod(rq.method);
-      if (info == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("unknown attention method '", rq.method, "'"));
-      }
-      const bool fits =
-          info->phase == MethodPhase::kBoth || IsDecodeMethod(*info) == (phase == Phase::kDecode);
-      if (!fits) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("method ", rq.method, " does not run in the ",
-                         phase == Phase::kPrefill ? "prefill" : "decode", " phase"));
-      }
-      SF_ASSIGN_OR_RETURN(ParamMap params,
-                          internal::CalibrateWith(rq.method, rq.params, rq.target_compression, qkv,
-                                                  ref, [&](const MethodParams& t) {
-                                                    return SelectShared(rq.method, t, in, obs,
-                                                                        phase, cache);
-                                                  }));
-      SF_ASSIGN_OR_RETURN(MethodParams typed, ParseMethodParams(rq.method, params));
-      SF_ASSIGN_OR_RETURN(SelectionResult sel,
-                          SelectShared(rq.method, typed, in, obs, phase, cache));
-      pr.result.method = rq.method;
-      pr.result.phase = phase;
-      pr.result.params = params;
-      pr.result.target_compression = rq.target_compression;
-      pr.result.estimation_flops = sel.estimation_flops;
-      if (const auto* o = std::get_if<OracleTopKParams>(&typed)) {
-        pr.oracle_k = o->top_k;
-      } else if (std::holds_alternative<DenseParams>(typed)) {
-        pr.dense = true;
-      } else {
-        pr.selection = std::move(sel.selection);
-      }
-      return absl::OkStatus();
-    }();
-    pr.seconds = Seconds(start);
+// Calibrates one request and builds its selection.
+absl::Status PrepareRequest(const FidelityRequest& rq, const LayerQkv& qkv,
+                            const DenseReference& ref, const AttentionInput& in,
+                            const TensorView& obs, SharedStats& stats, Prepared* pr) {
+  const Phase phase = ref.phase;
+  const MethodInfo* info = FindMethod(rq.method);
+  if (info == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown attention method '", rq.method, "'"));
   }
+  if (!info->phases.Has(phase)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method ", rq.method, " does not run in the ", PhaseName(phase), " phase"));
+  }
+  SF_ASSIGN_OR_RETURN(ParamMap params,
+                      internal::CalibrateWith(rq.method, rq.params, rq.target_compression, qkv, ref,
+                                              [&](const MethodParams& t) {
+                                                return SelectShared(rq.method, t, in, obs, phase,
+                                                                    stats);
+                                              }));
+  SF_ASSIGN_OR_RETURN(MethodParams typed, ParseMethodParams(rq.method, params));
+  SF_ASSIGN_OR_RETURN(SelectionResult sel, SelectShared(rq.method, typed, in, obs, phase, stats));
+  pr->result.method = rq.method;
+  pr->result.phase = phase;
+  pr->result.params = params;
+  pr->result.target_compression = rq.target_compression;
+  pr->result.estimation_flops = sel.estimation_flops;
+  if (typed.method().exact_top_k() > 0) {
+    pr->oracle_k = typed.method().exact_top_k();
+  } else if (typed.method().attends_every_key()) {
+    pr->dense = true;
+  } else {
+    pr->selection = std::move(sel.selection);
+  }
+  return absl::OkStatus();
+}
 
-  // 2. One pass over (tile, head) units, heavy (late) tiles first.
-  const int64_t hq = in.q.heads, lq = in.q.len, d = in.q.dim, lk = in.k.len;
-  const int64_t dp = (d + 15) / 16 * 16;  // head dim padded for the vector kernels
-  const int64_t ntiles = (lq + kTile - 1) / kTile, units = ntiles * hq;
-  const size_t nreq = requests.size();
-  const PackedKeys pk = PackKeys(in.k);
-  // V padded to dp columns so that the kernels need no tail handling.
-  std::vector<float> vpad(in.v.heads * lk * dp, 0.0f);
-  for (int64_t h = 0; h < in.v.heads; ++h) {
-    for (int64_t j = 0; j < lk; ++j) std::copy_n(in.v.Row(h, j), d, &vpad[(h * lk + j) * dp]);
-  }
-  struct Acc {
-    double recall = 0, err2 = 0, pairs = 0, seconds = 0;
-  };
-  std::vector<Acc> acc(units * nreq);
-  std::vector<double> norm2(units, 0.0), dense_seconds(units, 0.0);
-  std::vector<int64_t> oracle_ks;
-  for (const Prepared& pr : prep) {
-    if (pr.status.ok() && pr.oracle_k > 0) oracle_ks.push_back(pr.oracle_k);
-  }
-  std::sort(oracle_ks.begin(), oracle_ks.end(), std::greater<int64_t>());
-  oracle_ks.erase(std::unique(oracle_ks.begin(), oracle_ks.end()), oracle_ks.end());
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const double dscale = 1.0 / std::sqrt(static_cast<double>(d));
+// What one (tile, head) unit adds to one request.
+struct Acc {
+  double recall = 0, err2 = 0, pairs = 0, seconds = 0;
+};
 
-  ParallelFor(units, options.threads, [&](int64_t unit) {
-    const int64_t t = ntiles - 1 - unit / hq, h = unit % hq, kvh = h / in.group();
-    const int64_t r0 = t * kTile, rows = std::min(lq, r0 + kTile) - r0;
-    const int64_t key_end = in.q_offset + r0 + rows;  // keys the tile's last row sees
-    const int64_t nblocks = (key_end + kKeyBlock - 1) / kKeyBlock;
-    const int64_t width = nblocks * kKeyBlock;
-    const float* vh = &vpad[kvh * lk * dp];
-    auto start = std::chrono::steady_clock::now();
-    // Per-thread buffers: a unit at 16K needs 1 MB of scores, reused across units.
-    thread_local std::vector<float> qt, s, raw;
-    qt.assign(kTile * dp, 0.0f);
-    s.resize(kTile * width);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* q = in.q.Row(h, r0 + r);
-      for (int64_t x = 0; x < d; ++x) qt[r * dp + x] = q[x] * scale;
+// The pass over (tile of kTile query rows, head) units: scores, softmax and dense
+// outputs once per unit, then every request's sparse output and recall from the same
+// probabilities over its selected ranges only.
+class TablePass {
+ public:
+  TablePass(const AttentionInput& in, const std::vector<Prepared>& prep)
+      : in_(in),
+        prep_(prep),
+        hq_(in.q.heads),
+        lq_(in.q.len),
+        d_(in.q.dim),
+        lk_(in.k.len),
+        dp_((d_ + 15) / 16 * 16),
+        ntiles_((lq_ + kTile - 1) / kTile),
+        nreq_(prep.size()),
+        pk_(PackKeys(in.k)),
+        vpad_(in.v.heads * lk_ * dp_, 0.0f),
+        acc_(units() * nreq_),
+        norm2_(units(), 0.0),
+        dense_seconds_(units(), 0.0),
+        scale_(1.0f / std::sqrt(static_cast<float>(d_))),
+        dscale_(1.0 / std::sqrt(static_cast<double>(d_))) {
+    // V padded to dp columns so that the kernels need no tail handling.
+    for (int64_t h = 0; h < in.v.heads; ++h) {
+      for (int64_t j = 0; j < lk_; ++j)
+        std::copy_n(in.v.Row(h, j), d_, &vpad_[(h * lk_ + j) * dp_]);
     }
-    Scores(qt.data(), dp, rows, pk, kvh, nblocks, s.data(), width);
-    if (!oracle_ks.empty()) raw.assign(s.begin(), s.begin() + rows * width);  // pre-softmax
-    int64_t n[kTile];
+    for (const Prepared& pr : prep_) {
+      if (pr.status.ok() && pr.oracle_k > 0) oracle_ks_.push_back(pr.oracle_k);
+    }
+    std::sort(oracle_ks_.begin(), oracle_ks_.end(), std::greater<int64_t>());
+    oracle_ks_.erase(std::unique(oracle_ks_.begin(), oracle_ks_.end()), oracle_ks_.end());
+  }
+
+  int64_t units() const { return ntiles_ * hq_; }
+  int64_t ntiles() const { return ntiles_; }
+  const Acc& acc(int64_t unit, size_t request) const { return acc_[unit * nreq_ + request]; }
+  double norm2(int64_t unit) const { return norm2_[unit]; }
+  double dense_seconds() const {
+    double total = 0;
+    for (double x : dense_seconds_) total += x;
+    return total;
+  }
+
+  // Unit `unit`: tile ntiles - 1 - unit / Hq (heavy, late tiles first), head unit % Hq.
+  void Run(int64_t unit);
+
+ private:
+  // Per-thread buffers of one unit: a unit at 16K needs 1 MB of scores, reused.
+  struct Tile {
+    int64_t r0 = 0, rows = 0, key_end = 0, width = 0;
+    int64_t n[kTile];  // keys each row sees
     float m[kTile];
     double z[kTile];
-    for (int64_t r = 0; r < rows; ++r) n[r] = in.q_offset + r0 + r + 1;
-    SoftmaxRows(s.data(), width, rows, n, width, m, z);
-    std::vector<float> o_dense(kTile * dp, 0.0f);
-    DensePv(s.data(), width, rows, vh, dp, key_end, dp, o_dense.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t x = 0; x < d; ++x) {
-        o_dense[r * dp + x] = static_cast<float>(o_dense[r * dp + x] / z[r]);
-        norm2[unit] += static_cast<double>(o_dense[r * dp + x]) * o_dense[r * dp + x];
-      }
-    }
-    dense_seconds[unit] = Seconds(start);
-    std::vector<float> scratch, scratch_tmp, o(kTile * dp);
-    std::vector<std::vector<KeyRange>> ranges(kTile);
-    std::vector<KeyRange> clipped;
-    // Oracle thresholds per row, for every k (largest first): the k-th largest score.
-    std::vector<std::vector<float>> kth(oracle_ks.size(), std::vector<float>(rows));
-    if (!oracle_ks.empty()) {
-      for (int64_t r = 0; r < rows; ++r) {
-        scratch.assign(raw.begin() + r * width, raw.begin() + r * width + n[r]);
-        scratch_tmp.resize(n[r]);
-        int64_t prev = n[r];
-        for (size_t x = 0; x < oracle_ks.size(); ++x) {
-          const int64_t k = std::min(oracle_ks[x], n[r]);
-          kth[x][r] = KthLargest(scratch.data(), prev, k, scratch_tmp.data());
-          prev = k;
-        }
-      }
-    }
-    for (size_t c = 0; c < nreq; ++c) {
-      const Prepared& pr = prep[c];
-      if (!pr.status.ok() || pr.dense) continue;
-      start = std::chrono::steady_clock::now();
-      Acc& a = acc[unit * nreq + c];
-      // The chosen keys of every row of the tile, as sorted ranges.
-      int64_t count[kTile];
-      for (int64_t r = 0; r < rows; ++r) {
-        std::vector<KeyRange>& rg = ranges[r];
-        if (pr.oracle_k > 0) {
-          const int64_t k = std::min(pr.oracle_k, n[r]);
-          const size_t x =
-              std::find(oracle_ks.begin(), oracle_ks.end(), pr.oracle_k) - oracle_ks.begin();
-          const float th = kth[x][r];
-          const float* sr = raw.data() + r * width;
-          int64_t ties = k;  // keys equal to the threshold that still fit, lowest first
-          for (int64_t j = 0; j < n[r]; ++j) ties -= sr[j] > th ? 1 : 0;
-          rg.clear();
-          for (int64_t j = 0; j < n[r]; ++j) {
-            if (sr[j] < th) continue;
-            if (sr[j] == th && ties-- <= 0) continue;
-            if (!rg.empty() && rg.back().end == j) {
-              ++rg.back().end;
-            } else {
-              rg.push_back({j, j + 1});
-            }
-          }
-        } else {
-          pr.selection->Row(h, r0 + r, &rg);
-        }
-        count[r] = 0;
-        for (const KeyRange& kr : rg) count[r] += kr.end - kr.begin;
-        a.pairs += static_cast<double>(count[r]);
-      }
-      // Sparse outputs over key chunks, so that V rows stay in cache for the whole tile.
-      std::fill(o.begin(), o.end(), 0.0f);
-      double zs[kTile] = {};
-      size_t cursor[kTile] = {};
-      for (int64_t c0 = 0; c0 < key_end; c0 += kKeyChunk) {
-        const int64_t c1 = std::min(key_end, c0 + kKeyChunk);
-        for (int64_t r = 0; r < rows; ++r) {
-          const std::vector<KeyRange>& rg = ranges[r];
-          clipped.clear();
-          for (size_t x = cursor[r]; x < rg.size() && rg[x].begin < c1; ++x) {
-            clipped.push_back({std::max(rg[x].begin, c0), std::min(rg[x].end, c1)});
-          }
-          while (cursor[r] < rg.size() && rg[cursor[r]].end <= c1) ++cursor[r];
-          if (clipped.empty()) continue;
-          zs[r] += RangePv(clipped.data(), static_cast<int64_t>(clipped.size()),
-                           s.data() + r * width, vh, dp, dp, &o[r * dp]);
-        }
-      }
-      for (int64_t r = 0; r < rows; ++r) {
-        if (count[r] == 0) {
-          // An empty row outputs zeros: its error is |O_dense|^2.
-          for (int64_t x = 0; x < d; ++x) a.err2 += std::pow(o_dense[r * dp + x], 2);
-          continue;
-        }
-        if (zs[r] > 0) {
-          a.recall += std::min(1.0, zs[r] / z[r]);
-          for (int64_t x = 0; x < d; ++x) {
-            const double diff = o[r * dp + x] / zs[r] - o_dense[r * dp + x];
-            a.err2 += diff * diff;
-          }
-          continue;
-        }
-        // Every chosen key is below exp(-87) of the row's maximum: recompute in double
-        // around the chosen keys' own maximum (recall is 0 to float precision).
-        const float* q = in.q.Row(h, r0 + r);
-        std::vector<double> sd, od(d, 0.0);
-        std::vector<int64_t> keys;
-        double mx = -INFINITY;
-        for (const KeyRange& kr : ranges[r]) {
-          for (int64_t j = kr.begin; j < kr.end; ++j) {
-            keys.push_back(j);
-            sd.push_back(internal::Dot(q, in.k.Row(kvh, j), d) * dscale);
-            mx = std::max(mx, sd.back());
-          }
-        }
-        double zd = 0;
-        for (size_t x = 0; x < keys.size(); ++x) {
-          const double e = std::exp(sd[x] - mx);
-          zd += e;
-          internal::Axpy(e, in.v.Row(kvh, keys[x]), od.data(), d);
-        }
-        for (int64_t x = 0; x < d; ++x) a.err2 += std::pow(od[x] / zd - o_dense[r * dp + x], 2);
-      }
-      a.seconds += Seconds(start);
-    }
-  });
+    std::vector<float> o_dense;
+    std::vector<std::vector<float>> kth;  // per oracle k (largest first), per row
+  };
+  void ExactTopKRanges(const Tile& t, int64_t k, int64_t r, std::vector<KeyRange>* rg) const;
+  void Sparse(int64_t unit, const Tile& t, size_t c);
 
-  // 3. Per-head reductions.
-  double dense_total = 0;
-  for (double x : dense_seconds) dense_total += x;
+  const AttentionInput& in_;
+  const std::vector<Prepared>& prep_;
+  const int64_t hq_, lq_, d_, lk_, dp_, ntiles_;
+  const size_t nreq_;
+  const PackedKeys pk_;
+  std::vector<float> vpad_;
+  std::vector<Acc> acc_;
+  std::vector<double> norm2_, dense_seconds_;
+  std::vector<int64_t> oracle_ks_;
+  const float scale_;
+  const double dscale_;
+  static thread_local std::vector<float> s_, raw_;
+};
+
+thread_local std::vector<float> TablePass::s_;
+thread_local std::vector<float> TablePass::raw_;
+
+void TablePass::Run(int64_t unit) {
+  const int64_t t = ntiles_ - 1 - unit / hq_, h = unit % hq_, kvh = h / in_.group();
+  Tile tile;
+  tile.r0 = t * kTile;
+  tile.rows = std::min(lq_, tile.r0 + kTile) - tile.r0;
+  const int64_t rows = tile.rows;
+  tile.key_end = in_.q_offset + tile.r0 + rows;  // keys the tile's last row sees
+  const int64_t nblocks = (tile.key_end + kKeyBlock - 1) / kKeyBlock;
+  tile.width = nblocks * kKeyBlock;
+  const int64_t width = tile.width;
+  const float* vh = &vpad_[kvh * lk_ * dp_];
+  const auto start = std::chrono::steady_clock::now();
+  thread_local std::vector<float> qt;
+  qt.assign(kTile * dp_, 0.0f);
+  s_.resize(kTile * width);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* q = in_.q.Row(h, tile.r0 + r);
+    for (int64_t x = 0; x < d_; ++x) qt[r * dp_ + x] = q[x] * scale_;
+  }
+  Scores(qt.data(), dp_, rows, pk_, kvh, nblocks, s_.data(), width);
+  if (!oracle_ks_.empty()) raw_.assign(s_.begin(), s_.begin() + rows * width);  // pre-softmax
+  for (int64_t r = 0; r < rows; ++r) tile.n[r] = in_.q_offset + tile.r0 + r + 1;
+  SoftmaxRows(s_.data(), width, rows, tile.n, width, tile.m, tile.z);
+  tile.o_dense.assign(kTile * dp_, 0.0f);
+  DensePv(s_.data(), width, rows, vh, dp_, tile.key_end, dp_, tile.o_dense.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t x = 0; x < d_; ++x) {
+      tile.o_dense[r * dp_ + x] = static_cast<float>(tile.o_dense[r * dp_ + x] / tile.z[r]);
+      norm2_[unit] += static_cast<double>(tile.o_dense[r * dp_ + x]) * tile.o_dense[r * dp_ + x];
+    }
+  }
+  dense_seconds_[unit] = Seconds(start);
+  // Oracle thresholds per row, for every k (largest first): the k-th largest score.
+  tile.kth.assign(oracle_ks_.size(), std::vector<float>(rows));
+  if (!oracle_ks_.empty()) {
+    std::vector<float> scratch, scratch_tmp;
+    for (int64_t r = 0; r < rows; ++r) {
+      scratch.assign(raw_.begin() + r * width, raw_.begin() + r * width + tile.n[r]);
+      scratch_tmp.resize(tile.n[r]);
+      int64_t prev = tile.n[r];
+      for (size_t x = 0; x < oracle_ks_.size(); ++x) {
+        const int64_t k = std::min(oracle_ks_[x], tile.n[r]);
+        tile.kth[x][r] = KthLargest(scratch.data(), prev, k, scratch_tmp.data());
+        prev = k;
+      }
+    }
+  }
+  for (size_t c = 0; c < nreq_; ++c) {
+    const Prepared& pr = prep_[c];
+    if (!pr.status.ok() || pr.dense) continue;
+    Sparse(unit, tile, c);
+  }
+}
+
+// The keys of row r whose raw score reaches the row's k-th largest (ties to the lower
+// position), as sorted ranges.
+void TablePass::ExactTopKRanges(const Tile& t, int64_t oracle_k, int64_t r,
+                                std::vector<KeyRange>* rg) const {
+  const int64_t k = std::min(oracle_k, t.n[r]);
+  const size_t x = std::find(oracle_ks_.begin(), oracle_ks_.end(), oracle_k) - oracle_ks_.begin();
+  const float th = t.kth[x][r];
+  const float* sr = raw_.data() + r * t.width;
+  int64_t ties = k;  // keys equal to the threshold that still fit, lowest first
+  for (int64_t j = 0; j < t.n[r]; ++j) ties -= sr[j] > th ? 1 : 0;
+  rg->clear();
+  for (int64_t j = 0; j < t.n[r]; ++j) {
+    if (sr[j] < th) continue;
+    if (sr[j] == th && ties-- <= 0) continue;
+    if (!rg->empty() && rg->back().end == j) {
+      ++rg->back().end;
+    } else {
+      rg->push_back({j, j + 1});
+    }
+  }
+}
+
+void TablePass::Sparse(int64_t unit, const Tile& t, size_t c) {
+  const Prepared& pr = prep_[c];
+  const int64_t h = unit % hq_, kvh = h / in_.group(), rows = t.rows;
+  const float* vh = &vpad_[kvh * lk_ * dp_];
+  const auto start = std::chrono::steady_clock::now();
+  Acc& a = acc_[unit * nreq_ + c];
+  thread_local std::vector<std::vector<KeyRange>> ranges;
+  thread_local std::vector<KeyRange> clipped;
+  thread_local std::vector<float> o;
+  ranges.resize(kTile);
+  o.resize(kTile * dp_);
+  // The chosen keys of every row of the tile, as sorted ranges.
+  int64_t count[kTile];
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<KeyRange>& rg = ranges[r];
+    if (pr.oracle_k > 0) {
+      ExactTopKRanges(t, pr.oracle_k, r, &rg);
+    } else {
+      pr.selection->Row(h, t.r0 + r, &rg);
+    }
+    count[r] = 0;
+    for (const KeyRange& kr : rg) count[r] += kr.end - kr.begin;
+    a.pairs += static_cast<double>(count[r]);
+  }
+  // Sparse outputs over key chunks, so that V rows stay in cache for the whole tile.
+  std::fill(o.begin(), o.end(), 0.0f);
+  double zs[kTile] = {};
+  size_t cursor[kTile] = {};
+  for (int64_t c0 = 0; c0 < t.key_end; c0 += kKeyChunk) {
+    const int64_t c1 = std::min(t.key_end, c0 + kKeyChunk);
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::vector<KeyRange>& rg = ranges[r];
+      clipped.clear();
+      for (size_t x = cursor[r]; x < rg.size() && rg[x].begin < c1; ++x) {
+        clipped.push_back({std::max(rg[x].begin, c0), std::min(rg[x].end, c1)});
+      }
+      while (cursor[r] < rg.size() && rg[cursor[r]].end <= c1) ++cursor[r];
+      if (clipped.empty()) continue;
+      zs[r] += RangePv(clipped.data(), static_cast<int64_t>(clipped.size()),
+                       s_.data() + r * t.width, vh, dp_, dp_, &o[r * dp_]);
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    if (count[r] == 0) {
+      // An empty row outputs zeros: its error is |O_dense|^2.
+      for (int64_t x = 0; x < d_; ++x) a.err2 += std::pow(t.o_dense[r * dp_ + x], 2);
+      continue;
+    }
+    if (zs[r] > 0) {
+      a.recall += std::min(1.0, zs[r] / t.z[r]);
+      for (int64_t x = 0; x < d_; ++x) {
+        const double diff = o[r * dp_ + x] / zs[r] - t.o_dense[r * dp_ + x];
+        a.err2 += diff * diff;
+      }
+      continue;
+    }
+    // Every chosen key is below exp(-87) of the row's maximum: recompute in double
+    // around the chosen keys' own maximum (recall is 0 to float precision).
+    const float* q = in_.q.Row(h, t.r0 + r);
+    std::vector<double> sd, od(d_, 0.0);
+    std::vector<int64_t> keys;
+    double mx = -INFINITY;
+    for (const KeyRange& kr : ranges[r]) {
+      for (int64_t j = kr.begin; j < kr.end; ++j) {
+        keys.push_back(j);
+        sd.push_back(internal::Dot(q, in_.k.Row(kvh, j), d_) * dscale_);
+        mx = std::max(mx, sd.back());
+      }
+    }
+    double zd = 0;
+    for (size_t x = 0; x < keys.size(); ++x) {
+      const double e = std::exp(sd[x] - mx);
+      zd += e;
+      internal::Axpy(e, in_.v.Row(kvh, keys[x]), od.data(), d_);
+    }
+    for (int64_t x = 0; x < d_; ++x) a.err2 += std::pow(od[x] / zd - t.o_dense[r * dp_ + x], 2);
+  }
+  a.seconds += Seconds(start);
+}
+
+// Per-head reductions of the pass into each request's result (or its error).
+std::vector<absl::StatusOr<FidelityResult>> Reduce(std::vector<Prepared>& prep,
+                                                   const TablePass& pass,
+                                                   const AttentionInput& in) {
+  std::vector<absl::StatusOr<FidelityResult>> out;
+  const double dense_total = pass.dense_seconds();
+  const int64_t hq = in.q.heads, lq = in.q.len, ntiles = pass.ntiles();
   const double causal = hq * (2.0 * in.q_offset + lq + 1) * lq / 2.0;
-  for (size_t c = 0; c < nreq; ++c) {
+  for (size_t c = 0; c < prep.size(); ++c) {
     Prepared& pr = prep[c];
     if (!pr.status.ok()) {
       out.push_back(pr.status);
@@ -712,10 +676,10 @@ std::vector<absl::StatusOr<FidelityResult>> MeasureFidelityTable(
       double recall = 0, err2 = 0, nrm = 0;
       for (int64_t t = 0; t < ntiles; ++t) {
         const int64_t unit = (ntiles - 1 - t) * hq + h;
-        const Acc& a = acc[unit * nreq + c];
+        const Acc& a = pass.acc(unit, c);
         recall += a.recall;
         err2 += a.err2;
-        nrm += norm2[unit];
+        nrm += pass.norm2(unit);
         pairs += a.pairs;
         f.seconds += a.seconds;
       }
@@ -726,6 +690,43 @@ std::vector<absl::StatusOr<FidelityResult>> MeasureFidelityTable(
     out.push_back(std::move(f));
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<absl::StatusOr<FidelityResult>> MeasureFidelityTable(
+    const LayerQkv& qkv, const std::vector<FidelityRequest>& requests,
+    const FidelityTableOptions& options) {
+  const int64_t len = qkv.k.len;
+  const Phase phase = options.phase;
+  if (phase == Phase::kDecode && (options.decode_steps < 1 || options.decode_steps >= len)) {
+    std::vector<absl::StatusOr<FidelityResult>> out;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      out.push_back(absl::InvalidArgumentError(
+          absl::StrCat("decode steps must lie in [1, ", len - 1, "], got ", options.decode_steps)));
+    }
+    return out;
+  }
+  DenseReference ref;  // phase and prompt only: the dense result comes from the pass
+  ref.phase = phase;
+  ref.prompt = phase == Phase::kDecode ? len - options.decode_steps : 0;
+  const AttentionInput in = internal::PhaseInput(qkv, ref);
+  const TensorView obs = internal::Observation(qkv, ref);
+  SharedStats stats(in);
+  PrefetchLineMass(requests, phase, in, stats);
+
+  // 1. Calibrate and select every request.
+  std::vector<Prepared> prep(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    prep[i].status = PrepareRequest(requests[i], qkv, ref, in, obs, stats, &prep[i]);
+    prep[i].seconds = Seconds(start);
+  }
+  // 2. One pass over (tile, head) units, heavy (late) tiles first.
+  TablePass pass(in, prep);
+  ParallelFor(pass.units(), options.threads, [&](int64_t unit) { pass.Run(unit); });
+  // 3. Per-head reductions.
+  return Reduce(prep, pass, in);
 }
 
 }  // namespace sf::kernels

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "kernels/cpu/attention.h"
 
 namespace sf::kernels::internal {
@@ -60,39 +61,30 @@ LineMass ComputeLineMass(const AttentionInput& in, int64_t last_q);
 std::vector<LineMass> ComputeLineMasses(const AttentionInput& in,
                                         const std::vector<int64_t>& last_qs);
 
-// XAttention's antidiagonal block mass per query head and query block: mass[h][qb][kb].
-struct BlockMass {
-  int64_t block = 0;
-  int64_t stride = 0;
-  std::vector<std::vector<std::vector<double>>> mass;
-  double flops = 0;  // all heads
-};
-BlockMass ComputeXAttentionMass(const AttentionInput& in, int64_t block, int64_t stride);
+// InvalidArgument: parameter `param` of `method` is `value`, larger than `what` (`limit`).
+absl::Status TooLarge(absl::string_view method, absl::string_view param, int64_t value,
+                      int64_t limit, absl::string_view what);
 
-// The selections of the methods from precomputed statistics (the same result as
-// PrefillSelect; the statistics must come from the same input and last_q / block,
-// stride). Parameter errors as PrefillSelect.
-absl::StatusOr<SelectionResult> VerticalSlashFrom(const AttentionInput& in,
-                                                  const VerticalSlashParams& p,
-                                                  const LineMass& mass);
-// REQUIRES !p.original and mass.last_q == min(p.last_q, in.q.len).
-absl::StatusOr<SelectionResult> FlexPrefillStudyFrom(const AttentionInput& in,
-                                                     const FlexPrefillParams& p,
-                                                     const LineMass& mass);
-absl::StatusOr<SelectionResult> XAttentionFrom(const AttentionInput& in, const XAttentionParams& p,
-                                               const BlockMass& mass);
+// Mean of rows [begin, end) of head h of t, in double.
+std::vector<double> MeanRows(const TensorView& t, int64_t h, int64_t begin, int64_t end);
+double DotD(const std::vector<double>& a, const std::vector<double>& b);
+// Pooled key blocks per KV head: [Hkv][nb] mean vectors.
+std::vector<std::vector<std::vector<double>>> PoolKeys(const TensorView& k, int64_t block);
+// Query rows of the input that fall into the query block qb (by position): [begin, end).
+std::pair<int64_t, int64_t> QueryRowsOfBlock(const AttentionInput& in, int64_t block, int64_t qb);
+// Column mass and diagonal mass of the last `last_q` query rows of head h (causal
+// softmax rows, summed), over keys [0, Lk) and offsets [0, Lk).
+void ColumnAndDiagonalMass(const AttentionInput& in, int64_t h, int64_t last_q,
+                           std::vector<double>* columns, std::vector<double>* diagonals);
+// TopKIndices with the first `forced_prefix` entries forced.
+std::vector<int64_t> ForcedTopK(const std::vector<double>& score, int64_t forced_prefix, int64_t k);
 
-// SnapKV importance per KV head over the prompt (window- and group-reduced, pooled):
-// independent of the capacity. `adaptive` = ada_snapkv's max reduction.
-std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const TensorView& obs,
-                                                  const TensorView& keys);
-// Both reductions at once from the same softmax rows: {snapkv's, ada_snapkv's}.
-std::pair<std::vector<std::vector<double>>, std::vector<std::vector<double>>> SnapKvImportanceBoth(
-    int64_t window, int64_t pool, const TensorView& obs, const TensorView& keys);
-// The kept tokens from the importance; InvalidArgument for a bad capacity.
-absl::StatusOr<KeptTokens> SnapKvFrom(const SnapKvParams& p,
-                                      const std::vector<std::vector<double>>& importance,
-                                      const TensorView& obs, const TensorView& keys);
+// A selection made of one HeadPattern per query head.
+inline SelectionResult PatternResult(std::vector<HeadPattern> heads, int64_t q_offset,
+                                     double estimation_flops) {
+  return SelectionResult{std::make_shared<PatternSelection>(std::move(heads), q_offset),
+                         estimation_flops};
+}
 
 // Exact top-k per query by q.k (ties to the lower position), computed when asked.
 class OracleSelection : public Selection {

@@ -9,12 +9,14 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/phase.h"
 #include "worker/model/kv_cache.h"
 #include "worker/model/thread_pool.h"
 
 namespace sf::model {
 
-enum class AttentionPhase { kPrefill, kDecode };
+// The phase of an attention call: the one phase enum (common/phase.h).
+using AttentionPhase = ::sf::Phase;
 
 // One layer's attention for a run of new tokens, whose keys and values are already
 // appended to the cache. Query j (0-based among the new tokens) on KV head h may see

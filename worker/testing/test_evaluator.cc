@@ -2,7 +2,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
-#include "common/method_catalog.h"
+#include "methods/registry.h"
 
 namespace sf::worker::testing {
 
