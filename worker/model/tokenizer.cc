@@ -9,7 +9,6 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <fstream>
 #include <functional>
@@ -26,6 +25,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "nlohmann/json.hpp"
 
 namespace sf {
@@ -73,52 +73,10 @@ bool ByteLevelToBytes(absl::string_view token, std::string* bytes) {
   return true;
 }
 
-// Length of the valid UTF-8 prefix of `s` (strict: no overlongs, surrogates or > U+10FFFF).
-size_t ValidUtf8Prefix(absl::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    // ASCII fast path, 8 bytes at a time.
-    while (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      if (w & 0x8080808080808080ULL) break;
-      i += 8;
-    }
-    if (i >= n) break;
-    const unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t min;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2, min = 0x80, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3, min = 0x800, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return n;
-}
-
 // Length of the invalid run at the start of `s` (at least 1 when s starts invalid).
 size_t InvalidUtf8Prefix(absl::string_view s) {
   size_t i = 0;
-  while (i < s.size() && ValidUtf8Prefix(s.substr(i, 4)) == 0) ++i;
+  while (i < s.size() && ValidUtf8PrefixLength(s.substr(i, 4)) == 0) ++i;
   return i;
 }
 
@@ -578,7 +536,7 @@ void HfTokenizer::Impl::EncodeSegment(absl::string_view text, std::vector<TokenI
   // Invalid UTF-8 never reaches the normaliser or the regex: each invalid byte is its
   // own word, so every input encodes and decodes back to its bytes.
   while (!text.empty()) {
-    const size_t valid = ValidUtf8Prefix(text);
+    const size_t valid = ValidUtf8PrefixLength(text);
     if (valid > 0) EncodeValidSegment(text.substr(0, valid), out);
     text.remove_prefix(valid);
     const size_t invalid = InvalidUtf8Prefix(text);
