@@ -18,6 +18,7 @@
 #include "cli/testing/run_cli.h"
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/temp_dir.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/sqlite.h"
 #include "coordinator/testing/test_jobs.h"
@@ -34,16 +35,6 @@ using ::sf::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
-
-fs::path FreshDir(const std::string& name) {
-  static int counter = 0;
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  fs::path dir = fs::path(tmp ? tmp : "/tmp") /
-                 absl::StrCat("sf_analyze_", getpid(), "_", counter++, "_", name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 // One job of the test sweep and what its worker reports.
 struct TestJob {
@@ -174,7 +165,7 @@ std::vector<TestJob> SmallSweep() {
 class AnalyzeLoaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = FreshDir("loader");
+    dir_ = sf::testing::FreshTestDir();
     db_ = (dir_ / "results.db").string();
   }
   absl::StatusOr<LoadedSweep> Load(const std::string& sweep) {

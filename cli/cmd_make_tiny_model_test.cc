@@ -7,6 +7,7 @@
 #include "cli/sfctl.h"
 #include "cli/testing/run_cli.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/model/engine.h"
@@ -21,10 +22,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 
+// A folder path that does not exist yet, in a fresh folder of its own.
 std::string TestDir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("sf_make_tiny_" + name);
-  fs::remove_all(dir);
-  return dir.string();
+  return (sf::testing::FreshTestDir(name) / "model").string();
 }
 
 TEST(MakeTinyModel, Help_DescribesOptions) {

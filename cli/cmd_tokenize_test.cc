@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "cli/sfctl.h"
 #include "cli/testing/run_cli.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -26,11 +27,7 @@ using ::testing::HasSubstr;
 class TokenizeCommand : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    dir_ = new std::string((std::filesystem::path(tmp != nullptr ? tmp : "/tmp") /
-                            ("sf_cmd_tokenize_" + std::to_string(::getpid())))
-                               .string());
-    std::filesystem::create_directories(*dir_);
+    dir_ = new std::string(sf::testing::FreshTestDir("tokenize").string());
     nlohmann::json vocab = nlohmann::json::object();
     auto spell = [](int b) {
       static std::vector<std::string> table = [] {

@@ -51,11 +51,7 @@ seed: 7
 class RemoteCommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("sfctl_", getpid(), "_",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = sf::testing::FreshTestDir();
     sf::testing::WriteModel(dir_ / "models/tiny");
     spec_ = (dir_ / "sweep.yaml").string();
     // Relative paths in a spec resolve against the current folder (docs/spec.md).
