@@ -12,11 +12,11 @@
 #include "cli/sweep_ops.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
+#include "coordinator/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/cluster.h"
 #include "tests/testing/process.h"
-#include "worker/rpc.h"
 #include "worker/testing/test_evaluator.h"
 
 namespace sf {
