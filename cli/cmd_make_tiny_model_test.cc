@@ -4,8 +4,7 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "cli/sfctl.h"
-#include "cli/testing/run_cli.h"
+#include "cli/testing/run_commands.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
@@ -17,10 +16,14 @@
 namespace sf::cli {
 namespace {
 
+// Only the command under test is registered (and linked).
+CliResult RunCli(std::vector<std::string> args, const std::string& stdin_text = "") {
+  return RunCommands({AddMakeTinyModelCommand}, std::move(args), stdin_text);
+}
+
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
 
 // A folder path that does not exist yet, in a fresh folder of its own.
 std::string TestDir(const std::string& name) {
@@ -36,9 +39,9 @@ TEST(MakeTinyModel, Help_DescribesOptions) {
 
 TEST(MakeTinyModel, Qwen2YarnSharded_LoadsInTheEngine) {
   const std::string dir = TestDir("qwen");
-  CliResult r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "qwen2", "--rope", "yarn",
-                     "--rope-factor", "2", "--shards", "2", "--transformers5", "--eos", "3",
-                     "--eos", "4"});
+  CliResult r = RunCli({"make-tiny-model", "--out", dir.c_str(), "--arch", "qwen2", "--rope",
+                        "yarn", "--rope-factor", "2", "--shards", "2", "--transformers5", "--eos",
+                        "3", "--eos", "4"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("Qwen2ForCausalLM"));
   EXPECT_TRUE(fs::exists(dir + "/model.safetensors.index.json"));

@@ -9,8 +9,7 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "cli/sfctl.h"
-#include "cli/testing/run_cli.h"
+#include "cli/testing/run_commands.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,8 +18,12 @@
 namespace sf::cli {
 namespace {
 
-using ::testing::HasSubstr;
+// Only the command under test is registered (and linked).
+CliResult RunCli(std::vector<std::string> args, const std::string& stdin_text = "") {
+  return RunCommands({AddTokenizeCommand}, std::move(args), stdin_text);
+}
 
+using ::testing::HasSubstr;
 
 // A model folder whose tokenizer has every byte (ids = bytes), one merge "h"+"i" -> 256,
 // the special token <s> (300) as BOS with add_bos_token, and a ChatML template marker.
@@ -78,8 +81,8 @@ TEST_F(TokenizeCommand, Encode_PrintsJsonArrayWithoutSpecials) {
 
 TEST_F(TokenizeCommand, AddAndParseSpecial_AddBosAndSplitSpecials) {
   const std::string path = *dir_ + "/tokenizer.json";
-  CliResult r = RunCli({"tokenize", "--tokenizer", path.c_str(), "--add-special", "--parse-special"},
-                    "hi<s>");
+  CliResult r = RunCli(
+      {"tokenize", "--tokenizer", path.c_str(), "--add-special", "--parse-special"}, "hi<s>");
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "[300, 256, 300]\n");
 }
