@@ -19,8 +19,9 @@ namespace sf::testing {
 // test (a suite's SetUpTestSuite, a static fixture) the test part is "suite".
 inline std::filesystem::path FreshTestDir(absl::string_view suffix = "") {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name =
-      info != nullptr ? absl::StrCat("sf_", info->test_suite_name(), "_", info->name()) : "sf_suite";
+  std::string name = info != nullptr
+                         ? absl::StrCat("sf_", info->test_suite_name(), "_", info->name())
+                         : "sf_suite";
   if (!suffix.empty()) absl::StrAppend(&name, "_", suffix);
   absl::StrAppend(&name, "_", ::getpid());
   std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / name;
