@@ -1,4 +1,4 @@
-// The FLOPs model of DESIGN.md section 9: 2 FLOPs per linear parameter per token,
+// The FLOPs model: 2 FLOPs per linear parameter per token,
 // 4 * layers * Hq * head_dim per query-key pair of attention, plus each method's
 // estimation (indexing) cost; prefill and decode are reported apart.
 #ifndef SF_ANALYSIS_FLOPS_H_
