@@ -17,7 +17,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-
 TEST(SfctlFidelity, Help_ListsEveryMethodAndParameter) {
   CliResult r = RunCli({"fidelity", "--help"});
   EXPECT_EQ(r.code, kExitOk);
@@ -28,9 +27,10 @@ TEST(SfctlFidelity, Help_ListsEveryMethodAndParameter) {
 }
 
 TEST(SfctlFidelity, SmallRun_PrintsARowPerMethodAndCompression) {
-  CliResult r = RunCli({"fidelity", "--length", "256", "--heads", "4", "--kv-heads", "2",
-                     "--compression", "2", "--decode-steps", "16", "--param", "snapkv.keep_last=16",
-                     "--param", "ada_snapkv.keep_last=16", "--param", "flexprefill.min_budget=16"});
+  CliResult r =
+      RunCli({"fidelity", "--length", "256", "--heads", "4", "--kv-heads", "2", "--compression",
+              "2", "--decode-steps", "16", "--param", "snapkv.keep_last=16", "--param",
+              "ada_snapkv.keep_last=16", "--param", "flexprefill.min_budget=16"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   for (const MethodInfo& m : AllMethods()) EXPECT_THAT(r.out, HasSubstr(m.name));
   EXPECT_THAT(r.out, HasSubstr("prefill oracle_topk"));
@@ -40,8 +40,9 @@ TEST(SfctlFidelity, SmallRun_PrintsARowPerMethodAndCompression) {
 
 TEST(SfctlFidelity, DumpRoundTrip_GivesTheSameTable) {
   const std::string path = ::testing::TempDir() + "/sfctl_fidelity_dump.bin";
-  CliResult a = RunCli({"fidelity", "--length", "128", "--heads", "2", "--kv-heads", "1", "--methods",
-                     "oracle_topk", "--phase", "prefill", "--write-dump", path.c_str()});
+  CliResult a =
+      RunCli({"fidelity", "--length", "128", "--heads", "2", "--kv-heads", "1", "--methods",
+              "oracle_topk", "--phase", "prefill", "--write-dump", path.c_str()});
   ASSERT_EQ(a.code, kExitOk) << a.err;
   CliResult b = RunCli(
       {"fidelity", "--dump", path.c_str(), "--methods", "oracle_topk", "--phase", "prefill"});
@@ -74,8 +75,8 @@ TEST(SfctlFidelity, ExactAndFast_PrintTheSameCalibratedRows) {
 
 TEST(SfctlFidelity, CompareDir_WritesTheCasesTheHarnessReads) {
   const std::string dir = ::testing::TempDir() + "/sfctl_fidelity_compare";
-  CliResult r = RunCli({"fidelity", "--length", "512", "--heads", "2", "--kv-heads", "1", "--random",
-                     "--compare-dir", dir.c_str()});
+  CliResult r = RunCli({"fidelity", "--length", "512", "--heads", "2", "--kv-heads", "1",
+                        "--random", "--compare-dir", dir.c_str()});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   std::ifstream f(dir + "/cases.json");
   const nlohmann::json doc = nlohmann::json::parse(f);
@@ -115,20 +116,21 @@ TEST(SfctlDumpQkv, ModelRunDump_FeedsTheFidelityTable) {
   const std::string dump = ::testing::TempDir() + "/sf_dump_qkv.bin";
   const std::string tok = sf::testing::RealTokenizerPath("llama3");
   CliResult made = RunCli({"make-tiny-model", "--out", dir.c_str(), "--tokenizer", tok.c_str(),
-                        "--layers", "3", "--max-positions", "2048"});
+                           "--layers", "3", "--max-positions", "2048"});
   ASSERT_EQ(made.code, kExitOk) << made.err;
 
-  CliResult bad = RunCli({"dump-qkv", "--model", dir.c_str(), "--out", dump.c_str(), "--layer", "3"});
+  CliResult bad =
+      RunCli({"dump-qkv", "--model", dir.c_str(), "--out", dump.c_str(), "--layer", "3"});
   EXPECT_EQ(bad.code, kExitUsage);
   EXPECT_THAT(bad.err, HasSubstr("--layer 3"));
   EXPECT_THAT(bad.err, HasSubstr("has 3 layers"));
 
   CliResult r = RunCli({"dump-qkv", "--model", dir.c_str(), "--out", dump.c_str(), "--length",
-                     "1024", "--task", "ruler_niah"});
+                        "1024", "--task", "ruler_niah"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("layer 1 of 3, Hq=4 Hkv=2"));
   CliResult table = RunCli({"fidelity", "--dump", dump.c_str(), "--methods",
-                         "dense,streaming,oracle_topk", "--compression", "2"});
+                            "dense,streaming,oracle_topk", "--compression", "2"});
   ASSERT_EQ(table.code, kExitOk) << table.err;
   EXPECT_THAT(table.out, HasSubstr("Hq=4 Hkv=2 D=16"));
   EXPECT_THAT(table.out, HasSubstr("prefill streaming"));

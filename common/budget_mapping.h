@@ -17,14 +17,13 @@ enum class CompressionPhase { kPrefill, kDecode };
 // Sets the budget parameters of `method` in `params` for `compression` at
 // `sequence_length` in `phase`, with the kernels' closed forms
 // (kernels::ParamsForCompression: causal pairs kept in prefill, cached tokens read per
-// step in decode), so that a job's nominal compression is what its method computes. `params` already holds every other parameter resolved (defaults
-// included), because some rules depend on them (block and page sizes, sinks).
-// REQUIRES: compression >= 1, sequence_length >= 1.
-// Returns InvalidArgument when the method has no budget (dense) or no closed-form
-// mapping (flexprefill's gamma, xattention's threshold: give those natively).
+// step in decode), so that a job's nominal compression is what its method computes. `params`
+// already holds every other parameter resolved (defaults included), because some rules depend on
+// them (block and page sizes, sinks). REQUIRES: compression >= 1, sequence_length >= 1. Returns
+// InvalidArgument when the method has no budget (dense) or no closed-form mapping (flexprefill's
+// gamma, xattention's threshold: give those natively).
 absl::Status ApplyCompressionTarget(const MethodInfo& method, int64_t sequence_length,
-                                    double compression, CompressionPhase phase,
-                                    ParamMap* params);
+                                    double compression, CompressionPhase phase, ParamMap* params);
 
 // Whether `param` of `method` is one ApplyCompressionTarget sets (so a spec that gives
 // `compression` must not give it too).

@@ -3,9 +3,9 @@
 #include <string>
 
 #include "common/testing/status_matchers.h"
-#include "kernels/cpu/method_params.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/method_params.h"
 
 namespace sf {
 namespace {

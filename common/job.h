@@ -20,12 +20,12 @@ using ParamValue = std::variant<int64_t, double, bool, std::string>;
 using ParamMap = std::map<std::string, ParamValue>;
 
 struct ModelRef {
-  std::string name;      // the spec's short name, e.g. "qwen2.5-7b"
-  std::string path;      // a Hugging Face model folder
+  std::string name;  // the spec's short name, e.g. "qwen2.5-7b"
+  std::string path;  // a Hugging Face model folder
   // Identity for job keys: hash of config.json plus weight file names and sizes
   // (not a checksum of the weights).
   std::string identity;
-  int gpus = 0;          // devices one worker needs for this model (0 = CPU is fine)
+  int gpus = 0;  // devices one worker needs for this model (0 = CPU is fine)
 };
 
 struct MethodChoice {
@@ -61,9 +61,9 @@ struct JobSpec {
   GenerationSettings generation;
 
   // Derived by the spec expansion:
-  std::string key;               // canonical job key (hex)
-  int64_t memory_bytes = 0;      // estimated peak memory on one worker
-  double cost = 0;               // relative run time estimate, for longest-first placement
+  std::string key;           // canonical job key (hex)
+  int64_t memory_bytes = 0;  // estimated peak memory on one worker
+  double cost = 0;           // relative run time estimate, for longest-first placement
 };
 
 }  // namespace sf

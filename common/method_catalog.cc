@@ -114,9 +114,12 @@ const MethodParam* FindParam(const MethodInfo& method, absl::string_view param) 
 
 const char* PhaseName(MethodPhase phase) {
   switch (phase) {
-    case MethodPhase::kPrefill: return "prefill";
-    case MethodPhase::kDecode: return "decode";
-    case MethodPhase::kBoth: return "both";
+    case MethodPhase::kPrefill:
+      return "prefill";
+    case MethodPhase::kDecode:
+      return "decode";
+    case MethodPhase::kBoth:
+      return "both";
   }
   return "?";
 }

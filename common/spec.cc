@@ -1085,11 +1085,11 @@ absl::StatusOr<std::vector<JobSpec>> ExpandSweep(const SweepSpec& spec, ExpandSt
           SF_CHECK(info != nullptr) << method.name;
           // A method run in both phases takes its prefill budget (the phase it is
           // mostly measured in); decode-only variants map per decode step.
-          absl::Status s = ApplyCompressionTarget(
-              *info, length, *method.compression,
-              variant.phase == MethodPhase::kDecode ? CompressionPhase::kDecode
-                                                    : CompressionPhase::kPrefill,
-              &method.params);
+          absl::Status s = ApplyCompressionTarget(*info, length, *method.compression,
+                                                  variant.phase == MethodPhase::kDecode
+                                                      ? CompressionPhase::kDecode
+                                                      : CompressionPhase::kPrefill,
+                                                  &method.params);
           if (!s.ok()) return Annotate(s, absl::StrCat(spec.source, ": method ", method.name));
         }
         const bool in_prefill = variant.phase != MethodPhase::kDecode;

@@ -1,7 +1,5 @@
 #include "worker/engine_evaluator.h"
 
-#include "kernels/device.h"
-
 #include <chrono>
 #include <filesystem>
 #include <utility>
@@ -11,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "kernels/cpu/method_params.h"
+#include "kernels/device.h"
 #include "tasks/task.h"
 #include "worker/method_hooks.h"
 #include "worker/model/chat_template.h"

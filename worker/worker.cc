@@ -1,7 +1,5 @@
 #include "worker/worker.h"
 
-#include "common/utf8.h"
-
 #include <algorithm>
 #include <cmath>
 #include <thread>
@@ -11,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "common/version.h"
 #include "proto/job_convert.h"
 
