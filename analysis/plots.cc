@@ -182,6 +182,340 @@ std::string SafeName(const std::string& name) {
   return out;
 }
 
+namespace {
+
+// What every figure of one phase draws from.
+struct PhaseFigures {
+  std::filesystem::path root;  // the report folder
+  const AnalysisInput* input;
+  const AnalysisResults* results;
+  const ReportOptions* options;
+  std::string phase;
+  std::vector<std::string> models;                                       // by parameter count
+  std::map<std::pair<std::string, std::string>, std::set<double>> grid;  // CompressionGrid
+  std::set<std::string> tasks;
+  std::set<int64_t> lengths;
+  std::vector<std::string> methods;      // the phase's sparse methods
+  std::vector<std::string> all_methods;  // "dense", then `methods`
+};
+
+// One isoFLOPS panel (curve `c`): writes its data file and returns its gnuplot lines.
+absl::StatusOr<std::string> IsoFlopsPanel(const PhaseFigures& ctx, const IsoFlopsCurve* c,
+                                          const std::string& stem) {
+  const std::string& phase = ctx.phase;
+  const auto& models = ctx.models;
+  const auto& methods = ctx.methods;
+  const auto& all_methods = ctx.all_methods;
+  const auto& grid = ctx.grid;
+  std::string body;
+  const std::string data = absl::StrCat("data/", stem, "_", c->seq_len, ".dat");
+  std::string text = "# frontier: flops score\n";
+  double max_flops = 0, min_flops = std::numeric_limits<double>::infinity();
+  for (const IsoFlopsPoint& p : c->points) {
+    max_flops = std::max(max_flops, p.flops);
+    min_flops = std::min(min_flops, p.flops);
+  }
+  double last = 0;
+  for (const IsoFlopsPoint& p : c->points) {
+    if (!p.on_frontier) continue;
+    absl::StrAppend(&text, Num(p.flops), " ", Num(p.score), "\n");
+    last = p.score;
+  }
+  absl::StrAppend(&text, Num(max_flops), " ", Num(last), "\n\n\n");
+  std::vector<std::string> plot_items = {absl::StrCat(
+      "'", data, "' index 0 using 1:2 with steps lw 2.5 lc rgb 'black' title 'frontier'")};
+  int block = 1;
+  for (const std::string& model : models) {
+    for (const std::string& method : methods) {
+      std::vector<double> comps = {1.0};
+      auto g = grid.find({phase, method});
+      if (g != grid.end()) comps.insert(comps.end(), g->second.begin(), g->second.end());
+      std::string series;
+      bool any = false, gap = false;
+      for (double comp : comps) {
+        const IsoFlopsPoint* p = nullptr;
+        for (const IsoFlopsPoint& q : c->points) {
+          if (q.model == model && q.method == (comp == 1.0 ? BaselineMethod().name : method) &&
+              q.nominal_compression == comp) {
+            p = &q;
+          }
+        }
+        if (p == nullptr) {
+          if (!gap) series += "\n";  // a blank line breaks the line: missing
+          gap = true;
+          continue;
+        }
+        gap = false;
+        any = true;
+        absl::StrAppend(&series, Num(p->flops), " ", Num(p->score), " ", Num(comp), "\n");
+      }
+      if (!any) continue;
+      absl::StrAppend(&text, "# ", model, " ", method, "\n", series, "\n\n");
+      plot_items.push_back(absl::StrCat(
+          "'", data, "' index ", block++, " using 1:2 with linespoints lw 1.5 lc rgb '",
+          Color(IndexOf(models, model)), "' pt ", PointType(IndexOf(all_methods, method)),
+          " ps 1.2 title ", Quote(absl::StrCat(model, " ", method))));
+    }
+  }
+  SF_RETURN_IF_ERROR(WriteFile(ctx.root / data, text));
+  absl::StrAppend(&body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))), "\n",
+                  LogXAxis(min_flops, max_flops), "set xlabel ",
+                  Quote(ctx.options->flops.isoflops_total ? "FLOPs per sample (total)"
+                                                          : "FLOPs per sample (" + phase + ")"),
+                  "\n",
+                  "set ylabel 'score'\nset yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, "
+                  "0.03\nset grid\n",
+                  "set key outside right font ',8'\nplot ", absl::StrJoin(plot_items, ", \\\n  "),
+                  "\n");
+  return body;
+}
+
+// isoFLOPS of one task: one panel per length.
+absl::Status WriteIsoFlopsFigure(const PhaseFigures& ctx, const std::string& task,
+                                 std::vector<PlotFile>* plots) {
+  std::vector<const IsoFlopsCurve*> panels;
+  for (const IsoFlopsCurve& c : ctx.results->curves) {
+    if (c.phase == ctx.phase && c.task == task) panels.push_back(&c);
+  }
+  const std::string stem = SafeName(absl::StrCat("isoflops_", ctx.phase, "_", task));
+  int w = 0, h = 0;
+  std::string body = PanelLayout(panels.size(), &w, &h, 760, 430) +
+                     Quote(absl::StrCat("isoFLOPS, ", ctx.phase, ", ", task,
+                                        " (black steps: Pareto frontier; gaps: missing points)")) +
+                     "\n";
+  for (const IsoFlopsCurve* c : panels) {
+    SF_ASSIGN_OR_RETURN(std::string panel, IsoFlopsPanel(ctx, c, stem));
+    body += panel;
+  }
+  SF_RETURN_IF_ERROR(
+      WriteFile(ctx.root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
+  plots->push_back({"isoflops", absl::StrCat(ctx.phase, " / ", task), stem});
+  return absl::OkStatus();
+}
+
+// One score-vs-compression panel (`method`): writes its data file and returns its
+// gnuplot lines.
+absl::StatusOr<std::string> CompressionPanel(const PhaseFigures& ctx, const std::string& task,
+                                             const std::string& method, const std::string& stem) {
+  const std::string& phase = ctx.phase;
+  const AnalysisInput& input = *ctx.input;
+  const auto& models = ctx.models;
+  const auto& lengths = ctx.lengths;
+  const auto& grid = ctx.grid;
+  std::string body;
+  const std::string data = absl::StrCat("data/", stem, "_", SafeName(method), ".dat");
+  std::vector<double> comps = {1.0};
+  const auto& g = grid.at({phase, method});
+  comps.insert(comps.end(), g.begin(), g.end());
+  std::string text;
+  std::vector<std::string> items;
+  int block = 0;
+  size_t li = 0;
+  for (int64_t len : lengths) {
+    for (const std::string& model : models) {
+      std::string series;
+      bool any = false, gap = false;
+      for (double comp : comps) {
+        const ResultPoint* p =
+            FindPoint(input, phase, model, task, len, comp == 1.0 ? BaselineMethod().name : method, comp);
+        if (p == nullptr) {
+          if (!gap) series += "\n";
+          gap = true;
+          continue;
+        }
+        gap = false;
+        any = true;
+        absl::StrAppend(&series, Num(comp), " ", Num(p->MeanScore()), "\n");
+      }
+      if (!any) continue;
+      absl::StrAppend(&text, "# ", model, " L=", len, "\n", series, "\n\n");
+      items.push_back(absl::StrCat(
+          "'", data, "' index ", block++, " using 1:2 with linespoints lw 1.5 dt ", li % 5 + 1,
+          " lc rgb '", Color(IndexOf(models, model)), "' pt ", PointType(li), " title ",
+          Quote(absl::StrCat(model, " ", LengthLabel(len)))));
+    }
+    ++li;
+  }
+  if (items.empty()) {
+    text = "0 NaN\n";
+    items.push_back(absl::StrCat("'", data, "' using 1:2 title 'no data'"));
+  }
+  SF_RETURN_IF_ERROR(WriteFile(ctx.root / data, text));
+  std::string xtics;
+  for (double c : comps) {
+    if (!xtics.empty()) xtics += ", ";
+    absl::StrAppend(&xtics, "'", Num(c), "' ", Num(c));
+  }
+  absl::StrAppend(&body, "set title ", Quote(method), "\nset logscale x\nset xtics (", xtics,
+                  ")\nset xrange [0.9:", Num(comps.back() * 1.15),
+                  "]\nset xlabel 'compression (nominal; 1 = dense)'\nset ylabel 'score'\n",
+                  "set yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, 0.03\nset grid\nset key "
+                  "outside right font ',8'\nplot ",
+                  absl::StrJoin(items, ", \\\n  "), "\n");
+  return body;
+}
+
+// Score vs compression of one task: one panel per method.
+absl::Status WriteCompressionFigure(const PhaseFigures& ctx, const std::string& task,
+                                    std::vector<PlotFile>* plots) {
+  const std::string stem = SafeName(absl::StrCat("compression_", ctx.phase, "_", task));
+  int w = 0, h = 0;
+  std::string body = PanelLayout(ctx.methods.size(), &w, &h, 700, 400) +
+                     Quote(absl::StrCat("score vs compression, ", ctx.phase, ", ", task,
+                                        " (colour: model, dash: length; gaps: missing points)")) +
+                     "\n";
+  for (const std::string& method : ctx.methods) {
+    SF_ASSIGN_OR_RETURN(std::string panel, CompressionPanel(ctx, task, method, stem));
+    body += panel;
+  }
+  SF_RETURN_IF_ERROR(
+      WriteFile(ctx.root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
+  plots->push_back({"compression", absl::StrCat(ctx.phase, " / ", task), stem});
+  return absl::OkStatus();
+}
+
+// Preserved-compression heatmap: rows (task, length), columns (model, method).
+absl::Status WritePreservedHeatmap(const PhaseFigures& ctx, std::vector<PlotFile>* plots) {
+  const std::string& phase = ctx.phase;
+  const AnalysisResults& results = *ctx.results;
+  const ReportOptions& options = *ctx.options;
+  const std::filesystem::path& root = ctx.root;
+  const auto& models = ctx.models;
+  const auto& methods = ctx.methods;
+  const auto& tasks = ctx.tasks;
+  const auto& lengths = ctx.lengths;
+  const auto& grid = ctx.grid;
+  std::vector<std::pair<std::string, std::string>> cols;
+  for (const std::string& model : models) {
+    for (const std::string& method : methods) cols.push_back({model, method});
+  }
+  std::vector<std::pair<std::string, int64_t>> rows;
+  for (const std::string& task : tasks) {
+    if (task == kMeanOverTasks) continue;
+    for (int64_t len : lengths) rows.push_back({task, len});
+  }
+  const std::string stem = SafeName(absl::StrCat("preserved_", phase));
+  std::string cells, missing;
+  double max_value = 2.0;
+  for (size_t y = 0; y < rows.size(); ++y) {
+    for (size_t x = 0; x < cols.size(); ++x) {
+      const PreservedCompression* found = nullptr;
+      for (const PreservedCompression& pc : results.preserved) {
+        if (pc.phase == phase && pc.model == cols[x].first && pc.method == cols[x].second &&
+            pc.task == rows[y].first && pc.seq_len == rows[y].second) {
+          found = &pc;
+        }
+      }
+      if (found == nullptr || std::isnan(found->preserved)) {
+        absl::StrAppend(&missing, x, " ", y, "\n");
+      } else {
+        max_value = std::max(max_value, found->preserved);
+        absl::StrAppend(&cells, x, " ", y, " ", Num(found->preserved), " \"", Num(found->preserved),
+                        found->non_monotone ? "*" : "", "\"\n");
+      }
+    }
+  }
+  if (cells.empty()) cells = "-10 -10 1 \"\"\n";
+  if (missing.empty()) missing = "-10 -10\n";
+  SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + ".dat"), cells));
+  SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + "_missing.dat"), missing));
+  std::string xtics, ytics;
+  for (size_t x = 0; x < cols.size(); ++x) {
+    absl::StrAppend(&xtics, x ? ", " : "", Quote(cols[x].first + " " + cols[x].second), " ", x);
+  }
+  for (size_t y = 0; y < rows.size(); ++y) {
+    absl::StrAppend(&ytics, y ? ", " : "", Quote(rows[y].first + " " + LengthLabel(rows[y].second)),
+                    " ", y);
+  }
+  const int w = std::max(760, 300 + 80 * static_cast<int>(cols.size()));
+  const int h = std::max(400, 200 + 26 * static_cast<int>(rows.size()));
+  std::set<double> phase_comps = {1.0};
+  for (const std::string& method : methods) {
+    const auto& g = grid.at({phase, method});
+    phase_comps.insert(g.begin(), g.end());
+  }
+  max_value = std::max(max_value, *phase_comps.rbegin());
+  std::string cbtics;
+  for (double c : phase_comps) absl::StrAppend(&cbtics, cbtics.empty() ? "" : ", ", Num(c));
+  const std::string body = absl::StrCat(
+      "set title ",
+      Quote(absl::StrCat("largest compression not significantly worse than dense (", phase, ", ",
+                         PairedTestName(options.preserved.test), ", alpha ",
+                         Num(options.preserved.alpha),
+                         ")\ngrey: missing; *: a larger compression passes again")),
+      "\nset xrange [-0.5:", cols.size() - 0.5, "]\nset yrange [", rows.size() - 0.5,
+      ":-0.5]\nset xtics (", xtics, ") rotate by 45 right\nset ytics (", ytics, ")\n",
+      "set logscale cb\nset cbrange [1:", Num(max_value), "]\nset cbtics (", cbtics,
+      ")\nset cblabel 'preserved compression' offset 1.5,0\n",
+      "set palette defined (0 '#d73027', 0.5 '#fee08b', 1 '#1a9850')\nunset key\n",
+      "set style fill solid 1.0 border lc rgb 'white'\nplot 'data/", stem,
+      "_missing.dat' using 1:2:(0.5):(0.5) with boxxyerror lc rgb '#cccccc', \\\n", "  'data/",
+      stem, ".dat' using 1:2:(0.5):(0.5):3 with boxxyerror lc palette, \\\n", "  'data/", stem,
+      ".dat' using 1:2:4 with labels font ',9'\n");
+  SF_RETURN_IF_ERROR(WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
+  plots->push_back({"preserved", phase, stem});
+  return absl::OkStatus();
+}
+
+// Predicted vs observed mean scores of a phase's scaling-law fit.
+absl::Status WriteFitFigure(const PhaseFigures& ctx, const PhaseFit& pf,
+                            std::vector<PlotFile>* plots) {
+  const std::string& phase = ctx.phase;
+  const AnalysisInput& input = *ctx.input;
+  const ReportOptions& options = *ctx.options;
+  const std::filesystem::path& root = ctx.root;
+  const std::string stem = SafeName(absl::StrCat("fit_", phase));
+  std::string text;
+  std::vector<std::string> items;
+  int block = 0;
+  for (size_t t = 0; t < pf.fit->tasks.size(); ++t) {
+    std::string series;
+    for (const ResultPoint& p : input.points) {
+      if (p.samples.empty() || p.task != pf.fit->tasks[t]) continue;
+      if (!p.is_dense() && p.phase != phase) continue;
+      absl::StrAppend(&series, Num(pf.fit->Predict(p, options.scaling)), " ", Num(p.MeanScore()),
+                      "\n");
+    }
+    absl::StrAppend(&text, "# in-sample ", pf.fit->tasks[t], "\n", series, "\n\n");
+    items.push_back(absl::StrCat("'data/", stem, ".dat' index ", block++,
+                                 " using 1:2 with points pt 7 ps 0.8 lc rgb '", Color(t),
+                                 "' title ", Quote(pf.fit->tasks[t])));
+  }
+  std::vector<std::string> held;
+  for (size_t v = 0; v < pf.validation.size(); ++v) {
+    const HoldoutValidation& val = pf.validation[v];
+    if (!val.error.empty()) continue;
+    std::string series;
+    for (size_t i = 0; i < val.observed.size(); ++i) {
+      absl::StrAppend(&series, Num(val.predicted[i]), " ", Num(val.observed[i]), "\n");
+    }
+    absl::StrAppend(&text, "# held out ", val.axis, "\n", series, "\n\n");
+    held.push_back(
+        absl::StrCat("'data/", stem, ".dat' index ", block++, " using 1:2 with points pt ",
+                     PointType(v), " ps 1 lc rgb '", Color(v), "' title ",
+                     Quote(absl::StrFormat("largest %s held out (R2 %.2f)", val.axis, val.r2))));
+  }
+  SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + ".dat"), text));
+  const std::string common =
+      "set xrange [0:1]\nset yrange [0:1]\nset size ratio 1\nset grid\n"
+      "set xlabel 'predicted mean score'\nset ylabel 'observed mean score'\nset key top left "
+      "font ',8'\n";
+  std::string body = absl::StrCat(
+      "set multiplot layout 1,2 title ",
+      Quote(absl::StrCat("scaling law, ", phase, ": predicted vs observed mean scores")), "\n",
+      "set title 'fit on all points'\n", common, "plot x with lines lc rgb 'gray' notitle, ",
+      absl::StrJoin(items, ", "), "\n");
+  absl::StrAppend(&body, "set title 'held-out validation'\n", common,
+                  "plot x with lines lc rgb 'gray' notitle", held.empty() ? "" : ", ",
+                  absl::StrJoin(held, ", "), "\n");
+  SF_RETURN_IF_ERROR(
+      WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, 1100, 560, body)));
+  plots->push_back({"fit", phase, stem});
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults& results,
                               const ReportOptions& options, const std::string& out_dir,
                               std::vector<PlotFile>* plots) {
@@ -191,297 +525,35 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
   fs::create_directories(root / "data", ec);
   fs::create_directories(root / "plots", ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
-  const std::vector<std::string> models = ModelsByParams(input);
-  const auto grid = CompressionGrid(input, options);
   std::set<std::string> phases;
   for (const IsoFlopsCurve& c : results.curves) phases.insert(c.phase);
 
   for (const std::string& phase : phases) {
-    std::set<std::string> tasks;
-    std::set<int64_t> lengths;
-    std::vector<std::string> methods;
-    for (const auto& [key, comps] : grid) {
-      if (key.first == phase) methods.push_back(key.second);
+    PhaseFigures ctx{root, &input, &results, &options, phase};
+    ctx.models = ModelsByParams(input);
+    ctx.grid = CompressionGrid(input, options);
+    for (const auto& [key, comps] : ctx.grid) {
+      if (key.first == phase) ctx.methods.push_back(key.second);
     }
     for (const IsoFlopsCurve& c : results.curves) {
       if (c.phase != phase) continue;
-      tasks.insert(c.task);
-      lengths.insert(c.seq_len);
+      ctx.tasks.insert(c.task);
+      ctx.lengths.insert(c.seq_len);
     }
-    std::vector<std::string> all_methods = {BaselineMethod().name};
-    all_methods.insert(all_methods.end(), methods.begin(), methods.end());
+    ctx.all_methods = {BaselineMethod().name};
+    ctx.all_methods.insert(ctx.all_methods.end(), ctx.methods.begin(), ctx.methods.end());
 
-    // isoFLOPS: one figure per task, one panel per length.
-    for (const std::string& task : tasks) {
-      std::vector<const IsoFlopsCurve*> panels;
-      for (const IsoFlopsCurve& c : results.curves) {
-        if (c.phase == phase && c.task == task) panels.push_back(&c);
-      }
-      const std::string stem = SafeName(absl::StrCat("isoflops_", phase, "_", task));
-      int w = 0, h = 0;
-      std::string body =
-          PanelLayout(panels.size(), &w, &h, 760, 430) +
-          Quote(absl::StrCat("isoFLOPS, ", phase, ", ", task,
-                             " (black steps: Pareto frontier; gaps: missing points)")) +
-          "\n";
-      for (const IsoFlopsCurve* c : panels) {
-        const std::string data = absl::StrCat("data/", stem, "_", c->seq_len, ".dat");
-        std::string text = "# frontier: flops score\n";
-        double max_flops = 0, min_flops = std::numeric_limits<double>::infinity();
-        for (const IsoFlopsPoint& p : c->points) {
-          max_flops = std::max(max_flops, p.flops);
-          min_flops = std::min(min_flops, p.flops);
-        }
-        double last = 0;
-        for (const IsoFlopsPoint& p : c->points) {
-          if (!p.on_frontier) continue;
-          absl::StrAppend(&text, Num(p.flops), " ", Num(p.score), "\n");
-          last = p.score;
-        }
-        absl::StrAppend(&text, Num(max_flops), " ", Num(last), "\n\n\n");
-        std::vector<std::string> plot_items = {absl::StrCat(
-            "'", data, "' index 0 using 1:2 with steps lw 2.5 lc rgb 'black' title 'frontier'")};
-        int block = 1;
-        for (const std::string& model : models) {
-          for (const std::string& method : methods) {
-            std::vector<double> comps = {1.0};
-            auto g = grid.find({phase, method});
-            if (g != grid.end()) comps.insert(comps.end(), g->second.begin(), g->second.end());
-            std::string series;
-            bool any = false, gap = false;
-            for (double comp : comps) {
-              const IsoFlopsPoint* p = nullptr;
-              for (const IsoFlopsPoint& q : c->points) {
-                if (q.model == model &&
-                    q.method == (comp == 1.0 ? BaselineMethod().name : method) &&
-                    q.nominal_compression == comp) {
-                  p = &q;
-                }
-              }
-              if (p == nullptr) {
-                if (!gap) series += "\n";  // a blank line breaks the line: missing
-                gap = true;
-                continue;
-              }
-              gap = false;
-              any = true;
-              absl::StrAppend(&series, Num(p->flops), " ", Num(p->score), " ", Num(comp), "\n");
-            }
-            if (!any) continue;
-            absl::StrAppend(&text, "# ", model, " ", method, "\n", series, "\n\n");
-            plot_items.push_back(absl::StrCat(
-                "'", data, "' index ", block++, " using 1:2 with linespoints lw 1.5 lc rgb '",
-                Color(IndexOf(models, model)), "' pt ", PointType(IndexOf(all_methods, method)),
-                " ps 1.2 title ", Quote(absl::StrCat(model, " ", method))));
-          }
-        }
-        SF_RETURN_IF_ERROR(WriteFile(root / data, text));
-        absl::StrAppend(&body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))),
-                        "\n", LogXAxis(min_flops, max_flops), "set xlabel ",
-                        Quote(options.flops.isoflops_total ? "FLOPs per sample (total)"
-                                                           : "FLOPs per sample (" + phase + ")"),
-                        "\n",
-                        "set ylabel 'score'\nset yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, "
-                        "0.03\nset grid\n",
-                        "set key outside right font ',8'\nplot ",
-                        absl::StrJoin(plot_items, ", \\\n  "), "\n");
-      }
-      SF_RETURN_IF_ERROR(
-          WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
-      plots->push_back({"isoflops", absl::StrCat(phase, " / ", task), stem});
+    for (const std::string& task : ctx.tasks) {
+      SF_RETURN_IF_ERROR(WriteIsoFlopsFigure(ctx, task, plots));
     }
-
-    // Score vs compression: one figure per task, one panel per method.
-    for (const std::string& task : tasks) {
+    for (const std::string& task : ctx.tasks) {
       if (task == kMeanOverTasks) continue;
-      const std::string stem = SafeName(absl::StrCat("compression_", phase, "_", task));
-      int w = 0, h = 0;
-      std::string body =
-          PanelLayout(methods.size(), &w, &h, 700, 400) +
-          Quote(absl::StrCat("score vs compression, ", phase, ", ", task,
-                             " (colour: model, dash: length; gaps: missing points)")) +
-          "\n";
-      for (const std::string& method : methods) {
-        const std::string data = absl::StrCat("data/", stem, "_", SafeName(method), ".dat");
-        std::vector<double> comps = {1.0};
-        const auto& g = grid.at({phase, method});
-        comps.insert(comps.end(), g.begin(), g.end());
-        std::string text;
-        std::vector<std::string> items;
-        int block = 0;
-        size_t li = 0;
-        for (int64_t len : lengths) {
-          for (const std::string& model : models) {
-            std::string series;
-            bool any = false, gap = false;
-            for (double comp : comps) {
-              const ResultPoint* p = FindPoint(input, phase, model, task, len,
-                                               comp == 1.0 ? BaselineMethod().name : method, comp);
-              if (p == nullptr) {
-                if (!gap) series += "\n";
-                gap = true;
-                continue;
-              }
-              gap = false;
-              any = true;
-              absl::StrAppend(&series, Num(comp), " ", Num(p->MeanScore()), "\n");
-            }
-            if (!any) continue;
-            absl::StrAppend(&text, "# ", model, " L=", len, "\n", series, "\n\n");
-            items.push_back(absl::StrCat(
-                "'", data, "' index ", block++, " using 1:2 with linespoints lw 1.5 dt ",
-                li % 5 + 1, " lc rgb '", Color(IndexOf(models, model)), "' pt ", PointType(li),
-                " title ", Quote(absl::StrCat(model, " ", LengthLabel(len)))));
-          }
-          ++li;
-        }
-        if (items.empty()) {
-          text = "0 NaN\n";
-          items.push_back(absl::StrCat("'", data, "' using 1:2 title 'no data'"));
-        }
-        SF_RETURN_IF_ERROR(WriteFile(root / data, text));
-        std::string xtics;
-        for (double c : comps) {
-          if (!xtics.empty()) xtics += ", ";
-          absl::StrAppend(&xtics, "'", Num(c), "' ", Num(c));
-        }
-        absl::StrAppend(
-            &body, "set title ", Quote(method), "\nset logscale x\nset xtics (", xtics,
-            ")\nset xrange [0.9:", Num(comps.back() * 1.15),
-            "]\nset xlabel 'compression (nominal; 1 = dense)'\nset ylabel 'score'\n",
-            "set yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, 0.03\nset grid\nset key "
-            "outside right font ',8'\nplot ",
-            absl::StrJoin(items, ", \\\n  "), "\n");
-      }
-      SF_RETURN_IF_ERROR(
-          WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
-      plots->push_back({"compression", absl::StrCat(phase, " / ", task), stem});
+      SF_RETURN_IF_ERROR(WriteCompressionFigure(ctx, task, plots));
     }
-
-    // Preserved-compression heatmap: rows (task, length), columns (model, method).
-    {
-      std::vector<std::pair<std::string, std::string>> cols;
-      for (const std::string& model : models) {
-        for (const std::string& method : methods) cols.push_back({model, method});
-      }
-      std::vector<std::pair<std::string, int64_t>> rows;
-      for (const std::string& task : tasks) {
-        if (task == kMeanOverTasks) continue;
-        for (int64_t len : lengths) rows.push_back({task, len});
-      }
-      const std::string stem = SafeName(absl::StrCat("preserved_", phase));
-      std::string cells, missing;
-      double max_value = 2.0;
-      for (size_t y = 0; y < rows.size(); ++y) {
-        for (size_t x = 0; x < cols.size(); ++x) {
-          const PreservedCompression* found = nullptr;
-          for (const PreservedCompression& pc : results.preserved) {
-            if (pc.phase == phase && pc.model == cols[x].first && pc.method == cols[x].second &&
-                pc.task == rows[y].first && pc.seq_len == rows[y].second) {
-              found = &pc;
-            }
-          }
-          if (found == nullptr || std::isnan(found->preserved)) {
-            absl::StrAppend(&missing, x, " ", y, "\n");
-          } else {
-            max_value = std::max(max_value, found->preserved);
-            absl::StrAppend(&cells, x, " ", y, " ", Num(found->preserved), " \"",
-                            Num(found->preserved), found->non_monotone ? "*" : "", "\"\n");
-          }
-        }
-      }
-      if (cells.empty()) cells = "-10 -10 1 \"\"\n";
-      if (missing.empty()) missing = "-10 -10\n";
-      SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + ".dat"), cells));
-      SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + "_missing.dat"), missing));
-      std::string xtics, ytics;
-      for (size_t x = 0; x < cols.size(); ++x) {
-        absl::StrAppend(&xtics, x ? ", " : "", Quote(cols[x].first + " " + cols[x].second), " ", x);
-      }
-      for (size_t y = 0; y < rows.size(); ++y) {
-        absl::StrAppend(&ytics, y ? ", " : "",
-                        Quote(rows[y].first + " " + LengthLabel(rows[y].second)), " ", y);
-      }
-      const int w = std::max(760, 300 + 80 * static_cast<int>(cols.size()));
-      const int h = std::max(400, 200 + 26 * static_cast<int>(rows.size()));
-      std::set<double> phase_comps = {1.0};
-      for (const std::string& method : methods) {
-        const auto& g = grid.at({phase, method});
-        phase_comps.insert(g.begin(), g.end());
-      }
-      max_value = std::max(max_value, *phase_comps.rbegin());
-      std::string cbtics;
-      for (double c : phase_comps) absl::StrAppend(&cbtics, cbtics.empty() ? "" : ", ", Num(c));
-      const std::string body = absl::StrCat(
-          "set title ",
-          Quote(absl::StrCat("largest compression not significantly worse than dense (", phase,
-                             ", ", PairedTestName(options.preserved.test), ", alpha ",
-                             Num(options.preserved.alpha),
-                             ")\ngrey: missing; *: a larger compression passes again")),
-          "\nset xrange [-0.5:", cols.size() - 0.5, "]\nset yrange [", rows.size() - 0.5,
-          ":-0.5]\nset xtics (", xtics, ") rotate by 45 right\nset ytics (", ytics, ")\n",
-          "set logscale cb\nset cbrange [1:", Num(max_value), "]\nset cbtics (", cbtics,
-          ")\nset cblabel 'preserved compression' offset 1.5,0\n",
-          "set palette defined (0 '#d73027', 0.5 '#fee08b', 1 '#1a9850')\nunset key\n",
-          "set style fill solid 1.0 border lc rgb 'white'\nplot 'data/", stem,
-          "_missing.dat' using 1:2:(0.5):(0.5) with boxxyerror lc rgb '#cccccc', \\\n", "  'data/",
-          stem, ".dat' using 1:2:(0.5):(0.5):3 with boxxyerror lc palette, \\\n", "  'data/", stem,
-          ".dat' using 1:2:4 with labels font ',9'\n");
-      SF_RETURN_IF_ERROR(
-          WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
-      plots->push_back({"preserved", phase, stem});
-    }
-
-    // Predicted vs observed for the scaling-law fit of this phase.
+    SF_RETURN_IF_ERROR(WritePreservedHeatmap(ctx, plots));
     for (const PhaseFit& pf : results.fits) {
       if (pf.phase != phase || !pf.fit.has_value()) continue;
-      const std::string stem = SafeName(absl::StrCat("fit_", phase));
-      std::string text;
-      std::vector<std::string> items;
-      int block = 0;
-      for (size_t t = 0; t < pf.fit->tasks.size(); ++t) {
-        std::string series;
-        for (const ResultPoint& p : input.points) {
-          if (p.samples.empty() || p.task != pf.fit->tasks[t]) continue;
-          if (!p.is_dense() && p.phase != phase) continue;
-          absl::StrAppend(&series, Num(pf.fit->Predict(p, options.scaling)), " ",
-                          Num(p.MeanScore()), "\n");
-        }
-        absl::StrAppend(&text, "# in-sample ", pf.fit->tasks[t], "\n", series, "\n\n");
-        items.push_back(absl::StrCat("'data/", stem, ".dat' index ", block++,
-                                     " using 1:2 with points pt 7 ps 0.8 lc rgb '", Color(t),
-                                     "' title ", Quote(pf.fit->tasks[t])));
-      }
-      std::vector<std::string> held;
-      for (size_t v = 0; v < pf.validation.size(); ++v) {
-        const HoldoutValidation& val = pf.validation[v];
-        if (!val.error.empty()) continue;
-        std::string series;
-        for (size_t i = 0; i < val.observed.size(); ++i) {
-          absl::StrAppend(&series, Num(val.predicted[i]), " ", Num(val.observed[i]), "\n");
-        }
-        absl::StrAppend(&text, "# held out ", val.axis, "\n", series, "\n\n");
-        held.push_back(absl::StrCat(
-            "'data/", stem, ".dat' index ", block++, " using 1:2 with points pt ", PointType(v),
-            " ps 1 lc rgb '", Color(v), "' title ",
-            Quote(absl::StrFormat("largest %s held out (R2 %.2f)", val.axis, val.r2))));
-      }
-      SF_RETURN_IF_ERROR(WriteFile(root / "data" / (stem + ".dat"), text));
-      const std::string common =
-          "set xrange [0:1]\nset yrange [0:1]\nset size ratio 1\nset grid\n"
-          "set xlabel 'predicted mean score'\nset ylabel 'observed mean score'\nset key top left "
-          "font ',8'\n";
-      std::string body = absl::StrCat(
-          "set multiplot layout 1,2 title ",
-          Quote(absl::StrCat("scaling law, ", phase, ": predicted vs observed mean scores")), "\n",
-          "set title 'fit on all points'\n", common, "plot x with lines lc rgb 'gray' notitle, ",
-          absl::StrJoin(items, ", "), "\n");
-      absl::StrAppend(&body, "set title 'held-out validation'\n", common,
-                      "plot x with lines lc rgb 'gray' notitle", held.empty() ? "" : ", ",
-                      absl::StrJoin(held, ", "), "\n");
-      SF_RETURN_IF_ERROR(
-          WriteFile(root / "plots" / (stem + ".gp"), TwoTerminals(stem, 1100, 560, body)));
-      plots->push_back({"fit", phase, stem});
+      SF_RETURN_IF_ERROR(WriteFitFigure(ctx, pf, plots));
     }
   }
   return absl::OkStatus();

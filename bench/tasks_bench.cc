@@ -12,8 +12,8 @@
 
 #include "tasks/task.h"
 #include "tasks/testing/fake_tokenizers.h"
-#include "worker/model/tokenizer.h"
 #include "tasks/testing/length_check.h"
+#include "worker/model/tokenizer.h"
 
 namespace {
 

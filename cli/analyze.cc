@@ -96,7 +96,7 @@ std::string DefaultReportDir(const std::string& db_path, int64_t sweep_id) {
       .string();
 }
 
-int AnalyzeSweep(const SqlSource& sql, const std::string& id_or_name, const std::string& db_path,
+int AnalyzeSweep(ResultsSource& source, const std::string& id_or_name, const std::string& db_path,
                  const AnalyzeOptions& options, Io& io) {
   analysis::ReportOptions report;
   absl::StatusOr<analysis::PairedTestKind> test = analysis::ParsePairedTestKind(options.test);
@@ -111,7 +111,7 @@ int AnalyzeSweep(const SqlSource& sql, const std::string& id_or_name, const std:
   report.render_plots = options.plots;
   report.gnuplot = options.gnuplot;
 
-  absl::StatusOr<LoadedSweep> sweep = LoadSweep(sql, id_or_name);
+  absl::StatusOr<LoadedSweep> sweep = LoadSweep(source, id_or_name);
   if (!sweep.ok()) return ReportStatus(sweep.status(), io);
   report.title = absl::StrCat("Sparse Frontier analysis: sweep ", sweep->sweep_id, " '",
                               sweep->sweep_name, "'");

@@ -10,6 +10,9 @@
 
 namespace sf::cli {
 
+// The database `sfctl run` writes unless told otherwise; `sfctl analyze` reads it by default.
+inline constexpr char kDefaultRunDatabase[] = "sfctl-run.db";
+
 struct AnalyzeOptions {
   std::string out_dir;     // "" = DefaultReportDir(...)
   double alpha = 0.05;     // preserved-compression significance level
@@ -30,7 +33,7 @@ std::string DefaultReportDir(const std::string& db_path, int64_t sweep_id);
 // the path of index.html. Returns the exit code (errors printed through ReportStatus):
 // 2 for an unknown sweep, a sweep without finished jobs, bad options or gnuplot missing
 // (the message says to install gnuplot-nox or use --no-plots); 1 when a plot fails.
-int AnalyzeSweep(const SqlSource& sql, const std::string& id_or_name, const std::string& db_path,
+int AnalyzeSweep(ResultsSource& source, const std::string& id_or_name, const std::string& db_path,
                  const AnalyzeOptions& options, Io& io);
 
 }  // namespace sf::cli

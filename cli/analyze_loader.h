@@ -1,29 +1,29 @@
-// Loads one sweep's results from the coordinator database (a file, or a coordinator's
-// read-only Query RPC) into analysis::AnalysisInput for `sfctl analyze` and `sfctl run`.
+// Loads one sweep's results, with their per-sample scores, through the coordinator's
+// read API (a database file read by coordinator/results_reader.h, or a coordinator's
+// Results RPC) into analysis::AnalysisInput for `sfctl analyze` and `sfctl run`.
 #ifndef SF_CLI_ANALYZE_LOADER_H_
 #define SF_CLI_ANALYZE_LOADER_H_
 
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "analysis/result_point.h"
 #include "cli/remote.h"
-#include "cli/table.h"
+#include "coordinator/results_reader.h"
 
 namespace sf::cli {
 
-// Runs one read-only SELECT and returns every row (blobs as their raw bytes, in a
-// string cell). The loader pages large tables itself.
-using SqlSource = std::function<absl::StatusOr<Table>(const std::string& sql)>;
+using coordinator::ResultsSource;
 
-// Reads the database file `db_path` through its own read-only connection (the
-// coordinator's Query rules: only reading is allowed). NotFound when the file is absent.
-absl::StatusOr<SqlSource> DatabaseSource(const std::string& db_path);
-// Sends each SELECT to the coordinator's Query RPC. `remote` must outlive the source.
-SqlSource CoordinatorSource(Remote* remote);
+// Reads the coordinator database file `db_path` read-only. NotFound (saying to pass
+// --db or --coordinator) when the file is absent.
+absl::StatusOr<std::unique_ptr<ResultsSource>> DatabaseSource(const std::string& db_path);
+// Asks the coordinator behind `remote` (GetSweep, ListSweeps, Results). `remote` must
+// outlive the source.
+std::unique_ptr<ResultsSource> CoordinatorSource(Remote* remote);
 
 struct LoadedSweep {
   int64_t sweep_id = 0;
@@ -44,7 +44,7 @@ struct LoadedSweep {
 // FailedPrecondition when it has no finished job, or when a finished job's model has
 // no recorded architecture and its config.json cannot be read (the message says why).
 // When any model has random weights, input.caveat says so.
-absl::StatusOr<LoadedSweep> LoadSweep(const SqlSource& sql, const std::string& id_or_name);
+absl::StatusOr<LoadedSweep> LoadSweep(ResultsSource& source, const std::string& id_or_name);
 
 }  // namespace sf::cli
 

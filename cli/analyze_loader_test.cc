@@ -14,10 +14,10 @@
 
 #include "analysis/report.h"
 #include "cli/analyze.h"
-#include "cli/sfctl.h"
-#include "cli/testing/run_cli.h"
+#include "cli/testing/run_commands.h"
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/temp_dir.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/sqlite.h"
 #include "coordinator/testing/test_jobs.h"
@@ -29,21 +29,16 @@
 namespace sf::cli {
 namespace {
 
+// Only the command under test is registered (and linked).
+CliResult RunCli(std::vector<std::string> args, const std::string& stdin_text = "") {
+  return RunCommands({AddAnalyzeCommand}, std::move(args), stdin_text);
+}
+
 namespace fs = std::filesystem;
 using ::sf::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
-
-fs::path FreshDir(const std::string& name) {
-  static int counter = 0;
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  fs::path dir = fs::path(tmp ? tmp : "/tmp") /
-                 absl::StrCat("sf_analyze_", getpid(), "_", counter++, "_", name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 // One job of the test sweep and what its worker reports.
 struct TestJob {
@@ -174,12 +169,12 @@ std::vector<TestJob> SmallSweep() {
 class AnalyzeLoaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = FreshDir("loader");
+    dir_ = sf::testing::FreshTestDir();
     db_ = (dir_ / "results.db").string();
   }
   absl::StatusOr<LoadedSweep> Load(const std::string& sweep) {
-    SF_ASSIGN_OR_RETURN(SqlSource source, DatabaseSource(db_));
-    return LoadSweep(source, sweep);
+    SF_ASSIGN_OR_RETURN(std::unique_ptr<ResultsSource> source, DatabaseSource(db_));
+    return LoadSweep(*source, sweep);
   }
   fs::path dir_;
   std::string db_;
@@ -385,7 +380,7 @@ TEST_F(AnalyzeLoaderTest, Cli_Json_ParsesAndCarriesCaveat) {
 // sfctl run's analysis: without gnuplot the report has tables only and the run goes on.
 TEST_F(AnalyzeLoaderTest, PlotsOptional_NoGnuplot_TablesAndANote) {
   BuildSweep(db_, "small", SmallSweep());
-  SF_ASSERT_OK_AND_ASSIGN(SqlSource source, DatabaseSource(db_));
+  SF_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ResultsSource> source, DatabaseSource(db_));
   AnalyzeOptions options;
   options.gnuplot = "/nonexistent/gnuplot";
   options.plots_optional = true;
@@ -393,7 +388,7 @@ TEST_F(AnalyzeLoaderTest, PlotsOptional_NoGnuplot_TablesAndANote) {
   std::istringstream in;
   std::ostringstream out, err;
   Io io{in, out, err};
-  EXPECT_EQ(AnalyzeSweep(source, "small", db_, options, io), kExitOk) << err.str();
+  EXPECT_EQ(AnalyzeSweep(*source, "small", db_, options, io), kExitOk) << err.str();
   EXPECT_THAT(out.str(),
               AllOf(HasSubstr("no figures"), HasSubstr("gnuplot-nox"), HasSubstr("report: ")));
   EXPECT_TRUE(fs::exists(dir_ / "r" / "index.html"));

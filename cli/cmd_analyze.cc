@@ -1,7 +1,6 @@
 // sfctl analyze: the study's findings for one sweep, from the results database.
 #include "cli/analyze.h"
 #include "cli/command.h"
-#include "cli/local_run.h"
 #include "cli/remote.h"
 
 namespace sf::cli {
@@ -9,7 +8,7 @@ namespace sf::cli {
 void AddAnalyzeCommand(CLI::App& app, Io& io, int* exit_code) {
   struct Flags {
     std::string sweep;
-    std::string db = LocalRunOptions().db_path;
+    std::string db = kDefaultRunDatabase;
     RemoteFlags remote;
     AnalyzeOptions analyze;
     bool no_plots = false;
@@ -52,16 +51,16 @@ void AddAnalyzeCommand(CLI::App& app, Io& io, int* exit_code) {
         *exit_code = ReportStatus(remote.status(), io);
         return;
       }
-      *exit_code =
-          AnalyzeSweep(CoordinatorSource(remote->get()), flags->sweep, "", flags->analyze, io);
+      std::unique_ptr<ResultsSource> source = CoordinatorSource(remote->get());
+      *exit_code = AnalyzeSweep(*source, flags->sweep, "", flags->analyze, io);
       return;
     }
-    absl::StatusOr<SqlSource> source = DatabaseSource(flags->db);
+    absl::StatusOr<std::unique_ptr<ResultsSource>> source = DatabaseSource(flags->db);
     if (!source.ok()) {
       *exit_code = ReportStatus(source.status(), io);
       return;
     }
-    *exit_code = AnalyzeSweep(*source, flags->sweep, flags->db, flags->analyze, io);
+    *exit_code = AnalyzeSweep(**source, flags->sweep, flags->db, flags->analyze, io);
   });
 }
 

@@ -18,8 +18,8 @@ void AddExportCommand(CLI::App& app, Io& io, int* exit_code) {
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
       "export",
-      "Export job results (with the result filters) or every stored sample (score, "
-      "prediction, target, tokens, measured density) as CSV or JSON");
+      "Export job results or every stored sample of the matching jobs (score, prediction, "
+      "target, tokens, measured density) as CSV or JSON; the result filters apply to both");
   cmd->add_option("--what", flags->what, "results or samples")
       ->capture_default_str()
       ->check(CLI::IsMember({"results", "samples"}));
@@ -36,32 +36,8 @@ void AddExportCommand(CLI::App& app, Io& io, int* exit_code) {
       *exit_code = ReportStatus(!format.ok() ? format.status() : remote.status(), io);
       return;
     }
-    absl::StatusOr<Table> table;
-    bool truncated = false;
-    if (flags->what == "results") {
-      table = FetchResults(**remote, flags->filters);
-    } else {
-      std::string where;
-      if (!flags->filters.sweep.empty()) {
-        absl::StatusOr<v1::Sweep> sweep = (*remote)->FindSweep(flags->filters.sweep);
-        if (!sweep.ok()) {
-          *exit_code = ReportStatus(sweep.status(), io);
-          return;
-        }
-        where = absl::StrCat(" WHERE j.id IN (SELECT job_id FROM sweep_jobs WHERE sweep_id = ",
-                             sweep->id(), ")");
-      }
-      table = RunQuery(
-          **remote,
-          absl::StrCat("SELECT j.key AS job_key, j.model_name AS model, j.sequence_length AS "
-                       "length, j.prefill_method AS prefill, j.prefill_compression, "
-                       "j.decode_method AS decode, j.decode_compression, j.task, j.seed, "
-                       "s.idx AS sample, s.score, s.prediction, s.target, s.input_tokens, "
-                       "s.output_tokens, s.measured_density, s.wall_seconds "
-                       "FROM samples s JOIN jobs j ON j.id = s.job_id",
-                       where, " ORDER BY j.id, s.idx"),
-          0, 0, &truncated);
-    }
+    absl::StatusOr<Table> table = flags->what == "results" ? FetchResults(**remote, flags->filters)
+                                                           : FetchSamples(**remote, flags->filters);
     if (!table.ok()) {
       *exit_code = ReportStatus(table.status(), io);
       return;
@@ -73,13 +49,12 @@ void AddExportCommand(CLI::App& app, Io& io, int* exit_code) {
       PrintTable(*table, *format, file);
       file.close();
       if (!file) {
-        *exit_code = ReportStatus(
-            absl::UnavailableError(absl::StrCat("cannot write ", flags->output)), io);
+        *exit_code =
+            ReportStatus(absl::UnavailableError(absl::StrCat("cannot write ", flags->output)), io);
         return;
       }
       io.err << "wrote " << table->rows.size() << " rows to " << flags->output << "\n";
     }
-    if (truncated) io.err << "sfctl: export truncated at the server's row limit\n";
     *exit_code = kExitOk;
   });
 }

@@ -35,8 +35,8 @@ void AddListCommand(CLI::App& app, Io& io, int* exit_code) {
       return;
     }
     Table table;
-    table.columns = {"id",     "name",   "state",     "created", "jobs",      "done",
-                     "failed", "queued", "running",   "cancelled", "samples_done"};
+    table.columns = {"id",     "name",   "state",   "created",   "jobs",        "done",
+                     "failed", "queued", "running", "cancelled", "samples_done"};
     for (const v1::Sweep& s : response.sweeps()) {
       const char* state = s.state() == v1::SWEEP_STATE_FINISHED    ? "finished"
                           : s.state() == v1::SWEEP_STATE_CANCELLED ? "cancelled"

@@ -4,10 +4,10 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "cli/sfctl.h"
-#include "cli/testing/run_cli.h"
+#include "cli/testing/run_commands.h"
 #include "common/model_config.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/model/engine.h"
@@ -16,14 +16,18 @@
 namespace sf::cli {
 namespace {
 
+// Only the command under test is registered (and linked).
+CliResult RunCli(std::vector<std::string> args, const std::string& stdin_text = "") {
+  return RunCommands({AddMakeTinyModelCommand}, std::move(args), stdin_text);
+}
+
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
+// A folder path that does not exist yet, in a fresh folder of its own.
 std::string TestDir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("sf_make_tiny_" + name);
-  fs::remove_all(dir);
-  return dir.string();
+  return (sf::testing::FreshTestDir(name) / "model").string();
 }
 
 TEST(MakeTinyModel, Help_DescribesOptions) {

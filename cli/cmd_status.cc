@@ -12,9 +12,10 @@ void AddStatusCommand(CLI::App& app, Io& io, int* exit_code) {
     RemoteFlags remote;
   };
   auto flags = std::make_shared<Flags>();
-  CLI::App* cmd = app.add_subcommand(
-      "status", "Show a sweep's job counts (queued, running, done, failed, cancelled, "
-                "preempted, samples), or one line per running sweep");
+  CLI::App* cmd =
+      app.add_subcommand("status",
+                         "Show a sweep's job counts (queued, running, done, failed, cancelled, "
+                         "preempted, samples), or one line per running sweep");
   cmd->add_option("sweep", flags->sweep, "sweep id or name (default: every running sweep)");
   AddRemoteFlags(cmd, &flags->remote);
   cmd->callback([&io, exit_code, flags] {
@@ -52,8 +53,8 @@ void AddStatusCommand(CLI::App& app, Io& io, int* exit_code) {
     const char* state = sweep->state() == v1::SWEEP_STATE_FINISHED    ? "finished"
                         : sweep->state() == v1::SWEEP_STATE_CANCELLED ? "cancelled"
                                                                       : "running";
-    io.out << "sweep " << sweep->id() << " '" << sweep->name() << "': " << state
-           << " (priority " << sweep->priority() << ", created "
+    io.out << "sweep " << sweep->id() << " '" << sweep->name() << "': " << state << " (priority "
+           << sweep->priority() << ", created "
            << absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
                                absl::FromUnixMillis(sweep->created_unix_ms()), absl::UTCTimeZone())
            << ")\n"

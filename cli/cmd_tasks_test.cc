@@ -3,8 +3,7 @@
 #include <sstream>
 #include <vector>
 
-#include "cli/sfctl.h"
-#include "cli/testing/run_cli.h"
+#include "cli/testing/run_commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tasks/testing/fake_tokenizers.h"
@@ -12,9 +11,13 @@
 namespace sf::cli {
 namespace {
 
+// Only the command under test is registered (and linked).
+CliResult RunCli(std::vector<std::string> args, const std::string& stdin_text = "") {
+  return RunCommands({AddTasksCommand}, std::move(args), stdin_text);
+}
+
 using ::testing::HasSubstr;
 using ::testing::Not;
-
 
 // Runs `sfctl tasks ...` with the test word-piece tokenizer behind any path.
 CliResult RunWithFakeTokenizer(std::vector<const char*> args) {

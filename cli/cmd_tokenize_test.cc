@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "cli/sfctl.h"
-#include "cli/testing/run_cli.h"
+#include "cli/testing/run_commands.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -18,19 +18,19 @@
 namespace sf::cli {
 namespace {
 
-using ::testing::HasSubstr;
+// Only the command under test is registered (and linked).
+CliResult RunCli(std::vector<std::string> args, const std::string& stdin_text = "") {
+  return RunCommands({AddTokenizeCommand}, std::move(args), stdin_text);
+}
 
+using ::testing::HasSubstr;
 
 // A model folder whose tokenizer has every byte (ids = bytes), one merge "h"+"i" -> 256,
 // the special token <s> (300) as BOS with add_bos_token, and a ChatML template marker.
 class TokenizeCommand : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    dir_ = new std::string((std::filesystem::path(tmp != nullptr ? tmp : "/tmp") /
-                            ("sf_cmd_tokenize_" + std::to_string(::getpid())))
-                               .string());
-    std::filesystem::create_directories(*dir_);
+    dir_ = new std::string(sf::testing::FreshTestDir("tokenize").string());
     nlohmann::json vocab = nlohmann::json::object();
     auto spell = [](int b) {
       static std::vector<std::string> table = [] {
@@ -81,8 +81,8 @@ TEST_F(TokenizeCommand, Encode_PrintsJsonArrayWithoutSpecials) {
 
 TEST_F(TokenizeCommand, AddAndParseSpecial_AddBosAndSplitSpecials) {
   const std::string path = *dir_ + "/tokenizer.json";
-  CliResult r = RunCli({"tokenize", "--tokenizer", path.c_str(), "--add-special", "--parse-special"},
-                    "hi<s>");
+  CliResult r = RunCli(
+      {"tokenize", "--tokenizer", path.c_str(), "--add-special", "--parse-special"}, "hi<s>");
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out, "[300, 256, 300]\n");
 }

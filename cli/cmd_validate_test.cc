@@ -4,8 +4,7 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "cli/sfctl.h"
-#include "cli/testing/run_cli.h"
+#include "cli/testing/run_commands.h"
 #include "common/testing/spec_corpus.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -13,8 +12,12 @@
 namespace sf::cli {
 namespace {
 
-using ::testing::HasSubstr;
+// Only the command under test is registered (and linked).
+CliResult RunCli(std::vector<std::string> args, const std::string& stdin_text = "") {
+  return RunCommands({AddValidateCommand}, std::move(args), stdin_text);
+}
 
+using ::testing::HasSubstr;
 
 class ValidateTest : public ::testing::Test {
  protected:

@@ -4,7 +4,6 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-
 #include "cli/command.h"
 #include "cli/sweep_ops.h"
 
@@ -13,7 +12,7 @@ namespace {
 
 int ExitFor(const v1::Sweep& sweep) {
   return sweep.state() == v1::SWEEP_STATE_FINISHED && sweep.counts().failed() == 0 ? kExitOk
-                                                                                    : kExitFailure;
+                                                                                   : kExitFailure;
 }
 
 // Every running sweep, polled once a second until none is left.

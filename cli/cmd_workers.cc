@@ -37,8 +37,8 @@ void AddWorkersCommand(CLI::App& app, Io& io, int* exit_code) {
       return;
     }
     Table table;
-    table.columns = {"worker", "host",    "devices",   "backends",
-                     "methods", "seen_s_ago", "leased", "jobs_done"};
+    table.columns = {"worker",  "host",       "devices", "backends",
+                     "methods", "seen_s_ago", "leased",  "jobs_done"};
     const int64_t now_ms = absl::ToUnixMillis(absl::Now());
     for (const v1::WorkerInfo& w : response.workers()) {
       std::string devices = w.devices().empty() ? "cpu" : "";

@@ -4,6 +4,7 @@
 #define SF_CLI_COMMAND_H_
 
 #include <iosfwd>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
@@ -28,6 +29,16 @@ struct Io {
 
 // Prints "sfctl: <message>" for a non-OK status and returns its exit code.
 int ReportStatus(const absl::Status& status, Io& io);
+
+// Registers one subcommand on `app`; when it is chosen, runs it and stores its exit code.
+using AddCommandFn = void (*)(CLI::App& app, Io& io, int* exit_code);
+
+// Parses argv as sfctl with only `commands` registered (in that order, which --help
+// shows), runs the chosen one and returns its exit code; handles --help, --version, an
+// unknown command (2) and bad arguments (2). RunSfctl (sfctl.h) registers every
+// command; a command's test registers its own and links only its library.
+int RunCommandLine(const std::vector<AddCommandFn>& commands, int argc, const char* const* argv,
+                   std::istream& in, std::ostream& out, std::ostream& err);
 
 // Registration functions, one per command file. Each adds its subcommand to `app`
 // and, when that subcommand is chosen, runs it and stores its exit code.

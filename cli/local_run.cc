@@ -7,10 +7,10 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/version.h"
+#include "coordinator/client.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "worker/outbox.h"
-#include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/worker_client.h"
 
@@ -98,21 +98,14 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
   io.out << "\n";
   PrintTable(*results, *format, io.out);
   if (final_state->counts().failed() > 0) {
-    bool truncated = false;
-    absl::StatusOr<Table> errors = RunQuery(
-        remote,
-        absl::StrCat("SELECT key, last_error FROM jobs WHERE state = 4 AND id IN (SELECT job_id "
-                     "FROM sweep_jobs WHERE sweep_id = ",
-                     submitted->sweep_id(), ") ORDER BY id LIMIT 5"),
-        0, 0, &truncated);
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> errors =
+        FetchFailedJobs(remote, submitted->sweep_id(), 5);
     io.err << "sfctl: " << final_state->counts().failed() << " of " << final_state->counts().total()
            << " jobs failed";
     if (errors.ok()) {
       io.err << "; first errors:\n";
-      for (const auto& row : errors->rows) {
-        io.err << "  " << std::get<std::string>(row[0]).substr(0, 12) << ": "
-               << (std::holds_alternative<std::string>(row[1]) ? std::get<std::string>(row[1]) : "")
-               << "\n";
+      for (const auto& [key, error] : *errors) {
+        io.err << "  " << key.substr(0, 12) << ": " << error << "\n";
       }
     } else {
       io.err << "\n";
@@ -124,10 +117,10 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
     analysis_io.out << "\n";
     AnalyzeOptions analysis = options.analysis;
     analysis.plots_optional = true;
-    absl::StatusOr<SqlSource> source = DatabaseSource(options.db_path);
+    absl::StatusOr<std::unique_ptr<ResultsSource>> source = DatabaseSource(options.db_path);
     // The sweep's own outcome decides the exit code; a failed analysis is reported only.
     if (source.ok()) {
-      AnalyzeSweep(*source, absl::StrCat(submitted->sweep_id()), options.db_path, analysis,
+      AnalyzeSweep(**source, absl::StrCat(submitted->sweep_id()), options.db_path, analysis,
                    analysis_io);
     } else {
       ReportStatus(source.status(), analysis_io);

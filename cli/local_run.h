@@ -20,7 +20,7 @@ namespace sf::cli {
 
 struct LocalRunOptions {
   SubmitFlags submit;
-  std::string db_path = "sfctl-run.db";
+  std::string db_path = kDefaultRunDatabase;
   int workers = 1;
   std::string format = "table";  // of the final results table
   absl::Duration lease_ttl = absl::Seconds(60);

@@ -26,18 +26,16 @@ bool Finished(const v1::Sweep& sweep) {
 
 bool IsTerminal(const std::ostream& out) { return &out == &std::cout && isatty(1) == 1; }
 
-std::string FormatProgressLine(const v1::Sweep& sweep, double samples_per_second,
-                               int bar_width) {
+std::string FormatProgressLine(const v1::Sweep& sweep, double samples_per_second, int bar_width) {
   const v1::SweepCounts& c = sweep.counts();
   const int64_t closed = c.done() + c.failed() + c.cancelled();
   const double fraction =
       c.total() > 0 ? static_cast<double>(closed) / static_cast<double>(c.total()) : 0.0;
   const int filled = static_cast<int>(fraction * bar_width + 0.5);
-  std::string line = absl::StrCat(sweep.name(), "  [", std::string(filled, '#'),
-                                  std::string(bar_width - filled, '-'), "]  ",
-                                  absl::StrFormat("%3d%%", static_cast<int>(fraction * 100)),
-                                  "  done ", c.done(), "/", c.total(), "  running ", c.leased(),
-                                  "  failed ", c.failed(), "  queued ", c.queued());
+  std::string line = absl::StrCat(
+      sweep.name(), "  [", std::string(filled, '#'), std::string(bar_width - filled, '-'), "]  ",
+      absl::StrFormat("%3d%%", static_cast<int>(fraction * 100)), "  done ", c.done(), "/",
+      c.total(), "  running ", c.leased(), "  failed ", c.failed(), "  queued ", c.queued());
   if (c.cancelled() > 0) absl::StrAppend(&line, "  cancelled ", c.cancelled());
   if (c.preemptions() > 0) absl::StrAppend(&line, "  preempted ", c.preemptions());
   if (sweep.state() == v1::SWEEP_STATE_FINISHED) {

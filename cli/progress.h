@@ -15,7 +15,8 @@
 namespace sf::cli {
 
 // One sweep's state as one line, e.g.
-// "quickstart  [######----]  60%  done 53/88  running 2  failed 1  queued 32  4.1 samples/s  ETA 1m5s"
+// "quickstart  [######----]  60%  done 53/88  running 2  failed 1  queued 32  4.1 samples/s  ETA
+// 1m5s"
 std::string FormatProgressLine(const v1::Sweep& sweep, double samples_per_second, int bar_width);
 
 class ProgressDisplay {

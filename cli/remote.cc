@@ -4,7 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
-#include "worker/rpc.h"
+#include "coordinator/client.h"
 
 namespace sf::cli {
 

@@ -12,13 +12,13 @@
 #include "cli/sfctl.h"
 #include "common/testing/model_fixture.h"
 #include "common/testing/status_matchers.h"
+#include "coordinator/client.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "worker/outbox.h"
-#include "worker/rpc.h"
 #include "worker/testing/test_evaluator.h"
 #include "worker/worker.h"
 #include "worker/worker_client.h"
@@ -51,11 +51,7 @@ seed: 7
 class RemoteCommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("sfctl_", getpid(), "_",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = sf::testing::FreshTestDir();
     sf::testing::WriteModel(dir_ / "models/tiny");
     spec_ = (dir_ / "sweep.yaml").string();
     // Relative paths in a spec resolve against the current folder (docs/spec.md).

@@ -1,10 +1,10 @@
 #include "cli/sfctl.h"
-#include "cli/testing/run_cli.h"
 
 #include <sstream>
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/testing/run_cli.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -12,7 +12,6 @@ namespace sf::cli {
 namespace {
 
 using ::testing::HasSubstr;
-
 
 TEST(Sfctl, Help_ListsCommandsAndExitCodes) {
   CliResult r = RunCli({"--help"});
@@ -41,9 +40,7 @@ TEST(Sfctl, UnknownCommand_IsUsageError) {
   EXPECT_THAT(r.err, HasSubstr("frobnicate"));
 }
 
-TEST(Sfctl, NoCommand_IsUsageError) {
-  EXPECT_EQ(RunCli({}).code, kExitUsage);
-}
+TEST(Sfctl, NoCommand_IsUsageError) { EXPECT_EQ(RunCli({}).code, kExitUsage); }
 
 TEST(ExitCodeFor, MapsByWhatTheCallerShouldDo) {
   EXPECT_EQ(ExitCodeFor(absl::OkStatus()), kExitOk);

@@ -146,7 +146,10 @@ Cell OptionalDouble(bool has, double v) { return has ? Cell(v) : Cell(std::monos
 
 }  // namespace
 
-absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& f) {
+namespace {
+
+// The Results request of `f` (the sweep named by id or name is looked up first).
+absl::StatusOr<v1::ResultsRequest> ResultsRequestFor(Remote& remote, const ResultFilters& f) {
   v1::ResultsRequest request;
   if (!f.sweep.empty()) {
     SF_ASSIGN_OR_RETURN(v1::Sweep sweep, remote.FindSweep(f.sweep));
@@ -163,7 +166,28 @@ absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& f) {
   if (f.min_compression > 0) request.set_min_compression(f.min_compression);
   if (f.max_compression > 0) request.set_max_compression(f.max_compression);
   request.set_limit(f.limit);
+  return request;
+}
 
+// Streams the Results of `request` to `on_row`, row by row.
+absl::Status ForEachResult(Remote& remote, const v1::ResultsRequest& request,
+                           const std::function<void(const v1::ResultRow&)>& on_row) {
+  grpc::ClientContext context;
+  remote.Prepare(&context, absl::Seconds(300));
+  auto reader = remote.stub().Results(&context, request);
+  v1::ResultsResponse page;
+  while (reader->Read(&page)) {
+    for (const v1::ResultRow& row : page.rows()) on_row(row);
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return remote.Error(status, "Results");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& f) {
+  SF_ASSIGN_OR_RETURN(v1::ResultsRequest request, ResultsRequestFor(remote, f));
   Table table;
   table.columns = {"key",
                    "model",
@@ -181,28 +205,73 @@ absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& f) {
                    "measured_compression",
                    "wall_seconds",
                    "worker"};
-  grpc::ClientContext context;
-  remote.Prepare(&context, absl::Seconds(300));
-  auto reader = remote.stub().Results(&context, request);
-  v1::ResultsResponse page;
-  while (reader->Read(&page)) {
-    for (const v1::ResultRow& row : page.rows()) {
-      const v1::JobSpec& j = row.job();
-      const v1::JobResult& r = row.result();
-      const double stderr_mean =
-          r.n() > 1 ? std::sqrt(r.variance() / static_cast<double>(r.n())) : 0.0;
+  SF_RETURN_IF_ERROR(ForEachResult(remote, request, [&table](const v1::ResultRow& row) {
+    const v1::JobSpec& j = row.job();
+    const v1::JobResult& r = row.result();
+    const double stderr_mean =
+        r.n() > 1 ? std::sqrt(r.variance() / static_cast<double>(r.n())) : 0.0;
+    table.rows.push_back(
+        {j.key().substr(0, 12), j.model().name(), j.sequence_length(), j.prefill().name(),
+         OptionalDouble(j.prefill().has_compression(), j.prefill().compression()),
+         j.decode().name(), OptionalDouble(j.decode().has_compression(), j.decode().compression()),
+         j.task().name(), static_cast<int64_t>(j.seed()), r.metric(), r.n(), r.mean(), stderr_mean,
+         r.measured_compression(), r.wall_seconds(), r.worker_id()});
+  }));
+  return table;
+}
+
+absl::StatusOr<Table> FetchSamples(Remote& remote, const ResultFilters& f) {
+  SF_ASSIGN_OR_RETURN(v1::ResultsRequest request, ResultsRequestFor(remote, f));
+  request.set_include_unfinished(true);  // samples stored by jobs still running or failed
+  request.set_include_samples(true);
+  request.set_include_sample_text(true);
+  Table table;
+  table.columns = {"job_key",
+                   "model",
+                   "length",
+                   "prefill",
+                   "prefill_compression",
+                   "decode",
+                   "decode_compression",
+                   "task",
+                   "seed",
+                   "sample",
+                   "score",
+                   "prediction",
+                   "target",
+                   "input_tokens",
+                   "output_tokens",
+                   "measured_density",
+                   "wall_seconds"};
+  SF_RETURN_IF_ERROR(ForEachResult(remote, request, [&table](const v1::ResultRow& row) {
+    const v1::JobSpec& j = row.job();
+    for (const v1::SampleResult& s : row.samples()) {
       table.rows.push_back(
-          {j.key().substr(0, 12), j.model().name(), j.sequence_length(), j.prefill().name(),
+          {j.key(), j.model().name(), j.sequence_length(), j.prefill().name(),
            OptionalDouble(j.prefill().has_compression(), j.prefill().compression()),
            j.decode().name(),
            OptionalDouble(j.decode().has_compression(), j.decode().compression()), j.task().name(),
-           static_cast<int64_t>(j.seed()), r.metric(), r.n(), r.mean(), stderr_mean,
-           r.measured_compression(), r.wall_seconds(), r.worker_id()});
+           static_cast<int64_t>(j.seed()), static_cast<int64_t>(s.index()), s.score(),
+           s.prediction(), s.target(), s.input_tokens(), s.output_tokens(), s.measured_density(),
+           s.wall_seconds()});
     }
-  }
-  grpc::Status status = reader->Finish();
-  if (!status.ok()) return remote.Error(status, "Results");
+  }));
   return table;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> FetchFailedJobs(Remote& remote,
+                                                                                 int64_t sweep_id,
+                                                                                 int64_t limit) {
+  v1::ResultsRequest request;
+  request.set_sweep_id(sweep_id);
+  request.set_include_unfinished(true);
+  request.add_states(v1::JOB_STATE_FAILED);
+  request.set_limit(limit);
+  std::vector<std::pair<std::string, std::string>> failed;
+  SF_RETURN_IF_ERROR(ForEachResult(remote, request, [&failed](const v1::ResultRow& row) {
+    failed.emplace_back(row.job().key(), row.last_error());
+  }));
+  return failed;
 }
 
 void RunSweepAction(const RemoteFlags& flags, const std::string& sweep, Io& io, int* exit_code,
@@ -244,9 +313,8 @@ void AppendQueryResponse(const v1::QueryResponse& response, bool render_blobs, T
           cells.emplace_back(v.text_value());
           break;
         case v1::QueryValue::kBlobValue:
-          cells.emplace_back(render_blobs
-                                 ? absl::StrCat("<blob ", v.blob_value().size(), " bytes>")
-                                 : v.blob_value());
+          cells.emplace_back(render_blobs ? absl::StrCat("<blob ", v.blob_value().size(), " bytes>")
+                                          : v.blob_value());
           break;
         default:
           cells.emplace_back(std::monostate());

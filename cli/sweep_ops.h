@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -67,6 +68,15 @@ void AddResultFilterFlags(CLI::App* cmd, ResultFilters* filters);
 
 // The matching results, one row per job, with the job's grid axes and the aggregate.
 absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& filters);
+
+// Every stored sample of the matching jobs (done or not), one row per sample with the
+// job's grid axes, in job and sample order.
+absl::StatusOr<Table> FetchSamples(Remote& remote, const ResultFilters& filters);
+
+// (key, last error) of the first `limit` failed jobs of the sweep, in job order.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> FetchFailedJobs(Remote& remote,
+                                                                                 int64_t sweep_id,
+                                                                                 int64_t limit);
 
 // Appends a Query response's rows to `table` (its columns from the first response).
 // Blobs become "<blob N bytes>" with `render_blobs` (for display), else their bytes.

@@ -43,7 +43,8 @@ void PrintTable(const Table& table, Format format, std::ostream& out) {
       }
       out << "\n";
       for (const auto& row : table.rows) {
-        for (size_t c = 0; c < row.size(); ++c) out << (c ? "," : "") << CsvField(Text(row[c], true));
+        for (size_t c = 0; c < row.size(); ++c)
+          out << (c ? "," : "") << CsvField(Text(row[c], true));
         out << "\n";
       }
       return;

@@ -5,6 +5,7 @@
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/method_params.h"
 
 namespace sf {
 namespace {

@@ -7,6 +7,7 @@
 #define SF_COMMON_LOGGING_H_
 
 #include <sstream>
+
 #include "absl/strings/string_view.h"
 
 namespace sf {
@@ -47,18 +48,17 @@ struct Voidify {
 #define SF_LOG_LEVEL_ERROR ::sf::LogLevel::kError
 #define SF_LOG_LEVEL_FATAL ::sf::LogLevel::kFatal
 
-#define SF_LOG(level)                                          \
-  (SF_LOG_LEVEL_##level < ::sf::MinLogLevel())                 \
-      ? (void)0                                                \
-      : ::sf::logging_internal::Voidify() &                    \
+#define SF_LOG(level)                          \
+  (SF_LOG_LEVEL_##level < ::sf::MinLogLevel()) \
+      ? (void)0                                \
+      : ::sf::logging_internal::Voidify() &    \
             ::sf::logging_internal::LogMessage(SF_LOG_LEVEL_##level, __FILE__, __LINE__).stream()
 
-#define SF_CHECK(cond)                                                             \
-  (cond) ? (void)0                                                                 \
-         : ::sf::logging_internal::Voidify() &                                     \
-               ::sf::logging_internal::LogMessage(::sf::LogLevel::kFatal, __FILE__, \
-                                                  __LINE__)                        \
-                       .stream()                                                   \
+#define SF_CHECK(cond)                                                                        \
+  (cond) ? (void)0                                                                            \
+         : ::sf::logging_internal::Voidify() &                                                \
+               ::sf::logging_internal::LogMessage(::sf::LogLevel::kFatal, __FILE__, __LINE__) \
+                       .stream()                                                              \
                    << "Check failed: " #cond " "
 
 #endif  // SF_COMMON_LOGGING_H_

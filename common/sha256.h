@@ -1,31 +1,33 @@
-// SHA-256 (FIPS 180-4) for job keys and model identities: small and dependency free,
-// so that keys are computed the same way on every host that builds the project.
+// SHA-256 for job keys and model identities, computed by OpenSSL's libcrypto (already
+// linked for TLS), so that keys are the same on every host that builds the project.
 #ifndef SF_COMMON_SHA256_H_
 #define SF_COMMON_SHA256_H_
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
 
 namespace sf {
 
-// Incremental hasher: Update() any number of times, then Finish() once.
+// Incremental hasher: Update() any number of times, then Finish() once. Aborts (a
+// programmer or installation error, not bad input) if libcrypto cannot hash.
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
   void Update(absl::string_view data);
   // Returns the 32-byte digest. REQUIRES: called at most once.
   std::array<uint8_t, 32> Finish();
 
  private:
-  void Compress(const uint8_t* block);
-
-  uint32_t state_[8];
-  uint8_t buffer_[64];
-  size_t buffered_ = 0;
-  uint64_t total_bytes_ = 0;
+  struct Context;  // OpenSSL's EVP_MD_CTX, kept out of this header
+  std::unique_ptr<Context> context_;
 };
 
 // Lower-case hex SHA-256 of `data` (64 characters).

@@ -3,12 +3,12 @@
 #ifndef SF_COMMON_STATUS_H_
 #define SF_COMMON_STATUS_H_
 
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace sf {
 
@@ -30,12 +30,12 @@ const absl::Status& GetStatus(const absl::StatusOr<T>& s) {
 
 // Evaluates `expr` (a Status or StatusOr) and returns its status from the
 // enclosing function when it is not OK.
-#define SF_RETURN_IF_ERROR(expr)                                              \
-  do {                                                                        \
-    const auto& sf_status_ref_ = (expr);                                      \
-    if (!::sf::status_internal::GetStatus(sf_status_ref_).ok()) {             \
-      return ::sf::status_internal::GetStatus(sf_status_ref_);                \
-    }                                                                         \
+#define SF_RETURN_IF_ERROR(expr)                                  \
+  do {                                                            \
+    const auto& sf_status_ref_ = (expr);                          \
+    if (!::sf::status_internal::GetStatus(sf_status_ref_).ok()) { \
+      return ::sf::status_internal::GetStatus(sf_status_ref_);    \
+    }                                                             \
   } while (false)
 
 // `SF_ASSIGN_OR_RETURN(auto x, MakeX());` declares/assigns `x` from the value of

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "coordinator/results_reader.h"
 #include "coordinator/schema.h"
 
 namespace sf::coordinator {
@@ -66,53 +67,6 @@ bool ValidKey(absl::string_view key) { return ValidIdent(key, kMaxKeyLength); }
 
 bool Finite(double x) { return std::isfinite(x); }
 
-// The result columns of schema migration 2 (model architecture, samples_evaluated), kept
-// apart from the original results row so the statements of migration 1 stay as they were.
-constexpr char kResultShapeColumns[] =
-    "r.samples_evaluated, r.model_hidden, r.model_layers, r.model_heads, r.model_kv_heads, "
-    "r.model_head_dim, r.model_intermediate, r.model_vocab, r.model_qkv_bias, "
-    "r.model_tied_embeddings, r.model_params, r.model_random_weights";
-constexpr char kStoreResultShapeSql[] =
-    "UPDATE results SET samples_evaluated=?, model_hidden=?, model_layers=?, model_heads=?, "
-    "model_kv_heads=?, model_head_dim=?, model_intermediate=?, model_vocab=?, "
-    "model_qkv_bias=?, model_tied_embeddings=?, model_params=?, model_random_weights=? "
-    "WHERE job_id=?";
-
-Statement& BindResultShape(Statement& st, const v1::JobResult& r, int64_t job_id) {
-  const v1::ModelShape& m = r.model_shape();
-  return st.Bind(1, std::max<int64_t>(0, r.samples_evaluated()))
-      .Bind(2, m.hidden())
-      .Bind(3, m.layers())
-      .Bind(4, m.heads())
-      .Bind(5, m.kv_heads())
-      .Bind(6, m.head_dim())
-      .Bind(7, m.intermediate())
-      .Bind(8, m.vocab())
-      .Bind(9, m.qkv_bias() ? 1 : 0)
-      .Bind(10, m.tied_embeddings() ? 1 : 0)
-      .Bind(11, m.params())
-      .Bind(12, m.random_weights() ? 1 : 0)
-      .Bind(13, job_id);
-}
-
-// Reads kResultShapeColumns, starting at column `first`, into `r`.
-void ReadResultShape(const Statement& st, int first, v1::JobResult* r) {
-  r->set_samples_evaluated(st.Int(first));
-  if (st.Int(first + 1) == 0) return;  // not recorded
-  v1::ModelShape* m = r->mutable_model_shape();
-  m->set_hidden(st.Int(first + 1));
-  m->set_layers(st.Int(first + 2));
-  m->set_heads(st.Int(first + 3));
-  m->set_kv_heads(st.Int(first + 4));
-  m->set_head_dim(st.Int(first + 5));
-  m->set_intermediate(st.Int(first + 6));
-  m->set_vocab(st.Int(first + 7));
-  m->set_qkv_bias(st.Int(first + 8) != 0);
-  m->set_tied_embeddings(st.Int(first + 9) != 0);
-  m->set_params(st.Int(first + 10));
-  m->set_random_weights(st.Int(first + 11) != 0);
-}
-
 std::string Truncate(const std::string& text, size_t n) {
   return text.size() <= n ? text : text.substr(0, n);
 }
@@ -147,11 +101,6 @@ absl::Status ValidateJob(const v1::JobSpec& job, int i) {
   return absl::OkStatus();
 }
 
-std::optional<double> CompressionOf(const v1::MethodChoice& m) {
-  if (m.has_compression()) return m.compression();
-  return std::nullopt;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(const std::string& path, Clock* clock,
@@ -178,119 +127,29 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(const std::string& pa
 
 Scheduler::Scheduler(std::string path, Clock* clock, SchedulerOptions options,
                      std::unique_ptr<Database> db)
-    : path_(std::move(path)), clock_(clock), options_(options), db_(std::move(db)) {}
+    : path_(std::move(path)),
+      clock_(clock),
+      options_(options),
+      db_(std::move(db)),
+      statements_(db_.get()),
+      // Cached registrations may describe rows a failed commit rolled back: reload them.
+      commit_(&mu_, db_.get(), options.max_batch_calls, [this] { workers_.clear(); }) {}
 
 Scheduler::~Scheduler() {
   absl::MutexLock lock(&mu_);
   // Every call commits before it returns, so no batch should be open; be safe anyway.
-  if (batch_open_) (void)CommitBatchLocked();
-  stmts_.clear();
-}
-
-// ---------------------------------------------------------------- group commit
-//
-// Each public call that touches the store holds an Op. Its writes go into one open
-// transaction shared with the calls that follow it closely (each inside its own
-// savepoint, so a failing call undoes only its own changes). When the call is done it
-// must not answer before that transaction is committed: if other calls are already
-// queued on mu_, it waits and the last of them commits for all (one WAL write of each
-// page touched by the whole batch instead of one per call); otherwise it commits itself.
-// A single caller therefore sees exactly the old behavior, a commit per call.
-
-class Scheduler::Op {
- public:
-  explicit Op(Scheduler* s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s->mu_) : s_(s) {
-    s_->entering_.fetch_add(1);
-    s_->mu_.Lock();
-    s_->entering_.fetch_sub(1);
-  }
-  // A call that leaves through an error still makes what it wrote (e.g. expired
-  // leases it re-queued) durable, and never leaves a batch open without a committer.
-  ~Op() ABSL_UNLOCK_FUNCTION() {
-    if (!finished_) {
-      absl::Status st = s_->AwaitDurableLocked();
-      if (!st.ok()) SF_LOG(WARNING) << "group commit failed: " << st;
-    }
-    s_->mu_.Unlock();
-  }
-  Op(const Op&) = delete;
-  Op& operator=(const Op&) = delete;
-
-  // `result`, once the batch holding this call's writes is committed; the commit's
-  // error otherwise.
-  template <typename T>
-  absl::StatusOr<T> Finish(absl::StatusOr<T> result) {
-    finished_ = true;
-    absl::Status st = s_->AwaitDurableLocked();
-    if (!st.ok()) return st;
-    return result;
-  }
-  template <typename T>
-  absl::StatusOr<T> Finish(T value) {
-    return Finish(absl::StatusOr<T>(std::move(value)));
-  }
-
- private:
-  Scheduler* const s_;
-  bool finished_ = false;
-};
-
-absl::StatusOr<std::unique_ptr<Transaction>> Scheduler::Begin() {
-  if (!batch_open_) {
-    SF_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-    batch_open_ = true;
-    batch_calls_ = 0;
-  }
-  return Transaction::Savepoint(db_.get());
-}
-
-absl::Status Scheduler::CommitBatchLocked() {
-  if (!batch_open_) return absl::OkStatus();
-  absl::Status st = db_->Exec("COMMIT");
-  if (!st.ok()) {
-    (void)db_->Exec("ROLLBACK");
-    failed_epoch_ = batch_epoch_;
-    failed_status_ = st;
-    // Cached registrations may describe rows that were rolled back: reload them.
-    workers_.clear();
-    SF_LOG(ERROR) << "commit of " << batch_calls_ << " call(s) failed: " << st;
-  }
-  if (st.ok()) {
-    ++commit_stats_.commits;
-    commit_stats_.calls += batch_calls_;
-  }
-  batch_open_ = false;
-  committed_epoch_ = batch_epoch_++;
-  commit_cv_.SignalAll();
-  return st;
-}
-
-Scheduler::CommitStats Scheduler::commit_stats() const {
-  absl::MutexLock lock(&mu_);
-  return commit_stats_;
-}
-
-absl::Status Scheduler::AwaitDurableLocked() {
-  if (!batch_open_) return absl::OkStatus();
-  const int64_t mine = batch_epoch_;
-  ++batch_calls_;
-  if (entering_.load() == 0 || batch_calls_ >= options_.max_batch_calls) {
-    return CommitBatchLocked();
-  }
-  // A queued call will take mu_ next and, ending the same way, commit or pass it on.
-  while (committed_epoch_ < mine) commit_cv_.Wait(&mu_);
-  return failed_epoch_ == mine ? failed_status_ : absl::OkStatus();
+  (void)commit_.CommitBatch();
+  statements_.Clear();
 }
 
 int64_t Scheduler::NowMs() const { return absl::ToUnixMillis(clock_->Now()); }
 
-absl::StatusOr<Statement*> Scheduler::Stmt(const std::string& sql) {
-  auto it = stmts_.find(sql);
-  if (it != stmts_.end()) return it->second.get();
-  SF_ASSIGN_OR_RETURN(auto stmt, db_->Prepare(sql));
-  Statement* raw = stmt.get();
-  stmts_.emplace(sql, std::move(stmt));
-  return raw;
+absl::StatusOr<Statement*> Scheduler::Stmt(const std::string& sql) { return statements_.Get(sql); }
+
+Scheduler::CommitStats Scheduler::commit_stats() const {
+  absl::MutexLock lock(&mu_);
+  const GroupCommit::Stats stats = commit_.stats();
+  return {stats.commits, stats.calls};
 }
 
 std::string Scheduler::NewToken() {
@@ -423,7 +282,7 @@ absl::Status Scheduler::ExpireLocked(int* expired) {
   }
   st->Reset();
   if (jobs.empty()) return absl::OkStatus();
-  SF_ASSIGN_OR_RETURN(auto txn, Begin());
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   for (const LeasedJob& job : jobs) {
     SF_RETURN_IF_ERROR(EndAttempt(
         job,
@@ -440,7 +299,7 @@ absl::Status Scheduler::ExpireLocked(int* expired) {
 }
 
 absl::StatusOr<int> Scheduler::ExpireLeases() {
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   int n = 0;
   SF_RETURN_IF_ERROR(ExpireLocked(&n));
   return lock.Finish(n);
@@ -541,9 +400,9 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
   }
   const int max_attempts =
       request.max_attempts() > 0 ? request.max_attempts() : options_.max_attempts;
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   const int64_t now = NowMs();
-  SF_ASSIGN_OR_RETURN(auto txn, Begin());
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   int64_t sweep_id = 0;
   {
     SF_ASSIGN_OR_RETURN(Statement * find, Stmt("SELECT id FROM sweeps WHERE name=?"));
@@ -572,12 +431,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     }
   }
   SF_ASSIGN_OR_RETURN(Statement * find_job, Stmt("SELECT id, state FROM jobs WHERE key=?"));
-  SF_ASSIGN_OR_RETURN(
-      Statement * insert_job,
-      Stmt("INSERT INTO jobs(key, model_name, model_identity, gpus, sequence_length, "
-           "prefill_method, prefill_compression, decode_method, decode_compression, task, "
-           "samples_total, seed, memory_bytes, cost, priority, max_attempts, spec, state, "
-           "created_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  SF_ASSIGN_OR_RETURN(Statement * insert_job, Stmt(kInsertJobSql));
   SF_ASSIGN_OR_RETURN(Statement * link,
                       Stmt("INSERT OR IGNORE INTO sweep_jobs(sweep_id, job_id) VALUES (?, ?)"));
   SF_ASSIGN_OR_RETURN(Statement * bump,
@@ -593,7 +447,6 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
   v1::SubmitSweepResponse response;
   response.set_sweep_id(sweep_id);
   absl::flat_hash_set<std::string> seen;
-  std::string blob;
   for (const v1::JobSpec& job : request.jobs()) {
     if (!seen.insert(job.key()).second) continue;
     find_job->Bind(1, job.key());
@@ -602,39 +455,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     int state = exists ? static_cast<int>(find_job->Int(1)) : 0;
     find_job->Reset();
     if (!exists) {
-      blob.clear();
-      job.SerializeToString(&blob);
-      auto pc = CompressionOf(job.prefill());
-      auto dc = CompressionOf(job.decode());
-      insert_job->Bind(1, job.key())
-          .Bind(2, job.model().name())
-          .Bind(3, job.model().identity())
-          .Bind(4, job.model().gpus())
-          .Bind(5, job.sequence_length())
-          .Bind(6, job.prefill().name());
-      if (pc) {
-        insert_job->Bind(7, *pc);
-      } else {
-        insert_job->BindNull(7);
-      }
-      insert_job->Bind(8, job.decode().name());
-      if (dc) {
-        insert_job->Bind(9, *dc);
-      } else {
-        insert_job->BindNull(9);
-      }
-      insert_job->Bind(10, job.task().name())
-          .Bind(11, job.task().samples())
-          .Bind(12, static_cast<int64_t>(job.seed()))
-          .Bind(13, job.memory_bytes())
-          .Bind(14, job.cost())
-          .Bind(15, request.priority())
-          .Bind(16, max_attempts)
-          .BindBlob(17, blob)
-          .Bind(18, kQueued)
-          .Bind(19, now)
-          .Bind(20, now);
-      SF_RETURN_IF_ERROR(insert_job->Run());
+      SF_RETURN_IF_ERROR(BindNewJob(*insert_job, job, request.priority(), max_attempts, now).Run());
       job_id = db_->LastInsertRowId();
       response.set_jobs_queued(response.jobs_queued() + 1);
     } else {
@@ -670,52 +491,26 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
 }
 
 absl::StatusOr<v1::SweepCounts> Scheduler::Counts(int64_t sweep_id) {
-  SF_ASSIGN_OR_RETURN(Statement * st,
-                      Stmt("SELECT n_total, n_queued, n_leased, n_done, n_failed, n_cancelled, "
-                           "n_preemptions, samples_total, samples_done FROM sweeps WHERE id=?"));
-  st->Bind(1, sweep_id);
-  SF_ASSIGN_OR_RETURN(bool row, st->Step());
-  v1::SweepCounts c;
-  if (row) {
-    c.set_total(st->Int(0));
-    c.set_queued(st->Int(1));
-    c.set_leased(st->Int(2));
-    c.set_done(st->Int(3));
-    c.set_failed(st->Int(4));
-    c.set_cancelled(st->Int(5));
-    c.set_preemptions(st->Int(6));
-    c.set_samples_total(st->Int(7));
-    c.set_samples_done(st->Int(8));
-  }
-  st->Reset();
-  if (!row) return absl::NotFoundError(absl::StrCat("no sweep with id ", sweep_id));
-  return c;
+  SF_ASSIGN_OR_RETURN(v1::Sweep sweep, SweepById(sweep_id));
+  return sweep.counts();
 }
 
 absl::StatusOr<v1::Sweep> Scheduler::SweepById(int64_t id) {
   SF_ASSIGN_OR_RETURN(Statement * st,
-                      Stmt("SELECT id, name, state, priority, created_ms, finished_ms FROM "
-                           "sweeps WHERE id=?"));
+                      Stmt(absl::StrCat("SELECT ", kSweepColumns, " FROM sweeps WHERE id=?")));
   st->Bind(1, id);
   SF_ASSIGN_OR_RETURN(bool row, st->Step());
   if (!row) {
     st->Reset();
     return absl::NotFoundError(absl::StrCat("no sweep with id ", id, " (see `sfctl list`)"));
   }
-  v1::Sweep sweep;
-  sweep.set_id(st->Int(0));
-  sweep.set_name(st->Text(1));
-  sweep.set_state(static_cast<v1::SweepState>(st->Int(2)));
-  sweep.set_priority(static_cast<int32_t>(st->Int(3)));
-  sweep.set_created_unix_ms(st->Int(4));
-  sweep.set_finished_unix_ms(st->Int(5));
+  v1::Sweep sweep = ReadSweepRow(*st);
   st->Reset();
-  SF_ASSIGN_OR_RETURN(*sweep.mutable_counts(), Counts(id));
   return sweep;
 }
 
 absl::StatusOr<v1::Sweep> Scheduler::GetSweep(const v1::GetSweepRequest& request) {
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   if (request.sweep_case() == v1::GetSweepRequest::kName) {
     SF_ASSIGN_OR_RETURN(Statement * find, Stmt("SELECT id FROM sweeps WHERE name=?"));
@@ -736,7 +531,7 @@ absl::StatusOr<v1::Sweep> Scheduler::GetSweep(const v1::GetSweepRequest& request
 }
 
 absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(const v1::ListSweepsRequest& request) {
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   const int limit = request.limit() > 0 ? std::min(request.limit(), 10000) : 100;
   SF_ASSIGN_OR_RETURN(Statement * st,
@@ -753,9 +548,9 @@ absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(const v1::ListSweep
 
 absl::StatusOr<v1::CancelSweepResponse> Scheduler::CancelSweep(
     const v1::CancelSweepRequest& request) {
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(SweepById(request.sweep_id()).status());
-  SF_ASSIGN_OR_RETURN(auto txn, Begin());
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   // Jobs shared with another running sweep keep running for it.
   SF_ASSIGN_OR_RETURN(
       Statement * cancel,
@@ -787,9 +582,9 @@ absl::StatusOr<v1::CancelSweepResponse> Scheduler::CancelSweep(
 
 absl::StatusOr<v1::RetryFailedResponse> Scheduler::RetryFailed(
     const v1::RetryFailedRequest& request) {
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(SweepById(request.sweep_id()).status());
-  SF_ASSIGN_OR_RETURN(auto txn, Begin());
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   SF_ASSIGN_OR_RETURN(
       Statement * retry,
       Stmt(absl::StrCat("UPDATE jobs SET state=", kQueued,
@@ -804,8 +599,7 @@ absl::StatusOr<v1::RetryFailedResponse> Scheduler::RetryFailed(
   v1::RetryFailedResponse response;
   response.set_jobs_requeued(db_->Changes());
   if (response.jobs_requeued() > 0) {
-    SF_ASSIGN_OR_RETURN(std::vector<int64_t> sweeps,
-                        SweepsSharingJobsWith(request.sweep_id()));
+    SF_ASSIGN_OR_RETURN(std::vector<int64_t> sweeps, SweepsSharingJobsWith(request.sweep_id()));
     SF_ASSIGN_OR_RETURN(Statement * reopen,
                         Stmt(absl::StrCat("UPDATE sweeps SET state=", kSweepRunning,
                                           ", finished_ms=0 WHERE id=? AND (n_queued>0 OR id=?)")));
@@ -825,7 +619,7 @@ absl::StatusOr<v1::RetryFailedResponse> Scheduler::RetryFailed(
 
 absl::StatusOr<v1::ListWorkersResponse> Scheduler::ListWorkers(
     const v1::ListWorkersRequest& request) {
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   const int64_t stale_before = NowMs() - 3 * absl::ToInt64Milliseconds(options_.lease_ttl);
   SF_ASSIGN_OR_RETURN(Statement * st,
@@ -836,15 +630,7 @@ absl::StatusOr<v1::ListWorkersResponse> Scheduler::ListWorkers(
   while (true) {
     SF_ASSIGN_OR_RETURN(bool row, st->Step());
     if (!row) break;
-    v1::WorkerInfo* info = response.add_workers();
-    info->ParseFromString(st->Blob(1));
-    info->set_worker_id(st->Text(0));
-    info->set_last_seen_unix_ms(st->Int(2));
-    info->set_jobs_done(st->Int(3));
-    info->clear_loaded_models();
-    for (absl::string_view m : absl::StrSplit(st->Text(4), '\n', absl::SkipEmpty())) {
-      info->add_loaded_models(std::string(m));
-    }
+    *response.add_workers() = ReadWorkerRow(*st);
   }
   st->Reset();
   SF_ASSIGN_OR_RETURN(
@@ -865,7 +651,7 @@ absl::StatusOr<v1::ListWorkersResponse> Scheduler::ListWorkers(
 absl::StatusOr<std::vector<v1::SweepEvent>> Scheduler::ReadEvents(int64_t sweep_id,
                                                                   int64_t after_sequence,
                                                                   int limit) {
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_ASSIGN_OR_RETURN(v1::SweepCounts counts, Counts(sweep_id));
   SF_ASSIGN_OR_RETURN(Statement * st,
                       Stmt("SELECT seq, kind, job_key, worker_id, message, unix_ms FROM events "
@@ -905,81 +691,7 @@ int64_t Scheduler::LastEventSequence() const {
 }
 
 absl::Status Scheduler::Results(const v1::ResultsRequest& request,
-                                const std::function<bool(v1::ResultsResponse&)>& sink)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  std::string where = " WHERE 1";
-  std::vector<std::function<void(Statement*, int)>> binds;
-  auto in_list = [&](const char* column, const auto& values) {
-    if (values.empty()) return;
-    absl::StrAppend(&where, " AND ", column, " IN (");
-    for (int i = 0; i < values.size(); ++i) {
-      absl::StrAppend(&where, i ? ",?" : "?");
-      auto v = values[i];
-      binds.push_back([v](Statement* s, int idx) {
-        if constexpr (std::is_same_v<decltype(v), uint64_t>) {
-          s->Bind(idx, static_cast<int64_t>(v));
-        } else {
-          s->Bind(idx, v);
-        }
-      });
-    }
-    absl::StrAppend(&where, ")");
-  };
-  if (request.sweep_id() != 0) {
-    absl::StrAppend(&where, " AND j.id IN (SELECT job_id FROM sweep_jobs WHERE sweep_id=?)");
-    int64_t id = request.sweep_id();
-    binds.push_back([id](Statement* s, int idx) { s->Bind(idx, id); });
-  }
-  in_list("j.model_name", request.models());
-  in_list("j.sequence_length", request.sequence_lengths());
-  in_list("j.prefill_method", request.prefill_methods());
-  in_list("j.decode_method", request.decode_methods());
-  in_list("j.task", request.tasks());
-  in_list("j.seed", request.seeds());
-  if (request.methods_size() > 0) {
-    // Either phase: the same values bound twice.
-    absl::StrAppend(&where, " AND ((1");
-    in_list("j.prefill_method", request.methods());
-    absl::StrAppend(&where, ") OR (1");
-    in_list("j.decode_method", request.methods());
-    absl::StrAppend(&where, "))");
-  }
-  if (request.compressions_size() > 0) {
-    absl::StrAppend(&where, " AND (0");
-    for (double v : request.compressions()) {
-      absl::StrAppend(&where,
-                      " OR ABS(MAX(COALESCE(j.prefill_compression, 1), "
-                      "COALESCE(j.decode_compression, 1)) - ?) < 1e-9");
-      binds.push_back([v](Statement* s, int idx) { s->Bind(idx, v); });
-    }
-    absl::StrAppend(&where, ")");
-  }
-  if (request.has_min_compression()) {
-    absl::StrAppend(&where,
-                    " AND MAX(COALESCE(j.prefill_compression, 1), "
-                    "COALESCE(j.decode_compression, 1)) >= ?");
-    double v = request.min_compression();
-    binds.push_back([v](Statement* s, int idx) { s->Bind(idx, v); });
-  }
-  if (request.has_max_compression()) {
-    absl::StrAppend(&where,
-                    " AND MAX(COALESCE(j.prefill_compression, 1), "
-                    "COALESCE(j.decode_compression, 1)) <= ?");
-    double v = request.max_compression();
-    binds.push_back([v](Statement* s, int idx) { s->Bind(idx, v); });
-  }
-  if (binds.size() > 900) {
-    return absl::InvalidArgumentError("too many filter values (at most 900 in all)");
-  }
-  std::string sql = absl::StrCat(
-      "SELECT j.spec, r.metric, r.mean, r.variance, r.n, r.nominal_compression, "
-      "r.measured_compression, r.flops_prefill, r.flops_decode, r.flops_indexing, "
-      "r.wall_seconds, r.tokens_per_second, r.worker_id, r.gpu_name, r.engine_version, "
-      "r.git_commit, ",
-      kResultShapeColumns, " FROM results r JOIN jobs j ON j.id=r.job_id", where, " ORDER BY j.id");
-  if (request.limit() > 0) absl::StrAppend(&sql, " LIMIT ", request.limit());
-  const int page = request.page_size() > 0 ? std::min(request.page_size(), 10000) : 1000;
-
+                                const ResultsSink& sink) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   // A file database is read through its own read-only connection, without the
   // scheduler's lock: a slow client streaming results must not stall leases (WAL lets
   // readers run beside the writer). ":memory:" has only the writer connection.
@@ -996,39 +708,7 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
     }
     db = reader_.get();
   }
-  // Filter combinations vary: prepare once per call instead of caching each shape.
-  SF_ASSIGN_OR_RETURN(auto st, db->Prepare(sql));
-  for (size_t i = 0; i < binds.size(); ++i) binds[i](st.get(), static_cast<int>(i + 1));
-  v1::ResultsResponse out;
-  while (true) {
-    SF_ASSIGN_OR_RETURN(bool row, st->Step());
-    if (!row) break;
-    v1::ResultRow* r = out.add_rows();
-    r->mutable_job()->ParseFromString(st->Blob(0));
-    v1::JobResult* res = r->mutable_result();
-    res->set_metric(st->Text(1));
-    res->set_mean(st->Double(2));
-    res->set_variance(st->Double(3));
-    res->set_n(st->Int(4));
-    res->set_nominal_compression(st->Double(5));
-    res->set_measured_compression(st->Double(6));
-    res->set_flops_prefill(st->Double(7));
-    res->set_flops_decode(st->Double(8));
-    res->set_flops_indexing(st->Double(9));
-    res->set_wall_seconds(st->Double(10));
-    res->set_tokens_per_second(st->Double(11));
-    res->set_worker_id(st->Text(12));
-    res->set_gpu_name(st->Text(13));
-    res->set_engine_version(st->Text(14));
-    res->set_git_commit(st->Text(15));
-    ReadResultShape(*st, 16, res);
-    if (out.rows_size() >= page) {
-      if (!sink(out)) return absl::OkStatus();
-      out.Clear();
-    }
-  }
-  if (out.rows_size() > 0) sink(out);
-  return absl::OkStatus();
+  return ReadResults(db, CurrentSchemaVersion(), request, sink);
 }
 
 // ---------------------------------------------------------------- worker-facing
@@ -1058,7 +738,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
   *info.mutable_backends() = request.backends();
   std::string blob;
   info.SerializeToString(&blob);
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   const int64_t now = NowMs();
   SF_ASSIGN_OR_RETURN(
       Statement * st,
@@ -1085,7 +765,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
   return lock.Finish(response);
 }
 
-absl::StatusOr<Scheduler::WorkerCaps> Scheduler::Caps(const std::string& worker_id) {
+absl::StatusOr<WorkerCaps> Scheduler::Caps(const std::string& worker_id) {
   auto it = workers_.find(worker_id);
   if (it != workers_.end()) return it->second;
   // After a coordinator restart the registration is in the database only.
@@ -1116,59 +796,14 @@ absl::StatusOr<Scheduler::WorkerCaps> Scheduler::Caps(const std::string& worker_
 absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& worker_id,
                                                              const WorkerCaps& caps) {
   const int64_t now = NowMs();
-  // A worker without devices runs CPU-only jobs and is not limited by device memory.
-  const int64_t mem_limit =
-      caps.device_count == 0 ? std::numeric_limits<int64_t>::max() : caps.max_device_memory;
-  const std::string order =
-      options_.longest_first ? " ORDER BY priority DESC, cost DESC" : " ORDER BY priority DESC, id";
-  const std::string base = absl::StrCat(
-      "SELECT id, key, priority, prefill_method, decode_method, gpus, memory_bytes FROM jobs "
-      "WHERE state=",
-      kQueued, " AND next_attempt_ms<=? AND gpus<=?");
-  absl::flat_hash_set<std::string> methods(caps.methods.begin(), caps.methods.end());
-  struct Candidate {
-    int64_t id = 0;
-    std::string key;
-    int64_t priority = 0;
-  };
-  // Returns the first job in `st`'s order that this worker can run.
-  auto first_fit = [&](Statement* st) -> absl::StatusOr<std::optional<Candidate>> {
-    std::optional<Candidate> found;
-    while (true) {
-      SF_ASSIGN_OR_RETURN(bool row, st->Step());
-      if (!row) break;
-      const int64_t gpus = std::max<int64_t>(1, st->Int(5));
-      const int64_t mem = st->Int(6);
-      // memory_bytes is the job's need on one worker, spread over the model's gpus.
-      if (caps.device_count > 0 && mem > mem_limit * gpus) continue;
-      if (!methods.empty() && (!methods.contains(st->Text(3)) || !methods.contains(st->Text(4)))) {
-        continue;
-      }
-      found = Candidate{st->Int(0), st->Text(1), st->Int(2)};
-      break;
-    }
-    st->Reset();
-    return found;
-  };
-  SF_ASSIGN_OR_RETURN(Statement * any, Stmt(base + order));
-  any->Bind(1, now).Bind(2, caps.device_count);
-  SF_ASSIGN_OR_RETURN(std::optional<Candidate> best, first_fit(any));
+  PlacementPolicy policy;
+  policy.model_affinity = options_.model_affinity;
+  policy.longest_first = options_.longest_first;
+  SF_ASSIGN_OR_RETURN(std::optional<PlacedJob> best, PlaceJob(statements_, caps, now, policy));
   if (!best) return std::optional<v1::Lease>();
-  if (options_.model_affinity) {
-    SF_ASSIGN_OR_RETURN(Statement * same, Stmt(base + " AND model_identity=?" + order));
-    for (const std::string& model : caps.loaded_models) {
-      same->Bind(1, now).Bind(2, caps.device_count).Bind(3, model);
-      SF_ASSIGN_OR_RETURN(std::optional<Candidate> mine, first_fit(same));
-      // Affinity never jumps a higher priority.
-      if (mine && mine->priority >= best->priority) {
-        best = mine;
-        break;
-      }
-    }
-  }
   const std::string token = NewToken();
   const int64_t expires = now + absl::ToInt64Milliseconds(options_.lease_ttl);
-  SF_ASSIGN_OR_RETURN(auto txn, Begin());
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   SF_ASSIGN_OR_RETURN(Statement * grant,
                       Stmt("UPDATE jobs SET lease_token=?, lease_worker=?, lease_expires_ms=? "
                            "WHERE id=?"));
@@ -1206,7 +841,7 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
   const absl::Duration wait = std::min(absl::Milliseconds(std::max<int64_t>(0, request.wait_ms())),
                                        options_.max_lease_wait);
   const absl::Time deadline = absl::Now() + wait;
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_ASSIGN_OR_RETURN(WorkerCaps caps, Caps(request.worker_id()));
   if (request.loaded_models_size() > 0) {
     caps.loaded_models.assign(request.loaded_models().begin(), request.loaded_models().end());
@@ -1222,7 +857,7 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
     }
     if (shutdown_ || absl::Now() >= deadline) return lock.Finish(std::move(response));
     // Nobody may be left to commit what this call wrote while it sleeps.
-    SF_RETURN_IF_ERROR(CommitBatchLocked());
+    SF_RETURN_IF_ERROR(commit_.CommitBatch());
     // Backoff delays and lease expiry are in the injected clock's time: look again
     // at least every second rather than only when notified.
     work_cv_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + absl::Seconds(1)));
@@ -1230,14 +865,14 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
 }
 
 absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRequest& request) {
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(Caps(request.worker_id()).status());
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   const int64_t now = NowMs();
   const int64_t expires = now + absl::ToInt64Milliseconds(options_.lease_ttl);
   v1::HeartbeatResponse response;
   response.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease_ttl));
-  SF_ASSIGN_OR_RETURN(auto txn, Begin());
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   SF_ASSIGN_OR_RETURN(Statement * renew, Stmt("UPDATE jobs SET lease_expires_ms=? WHERE id=?"));
   for (const v1::LeaseProgress& p : request.leases()) {
     auto job = LiveLease(p.lease_token());
@@ -1278,7 +913,7 @@ absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
           absl::StrCat("sample ", s.index(), ": prediction/target longer than 1 MiB"));
     }
   }
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
   SF_ASSIGN_OR_RETURN(Statement * total, Stmt("SELECT samples_total FROM jobs WHERE id=?"));
@@ -1294,26 +929,11 @@ absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
     }
   }
   const int64_t now = NowMs();
-  SF_ASSIGN_OR_RETURN(auto txn, Begin());
-  SF_ASSIGN_OR_RETURN(
-      Statement * ins,
-      Stmt("INSERT OR IGNORE INTO samples(job_id, idx, score, prediction, target, input_tokens, "
-           "output_tokens, measured_density, wall_seconds, lease_token, created_ms) VALUES "
-           "(?,?,?,?,?,?,?,?,?,?,?)"));
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
+  SF_ASSIGN_OR_RETURN(Statement * ins, Stmt(kInsertSampleSql));
   v1::ReportSamplesResponse response;
   for (const v1::SampleResult& s : request.samples()) {
-    SF_RETURN_IF_ERROR(ins->Bind(1, job.id)
-                           .Bind(2, s.index())
-                           .Bind(3, s.score())
-                           .Bind(4, s.prediction())
-                           .Bind(5, s.target())
-                           .Bind(6, s.input_tokens())
-                           .Bind(7, s.output_tokens())
-                           .Bind(8, s.measured_density())
-                           .Bind(9, s.wall_seconds())
-                           .Bind(10, request.lease_token())
-                           .Bind(11, now)
-                           .Run());
+    SF_RETURN_IF_ERROR(BindSample(*ins, job.id, s, request.lease_token(), now).Run());
     if (db_->Changes() > 0) {
       response.add_accepted(s.index());
     } else {
@@ -1347,11 +967,11 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
     }
   }
   if (r.n() < 0) return absl::InvalidArgumentError("result n is negative");
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
   const int64_t now = NowMs();
-  SF_ASSIGN_OR_RETURN(auto txn, Begin());
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   // The aggregate comes from the stored samples, not from the worker: after a resume
   // the last worker saw only the samples of its own attempt.
   SF_ASSIGN_OR_RETURN(Statement * agg,
@@ -1367,32 +987,9 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
   // Sample variance (n - 1), as the worker computes it.
   const double variance =
       n > 1 ? std::max(0.0, (sum_sq - static_cast<double>(n) * mean * mean) / (n - 1)) : 0.0;
-  SF_ASSIGN_OR_RETURN(
-      Statement * ins,
-      Stmt("INSERT OR REPLACE INTO results(job_id, metric, mean, variance, n, "
-           "nominal_compression, measured_compression, flops_prefill, flops_decode, "
-           "flops_indexing, wall_seconds, tokens_per_second, worker_id, gpu_name, "
-           "engine_version, git_commit, lease_token, created_ms) VALUES "
-           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-  SF_RETURN_IF_ERROR(ins->Bind(1, job.id)
-                         .Bind(2, r.metric())
-                         .Bind(3, mean)
-                         .Bind(4, variance)
-                         .Bind(5, n)
-                         .Bind(6, r.nominal_compression())
-                         .Bind(7, r.measured_compression())
-                         .Bind(8, r.flops_prefill())
-                         .Bind(9, r.flops_decode())
-                         .Bind(10, r.flops_indexing())
-                         .Bind(11, r.wall_seconds())
-                         .Bind(12, r.tokens_per_second())
-                         .Bind(13, job.worker)
-                         .Bind(14, r.gpu_name())
-                         .Bind(15, r.engine_version())
-                         .Bind(16, r.git_commit())
-                         .Bind(17, request.lease_token())
-                         .Bind(18, now)
-                         .Run());
+  SF_ASSIGN_OR_RETURN(Statement * ins, Stmt(kInsertResultSql));
+  SF_RETURN_IF_ERROR(
+      BindResult(*ins, job.id, r, mean, variance, n, job.worker, request.lease_token(), now).Run());
   SF_ASSIGN_OR_RETURN(Statement * shape, Stmt(kStoreResultShapeSql));
   SF_RETURN_IF_ERROR(BindResultShape(*shape, r, job.id).Run());
   SF_ASSIGN_OR_RETURN(Statement * close,
@@ -1412,10 +1009,10 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
 }
 
 absl::StatusOr<v1::FailResponse> Scheduler::Fail(const v1::FailRequest& request) {
-  Op lock(this);
+  GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
-  SF_ASSIGN_OR_RETURN(auto txn, Begin());
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   v1::FailResponse response;
   std::string error = Truncate(request.error(), kMaxErrorLength);
   if (error.empty()) error = request.preempted() ? "preempted" : "failed (no error given)";

@@ -20,6 +20,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "coordinator/group_commit.h"
+#include "coordinator/job_store.h"
+#include "coordinator/placement.h"
+#include "coordinator/results_reader.h"
 #include "coordinator/sqlite.h"
 #include "sf/v1/coordinator.pb.h"
 #include "sf/v1/worker.pb.h"
@@ -72,9 +76,10 @@ class Scheduler {
   void WaitForEvent(int64_t after_sequence, absl::Duration timeout);
   // The sequence number of the newest event of any sweep.
   int64_t LastEventSequence() const;
-  // Streams the matching results in pages to `sink`; stops early when it returns false.
-  absl::Status Results(const v1::ResultsRequest& request,
-                       const std::function<bool(v1::ResultsResponse&)>& sink);
+  // Streams the matching results in pages to `sink` (ReadResults in results_reader.h);
+  // stops early when it returns false. Reads committed data only, without the lock
+  // that leases need (file databases).
+  absl::Status Results(const v1::ResultsRequest& request, const ResultsSink& sink);
 
   // ---- worker-facing ----
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
@@ -105,12 +110,6 @@ class Scheduler {
   CommitStats commit_stats() const;
 
  private:
-  struct WorkerCaps {
-    int64_t max_device_memory = 0;
-    int device_count = 0;
-    std::vector<std::string> methods;  // empty: any
-    std::vector<std::string> loaded_models;
-  };
   struct LeasedJob {
     int64_t id = 0;
     std::string key;
@@ -119,18 +118,7 @@ class Scheduler {
     int state = 0;
   };
 
-  // Holds mu_ for one public call; see Finish() and the .cc for group commit.
-  class Op;
-
   Scheduler(std::string path, Clock* clock, SchedulerOptions options, std::unique_ptr<Database> db);
-
-  // A savepoint inside the open group-commit transaction (opened here if none is).
-  absl::StatusOr<std::unique_ptr<Transaction>> Begin() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Commits the open group-commit transaction (if any) and wakes its waiting calls.
-  absl::Status CommitBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Returns once everything the calling thread wrote or read is committed: commits
-  // now, or, while other calls are queued for mu_, leaves that to the last of them.
-  absl::Status AwaitDurableLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   int64_t NowMs() const;
   // A cached prepared statement for `sql` (compiled on first use).
@@ -172,24 +160,14 @@ class Scheduler {
   absl::CondVar work_cv_;   // jobs became leasable
   absl::CondVar event_cv_;  // events were written
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::unique_ptr<Statement>> stmts_ ABSL_GUARDED_BY(mu_);
+  StatementCache statements_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, WorkerCaps> workers_ ABSL_GUARDED_BY(mu_);
   int64_t last_event_seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t token_state_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 
-  // Group commit state. entering_ counts calls blocked on mu_ (not guarded by it: it
-  // is raised before taking the lock), so a finishing call knows that another will
-  // follow it and commit for both.
-  std::atomic<int> entering_{0};
-  absl::CondVar commit_cv_;  // a batch ended
-  bool batch_open_ ABSL_GUARDED_BY(mu_) = false;
-  int batch_calls_ ABSL_GUARDED_BY(mu_) = 0;
-  CommitStats commit_stats_ ABSL_GUARDED_BY(mu_);
-  int64_t batch_epoch_ ABSL_GUARDED_BY(mu_) = 1;      // the open (or next) batch
-  int64_t committed_epoch_ ABSL_GUARDED_BY(mu_) = 0;  // newest batch that ended
-  int64_t failed_epoch_ ABSL_GUARDED_BY(mu_) = 0;     // newest batch whose commit failed
-  absl::Status failed_status_ ABSL_GUARDED_BY(mu_);
+  // Every public call that touches the store holds a GroupCommit::Call (which holds mu_).
+  GroupCommit commit_;
 
   // Results reads through its own read-only connection (file databases only).
   absl::Mutex reader_mu_;

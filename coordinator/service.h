@@ -13,14 +13,11 @@
 #include "common/tls.h"
 #include "coordinator/query.h"
 #include "coordinator/scheduler.h"
+#include "proto/grpc_status.h"
 #include "sf/v1/coordinator.grpc.pb.h"
 #include "sf/v1/worker.grpc.pb.h"
 
 namespace sf::coordinator {
-
-// absl and gRPC share their status codes: conversions keep code and message.
-grpc::Status ToGrpcStatus(const absl::Status& status);
-absl::Status FromGrpcStatus(const grpc::Status& status);
 
 struct ServerOptions {
   // host:port; port 0 picks a free one (see CoordinatorServer::port()).

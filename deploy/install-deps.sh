@@ -9,6 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev  # RPC
   libabsl-dev libyaml-cpp-dev libsqlite3-dev sqlite3                      # core
   libgtest-dev libgmock-dev                                               # tests
+  clang-format         # the clang_format test: sources match .clang-format
   libeigen3-dev        # CPU engine GEMMs
   libpcre2-dev         # tokenizer pre-tokenizer regexes (Unicode classes, lookahead)
   libutf8proc-dev      # NFC normalisation for the tokenizer

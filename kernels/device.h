@@ -13,7 +13,7 @@ namespace sf {
 
 struct DeviceInfo {
   int index = 0;
-  std::string name;               // e.g. "NVIDIA H200"
+  std::string name;  // e.g. "NVIDIA H200"
   int64_t total_memory_bytes = 0;
   int64_t free_memory_bytes = 0;
   int compute_capability_major = 0;

@@ -11,11 +11,12 @@
 #include "cli/remote.h"
 #include "cli/sweep_ops.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/temp_dir.h"
+#include "coordinator/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/cluster.h"
 #include "tests/testing/process.h"
-#include "worker/rpc.h"
 #include "worker/testing/test_evaluator.h"
 
 namespace sf {
@@ -30,11 +31,7 @@ using worker::testing::TestScore;
 class FaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("sf_fault_", getpid(), "_",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = sf::testing::FreshTestDir();
     db_ = (dir_ / "coordinator.db").string();
   }
 

@@ -10,9 +10,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "tasks/task.h"
 #include "worker/evaluator.h"
 #include "worker/model/engine.h"
-#include "tasks/task.h"
 #include "worker/model/tokenizer.h"
 
 namespace sf::worker {

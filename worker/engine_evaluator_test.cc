@@ -10,6 +10,7 @@
 
 #include "common/model_cost.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/model/testing/real_tokenizers.h"
@@ -33,9 +34,7 @@ void RemoveModelDir() {
 // One tiny random Llama with the real Llama 3 tokenizer, written once per binary.
 const std::string& TinyModelDir() {
   static const std::string* dir = [] {
-    model_dir = new std::string(
-        (fs::temp_directory_path() / ("sf_engine_evaluator_test_" + std::to_string(::getpid())))
-            .string());
+    model_dir = new std::string(sf::testing::FreshTestDir("tiny_model").string());
     model::TinyModelOptions options;
     options.vocab_size = 0;  // the tokenizer's
     options.hidden_size = 32;

@@ -1,6 +1,5 @@
 #include "worker/evaluator.h"
 
-
 namespace sf::worker {
 
 bool IsPermanentEvalError(const absl::Status& status) {

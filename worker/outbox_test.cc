@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "common/testing/status_matchers.h"
+#include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -31,11 +32,7 @@ std::vector<int32_t> Indices(const std::vector<v1::SampleResult>& samples) {
 class OutboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ =
-        std::filesystem::path(::testing::TempDir()) /
-        ("outbox_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = sf::testing::FreshTestDir();
     path_ = (dir_ / "outbox.db").string();
   }
   std::filesystem::path dir_;

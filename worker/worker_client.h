@@ -8,9 +8,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "coordinator/client.h"
 #include "grpcpp/grpcpp.h"
 #include "sf/v1/worker.pb.h"
-#include "worker/rpc.h"
 
 namespace sf::worker {
 

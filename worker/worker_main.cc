@@ -11,9 +11,9 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/version.h"
+#include "coordinator/client.h"
 #include "kernels/device.h"
 #include "worker/outbox.h"
-#include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/worker_client.h"
 

@@ -1,5 +1,5 @@
-// Runs sfctl in process for the command tests: arguments in, exit code and both
-// output streams out.
+// Runs the whole sfctl (every command, RunSfctl) in process for tests that need more
+// than one command library: arguments in, exit code and both output streams out.
 #ifndef SF_CLI_TESTING_RUN_CLI_H_
 #define SF_CLI_TESTING_RUN_CLI_H_
 
@@ -8,14 +8,9 @@
 #include <vector>
 
 #include "cli/sfctl.h"
+#include "cli/testing/run_commands.h"
 
 namespace sf::cli {
-
-struct CliResult {
-  int code;
-  std::string out;
-  std::string err;
-};
 
 // `args` without the program name; `stdin_text` is what the command reads on stdin.
 inline CliResult RunCli(std::vector<std::string> args, const std::string& stdin_text = "") {

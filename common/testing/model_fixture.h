@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace sf::testing {
@@ -18,16 +19,6 @@ inline constexpr char kTinyLlamaConfig[] = R"({
   "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256,
   "torch_dtype": "bfloat16", "tie_word_embeddings": false
 })";
-
-// A fresh folder named after the running test, removed first if it exists.
-inline std::filesystem::path FreshTestDir() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
-                              (std::string("sf_") + info->test_suite_name() + "_" + info->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 inline void WriteFile(const std::filesystem::path& path, const std::string& text) {
   std::filesystem::create_directories(path.parent_path());

@@ -36,9 +36,8 @@ MATCHER_P2(StatusIs, code, message_matcher,
 #define SF_EXPECT_OK(expr) EXPECT_THAT((expr), ::sf::testing::IsOk())
 #define SF_ASSERT_OK(expr) ASSERT_THAT((expr), ::sf::testing::IsOk())
 
-#define SF_ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                          \
-  SF_ASSERT_OK_AND_ASSIGN_IMPL_(SF_STATUS_CONCAT_(sf_test_statusor_, __LINE__), lhs, \
-                                rexpr)
+#define SF_ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
+  SF_ASSERT_OK_AND_ASSIGN_IMPL_(SF_STATUS_CONCAT_(sf_test_statusor_, __LINE__), lhs, rexpr)
 #define SF_ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                  \
   ASSERT_TRUE(statusor.ok()) << statusor.status();          \

@@ -3,14 +3,12 @@
 #ifndef SF_COORDINATOR_TESTING_TEST_JOBS_H_
 #define SF_COORDINATOR_TESTING_TEST_JOBS_H_
 
-#include <unistd.h>
-
 #include <atomic>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/testing/temp_dir.h"
 #include "sf/v1/coordinator.pb.h"
 #include "sf/v1/worker.pb.h"
 
@@ -44,25 +42,23 @@ inline v1::JobSpec MakeJob(const std::string& key, const JobOptions& o = {}) {
   return job;
 }
 
-// A unique database path in the test's temp folder; files are removed by Cleanup().
+// A unique database path in a fresh folder of the running test; the folder is
+// removed with it.
 class TempDb {
  public:
   TempDb() {
     static std::atomic<int> counter{0};
-    const char* dir = std::getenv("TEST_TMPDIR");
-    path_ = absl::StrCat(dir ? dir : "/tmp", "/sf_coord_", getpid(), "_", counter++, ".db");
-    Cleanup();
+    dir_ = sf::testing::FreshTestDir(absl::StrCat("db", counter++));
+    path_ = (dir_ / "coordinator.db").string();
   }
-  ~TempDb() { Cleanup(); }
+  ~TempDb() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
   const std::string& path() const { return path_; }
 
  private:
-  void Cleanup() {
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::error_code ec;
-      std::filesystem::remove(path_ + suffix, ec);
-    }
-  }
+  std::filesystem::path dir_;
   std::string path_;
 };
 

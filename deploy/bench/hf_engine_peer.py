@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times Hugging Face transformers on a model folder, as the peer of engine_cuda_bench.
 
-Run on a GPU host in the same session as engine_cuda_bench, on the same model folder,
+Run on the GPU host right after engine_cuda_bench, on the same model folder,
 so that the two tables can be read as ratios:
 
   python3 hf_engine_peer.py --model DIR --lengths 1024,4096,16384 --decode 32

@@ -17,9 +17,9 @@ inline absl::Status CudaStatus(cudaError_t err, const char* what) {
 
 }  // namespace sf::cuda
 
-#define SF_CUDA_RETURN_IF_ERROR(call)                                     \
-  do {                                                                    \
-    cudaError_t sf_cuda_err_ = (call);                                    \
+#define SF_CUDA_RETURN_IF_ERROR(call)                                                    \
+  do {                                                                                   \
+    cudaError_t sf_cuda_err_ = (call);                                                   \
     if (sf_cuda_err_ != cudaSuccess) return ::sf::cuda::CudaStatus(sf_cuda_err_, #call); \
   } while (false)
 

@@ -1,10 +1,9 @@
-#include "kernels/cuda/vector_ops.h"
-
 #include <cuda_runtime.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/vector_ops.h"
 
 namespace sf::cuda {
 namespace {
@@ -46,7 +45,9 @@ class DeviceBuffer {
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   absl::Status Allocate(size_t bytes) { return CudaStatus(cudaMalloc(&ptr_, bytes), "cudaMalloc"); }
   template <typename T>
-  T* get() const { return static_cast<T*>(ptr_); }
+  T* get() const {
+    return static_cast<T*>(ptr_);
+  }
 
  private:
   void* ptr_ = nullptr;

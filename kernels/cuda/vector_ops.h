@@ -10,8 +10,8 @@
 
 namespace sf::cuda {
 
-// y[i] = fma(a, x[i], y[i]) (one rounding, bit-identical to std::fma), computed on device `device`. Returns the new y.
-// InvalidArgument if x and y differ in size; Internal on a CUDA error.
+// y[i] = fma(a, x[i], y[i]) (one rounding, bit-identical to std::fma), computed on device `device`.
+// Returns the new y. InvalidArgument if x and y differ in size; Internal on a CUDA error.
 absl::StatusOr<std::vector<float>> Saxpy(int device, float a, const std::vector<float>& x,
                                          const std::vector<float>& y);
 

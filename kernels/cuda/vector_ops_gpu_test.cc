@@ -1,11 +1,10 @@
 // The GPU path end to end: find the device, launch kernels, check on the host.
-#include "kernels/cuda/vector_ops.h"
-
 #include <cmath>
 #include <random>
 
 #include "common/testing/status_matchers.h"
 #include "gtest/gtest.h"
+#include "kernels/cuda/vector_ops.h"
 #include "kernels/device.h"
 
 namespace sf::cuda {
@@ -55,9 +54,9 @@ TEST(VectorOps, Sum_MatchesHostFloat64) {
 }
 
 TEST(VectorOps, Saxpy_SizeMismatchIsInvalidArgument) {
-  EXPECT_THAT(Saxpy(0, 1.f, {1.f, 2.f}, {1.f}),
-              sf::testing::StatusIs(absl::StatusCode::kInvalidArgument,
-                                    ::testing::HasSubstr("x has 2")));
+  EXPECT_THAT(
+      Saxpy(0, 1.f, {1.f, 2.f}, {1.f}),
+      sf::testing::StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("x has 2")));
 }
 
 }  // namespace

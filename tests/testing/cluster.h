@@ -4,8 +4,6 @@
 #ifndef SF_TESTS_TESTING_CLUSTER_H_
 #define SF_TESTS_TESTING_CLUSTER_H_
 
-#include <sqlite3.h>
-
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/clock.h"
+#include "coordinator/results_reader.h"
 #include "sf/v1/coordinator.grpc.pb.h"
 #include "sf/v1/worker.grpc.pb.h"
 
@@ -46,7 +45,8 @@ inline v1::SubmitSweepRequest TestSweep(const std::string& name, int jobs, int s
   return request;
 }
 
-// What the coordinator database holds, read with a separate read-only connection.
+// What the coordinator database holds, read with a separate read-only connection
+// through the coordinator's reader (coordinator/results_reader.h).
 struct DbContents {
   // job key -> sample index -> score
   std::map<std::string, std::map<int, double>> samples;
@@ -57,31 +57,24 @@ struct DbContents {
 
 inline DbContents ReadDb(const std::string& path) {
   DbContents c;
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return c;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db,
-                     "SELECT j.key, s.idx, s.score FROM samples s JOIN jobs j ON j.id = s.job_id",
-                     -1, &st, nullptr);
-  while (st && sqlite3_step(st) == SQLITE_ROW) {
-    c.samples[reinterpret_cast<const char*>(sqlite3_column_text(st, 0))]
-             [sqlite3_column_int(st, 1)] = sqlite3_column_double(st, 2);
-    ++c.sample_rows;
-  }
-  sqlite3_finalize(st);
-  sqlite3_prepare_v2(db, "SELECT j.key, r.n FROM results r JOIN jobs j ON j.id = r.job_id", -1,
-                     &st, nullptr);
-  while (st && sqlite3_step(st) == SQLITE_ROW) {
-    c.result_n[reinterpret_cast<const char*>(sqlite3_column_text(st, 0))] =
-        sqlite3_column_int64(st, 1);
-    ++c.result_rows;
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  auto db = coordinator::DatabaseResults::Open(path);
+  if (!db.ok()) return c;
+  v1::ResultsRequest request;
+  request.set_include_unfinished(true);
+  request.set_include_samples(true);
+  (void)(*db)->Results(request, [&c](v1::ResultsResponse& page) {
+    for (const v1::ResultRow& row : page.rows()) {
+      for (const v1::SampleResult& s : row.samples()) {
+        c.samples[row.job().key()][s.index()] = s.score();
+        ++c.sample_rows;
+      }
+      if (row.has_result()) {
+        c.result_n[row.job().key()] = row.result().n();
+        ++c.result_rows;
+      }
+    }
+    return true;
+  });
   return c;
 }
 

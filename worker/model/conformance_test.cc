@@ -5,11 +5,12 @@
 // deploy/conformance/numpy_reference.py (an independent NumPy transformer, np_*
 // folders). Vectors that exist must agree; hf_* vectors not yet generated are skipped
 // with the command that makes them.
+#include "worker/model/testing/conformance.h"
+
 #include <string>
 
 #include "gtest/gtest.h"
 #include "worker/model/engine.h"
-#include "worker/model/testing/conformance.h"
 
 namespace sf::model {
 namespace {
@@ -22,8 +23,7 @@ TEST_P(Conformance, LogitsAndGreedyTokens_MatchReference) {
   testing::ExpectConformance(GetParam(), options);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, Conformance,
-                         ::testing::ValuesIn(testing::ConformanceVectors()),
+INSTANTIATE_TEST_SUITE_P(Models, Conformance, ::testing::ValuesIn(testing::ConformanceVectors()),
                          [](const ::testing::TestParamInfo<std::string>& param_info) {
                            return param_info.param;
                          });

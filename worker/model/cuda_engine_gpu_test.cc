@@ -207,10 +207,11 @@ TEST_P(CudaVsCpu, CacheSyncedToHost_EqualsCpuCache) {
           if (v > value_diff) value_diff = v, worst_row = r;
         }
       }
-      std::printf("  layer %d head %d: keys max diff %.3g (scale %.3g), values max diff %.3g "
-                  "(scale %.3g, row %lld of %lld)\n",
-                  l, h, key_diff, key_scale, value_diff, value_scale,
-                  static_cast<long long>(worst_row), static_cast<long long>(want.length(l, h)));
+      std::printf(
+          "  layer %d head %d: keys max diff %.3g (scale %.3g), values max diff %.3g "
+          "(scale %.3g, row %lld of %lld)\n",
+          l, h, key_diff, key_scale, value_diff, value_scale, static_cast<long long>(worst_row),
+          static_cast<long long>(want.length(l, h)));
       EXPECT_LE(key_diff, 1e-4 * std::max(1.0, key_scale)) << "layer " << l << " head " << h;
       EXPECT_LE(value_diff, 1e-4 * std::max(1.0, value_scale)) << "layer " << l << " head " << h;
     }

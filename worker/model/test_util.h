@@ -5,19 +5,13 @@
 #include <filesystem>
 #include <string>
 
-#include "gtest/gtest.h"
+#include "common/testing/temp_dir.h"
 
 namespace sf::model::testing {
 
-// An empty folder named after the running test, under the gtest temp dir.
+// An empty folder named after the running test (common/testing/temp_dir.h), as a string.
 inline std::string FreshTestDir(const std::string& suffix = "") {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::filesystem::path dir =
-      std::filesystem::path(::testing::TempDir()) /
-      (std::string("sf_model_") + info->test_suite_name() + "_" + info->name() + suffix);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
+  return ::sf::testing::FreshTestDir(suffix).string();
 }
 
 }  // namespace sf::model::testing

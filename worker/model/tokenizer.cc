@@ -9,7 +9,6 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <fstream>
 #include <functional>
@@ -26,6 +25,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status.h"
+#include "common/utf8.h"
 #include "nlohmann/json.hpp"
 
 namespace sf {
@@ -73,52 +73,10 @@ bool ByteLevelToBytes(absl::string_view token, std::string* bytes) {
   return true;
 }
 
-// Length of the valid UTF-8 prefix of `s` (strict: no overlongs, surrogates or > U+10FFFF).
-size_t ValidUtf8Prefix(absl::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    // ASCII fast path, 8 bytes at a time.
-    while (i + 8 <= n) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      if (w & 0x8080808080808080ULL) break;
-      i += 8;
-    }
-    if (i >= n) break;
-    const unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t min;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2, min = 0x80, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3, min = 0x800, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return n;
-}
-
 // Length of the invalid run at the start of `s` (at least 1 when s starts invalid).
 size_t InvalidUtf8Prefix(absl::string_view s) {
   size_t i = 0;
-  while (i < s.size() && ValidUtf8Prefix(s.substr(i, 4)) == 0) ++i;
+  while (i < s.size() && ValidUtf8PrefixLength(s.substr(i, 4)) == 0) ++i;
   return i;
 }
 
@@ -307,6 +265,14 @@ struct HfTokenizer::Impl {
   void EncodeSegment(absl::string_view text, std::vector<TokenId>* out) const;
   void EncodeValidSegment(absl::string_view text, std::vector<TokenId>* out) const;
   void Encode(absl::string_view text, bool parse_special, std::vector<TokenId>* out) const;
+
+  // The steps of HfTokenizer::FromJson, in order; each names the field it rejects.
+  // `max_id` collects the largest token id seen.
+  absl::Status ParseModel(const json& doc, const json& model, TokenId* max_id);
+  absl::Status ParseAddedTokens(const json& doc, TokenId* max_id);
+  absl::Status BuildIdTables(TokenId max_id);
+  absl::Status ParseMerges(const json& model);
+  void ParsePostProcessor(const json& doc);
 
   std::pair<int32_t, TokenId> Merge(TokenId left, TokenId right) const {
     auto it = merges.find((static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
@@ -578,7 +544,7 @@ void HfTokenizer::Impl::EncodeSegment(absl::string_view text, std::vector<TokenI
   // Invalid UTF-8 never reaches the normaliser or the regex: each invalid byte is its
   // own word, so every input encodes and decodes back to its bytes.
   while (!text.empty()) {
-    const size_t valid = ValidUtf8Prefix(text);
+    const size_t valid = ValidUtf8PrefixLength(text);
     if (valid > 0) EncodeValidSegment(text.substr(0, valid), out);
     text.remove_prefix(valid);
     const size_t invalid = InvalidUtf8Prefix(text);
@@ -824,21 +790,7 @@ absl::StatusOr<TokenizerConfig> ParseTokenizerConfig(absl::string_view text,
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromJson(absl::string_view tokenizer_json,
-                                                                   absl::string_view config_json,
-                                                                   absl::string_view origin) {
-  SF_ASSIGN_OR_RETURN(json doc, ParseJson(tokenizer_json, origin));
-  if (!doc.is_object()) return FieldError(origin, "(top level)", "expected a JSON object");
-  auto impl = std::make_unique<Impl>();
-  impl->origin = std::string(origin);
-  impl->name = "hf-bpe-" + Hex64(Fnv1a(tokenizer_json), 12);
-
-  // Model.
-  auto model_it = doc.find("model");
-  if (model_it == doc.end() || !model_it->is_object()) {
-    return FieldError(origin, "model", "missing or not an object");
-  }
-  const json& model = *model_it;
+absl::Status HfTokenizer::Impl::ParseModel(const json& doc, const json& model, TokenId* max_id) {
   const std::string model_type = model.value("type", std::string("BPE"));
   if (model_type != "BPE") {
     return FieldError(origin, "model.type",
@@ -854,7 +806,7 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromJson(absl::string_
     return FieldError(origin, "pre_tokenizer/decoder",
                       "no ByteLevel step: only byte-level BPE tokenizers are supported");
   }
-  impl->ignore_merges = model.value("ignore_merges", false);
+  ignore_merges = model.value("ignore_merges", false);
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     auto it = model.find(key);
     if (it != model.end() && !it->is_null() &&
@@ -868,9 +820,8 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromJson(absl::string_
   if (vocab_it == model.end() || !vocab_it->is_object()) {
     return FieldError(origin, "model.vocab", "missing or not an object");
   }
-  TokenId max_id = -1;
   std::string bytes;
-  impl->bytes_to_id.reserve(vocab_it->size());
+  bytes_to_id.reserve(vocab_it->size());
   for (auto it = vocab_it->begin(); it != vocab_it->end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
         it.value().get<int64_t>() > std::numeric_limits<TokenId>::max() / 2) {
@@ -883,11 +834,14 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromJson(absl::string_
           origin, absl::StrCat("model.vocab[\"", it.key(), "\"]"),
           "token is not in the byte-level alphabet; only byte-level BPE is supported");
     }
-    impl->bytes_to_id[bytes] = id;
-    max_id = std::max(max_id, id);
+    bytes_to_id[bytes] = id;
+    *max_id = std::max(*max_id, id);
   }
 
-  // Added tokens.
+  return absl::OkStatus();
+}
+
+absl::Status HfTokenizer::Impl::ParseAddedTokens(const json& doc, TokenId* max_id) {
   if (auto at = doc.find("added_tokens"); at != doc.end() && !at->is_null()) {
     if (!at->is_array()) return FieldError(origin, "added_tokens", "expected an array");
     for (size_t i = 0; i < at->size(); ++i) {
@@ -906,54 +860,63 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromJson(absl::string_
       AddedToken tok{t["content"].get<std::string>(), static_cast<TokenId>(id),
                      t.value("special", false),       t.value("lstrip", false),
                      t.value("rstrip", false),        t.value("single_word", false)};
-      max_id = std::max(max_id, tok.id);
-      impl->added_by_text[tok.content] = tok.id;
-      impl->added.push_back(std::move(tok));
+      *max_id = std::max(*max_id, tok.id);
+      added_by_text[tok.content] = tok.id;
+      added.push_back(std::move(tok));
     }
   }
+  return absl::OkStatus();
+}
+
+// Token id -> bytes, the special-token flags, the added-token trie and the 256 byte ids.
+absl::Status HfTokenizer::Impl::BuildIdTables(TokenId max_id) {
   if (max_id < 0) return FieldError(origin, "model.vocab", "is empty");
-  impl->id_to_bytes.resize(max_id + 1);
-  impl->is_special.assign(max_id + 1, false);
-  for (const auto& [b, id] : impl->bytes_to_id) impl->id_to_bytes[id] = b;
-  impl->trie.emplace_back();
-  for (size_t i = 0; i < impl->added.size(); ++i) {
-    const AddedToken& tok = impl->added[i];
-    impl->id_to_bytes[tok.id] = tok.content;
-    impl->is_special[tok.id] = tok.special;
+  id_to_bytes.resize(max_id + 1);
+  is_special.assign(max_id + 1, false);
+  for (const auto& [b, id] : bytes_to_id) id_to_bytes[id] = b;
+  trie.emplace_back();
+  for (size_t i = 0; i < added.size(); ++i) {
+    const AddedToken& tok = added[i];
+    id_to_bytes[tok.id] = tok.content;
+    is_special[tok.id] = tok.special;
     int node = 0;
     for (unsigned char c : tok.content) {
-      auto it = impl->trie[node].next.find(c);
-      if (it == impl->trie[node].next.end()) {
-        impl->trie.emplace_back();
-        const int created = static_cast<int>(impl->trie.size()) - 1;
-        impl->trie[node].next[c] = created;
+      auto it = trie[node].next.find(c);
+      if (it == trie[node].next.end()) {
+        trie.emplace_back();
+        const int created = static_cast<int>(trie.size()) - 1;
+        trie[node].next[c] = created;
         node = created;
       } else {
         node = it->second;
       }
     }
-    impl->trie[node].token = static_cast<int>(i);
+    trie[node].token = static_cast<int>(i);
     const unsigned char c0 = static_cast<unsigned char>(tok.content[0]);
-    impl->trie_first[c0] = true;
-    if (!tok.special) impl->trie_first_normal[c0] = true;
+    trie_first[c0] = true;
+    if (!tok.special) trie_first_normal[c0] = true;
   }
   for (int b = 0; b < 256; ++b) {
-    auto it = impl->bytes_to_id.find(std::string(1, static_cast<char>(b)));
-    if (it == impl->bytes_to_id.end()) {
+    auto it = bytes_to_id.find(std::string(1, static_cast<char>(b)));
+    if (it == bytes_to_id.end()) {
       return FieldError(origin, "model.vocab",
                         absl::StrFormat("has no token for byte 0x%02x; a byte-level vocabulary "
                                         "has all 256",
                                         b));
     }
-    impl->byte_id[b] = it->second;
+    byte_id[b] = it->second;
   }
 
-  // Merges: "a b" strings (older files) or ["a", "b"] pairs (newer ones).
+  return absl::OkStatus();
+}
+
+// Merges: "a b" strings (older files) or ["a", "b"] pairs (newer ones).
+absl::Status HfTokenizer::Impl::ParseMerges(const json& model) {
   auto merges_it = model.find("merges");
   if (merges_it == model.end() || !merges_it->is_array()) {
     return FieldError(origin, "model.merges", "missing or not an array");
   }
-  impl->merges.reserve(merges_it->size());
+  merges.reserve(merges_it->size());
   std::string left, right;
   for (size_t i = 0; i < merges_it->size(); ++i) {
     const json& m = (*merges_it)[i];
@@ -978,27 +941,25 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromJson(absl::string_
       return FieldError(origin, absl::StrCat("model.merges[", i, "]"),
                         "token is not in the byte-level alphabet");
     }
-    auto l = impl->bytes_to_id.find(left);
-    auto r = impl->bytes_to_id.find(right);
-    auto merged = impl->bytes_to_id.find(left + right);
-    if (l == impl->bytes_to_id.end() || r == impl->bytes_to_id.end() ||
-        merged == impl->bytes_to_id.end()) {
+    auto l = bytes_to_id.find(left);
+    auto r = bytes_to_id.find(right);
+    auto merged = bytes_to_id.find(left + right);
+    if (l == bytes_to_id.end() || r == bytes_to_id.end() || merged == bytes_to_id.end()) {
       return FieldError(origin, absl::StrCat("model.merges[", i, "]"),
                         absl::StrCat("\"", a, " ", b, "\" uses a token missing from model.vocab"));
     }
     const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32) |
                          static_cast<uint32_t>(r->second);
     // The first (lowest-ranked) occurrence of a pair wins, as in Hugging Face.
-    impl->merges.emplace(key, std::make_pair(static_cast<int32_t>(i), merged->second));
+    merges.emplace(key, std::make_pair(static_cast<int32_t>(i), merged->second));
   }
 
-  SF_RETURN_IF_ERROR(
-      ParseNormalizer(doc.value("normalizer", json()), origin, "normalizer", &impl->normalizers));
-  SF_RETURN_IF_ERROR(ParsePreTokenizer(doc.value("pre_tokenizer", json()), origin, "pre_tokenizer",
-                                       &impl->pre_tokenizer));
+  return absl::OkStatus();
+}
 
-  // A TemplateProcessing post-processor whose single-sequence template starts with a
-  // special token adds that token (Llama 3's own files add <|begin_of_text|> this way).
+// A TemplateProcessing post-processor whose single-sequence template starts with a
+// special token adds that token (Llama 3's own files add <|begin_of_text|> this way).
+void HfTokenizer::Impl::ParsePostProcessor(const json& doc) {
   const json post = doc.value("post_processor", json());
   std::vector<const json*> processors;
   if (post.is_object() && post.value("type", std::string()) == "Sequence" &&
@@ -1014,14 +975,37 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromJson(absl::string_
     const json& first = (*single)[0];
     if (first.is_object() && first.contains("SpecialToken") && first["SpecialToken"].is_object()) {
       const std::string id = first["SpecialToken"].value("id", std::string());
-      auto it = impl->added_by_text.find(id);
-      if (it != impl->added_by_text.end()) {
-        impl->template_adds_bos = true;
-        impl->template_bos = it->second;
+      auto it = added_by_text.find(id);
+      if (it != added_by_text.end()) {
+        template_adds_bos = true;
+        template_bos = it->second;
       }
     }
   }
+}
 
+absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromJson(absl::string_view tokenizer_json,
+                                                                   absl::string_view config_json,
+                                                                   absl::string_view origin) {
+  SF_ASSIGN_OR_RETURN(json doc, ParseJson(tokenizer_json, origin));
+  if (!doc.is_object()) return FieldError(origin, "(top level)", "expected a JSON object");
+  auto impl = std::make_unique<Impl>();
+  impl->origin = std::string(origin);
+  impl->name = "hf-bpe-" + Hex64(Fnv1a(tokenizer_json), 12);
+  auto model_it = doc.find("model");
+  if (model_it == doc.end() || !model_it->is_object()) {
+    return FieldError(origin, "model", "missing or not an object");
+  }
+  TokenId max_id = -1;
+  SF_RETURN_IF_ERROR(impl->ParseModel(doc, *model_it, &max_id));
+  SF_RETURN_IF_ERROR(impl->ParseAddedTokens(doc, &max_id));
+  SF_RETURN_IF_ERROR(impl->BuildIdTables(max_id));
+  SF_RETURN_IF_ERROR(impl->ParseMerges(*model_it));
+  SF_RETURN_IF_ERROR(
+      ParseNormalizer(doc.value("normalizer", json()), origin, "normalizer", &impl->normalizers));
+  SF_RETURN_IF_ERROR(ParsePreTokenizer(doc.value("pre_tokenizer", json()), origin, "pre_tokenizer",
+                                       &impl->pre_tokenizer));
+  impl->ParsePostProcessor(doc);
   if (!config_json.empty()) {
     SF_ASSIGN_OR_RETURN(
         impl->config,

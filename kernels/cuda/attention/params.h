@@ -42,8 +42,8 @@ struct AttentionParams {
   // Largest kv_lengths[g] (the host knows it; sizes grids and workspaces).
   int64_t max_kv_length = 0;
 
-  int64_t num_queries = 0;  // new tokens in this call (1 per sequence in decode)
-  int32_t num_q_heads = 0;  // Hq, a multiple of num_kv_heads
+  int64_t num_queries = 0;   // new tokens in this call (1 per sequence in decode)
+  int32_t num_q_heads = 0;   // Hq, a multiple of num_kv_heads
   int32_t num_kv_heads = 0;  // Hkv
   int32_t head_dim = 0;      // D: 64, 128 (fast), 256 (correct)
 

@@ -27,8 +27,8 @@ struct ListHeads {
 // streaming is columns [0, sink) and offsets [0, window).
 struct LineSelection {
   ListHeads heads;
-  const int32_t* column_offsets = nullptr;  // [heads.count + 1]
-  const int32_t* columns = nullptr;         // key positions
+  const int32_t* column_offsets = nullptr;    // [heads.count + 1]
+  const int32_t* columns = nullptr;           // key positions
   const int32_t* diagonal_offsets = nullptr;  // [heads.count + 1]
   const int32_t* diagonals = nullptr;         // p - k values, >= 0
 };
@@ -38,7 +38,7 @@ struct LineSelection {
 // each listed key block (keys [c * block, (c + 1) * block)), causal inside: key k <= p.
 struct BlockSelection {
   ListHeads heads;
-  int32_t block = 0;            // query and key block size
+  int32_t block = 0;             // query and key block size
   int32_t num_query_blocks = 0;  // ceil(num_queries / block)
   // List of (head, query block) is head * num_query_blocks + query block.
   const int32_t* offsets = nullptr;  // [heads.count * num_query_blocks + 1]

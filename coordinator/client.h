@@ -1,8 +1,9 @@
-// Connecting to the coordinator: channel arguments (keepalive), the bearer token every
-// call carries, deadlines, and gRPC <-> absl status conversion. Shared by sf-worker and
-// sfctl.
-#ifndef SF_WORKER_RPC_H_
-#define SF_WORKER_RPC_H_
+// The coordinator client library (sf_coordinator_client): connecting to a coordinator
+// with the channel arguments (keepalive, reconnect backoff), the bearer token every call
+// carries, deadlines, and the one status conversion (proto/grpc_status.h). Shared by
+// sf-worker and sfctl; knows nothing of either.
+#ifndef SF_COORDINATOR_CLIENT_H_
+#define SF_COORDINATOR_CLIENT_H_
 
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/tls.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/grpc_status.h"
 
 namespace sf {
 
@@ -41,9 +43,6 @@ std::shared_ptr<grpc::Channel> MakeCoordinatorChannel(const ConnectionOptions& o
 void PrepareContext(grpc::ClientContext* context, const std::string& token, absl::Duration timeout,
                     bool wait_for_ready);
 
-// gRPC and absl share their codes; the message names the call.
-absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view call);
-
 }  // namespace sf
 
-#endif  // SF_WORKER_RPC_H_
+#endif  // SF_COORDINATOR_CLIENT_H_

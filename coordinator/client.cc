@@ -1,4 +1,4 @@
-#include "worker/rpc.h"
+#include "coordinator/client.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -55,12 +55,6 @@ void PrepareContext(grpc::ClientContext* context, const std::string& token, absl
   if (!token.empty()) context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
   context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
   context->set_wait_for_ready(wait_for_ready);
-}
-
-absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view call) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      absl::StrCat(call, ": ", status.error_message()));
 }
 
 }  // namespace sf
