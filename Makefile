@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build test test-unit demo gpu-pack clean
+.PHONY: all deps configure build test test-unit test-asan test-tsan demo gpu-pack clean
 
 all: build
 
@@ -13,8 +13,11 @@ deps:
 	@bash deploy/install-deps.sh
 	@bash deploy/fetch-tokenizers.sh
 
+# CMAKE_BUILD_PARALLEL_LEVEL: how many jobs a build run at configure time may use (the
+# abseil that SF_TSAN builds with TSan).
 configure: deps
-	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 \
+	@CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) \
+	  > $(BUILD).configure.log 2>&1 \
 	  || { cat $(BUILD).configure.log; exit 1; }
 	@grep -E "^-- sparse_frontier:" $(BUILD).configure.log || true
 
@@ -27,6 +30,21 @@ test: build
 
 test-unit: build
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L unit
+
+# Sanitizer builds of the CPU code, each in its own folder; every test runs and a
+# sanitizer report fails it (README.md, "Tests"). SAN_CTEST_FLAGS narrows the tests,
+# e.g. SAN_CTEST_FLAGS="-L 'unit|integration'".
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+SAN_CTEST_FLAGS ?=
+
+test-asan:
+	@$(MAKE) --no-print-directory test BUILD=$(ASAN_BUILD) JOBS=$(JOBS) \
+	  CMAKE_FLAGS="-DSF_ASAN=ON -DSF_WITH_CUDA=OFF $(CMAKE_FLAGS)" CTEST_FLAGS="$(SAN_CTEST_FLAGS)"
+
+test-tsan:
+	@$(MAKE) --no-print-directory test BUILD=$(TSAN_BUILD) JOBS=$(JOBS) \
+	  CMAKE_FLAGS="-DSF_TSAN=ON -DSF_WITH_CUDA=OFF $(CMAKE_FLAGS)" CTEST_FLAGS="$(SAN_CTEST_FLAGS)"
 
 demo: build
 	@bash deploy/demo.sh $(BUILD)

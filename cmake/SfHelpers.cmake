@@ -80,7 +80,8 @@ function(sf_test name)
     set(ARG_TIMEOUT 300)
   endif()
   # A GPU test that finds no device prints why and exits 77: ctest reports it skipped.
+  # Sanitizer builds add their run-time options (cmake/SfSanitizers.cmake).
+  set(env "SF_SOURCE_DIR=${PROJECT_SOURCE_DIR}" ${SF_SANITIZER_TEST_ENV})
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-                       SKIP_RETURN_CODE 77
-                       ENVIRONMENT "SF_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+                       SKIP_RETURN_CODE 77 ENVIRONMENT "${env}")
 endfunction()

@@ -13,16 +13,24 @@
 namespace sf::kernels {
 namespace internal {
 
-// The reference runs in seconds only when these loops use the widest vectors present;
-// target_clones picks the AVX2 version at load time where the CPU has it.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SF_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+// The reference runs in seconds only when these loops use the widest vectors present.
+// Each kernel is compiled twice, for AVX2 and for the baseline, and a flag read once at
+// start picks one. Not target_clones: its ifunc resolver runs while the program is being
+// relocated, before a sanitizer's runtime exists, and crashes ThreadSanitizer builds.
+#define SF_ALWAYS_INLINE __attribute__((always_inline)) inline
+#if defined(__x86_64__) && defined(__GNUC__)
+const bool kHasAvx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+#define SF_VECTOR_KERNEL(ret, name, params, args)                                   \
+  __attribute__((target("avx2"))) ret name##Avx2 params { return name##Body args; } \
+  ret name##Base params { return name##Body args; }                                 \
+  ret name params { return kHasAvx2 ? name##Avx2 args : name##Base args; }
 #else
-#define SF_MULTIVERSION
+#define SF_VECTOR_KERNEL(ret, name, params, args) \
+  ret name params { return name##Body args; }
 #endif
 
 template <typename A>
-inline double DotImpl(const A* a, const float* b, int64_t d) {
+SF_ALWAYS_INLINE double DotImpl(const A* a, const float* b, int64_t d) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t x = 0;
   for (; x + 8 <= d; x += 8) {
@@ -32,24 +40,38 @@ inline double DotImpl(const A* a, const float* b, int64_t d) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-SF_MULTIVERSION double Dot(const float* a, const float* b, int64_t d) { return DotImpl(a, b, d); }
-SF_MULTIVERSION double Dot(const double* a, const float* b, int64_t d) { return DotImpl(a, b, d); }
-SF_MULTIVERSION void Axpy(double p, const float* v, double* acc, int64_t d) {
+SF_ALWAYS_INLINE double DotBody(const float* a, const float* b, int64_t d) {
+  return DotImpl(a, b, d);
+}
+SF_ALWAYS_INLINE double DotBody(const double* a, const float* b, int64_t d) {
+  return DotImpl(a, b, d);
+}
+SF_ALWAYS_INLINE void AxpyBody(double p, const float* v, double* acc, int64_t d) {
   for (int64_t x = 0; x < d; ++x) acc[x] += p * v[x];
 }
-
 // Four consecutive rows (stride floats apart) at once; each result is bit-identical to
 // Dot / four Axpy calls in sequence, but the four chains run in parallel.
-SF_MULTIVERSION void Dot4(const double* a, const float* b, int64_t stride, int64_t d, double* out) {
+SF_ALWAYS_INLINE void Dot4Body(const double* a, const float* b, int64_t stride, int64_t d,
+                               double* out) {
   for (int k = 0; k < 4; ++k) out[k] = DotImpl(a, b + k * stride, d);
 }
-SF_MULTIVERSION void Axpy4(const double* p, const float* v, int64_t stride, double* acc,
-                           int64_t d) {
+SF_ALWAYS_INLINE void Axpy4Body(const double* p, const float* v, int64_t stride, double* acc,
+                                int64_t d) {
   const float *v0 = v, *v1 = v + stride, *v2 = v + 2 * stride, *v3 = v + 3 * stride;
   for (int64_t x = 0; x < d; ++x) {
     acc[x] = (((acc[x] + p[0] * v0[x]) + p[1] * v1[x]) + p[2] * v2[x]) + p[3] * v3[x];
   }
 }
+
+SF_VECTOR_KERNEL(double, Dot, (const float* a, const float* b, int64_t d), (a, b, d))
+SF_VECTOR_KERNEL(double, Dot, (const double* a, const float* b, int64_t d), (a, b, d))
+SF_VECTOR_KERNEL(void, Axpy, (double p, const float* v, double* acc, int64_t d), (p, v, acc, d))
+SF_VECTOR_KERNEL(void, Dot4,
+                 (const double* a, const float* b, int64_t stride, int64_t d, double* out),
+                 (a, b, stride, d, out))
+SF_VECTOR_KERNEL(void, Axpy4,
+                 (const double* p, const float* v, int64_t stride, double* acc, int64_t d),
+                 (p, v, stride, acc, d))
 
 void PatternSelection::Row(int64_t h, int64_t i, std::vector<KeyRange>* out) const {
   const HeadPattern& p = heads_[h];

@@ -1,6 +1,9 @@
 #include "tasks/testing/length_check.h"
 
+#include <stdlib.h>
+
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -83,7 +86,15 @@ ParamMap LengthTestParams(const std::string& task, int64_t length, const std::st
 
 void CheckLengths(const std::vector<int64_t>& lengths, int samples_per_length,
                   std::vector<const Tokenizer*> tokenizers) {
-  const std::string dir = ::testing::TempDir();
+  // A directory of this process's own: the three length tests run in parallel under
+  // ctest -j, and a shared file would be rewritten while another test reads it.
+  std::string dir_template = ::testing::TempDir() + "sf_length_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template.data()), nullptr) << "mkdtemp " << dir_template;
+  const std::string dir = dir_template;
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() { std::filesystem::remove_all(path); }
+  } remove_dir{dir};
   WriteLengthTestDatasets(dir);
   WordPieceTokenizer words;
   ChunkTokenizer chunks;
