@@ -1,0 +1,32 @@
+// xattention's parameters, typed: the one declaration its CPU selection
+// (kernels/cpu/methods/xattention.cc) and its CUDA selection
+// (kernels/cuda/attention/select_xattention.cu) read. Names, defaults and bounds are the registry's
+// (methods/xattention.cc).
+#ifndef SF_KERNELS_CPU_METHODS_XATTENTION_H_
+#define SF_KERNELS_CPU_METHODS_XATTENTION_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "common/job.h"
+#include "methods/params.h"
+
+namespace sf::kernels {
+
+struct XAttentionParams {
+  int64_t block = 128;
+  int64_t stride = 8;
+  double threshold = 0.9;
+};
+
+// The typed parameters read through `reader` (defaults filled, types and the
+// registry's bounds checked). InvalidArgument naming the parameter otherwise.
+absl::StatusOr<XAttentionParams> XAttentionParamsFrom(const ParamReader& reader);
+
+// The same from a ParamMap of this method; a parameter it does not declare is
+// InvalidArgument too.
+absl::StatusOr<XAttentionParams> XAttentionParamsFrom(const ParamMap& params);
+
+}  // namespace sf::kernels
+
+#endif  // SF_KERNELS_CPU_METHODS_XATTENTION_H_
