@@ -21,10 +21,7 @@ namespace {
 using Params = XAttentionParams;
 
 // The antidiagonal block mass per query head and query block: mass[h][qb][kb].
-struct BlockMass {
-  std::vector<std::vector<std::vector<double>>> mass;
-  double flops = 0;  // all heads
-};
+using internal::BlockMass;
 
 absl::Status Check(const Params& p) {
   if (p.stride > p.block || p.block % p.stride != 0) {
@@ -145,6 +142,10 @@ absl::StatusOr<std::shared_ptr<const CpuMethod>> Bind(const ParamReader& r) {
 }
 
 }  // namespace
+
+BlockMass internal::ComputeXAttentionMass(const AttentionInput& in, int64_t block, int64_t stride) {
+  return ComputeMass(in, block, stride);
+}
 
 absl::StatusOr<XAttentionParams> XAttentionParamsFrom(const ParamReader& r) {
   XAttentionParams p;
