@@ -82,6 +82,11 @@ absl::StatusOr<BlockSparseParams> BlockSparseParamsFrom(const ParamMap& params) 
   return BlockSparseParamsFrom(reader);
 }
 
+MethodParams BlockSparseMethodParams(const BlockSparseParams& p) {
+  const MethodInfo* method = FindMethod("block_sparse");
+  return MethodParams(std::make_shared<BlockSparse>(*method, p.block, p.block_budget));
+}
+
 CpuMethodEntry BlockSparseCpu() { return {.name = "block_sparse", .bind = Bind}; }
 
 }  // namespace sf::kernels

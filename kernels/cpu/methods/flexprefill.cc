@@ -194,6 +194,11 @@ absl::StatusOr<FlexPrefillParams> FlexPrefillParamsFrom(const ParamMap& params) 
   return FlexPrefillParamsFrom(reader);
 }
 
+MethodParams FlexPrefillMethodParams(const FlexPrefillParams& p) {
+  const MethodInfo* method = FindMethod("flexprefill");
+  return MethodParams(std::make_shared<FlexPrefill>(*method, p));
+}
+
 CpuMethodEntry FlexPrefillCpu() {
   return {.name = "flexprefill",
           .bind = Bind,

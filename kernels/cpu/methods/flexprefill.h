@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/job.h"
+#include "kernels/cpu/method_params.h"
 #include "methods/params.h"
 
 namespace sf::kernels {
@@ -29,6 +30,11 @@ absl::StatusOr<FlexPrefillParams> FlexPrefillParamsFrom(const ParamReader& reade
 // The same from a ParamMap of this method; a parameter it does not declare is
 // InvalidArgument too.
 absl::StatusOr<FlexPrefillParams> FlexPrefillParamsFrom(const ParamMap& params);
+
+// The CPU selection bound to `p` as the CUDA selection takes it: the registry's bounds
+// are not checked here (ParseMethodParams checks them); the selection's own checks run
+// when it runs. For checking a CUDA selection against the reference.
+MethodParams FlexPrefillMethodParams(const FlexPrefillParams& p);
 
 }  // namespace sf::kernels
 

@@ -226,6 +226,11 @@ std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const T
   return p.adaptive ? std::move(both.second) : std::move(both.first);
 }
 
+MethodParams SnapKvMethodParams(const SnapKvParams& p) {
+  const MethodInfo* method = FindMethod((p.adaptive ? "ada_snapkv" : "snapkv"));
+  return MethodParams(std::make_shared<SnapKv>(*method, p));
+}
+
 CpuMethodEntry SnapKvCpu() {
   return {.name = "snapkv",
           .bind = [](const ParamReader& r) -> absl::StatusOr<std::shared_ptr<const CpuMethod>> {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/job.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/method_params.h"
 #include "methods/params.h"
 
 namespace sf::kernels {
@@ -36,6 +37,11 @@ absl::StatusOr<SnapKvParams> SnapKvParamsFrom(const ParamReader& reader);
 // W <= P.
 std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const TensorView& obs,
                                                   const TensorView& keys);
+
+// The CPU selection bound to `p` as the CUDA selection takes it: the registry's bounds
+// are not checked here (ParseMethodParams checks them); the selection's own checks run
+// when it runs. For checking a CUDA selection against the reference.
+MethodParams SnapKvMethodParams(const SnapKvParams& p);
 
 }  // namespace sf::kernels
 

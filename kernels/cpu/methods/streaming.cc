@@ -69,6 +69,11 @@ absl::StatusOr<StreamingParams> StreamingParamsFrom(const ParamMap& params) {
   return StreamingParamsFrom(reader);
 }
 
+MethodParams StreamingMethodParams(const StreamingParams& p) {
+  const MethodInfo* method = FindMethod("streaming");
+  return MethodParams(std::make_shared<Streaming>(*method, p.sink, p.window));
+}
+
 CpuMethodEntry StreamingCpu() { return {.name = "streaming", .bind = Bind}; }
 
 }  // namespace sf::kernels

@@ -133,6 +133,11 @@ absl::StatusOr<VerticalSlashParams> VerticalSlashParamsFrom(const ParamMap& para
   return VerticalSlashParamsFrom(reader);
 }
 
+MethodParams VerticalSlashMethodParams(const VerticalSlashParams& p) {
+  const MethodInfo* method = FindMethod("vertical_slash");
+  return MethodParams(std::make_shared<VerticalSlash>(*method, p));
+}
+
 CpuMethodEntry VerticalSlashCpu() {
   return {.name = "vertical_slash",
           .bind = Bind,

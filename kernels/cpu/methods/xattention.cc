@@ -162,6 +162,11 @@ absl::StatusOr<XAttentionParams> XAttentionParamsFrom(const ParamMap& params) {
   return XAttentionParamsFrom(reader);
 }
 
+MethodParams XAttentionMethodParams(const XAttentionParams& p) {
+  const MethodInfo* method = FindMethod("xattention");
+  return MethodParams(std::make_shared<XAttention>(*method, p));
+}
+
 CpuMethodEntry XAttentionCpu() {
   return {.name = "xattention", .bind = Bind, .calibrate = [](const Calibration& c) {
             return CalibrateMassThreshold(c, "threshold");

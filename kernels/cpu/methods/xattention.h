@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/job.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/method_params.h"
 #include "methods/params.h"
 
 namespace sf::kernels {
@@ -28,6 +29,11 @@ absl::StatusOr<XAttentionParams> XAttentionParamsFrom(const ParamReader& reader)
 // The same from a ParamMap of this method; a parameter it does not declare is
 // InvalidArgument too.
 absl::StatusOr<XAttentionParams> XAttentionParamsFrom(const ParamMap& params);
+
+// The CPU selection bound to `p` as the CUDA selection takes it: the registry's bounds
+// are not checked here (ParseMethodParams checks them); the selection's own checks run
+// when it runs. For checking a CUDA selection against the reference.
+MethodParams XAttentionMethodParams(const XAttentionParams& p);
 
 namespace internal {
 

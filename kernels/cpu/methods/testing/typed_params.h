@@ -1,7 +1,6 @@
-// For tests: a method's typed parameters (kernels/cpu/methods/<name>.h) written back as
-// the ParamMap they come from, and the CPU reference called with them through
-// ParseMethodParams, so a test can drive a CUDA selection and the reference with one
-// struct.
+// For tests: the CPU reference called with a method's typed parameters
+// (kernels/cpu/methods/<name>.h) or a ParamMap, so a test drives a CUDA selection and
+// the reference with one struct.
 #ifndef SF_KERNELS_CPU_METHODS_TESTING_TYPED_PARAMS_H_
 #define SF_KERNELS_CPU_METHODS_TESTING_TYPED_PARAMS_H_
 
@@ -22,52 +21,36 @@
 
 namespace sf::kernels::testing {
 
-// A map already (methods without typed parameters, such as dense).
-inline ParamMap ToParamMap(const ParamMap& p) { return p; }
-
-inline ParamMap ToParamMap(const VerticalSlashParams& p) {
-  return {{"last_q", p.last_q},
-          {"sink", p.sink},
-          {"local", p.local},
-          {"verticals", p.verticals},
-          {"slashes", p.slashes}};
+// A ParamMap goes through ParseMethodParams (the registry's checks); a typed struct is
+// bound as the CUDA selection takes it (kernels/cpu/methods/<name>.h).
+inline absl::StatusOr<MethodParams> ToMethodParams(absl::string_view method, const ParamMap& p) {
+  return ParseMethodParams(method, p);
 }
-
-inline ParamMap ToParamMap(const FlexPrefillParams& p) {
-  return {
-      {"gamma", p.gamma},           {"tau", p.tau},
-      {"min_budget", p.min_budget}, {"last_q", p.last_q},
-      {"block", p.block},           {"variant", std::string(p.original ? "original" : "study")}};
+inline absl::StatusOr<MethodParams> ToMethodParams(absl::string_view,
+                                                   const VerticalSlashParams& p) {
+  return VerticalSlashMethodParams(p);
 }
-
-inline ParamMap ToParamMap(const BlockSparseParams& p) {
-  return {{"block", p.block}, {"block_budget", p.block_budget}};
+inline absl::StatusOr<MethodParams> ToMethodParams(absl::string_view, const FlexPrefillParams& p) {
+  return FlexPrefillMethodParams(p);
 }
-
-inline ParamMap ToParamMap(const XAttentionParams& p) {
-  return {{"block", p.block}, {"stride", p.stride}, {"threshold", p.threshold}};
+inline absl::StatusOr<MethodParams> ToMethodParams(absl::string_view, const BlockSparseParams& p) {
+  return BlockSparseMethodParams(p);
 }
-
-inline ParamMap ToParamMap(const StreamingParams& p) {
-  return {{"sink", p.sink}, {"window", p.window}};
+inline absl::StatusOr<MethodParams> ToMethodParams(absl::string_view, const XAttentionParams& p) {
+  return XAttentionMethodParams(p);
 }
-
-// `floor` only for ada_snapkv (`adaptive`), the method that declares it.
-inline ParamMap ToParamMap(const SnapKvParams& p) {
-  ParamMap m = {{"window", p.window},
-                {"pool", p.pool},
-                {"keep_first", p.keep_first},
-                {"keep_last", p.keep_last},
-                {"token_capacity", p.token_capacity}};
-  if (p.adaptive) m["floor"] = p.floor;
-  return m;
+inline absl::StatusOr<MethodParams> ToMethodParams(absl::string_view, const StreamingParams& p) {
+  return StreamingMethodParams(p);
+}
+inline absl::StatusOr<MethodParams> ToMethodParams(absl::string_view, const SnapKvParams& p) {
+  return SnapKvMethodParams(p);
 }
 
 // PrefillSelect of `method` with the parameters of `p`.
 template <typename Typed>
 absl::StatusOr<SelectionResult> PrefillSelectTyped(absl::string_view method, const Typed& p,
                                                    const AttentionInput& input) {
-  SF_ASSIGN_OR_RETURN(const MethodParams params, ParseMethodParams(method, ToParamMap(p)));
+  SF_ASSIGN_OR_RETURN(const MethodParams params, ToMethodParams(method, p));
   return PrefillSelect(method, params, input);
 }
 
@@ -76,7 +59,7 @@ template <typename Typed>
 absl::StatusOr<AttentionResult> DecodeAttentionTyped(absl::string_view method, const Typed& p,
                                                      const AttentionInput& steps,
                                                      const TensorView& observation_q) {
-  SF_ASSIGN_OR_RETURN(const MethodParams params, ParseMethodParams(method, ToParamMap(p)));
+  SF_ASSIGN_OR_RETURN(const MethodParams params, ToMethodParams(method, p));
   return DecodeAttention(method, params, steps, observation_q);
 }
 
@@ -85,7 +68,7 @@ template <typename Typed>
 absl::StatusOr<KeptTokens> CompressKvTyped(absl::string_view method, const Typed& p,
                                            const TensorView& observation_q,
                                            const TensorView& keys) {
-  SF_ASSIGN_OR_RETURN(const MethodParams params, ParseMethodParams(method, ToParamMap(p)));
+  SF_ASSIGN_OR_RETURN(const MethodParams params, ToMethodParams(method, p));
   return CompressKv(method, params, observation_q, keys);
 }
 
