@@ -316,8 +316,8 @@ absl::StatusOr<std::string> CompressionPanel(const PhaseFigures& ctx, const std:
       std::string series;
       bool any = false, gap = false;
       for (double comp : comps) {
-        const ResultPoint* p =
-            FindPoint(input, phase, model, task, len, comp == 1.0 ? BaselineMethod().name : method, comp);
+        const ResultPoint* p = FindPoint(input, phase, model, task, len,
+                                         comp == 1.0 ? BaselineMethod().name : method, comp);
         if (p == nullptr) {
           if (!gap) series += "\n";
           gap = true;

@@ -20,10 +20,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "kernels/cpu/method_params.h"
+#include "common/job.h"
+#include "common/status.h"
 #include "kernels/cuda/attention/select.h"
 #include "kernels/cuda/attention/select_host.h"
 #include "kernels/cuda/attention/select_line_mass.cuh"
+#include "methods/registry.h"
 
 namespace sf::cuda {
 namespace {
@@ -84,18 +86,65 @@ Options ParseArgs(int argc, char** argv) {
   return o;
 }
 
-absl::StatusOr<kernels::MethodParams> ParamsAt(const std::string& method, int64_t len) {
+// The parameters of `method` (a registry name, or flexprefill_original) at `len`.
+absl::StatusOr<ParamMap> ParamsAt(const std::string& method, int64_t len) {
   ParamMap base;
   if (method == "block_sparse") base["block"] = int64_t{64};
   if (method == "flexprefill" || method == "flexprefill_original" || method == "xattention") {
     // Threshold methods have no closed-form mapping: their defaults.
     ParamMap m;
     if (method == "flexprefill_original") m["variant"] = std::string("original");
-    return kernels::ParseMethodParams(method == "flexprefill_original" ? "flexprefill" : method, m);
+    return m;
   }
-  auto mapped = kernels::ParamsForCompression(method, base, 10.0, len);
-  if (!mapped.ok()) return mapped.status();
-  return kernels::ParseMethodParams(method, *mapped);
+  return ParamsForCompression(method, base, 10.0, len);
+}
+
+// One method's GPU selection at one shape: what it needs, the call, and its estimation
+// FLOPs given the query-aware head count (flexprefill's original variant; 0 otherwise).
+struct GpuSelection {
+  absl::StatusOr<SelectionSizes> sizes = absl::InvalidArgumentError("no GPU form");
+  std::function<absl::Status(const SelectionBuffers&)> run;
+  std::function<absl::StatusOr<double>(int64_t)> flops;
+  bool mixed = false;  // head_kinds says which heads were query-aware
+};
+
+absl::StatusOr<GpuSelection> SelectionFor(const std::string& method, const ParamMap& params,
+                                          const AttentionParams& attn) {
+  GpuSelection g;
+  if (method == "vertical_slash") {
+    SF_ASSIGN_OR_RETURN(const kernels::VerticalSlashParams p,
+                        kernels::VerticalSlashParamsFrom(params));
+    g.sizes = VerticalSlashSelectSizes(attn, p);
+    g.run = [attn, p](const SelectionBuffers& b) {
+      return SelectVerticalSlash(attn, p, b).status();
+    };
+    g.flops = [attn, p](int64_t) { return EstimationFlops(attn, p); };
+  } else if (method == "block_sparse") {
+    SF_ASSIGN_OR_RETURN(const kernels::BlockSparseParams p, kernels::BlockSparseParamsFrom(params));
+    g.sizes = BlockSparseSelectSizes(attn, p);
+    g.run = [attn, p](const SelectionBuffers& b) { return SelectBlockSparse(attn, p, b).status(); };
+    g.flops = [attn, p](int64_t) { return EstimationFlops(attn, p); };
+  } else if (method == "flexprefill" || method == "flexprefill_original") {
+    SF_ASSIGN_OR_RETURN(const kernels::FlexPrefillParams p, kernels::FlexPrefillParamsFrom(params));
+    g.sizes = FlexPrefillSelectSizes(attn, p);
+    g.run = [attn, p](const SelectionBuffers& b) {
+      return p.original ? SelectFlexPrefillMixed(attn, p, b).status()
+                        : SelectFlexPrefillLines(attn, p, b).status();
+    };
+    g.flops = [attn, p](int64_t aware) { return EstimationFlops(attn, p, aware); };
+    g.mixed = p.original;
+  } else if (method == "xattention") {
+    SF_ASSIGN_OR_RETURN(const kernels::XAttentionParams p, kernels::XAttentionParamsFrom(params));
+    g.sizes = XAttentionSelectSizes(attn, p);
+    g.run = [attn, p](const SelectionBuffers& b) { return SelectXAttention(attn, p, b).status(); };
+    g.flops = [attn, p](int64_t) { return EstimationFlops(attn, p); };
+  } else if (method == "streaming") {
+    SF_ASSIGN_OR_RETURN(const kernels::StreamingParams p, kernels::StreamingParamsFrom(params));
+    g.sizes = StreamingSelectSizes(attn, p);
+    g.run = [attn, p](const SelectionBuffers& b) { return SelectStreaming(attn, p, b).status(); };
+    g.flops = [attn, p](int64_t) { return EstimationFlops(attn, p); };
+  }
+  return g;
 }
 
 // One allocation at the longest length; a shorter length uses the first rows of q and
@@ -217,42 +266,23 @@ bool RunOne(const Options& o, const Device& dev, const std::string& method) {
     return false;
   }
   const AttentionParams attn = Attn(dev);
-  absl::StatusOr<SelectionSizes> z = absl::InvalidArgumentError("no GPU form");
-  std::function<absl::Status(const SelectionBuffers&)> run;
-  if (const auto* vs = std::get_if<kernels::VerticalSlashParams>(&*params)) {
-    z = VerticalSlashSelectSizes(attn, *vs);
-    run = [&, vs](const SelectionBuffers& b) { return SelectVerticalSlash(attn, *vs, b).status(); };
-  } else if (const auto* bs = std::get_if<kernels::BlockSparseParams>(&*params)) {
-    z = BlockSparseSelectSizes(attn, *bs);
-    run = [&, bs](const SelectionBuffers& b) { return SelectBlockSparse(attn, *bs, b).status(); };
-  } else if (const auto* fp = std::get_if<kernels::FlexPrefillParams>(&*params)) {
-    z = FlexPrefillSelectSizes(attn, *fp);
-    run = [&, fp](const SelectionBuffers& b) {
-      return fp->original ? SelectFlexPrefillMixed(attn, *fp, b).status()
-                          : SelectFlexPrefillLines(attn, *fp, b).status();
-    };
-  } else if (const auto* xp = std::get_if<kernels::XAttentionParams>(&*params)) {
-    z = XAttentionSelectSizes(attn, *xp);
-    run = [&, xp](const SelectionBuffers& b) { return SelectXAttention(attn, *xp, b).status(); };
-  } else if (const auto* sp = std::get_if<kernels::StreamingParams>(&*params)) {
-    z = StreamingSelectSizes(attn, *sp);
-    run = [&, sp](const SelectionBuffers& b) { return SelectStreaming(attn, *sp, b).status(); };
-  }
+  absl::StatusOr<GpuSelection> sel = SelectionFor(method, *params, attn);
+  absl::StatusOr<SelectionSizes> z = sel.ok() ? sel->sizes : sel.status();
   if (!z.ok()) {
     std::printf("%-22s %7lld  %s\n", method.c_str(), static_cast<long long>(dev.len),
                 z.status().ToString().c_str());
     return false;
   }
   Buffers buf(*z);
-  const double ms = TimeMs([&] { return run(buf.b); }, o.reps);
+  const double ms = TimeMs([&] { return sel->run(buf.b); }, o.reps);
   // flexprefill's original variant counts its query-aware heads' block scoring too.
   int64_t aware = 0;
-  if (const auto* fp = std::get_if<kernels::FlexPrefillParams>(&*params); fp && fp->original) {
+  if (sel->mixed) {
     std::vector<int32_t> kinds(kHq);
     CHECK_CUDA(cudaMemcpy(kinds.data(), buf.b.head_kinds, 4 * kHq, cudaMemcpyDeviceToHost));
     for (int32_t k : kinds) aware += k == static_cast<int32_t>(HeadSelectionKind::kBlocks);
   }
-  const double flops = EstimationFlops(attn, *params, aware).value_or(0);
+  const double flops = sel->flops(aware).value_or(0);
   const double dense_flops = 4.0 * kDim * kHq * 0.5 * static_cast<double>(dev.len) * (dev.len + 1);
   const double dense_ms = dense_flops / (o.dense_tflops * 1e12) * 1e3;
   // The selection of the last timed call must be well formed at every length.

@@ -1,6 +1,8 @@
 // block_sparse on the CPU: mean-pooled q.k per (query block, key block), the top
 // `block_budget` key blocks per query block, sink / diagonal / previous blocks forced
 // (MInference's _build_block_index as the study uses it; docs/methods.md).
+#include "kernels/cpu/methods/block_sparse.h"
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +10,7 @@
 #include "kernels/cpu/cpu_method.h"
 #include "kernels/cpu/methods/method_list.h"
 #include "kernels/cpu/selection_internal.h"
+#include "methods/registry.h"
 
 namespace sf::kernels {
 namespace {
@@ -59,12 +62,30 @@ class BlockSparse : public CpuMethod {
 };
 
 absl::StatusOr<std::shared_ptr<const CpuMethod>> Bind(const ParamReader& r) {
-  SF_ASSIGN_OR_RETURN(const int64_t block, r.Int("block"));
-  SF_ASSIGN_OR_RETURN(const int64_t budget, r.Int("block_budget"));
-  return std::make_shared<BlockSparse>(r.method(), block, budget);
+  SF_ASSIGN_OR_RETURN(const BlockSparseParams p, BlockSparseParamsFrom(r));
+  return std::make_shared<BlockSparse>(r.method(), p.block, p.block_budget);
 }
 
 }  // namespace
+
+absl::StatusOr<BlockSparseParams> BlockSparseParamsFrom(const ParamReader& r) {
+  BlockSparseParams p;
+  SF_ASSIGN_OR_RETURN(p.block, r.Int("block"));
+  SF_ASSIGN_OR_RETURN(p.block_budget, r.Int("block_budget"));
+  return p;
+}
+
+absl::StatusOr<BlockSparseParams> BlockSparseParamsFrom(const ParamMap& params) {
+  SF_ASSIGN_OR_RETURN(const MethodInfo* method, LookUpMethod("block_sparse"));
+  const ParamReader reader(*method, params);
+  SF_RETURN_IF_ERROR(reader.CheckNamesKnown());
+  return BlockSparseParamsFrom(reader);
+}
+
+MethodParams BlockSparseMethodParams(const BlockSparseParams& p) {
+  const MethodInfo* method = FindMethod("block_sparse");
+  return MethodParams(std::make_shared<BlockSparse>(*method, p.block, p.block_budget));
+}
 
 CpuMethodEntry BlockSparseCpu() { return {.name = "block_sparse", .bind = Bind}; }
 

@@ -1,6 +1,8 @@
 // flexprefill on the CPU: the study's variant (columns and diagonals covering a mass
 // gamma of the last queries' attention) and the paper's query-aware variant (heads
 // whose pooled estimate matches the truth keep blocks up to gamma; docs/methods.md).
+#include "kernels/cpu/methods/flexprefill.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -10,6 +12,7 @@
 #include "kernels/cpu/methods/method_list.h"
 #include "kernels/cpu/selection_internal.h"
 #include "kernels/cpu/shared_stats.h"
+#include "methods/registry.h"
 
 namespace sf::kernels {
 namespace {
@@ -25,14 +28,7 @@ using internal::TopKIndices;
 constexpr int64_t kFlexSinkColumns = 4;
 constexpr int64_t kFlexLocalDiagonals = 64;
 
-struct Params {
-  double gamma = 0.65;  // the study's config (alpha)
-  double tau = 0.1;
-  int64_t min_budget = 512;
-  int64_t last_q = 512;
-  int64_t block = 128;
-  bool original = false;  // variant "original": query-aware head classification
-};
+using Params = FlexPrefillParams;
 
 // FlexPrefill's query-aware pattern for head h: per query block, the smallest set of
 // key blocks reaching mass gamma under the pooled estimate, plus the sink and diagonal
@@ -164,15 +160,7 @@ class FlexPrefill : public CpuMethod {
 };
 
 absl::StatusOr<std::shared_ptr<const CpuMethod>> Bind(const ParamReader& r) {
-  Params p;
-  SF_ASSIGN_OR_RETURN(p.gamma, r.Number("gamma"));
-  SF_ASSIGN_OR_RETURN(p.tau, r.Number("tau"));
-  SF_ASSIGN_OR_RETURN(p.min_budget, r.Int("min_budget"));
-  SF_ASSIGN_OR_RETURN(p.last_q, r.Int("last_q"));
-  SF_ASSIGN_OR_RETURN(p.block, r.Int("block"));
-  absl::StatusOr<std::string> variant = r.Choice("variant");
-  if (!variant.ok()) return variant.status();
-  p.original = absl::string_view(*variant) == "original";
+  SF_ASSIGN_OR_RETURN(const Params p, FlexPrefillParamsFrom(r));
   return std::make_shared<FlexPrefill>(r.method(), p);
 }
 
@@ -185,6 +173,31 @@ std::optional<int64_t> LineMassRows(const ParamReader& r) {
 }
 
 }  // namespace
+
+absl::StatusOr<FlexPrefillParams> FlexPrefillParamsFrom(const ParamReader& r) {
+  FlexPrefillParams p;
+  SF_ASSIGN_OR_RETURN(p.gamma, r.Number("gamma"));
+  SF_ASSIGN_OR_RETURN(p.tau, r.Number("tau"));
+  SF_ASSIGN_OR_RETURN(p.min_budget, r.Int("min_budget"));
+  SF_ASSIGN_OR_RETURN(p.last_q, r.Int("last_q"));
+  SF_ASSIGN_OR_RETURN(p.block, r.Int("block"));
+  absl::StatusOr<std::string> variant = r.Choice("variant");
+  if (!variant.ok()) return variant.status();
+  p.original = absl::string_view(*variant) == "original";
+  return p;
+}
+
+absl::StatusOr<FlexPrefillParams> FlexPrefillParamsFrom(const ParamMap& params) {
+  SF_ASSIGN_OR_RETURN(const MethodInfo* method, LookUpMethod("flexprefill"));
+  const ParamReader reader(*method, params);
+  SF_RETURN_IF_ERROR(reader.CheckNamesKnown());
+  return FlexPrefillParamsFrom(reader);
+}
+
+MethodParams FlexPrefillMethodParams(const FlexPrefillParams& p) {
+  const MethodInfo* method = FindMethod("flexprefill");
+  return MethodParams(std::make_shared<FlexPrefill>(*method, p));
+}
 
 CpuMethodEntry FlexPrefillCpu() {
   return {.name = "flexprefill",

@@ -3,6 +3,8 @@
 // each KV head keeps its top tokens (ada_snapkv: a floor per head, the rest of the
 // layer's budget to the best tokens of any head); decode steps attend to the kept
 // tokens plus every generated token (the study's SnapKV / Ada-SnapKV; docs/methods.md).
+#include "kernels/cpu/methods/snapkv.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -12,21 +14,14 @@
 #include "kernels/cpu/methods/method_list.h"
 #include "kernels/cpu/selection_internal.h"
 #include "kernels/cpu/shared_stats.h"
+#include "methods/registry.h"
 
 namespace sf::kernels {
 namespace {
 
 using Importance = std::vector<std::vector<double>>;  // [Hkv][prompt]
 
-struct Params {
-  int64_t window = 256;
-  int64_t pool = 21;
-  int64_t keep_first = 4;
-  int64_t keep_last = 128;
-  int64_t token_capacity = 0;
-  bool adaptive = false;  // ada_snapkv: adaptive allocation across KV heads with `floor`
-  double floor = 0.2;
-};
+using Params = SnapKvParams;
 
 // Centred average pooling with zero padding, divided by the kernel size (PyTorch's
 // avg_pool1d with padding k/2 and count_include_pad, as the study uses).
@@ -204,16 +199,6 @@ class SnapKv : public CpuMethod {
   Params p_;
 };
 
-absl::StatusOr<Params> ReadCommon(const ParamReader& r) {
-  Params p;
-  SF_ASSIGN_OR_RETURN(p.window, r.Int("window"));
-  SF_ASSIGN_OR_RETURN(p.pool, r.Int("pool"));
-  SF_ASSIGN_OR_RETURN(p.keep_first, r.Int("keep_first"));
-  SF_ASSIGN_OR_RETURN(p.keep_last, r.Int("keep_last"));
-  SF_ASSIGN_OR_RETURN(p.token_capacity, r.Int("token_capacity"));
-  return p;
-}
-
 // The prompt's cache is what the budget counts in decode.
 absl::StatusOr<ParamMap> Calibrate(const Calibration& c) {
   return CalibrateClosedForm(c, c.phase == Phase::kDecode ? c.prompt : c.length);
@@ -221,10 +206,35 @@ absl::StatusOr<ParamMap> Calibrate(const Calibration& c) {
 
 }  // namespace
 
+absl::StatusOr<SnapKvParams> SnapKvParamsFrom(const ParamReader& r) {
+  SnapKvParams p;
+  SF_ASSIGN_OR_RETURN(p.window, r.Int("window"));
+  SF_ASSIGN_OR_RETURN(p.pool, r.Int("pool"));
+  SF_ASSIGN_OR_RETURN(p.keep_first, r.Int("keep_first"));
+  SF_ASSIGN_OR_RETURN(p.keep_last, r.Int("keep_last"));
+  SF_ASSIGN_OR_RETURN(p.token_capacity, r.Int("token_capacity"));
+  if (FindParam(r.method(), "floor") != nullptr) {  // ada_snapkv
+    p.adaptive = true;
+    SF_ASSIGN_OR_RETURN(p.floor, r.Number("floor"));
+  }
+  return p;
+}
+
+std::vector<std::vector<double>> SnapKvImportance(const SnapKvParams& p, const TensorView& obs,
+                                                  const TensorView& keys) {
+  auto both = ImportanceBoth(p.window, p.pool, obs, keys);
+  return p.adaptive ? std::move(both.second) : std::move(both.first);
+}
+
+MethodParams SnapKvMethodParams(const SnapKvParams& p) {
+  const MethodInfo* method = FindMethod((p.adaptive ? "ada_snapkv" : "snapkv"));
+  return MethodParams(std::make_shared<SnapKv>(*method, p));
+}
+
 CpuMethodEntry SnapKvCpu() {
   return {.name = "snapkv",
           .bind = [](const ParamReader& r) -> absl::StatusOr<std::shared_ptr<const CpuMethod>> {
-            SF_ASSIGN_OR_RETURN(Params p, ReadCommon(r));
+            SF_ASSIGN_OR_RETURN(const Params p, SnapKvParamsFrom(r));
             return std::make_shared<SnapKv>(r.method(), p);
           },
           .calibrate = Calibrate};
@@ -233,9 +243,7 @@ CpuMethodEntry SnapKvCpu() {
 CpuMethodEntry AdaSnapKvCpu() {
   return {.name = "ada_snapkv",
           .bind = [](const ParamReader& r) -> absl::StatusOr<std::shared_ptr<const CpuMethod>> {
-            SF_ASSIGN_OR_RETURN(Params p, ReadCommon(r));
-            p.adaptive = true;
-            SF_ASSIGN_OR_RETURN(p.floor, r.Number("floor"));
+            SF_ASSIGN_OR_RETURN(const Params p, SnapKvParamsFrom(r));
             return std::make_shared<SnapKv>(r.method(), p);
           },
           .calibrate = Calibrate};

@@ -1,10 +1,13 @@
 // streaming on the CPU: sinks plus a local window, per row in prefill and per step in
 // decode; after prefill the cache keeps the prompt's sinks and last window
 // (docs/methods.md).
+#include "kernels/cpu/methods/streaming.h"
+
 #include "common/status.h"
 #include "kernels/cpu/cpu_method.h"
 #include "kernels/cpu/methods/method_list.h"
 #include "kernels/cpu/selection_internal.h"
+#include "methods/registry.h"
 
 namespace sf::kernels {
 namespace {
@@ -46,12 +49,30 @@ class Streaming : public CpuMethod {
 };
 
 absl::StatusOr<std::shared_ptr<const CpuMethod>> Bind(const ParamReader& r) {
-  SF_ASSIGN_OR_RETURN(const int64_t sink, r.Int("sink"));
-  SF_ASSIGN_OR_RETURN(const int64_t window, r.Int("window"));
-  return std::make_shared<Streaming>(r.method(), sink, window);
+  SF_ASSIGN_OR_RETURN(const StreamingParams p, StreamingParamsFrom(r));
+  return std::make_shared<Streaming>(r.method(), p.sink, p.window);
 }
 
 }  // namespace
+
+absl::StatusOr<StreamingParams> StreamingParamsFrom(const ParamReader& r) {
+  StreamingParams p;
+  SF_ASSIGN_OR_RETURN(p.sink, r.Int("sink"));
+  SF_ASSIGN_OR_RETURN(p.window, r.Int("window"));
+  return p;
+}
+
+absl::StatusOr<StreamingParams> StreamingParamsFrom(const ParamMap& params) {
+  SF_ASSIGN_OR_RETURN(const MethodInfo* method, LookUpMethod("streaming"));
+  const ParamReader reader(*method, params);
+  SF_RETURN_IF_ERROR(reader.CheckNamesKnown());
+  return StreamingParamsFrom(reader);
+}
+
+MethodParams StreamingMethodParams(const StreamingParams& p) {
+  const MethodInfo* method = FindMethod("streaming");
+  return MethodParams(std::make_shared<Streaming>(*method, p.sink, p.window));
+}
 
 CpuMethodEntry StreamingCpu() { return {.name = "streaming", .bind = Bind}; }
 

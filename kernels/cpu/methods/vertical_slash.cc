@@ -2,6 +2,8 @@
 // diagonal scores; the top `verticals` columns and `slashes` diagonals are kept, the
 // first `sink` columns and `local` diagonals forced (MInference, as the study runs it;
 // docs/methods.md).
+#include "kernels/cpu/methods/vertical_slash.h"
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -15,13 +17,7 @@
 namespace sf::kernels {
 namespace {
 
-struct Params {
-  int64_t last_q = 256;
-  int64_t sink = 4;    // first columns always kept (counted in `verticals`)
-  int64_t local = 64;  // diagonals 0..local-1 always kept (counted in `slashes`)
-  int64_t verticals = 0;
-  int64_t slashes = 0;  // = verticals when the map does not give it
-};
+using Params = VerticalSlashParams;
 
 absl::Status Check(const AttentionInput& in, const Params& p) {
   const int64_t lk = in.k.len;
@@ -77,16 +73,7 @@ class VerticalSlash : public CpuMethod {
 };
 
 absl::StatusOr<std::shared_ptr<const CpuMethod>> Bind(const ParamReader& r) {
-  Params p;
-  SF_ASSIGN_OR_RETURN(p.last_q, r.Int("last_q"));
-  SF_ASSIGN_OR_RETURN(p.sink, r.Int("sink"));
-  SF_ASSIGN_OR_RETURN(p.local, r.Int("local"));
-  SF_ASSIGN_OR_RETURN(p.verticals, r.Int("verticals"));
-  if (r.Has("slashes")) {
-    SF_ASSIGN_OR_RETURN(p.slashes, r.Int("slashes"));
-  } else {
-    p.slashes = p.verticals;  // the study sets both sizes equal
-  }
+  SF_ASSIGN_OR_RETURN(const Params p, VerticalSlashParamsFrom(r));
   return std::make_shared<VerticalSlash>(r.method(), p);
 }
 
@@ -124,6 +111,32 @@ std::optional<int64_t> LineMassRows(const ParamReader& r) {
 }
 
 }  // namespace
+
+absl::StatusOr<VerticalSlashParams> VerticalSlashParamsFrom(const ParamReader& r) {
+  VerticalSlashParams p;
+  SF_ASSIGN_OR_RETURN(p.last_q, r.Int("last_q"));
+  SF_ASSIGN_OR_RETURN(p.sink, r.Int("sink"));
+  SF_ASSIGN_OR_RETURN(p.local, r.Int("local"));
+  SF_ASSIGN_OR_RETURN(p.verticals, r.Int("verticals"));
+  if (r.Has("slashes")) {
+    SF_ASSIGN_OR_RETURN(p.slashes, r.Int("slashes"));
+  } else {
+    p.slashes = p.verticals;  // the study sets both sizes equal
+  }
+  return p;
+}
+
+absl::StatusOr<VerticalSlashParams> VerticalSlashParamsFrom(const ParamMap& params) {
+  SF_ASSIGN_OR_RETURN(const MethodInfo* method, LookUpMethod("vertical_slash"));
+  const ParamReader reader(*method, params);
+  SF_RETURN_IF_ERROR(reader.CheckNamesKnown());
+  return VerticalSlashParamsFrom(reader);
+}
+
+MethodParams VerticalSlashMethodParams(const VerticalSlashParams& p) {
+  const MethodInfo* method = FindMethod("vertical_slash");
+  return MethodParams(std::make_shared<VerticalSlash>(*method, p));
+}
 
 CpuMethodEntry VerticalSlashCpu() {
   return {.name = "vertical_slash",

@@ -1,6 +1,8 @@
 // xattention on the CPU: antidiagonal sums of stride x stride cells, a softmax per
 // reduced row, and per query block the key blocks by descending mass up to a threshold
 // (XAttention, Xu et al. 2025; docs/methods.md).
+#include "kernels/cpu/methods/xattention.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -11,21 +13,15 @@
 #include "kernels/cpu/methods/method_list.h"
 #include "kernels/cpu/selection_internal.h"
 #include "kernels/cpu/shared_stats.h"
+#include "methods/registry.h"
 
 namespace sf::kernels {
 namespace {
 
-struct Params {
-  int64_t block = 128;
-  int64_t stride = 8;
-  double threshold = 0.9;
-};
+using Params = XAttentionParams;
 
 // The antidiagonal block mass per query head and query block: mass[h][qb][kb].
-struct BlockMass {
-  std::vector<std::vector<std::vector<double>>> mass;
-  double flops = 0;  // all heads
-};
+using internal::BlockMass;
 
 absl::Status Check(const Params& p) {
   if (p.stride > p.block || p.block % p.stride != 0) {
@@ -141,14 +137,35 @@ class XAttention : public CpuMethod {
 };
 
 absl::StatusOr<std::shared_ptr<const CpuMethod>> Bind(const ParamReader& r) {
-  Params p;
-  SF_ASSIGN_OR_RETURN(p.block, r.Int("block"));
-  SF_ASSIGN_OR_RETURN(p.stride, r.Int("stride"));
-  SF_ASSIGN_OR_RETURN(p.threshold, r.Number("threshold"));
+  SF_ASSIGN_OR_RETURN(const Params p, XAttentionParamsFrom(r));
   return std::make_shared<XAttention>(r.method(), p);
 }
 
 }  // namespace
+
+BlockMass internal::ComputeXAttentionMass(const AttentionInput& in, int64_t block, int64_t stride) {
+  return ComputeMass(in, block, stride);
+}
+
+absl::StatusOr<XAttentionParams> XAttentionParamsFrom(const ParamReader& r) {
+  XAttentionParams p;
+  SF_ASSIGN_OR_RETURN(p.block, r.Int("block"));
+  SF_ASSIGN_OR_RETURN(p.stride, r.Int("stride"));
+  SF_ASSIGN_OR_RETURN(p.threshold, r.Number("threshold"));
+  return p;
+}
+
+absl::StatusOr<XAttentionParams> XAttentionParamsFrom(const ParamMap& params) {
+  SF_ASSIGN_OR_RETURN(const MethodInfo* method, LookUpMethod("xattention"));
+  const ParamReader reader(*method, params);
+  SF_RETURN_IF_ERROR(reader.CheckNamesKnown());
+  return XAttentionParamsFrom(reader);
+}
+
+MethodParams XAttentionMethodParams(const XAttentionParams& p) {
+  const MethodInfo* method = FindMethod("xattention");
+  return MethodParams(std::make_shared<XAttention>(*method, p));
+}
 
 CpuMethodEntry XAttentionCpu() {
   return {.name = "xattention", .bind = Bind, .calibrate = [](const Calibration& c) {

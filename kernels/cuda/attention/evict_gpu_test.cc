@@ -15,7 +15,8 @@
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/attention.h"
-#include "kernels/cpu/selection_internal.h"
+#include "kernels/cpu/methods/snapkv.h"
+#include "kernels/cpu/methods/testing/typed_params.h"
 #include "kernels/cuda/attention/decode.h"
 #include "kernels/cuda/attention/decode_select.h"
 #include "kernels/cuda/attention/decode_test_util.h"
@@ -117,11 +118,10 @@ void ExpectSameKept(const DecodeCase& c, const Observation& o, const SnapKvArgs&
   const kernels::SnapKvParams cp = CpuParams(args);
   for (int b = 0; b < c.batch; ++b) {
     const int64_t P = c.lengths[b * c.hkv];
-    absl::StatusOr<kernels::KeptTokens> cpu = kernels::CompressKv(
+    absl::StatusOr<kernels::KeptTokens> cpu = kernels::testing::CompressKvTyped(
         args.adaptive ? "ada_snapkv" : "snapkv", cp, ObsView(c, o, b), KeysView(c, b, P));
     ASSERT_TRUE(cpu.ok()) << cpu.status();
-    const auto importance =
-        kernels::internal::SnapKvImportance(cp, ObsView(c, o, b), KeysView(c, b, P));
+    const auto importance = kernels::SnapKvImportance(cp, ObsView(c, o, b), KeysView(c, b, P));
     std::set<std::pair<int, int64_t>> only_gpu, only_cpu;
     for (int g = 0; g < c.hkv; ++g) {
       const int64_t list = static_cast<int64_t>(b) * c.hkv + g;
@@ -253,7 +253,7 @@ TEST(CompactKv, SnapKvThenDenseDecode_MatchesDecodeAttention) {
     in.k = KeysView(c, 0, P + 1);
     in.v = {&c.v_f[c.kv_index(0, 0, 0, 0)], c.hkv, P + 1, c.dim, c.capacity * c.dim, c.dim};
     in.q_offset = P;
-    absl::StatusOr<kernels::AttentionResult> cpu = kernels::DecodeAttention(
+    absl::StatusOr<kernels::AttentionResult> cpu = kernels::testing::DecodeAttentionTyped(
         adaptive ? "ada_snapkv" : "snapkv", CpuParams(args), in, ObsView(c, o, 0));
     ASSERT_TRUE(cpu.ok()) << cpu.status();
     std::vector<double> out(bits.size()), ref(bits.size());
@@ -328,8 +328,8 @@ TEST(StreamingSelectRows, SinkAndWindow_MatchDecodeAttention) {
     kernels::StreamingParams sp;
     sp.sink = sink;
     sp.window = window;
-    absl::StatusOr<kernels::AttentionResult> cpu =
-        kernels::DecodeAttention("streaming", sp, CpuStep(c, L), kernels::TensorView{});
+    absl::StatusOr<kernels::AttentionResult> cpu = kernels::testing::DecodeAttentionTyped(
+        "streaming", sp, CpuStep(c, L), kernels::TensorView{});
     ASSERT_TRUE(cpu.ok()) << cpu.status();
     const RowSelection sel{{c.hkv}, offsets.get(), rows.get()};
     ExpectGatheredMatchesCpu(
@@ -355,10 +355,9 @@ TEST(OracleTopKSelectRows, PerQueryHead_EqualCpuSelectionAndOutput) {
       std::vector<int32_t> off, got;
       ASSERT_EQ(offsets.Download(&off), cudaSuccess);
       ASSERT_EQ(rows.Download(&got), cudaSuccess);
-      kernels::OracleTopKParams op;
-      op.top_k = std::min<int64_t>(top_k, L);
-      absl::StatusOr<kernels::AttentionResult> cpu =
-          kernels::DecodeAttention("oracle_topk", op, CpuStep(c, L), kernels::TensorView{});
+      const ParamMap op = {{"top_k", std::min<int64_t>(top_k, L)}};
+      absl::StatusOr<kernels::AttentionResult> cpu = kernels::testing::DecodeAttentionTyped(
+          "oracle_topk", op, CpuStep(c, L), kernels::TensorView{});
       ASSERT_TRUE(cpu.ok()) << cpu.status();
       const std::string what =
           "oracle group " + std::to_string(group) + " top_k " + std::to_string(top_k);

@@ -17,6 +17,7 @@
 #include "common/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/methods/testing/typed_params.h"
 #include "kernels/cuda/attention/prefill.h"
 
 namespace sf::cuda {
@@ -247,7 +248,7 @@ TEST_P(DensePrefillTest, MatchesDoubleReference) {
       static_cast<uint32_t>(s.num_queries * 131 + s.kv_length * 7 + s.hq + s.head_dim));
   const Problem pb(s, s.kv_length, rng);
   SF_ASSERT_OK_AND_ASSIGN(auto sel,
-                          kernels::PrefillSelect("dense", kernels::DenseParams{}, pb.Input()));
+                          kernels::testing::PrefillSelectTyped("dense", ParamMap{}, pb.Input()));
   const kernels::AttentionResult ref = kernels::AttendSelected(pb.Input(), sel.selection);
   for (const auto& [schedule, label] : kSchedules) {
     const KernelResult got = RunKernel(
@@ -274,7 +275,7 @@ TEST(DensePrefill, PerHeadLengthsInALargerCache_MatchesReference) {
   std::mt19937 rng(5);
   const Problem pb(s, 1024, rng);
   SF_ASSERT_OK_AND_ASSIGN(auto sel,
-                          kernels::PrefillSelect("dense", kernels::DenseParams{}, pb.Input()));
+                          kernels::testing::PrefillSelectTyped("dense", ParamMap{}, pb.Input()));
   const kernels::AttentionResult ref = kernels::AttendSelected(pb.Input(), sel.selection);
   for (const auto& [schedule, label] : kSchedules) {
     const KernelResult got = RunKernel(
@@ -378,7 +379,8 @@ TEST_P(BlockSparsePrefillTest, CpuBlockSparseSelection_MatchesReference) {
   kernels::BlockSparseParams bp;
   bp.block = block;
   bp.block_budget = GetParam().budget;
-  SF_ASSERT_OK_AND_ASSIGN(auto chosen, kernels::PrefillSelect("block_sparse", bp, pb.Input()));
+  SF_ASSERT_OK_AND_ASSIGN(auto chosen,
+                          kernels::testing::PrefillSelectTyped("block_sparse", bp, pb.Input()));
   const kernels::SelectionStructure st = kernels::DescribeSelection(*chosen.selection);
   ASSERT_EQ(st.block, block);
   ASSERT_EQ(static_cast<int>(st.blocks.size()), s.hq);
@@ -526,7 +528,8 @@ TEST_P(VerticalSlashPrefillTest, CpuSelection_MatchesReference) {
   vp.local = 32;
   vp.verticals = GetParam().verticals;
   vp.slashes = GetParam().slashes;
-  SF_ASSERT_OK_AND_ASSIGN(auto chosen, kernels::PrefillSelect("vertical_slash", vp, pb.Input()));
+  SF_ASSERT_OK_AND_ASSIGN(auto chosen,
+                          kernels::testing::PrefillSelectTyped("vertical_slash", vp, pb.Input()));
   const kernels::SelectionStructure st = kernels::DescribeSelection(*chosen.selection);
   ASSERT_EQ(static_cast<int>(st.columns.size()), s.hq);
   std::vector<std::vector<int32_t>> cols(s.hq), diags(s.hq);

@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/methods/testing/typed_params.h"
 #include "kernels/cuda/attention/decode_test_util.h"
 #include "kernels/cuda/attention/quest.h"
 
@@ -287,17 +288,15 @@ TEST(QuestDecode, SelectThenPagedDecode_MatchesCpuDecodeAttention) {
     ASSERT_TRUE(std::isfinite(out[i])) << "output " << i << " not written";
   }
   // The CPU method end to end: prompt = the first length - 1 rows, one decode step.
-  kernels::QuestParams qp;
-  qp.page = 16;
-  qp.gqa_shared = true;
-  qp.token_budget = 2000;
+  const ParamMap qp = {
+      {"page", int64_t{16}}, {"gqa_shared", true}, {"token_budget", int64_t{2000}}};
   kernels::AttentionInput in;
   in.q = {c.q_f.data(), c.hq(), 1, c.dim, c.dim, c.dim};
   in.k = {c.k_f.data(), c.hkv, 20000, c.dim, c.capacity * c.dim, c.dim};
   in.v = {c.v_f.data(), c.hkv, 20000, c.dim, c.capacity * c.dim, c.dim};
   in.q_offset = 19999;
   absl::StatusOr<kernels::AttentionResult> cpu =
-      kernels::DecodeAttention("quest", qp, in, kernels::TensorView{});
+      kernels::testing::DecodeAttentionTyped("quest", qp, in, kernels::TensorView{});
   ASSERT_TRUE(cpu.ok()) << cpu.status();
   std::vector<double> ref(out.size());
   for (int h = 0; h < c.hq(); ++h) {

@@ -3,7 +3,7 @@
 // device with no host synchronisation inside, and produce the device selection forms of
 // kernels/cuda/attention/selection.h that the sparse prefill kernels consume. Each entry
 // point is the GPU form of the CPU reference's PrefillSelect for one method
-// (kernels/cpu/prefill_methods.cc, docs/methods.md): same parameters, same choice up to
+// (kernels/cpu/methods/<name>.cc, docs/methods.md): same parameters, same choice up to
 // float32 rounding at near-ties (docs/gpu.md says how that is checked).
 //
 // Calling convention (every method):
@@ -26,7 +26,11 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
-#include "kernels/cpu/method_params.h"
+#include "kernels/cpu/methods/block_sparse.h"
+#include "kernels/cpu/methods/flexprefill.h"
+#include "kernels/cpu/methods/streaming.h"
+#include "kernels/cpu/methods/vertical_slash.h"
+#include "kernels/cpu/methods/xattention.h"
 #include "kernels/cuda/attention/params.h"
 #include "kernels/cuda/attention/selection.h"
 
@@ -126,12 +130,20 @@ absl::StatusOr<BlockSelection> SelectXAttention(const AttentionParams& attn,
                                                 const kernels::XAttentionParams& p,
                                                 const SelectionBuffers& out);
 
-// The reference's estimation_flops for `method` at this shape (host arithmetic from the
-// parameters, the same formulas as kernels/cpu). flexprefill's original variant depends
-// on how many heads were query-aware: pass that count (read from head_kinds).
+// The reference's estimation_flops of each method at this shape (host arithmetic from
+// the parameters, the same formulas as kernels/cpu). flexprefill's original variant
+// depends on how many heads were query-aware: pass that count (read from head_kinds).
 absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
-                                       const kernels::MethodParams& params,
+                                       const kernels::VerticalSlashParams& p);
+absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
+                                       const kernels::FlexPrefillParams& p,
                                        int64_t query_aware_heads = 0);
+absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
+                                       const kernels::BlockSparseParams& p);
+absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
+                                       const kernels::XAttentionParams& p);
+absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
+                                       const kernels::StreamingParams& p);
 
 }  // namespace sf::cuda
 

@@ -1,8 +1,6 @@
 // Estimation FLOPs of each prefill method, counted as the CPU reference counts them
-// (kernels/cpu/prefill_methods.cc), from the shape and parameters alone.
+// (kernels/cpu/methods/<name>.cc), from the shape and parameters alone.
 #include <algorithm>
-#include <type_traits>
-#include <variant>
 
 #include "absl/status/status.h"
 #include "common/status.h"
@@ -53,31 +51,36 @@ double FlexPrefillFlops(const PrefillShape& s, const kernels::FlexPrefillParams&
 }  // namespace
 
 absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
-                                       const kernels::MethodParams& params,
+                                       const kernels::VerticalSlashParams& p) {
+  SF_ASSIGN_OR_RETURN(PrefillShape s, select_internal::CheckPrefillShape(attn, "estimation"));
+  return LineFlops(s, p.last_q);
+}
+
+absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
+                                       const kernels::FlexPrefillParams& p,
                                        int64_t query_aware_heads) {
   SF_ASSIGN_OR_RETURN(PrefillShape s, select_internal::CheckPrefillShape(attn, "estimation"));
-  return std::visit(
-      [&](const auto& p) -> absl::StatusOr<double> {
-        using P = std::decay_t<decltype(p)>;
-        if constexpr (std::is_same_v<P, kernels::VerticalSlashParams>) {
-          return LineFlops(s, p.last_q);
-        } else if constexpr (std::is_same_v<P, kernels::FlexPrefillParams>) {
-          return FlexPrefillFlops(s, p, query_aware_heads);
-        } else if constexpr (std::is_same_v<P, kernels::BlockSparseParams>) {
-          if (p.block < 1) return absl::InvalidArgumentError("parameter 'block' must be >= 1");
-          return BlockSparseFlops(s, p);
-        } else if constexpr (std::is_same_v<P, kernels::XAttentionParams>) {
-          if (p.stride < 1) return absl::InvalidArgumentError("parameter 'stride' must be >= 1");
-          return XAttentionFlops(s, p);
-        } else if constexpr (std::is_same_v<P, kernels::StreamingParams> ||
-                             std::is_same_v<P, kernels::DenseParams>) {
-          return 0.0;
-        } else {
-          return absl::InvalidArgumentError(
-              "estimation FLOPs: not a prefill selection method with a GPU form");
-        }
-      },
-      params);
+  return FlexPrefillFlops(s, p, query_aware_heads);
+}
+
+absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
+                                       const kernels::BlockSparseParams& p) {
+  SF_ASSIGN_OR_RETURN(PrefillShape s, select_internal::CheckPrefillShape(attn, "estimation"));
+  if (p.block < 1) return absl::InvalidArgumentError("parameter 'block' must be >= 1");
+  return BlockSparseFlops(s, p);
+}
+
+absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
+                                       const kernels::XAttentionParams& p) {
+  SF_ASSIGN_OR_RETURN(PrefillShape s, select_internal::CheckPrefillShape(attn, "estimation"));
+  if (p.stride < 1) return absl::InvalidArgumentError("parameter 'stride' must be >= 1");
+  return XAttentionFlops(s, p);
+}
+
+absl::StatusOr<double> EstimationFlops(const AttentionParams& attn,
+                                       const kernels::StreamingParams& /*p*/) {
+  SF_RETURN_IF_ERROR(select_internal::CheckPrefillShape(attn, "estimation").status());
+  return 0.0;  // streaming estimates nothing
 }
 
 }  // namespace sf::cuda

@@ -20,6 +20,8 @@
 #include "gtest/gtest.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/fidelity.h"
+#include "kernels/cpu/methods/testing/typed_params.h"
+#include "kernels/cpu/methods/xattention.h"
 #include "kernels/cpu/selection_internal.h"
 #include "kernels/cuda/attention/select.h"
 
@@ -288,7 +290,7 @@ void RunVerticalSlash(const Case& c, const kernels::VerticalSlashParams& p) {
   const auto diags = Lists(sel->diagonal_offsets, sel->diagonals, c.hq, c.lk);
 
   const kernels::AttentionInput cpu_in = in.Cpu();
-  auto ref = kernels::PrefillSelect("vertical_slash", p, cpu_in);
+  auto ref = kernels::testing::PrefillSelectTyped("vertical_slash", p, cpu_in);
   ASSERT_TRUE(ref.ok()) << ref.status();
   const kernels::SelectionStructure want = kernels::DescribeSelection(*ref->selection);
   const kernels::internal::LineMass mass =
@@ -382,7 +384,7 @@ void RunFlexPrefillStudy(const Case& c, const kernels::FlexPrefillParams& p) {
   const auto cols = Lists(sel->column_offsets, sel->columns, c.hq, c.lk);
   const auto diags = Lists(sel->diagonal_offsets, sel->diagonals, c.hq, c.lk);
   const kernels::AttentionInput cpu_in = in.Cpu();
-  auto ref = kernels::PrefillSelect("flexprefill", p, cpu_in);
+  auto ref = kernels::testing::PrefillSelectTyped("flexprefill", p, cpu_in);
   ASSERT_TRUE(ref.ok()) << ref.status();
   const kernels::SelectionStructure want = kernels::DescribeSelection(*ref->selection);
   const int64_t est_q = std::min(p.last_q, c.lq);
@@ -477,7 +479,7 @@ void RunFlexPrefillOriginal(const Case& c, const kernels::FlexPrefillParams& p) 
   const int64_t nqb = sel->blocks.num_query_blocks;
   const auto blocks = Lists(sel->blocks.offsets, sel->blocks.key_blocks, c.hq * nqb, nb);
   const kernels::AttentionInput cpu_in = in.Cpu();
-  auto ref = kernels::PrefillSelect("flexprefill", p, cpu_in);
+  auto ref = kernels::testing::PrefillSelectTyped("flexprefill", p, cpu_in);
   ASSERT_TRUE(ref.ok()) << ref.status();
   const kernels::SelectionStructure want = kernels::DescribeSelection(*ref->selection);
   const int64_t est_q = std::min(p.block, c.lq);
@@ -594,7 +596,7 @@ void RunStreaming(const Case& c, int64_t sink, int64_t window) {
   CUDA_OK(cudaDeviceSynchronize());
   const auto cols = Lists(sel->column_offsets, sel->columns, c.hq, c.lk);
   const auto diags = Lists(sel->diagonal_offsets, sel->diagonals, c.hq, c.lk);
-  auto ref = kernels::PrefillSelect("streaming", p, in.Cpu());
+  auto ref = kernels::testing::PrefillSelectTyped("streaming", p, in.Cpu());
   ASSERT_TRUE(ref.ok()) << ref.status();
   for (int h = 0; h < c.hq; ++h) {
     ASSERT_EQ(static_cast<int64_t>(cols[h].size()), sink);
@@ -658,7 +660,7 @@ void RunBlockSparse(const Case& c, int64_t block, int64_t budget) {
   const auto lists =
       Lists(sel->offsets, sel->key_blocks, int64_t{c.hq} * sel->num_query_blocks, nb);
   const kernels::AttentionInput cpu_in = in.Cpu();
-  auto ref = kernels::PrefillSelect("block_sparse", p, cpu_in);
+  auto ref = kernels::testing::PrefillSelectTyped("block_sparse", p, cpu_in);
   ASSERT_TRUE(ref.ok()) << ref.status();
   const kernels::SelectionStructure want = kernels::DescribeSelection(*ref->selection);
   const auto scores = BlockSparseScores(cpu_in, block);
@@ -742,7 +744,7 @@ void RunXAttention(const Case& c, int64_t block, int64_t stride, double threshol
   const auto lists =
       Lists(sel->offsets, sel->key_blocks, int64_t{c.hq} * sel->num_query_blocks, nb);
   const kernels::AttentionInput cpu_in = in.Cpu();
-  auto ref = kernels::PrefillSelect("xattention", p, cpu_in);
+  auto ref = kernels::testing::PrefillSelectTyped("xattention", p, cpu_in);
   ASSERT_TRUE(ref.ok()) << ref.status();
   const kernels::SelectionStructure want = kernels::DescribeSelection(*ref->selection);
   const kernels::internal::BlockMass bm =

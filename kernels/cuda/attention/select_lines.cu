@@ -120,7 +120,7 @@ absl::Status TooLarge(absl::string_view method, absl::string_view param, int64_t
                                                  ")"));
 }
 
-// The reference's checks (kernels/cpu/prefill_methods.cc CheckVerticalSlash).
+// The reference's checks (kernels/cpu/methods/vertical_slash.cc, Check).
 absl::Status CheckVerticalSlash(const PrefillShape& s, const kernels::VerticalSlashParams& p) {
   const int64_t lk = s.lk;
   if (p.last_q < 1) {

@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "kernels/cpu/method_params.h"
+#include "kernels/cpu/methods/flexprefill.h"
 #include "kernels/cuda/attention/params.h"
 #include "kernels/cuda/attention/select.h"
 

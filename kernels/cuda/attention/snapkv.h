@@ -25,8 +25,8 @@ struct ObservationQueries {
   int64_t batch_stride = 0;
 };
 
-// The fields of kernels::SnapKvParams: window (the last min(window, rows) observation
-// queries are used), pool (odd), keep_first, keep_last, token_capacity, and for
+// The parameters of snapkv / ada_snapkv (methods/snapkv.cc): window (the last min(window, rows)
+// observation queries are used), pool (odd), keep_first, keep_last, token_capacity, and for
 // ada_snapkv `adaptive` with `floor`.
 struct SnapKvArgs {
   int64_t window = 256;
