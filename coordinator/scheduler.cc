@@ -95,6 +95,11 @@ Statement& BindResultShape(Statement& st, const v1::JobResult& r, int64_t job_id
       .Bind(13, job_id);
 }
 
+// The result columns of schema migration 3: how the engine ran the job.
+constexpr char kResultEngineColumns[] = "r.compute_dtype, r.prefill_attention, r.decode_attention";
+constexpr char kStoreResultEngineSql[] =
+    "UPDATE results SET compute_dtype=?, prefill_attention=?, decode_attention=? WHERE job_id=?";
+
 // Reads kResultShapeColumns, starting at column `first`, into `r`.
 void ReadResultShape(const Statement& st, int first, v1::JobResult* r) {
   r->set_samples_evaluated(st.Int(first));
@@ -804,8 +809,7 @@ absl::StatusOr<v1::RetryFailedResponse> Scheduler::RetryFailed(
   v1::RetryFailedResponse response;
   response.set_jobs_requeued(db_->Changes());
   if (response.jobs_requeued() > 0) {
-    SF_ASSIGN_OR_RETURN(std::vector<int64_t> sweeps,
-                        SweepsSharingJobsWith(request.sweep_id()));
+    SF_ASSIGN_OR_RETURN(std::vector<int64_t> sweeps, SweepsSharingJobsWith(request.sweep_id()));
     SF_ASSIGN_OR_RETURN(Statement * reopen,
                         Stmt(absl::StrCat("UPDATE sweeps SET state=", kSweepRunning,
                                           ", finished_ms=0 WHERE id=? AND (n_queued>0 OR id=?)")));
@@ -976,7 +980,8 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
       "r.measured_compression, r.flops_prefill, r.flops_decode, r.flops_indexing, "
       "r.wall_seconds, r.tokens_per_second, r.worker_id, r.gpu_name, r.engine_version, "
       "r.git_commit, ",
-      kResultShapeColumns, " FROM results r JOIN jobs j ON j.id=r.job_id", where, " ORDER BY j.id");
+      kResultShapeColumns, ", ", kResultEngineColumns,
+      " FROM results r JOIN jobs j ON j.id=r.job_id", where, " ORDER BY j.id");
   if (request.limit() > 0) absl::StrAppend(&sql, " LIMIT ", request.limit());
   const int page = request.page_size() > 0 ? std::min(request.page_size(), 10000) : 1000;
 
@@ -1022,6 +1027,9 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
     res->set_engine_version(st->Text(14));
     res->set_git_commit(st->Text(15));
     ReadResultShape(*st, 16, res);
+    res->set_compute_dtype(st->Text(28));
+    res->set_prefill_attention(st->Text(29));
+    res->set_decode_attention(st->Text(30));
     if (out.rows_size() >= page) {
       if (!sink(out)) return absl::OkStatus();
       out.Clear();
@@ -1395,6 +1403,12 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
                          .Run());
   SF_ASSIGN_OR_RETURN(Statement * shape, Stmt(kStoreResultShapeSql));
   SF_RETURN_IF_ERROR(BindResultShape(*shape, r, job.id).Run());
+  SF_ASSIGN_OR_RETURN(Statement * engine, Stmt(kStoreResultEngineSql));
+  SF_RETURN_IF_ERROR(engine->Bind(1, r.compute_dtype())
+                         .Bind(2, r.prefill_attention())
+                         .Bind(3, r.decode_attention())
+                         .Bind(4, job.id)
+                         .Run());
   SF_ASSIGN_OR_RETURN(Statement * close,
                       Stmt("UPDATE jobs SET lease_token=NULL, lease_expires_ms=NULL, "
                            "last_error='' WHERE id=?"));

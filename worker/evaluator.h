@@ -59,6 +59,11 @@ struct EvalSummary {
   double tokens_per_second = 0;
   std::string gpu_name;
   std::optional<ModelArchitecture> model;  // unset: not known to this evaluator
+  // The engine's element type and where each phase's attention ran (JobResult's
+  // compute_dtype, prefill_attention, decode_attention); empty: not known.
+  std::string compute_dtype;
+  std::string prefill_attention;
+  std::string decode_attention;
 };
 
 // Set by the worker when the job must stop (lease lost, sweep cancelled, SIGTERM);
