@@ -172,6 +172,14 @@ void FromFloat(const float* src, size_t count, T* dst) {
   }
 }
 
+// The dense attention kernels behind exactly dense hooks, for prefill (num_queries > 1)
+// and decode, and the workspace a decode call needs: the one place that picks attention
+// kernels for the engine.
+absl::Status RunDenseAttention(const cuda::AttentionParams& p) { return cuda::DenseAttention(p); }
+absl::StatusOr<int64_t> DenseWorkspaceBytes(const cuda::AttentionParams& p) {
+  return cuda::DenseDecodeWorkspaceBytes(p.num_q_heads, p.head_dim, p.max_kv_length);
+}
+
 // Where the weights come from: a checkpoint, or random values drawn on the device.
 class WeightReader {
  public:
@@ -662,12 +670,11 @@ class CudaEngine : public ForwardEngine {
     return absl::OkStatus();
   }
 
+  // Grows the attention workspace for a decode step over rows up to `max_length`.
   absl::Status ReserveDecodeWorkspace(int64_t max_length) {
-    const int64_t bytes =
-        cuda::DenseDecodeWorkspaceBytes(static_cast<int32_t>(config_.num_heads),
-                                        static_cast<int32_t>(config_.head_dim), max_length);
+    SF_ASSIGN_OR_RETURN(int64_t bytes, DenseWorkspaceBytes(ParamsFor(0, 1, max_length)));
     bool moved = false;
-    SF_RETURN_IF_ERROR(workspace_.Reserve(bytes, &moved));
+    SF_RETURN_IF_ERROR(workspace_.Reserve(std::max<int64_t>(bytes, 1), &moved));
     if (moved) ++buffers_generation_;
     return absl::OkStatus();
   }
@@ -781,7 +788,7 @@ class CudaEngine : public ForwardEngine {
 
     if (hook->IsExactDense()) {
       SF_RETURN_IF_ERROR(
-          Annotate(cuda::DenseAttention(params), absl::StrCat("dense attention, layer ", li)));
+          Annotate(RunDenseAttention(params), absl::StrCat("dense attention, layer ", li)));
       const double pairs = DensePairsOf(li, n);
       stats.pairs_computed += pairs;
       stats.pairs_dense += pairs;
@@ -1042,7 +1049,7 @@ class CudaEngine : public ForwardEngine {
         SF_RETURN_IF_ERROR(cuda::AppendKv<T>(KvLayer(li), qkv_.get() + q_width,
                                              qkv_.get() + q_width + kv_width, 1, qkv_width,
                                              stream_));
-        SF_RETURN_IF_ERROR(cuda::DenseAttention(ParamsFor(li, 1, capacity_)));
+        SF_RETURN_IF_ERROR(RunDenseAttention(ParamsFor(li, 1, capacity_)));
         SF_RETURN_IF_ERROR(Gemm(L.o, attn_.get(), 1, x_.get(), true));
         SF_RETURN_IF_ERROR(Mlp(L, 1, eps));
       }
