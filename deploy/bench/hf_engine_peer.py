@@ -84,6 +84,7 @@ def main():
             model = transformers.AutoModelForCausalLM.from_pretrained(
                 args.model, dtype=dtype, attn_implementation=args.attn).cuda().eval()
         vocab = model.config.vocab_size
+        first = True
         for length in (int(x) for x in args.lengths.split(",")):
             gen = torch.Generator().manual_seed(length)
             ids = torch.randint(0, vocab, (1, length), generator=gen).cuda()
@@ -93,7 +94,8 @@ def main():
                 return model(ids, use_cache=True, logits_to_keep=1)
 
             torch.cuda.reset_peak_memory_stats()
-            prefill()  # warm-up
+            if first:
+                prefill()  # warm-up (once per model: kernels and allocator)
             prefill_s = time_cuda(prefill, args.repeats)
 
             @torch.inference_mode()
@@ -113,7 +115,9 @@ def main():
                 torch.cuda.synchronize()
                 return start.elapsed_time(stop) / args.decode
 
-            decode()  # warm-up
+            if first:
+                decode()  # warm-up
+            first = False
             decode_ms = statistics.median(decode() for _ in range(args.repeats))
             peak = torch.cuda.max_memory_allocated() / 2**30
             print(f"{'hf-transformers':<18} {dtype_name:<9} {length:>7} {prefill_s:>10.3f} "
