@@ -241,8 +241,7 @@ TEST(ChooseBackend, AutoPrefersCudaWhenOffered_CudaWithoutDeviceIsRefused) {
   EXPECT_EQ(auto_cpu, model::BackendKind::kCpu);
   SF_ASSERT_OK_AND_ASSIGN(model::BackendKind cpu, ChooseBackend("cpu", {"cuda", "cpu"}));
   EXPECT_EQ(cpu, model::BackendKind::kCpu);
-  EXPECT_EQ(ChooseBackend("cuda", {"cpu"}).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ChooseBackend("cuda", {"cpu"}).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ChooseBackend("tpu", {"cpu"}).status().code(), absl::StatusCode::kInvalidArgument);
   EngineEvaluatorOptions options;
   options.backend = model::BackendKind::kCuda;
