@@ -35,11 +35,17 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
                   "has a GPU and the build has CUDA, else cpu), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
+  auto dtype = std::make_shared<std::string>("auto");
+  cmd->add_option("--dtype", *dtype,
+                  "model engine element type: auto (bfloat16 on cuda, float32 on cpu), "
+                  "float32 or bfloat16 (cuda only)")
+      ->check(CLI::IsMember({"auto", "float32", "bfloat16"}))
+      ->capture_default_str();
   cmd->add_option("--report", options->analysis.out_dir,
                   "analysis report folder (default: <db stem>-report/sweep-<id>)");
-  cmd->callback([&io, exit_code, options, backend] {
+  cmd->callback([&io, exit_code, options, backend, dtype] {
     absl::StatusOr<worker::EngineEvaluatorOptions> evaluator_options =
-        worker::OptionsForBackendFlag(*backend);
+        worker::OptionsForBackendFlag(*backend, *dtype);
     if (!evaluator_options.ok()) {
       *exit_code = ReportStatus(evaluator_options.status(), io);
       return;
@@ -53,7 +59,7 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
            << (evaluator_options->backend == model::BackendKind::kCuda
                    ? "cuda (" + evaluator_options->gpu_name + ")"
                    : std::string("cpu"))
-           << "\n";
+           << ", " << model::ComputeDTypeName(evaluator_options->dtype) << "\n";
     *exit_code = RunLocally(
         run_options,
         [evaluator_options](int) -> std::unique_ptr<worker::Evaluator> {

@@ -30,6 +30,9 @@ constexpr char kResultShapeColumns[] =
     "r.model_head_dim, r.model_intermediate, r.model_vocab, r.model_qkv_bias, "
     "r.model_tied_embeddings, r.model_params, r.model_random_weights";
 constexpr int kResultShapeColumnCount = 12;
+// Migration 3: how the engine ran the job.
+constexpr char kResultEngineColumns[] = "r.compute_dtype, r.prefill_attention, r.decode_attention";
+constexpr int kResultEngineColumnCount = 3;
 
 }  // namespace
 
@@ -157,10 +160,25 @@ Statement& BindResultShape(Statement& st, const v1::JobResult& r, int64_t job_id
       .Bind(13, job_id);
 }
 
+Statement& BindResultEngine(Statement& st, const v1::JobResult& r, int64_t job_id) {
+  return st.Bind(1, r.compute_dtype())
+      .Bind(2, r.prefill_attention())
+      .Bind(3, r.decode_attention())
+      .Bind(4, job_id);
+}
+
 std::string ResultColumns(int schema_version) {
-  if (schema_version >= 2) return absl::StrCat(kResultColumnsV1, ", ", kResultShapeColumns);
   std::string columns = kResultColumnsV1;
-  for (int i = 0; i < kResultShapeColumnCount; ++i) absl::StrAppend(&columns, ", 0");
+  if (schema_version >= 2) {
+    absl::StrAppend(&columns, ", ", kResultShapeColumns);
+  } else {
+    for (int i = 0; i < kResultShapeColumnCount; ++i) absl::StrAppend(&columns, ", 0");
+  }
+  if (schema_version >= 3) {
+    absl::StrAppend(&columns, ", ", kResultEngineColumns);
+  } else {
+    for (int i = 0; i < kResultEngineColumnCount; ++i) absl::StrAppend(&columns, ", ''");
+  }
   return columns;
 }
 
@@ -181,6 +199,10 @@ void ReadResultRow(const Statement& st, int first, v1::JobResult* r) {
   r->set_engine_version(st.Text(first + 13));
   r->set_git_commit(st.Text(first + 14));
   const int shape = first + 15;
+  const int engine = shape + kResultShapeColumnCount;
+  r->set_compute_dtype(st.Text(engine));
+  r->set_prefill_attention(st.Text(engine + 1));
+  r->set_decode_attention(st.Text(engine + 2));
   r->set_samples_evaluated(st.Int(shape));
   if (st.Int(shape + 1) == 0) return;  // architecture not recorded
   v1::ModelShape* m = r->mutable_model_shape();

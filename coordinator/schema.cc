@@ -164,6 +164,13 @@ ALTER TABLE results ADD COLUMN model_tied_embeddings INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE results ADD COLUMN model_params INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE results ADD COLUMN model_random_weights INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 3: how the engine ran each job (element type, where each phase's attention ran);
+      // '' means not recorded.
+      R"sql(
+ALTER TABLE results ADD COLUMN compute_dtype TEXT NOT NULL DEFAULT '';
+ALTER TABLE results ADD COLUMN prefill_attention TEXT NOT NULL DEFAULT '';
+ALTER TABLE results ADD COLUMN decode_attention TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *migrations;
 }

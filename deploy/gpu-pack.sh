@@ -47,6 +47,9 @@ if [[ -d $src_root/tests/data/model ]]; then
   cp -r "$src_root/tests/data/model" "$dest/data/model"
 fi
 
+# The transformers peer of engine_cuda_bench (docs/gpu.md).
+cp "$src_root/deploy/bench/hf_engine_peer.py" "$dest/"
+
 cat > "$dest/run-gpu-tests.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs every packed GPU test; prints and logs each, exits non-zero if any failed.

@@ -79,6 +79,7 @@ absl::StatusOr<EngineEvaluator::Loaded*> EngineEvaluator::Load(const std::string
   model::EngineOptions engine_options;
   engine_options.num_threads = options_.num_threads;
   engine_options.backend = options_.backend;
+  engine_options.dtype = options_.dtype;
   SF_ASSIGN_OR_RETURN(loaded->engine, model::CreateEngine(model_path, engine_options));
   SF_ASSIGN_OR_RETURN(loaded->tokenizer, HfTokenizer::FromModelDir(model_path));
   loaded_ = std::move(loaded);
@@ -183,6 +184,9 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
   summary.measured_compression = computed > 0 ? dense / computed : 1.0;
   summary.tokens_per_second = seconds_total > 0 ? tokens_total / seconds_total : 0;
   if (options_.backend == model::BackendKind::kCuda) summary.gpu_name = options_.gpu_name;
+  summary.compute_dtype = model::ComputeDTypeName(options_.dtype);
+  summary.prefill_attention = model::AttentionBackendName(engine.counters().prefill_backend);
+  summary.decode_attention = model::AttentionBackendName(engine.counters().decode_backend);
   return summary;
 }
 
@@ -217,13 +221,29 @@ absl::StatusOr<TaskPrompt> BuildTaskPrompt(const HfTokenizer& tokenizer, const t
   return out;
 }
 
-absl::StatusOr<EngineEvaluatorOptions> OptionsForBackendFlag(absl::string_view flag) {
+absl::StatusOr<model::ComputeDType> ChooseDType(absl::string_view flag,
+                                                model::BackendKind backend) {
+  if (flag == "auto") {
+    return backend == model::BackendKind::kCuda ? model::ComputeDType::kBfloat16
+                                                : model::ComputeDType::kFloat32;
+  }
+  SF_ASSIGN_OR_RETURN(model::ComputeDType dtype, model::ParseComputeDType(flag));
+  if (dtype == model::ComputeDType::kBfloat16 && backend != model::BackendKind::kCuda) {
+    return absl::InvalidArgumentError(
+        "--dtype bfloat16 needs the cuda backend (the cpu backend computes in float32)");
+  }
+  return dtype;
+}
+
+absl::StatusOr<EngineEvaluatorOptions> OptionsForBackendFlag(absl::string_view flag,
+                                                             absl::string_view dtype_flag) {
   std::vector<std::string> available = {"cpu"};
   absl::StatusOr<std::vector<DeviceInfo>> devices = ListDevices();
   if (devices.ok() && !devices->empty()) available.insert(available.begin(), "cuda");
   SF_ASSIGN_OR_RETURN(model::BackendKind backend, ChooseBackend(flag, available));
   EngineEvaluatorOptions options;
   options.backend = backend;
+  SF_ASSIGN_OR_RETURN(options.dtype, ChooseDType(dtype_flag, backend));
   if (backend == model::BackendKind::kCuda) options.gpu_name = devices->front().name;
   return options;
 }

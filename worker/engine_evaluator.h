@@ -22,6 +22,8 @@ struct EngineEvaluatorOptions {
   // reported in every job's summary.
   model::BackendKind backend = model::BackendKind::kCpu;
   std::string gpu_name;
+  // The CUDA engine's element type (the CPU backend computes in float32 only).
+  model::ComputeDType dtype = model::ComputeDType::kFloat32;
   int num_threads = 0;  // CPU engine threads (and host-side hooks); 0 = all hardware threads
   // Generated tokens when the job's generation.max_new_tokens is 0.
   int32_t default_max_new_tokens = 64;
@@ -76,10 +78,17 @@ absl::StatusOr<TaskPrompt> BuildTaskPrompt(const HfTokenizer& tokenizer, const t
 absl::StatusOr<model::BackendKind> ChooseBackend(absl::string_view flag,
                                                  const std::vector<std::string>& available);
 
-// Evaluator options for a `--backend` flag on this machine: lists the CUDA devices
-// (none in a build without CUDA), applies ChooseBackend, and names the first GPU when
-// the choice is cuda. The one place sf-worker and `sfctl run` pick their backend.
-absl::StatusOr<EngineEvaluatorOptions> OptionsForBackendFlag(absl::string_view flag);
+// The engine's element type for `flag` ("auto", "float32" or "bfloat16") on `backend`:
+// auto means bfloat16 on cuda and float32 on cpu. InvalidArgument for bfloat16 on cpu
+// or another flag.
+absl::StatusOr<model::ComputeDType> ChooseDType(absl::string_view flag, model::BackendKind backend);
+
+// Evaluator options for the `--backend` and `--dtype` flags on this machine: lists the
+// CUDA devices (none in a build without CUDA), applies ChooseBackend and ChooseDType, and
+// names the first GPU when the choice is cuda. The one place sf-worker and `sfctl run`
+// pick their backend.
+absl::StatusOr<EngineEvaluatorOptions> OptionsForBackendFlag(absl::string_view flag,
+                                                             absl::string_view dtype_flag = "auto");
 
 }  // namespace sf::worker
 

@@ -239,6 +239,22 @@ TEST(EngineEvaluator, CanRun_RefusesWhatItCannotRun) {
   EXPECT_THAT(evaluator.Backends(), ::testing::ElementsAre("cpu"));
 }
 
+TEST(ChooseDType, AutoIsBf16OnCudaAndFloat32OnCpu_Bf16OnCpuIsRefused) {
+  SF_ASSERT_OK_AND_ASSIGN(model::ComputeDType on_gpu,
+                          ChooseDType("auto", model::BackendKind::kCuda));
+  EXPECT_EQ(on_gpu, model::ComputeDType::kBfloat16);
+  SF_ASSERT_OK_AND_ASSIGN(model::ComputeDType on_cpu,
+                          ChooseDType("auto", model::BackendKind::kCpu));
+  EXPECT_EQ(on_cpu, model::ComputeDType::kFloat32);
+  SF_ASSERT_OK_AND_ASSIGN(model::ComputeDType f32,
+                          ChooseDType("float32", model::BackendKind::kCuda));
+  EXPECT_EQ(f32, model::ComputeDType::kFloat32);
+  EXPECT_EQ(ChooseDType("bfloat16", model::BackendKind::kCpu).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ChooseDType("fp8", model::BackendKind::kCuda).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ChooseBackend, AutoPrefersCudaWhenOffered_CudaWithoutDeviceIsRefused) {
   SF_ASSERT_OK_AND_ASSIGN(model::BackendKind auto_gpu, ChooseBackend("auto", {"cuda", "cpu"}));
   EXPECT_EQ(auto_gpu, model::BackendKind::kCuda);

@@ -46,6 +46,11 @@ struct EvalSummary {
   // The config of the model the job ran, recorded with the result (sf.v1.ModelShape) so
   // that the analysis needs no model files; unset: not known to this evaluator.
   std::optional<model::ModelConfig> model;
+  // The engine's element type and where each phase's attention ran (JobResult's
+  // compute_dtype, prefill_attention, decode_attention); empty: not known.
+  std::string compute_dtype;
+  std::string prefill_attention;
+  std::string decode_attention;
 };
 
 // Set by the worker when the job must stop (lease lost, sweep cancelled, SIGTERM);

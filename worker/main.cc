@@ -11,17 +11,23 @@
 
 int main(int argc, char** argv) {
   auto backend_flag = std::make_shared<std::string>("auto");
+  auto dtype_flag = std::make_shared<std::string>("auto");
   sf::worker::WorkerMainHooks hooks;
-  hooks.add_flags = [backend_flag](CLI::App& app) {
+  hooks.add_flags = [backend_flag, dtype_flag](CLI::App& app) {
     app.add_option("--backend", *backend_flag,
                    "model engine backend: auto (cuda when this machine has a GPU and the build "
                    "has CUDA, else cpu), cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
+    app.add_option("--dtype", *dtype_flag,
+                   "model engine element type: auto (bfloat16 on cuda, float32 on cpu), "
+                   "float32 or bfloat16 (cuda only)")
+        ->check(CLI::IsMember({"auto", "float32", "bfloat16"}))
+        ->capture_default_str();
   };
-  hooks.make_evaluator = [backend_flag](const std::vector<std::string>&) {
+  hooks.make_evaluator = [backend_flag, dtype_flag](const std::vector<std::string>&) {
     absl::StatusOr<sf::worker::EngineEvaluatorOptions> options =
-        sf::worker::OptionsForBackendFlag(*backend_flag);
+        sf::worker::OptionsForBackendFlag(*backend_flag, *dtype_flag);
     if (!options.ok()) {
       std::cerr << "sf-worker: " << options.status().message() << "\n";
       std::exit(2);
@@ -30,7 +36,7 @@ int main(int argc, char** argv) {
               << (options->backend == sf::model::BackendKind::kCuda
                       ? "cuda (" + options->gpu_name + ")"
                       : std::string("cpu"))
-              << "\n";
+              << ", " << sf::model::ComputeDTypeName(options->dtype) << "\n";
     return std::make_unique<sf::worker::EngineEvaluator>(*options);
   };
   return sf::worker::WorkerMain(argc, argv, hooks);

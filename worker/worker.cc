@@ -407,6 +407,9 @@ absl::Status Worker::Close(Attempt& attempt, const absl::Status& eval_status) {
     r->set_flops_indexing(summary.flops_indexing);
     r->set_tokens_per_second(summary.tokens_per_second);
     r->set_gpu_name(summary.gpu_name);
+    r->set_compute_dtype(summary.compute_dtype);
+    r->set_prefill_attention(summary.prefill_attention);
+    r->set_decode_attention(summary.decode_attention);
     r->set_engine_version(options_.engine_version);
     r->set_git_commit(kGitCommit);
     r->set_samples_evaluated(r->n());

@@ -22,11 +22,27 @@ constexpr int kQueryBlock = 64;
 
 }  // namespace
 
+const char* AttentionBackendName(AttentionBackend backend) {
+  switch (backend) {
+    case AttentionBackend::kNone:
+      return "none";
+    case AttentionBackend::kCpu:
+      return "cpu";
+    case AttentionBackend::kCuda:
+      return "cuda";
+    case AttentionBackend::kHostMirror:
+      return "host-mirror";
+  }
+  return "none";
+}
+
 double DensePairs(const AttentionCall& call) {
   const int group = call.num_q_heads / call.num_kv_heads;
   double pairs = 0;
   for (int h = 0; h < call.num_kv_heads; ++h) {
-    const double before = static_cast<double>(call.cache->length(call.layer, h) - call.num_queries);
+    const int64_t length = call.device != nullptr ? call.device->host_kv_lengths[h]
+                                                  : call.cache->length(call.layer, h);
+    const double before = static_cast<double>(length - call.num_queries);
     const double n = call.num_queries;
     pairs += group * (n * before + n * (n + 1) / 2);
   }

@@ -175,6 +175,8 @@ class CpuEngine : public ForwardEngine {
     AttentionHook* hook = phase == AttentionPhase::kPrefill ? prefill_hook_ : decode_hook_;
     AttentionStats& stats = phase == AttentionPhase::kPrefill ? counters_.prefill_attention
                                                               : counters_.decode_attention;
+    (phase == AttentionPhase::kPrefill ? counters_.prefill_backend : counters_.decode_backend) =
+        AttentionBackend::kCpu;
     for (int64_t li = 0; li < c.num_layers; ++li) {
       LayerWeights& L = layers_[static_cast<size_t>(li)];
       RmsNorm(x.data(), L.input_norm, n, H, h.data());
@@ -254,6 +256,11 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCpuEngine(const std::string& model
   if (options.page_size <= 0) {
     return absl::InvalidArgumentError("EngineOptions.page_size must be positive");
   }
+  if (options.dtype != ComputeDType::kFloat32) {
+    return absl::InvalidArgumentError(absl::StrCat("the cpu backend computes in float32 only, not ",
+                                                   ComputeDTypeName(options.dtype),
+                                                   "; use the cuda backend for bfloat16"));
+  }
   SF_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(model_dir));
   auto engine = std::make_unique<CpuEngine>(std::move(config), options);
   SF_RETURN_IF_ERROR(Annotate(engine->Load(*ckpt), absl::StrCat("loading ", model_dir)));
@@ -283,6 +290,11 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& mode
                                                          const EngineOptions& options) {
   return absl::UnimplementedError(
       "this build has no CUDA; rebuild with nvcc (or use the cpu backend)");
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngineWithRandomWeights(
+    const ModelConfig& config, const EngineOptions& options, uint64_t seed, float init_std) {
+  return absl::UnimplementedError("this build has no CUDA; rebuild with nvcc");
 }
 #endif
 

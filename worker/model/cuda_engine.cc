@@ -1,47 +1,58 @@
-// The CUDA backend: the CPU engine's float32 weights on the device, linear layers as cuBLAS
-// SGEMMs, the other steps as kernels/cuda/engine_ops, the KV cache on the device. Dense
-// attention runs on the device; any other hook runs on the host over a host KvCache that
-// mirrors the device cache (synced lazily, re-uploaded when a hook compacts it), so the
-// hooks see exactly what the CPU engine gives them. See docs/engine.md.
-#include <cublas_v2.h>
+// The CUDA backend, one implementation for both element types T (float32 for conformance
+// with the CPU engine, bfloat16 for real models): weights read from the checkpoint straight
+// onto the device (other float types converted there), linear layers through DeviceGemm
+// (cublasSgemm / cuBLASLt bf16 with float32 accumulation), the other steps as
+// kernels/cuda/engine_ops, attention through kernels/cuda/attention (AttentionParams), the
+// KV cache on the device with per-head lengths. The residual stream is float32 in both;
+// o_proj and down_proj accumulate into it (the residual add is the GEMM's beta = 1).
+// Long prompts run in chunks (bounded activations); bf16 decode steps replay a CUDA graph.
+// A hook with a CUDA implementation runs on the device (AttendOnDevice); any other runs
+// on the host over a host KvCache that mirrors the device cache (synced lazily,
+// re-uploaded when a hook compacts it), so it sees exactly what the CPU engine gives it.
+// See docs/engine.md.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <chrono>
-#include <climits>
 #include <cmath>
+#include <cstring>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "kernels/cuda/attention/dense.h"
+#include "kernels/cuda/attention/params.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/engine_ops.h"
 #include "kernels/device.h"
+#include "worker/model/cuda_gemm.h"
+#include "worker/model/dtype.h"
 #include "worker/model/engine.h"
 #include "worker/model/forward_engine.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/thread_pool.h"
-#include "worker/model/weights.h"
 
 namespace sf::model {
 namespace {
 
+using cuda::bf16;
 using cuda::CudaStatus;
 
-// Rows of the MLP computed at once, bounding the gate/up activations' memory in long
-// prefills.
+// Rows of the MLP computed at once, bounding the gate/up activations' memory.
 constexpr int64_t kMlpChunkRows = 4096;
+// Rows of logits computed at once when every position's logits are asked for.
+constexpr int64_t kLogitRows = 1024;
+// The bfloat16 engine's default prefill chunk.
+constexpr int64_t kDefaultBf16Chunk = 8192;
 
-absl::Status CublasStatus(cublasStatus_t status, const char* what) {
-  if (status == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(what, ": ", cublasGetStatusName(status), " (",
-                                          cublasGetStatusString(status), ")"));
-}
+double GiB(int64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
 
-// One device allocation of T; growing it drops its contents.
-template <typename T>
+// One device allocation of E; growing it drops its contents. ResourceExhausted when the
+// device is out of memory.
+template <typename E>
 class DeviceArray {
  public:
   DeviceArray() = default;
@@ -58,54 +69,238 @@ class DeviceArray {
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
 
-  // Makes room for at least `count` elements (contents are lost when it grows).
-  absl::Status Reserve(int64_t count) {
+  // Makes room for at least `count` elements (contents are lost when it grows). Returns
+  // whether it reallocated through *moved (when not null).
+  absl::Status Reserve(int64_t count, bool* moved = nullptr) {
     if (count <= size_) return absl::OkStatus();
     if (ptr_ != nullptr) cudaFree(ptr_);
     ptr_ = nullptr;
     size_ = 0;
-    SF_CUDA_RETURN_IF_ERROR(cudaMalloc(&ptr_, static_cast<size_t>(count) * sizeof(T)));
+    if (moved != nullptr) *moved = true;
+    const size_t bytes = static_cast<size_t>(count) * sizeof(E);
+    const cudaError_t err = cudaMalloc(&ptr_, bytes);
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      ptr_ = nullptr;
+      size_t free_bytes = 0, total = 0;
+      cudaMemGetInfo(&free_bytes, &total);
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the GPU is out of memory: ", GiB(static_cast<int64_t>(bytes)),
+                       " GiB asked, ", GiB(static_cast<int64_t>(free_bytes)), " GiB free of ",
+                       GiB(static_cast<int64_t>(total))));
+    }
+    SF_CUDA_RETURN_IF_ERROR(err);
     size_ = count;
     return absl::OkStatus();
   }
-  absl::Status Upload(const std::vector<T>& host) {
+  absl::Status Upload(const std::vector<E>& host) {
     SF_RETURN_IF_ERROR(Reserve(static_cast<int64_t>(host.size())));
     if (host.empty()) return absl::OkStatus();
     return CudaStatus(
-        cudaMemcpy(ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+        cudaMemcpy(ptr_, host.data(), host.size() * sizeof(E), cudaMemcpyHostToDevice),
         "cudaMemcpy (upload)");
   }
-  T* get() const { return ptr_; }
+  E* get() const { return ptr_; }
   int64_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
  private:
-  T* ptr_ = nullptr;
+  E* ptr_ = nullptr;
   int64_t size_ = 0;
 };
 
+// Page-locked host memory of E (for the per-step copies of decode).
+template <typename E>
+class PinnedArray {
+ public:
+  ~PinnedArray() {
+    if (ptr_ != nullptr) cudaFreeHost(ptr_);
+  }
+  absl::Status Reserve(int64_t count) {
+    if (count <= size_) return absl::OkStatus();
+    if (ptr_ != nullptr) cudaFreeHost(ptr_);
+    ptr_ = nullptr;
+    size_ = 0;
+    SF_CUDA_RETURN_IF_ERROR(cudaMallocHost(&ptr_, static_cast<size_t>(count) * sizeof(E)));
+    size_ = count;
+    return absl::OkStatus();
+  }
+  E* get() const { return ptr_; }
+
+ private:
+  E* ptr_ = nullptr;
+  int64_t size_ = 0;
+};
+
+template <typename T>
 struct DeviceLinear {
   int64_t in = 0;
   int64_t out = 0;
-  DeviceArray<float> weight;
+  DeviceArray<T> weight;
   DeviceArray<float> bias;  // empty: no bias
 };
 
+template <typename T>
 struct DeviceLayer {
   DeviceArray<float> input_norm, post_norm;
-  DeviceLinear qkv, o, gate_up, down;
+  DeviceLinear<T> qkv, o, gate_up, down;
 };
 
-absl::Status UploadLinear(Linear& host, DeviceLinear* dev) {
-  dev->in = host.in;
-  dev->out = host.out;
-  SF_RETURN_IF_ERROR(dev->weight.Upload(host.weight));
-  SF_RETURN_IF_ERROR(dev->bias.Upload(host.bias));
-  host.weight = {};
-  host.bias = {};
-  return absl::OkStatus();
+template <typename T>
+constexpr cuda::AttnDType kAttnDType =
+    std::is_same_v<T, float> ? cuda::AttnDType::kF32 : cuda::AttnDType::kBf16;
+
+// Host conversions between T and float for the host mirror of the cache.
+template <typename T>
+void ToFloat(const T* src, size_t count, float* dst) {
+  if constexpr (std::is_same_v<T, float>) {
+    std::copy(src, src + count, dst);
+  } else {
+    ConvertToFloat(DType::kBF16, src, count, dst);
+  }
+}
+template <typename T>
+void FromFloat(const float* src, size_t count, T* dst) {
+  if constexpr (std::is_same_v<T, float>) {
+    std::copy(src, src + count, dst);
+  } else {
+    for (size_t i = 0; i < count; ++i) {
+      __nv_bfloat16_raw raw;
+      raw.x = FloatToBf16(src[i]);
+      dst[i] = raw;
+    }
+  }
 }
 
+// The dense attention kernels behind exactly dense hooks, for prefill (num_queries > 1)
+// and decode, and the workspace a decode call needs: the one place that picks attention
+// kernels for the engine.
+absl::Status RunDenseAttention(const cuda::AttentionParams& p) { return cuda::DenseAttention(p); }
+absl::StatusOr<int64_t> DenseWorkspaceBytes(const cuda::AttentionParams& p) {
+  return cuda::DenseDecodeWorkspaceBytes(p.num_q_heads, p.head_dim, p.max_kv_length);
+}
+
+// Where the weights come from: a checkpoint, or random values drawn on the device.
+class WeightReader {
+ public:
+  virtual ~WeightReader() = default;
+  // Writes tensor `name` of `count` elements (checked against `shape`) into dst.
+  virtual absl::Status Matrix(const std::string& name, absl::Span<const int64_t> shape, float* dst,
+                              cudaStream_t stream) = 0;
+  virtual absl::Status Matrix(const std::string& name, absl::Span<const int64_t> shape, bf16* dst,
+                              cudaStream_t stream) = 0;
+  // A float32 vector (norm weights, biases) on the host.
+  virtual absl::StatusOr<std::vector<float>> Vector(const std::string& name, int64_t size,
+                                                    bool is_norm) = 0;
+};
+
+int64_t Product(absl::Span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+// Reads tensors from a mapped checkpoint: a tensor already in T is copied as is, another
+// float type is uploaded raw and converted on the device (no float32 copy on the host).
+class CheckpointWeights : public WeightReader {
+ public:
+  explicit CheckpointWeights(const Checkpoint& ckpt) : ckpt_(ckpt) {}
+
+  absl::Status Matrix(const std::string& name, absl::Span<const int64_t> shape, float* dst,
+                      cudaStream_t stream) override {
+    return Upload(name, shape, dst, stream);
+  }
+  absl::Status Matrix(const std::string& name, absl::Span<const int64_t> shape, bf16* dst,
+                      cudaStream_t stream) override {
+    return Upload(name, shape, dst, stream);
+  }
+  absl::StatusOr<std::vector<float>> Vector(const std::string& name, int64_t size,
+                                            bool is_norm) override {
+    const int64_t shape[1] = {size};
+    return ckpt_.ReadFloat(name, shape);
+  }
+
+ private:
+  template <typename T>
+  absl::Status Upload(const std::string& name, absl::Span<const int64_t> shape, T* dst,
+                      cudaStream_t stream) {
+    SF_ASSIGN_OR_RETURN(TensorView view, ckpt_.Get(name, shape));
+    const int64_t count = view.NumElements();
+    const DType dtype = view.info->dtype;
+    const DType native = std::is_same_v<T, float> ? DType::kF32 : DType::kBF16;
+    const size_t bytes = static_cast<size_t>(count) * DTypeSize(dtype);
+    if (dtype == native) {
+      return CudaStatus(cudaMemcpy(dst, view.data, bytes, cudaMemcpyHostToDevice),
+                        "uploading a weight");
+    }
+    cuda::WeightSource source;
+    switch (dtype) {
+      case DType::kF32:
+        source = cuda::WeightSource::kF32;
+        break;
+      case DType::kF16:
+        source = cuda::WeightSource::kF16;
+        break;
+      case DType::kBF16:
+        source = cuda::WeightSource::kBf16;
+        break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat("tensor ", name, " has dtype ",
+                                                       DTypeName(dtype),
+                                                       "; the engine reads F32, F16 or BF16"));
+    }
+    SF_RETURN_IF_ERROR(staging_.Reserve(static_cast<int64_t>(bytes)));
+    SF_CUDA_RETURN_IF_ERROR(cudaMemcpy(staging_.get(), view.data, bytes, cudaMemcpyHostToDevice));
+    SF_RETURN_IF_ERROR(cuda::ConvertWeights(staging_.get(), source, count, dst, stream));
+    // The staging buffer is reused by the next tensor.
+    return CudaStatus(cudaStreamSynchronize(stream), "converting a weight");
+  }
+
+  const Checkpoint& ckpt_;
+  DeviceArray<char> staging_;
+};
+
+// Random weights drawn on the device (CreateCudaEngineWithRandomWeights).
+class RandomWeights : public WeightReader {
+ public:
+  RandomWeights(uint64_t seed, float init_std) : seed_(seed), std_(init_std) {}
+
+  absl::Status Matrix(const std::string& name, absl::Span<const int64_t> shape, float* dst,
+                      cudaStream_t stream) override {
+    return cuda::FillRandomNormal(dst, Product(shape), NextSeed(), 0.0f, std_, stream);
+  }
+  absl::Status Matrix(const std::string& name, absl::Span<const int64_t> shape, bf16* dst,
+                      cudaStream_t stream) override {
+    return cuda::FillRandomNormal(dst, Product(shape), NextSeed(), 0.0f, std_, stream);
+  }
+  absl::StatusOr<std::vector<float>> Vector(const std::string& name, int64_t size,
+                                            bool is_norm) override {
+    // A small host generator (splitmix64 + Box-Muller), rounded to bf16 as the matrices.
+    uint64_t state = NextSeed();
+    auto next = [&state]() {
+      uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      return z ^ (z >> 31);
+    };
+    std::vector<float> v(static_cast<size_t>(size));
+    for (float& x : v) {
+      const double u1 = (static_cast<double>(next() >> 11) + 1.0) / 9007199254740992.0;
+      const double u2 = static_cast<double>(next() >> 11) / 9007199254740992.0;
+      const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+      x = Bf16ToFloat(FloatToBf16(static_cast<float>(is_norm ? 1.0 + 0.1 * z : std_ * z)));
+    }
+    return v;
+  }
+
+ private:
+  uint64_t NextSeed() { return seed_ * 1000003ull + (++tensors_); }
+  uint64_t seed_;
+  float std_;
+  uint64_t tensors_ = 0;
+};
+
+template <typename T>
 class CudaEngine : public ForwardEngine {
  public:
   CudaEngine(ModelConfig config, const EngineOptions& options)
@@ -116,13 +311,14 @@ class CudaEngine : public ForwardEngine {
                     static_cast<int>(config_.head_dim), options.page_size) {}
 
   ~CudaEngine() override {
-    if (cublas_ != nullptr) cublasDestroy(cublas_);
+    if (graph_exec_ != nullptr) cudaGraphExecDestroy(graph_exec_);
+    gemm_.reset();
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
-  absl::Status Init(const Checkpoint& ckpt) {
+  absl::Status Init(WeightReader& source) {
     const ModelConfig& c = config_;
-    if (c.head_dim % 2 != 0 || c.head_dim > 256) {
+    if (c.head_dim % 2 != 0 || c.head_dim > cuda::kDenseMaxHeadDim) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the CUDA engine needs an even head_dim of at most 256; this model has ", c.head_dim));
     }
@@ -134,30 +330,11 @@ class CudaEngine : public ForwardEngine {
     cudaDeviceProp prop;
     SF_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
     device_name_ = prop.name;
+    SF_RETURN_IF_ERROR(CheckMemory(std::max<int64_t>(options_.reserve_tokens, 256)));
     SF_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    SF_RETURN_IF_ERROR(CublasStatus(cublasCreate(&cublas_), "cublasCreate"));
-    SF_RETURN_IF_ERROR(CublasStatus(cublasSetStream(cublas_, stream_), "cublasSetStream"));
-    // Plain float32 SGEMM: no TF32 tensor cores, so results match the CPU engine to 1e-4.
-    SF_RETURN_IF_ERROR(
-        CublasStatus(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
-
-    SF_ASSIGN_OR_RETURN(ModelWeights w, LoadModelWeights(ckpt, c));
-    SF_RETURN_IF_ERROR(embed_.Upload(w.embed));
-    w.embed = {};
-    layers_.resize(w.layers.size());
-    for (size_t i = 0; i < w.layers.size(); ++i) {
-      LayerWeights& host = w.layers[i];
-      DeviceLayer& dev = layers_[i];
-      SF_RETURN_IF_ERROR(dev.input_norm.Upload(host.input_norm));
-      SF_RETURN_IF_ERROR(dev.post_norm.Upload(host.post_norm));
-      SF_RETURN_IF_ERROR(UploadLinear(host.qkv, &dev.qkv));
-      SF_RETURN_IF_ERROR(UploadLinear(host.o, &dev.o));
-      SF_RETURN_IF_ERROR(UploadLinear(host.gate_up, &dev.gate_up));
-      SF_RETURN_IF_ERROR(UploadLinear(host.down, &dev.down));
-      host = {};
-    }
-    SF_RETURN_IF_ERROR(final_norm_.Upload(w.final_norm));
-    SF_RETURN_IF_ERROR(UploadLinear(w.lm_head, &lm_head_));
+    gemm_ = std::make_unique<DeviceGemm>();
+    SF_RETURN_IF_ERROR(gemm_->Init(stream_));
+    SF_RETURN_IF_ERROR(LoadWeights(source));
     SF_ASSIGN_OR_RETURN(RopeTable rope, ComputeRope(c));
     attention_scaling_ = rope.attention_scaling;
     SF_RETURN_IF_ERROR(inv_freq_.Upload(rope.inv_freq));
@@ -165,12 +342,17 @@ class CudaEngine : public ForwardEngine {
     const size_t slots = static_cast<size_t>(c.num_layers * c.num_kv_heads);
     lengths_host_.assign(slots, 0);
     SF_RETURN_IF_ERROR(lengths_.Reserve(static_cast<int64_t>(slots)));
-    SF_CUDA_RETURN_IF_ERROR(cudaMemset(lengths_.get(), 0, slots * sizeof(int64_t)));
+    SF_CUDA_RETURN_IF_ERROR(cudaMemset(lengths_.get(), 0, slots * sizeof(int32_t)));
     kv_keys_.resize(static_cast<size_t>(c.num_layers));
     kv_values_.resize(static_cast<size_t>(c.num_layers));
+    page_min_.resize(static_cast<size_t>(c.num_layers));
+    page_max_.resize(static_cast<size_t>(c.num_layers));
     device_positions_.assign(static_cast<size_t>(c.num_layers), 0);
     synced_positions_.assign(static_cast<size_t>(c.num_layers), 0);
+    mirror_stale_.assign(static_cast<size_t>(c.num_layers), false);
     SF_RETURN_IF_ERROR(GrowCache(std::max<int64_t>(options_.reserve_tokens, 256)));
+    SF_RETURN_IF_ERROR(step_host_.Reserve(1));
+    SF_RETURN_IF_ERROR(step_dev_.Reserve(1));
     // The uploads above ran on the legacy default stream, which does not order the
     // non-blocking stream_: wait for them before any kernel reads the weights.
     return CudaStatus(cudaDeviceSynchronize(), "uploading the weights");
@@ -183,8 +365,9 @@ class CudaEngine : public ForwardEngine {
     std::fill(lengths_host_.begin(), lengths_host_.end(), 0);
     std::fill(device_positions_.begin(), device_positions_.end(), 0);
     std::fill(synced_positions_.begin(), synced_positions_.end(), 0);
+    std::fill(mirror_stale_.begin(), mirror_stale_.end(), false);
     const absl::Status s = CudaStatus(
-        cudaMemsetAsync(lengths_.get(), 0, lengths_host_.size() * sizeof(int64_t), stream_),
+        cudaMemsetAsync(lengths_.get(), 0, lengths_host_.size() * sizeof(int32_t), stream_),
         "resetting the KV cache lengths");
     if (!s.ok() && deferred_error_.ok()) deferred_error_ = s;
     position_ = 0;
@@ -211,15 +394,25 @@ class CudaEngine : public ForwardEngine {
     prefill_hook_ = prefill != nullptr ? prefill : &dense_;
     decode_hook_ = decode != nullptr ? decode : &dense_;
   }
-  std::string BackendName() const override { return absl::StrCat("cuda(", device_name_, ")"); }
+  std::string BackendName() const override {
+    return absl::StrCat("cuda(", device_name_, ", ", ComputeDTypeName(Dtype()), ")");
+  }
 
  private:
+  static constexpr ComputeDType Dtype() {
+    return std::is_same_v<T, float> ? ComputeDType::kFloat32 : ComputeDType::kBfloat16;
+  }
   int num_kv_heads() const { return static_cast<int>(config_.num_kv_heads); }
   int64_t& length(int layer, int head) {
     return lengths_host_[static_cast<size_t>(layer * config_.num_kv_heads + head)];
   }
-  cuda::DeviceKvLayer KvLayer(int layer) const {
-    cuda::DeviceKvLayer kv;
+  int64_t MaxLength(int layer) {
+    int64_t m = 0;
+    for (int h = 0; h < num_kv_heads(); ++h) m = std::max(m, length(layer, h));
+    return m;
+  }
+  cuda::DeviceKvLayer<T> KvLayer(int layer) const {
+    cuda::DeviceKvLayer<T> kv;
     kv.keys = kv_keys_[static_cast<size_t>(layer)].get();
     kv.values = kv_values_[static_cast<size_t>(layer)].get();
     kv.lengths = lengths_.get() + layer * config_.num_kv_heads;
@@ -227,6 +420,86 @@ class CudaEngine : public ForwardEngine {
     kv.num_kv_heads = num_kv_heads();
     kv.head_dim = static_cast<int>(config_.head_dim);
     return kv;
+  }
+  int64_t PagesPerHead() const { return (capacity_ + options_.page_size - 1) / options_.page_size; }
+
+  // ResourceExhausted when a job of `tokens` cannot fit in the device's free memory
+  // (counting what this engine already holds as available to it).
+  absl::Status CheckMemory(int64_t tokens) {
+    size_t free_bytes = 0, total = 0;
+    SF_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total));
+    const GpuMemoryEstimate need = EstimateGpuMemory(config_, options_, tokens);
+    const GpuMemoryEstimate held = EstimateGpuMemory(config_, options_, capacity_);
+    const int64_t available = static_cast<int64_t>(free_bytes) + (capacity_ > 0 ? held.total() : 0);
+    if (need.total() <= available) return absl::OkStatus();
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "a job of ", tokens, " tokens needs about ", GiB(need.total()), " GiB of GPU memory (",
+        ComputeDTypeName(Dtype()), " weights ", GiB(need.weights), " + KV cache ",
+        GiB(need.kv_cache), " + workspace ", GiB(need.workspace), ") but ", device_name_, " has ",
+        GiB(available), " GiB free of ", GiB(static_cast<int64_t>(total)),
+        "; use fewer tokens, bfloat16, or a larger GPU"));
+  }
+
+  absl::Status LoadLinear(WeightReader& source, const std::string& prefix,
+                          const std::vector<std::pair<std::string, int64_t>>& parts, int64_t in,
+                          bool with_bias, DeviceLinear<T>* lin) {
+    lin->in = in;
+    lin->out = 0;
+    for (const auto& part : parts) lin->out += part.second;
+    SF_RETURN_IF_ERROR(lin->weight.Reserve(lin->out * in));
+    std::vector<float> bias;
+    int64_t row = 0;
+    for (const auto& [name, out] : parts) {
+      const int64_t shape[2] = {out, in};
+      SF_RETURN_IF_ERROR(
+          source.Matrix(prefix + name + ".weight", shape, lin->weight.get() + row * in, stream_));
+      if (with_bias) {
+        SF_ASSIGN_OR_RETURN(std::vector<float> b,
+                            source.Vector(prefix + name + ".bias", out, false));
+        bias.insert(bias.end(), b.begin(), b.end());
+      }
+      row += out;
+    }
+    return lin->bias.Upload(bias);
+  }
+
+  absl::Status LoadWeights(WeightReader& source) {
+    const ModelConfig& c = config_;
+    const int64_t H = c.hidden_size, d = c.head_dim, I = c.intermediate_size;
+    SF_RETURN_IF_ERROR(embed_.Reserve(c.vocab_size * H));
+    const int64_t embed_shape[2] = {c.vocab_size, H};
+    SF_RETURN_IF_ERROR(
+        source.Matrix("model.embed_tokens.weight", embed_shape, embed_.get(), stream_));
+    layers_.resize(static_cast<size_t>(c.num_layers));
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      const std::string p = absl::StrCat("model.layers.", i, ".");
+      DeviceLayer<T>& L = layers_[static_cast<size_t>(i)];
+      SF_ASSIGN_OR_RETURN(std::vector<float> in_norm,
+                          source.Vector(p + "input_layernorm.weight", H, true));
+      SF_RETURN_IF_ERROR(L.input_norm.Upload(in_norm));
+      SF_ASSIGN_OR_RETURN(std::vector<float> post_norm,
+                          source.Vector(p + "post_attention_layernorm.weight", H, true));
+      SF_RETURN_IF_ERROR(L.post_norm.Upload(post_norm));
+      SF_RETURN_IF_ERROR(LoadLinear(source, p + "self_attn.",
+                                    {{"q_proj", c.num_heads * d},
+                                     {"k_proj", c.num_kv_heads * d},
+                                     {"v_proj", c.num_kv_heads * d}},
+                                    H, c.qkv_bias, &L.qkv));
+      SF_RETURN_IF_ERROR(
+          LoadLinear(source, p + "self_attn.", {{"o_proj", H}}, c.num_heads * d, c.o_bias, &L.o));
+      SF_RETURN_IF_ERROR(LoadLinear(source, p + "mlp.", {{"gate_proj", I}, {"up_proj", I}}, H,
+                                    c.mlp_bias, &L.gate_up));
+      SF_RETURN_IF_ERROR(
+          LoadLinear(source, p + "mlp.", {{"down_proj", H}}, I, c.mlp_bias, &L.down));
+    }
+    SF_ASSIGN_OR_RETURN(std::vector<float> final_norm, source.Vector("model.norm.weight", H, true));
+    SF_RETURN_IF_ERROR(final_norm_.Upload(final_norm));
+    lm_head_.in = H;
+    lm_head_.out = c.vocab_size;
+    if (!c.tie_word_embeddings) {
+      SF_RETURN_IF_ERROR(LoadLinear(source, "", {{"lm_head", c.vocab_size}}, H, false, &lm_head_));
+    }
+    return absl::OkStatus();
   }
 
   // Makes room for `rows` rows per head, keeping what the cache holds.
@@ -236,25 +509,46 @@ class CudaEngine : public ForwardEngine {
     // so a long prompt does not take twice its memory.
     const int64_t wanted = std::max(rows, capacity_ + capacity_ / 4);
     const int64_t new_capacity = (wanted + 255) / 256 * 256;
+    if (capacity_ > 0) SF_RETURN_IF_ERROR(CheckMemory(new_capacity));
     const int64_t d = config_.head_dim, heads = config_.num_kv_heads;
     for (int64_t l = 0; l < config_.num_layers; ++l) {
       for (auto* arrays : {&kv_keys_, &kv_values_}) {
-        DeviceArray<float> grown;
+        DeviceArray<T> grown;
         SF_RETURN_IF_ERROR(
             Annotate(grown.Reserve(heads * new_capacity * d),
                      absl::StrCat("growing the KV cache to ", new_capacity, " tokens per head")));
-        DeviceArray<float>& old = (*arrays)[static_cast<size_t>(l)];
+        DeviceArray<T>& old = (*arrays)[static_cast<size_t>(l)];
         if (capacity_ > 0) {
-          const size_t old_pitch = static_cast<size_t>(capacity_ * d) * sizeof(float);
+          const size_t old_pitch = static_cast<size_t>(capacity_ * d) * sizeof(T);
           SF_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
-              grown.get(), static_cast<size_t>(new_capacity * d) * sizeof(float), old.get(),
-              old_pitch, old_pitch, static_cast<size_t>(heads), cudaMemcpyDeviceToDevice, stream_));
+              grown.get(), static_cast<size_t>(new_capacity * d) * sizeof(T), old.get(), old_pitch,
+              old_pitch, static_cast<size_t>(heads), cudaMemcpyDeviceToDevice, stream_));
           SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
         }
         old = std::move(grown);
       }
     }
     capacity_ = new_capacity;
+    ++buffers_generation_;
+    if (decode_hook_->WantsPageBounds()) SF_RETURN_IF_ERROR(RebuildPageBounds());
+    return absl::OkStatus();
+  }
+
+  // (Re)allocates the Quest page bounds of every layer for the current capacity and
+  // recomputes them from the cache.
+  absl::Status RebuildPageBounds() {
+    const int64_t pages = PagesPerHead(), d = config_.head_dim;
+    for (int l = 0; l < config_.num_layers; ++l) {
+      const size_t li = static_cast<size_t>(l);
+      page_min_[li] = DeviceArray<float>();
+      page_max_[li] = DeviceArray<float>();
+      SF_RETURN_IF_ERROR(page_min_[li].Reserve(num_kv_heads() * pages * d));
+      SF_RETURN_IF_ERROR(page_max_[li].Reserve(num_kv_heads() * pages * d));
+      const int64_t longest = MaxLength(l);
+      SF_RETURN_IF_ERROR(cuda::UpdatePageBounds(KvLayer(l), longest, options_.page_size, pages,
+                                                page_min_[li].get(), page_max_[li].get(), stream_));
+    }
+    page_bounds_capacity_ = capacity_;
     return absl::OkStatus();
   }
 
@@ -262,12 +556,18 @@ class CudaEngine : public ForwardEngine {
   // (those appended since the last sync: the same positions for every head).
   absl::Status SyncLayerToHost(int layer) {
     const size_t li = static_cast<size_t>(layer);
+    if (mirror_stale_[li]) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "layer ", layer,
+          "'s device cache was compacted by a method running on the device; "
+          "the host mirror cannot follow it (use that method's device path for both phases)"));
+    }
     const int64_t pending = device_positions_[li] - synced_positions_[li];
     if (pending == 0) return absl::OkStatus();
     const int64_t d = config_.head_dim, heads = config_.num_kv_heads;
     staging_k_.resize(static_cast<size_t>(pending * heads * d));
     staging_v_.resize(staging_k_.size());
-    const size_t row_bytes = static_cast<size_t>(d) * sizeof(float);
+    const size_t row_bytes = static_cast<size_t>(d) * sizeof(T);
     for (int h = 0; h < heads; ++h) {
       const int64_t first = length(layer, h) - pending;
       const int64_t offset = (h * capacity_ + first) * d;
@@ -281,8 +581,12 @@ class CudaEngine : public ForwardEngine {
                             static_cast<size_t>(pending), cudaMemcpyDeviceToHost, stream_));
     }
     SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-    host_cache_.Append(layer, static_cast<int>(pending), staging_k_.data(), staging_v_.data(),
-                       heads * d, synced_positions_[li]);
+    staging_float_k_.resize(staging_k_.size());
+    staging_float_v_.resize(staging_v_.size());
+    ToFloat(staging_k_.data(), staging_k_.size(), staging_float_k_.data());
+    ToFloat(staging_v_.data(), staging_v_.size(), staging_float_v_.data());
+    host_cache_.Append(layer, static_cast<int>(pending), staging_float_k_.data(),
+                       staging_float_v_.data(), heads * d, synced_positions_[li]);
     synced_positions_[li] = device_positions_[li];
     return absl::OkStatus();
   }
@@ -291,6 +595,7 @@ class CudaEngine : public ForwardEngine {
   // the device cache hold the same rows. No copy when nothing changed.
   absl::Status ReconcileLayer(int layer) {
     const size_t li = static_cast<size_t>(layer);
+    if (mirror_stale_[li]) return absl::OkStatus();  // the device is the truth
     const int64_t pending = device_positions_[li] - synced_positions_[li];
     bool changed = false;
     for (int h = 0; h < num_kv_heads() && !changed; ++h) {
@@ -302,64 +607,79 @@ class CudaEngine : public ForwardEngine {
     for (int h = 0; h < num_kv_heads(); ++h) {
       const int64_t rows = host_cache_.length(layer, h);
       SF_RETURN_IF_ERROR(GrowCache(rows));
-      const size_t bytes = static_cast<size_t>(rows * d) * sizeof(float);
       const int64_t offset = h * capacity_ * d;
-      if (bytes > 0) {
-        SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(kv_keys_[li].get() + offset,
-                                                host_cache_.keys(layer, h), bytes,
-                                                cudaMemcpyHostToDevice, stream_));
-        SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(kv_values_[li].get() + offset,
-                                                host_cache_.values(layer, h), bytes,
-                                                cudaMemcpyHostToDevice, stream_));
+      if (rows > 0) {
+        upload_k_.resize(static_cast<size_t>(rows * d));
+        upload_v_.resize(upload_k_.size());
+        FromFloat(host_cache_.keys(layer, h), upload_k_.size(), upload_k_.data());
+        FromFloat(host_cache_.values(layer, h), upload_v_.size(), upload_v_.data());
+        const size_t bytes = upload_k_.size() * sizeof(T);
+        SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(kv_keys_[li].get() + offset, upload_k_.data(),
+                                                bytes, cudaMemcpyHostToDevice, stream_));
+        SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(kv_values_[li].get() + offset, upload_v_.data(),
+                                                bytes, cudaMemcpyHostToDevice, stream_));
+        // upload_k_/v_ are reused by the next head.
+        SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
       }
       length(layer, h) = rows;
     }
-    int64_t* lengths = &length(layer, 0);
-    SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(lengths_.get() + layer * config_.num_kv_heads, lengths,
-                                            sizeof(int64_t) * num_kv_heads(),
-                                            cudaMemcpyHostToDevice, stream_));
-    // The host buffers must outlive the copies.
+    SF_RETURN_IF_ERROR(UploadLengths(layer));
     return CudaStatus(cudaStreamSynchronize(stream_), "uploading the compacted KV cache");
   }
 
-  // y[n][out] (=|+=) x[n][in] W^T (+ b), rows of y ldy floats apart.
-  absl::Status Gemm(const DeviceLinear& lin, const float* weight, const float* x, int64_t n,
-                    float* y, int64_t ldy, bool accumulate) {
-    if (lin.out > INT_MAX || lin.in > INT_MAX || n > INT_MAX || ldy > INT_MAX) {
-      return absl::InvalidArgumentError("GEMM dimensions exceed cuBLAS's int range");
+  absl::Status UploadLengths(int layer) {
+    lengths_upload_.resize(static_cast<size_t>(num_kv_heads()));
+    for (int h = 0; h < num_kv_heads(); ++h) {
+      lengths_upload_[static_cast<size_t>(h)] = static_cast<int32_t>(length(layer, h));
     }
-    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    // Row-major y = x W^T is column-major y^T = W^T(op T on W's [in x out]) x^T.
-    SF_RETURN_IF_ERROR(
-        CublasStatus(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(lin.out),
-                                 static_cast<int>(n), static_cast<int>(lin.in), &alpha, weight,
-                                 static_cast<int>(lin.in), x, static_cast<int>(lin.in), &beta, y,
-                                 static_cast<int>(ldy)),
-                     "cublasSgemm"));
-    if (!lin.bias.empty()) return cuda::AddBias(y, lin.bias.get(), n, lin.out, ldy, stream_);
+    SF_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(lengths_.get() + layer * config_.num_kv_heads, lengths_upload_.data(),
+                        sizeof(int32_t) * num_kv_heads(), cudaMemcpyHostToDevice, stream_));
+    return CudaStatus(cudaStreamSynchronize(stream_), "uploading KV cache lengths");
+  }
+
+  // y[n][out] (=|+=) x[n][in] W^T (+ b), rows of y ldy elements apart.
+  template <typename Out>
+  absl::Status Gemm(const DeviceLinear<T>& lin, const T* weight, const T* x, int64_t n, Out* y,
+                    int64_t ldy, bool accumulate) {
+    SF_RETURN_IF_ERROR(gemm_->Run(weight, lin.out, lin.in, x, n, y, ldy, accumulate));
+    if (!lin.bias.empty()) return cuda::AddBias<Out>(y, lin.bias.get(), n, lin.out, ldy, stream_);
     return absl::OkStatus();
   }
-  absl::Status Gemm(const DeviceLinear& lin, const float* x, int64_t n, float* y, bool accumulate) {
+  template <typename Out>
+  absl::Status Gemm(const DeviceLinear<T>& lin, const T* x, int64_t n, Out* y, bool accumulate) {
     return Gemm(lin, lin.weight.get(), x, n, y, lin.out, accumulate);
   }
 
+  // Grows the activation buffers for runs of n tokens and `logit_rows` rows of logits.
   absl::Status ReserveBuffers(int64_t n, int64_t logit_rows) {
     const ModelConfig& c = config_;
     const int64_t H = c.hidden_size, d = c.head_dim, I = c.intermediate_size;
     const int64_t qkv_width = (c.num_heads + 2 * c.num_kv_heads) * d;
     const int64_t mlp_rows = std::min(n, kMlpChunkRows);
-    SF_RETURN_IF_ERROR(tokens_.Reserve(n));
-    SF_RETURN_IF_ERROR(x_.Reserve(n * H));
-    SF_RETURN_IF_ERROR(h_.Reserve(n * H));
-    SF_RETURN_IF_ERROR(qkv_.Reserve(n * qkv_width));
-    SF_RETURN_IF_ERROR(attn_.Reserve(n * c.num_heads * d));
-    SF_RETURN_IF_ERROR(gate_up_.Reserve(mlp_rows * 2 * I));
-    SF_RETURN_IF_ERROR(act_.Reserve(mlp_rows * I));
-    SF_RETURN_IF_ERROR(logits_.Reserve(logit_rows * c.vocab_size));
+    bool moved = false;
+    SF_RETURN_IF_ERROR(tokens_.Reserve(n, &moved));
+    SF_RETURN_IF_ERROR(x_.Reserve(n * H, &moved));
+    SF_RETURN_IF_ERROR(h_.Reserve(n * H, &moved));
+    SF_RETURN_IF_ERROR(qkv_.Reserve(n * qkv_width, &moved));
+    SF_RETURN_IF_ERROR(attn_.Reserve(n * c.num_heads * d, &moved));
+    SF_RETURN_IF_ERROR(gate_up_.Reserve(mlp_rows * 2 * I, &moved));
+    SF_RETURN_IF_ERROR(act_.Reserve(mlp_rows * I, &moved));
+    SF_RETURN_IF_ERROR(logits_.Reserve(logit_rows * c.vocab_size, &moved));
+    if (moved) ++buffers_generation_;
     return absl::OkStatus();
   }
 
-  // Dense pairs of the layer's call, as DensePairs(call) on the host mirror's lengths.
+  // Grows the attention workspace for a decode step over rows up to `max_length`.
+  absl::Status ReserveDecodeWorkspace(int64_t max_length) {
+    SF_ASSIGN_OR_RETURN(int64_t bytes, DenseWorkspaceBytes(ParamsFor(0, 1, max_length)));
+    bool moved = false;
+    SF_RETURN_IF_ERROR(workspace_.Reserve(std::max<int64_t>(bytes, 1), &moved));
+    if (moved) ++buffers_generation_;
+    return absl::OkStatus();
+  }
+
+  // Dense pairs of the layer's call, as DensePairs(call) on the host lengths.
   double DensePairsOf(int layer, int64_t n) {
     const double group = static_cast<double>(config_.num_heads / config_.num_kv_heads);
     double pairs = 0;
@@ -369,6 +689,249 @@ class CudaEngine : public ForwardEngine {
       pairs += group * (nn * before + nn * (nn + 1) / 2);
     }
     return pairs;
+  }
+
+  // The kernels' view of layer `li` for n new queries (already appended).
+  cuda::AttentionParams ParamsFor(int li, int64_t n, int64_t max_kv_length) {
+    const ModelConfig& c = config_;
+    const int64_t d = c.head_dim;
+    cuda::AttentionParams p;
+    p.q = qkv_.get();
+    p.q_row_stride = (c.num_heads + 2 * c.num_kv_heads) * d;
+    p.q_head_stride = d;
+    p.k = kv_keys_[static_cast<size_t>(li)].get();
+    p.v = kv_values_[static_cast<size_t>(li)].get();
+    p.kv_head_stride = capacity_ * d;
+    p.kv_row_stride = d;
+    p.kv_lengths = lengths_.get() + li * c.num_kv_heads;
+    p.max_kv_length = max_kv_length;
+    p.num_queries = n;
+    p.num_q_heads = static_cast<int32_t>(c.num_heads);
+    p.num_kv_heads = static_cast<int32_t>(c.num_kv_heads);
+    p.head_dim = static_cast<int32_t>(d);
+    p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(d));
+    p.out = attn_.get();
+    p.out_row_stride = c.num_heads * d;
+    p.out_head_stride = d;
+    p.workspace = workspace_.get();
+    p.workspace_bytes = workspace_.size();
+    p.dtype = kAttnDType<T>;
+    p.stream = stream_;
+    return p;
+  }
+
+  // One layer's attention (and, in prefill, the hooks' AfterPrefill): the engine's dense
+  // kernel for an exactly dense hook, the hook's device path when it has one, else the
+  // hook on the host over the mirror. Returns where it ran.
+  absl::StatusOr<AttentionBackend> Attention(int li, int64_t n, int64_t pos0, AttentionPhase phase,
+                                             AttentionStats& stats) {
+    const ModelConfig& c = config_;
+    const int64_t d = c.head_dim, q_width = c.num_heads * d;
+    const int64_t qkv_width = q_width + 2 * c.num_kv_heads * d;
+    AttentionHook* hook = phase == AttentionPhase::kPrefill ? prefill_hook_ : decode_hook_;
+    const int64_t max_length = MaxLength(li);
+    if (n == 1) SF_RETURN_IF_ERROR(ReserveDecodeWorkspace(max_length));
+    const cuda::AttentionParams params = ParamsFor(li, n, max_length);
+
+    AttentionCall call;
+    call.layer = li;
+    call.phase = phase;
+    call.num_queries = static_cast<int>(n);
+    call.num_q_heads = static_cast<int>(c.num_heads);
+    call.num_kv_heads = static_cast<int>(c.num_kv_heads);
+    call.head_dim = static_cast<int>(d);
+    call.q_row_stride = q_width;  // the host copy made by to_host
+    call.softmax_scale = params.softmax_scale;
+    call.first_position = pos0;
+    call.out_row_stride = q_width;
+    call.pool = &pool_;
+    DeviceAttentionView view;
+    view.params = &params;
+    view.keys = kv_keys_[static_cast<size_t>(li)].get();
+    view.values = kv_values_[static_cast<size_t>(li)].get();
+    view.kv_lengths = lengths_.get() + li * c.num_kv_heads;
+    view.capacity = capacity_;
+    view.host_kv_lengths = &length(li, 0);
+    if (decode_hook_->WantsPageBounds()) {
+      view.page_key_min = page_min_[static_cast<size_t>(li)].get();
+      view.page_key_max = page_max_[static_cast<size_t>(li)].get();
+      view.page_size = options_.page_size;
+      view.pages_per_head = PagesPerHead();
+    }
+    AttentionCall device_call = call;
+    device_call.pool = nullptr;
+    device_call.device = &view;
+
+    // The hooks' host view of this layer: copies of the queries and of the cache, made
+    // once and only when a hook without a device path runs.
+    bool on_host = false;
+    auto to_host = [&]() -> absl::Status {
+      if (on_host) return absl::OkStatus();
+      SF_RETURN_IF_ERROR(SyncLayerToHost(li));
+      // Only the queries of each q/k/v row (keys and values reach the hook through the
+      // cache mirror).
+      q_staging_.resize(static_cast<size_t>(n * q_width));
+      const size_t q_bytes = static_cast<size_t>(q_width) * sizeof(T);
+      SF_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
+          q_staging_.data(), q_bytes, qkv_.get(), static_cast<size_t>(qkv_width) * sizeof(T),
+          q_bytes, static_cast<size_t>(n), cudaMemcpyDeviceToHost, stream_));
+      SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+      q_host_.resize(q_staging_.size());
+      ToFloat(q_staging_.data(), q_staging_.size(), q_host_.data());
+      attn_host_.resize(static_cast<size_t>(n * q_width));
+      call.q = q_host_.data();
+      call.out = attn_host_.data();
+      call.cache = &host_cache_;
+      on_host = true;
+      return absl::OkStatus();
+    };
+
+    if (hook->IsExactDense()) {
+      SF_RETURN_IF_ERROR(
+          Annotate(RunDenseAttention(params), absl::StrCat("dense attention, layer ", li)));
+      const double pairs = DensePairsOf(li, n);
+      stats.pairs_computed += pairs;
+      stats.pairs_dense += pairs;
+    } else if (hook->SupportsDevice()) {
+      SF_RETURN_IF_ERROR(
+          Annotate(hook->AttendOnDevice(device_call, &stats),
+                   absl::StrCat(hook->Name(), " attention on the device, layer ", li)));
+    } else {
+      SF_RETURN_IF_ERROR(to_host());
+      SF_RETURN_IF_ERROR(Annotate(hook->Attend(call, &stats),
+                                  absl::StrCat(hook->Name(), " attention, layer ", li)));
+      staging_out_.resize(attn_host_.size());
+      FromFloat(attn_host_.data(), attn_host_.size(), staging_out_.data());
+      SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(attn_.get(), staging_out_.data(),
+                                              staging_out_.size() * sizeof(T),
+                                              cudaMemcpyHostToDevice, stream_));
+    }
+    bool device_after = false;
+    if (phase == AttentionPhase::kPrefill) {
+      // As the CPU engine: the prefill method's AfterPrefill, then the decode method's
+      // (SnapKV-style eviction). Exactly dense hooks have nothing to do there.
+      for (AttentionHook* after : {prefill_hook_, decode_hook_}) {
+        if (after == decode_hook_ && decode_hook_ == prefill_hook_) break;
+        if (after->IsExactDense()) continue;
+        if (after->SupportsDevice()) {
+          SF_RETURN_IF_ERROR(
+              Annotate(after->AfterPrefillOnDevice(device_call),
+                       absl::StrCat(after->Name(), " after prefill on the device, layer ", li)));
+          device_after = true;
+          continue;
+        }
+        SF_RETURN_IF_ERROR(to_host());
+        SF_RETURN_IF_ERROR(Annotate(after->AfterPrefill(call),
+                                    absl::StrCat(after->Name(), " after prefill, layer ", li)));
+      }
+    }
+    if (device_after) {
+      // A device method may have compacted rows: the host mirror no longer follows.
+      mirror_stale_[static_cast<size_t>(li)] = true;
+    }
+    if (on_host) {
+      SF_RETURN_IF_ERROR(ReconcileLayer(li));
+      // staging_out_ is read by the upload above; keep it until the stream has it.
+      SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+      return AttentionBackend::kHostMirror;
+    }
+    return AttentionBackend::kCuda;
+  }
+
+  // Runs n tokens (already on the device in tokens_) through every layer, leaving the
+  // final residual stream in x_. Returns where attention ran (host mirror wins).
+  absl::StatusOr<AttentionBackend> RunLayers(int64_t n, AttentionPhase phase) {
+    const ModelConfig& c = config_;
+    const int64_t H = c.hidden_size, d = c.head_dim;
+    const int64_t q_width = c.num_heads * d, kv_width = c.num_kv_heads * d;
+    const int64_t qkv_width = q_width + 2 * kv_width;
+    const int64_t pos0 = position_;
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    AttentionStats& stats = phase == AttentionPhase::kPrefill ? counters_.prefill_attention
+                                                              : counters_.decode_attention;
+    AttentionBackend backend = AttentionBackend::kCuda;
+    SF_RETURN_IF_ERROR(
+        cuda::EmbeddingGather<T>(embed_.get(), tokens_.get(), n, H, x_.get(), stream_));
+    for (int li = 0; li < c.num_layers; ++li) {
+      DeviceLayer<T>& L = layers_[static_cast<size_t>(li)];
+      SF_RETURN_IF_ERROR(
+          cuda::RmsNorm<T>(x_.get(), L.input_norm.get(), n, H, eps, h_.get(), stream_));
+      SF_RETURN_IF_ERROR(Gemm(L.qkv, h_.get(), n, qkv_.get(), false));
+      SF_RETURN_IF_ERROR(cuda::ApplyRope<T>(qkv_.get(), n, qkv_width, c.num_heads + c.num_kv_heads,
+                                            d, inv_freq_.get(), attention_scaling_, pos0, nullptr,
+                                            stream_));
+      SF_RETURN_IF_ERROR(cuda::AppendKv<T>(KvLayer(li), qkv_.get() + q_width,
+                                           qkv_.get() + q_width + kv_width, n, qkv_width, stream_));
+      for (int h = 0; h < num_kv_heads(); ++h) length(li, h) += n;
+      device_positions_[static_cast<size_t>(li)] = pos0 + n;
+      if (decode_hook_->WantsPageBounds()) SF_RETURN_IF_ERROR(UpdatePages(li, n));
+      SF_ASSIGN_OR_RETURN(AttentionBackend where, Attention(li, n, pos0, phase, stats));
+      if (where == AttentionBackend::kHostMirror) backend = where;
+      SF_RETURN_IF_ERROR(Gemm(L.o, attn_.get(), n, x_.get(), true));
+      SF_RETURN_IF_ERROR(Mlp(L, n, eps));
+    }
+    position_ += n;
+    return backend;
+  }
+
+  absl::Status UpdatePages(int li, int64_t n) {
+    if (page_bounds_capacity_ != capacity_) return RebuildPageBounds();
+    const size_t i = static_cast<size_t>(li);
+    return cuda::UpdatePageBounds(KvLayer(li), n, options_.page_size, PagesPerHead(),
+                                  page_min_[i].get(), page_max_[i].get(), stream_);
+  }
+
+  // x += down(silu(gate(h)) * up(h)) with h = post_norm(x), in chunks of rows.
+  absl::Status Mlp(DeviceLayer<T>& L, int64_t n, float eps) {
+    const int64_t H = config_.hidden_size, I = config_.intermediate_size;
+    SF_RETURN_IF_ERROR(cuda::RmsNorm<T>(x_.get(), L.post_norm.get(), n, H, eps, h_.get(), stream_));
+    for (int64_t r0 = 0; r0 < n; r0 += kMlpChunkRows) {
+      const int64_t m = std::min(kMlpChunkRows, n - r0);
+      SF_RETURN_IF_ERROR(Gemm(L.gate_up, h_.get() + r0 * H, m, gate_up_.get(), false));
+      SF_RETURN_IF_ERROR(cuda::SiluMul<T>(gate_up_.get(), m, I, act_.get(), stream_));
+      SF_RETURN_IF_ERROR(Gemm(L.down, act_.get(), m, x_.get() + r0 * H, true));
+    }
+    return absl::OkStatus();
+  }
+
+  // Final norm and lm_head over rows [first_row, first_row + rows) of x_ (float32 logits
+  // on the device in logits_).
+  absl::Status LogitsOnDevice(int64_t first_row, int64_t rows) {
+    const ModelConfig& c = config_;
+    const int64_t H = c.hidden_size;
+    SF_RETURN_IF_ERROR(cuda::RmsNorm<T>(x_.get() + first_row * H, final_norm_.get(), rows, H,
+                                        static_cast<float>(c.rms_norm_eps), h_.get(), stream_));
+    const T* head = c.tie_word_embeddings ? embed_.get() : lm_head_.weight.get();
+    return Gemm(lm_head_, head, h_.get(), rows, logits_.get(), c.vocab_size, false);
+  }
+
+  // Appends the logits of rows [first_row, first_row + rows) of x_ to *out, in blocks.
+  absl::Status CopyLogits(int64_t first_row, int64_t rows, std::vector<float>* out) {
+    const int64_t V = config_.vocab_size;
+    for (int64_t r = 0; r < rows; r += kLogitRows) {
+      const int64_t m = std::min(kLogitRows, rows - r);
+      SF_RETURN_IF_ERROR(LogitsOnDevice(first_row + r, m));
+      const size_t at = out->size();
+      out->resize(at + static_cast<size_t>(m * V));
+      SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out->data() + at, logits_.get(),
+                                              static_cast<size_t>(m * V) * sizeof(float),
+                                              cudaMemcpyDeviceToHost, stream_));
+      SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+    }
+    return absl::OkStatus();
+  }
+
+  int64_t ChunkFor(AttentionPhase phase, int64_t n) const {
+    if (phase != AttentionPhase::kPrefill) return n;
+    if (!prefill_hook_->IsExactDense() || !decode_hook_->IsExactDense()) return n;
+    int64_t chunk = options_.prefill_chunk_tokens;
+    if (chunk <= 0) chunk = std::is_same_v<T, float> ? n : kDefaultBf16Chunk;
+    return std::max<int64_t>(1, std::min(chunk, n));
+  }
+
+  bool GraphDecode() const {
+    return std::is_same_v<T, bf16> && options_.cuda_graphs && decode_hook_->IsExactDense() &&
+           !host_exposed_;
   }
 
   absl::StatusOr<std::vector<float>> Forward(absl::Span<const TokenId> tokens, bool all_positions,
@@ -394,169 +957,168 @@ class CudaEngine : public ForwardEngine {
     if (host_exposed_) {
       for (int l = 0; l < c.num_layers; ++l) SF_RETURN_IF_ERROR(ReconcileLayer(l));
     }
-    const int64_t H = c.hidden_size, d = c.head_dim, I = c.intermediate_size;
-    const int64_t q_width = c.num_heads * d, kv_width = c.num_kv_heads * d;
-    const int64_t qkv_width = q_width + 2 * kv_width;
-    const int64_t pos0 = position_;
-    const int64_t first_row = all_positions ? 0 : n - 1;
-    const int64_t rows = n - first_row;
-    const float eps = static_cast<float>(c.rms_norm_eps);
+    const int64_t longest = *std::max_element(lengths_host_.begin(), lengths_host_.end());
+    SF_RETURN_IF_ERROR(GrowCache(longest + n));
+    AttentionBackend& backend_record =
+        phase == AttentionPhase::kPrefill ? counters_.prefill_backend : counters_.decode_backend;
+    if (n == 1 && phase == AttentionPhase::kDecode && GraphDecode()) {
+      backend_record = AttentionBackend::kCuda;
+      return DecodeStepWithGraph(tokens[0]);
+    }
 
-    SF_RETURN_IF_ERROR(ReserveBuffers(n, rows));
-    const int64_t max_length = *std::max_element(lengths_host_.begin(), lengths_host_.end()) + n;
-    SF_RETURN_IF_ERROR(GrowCache(max_length));
-    SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(tokens_.get(), tokens.data(),
-                                            static_cast<size_t>(n) * sizeof(TokenId),
-                                            cudaMemcpyHostToDevice, stream_));
-    SF_RETURN_IF_ERROR(cuda::EmbeddingGather(embed_.get(), tokens_.get(), n, H, x_.get(), stream_));
-
-    AttentionHook* hook = phase == AttentionPhase::kPrefill ? prefill_hook_ : decode_hook_;
-    AttentionStats& stats = phase == AttentionPhase::kPrefill ? counters_.prefill_attention
-                                                              : counters_.decode_attention;
-    for (int li = 0; li < c.num_layers; ++li) {
-      DeviceLayer& L = layers_[static_cast<size_t>(li)];
-      SF_RETURN_IF_ERROR(cuda::RmsNorm(x_.get(), L.input_norm.get(), n, H, eps, h_.get(), stream_));
-      SF_RETURN_IF_ERROR(Gemm(L.qkv, h_.get(), n, qkv_.get(), false));
-      SF_RETURN_IF_ERROR(cuda::ApplyRope(qkv_.get(), n, qkv_width, c.num_heads + c.num_kv_heads, d,
-                                         inv_freq_.get(), attention_scaling_, pos0, stream_));
-      SF_RETURN_IF_ERROR(cuda::AppendKv(KvLayer(li), qkv_.get() + q_width,
-                                        qkv_.get() + q_width + kv_width, n, qkv_width, stream_));
-      for (int h = 0; h < num_kv_heads(); ++h) length(li, h) += n;
-      device_positions_[static_cast<size_t>(li)] = pos0 + n;
-
-      // The hooks' view of this layer: host copies of the queries and of the cache, made
-      // once and only when a hook that is not exactly dense runs.
-      bool on_host = false;
-      AttentionCall call;
-      call.layer = li;
-      call.phase = phase;
-      call.num_queries = static_cast<int>(n);
-      call.num_q_heads = static_cast<int>(c.num_heads);
-      call.num_kv_heads = static_cast<int>(c.num_kv_heads);
-      call.head_dim = static_cast<int>(d);
-      call.q_row_stride = q_width;  // the host copy made by to_host
-      call.softmax_scale = 1.0f / std::sqrt(static_cast<float>(d));
-      call.first_position = pos0;
-      call.cache = &host_cache_;
-      call.out_row_stride = q_width;
-      call.pool = &pool_;
-      auto to_host = [&]() -> absl::Status {
-        if (on_host) return absl::OkStatus();
-        SF_RETURN_IF_ERROR(SyncLayerToHost(li));
-        // Only the queries of each q/k/v row (keys and values reach the hook through the
-        // cache mirror).
-        q_host_.resize(static_cast<size_t>(n * q_width));
-        attn_host_.resize(static_cast<size_t>(n * q_width));
-        const size_t q_bytes = static_cast<size_t>(q_width) * sizeof(float);
-        SF_CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
-            q_host_.data(), q_bytes, qkv_.get(), static_cast<size_t>(qkv_width) * sizeof(float),
-            q_bytes, static_cast<size_t>(n), cudaMemcpyDeviceToHost, stream_));
-        SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-        call.q = q_host_.data();
-        call.out = attn_host_.data();
-        on_host = true;
-        return absl::OkStatus();
-      };
-
-      if (hook->IsExactDense()) {
-        cuda::AttentionArgs args;
-        args.q = qkv_.get();
-        args.q_row_stride = qkv_width;
-        args.layer = KvLayer(li);
-        args.n = n;
-        args.num_q_heads = static_cast<int>(c.num_heads);
-        args.softmax_scale = call.softmax_scale;
-        args.max_length = 0;
-        for (int h = 0; h < num_kv_heads(); ++h)
-          args.max_length = std::max(args.max_length, length(li, h));
-        args.out = attn_.get();
-        args.out_row_stride = q_width;
-        if (n == 1) {
-          SF_RETURN_IF_ERROR(workspace_.Reserve(cuda::DecodeWorkspaceFloats(
-              static_cast<int>(c.num_heads), static_cast<int>(d), args.max_length)));
-          args.workspace = workspace_.get();
-        }
-        SF_RETURN_IF_ERROR(Annotate(cuda::CausalAttention(args, stream_),
-                                    absl::StrCat("dense attention, layer ", li)));
-        const double pairs = DensePairsOf(li, n);
-        stats.pairs_computed += pairs;
-        stats.pairs_dense += pairs;
+    const int64_t chunk = ChunkFor(phase, n);
+    const int64_t last_rows = all_positions ? std::min(chunk, kLogitRows) : 1;
+    SF_RETURN_IF_ERROR(ReserveBuffers(chunk, last_rows));
+    std::vector<float> logits;
+    AttentionBackend backend = AttentionBackend::kCuda;
+    for (int64_t b = 0; b < n; b += chunk) {
+      const int64_t m = std::min(chunk, n - b);
+      SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(tokens_.get(), tokens.data() + b,
+                                              static_cast<size_t>(m) * sizeof(TokenId),
+                                              cudaMemcpyHostToDevice, stream_));
+      SF_ASSIGN_OR_RETURN(AttentionBackend where, RunLayers(m, phase));
+      if (where == AttentionBackend::kHostMirror) backend = where;
+      if (all_positions) {
+        SF_RETURN_IF_ERROR(CopyLogits(0, m, &logits));
+      } else if (b + m == n) {
+        SF_RETURN_IF_ERROR(CopyLogits(m - 1, 1, &logits));
       } else {
-        SF_RETURN_IF_ERROR(to_host());
-        SF_RETURN_IF_ERROR(Annotate(hook->Attend(call, &stats),
-                                    absl::StrCat(hook->Name(), " attention, layer ", li)));
-        SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(attn_.get(), attn_host_.data(),
-                                                attn_host_.size() * sizeof(float),
-                                                cudaMemcpyHostToDevice, stream_));
-      }
-      if (phase == AttentionPhase::kPrefill) {
-        // As the CPU engine: the prefill method's AfterPrefill, then the decode method's
-        // (SnapKV-style eviction). Exactly dense hooks have nothing to do there.
-        for (AttentionHook* after : {prefill_hook_, decode_hook_}) {
-          if (after == decode_hook_ && decode_hook_ == prefill_hook_) break;
-          if (after->IsExactDense()) continue;
-          SF_RETURN_IF_ERROR(to_host());
-          SF_RETURN_IF_ERROR(Annotate(after->AfterPrefill(call),
-                                      absl::StrCat(after->Name(), " after prefill, layer ", li)));
-        }
-      }
-      if (on_host) {
-        SF_RETURN_IF_ERROR(ReconcileLayer(li));
-        // attn_host_ is read by the upload above; keep it until the stream has it.
+        // tokens_ is rewritten by the next chunk's upload.
         SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-      }
-
-      SF_RETURN_IF_ERROR(Gemm(L.o, attn_.get(), n, x_.get(), true));
-      SF_RETURN_IF_ERROR(cuda::RmsNorm(x_.get(), L.post_norm.get(), n, H, eps, h_.get(), stream_));
-      for (int64_t r0 = 0; r0 < n; r0 += kMlpChunkRows) {
-        const int64_t m = std::min(kMlpChunkRows, n - r0);
-        SF_RETURN_IF_ERROR(Gemm(L.gate_up, h_.get() + r0 * H, m, gate_up_.get(), false));
-        SF_RETURN_IF_ERROR(cuda::SiluMul(gate_up_.get(), m, I, act_.get(), stream_));
-        SF_RETURN_IF_ERROR(Gemm(L.down, act_.get(), m, x_.get() + r0 * H, true));
       }
     }
-    position_ += n;
-    SF_RETURN_IF_ERROR(cuda::RmsNorm(x_.get() + first_row * H, final_norm_.get(), rows, H, eps,
-                                     h_.get(), stream_));
-    const float* head = c.tie_word_embeddings ? embed_.get() : lm_head_.weight.get();
-    SF_RETURN_IF_ERROR(Gemm(lm_head_, head, h_.get(), rows, logits_.get(), c.vocab_size, false));
-    std::vector<float> logits(static_cast<size_t>(rows * c.vocab_size));
-    SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits.data(), logits_.get(),
-                                            logits.size() * sizeof(float), cudaMemcpyDeviceToHost,
-                                            stream_));
-    SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+    backend_record = backend;
     return logits;
   }
+
+  // One decode step replayed from a CUDA graph of the whole forward pass (embedding to
+  // logits). The token and position reach the device through a pinned buffer; attention
+  // reads each head's length from the device and its grid is sized for the cache
+  // capacity, so one graph serves every step until the cache or a buffer is reallocated.
+  absl::StatusOr<std::vector<float>> DecodeStepWithGraph(TokenId token) {
+    const ModelConfig& c = config_;
+    SF_RETURN_IF_ERROR(ReserveBuffers(1, 1));
+    SF_RETURN_IF_ERROR(ReserveDecodeWorkspace(capacity_));
+    SF_RETURN_IF_ERROR(logits_host_.Reserve(c.vocab_size));
+    if (graph_exec_ == nullptr || graph_generation_ != buffers_generation_) {
+      SF_RETURN_IF_ERROR(CaptureDecodeGraph());
+    }
+    step_host_.get()->position = position_;
+    step_host_.get()->token = token;
+    SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(step_dev_.get(), step_host_.get(), sizeof(DecodeStep),
+                                            cudaMemcpyHostToDevice, stream_));
+    SF_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graph_exec_, stream_));
+    SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits_host_.get(), logits_.get(),
+                                            static_cast<size_t>(c.vocab_size) * sizeof(float),
+                                            cudaMemcpyDeviceToHost, stream_));
+    SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+    for (int l = 0; l < c.num_layers; ++l) {
+      for (int h = 0; h < num_kv_heads(); ++h) length(l, h) += 1;
+      device_positions_[static_cast<size_t>(l)] = position_ + 1;
+    }
+    for (int l = 0; l < c.num_layers; ++l) {
+      const double pairs = DensePairsOf(l, 1);
+      counters_.decode_attention.pairs_computed += pairs;
+      counters_.decode_attention.pairs_dense += pairs;
+    }
+    position_ += 1;
+    return std::vector<float>(logits_host_.get(), logits_host_.get() + c.vocab_size);
+  }
+
+  absl::Status CaptureDecodeGraph() {
+    if (graph_exec_ != nullptr) cudaGraphExecDestroy(graph_exec_);
+    graph_exec_ = nullptr;
+    const ModelConfig& c = config_;
+    const int64_t H = c.hidden_size, d = c.head_dim;
+    const int64_t q_width = c.num_heads * d, kv_width = c.num_kv_heads * d;
+    const int64_t qkv_width = q_width + 2 * kv_width;
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    const int32_t* token = &step_dev_.get()->token;
+    const int64_t* position = &step_dev_.get()->position;
+    SF_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    auto record = [&]() -> absl::Status {
+      SF_RETURN_IF_ERROR(cuda::EmbeddingGather<T>(embed_.get(), token, 1, H, x_.get(), stream_));
+      for (int li = 0; li < c.num_layers; ++li) {
+        DeviceLayer<T>& L = layers_[static_cast<size_t>(li)];
+        SF_RETURN_IF_ERROR(
+            cuda::RmsNorm<T>(x_.get(), L.input_norm.get(), 1, H, eps, h_.get(), stream_));
+        SF_RETURN_IF_ERROR(Gemm(L.qkv, h_.get(), 1, qkv_.get(), false));
+        SF_RETURN_IF_ERROR(cuda::ApplyRope<T>(qkv_.get(), 1, qkv_width,
+                                              c.num_heads + c.num_kv_heads, d, inv_freq_.get(),
+                                              attention_scaling_, 0, position, stream_));
+        SF_RETURN_IF_ERROR(cuda::AppendKv<T>(KvLayer(li), qkv_.get() + q_width,
+                                             qkv_.get() + q_width + kv_width, 1, qkv_width,
+                                             stream_));
+        SF_RETURN_IF_ERROR(RunDenseAttention(ParamsFor(li, 1, capacity_)));
+        SF_RETURN_IF_ERROR(Gemm(L.o, attn_.get(), 1, x_.get(), true));
+        SF_RETURN_IF_ERROR(Mlp(L, 1, eps));
+      }
+      return LogitsOnDevice(0, 1);
+    };
+    const absl::Status recorded = record();
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+    SF_RETURN_IF_ERROR(Annotate(recorded, "capturing the decode graph"));
+    SF_CUDA_RETURN_IF_ERROR(ended);
+    const cudaError_t inst = cudaGraphInstantiate(&graph_exec_, graph, 0);
+    cudaGraphDestroy(graph);
+    SF_CUDA_RETURN_IF_ERROR(inst);
+    graph_generation_ = buffers_generation_;
+    return absl::OkStatus();
+  }
+
+  struct DecodeStep {
+    int64_t position = 0;
+    int32_t token = 0;
+  };
 
   ModelConfig config_;
   EngineOptions options_;
   ThreadPool pool_;  // for hooks on the host
   std::string device_name_;
   cudaStream_t stream_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
+  std::unique_ptr<DeviceGemm> gemm_;
 
-  DeviceArray<float> embed_;
-  std::vector<DeviceLayer> layers_;
+  DeviceArray<T> embed_;
+  std::vector<DeviceLayer<T>> layers_;
   DeviceArray<float> final_norm_;
-  DeviceLinear lm_head_;  // weight empty when tied to embed_
+  DeviceLinear<T> lm_head_;  // weight empty when tied to embed_
   DeviceArray<float> inv_freq_;
   float attention_scaling_ = 1.0f;
 
   // The device KV cache: per layer [num_kv_heads][capacity_][head_dim], lengths per
-  // (layer, head) on the device and mirrored in lengths_host_.
-  std::vector<DeviceArray<float>> kv_keys_, kv_values_;
-  DeviceArray<int64_t> lengths_;
+  // (layer, head) on the device (int32) and mirrored in lengths_host_.
+  std::vector<DeviceArray<T>> kv_keys_, kv_values_;
+  DeviceArray<int32_t> lengths_;
   std::vector<int64_t> lengths_host_;
+  std::vector<int32_t> lengths_upload_;
   int64_t capacity_ = 0;
-  // Per layer: positions appended on the device, and those the host mirror holds.
+  // Quest page bounds per layer, kept when the decode hook wants them.
+  std::vector<DeviceArray<float>> page_min_, page_max_;
+  int64_t page_bounds_capacity_ = -1;
+  // Per layer: positions appended on the device, and those the host mirror holds; a
+  // layer whose device cache a device method compacted is stale on the host.
   std::vector<int64_t> device_positions_, synced_positions_;
+  std::vector<bool> mirror_stale_;
   KvCache host_cache_;
   bool host_exposed_ = false;  // cache() was called: check for edits before each run
-  std::vector<float> staging_k_, staging_v_, q_host_, attn_host_;
+  std::vector<T> staging_k_, staging_v_, q_staging_, staging_out_, upload_k_, upload_v_;
+  std::vector<float> staging_float_k_, staging_float_v_, q_host_, attn_host_;
 
-  // Activations, grown to the largest run so far.
+  // Activations, grown to the largest chunk so far; x_ (the residual stream) and the
+  // logits are float32.
   DeviceArray<TokenId> tokens_;
-  DeviceArray<float> x_, h_, qkv_, attn_, gate_up_, act_, logits_, workspace_;
+  DeviceArray<float> x_, logits_;
+  DeviceArray<T> h_, qkv_, attn_, gate_up_, act_;
+  DeviceArray<char> workspace_;
+
+  // Decode graph: replays while no buffer it uses was reallocated.
+  PinnedArray<DecodeStep> step_host_;
+  DeviceArray<DecodeStep> step_dev_;
+  PinnedArray<float> logits_host_;
+  cudaGraphExec_t graph_exec_ = nullptr;
+  int64_t buffers_generation_ = 0;
+  int64_t graph_generation_ = -1;
 
   DenseAttention dense_;
   AttentionHook* prefill_hook_ = &dense_;
@@ -565,12 +1127,7 @@ class CudaEngine : public ForwardEngine {
   absl::Status deferred_error_;  // from Reset or cache(), which cannot return one
 };
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& model_dir,
-                                                         const EngineOptions& options) {
-  SF_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
-  if (options.rope_override) config.rope = *options.rope_override;
+absl::Status CheckOptions(const EngineOptions& options) {
   if (options.page_size <= 0) {
     return absl::InvalidArgumentError("EngineOptions.page_size must be positive");
   }
@@ -578,11 +1135,48 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& mode
     return absl::FailedPreconditionError(
         absl::StrCat("the CUDA backend needs a GPU: ", reason, "; use the cpu backend"));
   }
-  SF_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(model_dir));
-  auto engine = std::make_unique<CudaEngine>(std::move(config), options);
-  SF_RETURN_IF_ERROR(
-      Annotate(engine->Init(*ckpt), absl::StrCat("loading ", model_dir, " on the CUDA backend")));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> MakeEngine(ModelConfig config, const EngineOptions& options,
+                                                   WeightReader& source) {
+  if (options.dtype == ComputeDType::kBfloat16) {
+    auto engine = std::make_unique<CudaEngine<bf16>>(std::move(config), options);
+    SF_RETURN_IF_ERROR(engine->Init(source));
+    return std::unique_ptr<Engine>(std::move(engine));
+  }
+  auto engine = std::make_unique<CudaEngine<float>>(std::move(config), options);
+  SF_RETURN_IF_ERROR(engine->Init(source));
   return std::unique_ptr<Engine>(std::move(engine));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& model_dir,
+                                                         const EngineOptions& options) {
+  SF_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
+  if (options.rope_override) config.rope = *options.rope_override;
+  SF_RETURN_IF_ERROR(CheckOptions(options));
+  SF_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(model_dir));
+  CheckpointWeights source(*ckpt);
+  absl::StatusOr<std::unique_ptr<Engine>> engine = MakeEngine(std::move(config), options, source);
+  if (!engine.ok()) {
+    return Annotate(engine.status(), absl::StrCat("loading ", model_dir, " on the CUDA backend"));
+  }
+  return engine;
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngineWithRandomWeights(
+    const ModelConfig& config, const EngineOptions& options, uint64_t seed, float init_std) {
+  ModelConfig c = config;
+  if (options.rope_override) c.rope = *options.rope_override;
+  SF_RETURN_IF_ERROR(CheckOptions(options));
+  RandomWeights source(seed, init_std);
+  absl::StatusOr<std::unique_ptr<Engine>> engine = MakeEngine(std::move(c), options, source);
+  if (!engine.ok()) {
+    return Annotate(engine.status(), "creating a random-weight model on the CUDA backend");
+  }
+  return engine;
 }
 
 }  // namespace sf::model

@@ -20,6 +20,12 @@ namespace sf::model {
 enum class BackendKind { kCpu, kCuda };
 absl::StatusOr<BackendKind> ParseBackendKind(absl::string_view name);  // "cpu", "cuda"
 
+// What the engine computes in. The CPU backend computes in float32 only; the CUDA backend
+// in either (float32 for conformance with the CPU engine, bfloat16 for real models).
+enum class ComputeDType { kFloat32, kBfloat16 };
+absl::StatusOr<ComputeDType> ParseComputeDType(absl::string_view name);  // "float32", "bfloat16"
+const char* ComputeDTypeName(ComputeDType dtype);
+
 struct EngineOptions {
   BackendKind backend = BackendKind::kCpu;
   int num_threads = 0;  // CPU: 0 means all hardware threads
@@ -28,7 +34,32 @@ struct EngineOptions {
   int64_t reserve_tokens = 0;
   // When set, replaces the model's RoPE scaling (e.g. StudyYarnScaling).
   std::optional<RopeScaling> rope_override;
+  // CUDA: element type of weights, activations and the KV cache (accumulation and the
+  // residual stream are float32 in both).
+  ComputeDType dtype = ComputeDType::kFloat32;
+  // CUDA: prompts longer than this run through the layers in chunks of this many tokens,
+  // so activation memory stays bounded (0: the backend's default, 8192 in bfloat16 and
+  // no chunking in float32). Only when both attention hooks are exactly dense: a sparse
+  // prefill method sees the whole prompt in one call.
+  int64_t prefill_chunk_tokens = 0;
+  // CUDA bfloat16: replay each decode step as a CUDA graph when the decode hook is exactly
+  // dense (captured again when the cache grows).
+  bool cuda_graphs = true;
 };
+
+// Device memory a CUDA engine needs for one job, in bytes.
+struct GpuMemoryEstimate {
+  int64_t weights = 0;    // every weight in the engine's dtype, norms in float32
+  int64_t kv_cache = 0;   // keys and values of `tokens` rows per KV head, every layer
+  int64_t workspace = 0;  // activations of one prefill chunk, logits, GEMM and attention
+                          // workspaces
+  int64_t total() const { return weights + kv_cache + workspace; }
+};
+// The estimate for `config` on the CUDA backend with `options` for a sequence of `tokens`
+// (prompt plus generated). The engine checks it against the device's free memory when
+// it loads (with options.reserve_tokens) and when a sequence grows the cache.
+GpuMemoryEstimate EstimateGpuMemory(const ModelConfig& config, const EngineOptions& options,
+                                    int64_t tokens);
 
 // Where time went, for benchmarks and job records.
 struct EngineCounters {
@@ -38,6 +69,9 @@ struct EngineCounters {
   double decode_seconds = 0;
   AttentionStats prefill_attention;
   AttentionStats decode_attention;
+  // Where each phase's attention ran last (kNone until the phase runs).
+  AttentionBackend prefill_backend = AttentionBackend::kNone;
+  AttentionBackend decode_backend = AttentionBackend::kNone;
 };
 
 class Engine {
@@ -81,13 +115,24 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const std::string& model_di
 absl::StatusOr<std::unique_ptr<Engine>> CreateCpuEngine(const std::string& model_dir,
                                                         const EngineOptions& options);
 
-// The CUDA backend (worker/model/cuda_engine.cc, docs/engine.md): the same float32
-// weights on the device, cuBLAS GEMMs, dense attention kernels; hooks run on the host
-// with Q and the cache copied to them. Uses CUDA device 0 (set CUDA_VISIBLE_DEVICES to
-// pick another). Unimplemented in a build without CUDA; Internal on CUDA errors
-// (no device, out of memory).
+// The CUDA backend (worker/model/cuda_engine.cc, docs/engine.md): weights read from the
+// checkpoint straight onto the device in options.dtype (float32 or bfloat16; other
+// checkpoint float types are converted on the device), cuBLAS GEMMs (cuBLASLt bf16 with
+// float32 accumulation), dense attention kernels on the device; a hook with a CUDA
+// implementation runs on the device, any other on the host with Q and the cache copied
+// to it. Uses CUDA device 0 (set CUDA_VISIBLE_DEVICES to pick another). Unimplemented in
+// a build without CUDA; ResourceExhausted when the job's GpuMemoryEstimate exceeds the
+// device's free memory; Internal on other CUDA errors.
 absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& model_dir,
                                                          const EngineOptions& options);
+
+// A CUDA engine for `config` whose weights are drawn on the device instead of read from a
+// checkpoint, for benchmarks and long-context checks at model sizes whose checkpoints are
+// too large to write: linear and embedding weights N(0, init_std), norms 1 + N(0, 0.1),
+// biases N(0, init_std), every value rounded to bf16 (so float32 and bfloat16 engines
+// with the same seed hold the same weights). Errors as CreateCudaEngine.
+absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngineWithRandomWeights(
+    const ModelConfig& config, const EngineOptions& options, uint64_t seed, float init_std);
 
 // Index of the largest logit (the first one on ties, as torch.argmax).
 TokenId ArgMax(absl::Span<const float> logits);

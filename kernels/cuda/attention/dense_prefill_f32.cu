@@ -1,0 +1,8 @@
+// LaunchDensePrefill<float>: the one instantiation this translation unit builds.
+#include <cuda_bf16.h>
+
+#include "kernels/cuda/attention/dense_prefill.cuh"
+
+namespace sf::cuda {
+template absl::Status LaunchDensePrefill<float>(const AttentionParams& p);
+}  // namespace sf::cuda
