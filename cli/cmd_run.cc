@@ -37,8 +37,8 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
       ->capture_default_str();
   auto dtype = std::make_shared<std::string>("auto");
   cmd->add_option("--dtype", *dtype,
-                  "model engine element type: auto (bfloat16 on cuda, float32 on cpu), "
-                  "float32 or bfloat16 (cuda only)")
+                  "model engine element type: auto (float32), float32 or bfloat16 (cuda only; "
+                  "not yet run on a GPU)")
       ->check(CLI::IsMember({"auto", "float32", "bfloat16"}))
       ->capture_default_str();
   cmd->add_option("--report", options->analysis.out_dir,

@@ -994,12 +994,6 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
   SF_RETURN_IF_ERROR(BindResultShape(*shape, r, job.id).Run());
   SF_ASSIGN_OR_RETURN(Statement * engine, Stmt(kStoreResultEngineSql));
   SF_RETURN_IF_ERROR(BindResultEngine(*engine, r, job.id).Run());
-  SF_ASSIGN_OR_RETURN(Statement * engine, Stmt(kStoreResultEngineSql));
-  SF_RETURN_IF_ERROR(engine->Bind(1, r.compute_dtype())
-                         .Bind(2, r.prefill_attention())
-                         .Bind(3, r.decode_attention())
-                         .Bind(4, job.id)
-                         .Run());
   SF_ASSIGN_OR_RETURN(Statement * close,
                       Stmt("UPDATE jobs SET lease_token=NULL, lease_expires_ms=NULL, "
                            "last_error='' WHERE id=?"));

@@ -79,7 +79,7 @@ absl::StatusOr<model::BackendKind> ChooseBackend(absl::string_view flag,
                                                  const std::vector<std::string>& available);
 
 // The engine's element type for `flag` ("auto", "float32" or "bfloat16") on `backend`:
-// auto means bfloat16 on cuda and float32 on cpu. InvalidArgument for bfloat16 on cpu
+// auto means float32 (bfloat16 is opt-in on cuda). InvalidArgument for bfloat16 on cpu
 // or another flag.
 absl::StatusOr<model::ComputeDType> ChooseDType(absl::string_view flag, model::BackendKind backend);
 

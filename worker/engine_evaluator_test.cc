@@ -239,10 +239,13 @@ TEST(EngineEvaluator, CanRun_RefusesWhatItCannotRun) {
   EXPECT_THAT(evaluator.Backends(), ::testing::ElementsAre("cpu"));
 }
 
-TEST(ChooseDType, AutoIsBf16OnCudaAndFloat32OnCpu_Bf16OnCpuIsRefused) {
+TEST(ChooseDType, AutoIsFloat32_Bf16OnCudaOnly) {
   SF_ASSERT_OK_AND_ASSIGN(model::ComputeDType on_gpu,
                           ChooseDType("auto", model::BackendKind::kCuda));
-  EXPECT_EQ(on_gpu, model::ComputeDType::kBfloat16);
+  EXPECT_EQ(on_gpu, model::ComputeDType::kFloat32);
+  SF_ASSERT_OK_AND_ASSIGN(model::ComputeDType bf16,
+                          ChooseDType("bfloat16", model::BackendKind::kCuda));
+  EXPECT_EQ(bf16, model::ComputeDType::kBfloat16);
   SF_ASSERT_OK_AND_ASSIGN(model::ComputeDType on_cpu,
                           ChooseDType("auto", model::BackendKind::kCpu));
   EXPECT_EQ(on_cpu, model::ComputeDType::kFloat32);

@@ -20,8 +20,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
     app.add_option("--dtype", *dtype_flag,
-                   "model engine element type: auto (bfloat16 on cuda, float32 on cpu), "
-                   "float32 or bfloat16 (cuda only)")
+                   "model engine element type: auto (float32), float32 or bfloat16 (cuda only; "
+                   "not yet run on a GPU)")
         ->check(CLI::IsMember({"auto", "float32", "bfloat16"}))
         ->capture_default_str();
   };
