@@ -16,34 +16,12 @@
 #include "gtest/gtest.h"
 #include "kernels/cuda/attention/dense.h"
 #include "kernels/cuda/engine_ops.h"
+#include "kernels/cuda/testing/device_vector.h"
 
 namespace sf::cuda {
 namespace {
 
-// A device copy of a host vector, freed at scope exit.
-template <typename T>
-class Device {
- public:
-  explicit Device(const std::vector<T>& host) : size_(host.size()) {
-    EXPECT_EQ(cudaMalloc(&ptr_, std::max<size_t>(1, size_) * sizeof(T)), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(ptr_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice),
-              cudaSuccess);
-  }
-  ~Device() { cudaFree(ptr_); }
-  Device(const Device&) = delete;
-  Device& operator=(const Device&) = delete;
-  T* get() const { return ptr_; }
-  std::vector<T> Download() const {
-    std::vector<T> host(size_);
-    EXPECT_EQ(cudaMemcpy(host.data(), ptr_, size_ * sizeof(T), cudaMemcpyDeviceToHost),
-              cudaSuccess);
-    return host;
-  }
-
- private:
-  T* ptr_ = nullptr;
-  size_t size_ = 0;
-};
+using testing::Device;
 
 std::vector<float> Random(size_t n, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.0f, 1.0f);

@@ -19,6 +19,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/methods/testing/typed_params.h"
 #include "kernels/cuda/attention/prefill.h"
+#include "kernels/cuda/testing/device_vector.h"
 
 namespace sf::cuda {
 namespace {
@@ -27,29 +28,7 @@ using kernels::AttentionInput;
 using kernels::KeyRange;
 using kernels::TensorView;
 
-template <typename T>
-class Device {
- public:
-  explicit Device(const std::vector<T>& host) : size_(host.size()) {
-    EXPECT_EQ(cudaMalloc(&ptr_, std::max<size_t>(1, size_) * sizeof(T)), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(ptr_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice),
-              cudaSuccess);
-  }
-  ~Device() { cudaFree(ptr_); }
-  Device(const Device&) = delete;
-  Device& operator=(const Device&) = delete;
-  T* get() const { return ptr_; }
-  std::vector<T> Download() const {
-    std::vector<T> host(size_);
-    EXPECT_EQ(cudaMemcpy(host.data(), ptr_, size_ * sizeof(T), cudaMemcpyDeviceToHost),
-              cudaSuccess);
-    return host;
-  }
-
- private:
-  T* ptr_ = nullptr;
-  size_t size_ = 0;
-};
+using testing::Device;
 
 const std::pair<PrefillSchedule, const char*> kSchedules[] = {
     {PrefillSchedule::kOverlapped, "overlapped"}, {PrefillSchedule::kSerial, "serial"}};
