@@ -15,6 +15,7 @@
 //   engine_cuda_bench [--model DIR | --shape qwen2.5-7b] [--dtype float32|bfloat16]
 //                     [--layers N] [--lengths 512,2048,8192,16384] [--repeats 1]
 //                     [--decode 32] [--decode-only 131072] [--chunk TOKENS] [--no-graphs]
+//                     [--reference-attention]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -103,6 +104,7 @@ struct Flags {
   int decode_steps = 32;
   int64_t chunk = 0;
   bool graphs = true;
+  bool reference_attention = false;
 };
 
 absl::Status ParseFlags(int argc, char** argv, Flags* f) {
@@ -110,6 +112,10 @@ absl::Status ParseFlags(int argc, char** argv, Flags* f) {
     const std::string flag = argv[i];
     if (flag == "--no-graphs") {
       f->graphs = false;
+      continue;
+    }
+    if (flag == "--reference-attention") {
+      f->reference_attention = true;
       continue;
     }
     if (i + 1 >= argc) return absl::InvalidArgumentError(flag + " needs a value");
@@ -165,6 +171,7 @@ int main(int argc, char** argv) {
   eo.dtype = flags.dtype;
   eo.prefill_chunk_tokens = flags.chunk;
   eo.cuda_graphs = flags.graphs;
+  eo.reference_attention = flags.reference_attention;
   int64_t longest = 0;
   for (int64_t n : flags.lengths) longest = std::max(longest, n);
   for (int64_t n : flags.decode_only) longest = std::max(longest, n);

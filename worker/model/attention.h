@@ -41,7 +41,10 @@ struct DeviceAttentionView {
   // Ready for a kernel of kernels/cuda/attention: the queries after RoPE, the layer's
   // cache (new rows already appended), per-head lengths (int32), the output the hook must
   // write, the softmax scale, a workspace, the stream every kernel must run on, and the
-  // element type. Shapes as AttentionCall's. Valid for the duration of the call.
+  // element type. Shapes as AttentionCall's. Valid for the duration of the call. In
+  // decode the workspace fits either dense decode kernel (kernels/cuda/attention/dense.h
+  // and decode.h's DenseDecode) over params->max_kv_length; a hook whose kernels need more
+  // keeps its own.
   const cuda::AttentionParams* params = nullptr;
   // The same cache, writable, for methods that evict rows (compacting a head's rows to
   // the front and lowering its length): [num_kv_heads][capacity][head_dim] in

@@ -29,6 +29,7 @@ class CpuEngine : public ForwardEngine {
         cache_(static_cast<int>(config_.num_layers), static_cast<int>(config_.num_kv_heads),
                static_cast<int>(config_.head_dim), options.page_size) {
     if (options.reserve_tokens > 0) cache_.Reserve(options.reserve_tokens);
+    counters_.attention_kernels = "cpu";
   }
 
   absl::Status Load(const Checkpoint& ckpt) {

@@ -315,6 +315,58 @@ TEST(CudaEngineDeviceView, DeviceHook_MatchesSameHookOnHostMirror) {
   }
 }
 
+// The engine's Hopper attention kernels (prefill.h, decode.h; bf16, head_dim 64/128/256 on
+// sm_90) against its CUDA-core reference kernels (EngineOptions::reference_attention), same
+// weights, both bf16: every position's logits of a 700-token prompt prefilled in chunks of
+// 256 (so later chunks attend to a cache), then 20 decode steps through the graph along the
+// reference's greedy path. Only the attention kernels differ, so the rows agree to well
+// within bf16 tolerance.
+TEST(CudaBf16Engine, HopperAttentionKernels_MatchReferenceKernels) {
+  int device = 0, major = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), cudaSuccess);
+  if (major != 9) GTEST_SKIP() << "the Hopper kernels need an sm_90 device";
+  struct Shape {
+    int hidden, heads, kv_heads;
+  };
+  for (const Shape& shape : {Shape{256, 4, 1}, Shape{512, 4, 2}, Shape{512, 2, 1}}) {
+    TinyModelOptions o = Tiny(Architecture::kQwen2, DType::kBF16);
+    o.hidden_size = shape.hidden;
+    o.num_heads = shape.heads;
+    o.num_kv_heads = shape.kv_heads;
+    o.intermediate_size = 192;
+    const int head_dim = shape.hidden / shape.heads;
+    const std::string dir = FreshTestDir();
+    SF_ASSERT_OK(WriteTinyModel(dir, o));
+    EngineOptions hopper;
+    hopper.backend = BackendKind::kCuda;
+    hopper.dtype = ComputeDType::kBfloat16;
+    hopper.prefill_chunk_tokens = 256;
+    EngineOptions reference = hopper;
+    reference.reference_attention = true;
+    SF_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Engine> got_engine, CreateEngine(dir, hopper));
+    SF_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Engine> want_engine, CreateEngine(dir, reference));
+    const int64_t vocab = got_engine->config().vocab_size;
+    const std::vector<TokenId> prompt = Prompt(700, static_cast<int>(vocab), head_dim);
+    SF_ASSERT_OK_AND_ASSIGN(std::vector<float> want, want_engine->Prefill(prompt, true));
+    SF_ASSERT_OK_AND_ASSIGN(std::vector<float> got, got_engine->Prefill(prompt, true));
+    const RowErrors prefill = CompareRows(got, want, vocab);
+    double decode_worst = 0;
+    for (int step = 0; step < 20; ++step) {
+      const TokenId next = ArgMax(absl::MakeSpan(want).subspan(want.size() - vocab));
+      SF_ASSERT_OK_AND_ASSIGN(want, want_engine->Decode(next));
+      SF_ASSERT_OK_AND_ASSIGN(got, got_engine->Decode(next));
+      decode_worst = std::max(decode_worst, CompareRows(got, want, vocab).worst);
+    }
+    std::printf(
+        "head_dim %d, %d/%d heads: Hopper vs reference kernels, prefill row error worst %.3g "
+        "mean %.3g, decode worst %.3g\n",
+        head_dim, shape.heads, shape.kv_heads, prefill.worst, prefill.mean, decode_worst);
+    EXPECT_LE(prefill.worst, 2e-2) << "head_dim " << head_dim;
+    EXPECT_LE(decode_worst, 2e-2) << "head_dim " << head_dim;
+  }
+}
+
 TEST(CudaBf16Engine, JobThatCannotFit_IsResourceExhaustedNotACrash) {
   const std::string dir = FreshTestDir();
   SF_ASSERT_OK(WriteTinyModel(dir, Tiny(Architecture::kLlama, DType::kBF16)));

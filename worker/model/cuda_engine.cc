@@ -23,8 +23,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "kernels/cuda/attention/decode.h"
 #include "kernels/cuda/attention/dense.h"
 #include "kernels/cuda/attention/params.h"
+#include "kernels/cuda/attention/prefill.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/engine_ops.h"
 #include "kernels/device.h"
@@ -172,12 +174,27 @@ void FromFloat(const float* src, size_t count, T* dst) {
   }
 }
 
-// The dense attention kernels behind exactly dense hooks, for prefill (num_queries > 1)
-// and decode, and the workspace a decode call needs: the one place that picks attention
-// kernels for the engine.
-absl::Status RunDenseAttention(const cuda::AttentionParams& p) { return cuda::DenseAttention(p); }
-absl::StatusOr<int64_t> DenseWorkspaceBytes(const cuda::AttentionParams& p) {
-  return cuda::DenseDecodeWorkspaceBytes(p.num_q_heads, p.head_dim, p.max_kv_length);
+// The engine's dense attention kernels, for exactly dense hooks: the one place that picks
+// them. kHopper: the TMA + wgmma prefill and the split-KV tensor-core decode of
+// kernels/cuda/attention (prefill.h, decode.h), for bf16 with head_dim 64, 128 or 256 on an
+// sm_90 device; kReference: the CUDA-core kernels of dense.h (float32, other head dims,
+// other devices, or EngineOptions::reference_attention).
+enum class DenseKernels { kReference, kHopper };
+
+absl::Status RunDenseAttention(DenseKernels kernels, const cuda::AttentionParams& p) {
+  if (kernels == DenseKernels::kReference) return cuda::DenseAttention(p);
+  if (p.num_queries > 1) return cuda::PrefillDense(p);
+  return cuda::DenseDecode(p);
+}
+// Workspace bytes a decode call over `p` needs (p.max_kv_length sizes the split): enough
+// for either decode kernel, so a hook given the engine's workspace through the device view
+// may run either (attention.h).
+absl::StatusOr<int64_t> DenseWorkspaceBytes(DenseKernels kernels, const cuda::AttentionParams& p) {
+  const int64_t reference =
+      cuda::DenseDecodeWorkspaceBytes(p.num_q_heads, p.head_dim, p.max_kv_length);
+  if (kernels == DenseKernels::kReference) return reference;
+  SF_ASSIGN_OR_RETURN(cuda::DecodePlan plan, cuda::PlanDenseDecode(p));
+  return std::max(reference, plan.workspace_bytes);
 }
 
 // Where the weights come from: a checkpoint, or random values drawn on the device.
@@ -330,6 +347,13 @@ class CudaEngine : public ForwardEngine {
     cudaDeviceProp prop;
     SF_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
     device_name_ = prop.name;
+    const bool hopper_shape =
+        std::is_same_v<T, bf16> && (c.head_dim == 64 || c.head_dim == 128 || c.head_dim == 256);
+    dense_kernels_ = hopper_shape && prop.major == 9 && !options_.reference_attention
+                         ? DenseKernels::kHopper
+                         : DenseKernels::kReference;
+    counters_.attention_kernels =
+        dense_kernels_ == DenseKernels::kHopper ? cuda::kHopperKernelsVersion : "cuda-reference";
     SF_RETURN_IF_ERROR(CheckMemory(std::max<int64_t>(options_.reserve_tokens, 256)));
     SF_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     gemm_ = std::make_unique<DeviceGemm>();
@@ -672,7 +696,8 @@ class CudaEngine : public ForwardEngine {
 
   // Grows the attention workspace for a decode step over rows up to `max_length`.
   absl::Status ReserveDecodeWorkspace(int64_t max_length) {
-    SF_ASSIGN_OR_RETURN(int64_t bytes, DenseWorkspaceBytes(ParamsFor(0, 1, max_length)));
+    SF_ASSIGN_OR_RETURN(int64_t bytes,
+                        DenseWorkspaceBytes(dense_kernels_, ParamsFor(0, 1, max_length)));
     bool moved = false;
     SF_RETURN_IF_ERROR(workspace_.Reserve(std::max<int64_t>(bytes, 1), &moved));
     if (moved) ++buffers_generation_;
@@ -787,8 +812,8 @@ class CudaEngine : public ForwardEngine {
     };
 
     if (hook->IsExactDense()) {
-      SF_RETURN_IF_ERROR(
-          Annotate(RunDenseAttention(params), absl::StrCat("dense attention, layer ", li)));
+      SF_RETURN_IF_ERROR(Annotate(RunDenseAttention(dense_kernels_, params),
+                                  absl::StrCat("dense attention, layer ", li)));
       const double pairs = DensePairsOf(li, n);
       stats.pairs_computed += pairs;
       stats.pairs_dense += pairs;
@@ -1049,7 +1074,7 @@ class CudaEngine : public ForwardEngine {
         SF_RETURN_IF_ERROR(cuda::AppendKv<T>(KvLayer(li), qkv_.get() + q_width,
                                              qkv_.get() + q_width + kv_width, 1, qkv_width,
                                              stream_));
-        SF_RETURN_IF_ERROR(RunDenseAttention(ParamsFor(li, 1, capacity_)));
+        SF_RETURN_IF_ERROR(RunDenseAttention(dense_kernels_, ParamsFor(li, 1, capacity_)));
         SF_RETURN_IF_ERROR(Gemm(L.o, attn_.get(), 1, x_.get(), true));
         SF_RETURN_IF_ERROR(Mlp(L, 1, eps));
       }
@@ -1093,6 +1118,7 @@ class CudaEngine : public ForwardEngine {
   std::vector<int64_t> lengths_host_;
   std::vector<int32_t> lengths_upload_;
   int64_t capacity_ = 0;
+  DenseKernels dense_kernels_ = DenseKernels::kReference;
   // Quest page bounds per layer, kept when the decode hook wants them.
   std::vector<DeviceArray<float>> page_min_, page_max_;
   int64_t page_bounds_capacity_ = -1;

@@ -45,6 +45,9 @@ struct EngineOptions {
   // CUDA bfloat16: replay each decode step as a CUDA graph when the decode hook is exactly
   // dense (captured again when the cache grows).
   bool cuda_graphs = true;
+  // CUDA bfloat16: run exactly dense attention on the CUDA-core reference kernels instead
+  // of the Hopper ones (sm_90, head_dim 64/128/256), for comparisons.
+  bool reference_attention = false;
 };
 
 // Device memory a CUDA engine needs for one job, in bytes.
@@ -72,6 +75,9 @@ struct EngineCounters {
   // Where each phase's attention ran last (kNone until the phase runs).
   AttentionBackend prefill_backend = AttentionBackend::kNone;
   AttentionBackend decode_backend = AttentionBackend::kNone;
+  // The kernels exactly dense attention runs on: "cpu", "cuda-reference" (CUDA cores) or
+  // the Hopper kernels' version (kernels/cuda/attention/prefill.h, kHopperKernelsVersion).
+  std::string attention_kernels;
 };
 
 class Engine {

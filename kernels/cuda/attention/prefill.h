@@ -13,6 +13,11 @@
 
 namespace sf::cuda {
 
+// The version of the Hopper attention kernels (this header and decode.h), recorded with
+// each result the engine computes with them; it changes when their numerics or the
+// selections they accept change.
+inline constexpr char kHopperKernelsVersion[] = "cuda-hopper-2";
+
 // Pairs computed: each sparse kernel attends exactly the pairs its selection names, so
 // the measured density is the selection's own; callers count it on the host from the same
 // lists (e.g. kernels::SelectedPairs on the CPU selection); the kernels do not report it.
