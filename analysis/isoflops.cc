@@ -52,6 +52,10 @@ FlopsBreakdown PointFlops(const ResultPoint& p, const FlopsOptions& options, boo
 }
 
 double IsoFlopsCost(const ResultPoint& p, const std::string& phase, const FlopsOptions& options) {
+  if (options.axis == CostAxis::kSeconds) {
+    if (options.isoflops_total) return p.prefill_seconds + p.decode_seconds;
+    return phase == "decode" ? p.decode_seconds : p.prefill_seconds;
+  }
   const FlopsBreakdown f = PointFlops(p, options);
   if (options.isoflops_total) return f.Total();
   return (phase == "decode" ? f.Decode() : f.Prefill()) + f.indexing;
@@ -74,6 +78,7 @@ std::vector<IsoFlopsCurve> BuildIsoFlopsCurves(const std::vector<ResultPoint>& i
   }
   for (const ResultPoint& p : input) {
     if (p.samples.empty()) continue;
+    if (options.axis == CostAxis::kSeconds && p.device != options.device) continue;
     IsoFlopsPoint q;
     q.model = p.model;
     q.params = p.Params();
@@ -84,6 +89,7 @@ std::vector<IsoFlopsCurve> BuildIsoFlopsCurves(const std::vector<ResultPoint>& i
     for (const std::string& phase : sparse_phases) {
       if (!p.is_dense() && p.phase != phase) continue;
       q.flops = IsoFlopsCost(p, phase, options);
+      if (options.axis == CostAxis::kSeconds && !(q.flops > 0)) continue;
       IsoFlopsCurve& c = curves[{phase, p.task, p.seq_len}];
       c.phase = phase;
       c.task = p.task;

@@ -14,7 +14,14 @@
 
 namespace sf::analysis {
 
+// What the x axis of a frontier measures: FLOPs per sample (the isoFLOPS analysis), or the
+// measured seconds per sample (the iso-time analysis, analysis/isotime.h).
+enum class CostAxis { kFlops, kSeconds };
+
 struct FlopsOptions {
+  CostAxis axis = CostAxis::kFlops;
+  // With kSeconds: only points timed on this device (ResultPoint::device) take part.
+  std::string device;
   bool prefer_measured_compression = true;
   // isoFLOPS x axis: false (default, as the study plots each phase) counts only the
   // curve's phase (its linear + attention FLOPs, plus the indexing of that phase's
@@ -37,12 +44,15 @@ struct IsoFlopsPoint {
   std::string method;
   double compression = 1.0;          // measured when preferred and recorded
   double nominal_compression = 1.0;  // the grid's value (1 for dense)
-  double flops = 0.0;                // per sample: the phase's, or the total (FlopsOptions)
+  double flops = 0.0;  // cost per sample on the axis (FlopsOptions::axis): FLOPs or seconds,
+                       // of the curve's phase or the total
   double score = 0.0;
   bool on_frontier = false;
 };
 
-// The FLOPs of `p` on the isoFLOPS x axis of `phase` (see FlopsOptions::isoflops_total).
+// The cost of `p` on the x axis of `phase` (see FlopsOptions::axis and isoflops_total):
+// FLOPs including the phase's indexing, or measured seconds (estimation is part of its
+// phase's time); 0 when `p` was not timed.
 double IsoFlopsCost(const ResultPoint& p, const std::string& phase, const FlopsOptions& options);
 
 // One (phase, task, length) panel; dense points appear in both phases.
@@ -58,7 +68,8 @@ struct IsoFlopsCurve {
 void MarkFrontier(std::vector<IsoFlopsPoint>& points);
 
 // Groups `input` into curves (phases: "prefill", "decode"; a phase without sparse
-// points gets no curve). Points without samples are left out (missing, not zero).
+// points gets no curve). Points without samples are left out (missing, not zero); on the
+// seconds axis so are points not timed on options.device.
 std::vector<IsoFlopsCurve> BuildIsoFlopsCurves(const std::vector<ResultPoint>& input,
                                                const FlopsOptions& options);
 

@@ -200,8 +200,9 @@ struct PhaseFigures {
 };
 
 // One isoFLOPS panel (curve `c`): writes its data file and returns its gnuplot lines.
+// `time_axis`: the iso-time panel (measured seconds on the x axis) of the same layout.
 absl::StatusOr<std::string> IsoFlopsPanel(const PhaseFigures& ctx, const IsoFlopsCurve* c,
-                                          const std::string& stem) {
+                                          const std::string& stem, bool time_axis) {
   const std::string& phase = ctx.phase;
   const auto& models = ctx.models;
   const auto& methods = ctx.methods;
@@ -258,38 +259,43 @@ absl::StatusOr<std::string> IsoFlopsPanel(const PhaseFigures& ctx, const IsoFlop
     }
   }
   SF_RETURN_IF_ERROR(WriteFile(ctx.root / data, text));
-  absl::StrAppend(&body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))), "\n",
-                  LogXAxis(min_flops, max_flops), "set xlabel ",
-                  Quote(ctx.options->flops.isoflops_total ? "FLOPs per sample (total)"
-                                                          : "FLOPs per sample (" + phase + ")"),
-                  "\n",
-                  "set ylabel 'score'\nset yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, "
-                  "0.03\nset grid\n",
-                  "set key outside right font ',8'\nplot ", absl::StrJoin(plot_items, ", \\\n  "),
-                  "\n");
+  absl::StrAppend(
+      &body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))), "\n",
+      LogXAxis(min_flops, max_flops), "set xlabel ",
+      Quote(absl::StrCat(time_axis ? "seconds per sample" : "FLOPs per sample",
+                         ctx.options->flops.isoflops_total ? " (total)" : " (" + phase + ")")),
+      "\n",
+      "set ylabel 'score'\nset yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, "
+      "0.03\nset grid\n",
+      "set key outside right font ',8'\nplot ", absl::StrJoin(plot_items, ", \\\n  "), "\n");
   return body;
 }
 
-// isoFLOPS of one task: one panel per length.
-absl::Status WriteIsoFlopsFigure(const PhaseFigures& ctx, const std::string& task,
+// isoFLOPS (or, with `time_axis`, iso-time on results->time_device) of one task: one panel
+// per length.
+absl::Status WriteIsoFlopsFigure(const PhaseFigures& ctx, const std::string& task, bool time_axis,
                                  std::vector<PlotFile>* plots) {
   std::vector<const IsoFlopsCurve*> panels;
-  for (const IsoFlopsCurve& c : ctx.results->curves) {
+  for (const IsoFlopsCurve& c : time_axis ? ctx.results->time_curves : ctx.results->curves) {
     if (c.phase == ctx.phase && c.task == task) panels.push_back(&c);
   }
-  const std::string stem = SafeName(absl::StrCat("isoflops_", ctx.phase, "_", task));
+  if (panels.empty()) return absl::OkStatus();
+  const std::string kind = time_axis ? "isotime" : "isoflops";
+  const std::string stem = SafeName(absl::StrCat(kind, "_", ctx.phase, "_", task));
+  const std::string what =
+      time_axis ? absl::StrCat("iso-time on ", ctx.results->time_device) : "isoFLOPS";
   int w = 0, h = 0;
   std::string body = PanelLayout(panels.size(), &w, &h, 760, 430) +
-                     Quote(absl::StrCat("isoFLOPS, ", ctx.phase, ", ", task,
+                     Quote(absl::StrCat(what, ", ", ctx.phase, ", ", task,
                                         " (black steps: Pareto frontier; gaps: missing points)")) +
                      "\n";
   for (const IsoFlopsCurve* c : panels) {
-    SF_ASSIGN_OR_RETURN(std::string panel, IsoFlopsPanel(ctx, c, stem));
+    SF_ASSIGN_OR_RETURN(std::string panel, IsoFlopsPanel(ctx, c, stem, time_axis));
     body += panel;
   }
   SF_RETURN_IF_ERROR(
       WriteFile(ctx.root / "plots" / (stem + ".gp"), TwoTerminals(stem, w, h, body)));
-  plots->push_back({"isoflops", absl::StrCat(ctx.phase, " / ", task), stem});
+  plots->push_back({kind, absl::StrCat(ctx.phase, " / ", task), stem});
   return absl::OkStatus();
 }
 
@@ -544,7 +550,8 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
     ctx.all_methods.insert(ctx.all_methods.end(), ctx.methods.begin(), ctx.methods.end());
 
     for (const std::string& task : ctx.tasks) {
-      SF_RETURN_IF_ERROR(WriteIsoFlopsFigure(ctx, task, plots));
+      SF_RETURN_IF_ERROR(WriteIsoFlopsFigure(ctx, task, /*time_axis=*/false, plots));
+      SF_RETURN_IF_ERROR(WriteIsoFlopsFigure(ctx, task, /*time_axis=*/true, plots));
     }
     for (const std::string& task : ctx.tasks) {
       if (task == kMeanOverTasks) continue;

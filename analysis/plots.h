@@ -12,7 +12,7 @@
 namespace sf::analysis {
 
 struct PlotFile {
-  std::string section;  // "isoflops", "compression", "preserved", "fit"
+  std::string section;  // "isoflops", "isotime", "compression", "preserved", "fit"
   std::string title;
   std::string stem;  // out_dir/<stem>.png and .svg, plots/<stem>.gp
 };

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "analysis/plots.h"
 #include "common/status.h"
 #include "methods/registry.h"
@@ -132,6 +133,17 @@ absl::StatusOr<AnalysisResults> Analyze(const AnalysisInput& input, const Report
   r.curves = BuildIsoFlopsCurves(input.points, options.flops);
   for (IsoFlopsCurve& c : MeanOverTasks(r.curves)) r.curves.push_back(std::move(c));
   r.critical = FindCriticalLengths(r.curves);
+  r.time_device = TimedDevice(input.points);
+  if (!r.time_device.empty()) {
+    FlopsOptions time = options.flops;
+    time.axis = CostAxis::kSeconds;
+    time.device = r.time_device;
+    r.time_curves = BuildIsoFlopsCurves(input.points, time);
+    for (IsoFlopsCurve& c : MeanOverTasks(r.time_curves)) r.time_curves.push_back(std::move(c));
+    r.time_critical = FindCriticalLengths(r.time_curves);
+    r.speedups = MeasureSpeedups(input.points, time);
+    r.disagreements = CompareFrontiers(r.curves, r.time_curves);
+  }
   r.missing = FindMissing(input);
   std::set<std::string> phases, no_formula;
   for (const ResultPoint& p : input.points) {
@@ -213,6 +225,28 @@ std::string FormatSummary(const AnalysisResults& r, const ReportOptions& options
                     c.critical_len ? absl::StrCat(" at L = ", Fmt(*c.critical_len, "%.0f")) : "",
                     "\n");
   }
+  if (!r.speedups.empty()) {
+    absl::StrAppend(&out, "\nwall clock on ", r.time_device,
+                    " (speed-up over the same model's dense phase, mean over tasks):\n");
+    for (const SpeedupRow& s : r.speedups) {
+      absl::StrAppend(&out,
+                      absl::StrFormat("  %-8s %-14s %-16s L=%-7d C=%-5g FLOPs %6.2fx  "
+                                      "time %6.2fx  estimation %4.1f%%\n",
+                                      s.phase, s.model, s.method, s.seq_len, s.nominal_compression,
+                                      s.flops_speedup, s.time_speedup, 100 * s.estimation_share));
+    }
+  }
+  for (const CriticalLength& c : r.time_critical) {
+    if (c.task != kMeanOverTasks) continue;
+    absl::StrAppend(&out, "  iso-time critical length, ", c.phase, " ", c.large_model,
+                    " (sparse) vs ", c.small_model, " (dense): ", c.verdict,
+                    c.critical_len ? absl::StrCat(" at L = ", Fmt(*c.critical_len, "%.0f")) : "",
+                    "\n");
+  }
+  if (!r.disagreements.empty()) {
+    absl::StrAppend(&out, "  isoFLOPS and iso-time frontiers disagree in ", r.disagreements.size(),
+                    " panels (listed in the report)\n");
+  }
   // Mean preserved compression per (phase, method, length): the heatmap in one line each.
   std::map<std::tuple<std::string, std::string, int64_t>, std::pair<double, int>> mean;
   for (const PreservedCompression& pc : r.preserved) {
@@ -235,6 +269,68 @@ std::string FormatSummary(const AnalysisResults& r, const ReportOptions& options
   }
   return out;
 }
+
+namespace {
+
+// The report's wall-clock section: does sparsity translate into wall-clock gains? The
+// measured speed-ups beside the FLOPs ones, the iso-time figures (drawn by `figures`),
+// the iso-time critical lengths and where the two frontiers disagree.
+template <typename Figures>
+void WriteWallClockSection(const AnalysisResults& r, std::string* h, Figures& figures) {
+  absl::StrAppend(h, "<h2>Wall clock: iso-time frontier</h2>\n");
+  if (r.time_device.empty()) {
+    absl::StrAppend(h,
+                    "<p>No result recorded its time per phase, so there is no iso-time "
+                    "frontier.</p>\n");
+    return;
+  }
+  absl::StrAppend(h, "<p>Measured seconds per sample on <b>", Html(r.time_device),
+                  "</b> (results from other devices are left out: times compare only on one "
+                  "device). Speed-up = the same model's dense phase over the sparse one, mean "
+                  "over tasks; estimation = the share of the sparse phase the method spent "
+                  "choosing (0 where the method does not time it).</p>\n<table><tr><th>phase"
+                  "</th><th>model</th><th>method</th><th>length</th><th>compression</th>"
+                  "<th>tasks</th><th>FLOPs speed-up</th><th>time speed-up</th><th>estimation"
+                  "</th></tr>\n");
+  for (const SpeedupRow& s : r.speedups) {
+    absl::StrAppend(h, "<tr><td class=l>", Html(s.phase), "</td><td class=l>", Html(s.model),
+                    "</td><td class=l>", Html(s.method), "</td><td>", s.seq_len, "</td><td>",
+                    Fmt(s.nominal_compression), "</td><td>", s.tasks, "</td><td>",
+                    Fmt(s.flops_speedup, "%.2f"), "x</td><td>", Fmt(s.time_speedup, "%.2f"),
+                    "x</td><td>", Fmt(100 * s.estimation_share, "%.1f"), "%</td></tr>\n");
+  }
+  absl::StrAppend(h, "</table>\n");
+  figures("isotime");
+  absl::StrAppend(h,
+                  "<h3>Critical length at equal time</h3>\n<table><tr><th>phase</th><th>task"
+                  "</th><th>smaller (dense)</th><th>larger</th><th>critical length</th><th>"
+                  "verdict</th></tr>\n");
+  for (const CriticalLength& c : r.time_critical) {
+    absl::StrAppend(h, "<tr><td class=l>", Html(c.phase), "</td><td class=l>", Html(c.task),
+                    "</td><td class=l>", Html(c.small_model), "</td><td class=l>",
+                    Html(c.large_model), "</td><td>",
+                    c.critical_len ? Fmt(*c.critical_len, "%.0f") : "-", "</td><td class=l>",
+                    Html(c.verdict), "</td></tr>\n");
+  }
+  absl::StrAppend(h, "</table>\n<h3>Where the isoFLOPS and iso-time frontiers disagree</h3>\n");
+  if (r.disagreements.empty()) {
+    absl::StrAppend(h,
+                    "<p>Nowhere: every panel's two frontiers name the same configurations.</p>\n");
+    return;
+  }
+  absl::StrAppend(h,
+                  "<table><tr><th>phase</th><th>task</th><th>length</th><th>on the FLOPs "
+                  "frontier only</th><th>on the time frontier only</th></tr>\n");
+  for (const FrontierDisagreement& d : r.disagreements) {
+    absl::StrAppend(h, "<tr><td class=l>", Html(d.phase), "</td><td class=l>", Html(d.task),
+                    "</td><td>", d.seq_len, "</td><td class=l>",
+                    Html(absl::StrJoin(d.flops_only, "; ")), "</td><td class=l>",
+                    Html(absl::StrJoin(d.time_only, "; ")), "</td></tr>\n");
+  }
+  absl::StrAppend(h, "</table>\n");
+}
+
+}  // namespace
 
 absl::Status WriteReport(const AnalysisInput& input, const ReportOptions& options,
                          const std::string& out_dir) {
@@ -359,7 +455,9 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
                     c.critical_len ? Fmt(*c.critical_len, "%.0f") : "-", "</td><td class=l>",
                     Html(c.verdict), "</td></tr>\n");
   }
-  absl::StrAppend(&h, "</table>\n<h2>Score vs compression</h2>\n");
+  absl::StrAppend(&h, "</table>\n");
+  WriteWallClockSection(r, &h, figures);
+  absl::StrAppend(&h, "<h2>Score vs compression</h2>\n");
   figures("compression");
 
   absl::StrAppend(&h,

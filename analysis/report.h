@@ -1,5 +1,6 @@
 // The analysis entry points: Analyze() computes every finding from in-memory results
-// (isoFLOPS frontiers, critical lengths, preserved compression, scaling-law fits);
+// (isoFLOPS and iso-time frontiers, critical lengths, preserved compression, scaling-law
+// fits);
 // WriteReport() also draws the plots with gnuplot and writes one HTML page.
 #ifndef SF_ANALYSIS_REPORT_H_
 #define SF_ANALYSIS_REPORT_H_
@@ -12,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "analysis/isoflops.h"
+#include "analysis/isotime.h"
 #include "analysis/preserved.h"
 #include "analysis/result_point.h"
 #include "analysis/scaling_law.h"
@@ -51,6 +53,15 @@ struct AnalysisResults {
   std::vector<PhaseFit> fits;  // one per phase with sparse points
   std::vector<MissingPoint> missing;
   std::vector<std::string> warnings;
+  // Wall clock (isotime.h), from the points timed on one device (time_device; "" when no
+  // point was timed, and the rest is empty): the frontiers on measured seconds, their
+  // critical lengths, measured against FLOPs speed-ups, and the panels whose isoFLOPS and
+  // iso-time frontiers disagree.
+  std::string time_device;
+  std::vector<IsoFlopsCurve> time_curves;
+  std::vector<CriticalLength> time_critical;
+  std::vector<SpeedupRow> speedups;
+  std::vector<FrontierDisagreement> disagreements;
 };
 
 // Computes every finding. Partial sweeps are fine: what cannot be computed is listed

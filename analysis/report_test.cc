@@ -168,6 +168,43 @@ TEST(WriteReport, SyntheticSweep_WritesPageTablesAndPlots) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/scaling_law.csv"));
 }
 
+// Timed points (seconds from the FLOPs at a model-independent rate, sparse prefill paying a
+// fixed overhead): the wall-clock section, its figures and the summary's speed-ups.
+TEST(WriteReport, TimedSweep_WritesTheWallClockSection) {
+  AnalysisInput in = SyntheticSweep();
+  for (ResultPoint& p : in.points) {
+    if (p.seq_len != 32768) continue;
+    const FlopsBreakdown f = PointFlops(p, {});
+    p.prefill_seconds = f.Prefill() / 5e14 + (p.phase == "prefill" ? 0.05 : 0.0);
+    p.decode_seconds = f.Decode() / 5e12;
+    p.estimation_seconds = p.phase == "prefill" ? 0.01 : 0.0;
+    p.device = "NVIDIA H100 80GB HBM3";
+  }
+  SF_ASSERT_OK_AND_ASSIGN(AnalysisResults r, Analyze(in, {}));
+  EXPECT_EQ(r.time_device, "NVIDIA H100 80GB HBM3");
+  EXPECT_FALSE(r.time_curves.empty());
+  ASSERT_FALSE(r.speedups.empty());
+  for (const SpeedupRow& row : r.speedups) {
+    EXPECT_EQ(row.seq_len, 32768);
+    EXPECT_EQ(row.tasks, 3) << row.model << " " << row.method;
+    if (row.phase == "prefill") {
+      EXPECT_LT(row.time_speedup, row.flops_speedup) << row.method;
+    }
+  }
+  const std::string text = FormatSummary(r, {});
+  EXPECT_THAT(text, HasSubstr("wall clock on NVIDIA H100 80GB HBM3"));
+  const std::string dir = ::testing::TempDir() + "/sf_report_timed";
+  std::filesystem::remove_all(dir);
+  SF_ASSERT_OK(WriteReport(in, r, {}, dir));
+  std::ifstream html_in(dir + "/index.html");
+  std::stringstream html;
+  html << html_in.rdbuf();
+  EXPECT_THAT(html.str(), HasSubstr("Wall clock: iso-time frontier"));
+  EXPECT_THAT(html.str(), HasSubstr("time speed-up"));
+  EXPECT_THAT(html.str(), HasSubstr("isotime_prefill_ruler_niah.png"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/isotime_prefill_ruler_niah.png"));
+}
+
 // Random-weight models score 0 everywhere: no fit is attempted (the logistic likelihood
 // has no maximum there), and the reason is given.
 TEST(Analyze, ConstantScores_NoFitWithReason) {

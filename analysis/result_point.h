@@ -40,6 +40,13 @@ struct ResultPoint {
   double flops_decode = 0.0;
   double flops_indexing = 0.0;
   int64_t decode_tokens = 0;  // output tokens per sample (for the FLOPs model)
+  // Measured seconds per sample of each phase (estimation is part of its phase's time and
+  // also given apart), and the device that measured them (the GPU's name, or "cpu");
+  // 0 / "": not recorded. Times compare only between points of one device.
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;
+  double estimation_seconds = 0.0;
+  std::string device;
 
   bool is_dense() const { return method == BaselineMethod().name; }
   // The scaling law's N: `params` when recorded, else TotalParams(shape).

@@ -173,6 +173,12 @@ analysis::ResultPoint MakePoint(const v1::ResultRow& row, const ModelFacts& mode
     p.flops_prefill = r.flops_prefill() / static_cast<double>(covered);
     p.flops_decode = r.flops_decode() / static_cast<double>(covered);
     p.flops_indexing = r.flops_indexing() / static_cast<double>(covered);
+    p.prefill_seconds = r.prefill_seconds() / static_cast<double>(covered);
+    p.decode_seconds = r.decode_seconds() / static_cast<double>(covered);
+    p.estimation_seconds = r.estimation_seconds() / static_cast<double>(covered);
+  }
+  if (p.prefill_seconds > 0 || p.decode_seconds > 0) {
+    p.device = r.gpu_name().empty() ? "cpu" : r.gpu_name();
   }
   if (!row.samples().empty()) {
     p.decode_tokens =

@@ -33,6 +33,9 @@ constexpr int kResultShapeColumnCount = 12;
 // Migration 3: how the engine ran the job.
 constexpr char kResultEngineColumns[] = "r.compute_dtype, r.prefill_attention, r.decode_attention";
 constexpr int kResultEngineColumnCount = 3;
+// Migration 4: time per phase and the dense attention kernels.
+constexpr char kResultTimeColumns[] =
+    "r.prefill_seconds, r.decode_seconds, r.estimation_seconds, r.attention_kernels";
 
 }  // namespace
 
@@ -164,7 +167,11 @@ Statement& BindResultEngine(Statement& st, const v1::JobResult& r, int64_t job_i
   return st.Bind(1, r.compute_dtype())
       .Bind(2, r.prefill_attention())
       .Bind(3, r.decode_attention())
-      .Bind(4, job_id);
+      .Bind(4, r.prefill_seconds())
+      .Bind(5, r.decode_seconds())
+      .Bind(6, r.estimation_seconds())
+      .Bind(7, r.attention_kernels())
+      .Bind(8, job_id);
 }
 
 std::string ResultColumns(int schema_version) {
@@ -178,6 +185,11 @@ std::string ResultColumns(int schema_version) {
     absl::StrAppend(&columns, ", ", kResultEngineColumns);
   } else {
     for (int i = 0; i < kResultEngineColumnCount; ++i) absl::StrAppend(&columns, ", ''");
+  }
+  if (schema_version >= 4) {
+    absl::StrAppend(&columns, ", ", kResultTimeColumns);
+  } else {
+    absl::StrAppend(&columns, ", 0, 0, 0, ''");
   }
   return columns;
 }
@@ -203,6 +215,11 @@ void ReadResultRow(const Statement& st, int first, v1::JobResult* r) {
   r->set_compute_dtype(st.Text(engine));
   r->set_prefill_attention(st.Text(engine + 1));
   r->set_decode_attention(st.Text(engine + 2));
+  const int time = engine + kResultEngineColumnCount;
+  r->set_prefill_seconds(st.Double(time));
+  r->set_decode_seconds(st.Double(time + 1));
+  r->set_estimation_seconds(st.Double(time + 2));
+  r->set_attention_kernels(st.Text(time + 3));
   r->set_samples_evaluated(st.Int(shape));
   if (st.Int(shape + 1) == 0) return;  // architecture not recorded
   v1::ModelShape* m = r->mutable_model_shape();

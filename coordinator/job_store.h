@@ -86,10 +86,12 @@ inline constexpr char kStoreResultShapeSql[] =
     "model_qkv_bias=?, model_tied_embeddings=?, model_params=?, model_random_weights=? "
     "WHERE job_id=?";
 Statement& BindResultShape(Statement& st, const v1::JobResult& r, int64_t job_id);
-// Writes the columns of schema migration 3 (compute dtype, where each phase's attention
-// ran): bind with BindResultEngine.
+// Writes the columns of schema migrations 3 (compute dtype, where each phase's attention
+// ran) and 4 (seconds per phase, the dense attention kernels): bind with BindResultEngine.
 inline constexpr char kStoreResultEngineSql[] =
-    "UPDATE results SET compute_dtype=?, prefill_attention=?, decode_attention=? WHERE job_id=?";
+    "UPDATE results SET compute_dtype=?, prefill_attention=?, decode_attention=?, "
+    "prefill_seconds=?, decode_seconds=?, estimation_seconds=?, attention_kernels=? "
+    "WHERE job_id=?";
 Statement& BindResultEngine(Statement& st, const v1::JobResult& r, int64_t job_id);
 
 // The result columns ReadResultRow reads (of `results r`), for a database at

@@ -171,6 +171,15 @@ ALTER TABLE results ADD COLUMN compute_dtype TEXT NOT NULL DEFAULT '';
 ALTER TABLE results ADD COLUMN prefill_attention TEXT NOT NULL DEFAULT '';
 ALTER TABLE results ADD COLUMN decode_attention TEXT NOT NULL DEFAULT '';
 )sql",
+      // 4: seconds per phase over the samples the attempt evaluated, the methods'
+      // estimation share, and the kernels exactly dense attention ran on; 0 / '' means
+      // not recorded.
+      R"sql(
+ALTER TABLE results ADD COLUMN prefill_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN decode_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN estimation_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN attention_kernels TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *migrations;
 }

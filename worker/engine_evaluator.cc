@@ -168,6 +168,8 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
     output_tokens_total += static_cast<double>(outcome.output_tokens);
     tokens_total += outcome.input_tokens + outcome.output_tokens;
     seconds_total += generated->prefill_seconds + generated->decode_seconds;
+    summary.prefill_seconds += generated->prefill_seconds;
+    summary.decode_seconds += generated->decode_seconds;
     SF_RETURN_IF_ERROR(sink(outcome));
   }
   // The cost model over what ran: the tokens and the attention pairs the methods computed.
@@ -187,6 +189,9 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
   summary.compute_dtype = model::ComputeDTypeName(options_.dtype);
   summary.prefill_attention = model::AttentionBackendName(engine.counters().prefill_backend);
   summary.decode_attention = model::AttentionBackendName(engine.counters().decode_backend);
+  summary.attention_kernels = engine.counters().attention_kernels;
+  summary.estimation_seconds =
+      prefill_hook->estimation_seconds() + decode_hook->estimation_seconds();
   return summary;
 }
 

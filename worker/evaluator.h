@@ -51,6 +51,13 @@ struct EvalSummary {
   std::string compute_dtype;
   std::string prefill_attention;
   std::string decode_attention;
+  // Seconds per phase over the samples this attempt evaluated, the methods' estimation
+  // share, and the dense attention kernels (JobResult fields of the same names); 0 / empty:
+  // not known.
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+  double estimation_seconds = 0;
+  std::string attention_kernels;
 };
 
 // Set by the worker when the job must stop (lease lost, sweep cancelled, SIGTERM);

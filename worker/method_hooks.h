@@ -19,9 +19,13 @@ class MethodHook : public model::AttentionHook {
  public:
   // FLOPs spent choosing what to attend to / what to keep, since construction.
   double estimation_flops() const { return estimation_flops_; }
+  // Seconds spent choosing, since construction, for hooks that time their selection apart
+  // from the attention (device hooks, with CUDA events); 0 when not timed.
+  double estimation_seconds() const { return estimation_seconds_; }
 
  protected:
   double estimation_flops_ = 0;
+  double estimation_seconds_ = 0;
 };
 
 // Methods each phase can run through the engine: the registry's methods of that phase

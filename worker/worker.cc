@@ -410,6 +410,10 @@ absl::Status Worker::Close(Attempt& attempt, const absl::Status& eval_status) {
     r->set_compute_dtype(summary.compute_dtype);
     r->set_prefill_attention(summary.prefill_attention);
     r->set_decode_attention(summary.decode_attention);
+    r->set_prefill_seconds(summary.prefill_seconds);
+    r->set_decode_seconds(summary.decode_seconds);
+    r->set_estimation_seconds(summary.estimation_seconds);
+    r->set_attention_kernels(summary.attention_kernels);
     r->set_engine_version(options_.engine_version);
     r->set_git_commit(kGitCommit);
     r->set_samples_evaluated(r->n());
