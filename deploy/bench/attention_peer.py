@@ -19,6 +19,7 @@ import argparse
 import sys
 
 import torch
+import torch._dynamo
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
@@ -142,7 +143,6 @@ def main():
         return 0
     # One compiled kernel per shape and mask layout: 16 here, over dynamo's default limit of
     # 8, past which it would fall back to an eager path that materialises the scores.
-    import torch._dynamo
     for name in ("recompile_limit", "cache_size_limit"):
         if hasattr(torch._dynamo.config, name):
             setattr(torch._dynamo.config, name, 64)
