@@ -15,7 +15,9 @@ void AddWorkersCommand(CLI::App& app, Io& io, int* exit_code) {
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
-      "workers", "List workers: devices, backends, last contact, leased jobs, jobs done");
+      "workers",
+      "List workers: devices, backends, last contact, leased jobs, jobs done, Slurm job and "
+      "node");
   cmd->add_flag("--all", flags->all, "include workers not seen for 3 lease lifetimes");
   cmd->add_option("--format", flags->format, "table, csv or json")->capture_default_str();
   AddRemoteFlags(cmd, &flags->remote);
@@ -37,8 +39,8 @@ void AddWorkersCommand(CLI::App& app, Io& io, int* exit_code) {
       return;
     }
     Table table;
-    table.columns = {"worker",  "host",       "devices", "backends",
-                     "methods", "seen_s_ago", "leased",  "jobs_done"};
+    table.columns = {"worker",     "host",   "devices",   "backends",  "methods",
+                     "seen_s_ago", "leased", "jobs_done", "slurm_job", "slurm_node"};
     const int64_t now_ms = absl::ToUnixMillis(absl::Now());
     for (const v1::WorkerInfo& w : response.workers()) {
       std::string devices = w.devices().empty() ? "cpu" : "";
@@ -48,7 +50,8 @@ void AddWorkersCommand(CLI::App& app, Io& io, int* exit_code) {
       table.rows.push_back({w.worker_id(), w.hostname(), devices, absl::StrJoin(w.backends(), ","),
                             static_cast<int64_t>(w.methods_size()),
                             (now_ms - w.last_seen_unix_ms()) / 1000,
-                            absl::StrJoin(w.leased_job_keys(), ","), w.jobs_done()});
+                            absl::StrJoin(w.leased_job_keys(), ","), w.jobs_done(),
+                            w.slurm_job_id(), w.slurm_node()});
     }
     PrintTable(table, *format, io.out);
     if (*format == Format::kTable && table.rows.empty()) io.out << "(no workers)\n";

@@ -74,6 +74,10 @@ absl::Status Run(int argc, char** argv, int* exit_code) {
   app.add_option("--max-attempts", max_attempts, "failed attempts before a job is failed")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  std::string health_listen;
+  app.add_option("--health-listen", health_listen,
+                 "host:port of a second, plaintext port serving only the standard gRPC health "
+                 "service, for probes that cannot use TLS (e.g. 0.0.0.0:50052; default none)");
   app.add_option("--log-level", log_level, "debug, info, warning or error")->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -95,6 +99,7 @@ absl::Status Run(int argc, char** argv, int* exit_code) {
   sf::coordinator::ServerOptions server_options;
   server_options.listen = listen;
   server_options.tls = tls;
+  server_options.health_listen = health_listen;
   SF_ASSIGN_OR_RETURN(server_options.worker_token, ReadToken(worker_token_file));
   SF_ASSIGN_OR_RETURN(server_options.user_token, ReadToken(user_token_file));
 
@@ -115,6 +120,10 @@ absl::Status Run(int argc, char** argv, int* exit_code) {
               tls.enabled() ? (tls.client_ca.empty() ? ", TLS" : ", mutual TLS") : "");
   std::fflush(stdout);
   SF_LOG(INFO) << "listening on " << listen << " (port " << server->port() << "), db " << db;
+  if (server->health_port() != 0) {
+    SF_LOG(INFO) << "health service (plaintext) on " << health_listen << " (port "
+                 << server->health_port() << ")";
+  }
 
   // Leases also expire lazily on every call; this sweep makes expiry visible to
   // watchers when no worker calls in.

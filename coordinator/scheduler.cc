@@ -727,6 +727,13 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
     }
     caps.max_device_memory = std::max(caps.max_device_memory, d.memory_bytes());
   }
+  for (const std::string* field : {&request.slurm_job_id(), &request.slurm_node()}) {
+    if (!field->empty() && !ValidName(*field)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "slurm_job_id and slurm_node must be 1-128 characters of [A-Za-z0-9._-] (got '",
+          Truncate(*field, 128), "')"));
+    }
+  }
   caps.device_count = request.devices_size();
   caps.methods.assign(request.methods().begin(), request.methods().end());
   caps.loaded_models.assign(request.loaded_models().begin(), request.loaded_models().end());
@@ -736,6 +743,8 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
   *info.mutable_devices() = request.devices();
   *info.mutable_methods() = request.methods();
   *info.mutable_backends() = request.backends();
+  info.set_slurm_job_id(request.slurm_job_id());
+  info.set_slurm_node(request.slurm_node());
   std::string blob;
   info.SerializeToString(&blob);
   GroupCommit::Call lock(&commit_);
@@ -743,11 +752,13 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
   SF_ASSIGN_OR_RETURN(
       Statement * st,
       Stmt("INSERT INTO workers(worker_id, hostname, devices, max_device_memory, device_count, "
-           "loaded_models, engine_version, registered_ms, last_seen_ms) VALUES "
-           "(?,?,?,?,?,?,?,?,?) ON CONFLICT(worker_id) DO UPDATE SET hostname=excluded.hostname, "
-           "devices=excluded.devices, max_device_memory=excluded.max_device_memory, "
-           "device_count=excluded.device_count, loaded_models=excluded.loaded_models, "
-           "engine_version=excluded.engine_version, last_seen_ms=excluded.last_seen_ms"));
+           "loaded_models, engine_version, registered_ms, last_seen_ms, slurm_job_id, slurm_node) "
+           "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(worker_id) DO UPDATE SET "
+           "hostname=excluded.hostname, devices=excluded.devices, "
+           "max_device_memory=excluded.max_device_memory, device_count=excluded.device_count, "
+           "loaded_models=excluded.loaded_models, engine_version=excluded.engine_version, "
+           "last_seen_ms=excluded.last_seen_ms, slurm_job_id=excluded.slurm_job_id, "
+           "slurm_node=excluded.slurm_node"));
   SF_RETURN_IF_ERROR(st->Bind(1, request.worker_id())
                          .Bind(2, request.hostname())
                          .BindBlob(3, blob)
@@ -757,6 +768,8 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
                          .Bind(7, request.engine_version())
                          .Bind(8, now)
                          .Bind(9, now)
+                         .Bind(10, request.slurm_job_id())
+                         .Bind(11, request.slurm_node())
                          .Run());
   workers_[request.worker_id()] = std::move(caps);
   v1::RegisterWorkerResponse response;

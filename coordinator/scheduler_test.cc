@@ -412,6 +412,35 @@ TEST_F(SchedulerTest, Placement_WorkerMethodsRestrictJobs) {
   EXPECT_FALSE(LeaseFor("w1").has_value());
 }
 
+TEST_F(SchedulerTest, RegisterWorker_SlurmPlacement_ListedAndStoredInColumns) {
+  v1::RegisterWorkerRequest w = MakeWorker("w1");
+  w.set_slurm_job_id("4242_3");
+  w.set_slurm_node("gpu-node-07");
+  ASSERT_THAT(scheduler_->RegisterWorker(w).status(), IsOk());
+  ASSERT_THAT(scheduler_->RegisterWorker(MakeWorker("w2")).status(), IsOk());
+  auto listed = scheduler_->ListWorkers(v1::ListWorkersRequest());
+  ASSERT_THAT(listed.status(), IsOk());
+  ASSERT_EQ(listed->workers_size(), 2);
+  EXPECT_EQ(listed->workers(0).slurm_job_id(), "4242_3");
+  EXPECT_EQ(listed->workers(0).slurm_node(), "gpu-node-07");
+  EXPECT_EQ(listed->workers(1).slurm_job_id(), "");
+  // The columns are there for `sfctl query`.
+  auto db = Database::OpenReadOnly(db_.path());
+  ASSERT_THAT(db.status(), IsOk());
+  auto row = (*db)->Prepare("SELECT slurm_job_id, slurm_node FROM workers WHERE worker_id='w1'");
+  ASSERT_THAT(row.status(), IsOk());
+  ASSERT_TRUE(*(*row)->Step());
+  EXPECT_EQ((*row)->Text(0), "4242_3");
+  EXPECT_EQ((*row)->Text(1), "gpu-node-07");
+}
+
+TEST_F(SchedulerTest, RegisterWorker_BadSlurmNode_InvalidArgument) {
+  v1::RegisterWorkerRequest w = MakeWorker("w1");
+  w.set_slurm_node("node 1; DROP");
+  EXPECT_THAT(scheduler_->RegisterWorker(w).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("slurm_node")));
+}
+
 TEST_F(SchedulerTest, Resubmit_ReusesDoneJobs_ForceReruns) {
   Submit("s", {MakeJob("a"), MakeJob("b")});
   Register("w1");

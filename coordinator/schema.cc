@@ -180,6 +180,12 @@ ALTER TABLE results ADD COLUMN decode_seconds REAL NOT NULL DEFAULT 0;
 ALTER TABLE results ADD COLUMN estimation_seconds REAL NOT NULL DEFAULT 0;
 ALTER TABLE results ADD COLUMN attention_kernels TEXT NOT NULL DEFAULT '';
 )sql",
+      // 5: where a batch scheduler placed each worker (Slurm job id and node, as the
+      // worker registered them); '' outside one.
+      R"sql(
+ALTER TABLE workers ADD COLUMN slurm_job_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE workers ADD COLUMN slurm_node TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return *migrations;
 }

@@ -237,6 +237,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   server->user_service_ =
       std::make_unique<CoordinatorService>(scheduler, options.user_token, options.query_limits);
   server->worker_service_ = std::make_unique<WorkerServiceImpl>(scheduler, options.worker_token);
+  // The standard health service (grpc.health.v1) on every server built from here on.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.RegisterService(server->user_service_.get());
@@ -256,6 +258,18 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen, ": address in use or invalid"));
   }
+  if (!options.health_listen.empty()) {
+    grpc::ServerBuilder health;
+    health.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
+                            &server->health_port_);
+    server->health_server_rest_ = std::make_unique<grpc::CallbackGenericService>();
+    health.RegisterCallbackGenericService(server->health_server_rest_.get());
+    server->health_server_ = health.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options.health_listen,
+                                                 " (--health-listen): address in use or invalid"));
+    }
+  }
   return server;
 }
 
@@ -263,14 +277,24 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   scheduler_->Shutdown();
+  // Probes see NOT_SERVING while calls drain.
+  for (grpc::Server* s : {server_.get(), health_server_.get()}) {
+    if (s != nullptr && s->GetHealthCheckService() != nullptr) {
+      s->GetHealthCheckService()->Shutdown();
+    }
+  }
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  if (health_server_ != nullptr) health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
 }
 
-void CoordinatorServer::Wait() { server_->Wait(); }
+void CoordinatorServer::Wait() {
+  server_->Wait();
+  if (health_server_ != nullptr) health_server_->Wait();
+}
 
 CoordinatorServer::~CoordinatorServer() {
   Shutdown(absl::ZeroDuration());
-  server_->Wait();
+  Wait();
 }
 
 }  // namespace sf::coordinator

@@ -3,6 +3,7 @@
 #ifndef SF_COORDINATOR_SERVICE_H_
 #define SF_COORDINATOR_SERVICE_H_
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -34,6 +35,10 @@ struct ServerOptions {
   // (64 workers, long polls, group-commit waits); 32 gave +7-10 % jobs/s in
   // coordinator_bench (bench/NOTES.md).
   int max_pollers = 32;
+  // host:port of a second, plaintext server that serves only the standard gRPC health
+  // service (grpc.health.v1), for probes that cannot present TLS certificates (Kubernetes
+  // gRPC probes); "" = none. The main port serves the health service too.
+  std::string health_listen;
 };
 
 class CoordinatorService final : public v1::Coordinator::Service {
@@ -100,6 +105,8 @@ class CoordinatorServer {
   ~CoordinatorServer();
 
   int port() const { return port_; }
+  // The port of the health-only server (0 when ServerOptions::health_listen is empty).
+  int health_port() const { return health_port_; }
   // Wakes long polls and streams, then stops, waiting up to `grace` for calls.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
   void Wait();
@@ -110,7 +117,12 @@ class CoordinatorServer {
   std::unique_ptr<CoordinatorService> user_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;
+  // Answers UNIMPLEMENTED for every method of the health-only server but the health
+  // service; gRPC builds no server without at least one service of its own.
+  std::unique_ptr<grpc::CallbackGenericService> health_server_rest_;
   int port_ = 0;
+  int health_port_ = 0;
   bool shut_down_ = false;
 };
 

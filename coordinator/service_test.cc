@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
+#include "coordinator/health_check.h"
 #include "coordinator/testing/test_jobs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -52,6 +53,26 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<v1::Coordinator::Stub> user_;
   std::unique_ptr<v1::WorkerService::Stub> worker_;
 };
+
+TEST_F(ServiceTest, Health_ServingOnMainAndHealthPorts_NotAfterShutdown) {
+  ServerOptions options;
+  options.health_listen = "127.0.0.1:0";
+  Start(options);
+  ASSERT_GT(server_->health_port(), 0);
+  auto main_channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                          grpc::InsecureChannelCredentials());
+  auto health_channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->health_port()),
+                                            grpc::InsecureChannelCredentials());
+  EXPECT_THAT(CheckHealth(main_channel, "", absl::Seconds(10)), IsOk());
+  EXPECT_THAT(CheckHealth(health_channel, "", absl::Seconds(10)), IsOk());
+  // The health-only port serves nothing else.
+  auto other = v1::Coordinator::NewStub(health_channel);
+  v1::ListSweepsResponse sweeps;
+  EXPECT_EQ(other->ListSweeps(Ctx().get(), v1::ListSweepsRequest(), &sweeps).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  server_->Shutdown(absl::ZeroDuration());
+  EXPECT_FALSE(CheckHealth(health_channel, "", absl::Seconds(2)).ok());
+}
 
 TEST_F(ServiceTest, FullJobLifecycle_OverGrpc) {
   Start();

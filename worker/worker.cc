@@ -120,6 +120,8 @@ absl::Status Worker::Register() {
   for (const std::string& m : evaluator_->Methods()) request.add_methods(m);
   for (const std::string& b : evaluator_->Backends()) request.add_backends(b);
   request.set_engine_version(options_.engine_version);
+  request.set_slurm_job_id(options_.slurm_job_id);
+  request.set_slurm_node(options_.slurm_node);
   while (true) {
     if (stopping()) return absl::CancelledError("stopping");
     absl::StatusOr<v1::RegisterWorkerResponse> r = client_->RegisterWorker(request);

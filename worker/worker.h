@@ -27,6 +27,9 @@ struct WorkerOptions {
   std::string hostname;
   std::vector<v1::Device> devices;
   std::string engine_version;
+  // Where a batch scheduler placed this worker (Slurm job id and node); empty outside one.
+  std::string slurm_job_id;
+  std::string slurm_node;
   // How long one Lease long poll may wait on the server.
   absl::Duration lease_wait = absl::Seconds(10);
   // Backoff between failed calls (coordinator down or restarting), doubling to the cap.

@@ -3,15 +3,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/version.h"
 #include "coordinator/client.h"
+#include "coordinator/health_check.h"
 #include "kernels/device.h"
 #include "worker/outbox.h"
 #include "worker/worker.h"
@@ -26,7 +29,37 @@ std::string Hostname() {
   return name;
 }
 
+// Exit code of `sf-worker --health`: 0 when the coordinator's health service answers
+// SERVING within `timeout_s`.
+int CheckCoordinatorHealth(const sf::ConnectionOptions& connection, double timeout_s) {
+  absl::Status status =
+      sf::CheckHealth(sf::MakeCoordinatorChannel(connection), "", absl::Seconds(timeout_s));
+  if (!status.ok()) {
+    std::cerr << "sf-worker: coordinator " << connection.address
+              << " is not serving: " << status.message() << "\n";
+    return 1;
+  }
+  std::cout << "sf-worker: coordinator " << connection.address << " is serving\n";
+  return 0;
+}
+
 }  // namespace
+
+SlurmPlacement SlurmPlacementFromEnvironment(
+    const std::function<const char*(const char*)>& getenv) {
+  auto read = [&getenv](const char* name) {
+    const char* value = getenv(name);
+    return std::string(value == nullptr ? "" : value);
+  };
+  SlurmPlacement placement;
+  const std::string array_job = read("SLURM_ARRAY_JOB_ID");
+  const std::string array_task = read("SLURM_ARRAY_TASK_ID");
+  placement.job_id = !array_job.empty() && !array_task.empty()
+                         ? absl::StrCat(array_job, "_", array_task)
+                         : read("SLURM_JOB_ID");
+  placement.node = read("SLURMD_NODENAME");
+  return placement;
+}
 
 absl::StatusOr<std::vector<v1::Device>> LocalDevices() {
   SF_ASSIGN_OR_RETURN(std::vector<DeviceInfo> found, ListDevices());
@@ -44,6 +77,8 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   std::string coordinator, token_file, worker_id, outbox_path, on_term = "release", log_level;
   int64_t max_jobs = 0;
   double lease_wait_s = 10;
+  bool health = false;
+  double health_timeout_s = 5;
   sf::TlsClientFiles tls;
   CLI::App app(
       "sf-worker: leases jobs from an sf-coordinator, evaluates them and reports every\n"
@@ -71,6 +106,13 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   app.add_option("--max-jobs", max_jobs, "exit after this many leases (0 = run until stopped)");
   app.add_option("--lease-wait", lease_wait_s, "seconds one Lease long poll may wait");
   app.add_option("--log-level", log_level, "debug, info, warning or error");
+  app.add_flag("--health", health,
+               "only check that the coordinator (--coordinator, with the TLS flags) answers "
+               "the standard gRPC health check as serving, then exit: 0 serving, 1 not");
+  app.add_option("--health-timeout", health_timeout_s,
+                 "seconds --health waits for the coordinator to answer")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (!log_level.empty()) {
@@ -80,6 +122,17 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
       return 2;
     }
     sf::SetMinLogLevel(level);
+  }
+  if (health) {
+    auto credentials = sf::MakeChannelCredentials(tls);
+    if (!credentials.ok()) {
+      std::cerr << "sf-worker: " << credentials.status().message() << "\n";
+      return 2;
+    }
+    sf::ConnectionOptions connection;
+    connection.address = sf::ResolveCoordinatorAddress(coordinator);
+    connection.credentials = *credentials;
+    return CheckCoordinatorHealth(connection, health_timeout_s);
   }
   absl::StatusOr<std::string> token = sf::ReadTokenFile(token_file);
   if (!token.ok()) {
@@ -117,6 +170,9 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   options.engine_version = sf::kEngineVersion;
   options.lease_wait = absl::Seconds(lease_wait_s);
   options.max_jobs = max_jobs;
+  const SlurmPlacement slurm = SlurmPlacementFromEnvironment(&std::getenv);
+  options.slurm_job_id = slurm.job_id;
+  options.slurm_node = slurm.node;
   std::vector<std::string> backends = {"cpu"};
   absl::StatusOr<std::vector<sf::v1::Device>> devices = LocalDevices();
   if (devices.ok()) {
@@ -149,7 +205,10 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
     }
   });
   SF_LOG(INFO) << "sf-worker " << worker_id << ": coordinator " << connection.address << ", outbox "
-               << outbox_path << ", " << options.devices.size() << " device(s)";
+               << outbox_path << ", " << options.devices.size() << " device(s)"
+               << (slurm.job_id.empty()
+                       ? ""
+                       : absl::StrCat(", Slurm job ", slurm.job_id, " on ", slurm.node));
   absl::Status status = worker.Run();
   pthread_kill(signal_thread.native_handle(), SIGUSR1);
   signal_thread.join();

@@ -29,8 +29,19 @@ struct WorkerMainHooks {
 // CUDA or on a machine without a GPU); an error when listing them failed.
 absl::StatusOr<std::vector<v1::Device>> LocalDevices();
 
+// Where Slurm placed this process, read through `getenv` (null = unset): the job id as
+// squeue shows it ("<SLURM_ARRAY_JOB_ID>_<SLURM_ARRAY_TASK_ID>" for an array task, else
+// SLURM_JOB_ID) and SLURMD_NODENAME. Both empty outside Slurm.
+struct SlurmPlacement {
+  std::string job_id;
+  std::string node;
+};
+SlurmPlacement SlurmPlacementFromEnvironment(const std::function<const char*(const char*)>& getenv);
+
 // Parses argv and runs a worker until SIGTERM/SIGINT or --max-jobs; returns the exit
-// code (0 after a clean stop, 1 when the outbox fails, 2 for bad flags).
+// code (0 after a clean stop, 1 when the outbox fails, 2 for bad flags). With --health
+// it only asks the coordinator's health service and exits: 0 when it is serving, 1 when
+// not or unreachable.
 int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks);
 
 }  // namespace sf::worker

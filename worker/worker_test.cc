@@ -116,6 +116,19 @@ TEST_F(WorkerTest, Run_RegistersDevicesAndCapabilities) {
   EXPECT_EQ(reg.engine_version(), "sf-engine-test");
 }
 
+TEST_F(WorkerTest, Run_UnderSlurm_RegistersJobIdAndNode) {
+  options_.max_jobs = 1;
+  options_.slurm_job_id = "77_1";
+  options_.slurm_node = "node3";
+  client_.Mutate([](State& s) { s.queued.push_back(FakeWorkerClient::MakeLease("t", "k", 1)); });
+  MakeWorker();
+  ASSERT_THAT(worker_->Run(), IsOk());
+  const auto reg =
+      client_.Inspect<v1::RegisterWorkerRequest>([](const State& s) { return s.registers.at(0); });
+  EXPECT_EQ(reg.slurm_job_id(), "77_1");
+  EXPECT_EQ(reg.slurm_node(), "node3");
+}
+
 TEST_F(WorkerTest, Run_Lease_ReportsEverySampleThenCompletes) {
   options_.max_jobs = 1;
   client_.Mutate([](State& s) { s.queued.push_back(FakeWorkerClient::MakeLease("t", "k", 6)); });
