@@ -19,6 +19,7 @@ packages=(
   openssl              # CLI for tests/data/tls/make_test_certs.sh (test certificates)
   gnuplot-nox          # analysis plots (PNG/SVG)
   wamerican            # English word list for task generators
+  munge slurmctld slurmd slurm-client  # a single-node Slurm for tests/slurm_test.cc
 )
 
 missing=()
