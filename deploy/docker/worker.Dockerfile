@@ -13,7 +13,7 @@ ADD https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/cud
 RUN dpkg -i /tmp/cuda-keyring.deb \
  && apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-      cuda-nvcc-${CUDA_VERSION_DASHED} cuda-cudart-dev-${CUDA_VERSION_DASHED} \
+      cuda-nvcc-${CUDA_VERSION_DASHED} cuda-cudart-dev-${CUDA_VERSION_DASHED} cuda-cccl-${CUDA_VERSION_DASHED} \
       libcublas-dev-${CUDA_VERSION_DASHED} \
  && bash deploy/install-deps.sh \
  && cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSF_WITH_CUDA=ON \
