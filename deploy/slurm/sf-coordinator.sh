@@ -33,6 +33,10 @@ for who in worker user; do
   fi
 done
 
+# Every worker holds one connection, so one file descriptor, open: lift the soft limit
+# (often 1,024) to the hard one for clusters of more than a few hundred GPUs.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 args=(--db "$state/coordinator.db" --listen "$listen"
       --worker-token-file "$state/worker.token" --user-token-file "$state/user.token")
 if [[ -n ${SF_TLS_CERT:-} || -n ${SF_TLS_KEY:-} ]]; then
