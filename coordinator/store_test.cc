@@ -38,6 +38,46 @@ TEST(SchemaTest, Migrate_NewerDatabase_FailedPrecondition) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("newer")));
 }
 
+// A database written by a build that knew migrations 1-4 (per-phase seconds in results,
+// no Slurm placement in workers) keeps its rows and gains migration 5's columns.
+TEST(SchemaTest, Migrate_Version4Database_AddsSlurmColumnsKeepsWorkers) {
+  testing::TempDb path;
+  {
+    auto db = Database::OpenWriter(path.path());
+    ASSERT_THAT(db.status(), IsOk());
+    ASSERT_THAT(Migrate(db->get()), IsOk());
+    // Back to version 4's layout: migration 5 only added these two columns.
+    for (const char* sql : {"ALTER TABLE workers DROP COLUMN slurm_job_id",
+                            "ALTER TABLE workers DROP COLUMN slurm_node",
+                            "DELETE FROM schema_version WHERE version = 5",
+                            "INSERT INTO workers(worker_id, hostname, devices, max_device_memory, "
+                            "device_count, registered_ms, last_seen_ms) "
+                            "VALUES ('w1', 'h', x'', 1, 1, 7, 7)"}) {
+      ASSERT_THAT((*db)->Exec(sql), IsOk()) << sql;
+    }
+    auto version = SchemaVersion(db->get());
+    ASSERT_THAT(version.status(), IsOk());
+    ASSERT_EQ(*version, 4);
+    // Migration 4's columns are there before the upgrade.
+    ASSERT_THAT((*db)->Prepare("SELECT prefill_seconds, attention_kernels FROM results").status(),
+                IsOk());
+  }
+  auto db = Database::OpenWriter(path.path());
+  ASSERT_THAT(db.status(), IsOk());
+  ASSERT_THAT(Migrate(db->get()), IsOk());
+  auto version = SchemaVersion(db->get());
+  ASSERT_THAT(version.status(), IsOk());
+  EXPECT_EQ(*version, CurrentSchemaVersion());
+  auto row =
+      (*db)->Prepare("SELECT worker_id, last_seen_ms, slurm_job_id, slurm_node FROM workers");
+  ASSERT_THAT(row.status(), IsOk());
+  ASSERT_TRUE(*(*row)->Step());
+  EXPECT_EQ((*row)->Text(0), "w1");
+  EXPECT_EQ((*row)->Int(1), 7);
+  EXPECT_EQ((*row)->Text(2), "");
+  EXPECT_EQ((*row)->Text(3), "");
+}
+
 TEST(SchemaTest, Wal_Enabled) {
   testing::TempDb path;
   auto db = Database::OpenWriter(path.path());
