@@ -4,7 +4,8 @@
 // CPU workers (sf-test-worker, sf-worker with the deterministic test evaluator). Midway
 // one allocation is scancel'd and one array task is requeued; the sweep must still finish
 // with every job's samples stored exactly once, the cancelled workers' jobs released as
-// preemptions (no failed attempt), and every worker listed with its Slurm job and node.
+// preemptions (no failed attempt), and every worker listed with its Slurm job and node
+// (ListWorkers, and the sfctl binary's `workers` table).
 // Skips (with the reason) only when Slurm cannot be started on this machine.
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cli/progress.h"
 #include "cli/remote.h"
@@ -115,7 +117,8 @@ class SlurmTest : public ::testing::Test {
     ASSERT_GT(port_, 0) << "sf-coordinator did not start; see " << (dir_ / "coordinator.log");
     db_ = (state / "coordinator.db").string();
     worker_token_ = (state / "worker.token").string();
-    auto user_token = ReadTokenFile((state / "user.token").string());
+    user_token_file_ = (state / "user.token").string();
+    auto user_token = ReadTokenFile(user_token_file_);
     ASSERT_THAT(user_token, IsOk());
     ConnectionOptions c;
     c.address = absl::StrCat("127.0.0.1:", port_);
@@ -193,7 +196,7 @@ class SlurmTest : public ::testing::Test {
   std::vector<std::string> jobs_;
   std::unique_ptr<Process> coordinator_;
   int port_ = 0;
-  std::string db_, worker_token_;
+  std::string db_, worker_token_, user_token_file_;
   std::unique_ptr<cli::Remote> remote_;
 };
 
@@ -228,6 +231,25 @@ TEST_F(SlurmTest, SbatchWorkers_ScancelAndRequeueMidway_EveryJobDoneOnce) {
     EXPECT_TRUE(expected_jobs.contains(w.slurm_job_id())) << id << ": " << w.slurm_job_id();
     EXPECT_EQ(w.slurm_node(), host) << id;
     EXPECT_TRUE(absl::StartsWith(id, absl::StrCat("slurm-", w.slurm_job_id(), "-"))) << id;
+  }
+  // `sfctl workers` (the real binary) shows each worker's Slurm job id and node.
+  std::string listed;
+  ASSERT_EQ(Shell(absl::StrCat(SF_SFCTL_BIN, " workers --format csv --coordinator 127.0.0.1:",
+                               port_, " --token-file ", user_token_file_),
+                  &listed),
+            0)
+      << listed;
+  const std::vector<std::string> lines = absl::StrSplit(listed, '\n');
+  EXPECT_TRUE(absl::StartsWith(lines[0], "worker,")) << listed;
+  EXPECT_TRUE(absl::EndsWith(lines[0], ",slurm_job,slurm_node")) << listed;
+  for (const auto& [id, w] : workers) {
+    bool row_found = false;
+    for (const std::string& line : lines) {
+      if (!absl::StartsWith(line, id + ",")) continue;
+      row_found = true;
+      EXPECT_TRUE(absl::EndsWith(line, absl::StrCat(",", w.slurm_job_id(), ",", host))) << line;
+    }
+    EXPECT_TRUE(row_found) << id << " not in sfctl workers:\n" << listed;
   }
 
   // Cancel the two-worker allocation while it holds a lease: Slurm sends SIGTERM, the
