@@ -81,9 +81,8 @@ int WorkerMain(int argc, char** argv, const WorkerMainHooks& hooks) {
   double health_timeout_s = 5;
   sf::TlsClientFiles tls;
   CLI::App app(
-      "sf-worker: leases jobs from an sf-coordinator, evaluates them and reports every\n"
-      "sample through a local SQLite outbox (re-sent after a crash). This build has no\n"
-      "model engine yet: it refuses every job with a clear, permanent error.",
+      "sf-worker: leases jobs from an sf-coordinator, evaluates them with the model engine\n"
+      "and reports every sample through a local SQLite outbox (re-sent after a crash).",
       "sf-worker");
   if (!hooks.description.empty()) app.description(hooks.description);
   if (hooks.add_flags) hooks.add_flags(app);
