@@ -80,6 +80,8 @@ class Process {
   void Signal(int sig) {
     if (pid_ > 0) kill(pid_, sig);
   }
+  // The child's process id while it runs (for /proc), -1 after Wait().
+  pid_t pid() const { return pid_; }
   // Waits for exit; returns the exit code, 128 + signal for a signal, -1 if not started.
   int Wait() {
     if (pid_ <= 0) return exit_code_;
