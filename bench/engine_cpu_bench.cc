@@ -1,11 +1,10 @@
 // CPU backend prefill throughput against the machine's GEMM rate: builds a ~10M
-// parameter Llama-shaped model, times a prefill of --tokens tokens, then times Eigen
-// GEMMs of the same shapes (the linear layers, and QK^T / PV of causal attention
-// counted at half) split over the same number of threads. The engine should take at
-// most 2x the GEMM time.
+// parameter Llama-shaped model, times a prefill of --tokens tokens, then times the
+// engine's GEMM backend (worker/model/gemm.h) on the same shapes (the linear layers, and QK^T / PV
+// of causal attention counted at half) split over the same number of threads. The engine should
+// take at most 2x the GEMM time.
 //
 //   engine_cpu_bench [--tokens 4096] [--threads N] [--repeats 2]
-#include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,11 +16,11 @@
 #include <vector>
 
 #include "worker/model/engine.h"
+#include "worker/model/gemm.h"
 #include "worker/model/tiny_model.h"
 
 namespace {
 
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
@@ -31,7 +30,10 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 // Time of Y[m][n] = X[m][k] W[n][k]^T with rows of X split over `threads` threads:
 // the best of `repeats` runs.
 double TimeGemm(int64_t m, int64_t k, int64_t n, int threads, int repeats) {
-  RowMatrix x = RowMatrix::Random(m, k), w = RowMatrix::Random(n, k), y(m, n);
+  std::vector<float> x(static_cast<size_t>(m * k)), w(static_cast<size_t>(n * k)),
+      y(static_cast<size_t>(m * n));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 13) * 0.01f;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 7) * 0.01f;
   double best = 1e30;
   for (int r = 0; r < repeats; ++r) {
     const auto start = Clock::now();
@@ -41,7 +43,8 @@ double TimeGemm(int64_t m, int64_t k, int64_t n, int threads, int repeats) {
       const int64_t r0 = t * chunk, r1 = std::min(m, r0 + chunk);
       if (r0 >= r1) break;
       pool.emplace_back([&, r0, r1] {
-        y.middleRows(r0, r1 - r0).noalias() = x.middleRows(r0, r1 - r0) * w.transpose();
+        sf::model::GemmNT(r1 - r0, n, k, x.data() + r0 * k, k, w.data(), k, y.data() + r0 * n, n,
+                          /*accumulate=*/false);
       });
     }
     for (auto& t : pool) t.join();
@@ -129,9 +132,10 @@ int main(int argc, char** argv) {
   std::printf("engine_cpu_bench: %s, %lld parameters, %lld tokens, %d threads\n",
               (*engine)->BackendName().c_str(), static_cast<long long>(c.NumParameters()),
               static_cast<long long>(tokens), threads);
+  std::printf("GEMM backend: %s\n", sf::model::GemmBackendName().c_str());
   std::printf("%-34s %10s %12s\n", "what", "seconds", "GFLOP/s");
   std::printf("%-34s %10.3f %12.1f\n", "engine prefill", engine_best, flops / engine_best / 1e9);
-  std::printf("%-34s %10.3f %12.1f\n", "Eigen GEMMs of the same shapes", gemm, flops / gemm / 1e9);
+  std::printf("%-34s %10.3f %12.1f\n", "GEMMs of the same shapes", gemm, flops / gemm / 1e9);
   std::printf("%-34s %10.2f\n", "ratio engine / GEMM (target <= 2)", engine_best / gemm);
   std::printf("%-34s %10.1f\n", "engine prefill tokens/s", n / engine_best);
   std::printf("%-34s %10.1f\n", "engine decode tokens/s (after L)", kDecodeSteps / decode_seconds);

@@ -10,7 +10,8 @@ packages=(
   libabsl-dev libyaml-cpp-dev libsqlite3-dev sqlite3                      # core
   libgtest-dev libgmock-dev                                               # tests
   clang-format         # the clang_format test: sources match .clang-format
-  libeigen3-dev        # CPU engine GEMMs
+  libeigen3-dev        # CPU reference kernels, benches
+  libopenblas-dev      # CPU engine GEMMs (AVX2/AVX-512 kernels chosen at run time)
   libpcre2-dev         # tokenizer pre-tokenizer regexes (Unicode classes, lookahead)
   libutf8proc-dev      # NFC normalisation for the tokenizer
   nlohmann-json3-dev   # config.json, tokenizer.json, safetensors headers

@@ -1,20 +1,15 @@
 #include "worker/model/attention.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "worker/model/gemm.h"
 
 namespace sf::model {
 namespace {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstStridedMap =
-    Eigen::Map<const RowMatrix, Eigen::Unaligned, Eigen::OuterStride<Eigen::Dynamic>>;
-using StridedMap = Eigen::Map<RowMatrix, Eigen::Unaligned, Eigen::OuterStride<Eigen::Dynamic>>;
 
 // Query rows per tile: big enough for GEMM efficiency, small enough that the score
 // tile (block x keys) stays in cache-friendly sizes.
@@ -72,12 +67,8 @@ absl::Status DenseAttention::Attend(const AttentionCall& call, AttentionStats* s
       const int rows = std::min(kQueryBlock, call.num_queries - q0);
       const int64_t keys = before + q0 + rows;  // keys visible to the block's last row
       scores.resize(static_cast<size_t>(rows) * keys);
-      ConstStridedMap q(call.q + q0 * call.q_row_stride + qh * d, rows, d,
-                        Eigen::OuterStride<Eigen::Dynamic>(call.q_row_stride));
-      Eigen::Map<const RowMatrix> k(call.cache->keys(call.layer, kvh), keys, d);
-      Eigen::Map<const RowMatrix> v(call.cache->values(call.layer, kvh), keys, d);
-      Eigen::Map<RowMatrix> s(scores.data(), rows, keys);
-      s.noalias() = q * k.transpose();
+      GemmNT(rows, keys, d, call.q + q0 * call.q_row_stride + qh * d, call.q_row_stride,
+             call.cache->keys(call.layer, kvh), d, scores.data(), keys, /*accumulate=*/false);
       for (int r = 0; r < rows; ++r) {
         float* row = scores.data() + static_cast<int64_t>(r) * keys;
         const int64_t visible = before + q0 + r + 1;
@@ -95,9 +86,8 @@ absl::Status DenseAttention::Attend(const AttentionCall& call, AttentionStats* s
         for (int64_t c = 0; c < visible; ++c) row[c] *= inv;
         std::fill(row + visible, row + keys, 0.0f);
       }
-      StridedMap o(call.out + q0 * call.out_row_stride + qh * d, rows, d,
-                   Eigen::OuterStride<Eigen::Dynamic>(call.out_row_stride));
-      o.noalias() = s * v;
+      GemmNN(rows, d, keys, scores.data(), keys, call.cache->values(call.layer, kvh), d,
+             call.out + q0 * call.out_row_stride + qh * d, call.out_row_stride);
     }
   });
   const double pairs = DensePairs(call);

@@ -1,7 +1,6 @@
 // The CPU backend: float32 weights (converted from bf16/fp16 at load time), one
-// forward pass for any number of new tokens, linear layers as Eigen GEMMs split over
+// forward pass for any number of new tokens, linear layers as OpenBLAS GEMMs split over
 // a thread pool, attention through the AttentionHook of the phase.
-#include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -12,14 +11,13 @@
 #include "common/status.h"
 #include "worker/model/engine.h"
 #include "worker/model/forward_engine.h"
+#include "worker/model/gemm.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/thread_pool.h"
 #include "worker/model/weights.h"
 
 namespace sf::model {
 namespace {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 class CpuEngine : public ForwardEngine {
  public:
@@ -62,34 +60,25 @@ class CpuEngine : public ForwardEngine {
   // are many (prefill); output columns when there are few (decode).
   void MatMul(const Linear& lin, const float* weight, const float* x, int64_t n, float* y,
               bool accumulate) {
-    Eigen::Map<const RowMatrix> X(x, n, lin.in);
-    Eigen::Map<const RowMatrix> W(weight, lin.out, lin.in);
-    Eigen::Map<RowMatrix> Y(y, n, lin.out);
     const int threads = pool_.num_threads();
     auto bias_rows = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
       if (lin.bias.empty()) return;
       for (int64_t r = r0; r < r1; ++r) {
-        for (int64_t c = c0; c < c1; ++c) Y(r, c) += lin.bias[static_cast<size_t>(c)];
+        for (int64_t c = c0; c < c1; ++c) y[r * lin.out + c] += lin.bias[static_cast<size_t>(c)];
       }
     };
     if (n >= 16 * threads) {
       const int64_t grain = std::max<int64_t>(16, (n + 4 * threads - 1) / (4 * threads));
       pool_.ParallelFor(n, grain, [&](int64_t r0, int64_t r1) {
-        if (accumulate) {
-          Y.middleRows(r0, r1 - r0).noalias() += X.middleRows(r0, r1 - r0) * W.transpose();
-        } else {
-          Y.middleRows(r0, r1 - r0).noalias() = X.middleRows(r0, r1 - r0) * W.transpose();
-        }
+        GemmNT(r1 - r0, lin.out, lin.in, x + r0 * lin.in, lin.in, weight, lin.in, y + r0 * lin.out,
+               lin.out, accumulate);
         bias_rows(r0, r1, 0, lin.out);
       });
     } else {
       const int64_t grain = std::max<int64_t>(64, (lin.out + 4 * threads - 1) / (4 * threads));
       pool_.ParallelFor(lin.out, grain, [&](int64_t c0, int64_t c1) {
-        if (accumulate) {
-          Y.middleCols(c0, c1 - c0).noalias() += X * W.middleRows(c0, c1 - c0).transpose();
-        } else {
-          Y.middleCols(c0, c1 - c0).noalias() = X * W.middleRows(c0, c1 - c0).transpose();
-        }
+        GemmNT(n, c1 - c0, lin.in, x, lin.in, weight + c0 * lin.in, lin.in, y + c0, lin.out,
+               accumulate);
         bias_rows(0, n, c0, c1);
       });
     }

@@ -116,7 +116,7 @@ class Engine {
 absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const std::string& model_dir,
                                                      const EngineOptions& options);
 
-// The CPU backend: weights converted to float32 at load time, Eigen GEMMs split over
+// The CPU backend: weights converted to float32 at load time, OpenBLAS GEMMs split over
 // a thread pool.
 absl::StatusOr<std::unique_ptr<Engine>> CreateCpuEngine(const std::string& model_dir,
                                                         const EngineOptions& options);
