@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "cli/tasks_dump.h"
 #include "common/status.h"
 #include "tasks/task.h"
 #include "worker/model/tokenizer.h"
@@ -51,16 +52,19 @@ struct PreviewArgs {
   bool full = false;
 };
 
+// The tokenizer.json that --tokenizer or --model names; exactly one of them.
+absl::StatusOr<std::string> TokenizerPath(const std::string& tokenizer, const std::string& model) {
+  if (tokenizer.empty() == model.empty()) {
+    return absl::InvalidArgumentError("give exactly one of --tokenizer FILE or --model DIR");
+  }
+  return tokenizer.empty() ? (std::filesystem::path(model) / "tokenizer.json").string() : tokenizer;
+}
+
 absl::Status Preview(const PreviewArgs& a, const TokenizerOpener& open, Io& io) {
   SF_ASSIGN_OR_RETURN(const tasks::TaskInfo* info, tasks::FindTask(a.task));
   SF_ASSIGN_OR_RETURN(ParamMap given, tasks::ParseParamStrings(*info, a.params));
   SF_ASSIGN_OR_RETURN(std::unique_ptr<tasks::Task> task, tasks::CreateTask(a.task, given));
-  if (a.tokenizer.empty() == a.model.empty()) {
-    return absl::InvalidArgumentError("give exactly one of --tokenizer FILE or --model DIR");
-  }
-  const std::string path = a.tokenizer.empty()
-                               ? (std::filesystem::path(a.model) / "tokenizer.json").string()
-                               : a.tokenizer;
+  SF_ASSIGN_OR_RETURN(std::string path, TokenizerPath(a.tokenizer, a.model));
   SF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, open(path));
   tasks::PromptBudget budget{a.length, a.template_overhead, a.answer_reserve};
   SF_ASSIGN_OR_RETURN(tasks::Sample s, task->Generate(*tok, budget, a.seed, a.index));
@@ -83,10 +87,33 @@ absl::Status Preview(const PreviewArgs& a, const TokenizerOpener& open, Io& io) 
   return absl::OkStatus();
 }
 
+absl::Status Dump(const DumpArgs& a, const TokenizerOpener& open, Io& io) {
+  SF_RETURN_IF_ERROR(CheckDumpSeeds(a.request));
+  SF_ASSIGN_OR_RETURN(std::string path, DumpTokenizerPath(a));
+  SF_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tok, open(path));
+  SF_ASSIGN_OR_RETURN(std::string summary, WriteDump(a, *tok, io.out));
+  // With --output - the samples are stdout; the summary goes beside them on stderr.
+  (a.output == "-" ? io.err : io.out) << summary << "\n";
+  return absl::OkStatus();
+}
+
+void AddDumpCommand(CLI::App& cmd, Io& io, int* exit_code, const TokenizerOpener& open) {
+  auto args = std::make_shared<DumpArgs>();
+  CLI::App* dump = cmd.add_subcommand(
+      "dump",
+      "Write training samples as JSON Lines (prompt, answers, gold, completion, metadata; "
+      "token ids with --ids). Sample seeds (seed + index) below 2^32 belong to evaluation "
+      "and are refused, as are the QA tasks (their questions are the evaluation's)");
+  AddDumpOptions(*dump, *args);
+  dump->callback(
+      [&io, exit_code, args, open] { *exit_code = ReportStatus(Dump(*args, open, io), io); });
+}
+
 }  // namespace
 
 void AddTasksCommandWithOpener(CLI::App& app, Io& io, int* exit_code, TokenizerOpener open) {
-  CLI::App* cmd = app.add_subcommand("tasks", "List the evaluation tasks or preview a sample");
+  CLI::App* cmd = app.add_subcommand(
+      "tasks", "List the evaluation tasks, preview a sample or dump training samples");
   cmd->require_subcommand(1);
   CLI::App* list = cmd->add_subcommand("list", "List the tasks with their parameters and defaults");
   list->callback([&io, exit_code] {
@@ -119,6 +146,7 @@ void AddTasksCommandWithOpener(CLI::App& app, Io& io, int* exit_code, TokenizerO
   preview->add_flag("--full", args->full, "Print the whole prompt instead of the context ends");
   preview->callback(
       [&io, exit_code, args, open] { *exit_code = ReportStatus(Preview(*args, open, io), io); });
+  AddDumpCommand(*cmd, io, exit_code, open);
 }
 
 void AddTasksCommand(CLI::App& app, Io& io, int* exit_code) {

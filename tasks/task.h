@@ -101,6 +101,12 @@ class Task {
   virtual ScoreResult Score(const Sample& sample, absl::string_view prediction) const = 0;
 };
 
+// Sample seeds (run seed + sample index, what a sample is a function of) below this are
+// evaluation's: sweeps run with small seeds (the spec's default is 0, the study's 43) and
+// a few thousand samples at most. Training data (`sfctl tasks dump`) starts here, so no
+// trained model has seen a sample that a sweep scores.
+inline constexpr uint64_t kFirstTrainingSeed = uint64_t{1} << 32;
+
 // Every registered task, in the study's order.
 const std::vector<TaskInfo>& AllTasks();
 // NotFound (listing the known names) for an unknown task.
