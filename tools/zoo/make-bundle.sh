@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Packs the zoo's GPU run into a self-contained folder: sf-tasks-dump with the shared
+# libraries it needs (the GPU host has no abseil, PCRE2 or utf8proc), the tokenizer, the
+# Python recipe and run.sh (tools/zoo/run-gpu.sh). Build sf-tasks-dump first.
+#   tools/zoo/make-bundle.sh BUILD_DIR TOKENIZER_DIR DEST
+set -euo pipefail
+build=${1:?usage: make-bundle.sh BUILD_DIR TOKENIZER_DIR DEST}
+tok=${2:?usage: make-bundle.sh BUILD_DIR TOKENIZER_DIR DEST}
+dest=${3:?usage: make-bundle.sh BUILD_DIR TOKENIZER_DIR DEST}
+here=$(cd "$(dirname "$0")" && pwd)
+exe=$build/cli/sf-tasks-dump
+[[ -x $exe ]] || { echo "make-bundle: $exe is missing; build the sf-tasks-dump target" >&2; exit 1; }
+[[ -f $tok/tokenizer.json ]] || { echo "make-bundle: no tokenizer.json in $tok" >&2; exit 1; }
+rm -rf "$dest"
+mkdir -p "$dest/bin" "$dest/lib" "$dest/tokenizer"
+strip --strip-debug -o "$dest/bin/sf-tasks-dump" "$exe"
+ldd "$exe" | awk '/=> \//{print $3}' | while read -r lib; do
+  case "$(basename "$lib")" in
+    libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libgcc_s*|libstdc++*) ;;
+    *) cp -L "$lib" "$dest/lib/" ;;
+  esac
+done
+strip --strip-unneeded "$dest"/lib/*.so* 2>/dev/null || true
+cp "$tok/tokenizer.json" "$tok/tokenizer_config.json" "$dest/tokenizer/"
+cp "$here/zoo_model.py" "$here/train.py" "$here/eval_hf.py" "$dest/"
+cp "$here/run-gpu.sh" "$dest/run.sh"
+chmod +x "$dest/run.sh"
+echo "make-bundle: $dest ($(du -sh "$dest" | cut -f1))"
