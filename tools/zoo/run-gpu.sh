@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Trains and evaluates the zoo on a GPU host with torch and transformers (no build
-# dependencies): run from a folder made by tools/zoo/make-bundle.sh. Writes two files to
-# $OUT: zoo-run.log (everything) and zoo-models.tar.gz (the models in Hugging Face format,
-# each with train_log.json and reference.json, plus eval.json); prints a short summary.
-#   OUT=/some/dir ./run.sh            (ZOO_SIZES, ZOO_SCALE=0.1 for a smoke test)
+# dependencies): the run.sh of a folder made by tools/zoo/make-bundle.sh, callable from
+# any working folder. Writes to $OUT: zoo-run.log (everything) and the models in Hugging
+# Face format (each with train_log.json and reference.json, plus eval.json) as
+# zoo-models.tar.gz cut into 15 MiB parts zoo-models.tar.gz.part-00, -01, ... (a device
+# hands back at most 8 files of at most 16 MiB); prints a short summary. Put the parts
+# together with `cat zoo-models.tar.gz.part-* > zoo-models.tar.gz` and check the sha256
+# that the log and the summary give.
+#   OUT=/some/dir /path/to/bundle/run.sh     (ZOO_SIZES, ZOO_SCALE=0.1 for a smoke test)
 set -uo pipefail
-cd "$(dirname "$0")"
+OUT=${OUT:?set OUT to the results folder}
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+cd "$(dirname "${BASH_SOURCE[0]}")" || exit 1
 export LD_LIBRARY_PATH=$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
-OUT=${OUT:?set OUT to the results folder}
-mkdir -p "$OUT"
 LOG=$OUT/zoo-run.log
 WORK=$(mktemp -d /tmp/zoo-work.XXXXXX)
 SIZES=${ZOO_SIZES:-zoo-xs:35,zoo-s:55,zoo-m:90,zoo-l:170}
@@ -78,7 +82,12 @@ if [[ -n $models ]]; then
   say "eval: rc=$? in $(($(date +%s) - t0))s (tf_exact: whole completion argmax-right; gen_found: answers in greedy output)"
   cat "$WORK/eval.txt" >>"$LOG"
   awk '{printf "%s%s", $0, (NR % 2 ? "  |  " : "\n")} END {print ""}' "$WORK/eval.txt"
-  tar -C "$WORK" -czf "$OUT/zoo-models.tar.gz" models
-  say "out: zoo-models.tar.gz $(du -h "$OUT/zoo-models.tar.gz" | cut -f1)"
+  tar -C "$WORK" -czf "$WORK/zoo-models.tar.gz" models
+  sum=$(sha256sum "$WORK/zoo-models.tar.gz" | cut -d' ' -f1)
+  split -b 15M -d "$WORK/zoo-models.tar.gz" "$OUT/zoo-models.tar.gz.part-"
+  parts=$(ls "$OUT"/zoo-models.tar.gz.part-* | wc -l)
+  say "out: zoo-models.tar.gz $(du -h "$WORK/zoo-models.tar.gz" | cut -f1) in $parts parts, sha256 $sum"
+  # The log is the eighth file at most.
+  ((parts <= 7)) || say "out: WARNING: $parts parts; a device returns 8 files at most"
 fi
 rm -rf "$WORK"
