@@ -7,7 +7,9 @@ the CI test (tests/zoo_score_test.cc) read.
                     [--source "how the sweep ran"]
 
 The results rows carry no task parameters, sample counts or generation limits; they are
-read from SPEC (every task may appear once). --ci marks the row the CI test reruns.
+read from SPEC (every task may appear once). --ci marks the row the CI test reruns: it
+expands SPEC (a path relative to the repository root, as given here) and runs the job
+whose key the row records.
 """
 
 import argparse
@@ -56,7 +58,7 @@ def main():
         if r["prefill"] != "dense" or r["decode"] != "dense":
             continue
         samples, params = tasks.get(r["task"], (r["n"], {}))
-        row = {"task": r["task"], "params": params, "length": r["length"], "seed": r["seed"],
+        row = {"key": r["key"], "task": r["task"], "params": params, "length": r["length"], "seed": r["seed"],
                "samples": samples, "n": r["n"], "max_new_tokens": max_new,
                "mean": r["mean"], "stderr": r["stderr"], "metric": r["metric"],
                "wall_seconds": round(r["wall_seconds"], 1), "worker": r["worker"]}
@@ -69,7 +71,7 @@ def main():
             sys.exit(f"collect_scores: {folder} does not exist")
         model_rows.sort(key=lambda x: (x["task"], x["length"]))
         with open(os.path.join(folder, "scores.json"), "w") as f:
-            json.dump({"source": args.source, "spec": os.path.basename(args.spec),
+            json.dump({"source": args.source, "spec": args.spec,
                        "rows": model_rows}, f, indent=1)
             f.write("\n")
         print(f"collect_scores: {folder}/scores.json ({len(model_rows)} rows)")
