@@ -51,7 +51,13 @@ def main():
     args = ap.parse_args()
     with open(args.results) as f:
         text = f.read()
-    rows = json.loads(text[text.index("["):])  # sfctl run prints a status line first
+    # sfctl run prints status and progress lines (with '[###...]' bars) before the array.
+    start = next((i for i, line in enumerate(text.splitlines(keepends=True))
+                  if line.rstrip() == "["), None)
+    if start is None:
+        sys.exit(f"collect_scores: no JSON array in {args.results} "
+                 "(save the output of `sfctl run SPEC --format json`)")
+    rows = json.loads("".join(text.splitlines(keepends=True)[start:]))
     tasks, max_new = spec_tasks(args.spec)
     per_model = {}
     for r in rows:
