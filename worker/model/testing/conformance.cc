@@ -27,14 +27,21 @@ fs::path ConformanceDataDir() {
 
 void ExpectConformance(const std::string& name, const EngineOptions& options) {
   const fs::path dir = ConformanceDataDir() / name;
-  const fs::path ref_path = dir / "reference.json";
-  if (!fs::exists(ref_path)) {
-    FAIL() << ref_path << " is missing (set SF_MODEL_TEST_DATA to the tests/data/model "
-           << "folder); regenerate with "
+  if (!fs::exists(dir / "reference.json")) {
+    FAIL() << dir / "reference.json"
+           << " is missing (set SF_MODEL_TEST_DATA to the "
+           << "tests/data/model folder); regenerate with "
            << (name.starts_with("hf_") ? "deploy/conformance/make_reference.py --out "
                                          "tests/data/model (a host with torch + transformers)"
                                        : "deploy/conformance/numpy_reference.py");
   }
+  ExpectConformanceAt(dir, options);
+}
+
+void ExpectConformanceAt(const fs::path& dir, const EngineOptions& options) {
+  const std::string name = dir.filename().string();
+  const fs::path ref_path = dir / "reference.json";
+  ASSERT_TRUE(fs::exists(ref_path)) << ref_path << " is missing";
   SF_ASSERT_OK_AND_ASSIGN(std::string text, ReadSmallFile(ref_path.string()));
   const nlohmann::json ref = nlohmann::json::parse(text, nullptr, false);
   ASSERT_FALSE(ref.is_discarded()) << ref_path << " is not JSON";

@@ -29,6 +29,10 @@ std::filesystem::path ConformanceDataDir();
 // A missing vector fails with the command that makes it.
 void ExpectConformance(const std::string& name, const EngineOptions& options);
 
+// The same check for a model folder anywhere (a zoo model under models/zoo/) with its
+// reference.json beside the weights.
+void ExpectConformanceAt(const std::filesystem::path& dir, const EngineOptions& options);
+
 }  // namespace sf::model::testing
 
 #endif  // SF_WORKER_MODEL_TESTING_CONFORMANCE_H_

@@ -1,0 +1,62 @@
+// The model zoo as shipped (models/zoo/, docs/zoo.md): every model is a complete Hugging
+// Face folder with its card, the zoo stays within its 64 MiB, and the CPU engine's logits
+// and greedy tokens agree with transformers' (reference.json, written by
+// tools/zoo/eval_hf.py on the training host).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/testing/spec_corpus.h"
+#include "gtest/gtest.h"
+#include "worker/model/engine.h"
+#include "worker/model/testing/conformance.h"
+
+namespace sf {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> ZooModels() { return {"zoo-xs", "zoo-s", "zoo-m", "zoo-l"}; }
+
+fs::path ZooDir() { return sf::testing::SourceDir() / "models/zoo"; }
+
+TEST(ZooModels, EachFolder_HasTheHuggingFaceFilesAndACard) {
+  for (const std::string& name : ZooModels()) {
+    for (const char* file : {"config.json", "model.safetensors", "generation_config.json",
+                             "tokenizer.json", "tokenizer_config.json", "README.md",
+                             "reference.json", "scores.json", "train_log.json"}) {
+      EXPECT_TRUE(fs::is_regular_file(ZooDir() / name / file)) << ZooDir() / name / file;
+    }
+  }
+}
+
+TEST(ZooModels, Zoo_FitsIn64MiB) {
+  ASSERT_TRUE(fs::is_directory(ZooDir())) << ZooDir() << " is missing";
+  uintmax_t bytes = 0;
+  for (const fs::directory_entry& e : fs::recursive_directory_iterator(ZooDir())) {
+    if (e.is_regular_file()) bytes += e.file_size();
+  }
+  EXPECT_GT(bytes, 0u);
+  EXPECT_LE(bytes, uintmax_t{64} << 20) << ZooDir() << " holds " << bytes << " bytes";
+}
+
+class ZooConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ZooConformance, CpuEngine_MatchesTransformers) {
+  model::EngineOptions options;
+  options.num_threads = 2;
+  model::testing::ExpectConformanceAt(ZooDir() / GetParam(), options);
+}
+
+INSTANTIATE_TEST_SUITE_P(Zoo, ZooConformance, ::testing::ValuesIn(ZooModels()),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           std::string name = param_info.param;
+                           for (char& c : name) {
+                             if (c == '-') c = '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace sf
