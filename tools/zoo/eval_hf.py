@@ -158,6 +158,9 @@ def evaluate_model(path, name, holdout, args, device, results):
     with open(os.path.join(path, "tokenizer.json"), encoding="utf-8") as f:
         decode = byte_decoder(json.load(f))
     t0 = time.time()
+    # The reference logits first: they are what the project's engine is checked against,
+    # and a run cut short by its time limit should still leave them.
+    write_reference(path, device)
     model = load_model(path, torch.bfloat16, device)
     eos = model.config.eos_token_id
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else eos
@@ -174,7 +177,6 @@ def evaluate_model(path, name, holdout, args, device, results):
         gs = "-" if gen_score is None else f"{gen_score:.3f}"
         print(f"{name:8} {key:22} {tf_exact:8.3f} {tf_tok:7.3f} {gs:>9}", flush=True)
     del model
-    write_reference(path, device)
     first = next(iter(holdout.values()))[:4]
     results[name]["tokenizer_check"] = tokenizer_check(path, first)
     results[name]["eval_seconds"] = round(time.time() - t0, 1)
@@ -200,9 +202,19 @@ def main():
         if samples:
             first = samples[0]
             queries = first["params"].get("num_queries", "4")
-            key = f"{first['task']}@{first['length']}" + (f"/q{queries}" if queries != "4" else "")
+            one_key = first["task"] == "ruler_niah" and queries != "4"
+            key = f"{first['task']}@{first['length']}" + (f"/q{queries}" if one_key else "")
             holdout.setdefault(key, []).extend(samples)
     results = {}
+
+    def save():  # after each model, so that a run cut short keeps what it measured
+        if not args.json:
+            return
+        with open(args.json, "w") as f:
+            json.dump({"transformers": transformers.__version__, "torch": torch.__version__,
+                       "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+                       "results": results}, f, indent=1)
+
     print(f"{'model':8} {'task@length':22} {'tf_exact':>8} {'tf_tok':>7} {'gen_found':>9}")
     for path in args.models:
         name = os.path.basename(os.path.normpath(path))
@@ -211,11 +223,7 @@ def main():
         except Exception as e:  # one model's failure should not hide the others' results
             print(f"{name}: evaluation failed: {type(e).__name__}: {e}", flush=True)
             results[name] = {"error": f"{type(e).__name__}: {e}"}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"transformers": transformers.__version__, "torch": torch.__version__,
-                       "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
-                       "results": results}, f, indent=1)
+        save()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 cd "$(dirname "${BASH_SOURCE[0]}")" || exit 1
 export LD_LIBRARY_PATH=$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
+START=$(date +%s)
 LOG=$OUT/zoo-run.log
 WORK=$(mktemp -d /tmp/zoo-work.XXXXXX)
 SIZES=${ZOO_SIZES:-zoo-xs:35,zoo-s:55,zoo-m:90,zoo-l:170}
@@ -77,7 +78,10 @@ grep -E "^(data:|trained )" "$LOG" | sed 's/^/  /'
 t0=$(date +%s)
 models=$(ls -d "$WORK"/models/zoo-* 2>/dev/null | sort -t- -k2)
 if [[ -n $models ]]; then
-  timeout 120 python3 eval_hf.py --holdout "$WORK/holdout" --generate 6 --max-samples 32 \
+  # Whatever is left of a 10-minute device command (about 50 s per model at 4K).
+  eval_limit=$((570 - ($(date +%s) - START)))
+  ((eval_limit < 60)) && eval_limit=60
+  timeout "$eval_limit" python3 eval_hf.py --holdout "$WORK/holdout" --generate 6 --max-samples 32 \
     --json "$WORK/models/eval.json" $models >"$WORK/eval.txt" 2>>"$LOG"
   say "eval: rc=$? in $(($(date +%s) - t0))s (tf_exact: whole completion argmax-right; gen_found: answers in greedy output)"
   cat "$WORK/eval.txt" >>"$LOG"
