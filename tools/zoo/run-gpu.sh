@@ -7,7 +7,8 @@
 # hands back at most 8 files of at most 16 MiB); prints a short summary. Put the parts
 # together with `cat zoo-models.tar.gz.part-* > zoo-models.tar.gz` and check the sha256
 # that the log and the summary give.
-#   OUT=/some/dir /path/to/bundle/run.sh     (ZOO_SIZES, ZOO_SCALE=0.1 for a smoke test)
+#   OUT=/some/dir /path/to/bundle/run.sh     (ZOO_SIZES, ZOO_SCALE=0.1 for a smoke test,
+#   ZOO_TRAIN_ARGS for more train.py options, e.g. "--batch-tokens 16384")
 set -uo pipefail
 OUT=${OUT:?set OUT to the results folder}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
@@ -70,7 +71,7 @@ say "dump: rc=$dump_rc, $(ls "$WORK/data" | wc -l) training files ($(du -sh "$WO
 # 2. Training, one size after the other, each for its wall-clock budget.
 t0=$(date +%s)
 timeout 450 python3 train.py --data "$WORK/data" --tokenizer tokenizer --out "$WORK/models" \
-  --sizes "$SIZES" --print-every 200 >>"$LOG" 2>&1
+  --sizes "$SIZES" --print-every 200 ${ZOO_TRAIN_ARGS:-} >>"$LOG" 2>&1
 say "train: rc=$? in $(($(date +%s) - t0))s"
 grep -E "^(data:|trained )" "$LOG" | sed 's/^/  /'
 
