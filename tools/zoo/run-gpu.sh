@@ -70,7 +70,9 @@ say "dump: rc=$dump_rc, $(ls "$WORK/data" | wc -l) training files ($(du -sh "$WO
 
 # 2. Training, one size after the other, each for its wall-clock budget.
 t0=$(date +%s)
-timeout 450 python3 train.py --data "$WORK/data" --tokenizer tokenizer --out "$WORK/models" \
+# The budgets' sum plus time to load the data and save each model.
+train_limit=$(echo "$SIZES" | awk -F, '{s = 60; for (i = 1; i <= NF; i++) { split($i, a, ":"); s += a[2] } printf "%d", s}')
+timeout "$train_limit" python3 train.py --data "$WORK/data" --tokenizer tokenizer --out "$WORK/models" \
   --sizes "$SIZES" --print-every 200 ${ZOO_TRAIN_ARGS:-} >>"$LOG" 2>&1
 say "train: rc=$? in $(($(date +%s) - t0))s"
 grep -E "^(data:|trained )" "$LOG" | sed 's/^/  /'
