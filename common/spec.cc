@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/budget_mapping.h"
+#include "common/did_you_mean.h"
 #include "common/job_key.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -40,19 +41,7 @@ constexpr int64_t kDefaultSamples = 100;
 // The closest candidate to `word`, if it is close enough to be a plausible typo.
 std::optional<std::string> Closest(absl::string_view word,
                                    const std::vector<std::string>& candidates) {
-  std::optional<std::string> best;
-  int best_distance = std::numeric_limits<int>::max();
-  for (const std::string& c : candidates) {
-    const int d = EditDistance(word, c);
-    if (d < best_distance) {
-      best_distance = d;
-      best = c;
-    }
-  }
-  if (!best.has_value()) return std::nullopt;
-  const int threshold = std::max<int>(2, static_cast<int>(best->size()) / 3);
-  if (best_distance > threshold) return std::nullopt;
-  return best;
+  return ClosestName(word, candidates);
 }
 
 std::string DidYouMean(absl::string_view word, const std::vector<std::string>& candidates) {
@@ -1034,21 +1023,6 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
 std::string SpecError::ToString() const {
   if (line <= 0) return absl::StrCat(file, ": error: ", message);
   return absl::StrCat(file, ":", line, ":", column, ": error: ", message);
-}
-
-int EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<int> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<int>(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    int diagonal = row[0];
-    row[0] = static_cast<int>(i);
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const int up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
 }
 
 absl::StatusOr<SweepSpec> ParseSweepSpec(absl::string_view yaml_text, absl::string_view filename,

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/did_you_mean.h"
 #include "common/job.h"
 #include "common/model_identity.h"
 #include "common/phase.h"
@@ -96,9 +97,6 @@ struct ExpandStats {
 // both phases.
 absl::StatusOr<std::vector<JobSpec>> ExpandSweep(const SweepSpec& spec,
                                                  ExpandStats* stats = nullptr);
-
-// Levenshtein distance, for "did you mean" suggestions.
-int EditDistance(absl::string_view a, absl::string_view b);
 
 }  // namespace sf
 
