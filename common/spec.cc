@@ -806,7 +806,10 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
       base.params["path"] = resolved;
       has_path = true;
     } else {
-      if (auto close = Closest(e.key, known_keys); close.has_value()) {
+      const bool declared =
+          std::any_of(info->params.begin(), info->params.end(),
+                      [&e](const tasks::ParamSpec& p) { return p.name == e.key; });
+      if (auto close = Closest(e.key, known_keys); !declared && close.has_value()) {
         Error(e.key_node.Mark(), absl::StrCat("unknown key '", e.key, "' in ", where,
                                               "; did you mean '", *close, "'?"));
         ok = false;
@@ -819,9 +822,22 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
       }
       std::vector<ParamValue> values;
       std::vector<std::string> texts;
+      // Every value is checked against the task's declaration now, so that a typo or a
+      // value out of range fails validation instead of every job on the workers.
+      bool valid = true;
       for (const YAML::Node& n : *nodes) {
         values.push_back(FreeValue(n));
         texts.push_back(FormatValue(values.back()));
+        absl::Status checked = tasks::CheckParam(*info, e.key, values.back());
+        if (!checked.ok()) {
+          Error(declared ? n.Mark() : e.key_node.Mark(), std::string(checked.message()));
+          valid = false;
+          if (!declared) break;  // one error per unknown name
+        }
+      }
+      if (!valid) {
+        ok = false;
+        continue;
       }
       CheckUnique(*nodes, texts, absl::StrCat(where, " ", e.key));
       axes.emplace_back(e.key, std::move(values));
