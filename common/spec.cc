@@ -1060,6 +1060,69 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(absl::string_view yaml_text, absl::stri
   return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
 }
 
+namespace {
+
+// The node at the dotted `path` under `root`, made a map level by level.
+absl::StatusOr<YAML::Node> OverrideTarget(YAML::Node root, const std::vector<std::string>& path,
+                                          const std::string& override_text) {
+  YAML::Node node = root;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    YAML::Node child = node[path[i]];
+    if (child.IsDefined() && !child.IsNull() && !child.IsMap()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--set ", override_text, ": '", path[i], "' is not a map in the spec"));
+    }
+    node.reset(child);
+  }
+  return node;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ApplySpecOverrides(absl::string_view yaml_text,
+                                               const std::vector<std::string>& overrides) {
+  if (overrides.empty()) return std::string(yaml_text);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the spec is not valid YAML, so --set cannot apply: ", e.what()));
+  }
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError("the spec is not a YAML map, so --set cannot apply");
+  }
+  const std::vector<std::string> top(std::begin(kTopKeys), std::end(kTopKeys));
+  std::string header = "# with overrides (sfctl --set):";
+  for (const std::string& text : overrides) {
+    const size_t eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--set ", text, ": write key=value, e.g. --set sequence_lengths=[4096]"));
+    }
+    std::vector<std::string> path = absl::StrSplit(text.substr(0, eq), '.');
+    if (path[0] == "lengths") path[0] = "sequence_lengths";
+    if (std::find(top.begin(), top.end(), path[0]) == top.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--set ", text, ": unknown key '", path[0],
+                                                     "'", DidYouMean(path[0], top),
+                                                     " (keys: ", absl::StrJoin(top, ", "), ")"));
+    }
+    YAML::Node value;
+    try {
+      value = YAML::Load(text.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--set ", text, ": the value is not YAML: ", e.what()));
+    }
+    SF_ASSIGN_OR_RETURN(YAML::Node parent, OverrideTarget(root, path, text));
+    parent[path.back()] = value;
+    absl::StrAppend(&header, " ", text);
+  }
+  YAML::Emitter out;
+  out << root;
+  return absl::StrCat(header, "\n", out.c_str(), "\n");
+}
+
 absl::StatusOr<SweepSpec> LoadSweepSpec(const std::string& path, const SpecOptions& options,
                                         std::vector<SpecError>* errors) {
   std::ifstream in(path, std::ios::binary);

@@ -262,6 +262,31 @@ tasks: [{name: ruler_vt, num_hops: [2, 3]}]
               IsOk());
 }
 
+TEST_F(SpecTest, Overrides_ReplaceKeysAndAreRecorded) {
+  absl::StatusOr<std::string> text = ApplySpecOverrides(
+      kBasic, {"lengths=[4096]", "tasks=[ruler_niah]", "generation.max_new_tokens=8"});
+  ASSERT_THAT(text, IsOk());
+  EXPECT_THAT(*text, HasSubstr("# with overrides (sfctl --set): lengths=[4096] "
+                               "tasks=[ruler_niah] generation.max_new_tokens=8\n"));
+  absl::StatusOr<SweepSpec> spec = Parse(*text);
+  ASSERT_THAT(spec, IsOk());
+  EXPECT_THAT(spec->sequence_lengths, ::testing::ElementsAre(4096));
+  ASSERT_THAT(spec->tasks, SizeIs(1));
+  EXPECT_EQ(spec->tasks[0].name, "ruler_niah");
+  EXPECT_EQ(spec->generation.max_new_tokens, 8);
+  EXPECT_THAT(spec->models, SizeIs(2));  // untouched keys stay
+
+  EXPECT_EQ(*ApplySpecOverrides(kBasic, {}), kBasic);
+  EXPECT_THAT(ApplySpecOverrides(kBasic, {"sequence_lenghts=[1]"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown key 'sequence_lenghts'; did you mean "
+                                 "'sequence_lengths'?")));
+  EXPECT_THAT(ApplySpecOverrides(kBasic, {"seed"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("write key=value")));
+  EXPECT_THAT(ApplySpecOverrides(kBasic, {"tasks=[unclosed"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not YAML")));
+}
+
 TEST_F(SpecTest, GridOverLimit_ReportsSizeAndAxes) {
   options_.max_jobs = 10;
   const std::string yaml = R"(models: [{name: tiny, path: models/tiny}]
