@@ -2,15 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "analysis/glm.h"
 #include "common/testing/status_matchers.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace sf::analysis {
 namespace {
@@ -203,6 +206,54 @@ TEST(WriteReport, TimedSweep_WritesTheWallClockSection) {
   EXPECT_THAT(html.str(), HasSubstr("time speed-up"));
   EXPECT_THAT(html.str(), HasSubstr("isotime_prefill_ruler_niah.png"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/isotime_prefill_ruler_niah.png"));
+}
+
+// What a figure must carry to stand alone on a slide: the caveat, one legend with
+// dense in it, labelled compressions, error bars, and censored preserved values.
+TEST(WriteReport, Figures_CarryCaveatLegendLabelsErrorBarsAndCensoring) {
+  const std::string dir = ::testing::TempDir() + "/sf_report_figures";
+  std::filesystem::remove_all(dir);
+  AnalysisInput in = SyntheticSweep();
+  ReportOptions options;
+  options.render_plots = false;
+  SF_ASSERT_OK(WriteReport(in, options, dir));
+  auto read = [&](const std::string& name) {
+    std::ifstream f(dir + "/" + name);
+    std::stringstream text;
+    text << f.rdbuf();
+    return text.str();
+  };
+  const std::string iso = read("plots/isoflops_prefill_ruler_niah.gp");
+  // The caveat is on every figure.
+  EXPECT_THAT(iso, HasSubstr("CAVEAT: synthetic data drawn from a known logistic law"));
+  EXPECT_THAT(iso, HasSubstr("title 'dense (reference)'"));
+  EXPECT_THAT(iso, HasSubstr("sprintf(\"%gx\", $3)"));
+  // One legend for the figure: its entries once per script terminal, not per panel.
+  size_t titles = 0;
+  for (size_t pos = 0; (pos = iso.find("title 'dense (reference)'", pos)) != std::string::npos;
+       ++pos) {
+    ++titles;
+  }
+  EXPECT_EQ(titles, 2u);  // PNG and SVG
+  const std::string comp = read("plots/compression_prefill_ruler_niah.gp");
+  EXPECT_THAT(comp, HasSubstr("with yerrorlines"));
+  EXPECT_THAT(comp, HasSubstr("CAVEAT: synthetic"));
+  EXPECT_THAT(read("data/compression_prefill_ruler_niah_block_sparse.dat"),
+              HasSubstr("mean stderr"));
+  EXPECT_THAT(read("plots/preserved_prefill.gp"), HasSubstr("CAVEAT: synthetic"));
+  EXPECT_THAT(read("plots/fit_prefill.gp"), HasSubstr("CAVEAT: synthetic"));
+  // The synthetic law keeps 200-sample easy tasks above dense at the largest tested
+  // compression somewhere: those cells read ">= 20" in the heatmap, the table and the CSV.
+  const std::string csv = read("preserved.csv");
+  EXPECT_THAT(csv, HasSubstr(",censored\n"));
+  const bool any_censored = csv.find(",yes\n") != std::string::npos;
+  if (any_censored) {
+    EXPECT_THAT(read("data/preserved_prefill.dat") + read("data/preserved_decode.dat"),
+                HasSubstr("\"\u2265"));
+    EXPECT_THAT(read("index.html"), HasSubstr("&ge;&nbsp;"));
+  }
+  const std::string html = read("index.html");
+  EXPECT_THAT(html, HasSubstr("<th>phase</th><th>preserved</th>"));
 }
 
 // Random-weight models score 0 everywhere: no fit is attempted (the logistic likelihood

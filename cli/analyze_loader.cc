@@ -302,6 +302,9 @@ absl::StatusOr<LoadedSweep> LoadSweep(ResultsSource& source, const std::string& 
   }
   out.random_weight_models.assign(random_models.begin(), random_models.end());
   if (!random_models.empty()) {
+    out.input.figure_caveat =
+        absl::StrCat("random weights (", absl::StrJoin(out.random_weight_models, ", "),
+                     "): these scores carry no meaning");
     out.input.caveat = absl::StrCat(
         "The models ", absl::StrJoin(out.random_weight_models, ", "),
         " have random weights (made by sfctl make-tiny-model): their scores carry no meaning. "
