@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "analysis/explorer.h"
 #include "analysis/plots.h"
 #include "common/status.h"
 #include "methods/registry.h"
@@ -346,6 +347,7 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
   std::vector<PlotFile> plots;
   SF_RETURN_IF_ERROR(WritePlotScripts(input, r, options, out_dir, &plots));
+  SF_RETURN_IF_ERROR(WriteExplorer(input, options, r.time_device, out_dir));
   if (options.render_plots) SF_RETURN_IF_ERROR(RenderPlots(plots, options.gnuplot, out_dir));
 
   // Tables as CSV.
@@ -415,7 +417,10 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
                   " lengths. Tables: <a href=\"points.csv\">points.csv</a> (with FLOPs), "
                   "<a href=\"preserved.csv\">preserved.csv</a>, "
                   "<a href=\"scaling_law.csv\">scaling_law.csv</a>. Each figure links to its "
-                  "SVG; its gnuplot script and data are in plots/ and data/.</p>\n");
+                  "SVG; its gnuplot script and data are in plots/ and data/. "
+                  "<a href=\"explore.html\"><b>Explore the points interactively</b></a> "
+                  "(hover for a point's model, method, compression, score and n; toggle "
+                  "methods; choose task, length and axis; works offline).</p>\n");
   if (!options.render_plots) {
     absl::StrAppend(&h, "<p class=\"warn\">Figures were not rendered: run <code>cd ", Html(out_dir),
                     " &amp;&amp; for f in plots/*.gp; do gnuplot $f; done</code>.</p>\n");
