@@ -35,6 +35,18 @@ int ReportStatus(const absl::Status& status, Io& io) {
   return ExitCodeFor(status);
 }
 
+CLI::Option* AddFormatFlag(CLI::App* cmd, std::string* format,
+                           const std::vector<std::string>& choices) {
+  std::string help;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    help += i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ";
+    help += choices[i];
+  }
+  return cmd->add_option("--format", *format, "output format: " + help)
+      ->capture_default_str()
+      ->check(CLI::IsMember(choices));
+}
+
 int RunCommandLine(const std::vector<AddCommandFn>& commands, int argc, const char* const* argv,
                    std::istream& in, std::ostream& out, std::ostream& err) {
   Io io{in, out, err};
@@ -49,7 +61,10 @@ int RunCommandLine(const std::vector<AddCommandFn>& commands, int argc, const ch
   for (AddCommandFn add : commands) add(app, io, &exit_code);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
-    for (const CLI::App* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known |= sub->get_name() == argv[1];
+      for (const std::string& alias : sub->get_aliases()) known |= alias == argv[1];
+    }
     if (!known) {
       err << "sfctl: unknown command '" << argv[1] << "'; run 'sfctl --help' for the list\n";
       return kExitUsage;
