@@ -94,7 +94,8 @@ void AddWatchCommand(CLI::App& app, Io& io, int* exit_code) {
       "failed/queued jobs, samples/s and ETA (one plain line per change when stdout is not "
       "a terminal). Survives coordinator restarts. Exit 0 when every job is done, 1 when "
       "some failed or the sweep was cancelled. Failed attempts are printed with their "
-      "reason as they happen; --format json prints every event as one JSON line instead");
+      "reason as they happen; --format json prints every event of the sweep, from its first, as "
+      "one JSON line instead (also for a sweep already over)");
   cmd->add_option("sweep", flags->sweep, "sweep id or name (default: every running sweep)");
   cmd->add_option("--reconnect-limit", flags->reconnect_s,
                   "give up after the coordinator is unreachable this many seconds")
@@ -130,6 +131,7 @@ void AddWatchCommand(CLI::App& app, Io& io, int* exit_code) {
     options.reconnect_limit = absl::Seconds(flags->reconnect_s);
     ShowWatchNotes(&display, &options);
     if (json) {
+      options.replay_finished = true;  // every event, also of a sweep already over
       options.on_event = [&io](const v1::SweepEvent& e) {
         io.out << EventJson(e) << "\n" << std::flush;
       };

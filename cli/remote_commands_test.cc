@@ -1,6 +1,7 @@
 // sfctl's coordinator commands run in process (RunSfctl) against a coordinator served on
 // loopback with two local workers using the tests' deterministic evaluator; and `run`
 // (RunLocally) with the same evaluator.
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -356,8 +357,43 @@ TEST_F(RemoteCommandsTest, FailedJobs_ExplainThemselves) {
   EXPECT_THAT(analyze.err, HasSubstr("sfctl retry 1"));
   EXPECT_THAT(analyze.err, Not(HasSubstr("wait for workers")));
 
+  // watch --format json: every event of the sweep as one JSON line, failures with why.
   Result events = Run({"watch", "cli-demo", "--format", "json"});
   EXPECT_EQ(events.code, kExitFailure);
+  std::istringstream lines(events.out);
+  int failed_events = 0, parsed = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const auto e = nlohmann::json::parse(line);
+    ++parsed;
+    if (e["kind"] == "job_failed") {
+      ++failed_events;
+      EXPECT_THAT(e["message"].get<std::string>(), HasSubstr("refuses task ruler_niah"));
+    }
+  }
+  EXPECT_GT(parsed, 0);
+  EXPECT_GT(failed_events, 0);
+}
+
+// analyze takes its coordinator from $SF_COORDINATOR like every other command (with no
+// --db and no --coordinator), instead of looking for sfctl-run.db.
+TEST_F(RemoteCommandsTest, Analyze_HonoursSfCoordinator) {
+  StartCluster(2);
+  Result submitted = Run({"submit", spec_, "--format", "json"});
+  ASSERT_EQ(submitted.code, kExitOk) << submitted.err;
+  EXPECT_EQ(nlohmann::json::parse(submitted.out)["jobs"], 6);
+  ASSERT_EQ(Run({"watch", "cli-demo"}).code, kExitOk);
+  ASSERT_EQ(setenv("SF_COORDINATOR", address_.c_str(), 1), 0);
+  Result analyze =
+      Run({"analyze", "cli-demo", "--no-plots", "--out", (dir_ / "env-report").string()}, false);
+  unsetenv("SF_COORDINATOR");
+  EXPECT_EQ(analyze.code, kExitOk) << analyze.err;
+  EXPECT_THAT(analyze.out, HasSubstr("analysis of sweep 1 'cli-demo'"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "env-report" / "index.html"));
+  // Without it (and without --db), the database of `sfctl run` in the working folder.
+  if (std::filesystem::exists("sfctl-run.db")) return;
+  Result local = Run({"analyze", "cli-demo", "--no-plots"}, false);
+  EXPECT_EQ(local.code, kExitUsage);
+  EXPECT_THAT(local.err, HasSubstr("sfctl-run.db"));
 }
 
 TEST_F(RemoteCommandsTest, CancelThenRetry_RequeuesCancelledJobs) {

@@ -72,6 +72,8 @@ absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, Progr
   absl::Time down_since = absl::InfiniteFuture();
   v1::Sweep sweep;
   bool have_sweep = false;
+  // The state of a sweep that was over before watching began (replay_finished).
+  v1::SweepState final_state = v1::SWEEP_STATE_UNSPECIFIED;
   while (true) {
     if (!have_sweep) {
       grpc::ClientContext context;
@@ -82,7 +84,12 @@ absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, Progr
       if (status.ok()) {
         have_sweep = true;
         display.Update(sweep);
-        if (sweep.state() != v1::SWEEP_STATE_RUNNING) return sweep;
+        if (sweep.state() != v1::SWEEP_STATE_RUNNING) {
+          if (!options.replay_finished) return sweep;
+          // Replayed from its first event: the events set its state as they come.
+          final_state = sweep.state();
+          sweep.set_state(v1::SWEEP_STATE_RUNNING);
+        }
       } else if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
                  status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
         return remote.Error(status, "GetSweep");
@@ -111,13 +118,20 @@ absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, Progr
           sweep.set_state(v1::SWEEP_STATE_RUNNING);
         }
         display.Update(sweep);
-        if (sweep.state() != v1::SWEEP_STATE_RUNNING) {
+        // A replay goes on to the stream's end: a retried sweep finishes more than once.
+        if (sweep.state() != v1::SWEEP_STATE_RUNNING &&
+            final_state == v1::SWEEP_STATE_UNSPECIFIED) {
           context.TryCancel();
           reader->Finish().IgnoreError();
           return sweep;
         }
       }
       grpc::Status status = reader->Finish();
+      // A replayed sweep that was already over: the stream ends once it is over again.
+      if (status.ok() && final_state != v1::SWEEP_STATE_UNSPECIFIED) {
+        if (sweep.state() == v1::SWEEP_STATE_RUNNING) sweep.set_state(final_state);
+        return sweep;
+      }
       if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE &&
           status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
           status.error_code() != grpc::StatusCode::CANCELLED) {

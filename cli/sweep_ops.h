@@ -48,6 +48,9 @@ struct WatchOptions {
   absl::Duration backoff_max = absl::Seconds(5);
   // Called with every event the stream delivers (a failure's message says why).
   std::function<void(const v1::SweepEvent&)> on_event;
+  // Also follow a sweep that is already over, from its first event (its history, e.g.
+  // for watch --format json); otherwise such a sweep returns at once.
+  bool replay_finished = false;
   // Called before each reconnection attempt with how long the coordinator has been
   // unreachable.
   std::function<void(absl::Duration down_for)> on_reconnecting;
