@@ -6,6 +6,7 @@
 #include "cli/testing/run_commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tasks/testing/fake_tokenizers.h"
 
 namespace sf::cli {
@@ -41,6 +42,27 @@ CliResult RunWithFakeTokenizer(std::vector<const char*> args) {
     err << e2.str();
   }
   return {code, out.str(), err.str()};
+}
+
+// --format json: every task with its parameters' types, defaults, ranges and choices,
+// what a script needs to build a spec.
+TEST(TasksCommand, ListJson_GivesEveryParameterWithItsRange) {
+  CliResult r = RunCli({"tasks", "list", "--format", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const auto tasks = nlohmann::json::parse(r.out);
+  EXPECT_EQ(tasks.size(), 9u);
+  bool found = false;
+  for (const auto& task : tasks) {
+    if (task["name"] != "ruler_vt") continue;
+    for (const auto& p : task["params"]) {
+      if (p["name"] != "num_hops") continue;
+      found = true;
+      EXPECT_EQ(p["default"], 4);
+      EXPECT_EQ(p["min"], 1);
+      EXPECT_EQ(p["max"], 64);
+    }
+  }
+  EXPECT_TRUE(found) << r.out;
 }
 
 TEST(TasksCommand, List_ShowsEveryTaskWithDefaults) {
