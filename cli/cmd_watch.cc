@@ -54,27 +54,26 @@ absl::Status WatchAll(Remote& remote, ProgressDisplay& display, Io& io, int* wor
   }
 }
 
-// One event as a JSON line (--format json).
+// One event as a JSON line (--format json). "counts" (the sweep's counts at the time it
+// was sent) is on the last event of each batch the coordinator sends, null on the others.
 std::string EventJson(const v1::SweepEvent& e) {
   std::string kind = v1::EventKind_Name(e.kind());
   kind = absl::AsciiStrToLower(absl::StripPrefix(kind, "EVENT_KIND_"));
-  const v1::SweepCounts& c = e.counts();
-  nlohmann::ordered_json o = {{"sequence", e.sequence()},
-                              {"sweep_id", e.sweep_id()},
-                              {"kind", kind},
-                              {"job_key", e.job_key()},
-                              {"worker", e.worker_id()},
-                              {"message", e.message()},
-                              {"unix_ms", e.unix_ms()},
-                              {"counts",
-                               {{"jobs", c.total()},
-                                {"queued", c.queued()},
-                                {"running", c.leased()},
-                                {"done", c.done()},
-                                {"failed", c.failed()},
-                                {"cancelled", c.cancelled()},
-                                {"samples_done", c.samples_done()},
-                                {"samples_total", c.samples_total()}}}};
+  nlohmann::ordered_json o = {
+      {"sequence", e.sequence()}, {"sweep_id", e.sweep_id()}, {"kind", kind},
+      {"job_key", e.job_key()},   {"worker", e.worker_id()},  {"message", e.message()},
+      {"unix_ms", e.unix_ms()},   {"counts", nullptr}};
+  if (e.has_counts()) {
+    const v1::SweepCounts& c = e.counts();
+    o["counts"] = {{"jobs", c.total()},
+                   {"queued", c.queued()},
+                   {"running", c.leased()},
+                   {"done", c.done()},
+                   {"failed", c.failed()},
+                   {"cancelled", c.cancelled()},
+                   {"samples_done", c.samples_done()},
+                   {"samples_total", c.samples_total()}};
+  }
   return o.dump();
 }
 

@@ -162,7 +162,7 @@ int RunCommandLine(const std::vector<AddCommandFn>& commands, int argc, const ch
       std::optional<std::string> close = ClosestName(argv[1], names);
       err << "sfctl: unknown command '" << argv[1] << "'"
           << (close ? absl::StrCat("; did you mean '", *close, "'?") : std::string())
-          << "; run 'sfctl --help' for the list\n";
+          << " (sfctl --help lists the commands)\n";
       return kExitUsage;
     }
   }

@@ -332,6 +332,8 @@ TEST_F(RemoteCommandsTest, FailedJobs_ExplainThemselves) {
   Result watch = Run({"watch", "cli-demo"});
   EXPECT_EQ(watch.code, kExitFailure);
   EXPECT_THAT(watch.out, HasSubstr("test evaluator refuses task ruler_niah"));
+  // Events without counts (all but a batch's last) leave the bar's counts be.
+  EXPECT_THAT(watch.out, Not(HasSubstr("done 0/0")));
 
   Result status = Run({"status", "cli-demo"});
   EXPECT_EQ(status.code, kExitOk) << status.err;
@@ -372,6 +374,9 @@ TEST_F(RemoteCommandsTest, FailedJobs_ExplainThemselves) {
   }
   EXPECT_GT(parsed, 0);
   EXPECT_GT(failed_events, 0);
+  // The last event carries the final counts.
+  const std::string last = events.out.substr(events.out.rfind('\n', events.out.size() - 2) + 1);
+  EXPECT_EQ(nlohmann::json::parse(last)["counts"]["failed"], 6) << last;
 }
 
 // analyze takes its coordinator from $SF_COORDINATOR like every other command (with no

@@ -109,7 +109,8 @@ absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, Progr
         backoff = options.backoff_initial;
         after = std::max(after, event.sequence());
         if (options.on_event) options.on_event(event);
-        *sweep.mutable_counts() = event.counts();
+        // Only the last event of a batch carries the counts; the others leave them be.
+        if (event.has_counts()) *sweep.mutable_counts() = event.counts();
         if (event.kind() == v1::EVENT_KIND_SWEEP_FINISHED) {
           sweep.set_state(v1::SWEEP_STATE_FINISHED);
         } else if (event.kind() == v1::EVENT_KIND_SWEEP_CANCELLED) {
