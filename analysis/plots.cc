@@ -31,9 +31,15 @@ namespace sf::analysis {
 
 namespace {
 
+// Twelve distinguishable colours (ColorBrewer Dark2 and Paired), so that nine tasks or
+// a dozen models each get their own.
 constexpr const char* kColors[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a",
-                                   "#66a61e", "#e6ab02", "#a6761d", "#666666"};
-constexpr int kPointTypes[] = {7, 5, 9, 11, 13, 15, 3, 1};
+                                   "#66a61e", "#e6ab02", "#a6761d", "#666666",
+                                   "#1f78b4", "#b15928", "#6a3d9a", "#fb9a99"};
+// Open markers for the sparse methods (circle, square, triangles, diamond, pentagon),
+// so that overlapping points stay visible; dense has its own filled star.
+constexpr int kPointTypes[] = {6, 4, 8, 10, 12, 14, 1, 2};
+constexpr int kDensePointType = 3;
 
 const char* Color(size_t i) { return kColors[i % std::size(kColors)]; }
 int PointType(size_t i) { return kPointTypes[i % std::size(kPointTypes)]; }
@@ -128,12 +134,61 @@ size_t IndexOf(const std::vector<std::string>& v, const std::string& x) {
 
 // Emits `body` once per terminal so one script makes both files.
 std::string TwoTerminals(const std::string& stem, int width, int height, const std::string& body) {
-  return absl::StrCat("set datafile separator whitespace\n", "set terminal pngcairo size ", width,
-                      ",", height, " noenhanced font \"Sans,10\"\n", "set output '", stem,
-                      ".png'\n", body, "unset multiplot\nset output\nreset\n",
-                      "set terminal svg size ", width, ",", height,
-                      " noenhanced font \"Sans,10\" background \"white\"\n", "set output '", stem,
-                      ".svg'\n", body, "unset multiplot\nset output\n");
+  return absl::StrCat("set encoding utf8\nset datafile separator whitespace\n",
+                      "set terminal pngcairo size ", width, ",", height,
+                      " noenhanced font \"Sans,10\"\n", "set output '", stem, ".png'\n", body,
+                      "unset multiplot\nset output\nreset\n", "set terminal svg size ", width, ",",
+                      height, " noenhanced font \"Sans,10\" background \"white\"\n", "set output '",
+                      stem, ".svg'\n", body, "unset multiplot\nset output\n");
+}
+
+// The caveat of models with random weights, drawn at the top of every figure so that it
+// travels with the figure when it is copied out of the report.
+std::string CaveatLabel(const AnalysisInput& input) {
+  std::string text = input.figure_caveat;
+  if (text.empty()) text = input.caveat.substr(0, input.caveat.find(". "));
+  if (text.empty()) return "";
+  if (text.size() > 140) text = text.substr(0, 137) + "...";
+  return absl::StrCat("set label 990 ", Quote("CAVEAT: " + text),
+                      " at screen 0.01,0.99 left front font ',10' tc rgb '#b00000'\n");
+}
+
+// The standard error of a point's mean score (0 for fewer than two samples).
+double StandardErrorOfMean(const ResultPoint& p) {
+  const size_t n = p.samples.size();
+  if (n < 2) return 0.0;
+  double sum = 0, sum_sq = 0;
+  for (const SampleScore& s : p.samples) {
+    sum += s.score;
+    sum_sq += s.score * s.score;
+  }
+  const double mean = sum / static_cast<double>(n);
+  const double variance =
+      std::max(0.0, (sum_sq - static_cast<double>(n) * mean * mean) / static_cast<double>(n - 1));
+  return std::sqrt(variance / static_cast<double>(n));
+}
+
+// One legend for a whole multi-panel figure, in a band at its bottom: entries drawn as
+// plot items with no data (NaN), so that they appear once instead of beside each panel.
+struct FigureLegend {
+  std::vector<std::string> items;  // gnuplot plot items with titles, no data
+  // The key's settings; `height` is the figure's height in pixels.
+  std::string Settings(int height) const {
+    return absl::StrCat("set key at screen 0.5,", Num(8.0 / height),
+                        " center bottom horizontal maxrows 2 samplen 2 font ',9'\n");
+  }
+};
+
+// `set multiplot layout` leaving room for the title, caveat and the legend band.
+std::string MultiplotLayout(size_t panels, int panel_w, int panel_h, int* width, int* height,
+                            const std::string& title) {
+  const size_t cols = panels <= 1 ? 1 : 2;
+  const size_t rows = std::max<size_t>(1, (panels + cols - 1) / cols);
+  *width = static_cast<int>(cols) * panel_w;
+  *height = static_cast<int>(rows) * panel_h + 110;
+  return absl::StrCat("set multiplot layout ", rows, ",", cols, " title ", Quote(title),
+                      " margins 0.07,0.97,", Num(80.0 / *height), ",", Num(1 - 50.0 / *height),
+                      " spacing 0.08,", Num(70.0 / *height), "\n");
 }
 
 // Compressions seen per (phase, method) across the whole input: a series' grid.
@@ -162,14 +217,6 @@ const ResultPoint* FindPoint(const AnalysisInput& input, const std::string& phas
   return nullptr;
 }
 
-std::string PanelLayout(size_t panels, int* width, int* height, int panel_w, int panel_h) {
-  const size_t cols = panels <= 1 ? 1 : 2;
-  const size_t rows = (panels + cols - 1) / cols;
-  *width = static_cast<int>(cols) * panel_w;
-  *height = static_cast<int>(rows) * panel_h + 40;
-  return absl::StrCat("set multiplot layout ", rows, ",", cols, " title ");
-}
-
 }  // namespace
 
 std::string SafeName(const std::string& name) {
@@ -195,20 +242,39 @@ struct PhaseFigures {
   std::map<std::pair<std::string, std::string>, std::set<double>> grid;  // CompressionGrid
   std::set<std::string> tasks;
   std::set<int64_t> lengths;
-  std::vector<std::string> methods;      // the phase's sparse methods
-  std::vector<std::string> all_methods;  // "dense", then `methods`
+  std::vector<std::string> methods;  // the phase's sparse methods
 };
+
+// The legend of the isoFLOPS figures: colour = model, marker = method.
+FigureLegend IsoFlopsLegend(const PhaseFigures& ctx) {
+  FigureLegend legend;
+  legend.items.push_back("NaN with lines lw 2.5 lc rgb 'black' title 'Pareto frontier'");
+  for (const std::string& model : ctx.models) {
+    legend.items.push_back(absl::StrCat("NaN with lines lw 4 lc rgb '",
+                                        Color(IndexOf(ctx.models, model)), "' title ",
+                                        Quote(model)));
+  }
+  legend.items.push_back(absl::StrCat("NaN with points pt ", kDensePointType,
+                                      " ps 1.6 lc rgb 'black' title 'dense (reference)'"));
+  for (const std::string& method : ctx.methods) {
+    legend.items.push_back(absl::StrCat("NaN with linespoints pt ",
+                                        PointType(IndexOf(ctx.methods, method)),
+                                        " lc rgb 'black' title ", Quote(method)));
+  }
+  return legend;
+}
 
 // One isoFLOPS panel (curve `c`): writes its data file and returns its gnuplot lines.
 // `time_axis`: the iso-time panel (measured seconds on the x axis) of the same layout.
+// Each point is labelled with its compression; the legend items go in `legend` (the
+// first panel draws them for the whole figure).
 absl::StatusOr<std::string> IsoFlopsPanel(const PhaseFigures& ctx, const IsoFlopsCurve* c,
-                                          const std::string& stem, bool time_axis) {
+                                          const std::string& stem, bool time_axis,
+                                          const FigureLegend* legend) {
   const std::string& phase = ctx.phase;
   const auto& models = ctx.models;
   const auto& methods = ctx.methods;
-  const auto& all_methods = ctx.all_methods;
   const auto& grid = ctx.grid;
-  std::string body;
   const std::string data = absl::StrCat("data/", stem, "_", c->seq_len, ".dat");
   std::string text = "# frontier: flops score\n";
   double max_flops = 0, min_flops = std::numeric_limits<double>::infinity();
@@ -223,10 +289,22 @@ absl::StatusOr<std::string> IsoFlopsPanel(const PhaseFigures& ctx, const IsoFlop
     last = p.score;
   }
   absl::StrAppend(&text, Num(max_flops), " ", Num(last), "\n\n\n");
-  std::vector<std::string> plot_items = {absl::StrCat(
-      "'", data, "' index 0 using 1:2 with steps lw 2.5 lc rgb 'black' title 'frontier'")};
+  std::vector<std::string> plot_items = {
+      absl::StrCat("'", data, "' index 0 using 1:2 with steps lw 2.5 lc rgb 'black' notitle")};
   int block = 1;
   for (const std::string& model : models) {
+    const char* color = Color(IndexOf(models, model));
+    const IsoFlopsPoint* dense = nullptr;
+    for (const IsoFlopsPoint& q : c->points) {
+      if (q.model == model && q.method == BaselineMethod().name) dense = &q;
+    }
+    if (dense != nullptr) {
+      absl::StrAppend(&text, "# ", model, " dense\n", Num(dense->flops), " ", Num(dense->score),
+                      " 1\n\n\n");
+      plot_items.push_back(absl::StrCat("'", data, "' index ", block++,
+                                        " using 1:2 with points pt ", kDensePointType,
+                                        " ps 1.6 lc rgb '", color, "' notitle"));
+    }
     for (const std::string& method : methods) {
       std::vector<double> comps = {1.0};
       auto g = grid.find({phase, method});
@@ -252,27 +330,33 @@ absl::StatusOr<std::string> IsoFlopsPanel(const PhaseFigures& ctx, const IsoFlop
       }
       if (!any) continue;
       absl::StrAppend(&text, "# ", model, " ", method, "\n", series, "\n\n");
-      plot_items.push_back(absl::StrCat(
-          "'", data, "' index ", block++, " using 1:2 with linespoints lw 1.5 lc rgb '",
-          Color(IndexOf(models, model)), "' pt ", PointType(IndexOf(all_methods, method)),
-          " ps 1.2 title ", Quote(absl::StrCat(model, " ", method))));
+      const std::string index = absl::StrCat("'", data, "' index ", block++);
+      plot_items.push_back(absl::StrCat(index, " using 1:2 with linespoints lw 1.2 lc rgb '", color,
+                                        "' pt ", PointType(IndexOf(methods, method)),
+                                        " ps 1.1 notitle"));
+      plot_items.push_back(
+          absl::StrCat(index,
+                       " using 1:2:($3 == 1 ? \"\" : sprintf(\"%gx\", $3)) with labels offset char "
+                       "0.9,0.6 font ',7' tc rgb '",
+                       color, "' notitle"));
     }
   }
   SF_RETURN_IF_ERROR(WriteFile(ctx.root / data, text));
-  absl::StrAppend(
-      &body, "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))), "\n",
+  if (legend != nullptr) {
+    plot_items.insert(plot_items.end(), legend->items.begin(), legend->items.end());
+  }
+  return absl::StrCat(
+      "set title ", Quote(absl::StrCat("L = ", LengthLabel(c->seq_len))), "\n",
       LogXAxis(min_flops, max_flops), "set xlabel ",
       Quote(absl::StrCat(time_axis ? "seconds per sample" : "FLOPs per sample",
                          ctx.options->flops.isoflops_total ? " (total)" : " (" + phase + ")")),
       "\n",
-      "set ylabel 'score'\nset yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, "
-      "0.03\nset grid\n",
-      "set key outside right font ',8'\nplot ", absl::StrJoin(plot_items, ", \\\n  "), "\n");
-  return body;
+      "set ylabel 'score'\nset yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, 0.03\nset grid\n",
+      "plot ", absl::StrJoin(plot_items, ", \\\n  "), "\n", legend != nullptr ? "unset key\n" : "");
 }
 
 // isoFLOPS (or, with `time_axis`, iso-time on results->time_device) of one task: one panel
-// per length.
+// per length, one legend below them.
 absl::Status WriteIsoFlopsFigure(const PhaseFigures& ctx, const std::string& task, bool time_axis,
                                  std::vector<PlotFile>* plots) {
   std::vector<const IsoFlopsCurve*> panels;
@@ -285,12 +369,15 @@ absl::Status WriteIsoFlopsFigure(const PhaseFigures& ctx, const std::string& tas
   const std::string what =
       time_axis ? absl::StrCat("iso-time on ", ctx.results->time_device) : "isoFLOPS";
   int w = 0, h = 0;
-  std::string body = PanelLayout(panels.size(), &w, &h, 760, 430) +
-                     Quote(absl::StrCat(what, ", ", ctx.phase, ", ", task,
-                                        " (black steps: Pareto frontier; gaps: missing points)")) +
-                     "\n";
-  for (const IsoFlopsCurve* c : panels) {
-    SF_ASSIGN_OR_RETURN(std::string panel, IsoFlopsPanel(ctx, c, stem, time_axis));
+  std::string body = MultiplotLayout(
+      panels.size(), 640, 420, &w, &h,
+      absl::StrCat(what, ", ", ctx.phase, ", ", task,
+                   " (labels: compression; black steps: Pareto frontier; gaps: missing points)"));
+  const FigureLegend legend = IsoFlopsLegend(ctx);
+  body = CaveatLabel(*ctx.input) + legend.Settings(h) + body;
+  for (size_t i = 0; i < panels.size(); ++i) {
+    SF_ASSIGN_OR_RETURN(std::string panel,
+                        IsoFlopsPanel(ctx, panels[i], stem, time_axis, i == 0 ? &legend : nullptr));
     body += panel;
   }
   SF_RETURN_IF_ERROR(
@@ -299,16 +386,35 @@ absl::Status WriteIsoFlopsFigure(const PhaseFigures& ctx, const std::string& tas
   return absl::OkStatus();
 }
 
+// The legend of the score-vs-compression figures: colour = model, marker = length.
+FigureLegend CompressionLegend(const PhaseFigures& ctx) {
+  FigureLegend legend;
+  for (const std::string& model : ctx.models) {
+    legend.items.push_back(absl::StrCat("NaN with lines lw 4 lc rgb '",
+                                        Color(IndexOf(ctx.models, model)), "' title ",
+                                        Quote(model)));
+  }
+  size_t li = 0;
+  for (int64_t len : ctx.lengths) {
+    legend.items.push_back(absl::StrCat("NaN with linespoints dt ", li % 5 + 1, " pt ",
+                                        PointType(li), " lc rgb 'black' title ",
+                                        Quote(absl::StrCat("L = ", LengthLabel(len)))));
+    ++li;
+  }
+  legend.items.push_back("NaN with yerrorbars lc rgb 'black' title '+- 1 standard error'");
+  return legend;
+}
+
 // One score-vs-compression panel (`method`): writes its data file and returns its
-// gnuplot lines.
+// gnuplot lines. Error bars: the standard error of each mean.
 absl::StatusOr<std::string> CompressionPanel(const PhaseFigures& ctx, const std::string& task,
-                                             const std::string& method, const std::string& stem) {
+                                             const std::string& method, const std::string& stem,
+                                             const FigureLegend* legend) {
   const std::string& phase = ctx.phase;
   const AnalysisInput& input = *ctx.input;
   const auto& models = ctx.models;
   const auto& lengths = ctx.lengths;
   const auto& grid = ctx.grid;
-  std::string body;
   const std::string data = absl::StrCat("data/", stem, "_", SafeName(method), ".dat");
   std::vector<double> comps = {1.0};
   const auto& g = grid.at({phase, method});
@@ -331,20 +437,21 @@ absl::StatusOr<std::string> CompressionPanel(const PhaseFigures& ctx, const std:
         }
         gap = false;
         any = true;
-        absl::StrAppend(&series, Num(comp), " ", Num(p->MeanScore()), "\n");
+        absl::StrAppend(&series, Num(comp), " ", Num(p->MeanScore()), " ",
+                        Num(StandardErrorOfMean(*p)), "\n");
       }
       if (!any) continue;
-      absl::StrAppend(&text, "# ", model, " L=", len, "\n", series, "\n\n");
+      absl::StrAppend(&text, "# ", model, " L=", len, ": compression mean stderr\n", series,
+                      "\n\n");
       items.push_back(absl::StrCat(
-          "'", data, "' index ", block++, " using 1:2 with linespoints lw 1.5 dt ", li % 5 + 1,
-          " lc rgb '", Color(IndexOf(models, model)), "' pt ", PointType(li), " title ",
-          Quote(absl::StrCat(model, " ", LengthLabel(len)))));
+          "'", data, "' index ", block++, " using 1:2:3 with yerrorlines lw 1.2 dt ", li % 5 + 1,
+          " lc rgb '", Color(IndexOf(models, model)), "' pt ", PointType(li), " ps 1.1 notitle"));
     }
     ++li;
   }
   if (items.empty()) {
-    text = "0 NaN\n";
-    items.push_back(absl::StrCat("'", data, "' using 1:2 title 'no data'"));
+    text = "0 NaN 0\n";
+    items.push_back(absl::StrCat("'", data, "' using 1:2 notitle"));
   }
   SF_RETURN_IF_ERROR(WriteFile(ctx.root / data, text));
   std::string xtics;
@@ -352,26 +459,29 @@ absl::StatusOr<std::string> CompressionPanel(const PhaseFigures& ctx, const std:
     if (!xtics.empty()) xtics += ", ";
     absl::StrAppend(&xtics, "'", Num(c), "' ", Num(c));
   }
-  absl::StrAppend(&body, "set title ", Quote(method), "\nset logscale x\nset xtics (", xtics,
-                  ")\nset xrange [0.9:", Num(comps.back() * 1.15),
-                  "]\nset xlabel 'compression (nominal; 1 = dense)'\nset ylabel 'score'\n",
-                  "set yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, 0.03\nset grid\nset key "
-                  "outside right font ',8'\nplot ",
-                  absl::StrJoin(items, ", \\\n  "), "\n");
-  return body;
+  if (legend != nullptr) items.insert(items.end(), legend->items.begin(), legend->items.end());
+  return absl::StrCat("set title ", Quote(method), "\nset logscale x\nset xtics (", xtics,
+                      ")\nset xrange [0.9:", Num(comps.back() * 1.15),
+                      "]\nset xlabel 'compression (nominal; 1 = dense)'\nset ylabel 'score'\n",
+                      "set yrange [-0.04<*:*<1.04]\nset offsets 0, 0, 0.03, 0.03\nset grid\nplot ",
+                      absl::StrJoin(items, ", \\\n  "), "\n",
+                      legend != nullptr ? "unset key\n" : "");
 }
 
-// Score vs compression of one task: one panel per method.
+// Score vs compression of one task: one panel per method, one legend below them.
 absl::Status WriteCompressionFigure(const PhaseFigures& ctx, const std::string& task,
                                     std::vector<PlotFile>* plots) {
   const std::string stem = SafeName(absl::StrCat("compression_", ctx.phase, "_", task));
   int w = 0, h = 0;
-  std::string body = PanelLayout(ctx.methods.size(), &w, &h, 700, 400) +
-                     Quote(absl::StrCat("score vs compression, ", ctx.phase, ", ", task,
-                                        " (colour: model, dash: length; gaps: missing points)")) +
-                     "\n";
-  for (const std::string& method : ctx.methods) {
-    SF_ASSIGN_OR_RETURN(std::string panel, CompressionPanel(ctx, task, method, stem));
+  std::string body = MultiplotLayout(
+      ctx.methods.size(), 600, 380, &w, &h,
+      absl::StrCat("score vs compression, ", ctx.phase, ", ", task,
+                   " (colour: model, marker and dash: length; gaps: missing points)"));
+  const FigureLegend legend = CompressionLegend(ctx);
+  body = CaveatLabel(*ctx.input) + legend.Settings(h) + body;
+  for (size_t i = 0; i < ctx.methods.size(); ++i) {
+    SF_ASSIGN_OR_RETURN(std::string panel, CompressionPanel(ctx, task, ctx.methods[i], stem,
+                                                            i == 0 ? &legend : nullptr));
     body += panel;
   }
   SF_RETURN_IF_ERROR(
@@ -416,7 +526,9 @@ absl::Status WritePreservedHeatmap(const PhaseFigures& ctx, std::vector<PlotFile
         absl::StrAppend(&missing, x, " ", y, "\n");
       } else {
         max_value = std::max(max_value, found->preserved);
-        absl::StrAppend(&cells, x, " ", y, " ", Num(found->preserved), " \"", Num(found->preserved),
+        // The largest tested compression passed: the answer is at least that (censored).
+        absl::StrAppend(&cells, x, " ", y, " ", Num(found->preserved), " \"",
+                        IsCensored(*found) ? "\u2265" : "", Num(found->preserved),
                         found->non_monotone ? "*" : "", "\"\n");
       }
     }
@@ -444,11 +556,12 @@ absl::Status WritePreservedHeatmap(const PhaseFigures& ctx, std::vector<PlotFile
   std::string cbtics;
   for (double c : phase_comps) absl::StrAppend(&cbtics, cbtics.empty() ? "" : ", ", Num(c));
   const std::string body = absl::StrCat(
-      "set title ",
+      CaveatLabel(*ctx.input), "set title ",
       Quote(absl::StrCat("largest compression not significantly worse than dense (", phase, ", ",
                          PairedTestName(options.preserved.test), ", alpha ",
                          Num(options.preserved.alpha),
-                         ")\ngrey: missing; *: a larger compression passes again")),
+                         ")\ngrey: missing; \u2265: the largest tested passed; *: a larger "
+                         "compression passes again")),
       "\nset xrange [-0.5:", cols.size() - 0.5, "]\nset yrange [", rows.size() - 0.5,
       ":-0.5]\nset xtics (", xtics, ") rotate by 45 right\nset ytics (", ytics, ")\n",
       "set logscale cb\nset cbrange [1:", Num(max_value), "]\nset cbtics (", cbtics,
@@ -507,7 +620,7 @@ absl::Status WriteFitFigure(const PhaseFigures& ctx, const PhaseFit& pf,
       "set xlabel 'predicted mean score'\nset ylabel 'observed mean score'\nset key top left "
       "font ',8'\n";
   std::string body = absl::StrCat(
-      "set multiplot layout 1,2 title ",
+      CaveatLabel(input), "set multiplot layout 1,2 title ",
       Quote(absl::StrCat("scaling law, ", phase, ": predicted vs observed mean scores")), "\n",
       "set title 'fit on all points'\n", common, "plot x with lines lc rgb 'gray' notitle, ",
       absl::StrJoin(items, ", "), "\n");
@@ -546,8 +659,6 @@ absl::Status WritePlotScripts(const AnalysisInput& input, const AnalysisResults&
       ctx.tasks.insert(c.task);
       ctx.lengths.insert(c.seq_len);
     }
-    ctx.all_methods = {BaselineMethod().name};
-    ctx.all_methods.insert(ctx.all_methods.end(), ctx.methods.begin(), ctx.methods.end());
 
     for (const std::string& task : ctx.tasks) {
       SF_RETURN_IF_ERROR(WriteIsoFlopsFigure(ctx, task, /*time_axis=*/false, plots));

@@ -85,4 +85,9 @@ absl::StatusOr<std::vector<PreservedCompression>> ComputePreservedCompression(
   return out;
 }
 
+bool IsCensored(const PreservedCompression& pc) {
+  return !pc.tests.empty() && !std::isnan(pc.preserved) &&
+         pc.preserved == pc.tests.back().compression;
+}
+
 }  // namespace sf::analysis

@@ -41,6 +41,10 @@ struct PreservedCompression {
   bool non_monotone = false;
 };
 
+// True when even the largest tested compression passed: the preserved compression is
+// then at least that value (censored by the grid), and reports show it as ">= value".
+bool IsCensored(const PreservedCompression& pc);
+
 // Pairs each sparse point with the dense point of the same (model, task, length) on
 // common sample indices. REQUIRES: 0 < alpha < 1 (else InvalidArgument).
 absl::StatusOr<std::vector<PreservedCompression>> ComputePreservedCompression(

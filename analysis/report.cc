@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "analysis/explorer.h"
 #include "analysis/plots.h"
 #include "common/status.h"
 #include "methods/registry.h"
@@ -346,6 +347,7 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
   std::vector<PlotFile> plots;
   SF_RETURN_IF_ERROR(WritePlotScripts(input, r, options, out_dir, &plots));
+  SF_RETURN_IF_ERROR(WriteExplorer(input, options, r.time_device, out_dir));
   if (options.render_plots) SF_RETURN_IF_ERROR(RenderPlots(plots, options.gnuplot, out_dir));
 
   // Tables as CSV.
@@ -363,7 +365,7 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
   }
   SF_RETURN_IF_ERROR(Write(fs::path(out_dir) / "points.csv", points_csv));
   std::string preserved_csv =
-      "model,task,seq_len,method,phase,preserved_compression,non_monotone,tests\n";
+      "model,task,seq_len,method,phase,preserved_compression,non_monotone,tests,censored\n";
   for (const PreservedCompression& pc : r.preserved) {
     std::string tests;
     for (const CompressionTest& t : pc.tests) {
@@ -372,7 +374,8 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
     }
     absl::StrAppend(&preserved_csv, Csv(pc.model), ",", Csv(pc.task), ",", pc.seq_len, ",",
                     Csv(pc.method), ",", Csv(pc.phase), ",", Fmt(pc.preserved), ",",
-                    pc.non_monotone ? "yes" : "no", ",", Csv(tests), "\n");
+                    pc.non_monotone ? "yes" : "no", ",", Csv(tests), ",",
+                    IsCensored(pc) ? "yes" : "no", "\n");
   }
   SF_RETURN_IF_ERROR(Write(fs::path(out_dir) / "preserved.csv", preserved_csv));
   std::string fit_csv = "phase,name,coefficient,standard_error\n";
@@ -414,7 +417,10 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
                   " lengths. Tables: <a href=\"points.csv\">points.csv</a> (with FLOPs), "
                   "<a href=\"preserved.csv\">preserved.csv</a>, "
                   "<a href=\"scaling_law.csv\">scaling_law.csv</a>. Each figure links to its "
-                  "SVG; its gnuplot script and data are in plots/ and data/.</p>\n");
+                  "SVG; its gnuplot script and data are in plots/ and data/. "
+                  "<a href=\"explore.html\"><b>Explore the points interactively</b></a> "
+                  "(hover for a point's model, method, compression, score and n; toggle "
+                  "methods; choose task, length and axis; works offline).</p>\n");
   if (!options.render_plots) {
     absl::StrAppend(&h, "<p class=\"warn\">Figures were not rendered: run <code>cd ", Html(out_dir),
                     " &amp;&amp; for f in plots/*.gp; do gnuplot $f; done</code>.</p>\n");
@@ -466,12 +472,14 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
                   "one-sided ",
                   PairedTestName(options.preserved.test), ", alpha ", Fmt(options.preserved.alpha),
                   "), counting only compressions at or below the first significant drop; "
-                  "1 = none preserved, n/a = no dense baseline or fewer than 2 paired "
-                  "samples.</p>\n");
+                  "1 = none preserved, &ge;&nbsp;C = even the largest tested compression C "
+                  "passed (the true value may be larger), n/a = no dense baseline or fewer "
+                  "than 2 paired samples.</p>\n");
   figures("preserved");
   absl::StrAppend(&h,
                   "<table><tr><th>model</th><th>task</th><th>length</th><th>method</th>"
-                  "<th>preserved</th><th>p-values by compression (n pairs)</th></tr>\n");
+                  "<th>phase</th><th>preserved</th><th>p-values by compression (n "
+                  "pairs)</th></tr>\n");
   for (const PreservedCompression& pc : r.preserved) {
     std::string tests;
     for (const CompressionTest& t : pc.tests) {
@@ -480,9 +488,10 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
                       t.significantly_worse ? " worse" : "");
     }
     absl::StrAppend(&h, "<tr><td class=l>", Html(pc.model), "</td><td class=l>", Html(pc.task),
-                    "</td><td>", pc.seq_len, "</td><td class=l>", Html(pc.method), "</td><td>",
-                    Fmt(pc.preserved), pc.non_monotone ? "*" : "", "</td><td class=l>", tests,
-                    "</td></tr>\n");
+                    "</td><td>", pc.seq_len, "</td><td class=l>", Html(pc.method),
+                    "</td><td class=l>", Html(pc.phase), "</td><td>",
+                    IsCensored(pc) ? "&ge;&nbsp;" : "", Fmt(pc.preserved),
+                    pc.non_monotone ? "*" : "", "</td><td class=l>", tests, "</td></tr>\n");
   }
   absl::StrAppend(&h,
                   "</table>\n<h2>Scaling law</h2>\n<p>score ~ sigmoid(eps + delta_task + a "

@@ -2,15 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "analysis/glm.h"
 #include "common/testing/status_matchers.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace sf::analysis {
 namespace {
@@ -203,6 +206,214 @@ TEST(WriteReport, TimedSweep_WritesTheWallClockSection) {
   EXPECT_THAT(html.str(), HasSubstr("time speed-up"));
   EXPECT_THAT(html.str(), HasSubstr("isotime_prefill_ruler_niah.png"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/isotime_prefill_ruler_niah.png"));
+}
+
+// What a figure must carry to stand alone on a slide: the caveat, one legend with
+// dense in it, labelled compressions, error bars, and censored preserved values.
+TEST(WriteReport, Figures_CarryCaveatLegendLabelsErrorBarsAndCensoring) {
+  const std::string dir = ::testing::TempDir() + "/sf_report_figures";
+  std::filesystem::remove_all(dir);
+  AnalysisInput in = SyntheticSweep();
+  ReportOptions options;
+  options.render_plots = false;
+  SF_ASSERT_OK(WriteReport(in, options, dir));
+  auto read = [&](const std::string& name) {
+    std::ifstream f(dir + "/" + name);
+    std::stringstream text;
+    text << f.rdbuf();
+    return text.str();
+  };
+  const std::string iso = read("plots/isoflops_prefill_ruler_niah.gp");
+  // The caveat is on every figure.
+  EXPECT_THAT(iso, HasSubstr("CAVEAT: synthetic data drawn from a known logistic law"));
+  EXPECT_THAT(iso, HasSubstr("title 'dense (reference)'"));
+  EXPECT_THAT(iso, HasSubstr("sprintf(\"%gx\", $3)"));
+  // One legend for the figure: its entries once per script terminal, not per panel.
+  size_t titles = 0;
+  for (size_t pos = 0; (pos = iso.find("title 'dense (reference)'", pos)) != std::string::npos;
+       ++pos) {
+    ++titles;
+  }
+  EXPECT_EQ(titles, 2u);  // PNG and SVG
+  const std::string comp = read("plots/compression_prefill_ruler_niah.gp");
+  EXPECT_THAT(comp, HasSubstr("with yerrorlines"));
+  EXPECT_THAT(comp, HasSubstr("CAVEAT: synthetic"));
+  EXPECT_THAT(read("data/compression_prefill_ruler_niah_block_sparse.dat"),
+              HasSubstr("mean stderr"));
+  EXPECT_THAT(read("plots/preserved_prefill.gp"), HasSubstr("CAVEAT: synthetic"));
+  EXPECT_THAT(read("plots/fit_prefill.gp"), HasSubstr("CAVEAT: synthetic"));
+  // The synthetic law keeps 200-sample easy tasks above dense at the largest tested
+  // compression somewhere: those cells read ">= 20" in the heatmap, the table and the CSV.
+  const std::string csv = read("preserved.csv");
+  EXPECT_THAT(csv, HasSubstr(",censored\n"));
+  const bool any_censored = csv.find(",yes\n") != std::string::npos;
+  if (any_censored) {
+    EXPECT_THAT(read("data/preserved_prefill.dat") + read("data/preserved_decode.dat"),
+                HasSubstr("\"\u2265"));
+    EXPECT_THAT(read("index.html"), HasSubstr("&ge;&nbsp;"));
+  }
+  const std::string html = read("index.html");
+  EXPECT_THAT(html, HasSubstr("<th>phase</th><th>preserved</th>"));
+  EXPECT_THAT(html, HasSubstr("href=\"explore.html\""));
+}
+
+// The interactive page: self-contained (no external script, style or font) with every
+// scored point as data.
+TEST(WriteReport, Explorer_IsSelfContainedWithEveryScoredPoint) {
+  const std::string dir = ::testing::TempDir() + "/sf_report_explorer";
+  std::filesystem::remove_all(dir);
+  ReportOptions options;
+  options.render_plots = false;
+  const AnalysisInput in = PartialSweep();
+  SF_ASSERT_OK(WriteReport(in, options, dir));
+  std::ifstream f(dir + "/explore.html");
+  std::stringstream text;
+  text << f.rdbuf();
+  const std::string page = text.str();
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("src=\"http")));
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("href=\"http")));
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("@import")));
+  const size_t begin = page.find("type=\"application/json\">");
+  ASSERT_NE(begin, std::string::npos);
+  const size_t from = begin + std::string("type=\"application/json\">").size();
+  const auto data = nlohmann::json::parse(page.substr(from, page.find("</script>", from) - from));
+  size_t scored = 0;
+  for (const ResultPoint& p : in.points) scored += p.samples.empty() ? 0 : 1;
+  EXPECT_EQ(data["points"].size(), scored);
+  EXPECT_EQ(data["caveat"], in.caveat);
+  const auto& first = data["points"][0];
+  for (const char* key : {"model", "params", "task", "length", "method", "phase", "compression",
+                          "mean", "stderr", "n", "flops"}) {
+    EXPECT_TRUE(first.contains(key)) << key;
+  }
+  EXPECT_EQ(first["n"], 200);
+}
+
+// A timed sweep: the page offers measured seconds of the report's timed device as an x
+// axis; points not timed there have 0 seconds (and drop out of that view).
+TEST(WriteReport, Explorer_TimedSweep_CarriesSecondsOfTheTimedDevice) {
+  AnalysisInput in = SyntheticSweep();
+  for (ResultPoint& p : in.points) {
+    if (p.seq_len != 32768) continue;
+    p.prefill_seconds = 0.5;
+    p.decode_seconds = 0.25;
+    p.device = "NVIDIA H100 80GB HBM3";
+  }
+  const std::string dir = ::testing::TempDir() + "/sf_report_explorer_timed";
+  std::filesystem::remove_all(dir);
+  ReportOptions options;
+  options.render_plots = false;
+  SF_ASSERT_OK(WriteReport(in, options, dir));
+  std::ifstream f(dir + "/explore.html");
+  std::stringstream text;
+  text << f.rdbuf();
+  const std::string page = text.str();
+  const size_t from = page.find("type=\"application/json\">") + 24;
+  const auto data = nlohmann::json::parse(page.substr(from, page.find("</script>", from) - from));
+  EXPECT_EQ(data["time_device"], "NVIDIA H100 80GB HBM3");
+  size_t timed = 0;
+  for (const auto& p : data["points"]) {
+    const bool long_context = p["length"] == 32768;
+    EXPECT_EQ(p["seconds"]["prefill"], long_context ? 0.5 : 0.0);
+    timed += long_context ? 1 : 0;
+  }
+  EXPECT_GT(timed, 0u);
+}
+
+// The page's script draws every view (phase x task x length x axis) with one marker
+// per point, shows a point on hover and hides a toggled model, without errors: run by
+// Node against a minimal DOM (analysis/testing/explorer_check.js).
+TEST(WriteReport, Explorer_ScriptDrawsEveryView) {
+  if (std::system("command -v node > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "node is not installed (Debian: nodejs)";
+  }
+  const std::string dir = ::testing::TempDir() + "/sf_report_explorer_js";
+  std::filesystem::remove_all(dir);
+  ReportOptions options;
+  options.render_plots = false;
+  SF_ASSERT_OK(WriteReport(PartialSweep(), options, dir));
+  const std::string out = dir + "/check.txt";
+  const int rc = std::system(
+      absl::StrCat("node ", SF_EXPLORER_CHECK_JS, " ", dir, "/explore.html > ", out, " 2>&1")
+          .c_str());
+  std::ifstream in(out);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(rc, 0) << text.str();
+  // 2 phases x 3 tasks x 3 lengths x 2 axes.
+  EXPECT_THAT(text.str(), HasSubstr("ok: 36 views drawn"));
+}
+
+// The headless browser the page checks run in: chromium (Debian), else another name.
+std::string HeadlessChromium() {
+  for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
+    if (std::system(absl::StrCat("command -v ", name, " > /dev/null 2>&1").c_str()) == 0) {
+      return name;
+    }
+  }
+  return "";
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Loads `page` (an absolute path) in headless Chromium and returns the DOM after its
+// scripts ran, or the browser's stderr when it printed no DOM.
+std::string DumpDom(const std::string& browser, const std::string& page, const std::string& dir) {
+  const std::string out = dir + "/dom.html", err = dir + "/chromium.log";
+  const int rc =
+      std::system(absl::StrCat("timeout 120 ", browser,
+                               " --headless --no-sandbox --disable-gpu "
+                               "--disable-dev-shm-usage --no-first-run "
+                               "--user-data-dir=",
+                               dir, "/profile --dump-dom file://", page, " > ", out, " 2> ", err)
+                      .c_str());
+  const std::string dom = ReadText(out);
+  return rc == 0 && !dom.empty() ? dom : absl::StrCat("chromium exited ", rc, ": ", ReadText(err));
+}
+
+// The interactive page in a real browser: it loads with no error or console.error, and
+// every view is drawn with one laid-out marker per point; hover and toggles work
+// (analysis/testing/explorer_browser_check.js, appended to a copy of the page).
+TEST(WriteReport, Explorer_LoadsAndDrawsEveryViewInHeadlessChromium) {
+  const std::string browser = HeadlessChromium();
+  if (browser.empty()) GTEST_SKIP() << "no headless browser (Debian: chromium)";
+  const std::string dir =
+      std::filesystem::absolute(::testing::TempDir() + "/sf_report_chromium").string();
+  std::filesystem::remove_all(dir);
+  ReportOptions options;
+  options.render_plots = false;
+  SF_ASSERT_OK(WriteReport(PartialSweep(), options, dir));
+  std::string page = ReadText(dir + "/explore.html");
+  // Errors are recorded from before the page's own script runs.
+  const std::string prelude =
+      "<script>window.__explorerErrors = [];"
+      "addEventListener('error', (e) => __explorerErrors.push(e.message));"
+      "const __consoleError = console.error;"
+      "console.error = (...a) => { __explorerErrors.push(a.join(' ')); "
+      "__consoleError.apply(console, a); };</script>";
+  const size_t head = page.find("<head>");
+  const size_t body_end = page.rfind("</body>");
+  ASSERT_NE(head, std::string::npos);
+  ASSERT_NE(body_end, std::string::npos);
+  page.insert(body_end,
+              absl::StrCat("<script>", ReadText(SF_EXPLORER_BROWSER_CHECK_JS), "</script>"));
+  page.insert(head + 6, prelude);
+  {
+    std::ofstream check(dir + "/check.html");
+    check << page;
+  }
+  const std::string dom = DumpDom(browser, dir + "/check.html", dir);
+  // 2 phases x 3 tasks x 3 lengths x 2 axes.
+  const size_t result = dom.rfind("<pre id=\"check-result\">");
+  ASSERT_NE(result, std::string::npos) << dom.substr(0, 4000);
+  EXPECT_THAT(dom.substr(result), ::testing::StartsWith("<pre id=\"check-result\">check ok: 36 "
+                                                        "views drawn</pre>"))
+      << dom.substr(result, 4000);
 }
 
 // Random-weight models score 0 everywhere: no fit is attempted (the logistic likelihood

@@ -65,6 +65,9 @@ struct AnalysisInput {
   // Free text shown at the top of the report (e.g. "random-weight demo models: scores
   // carry no meaning").
   std::string caveat;
+  // The caveat in one short line, drawn on every figure so that it stays with a figure
+  // copied out of the report; "" = the caveat's first sentence.
+  std::string figure_caveat;
 };
 
 }  // namespace sf::analysis

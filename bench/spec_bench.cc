@@ -39,8 +39,8 @@ std::string MakeSpec(int seeds) {
       "  - {name: block_sparse, compression: ", comp, "}\n",
       "  - {name: snapkv, compression: ", comp, "}\n", "  - {name: ada_snapkv, compression: ", comp,
       "}\n", "  - {name: quest, compression: ", Range(2, 19, 1), "}\n",
-      "tasks:\n  - {name: ruler_niah, samples: 100, needles: ", Range(1, 5, 1), "}\n",
-      "  - {name: story_retrieval, samples: 100, chapters: ", Range(4, 5, 4), "}\n",
+      "tasks:\n  - {name: ruler_niah, samples: 100, num_queries: ", Range(1, 5, 1), "}\n",
+      "  - {name: story_retrieval, samples: 100, num_queries: ", Range(4, 5, 4), "}\n",
       "seeds: ", Range(1, seeds, 1), "\n");
 }
 

@@ -53,40 +53,6 @@ absl::StatusOr<ModelFacts> FromConfig(const std::string& path) {
   return FromRecorded(ModelShapeToProto(c));
 }
 
-// "existing sweeps: 2 'b' (3 of 4 jobs done), ..." for a NotFound message.
-absl::StatusOr<std::string> DescribeSweeps(ResultsSource& source) {
-  v1::ListSweepsRequest request;
-  request.set_limit(20);
-  request.set_include_finished(true);
-  SF_ASSIGN_OR_RETURN(v1::ListSweepsResponse list, source.ListSweeps(request));
-  if (list.sweeps().empty()) return std::string("the database has no sweeps");
-  std::vector<std::string> names;
-  for (const v1::Sweep& s : list.sweeps()) {
-    names.push_back(absl::StrCat(s.id(), " '", s.name(), "' (", s.counts().done(), " of ",
-                                 s.counts().total(), " jobs done)"));
-  }
-  return absl::StrCat("existing sweeps: ", absl::StrJoin(names, ", "));
-}
-
-// The sweep with id `id_or_name` (when it is all digits) or else that name.
-absl::StatusOr<v1::Sweep> FindSweep(ResultsSource& source, const std::string& id_or_name) {
-  const bool numeric = !id_or_name.empty() && id_or_name.size() < 19 &&
-                       std::all_of(id_or_name.begin(), id_or_name.end(),
-                                   [](char c) { return absl::ascii_isdigit(c); });
-  if (numeric) {
-    v1::GetSweepRequest by_id;
-    by_id.set_id(std::stoll(id_or_name));
-    absl::StatusOr<v1::Sweep> sweep = source.GetSweep(by_id);
-    if (!absl::IsNotFound(sweep.status())) return sweep;
-  }
-  v1::GetSweepRequest by_name;
-  by_name.set_name(id_or_name);
-  absl::StatusOr<v1::Sweep> sweep = source.GetSweep(by_name);
-  if (!absl::IsNotFound(sweep.status())) return sweep;
-  SF_ASSIGN_OR_RETURN(std::string existing, DescribeSweeps(source));
-  return absl::NotFoundError(absl::StrCat("no sweep '", id_or_name, "'; ", existing));
-}
-
 // Every job of the sweep in job order, done or not, with the samples of each.
 absl::StatusOr<std::vector<v1::ResultRow>> ReadJobs(ResultsSource& source, int64_t sweep_id) {
   v1::ResultsRequest request;
@@ -187,67 +153,7 @@ analysis::ResultPoint MakePoint(const v1::ResultRow& row, const ModelFacts& mode
   return p;
 }
 
-// The remote source: the Coordinator service's read calls.
-class CoordinatorResults : public ResultsSource {
- public:
-  explicit CoordinatorResults(Remote* remote) : remote_(remote) {}
-
-  absl::StatusOr<v1::Sweep> GetSweep(const v1::GetSweepRequest& request) override {
-    grpc::ClientContext context;
-    remote_->Prepare(&context);
-    v1::Sweep sweep;
-    grpc::Status status = remote_->stub().GetSweep(&context, request, &sweep);
-    if (!status.ok()) return remote_->Error(status, "GetSweep");
-    return sweep;
-  }
-  absl::StatusOr<v1::ListSweepsResponse> ListSweeps(const v1::ListSweepsRequest& request) override {
-    grpc::ClientContext context;
-    remote_->Prepare(&context);
-    v1::ListSweepsResponse response;
-    grpc::Status status = remote_->stub().ListSweeps(&context, request, &response);
-    if (!status.ok()) return remote_->Error(status, "ListSweeps");
-    return response;
-  }
-  absl::Status Results(const v1::ResultsRequest& request,
-                       const coordinator::ResultsSink& sink) override {
-    grpc::ClientContext context;
-    remote_->Prepare(&context, absl::Seconds(600));
-    auto reader = remote_->stub().Results(&context, request);
-    v1::ResultsResponse page;
-    while (reader->Read(&page)) {
-      if (!sink(page)) {
-        context.TryCancel();
-        break;
-      }
-    }
-    grpc::Status status = reader->Finish();
-    if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-      return remote_->Error(status, "Results");
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  Remote* const remote_;
-};
-
 }  // namespace
-
-absl::StatusOr<std::unique_ptr<ResultsSource>> DatabaseSource(const std::string& db_path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(db_path, ec)) {
-    return absl::NotFoundError(absl::StrCat(
-        "no results database '", db_path,
-        "': pass --db FILE (the file `sfctl run` or sf-coordinator --db wrote) or --coordinator"));
-  }
-  SF_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::DatabaseResults> db,
-                      coordinator::DatabaseResults::Open(db_path));
-  return std::unique_ptr<ResultsSource>(std::move(db));
-}
-
-std::unique_ptr<ResultsSource> CoordinatorSource(Remote* remote) {
-  return std::make_unique<CoordinatorResults>(remote);
-}
 
 absl::StatusOr<LoadedSweep> LoadSweep(ResultsSource& source, const std::string& id_or_name) {
   SF_ASSIGN_OR_RETURN(v1::Sweep sweep, FindSweep(source, id_or_name));
@@ -258,10 +164,24 @@ absl::StatusOr<LoadedSweep> LoadSweep(ResultsSource& source, const std::string& 
   out.jobs_done = sweep.counts().done();
   if (out.jobs_done == 0) {
     const v1::SweepCounts& c = sweep.counts();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "sweep ", out.sweep_id, " '", out.sweep_name, "' has no finished jobs yet (", c.queued(),
-        " queued, ", c.leased(), " running, ", c.failed(), " failed, ", c.cancelled(),
-        " cancelled of ", out.jobs_total, "); wait for workers (sfctl watch) and analyze again"));
+    const std::string counts =
+        absl::StrCat(c.queued(), " queued, ", c.leased(), " running, ", c.failed(), " failed, ",
+                     c.cancelled(), " cancelled of ", out.jobs_total);
+    if (c.queued() + c.leased() > 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sweep ", out.sweep_id, " '", out.sweep_name, "' has no finished jobs yet (",
+                       counts, "); wait for workers (sfctl watch) and analyze again"));
+    }
+    const std::string next =
+        c.failed() > 0
+            ? absl::StrCat("; `sfctl status ", out.sweep_id,
+                           "` shows why jobs failed and `sfctl job KEY` one job's attempts; fix "
+                           "the cause, then `sfctl retry ",
+                           out.sweep_id, "`")
+            : absl::StrCat("; `sfctl retry ", out.sweep_id,
+                           " --include-cancelled` re-queues its jobs");
+    return absl::FailedPreconditionError(absl::StrCat("sweep ", out.sweep_id, " '", out.sweep_name,
+                                                      "' has no done job (", counts, ")", next));
   }
   SF_ASSIGN_OR_RETURN(std::vector<v1::ResultRow> rows, ReadJobs(source, out.sweep_id));
   std::map<std::string, std::string> model_errors;
@@ -302,6 +222,9 @@ absl::StatusOr<LoadedSweep> LoadSweep(ResultsSource& source, const std::string& 
   }
   out.random_weight_models.assign(random_models.begin(), random_models.end());
   if (!random_models.empty()) {
+    out.input.figure_caveat =
+        absl::StrCat("random weights (", absl::StrJoin(out.random_weight_models, ", "),
+                     "): these scores carry no meaning");
     out.input.caveat = absl::StrCat(
         "The models ", absl::StrJoin(out.random_weight_models, ", "),
         " have random weights (made by sfctl make-tiny-model): their scores carry no meaning. "

@@ -11,19 +11,9 @@
 
 #include "absl/status/statusor.h"
 #include "analysis/result_point.h"
-#include "cli/remote.h"
-#include "coordinator/results_reader.h"
+#include "cli/read_source.h"
 
 namespace sf::cli {
-
-using coordinator::ResultsSource;
-
-// Reads the coordinator database file `db_path` read-only. NotFound (saying to pass
-// --db or --coordinator) when the file is absent.
-absl::StatusOr<std::unique_ptr<ResultsSource>> DatabaseSource(const std::string& db_path);
-// Asks the coordinator behind `remote` (GetSweep, ListSweeps, Results). `remote` must
-// outlive the source.
-std::unique_ptr<ResultsSource> CoordinatorSource(Remote* remote);
 
 struct LoadedSweep {
   int64_t sweep_id = 0;

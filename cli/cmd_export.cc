@@ -13,31 +13,31 @@ void AddExportCommand(CLI::App& app, Io& io, int* exit_code) {
     std::string format = "csv";
     std::string output;
     ResultFilters filters;
-    RemoteFlags remote;
+    ReadFlags read;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
       "export",
       "Export job results or every stored sample of the matching jobs (score, prediction, "
-      "target, tokens, measured density) as CSV or JSON; the result filters apply to both");
+      "target, tokens, measured density) as CSV or JSON, from a coordinator or a results "
+      "file (--db); the result filters apply to both (--limit counts rows). Loading into "
+      "pandas or DuckDB: docs/cli.md");
   cmd->add_option("--what", flags->what, "results or samples")
       ->capture_default_str()
       ->check(CLI::IsMember({"results", "samples"}));
-  cmd->add_option("--format", flags->format, "csv or json")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"csv", "json"}));
+  AddFormatFlag(cmd, &flags->format, {"csv", "json"});
   cmd->add_option("-o,--output", flags->output, "file to write (default: stdout)");
   AddResultFilterFlags(cmd, &flags->filters);
-  AddRemoteFlags(cmd, &flags->remote);
+  AddReadFlags(cmd, &flags->read);
   cmd->callback([&io, exit_code, flags] {
     absl::StatusOr<Format> format = ParseFormat(flags->format);
-    auto remote = Remote::Connect(flags->remote);
-    if (!format.ok() || !remote.ok()) {
-      *exit_code = ReportStatus(!format.ok() ? format.status() : remote.status(), io);
+    absl::StatusOr<std::unique_ptr<ReadSource>> source = OpenReadSource(flags->read);
+    if (!format.ok() || !source.ok()) {
+      *exit_code = ReportStatus(!format.ok() ? format.status() : source.status(), io);
       return;
     }
-    absl::StatusOr<Table> table = flags->what == "results" ? FetchResults(**remote, flags->filters)
-                                                           : FetchSamples(**remote, flags->filters);
+    absl::StatusOr<Table> table = flags->what == "results" ? FetchResults(**source, flags->filters)
+                                                           : FetchSamples(**source, flags->filters);
     if (!table.ok()) {
       *exit_code = ReportStatus(table.status(), io);
       return;

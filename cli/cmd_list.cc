@@ -9,38 +9,36 @@ void AddListCommand(CLI::App& app, Io& io, int* exit_code) {
   struct Flags {
     int limit = 100;
     std::string format = "table";
-    RemoteFlags remote;
+    ReadFlags read;
   };
   auto flags = std::make_shared<Flags>();
-  CLI::App* cmd = app.add_subcommand("list", "List sweeps (running and finished), newest first");
+  CLI::App* cmd = app.add_subcommand(
+      "list",
+      "List sweeps (running and finished), newest first, from a coordinator or a results "
+      "file (--db)");
   cmd->add_option("--limit", flags->limit, "at most this many sweeps")->capture_default_str();
-  cmd->add_option("--format", flags->format, "table, csv or json")->capture_default_str();
-  AddRemoteFlags(cmd, &flags->remote);
+  AddFormatFlag(cmd, &flags->format);
+  AddReadFlags(cmd, &flags->read);
   cmd->callback([&io, exit_code, flags] {
     absl::StatusOr<Format> format = ParseFormat(flags->format);
-    auto remote = Remote::Connect(flags->remote);
-    if (!format.ok() || !remote.ok()) {
-      *exit_code = ReportStatus(!format.ok() ? format.status() : remote.status(), io);
+    absl::StatusOr<std::unique_ptr<ReadSource>> source = OpenReadSource(flags->read);
+    if (!format.ok() || !source.ok()) {
+      *exit_code = ReportStatus(!format.ok() ? format.status() : source.status(), io);
       return;
     }
-    grpc::ClientContext context;
-    (*remote)->Prepare(&context);
     v1::ListSweepsRequest request;
     request.set_limit(flags->limit);
     request.set_include_finished(true);
-    v1::ListSweepsResponse response;
-    grpc::Status status = (*remote)->stub().ListSweeps(&context, request, &response);
-    if (!status.ok()) {
-      *exit_code = ReportStatus((*remote)->Error(status, "ListSweeps"), io);
+    absl::StatusOr<v1::ListSweepsResponse> response = (*source)->ListSweeps(request);
+    if (!response.ok()) {
+      *exit_code = ReportStatus(response.status(), io);
       return;
     }
     Table table;
     table.columns = {"id",     "name",   "state",   "created",   "jobs",        "done",
                      "failed", "queued", "running", "cancelled", "samples_done"};
-    for (const v1::Sweep& s : response.sweeps()) {
-      const char* state = s.state() == v1::SWEEP_STATE_FINISHED    ? "finished"
-                          : s.state() == v1::SWEEP_STATE_CANCELLED ? "cancelled"
-                                                                   : "running";
+    for (const v1::Sweep& s : response->sweeps()) {
+      const char* state = SweepStateName(s.state());
       const v1::SweepCounts& c = s.counts();
       table.rows.push_back(
           {s.id(), s.name(), std::string(state),

@@ -8,31 +8,39 @@ void AddResultsCommand(CLI::App& app, Io& io, int* exit_code) {
   struct Flags {
     ResultFilters filters;
     std::string format = "table";
-    RemoteFlags remote;
+    bool wide = false;
+    ReadFlags read;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
       "results",
       "Show job results (mean score, its standard error, n, measured compression) filtered "
-      "on any grid axis; repeat a filter flag to allow several values. Example: sfctl "
-      "results --model qwen2.5-7b --length 32768 --method quest --format csv");
+      "on any grid axis; repeat a filter flag to allow several values. Reads a coordinator "
+      "or, with --db, a results file with no coordinator. Example: sfctl results --db "
+      "sfctl-run.db --method quest --length 8192");
   AddResultFilterFlags(cmd, &flags->filters);
-  cmd->add_option("--format", flags->format, "table, csv or json")->capture_default_str();
-  AddRemoteFlags(cmd, &flags->remote);
+  AddFormatFlag(cmd, &flags->format);
+  cmd->add_flag("--wide", flags->wide,
+                "every column (prefill and decode apart, metric, worker) in the table; CSV "
+                "and JSON always have them");
+  AddReadFlags(cmd, &flags->read);
   cmd->callback([&io, exit_code, flags] {
     absl::StatusOr<Format> format = ParseFormat(flags->format);
-    auto remote = Remote::Connect(flags->remote);
-    if (!format.ok() || !remote.ok()) {
-      *exit_code = ReportStatus(!format.ok() ? format.status() : remote.status(), io);
+    if (!format.ok()) {
+      *exit_code = ReportStatus(format.status(), io);
       return;
     }
-    absl::StatusOr<Table> table = FetchResults(**remote, flags->filters);
-    if (!table.ok()) {
-      *exit_code = ReportStatus(table.status(), io);
+    absl::StatusOr<std::unique_ptr<ReadSource>> source = OpenReadSource(flags->read);
+    if (!source.ok()) {
+      *exit_code = ReportStatus(source.status(), io);
       return;
     }
-    PrintTable(*table, *format, io.out);
-    if (*format == Format::kTable && table->rows.empty()) io.out << "(no matching results)\n";
+    absl::StatusOr<std::vector<v1::ResultRow>> rows = FetchResultRows(**source, flags->filters);
+    if (!rows.ok()) {
+      *exit_code = ReportStatus(rows.status(), io);
+      return;
+    }
+    PrintResults(*rows, *format, flags->wide, io.out);
     *exit_code = kExitOk;
   });
 }

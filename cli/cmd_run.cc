@@ -1,10 +1,51 @@
 // sfctl run: the embedded default (in-process coordinator and local workers).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
 #include "cli/command.h"
 #include "cli/local_run.h"
+#include "common/logging.h"
 #include "worker/engine_evaluator.h"
 #include "worker/worker_main.h"
 
 namespace sf::cli {
+namespace {
+
+// What Ctrl-C prints: written by the signal handler with write(2), so built beforehand.
+char interrupt_message[1024];
+size_t interrupt_message_size = 0;
+
+void OnInterrupt(int) {
+  ssize_t unused = ::write(STDERR_FILENO, interrupt_message, interrupt_message_size);
+  (void)unused;
+  ::_exit(kExitInterrupted);
+}
+
+// On Ctrl-C (or SIGTERM) say that nothing is lost and how to go on, then exit 130. The
+// database commits every result and sample as it arrives and the workers' outboxes
+// keep what was not yet sent, so exiting at once is safe.
+void ExplainInterrupt(const LocalRunOptions& options) {
+  const std::string db = options.db_path == kDefaultRunDatabase
+                             ? std::string()
+                             : absl::StrCat(" --db ", options.db_path);
+  const std::string text = absl::StrCat(
+      "\nsfctl run: interrupted. Finished jobs and stored samples are kept in ", options.db_path,
+      "; run the same command again to resume (sfctl run ", options.submit.spec_path, db, ")\n");
+  interrupt_message_size = std::min(text.size(), sizeof(interrupt_message));
+  std::memcpy(interrupt_message, text.data(), interrupt_message_size);
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+}  // namespace
 
 void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
   auto options = std::make_shared<LocalRunOptions>();
@@ -21,8 +62,8 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd->add_flag("--force", options->submit.force, "re-run jobs that already have results");
-  cmd->add_option("--format", options->format, "results table format: table, csv or json")
-      ->capture_default_str();
+  AddSpecOverrideFlag(cmd, &options->submit.overrides);
+  AddFormatFlag(cmd, &options->format);
   cmd->add_flag(
       "--no-analyze", [options](int64_t) { options->analyze = false; },
       "skip the analysis after the results table");
@@ -43,7 +84,14 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--report", options->analysis.out_dir,
                   "analysis report folder (default: <db stem>-report/sweep-<id>)");
-  cmd->callback([&io, exit_code, options, backend, dtype] {
+  auto verbose = std::make_shared<bool>(false);
+  cmd->add_flag("-v,--verbose", *verbose,
+                "log every lease and worker step (default: warnings and errors only; "
+                "SF_LOG_LEVEL overrides)");
+  cmd->callback([&io, exit_code, options, backend, dtype, verbose] {
+    if (std::getenv("SF_LOG_LEVEL") == nullptr) {
+      SetMinLogLevel(*verbose ? LogLevel::kInfo : LogLevel::kWarning);
+    }
     absl::StatusOr<worker::EngineEvaluatorOptions> evaluator_options =
         worker::OptionsForBackendFlag(*backend, *dtype);
     if (!evaluator_options.ok()) {
@@ -60,6 +108,7 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
                    ? "cuda (" + evaluator_options->gpu_name + ")"
                    : std::string("cpu"))
            << ", " << model::ComputeDTypeName(evaluator_options->dtype) << "\n";
+    ExplainInterrupt(run_options);
     *exit_code = RunLocally(
         run_options,
         [evaluator_options](int) -> std::unique_ptr<worker::Evaluator> {

@@ -1,6 +1,9 @@
 // sfctl submit: validate and expand a sweep spec, send it to the coordinator.
+#include <sstream>
+
 #include "cli/command.h"
 #include "cli/sweep_ops.h"
+#include "nlohmann/json.hpp"
 
 namespace sf::cli {
 
@@ -8,6 +11,7 @@ void AddSubmitCommand(CLI::App& app, Io& io, int* exit_code) {
   struct Flags {
     SubmitFlags submit;
     RemoteFlags remote;
+    std::string format = "text";
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
@@ -21,6 +25,8 @@ void AddSubmitCommand(CLI::App& app, Io& io, int* exit_code) {
   cmd->add_option("--priority", flags->submit.priority, "higher runs first")->capture_default_str();
   cmd->add_option("--max-attempts", flags->submit.max_attempts,
                   "failed attempts before a job is failed (0 = the coordinator's default)");
+  AddSpecOverrideFlag(cmd, &flags->submit.overrides);
+  AddFormatFlag(cmd, &flags->format, {"text", "json"});
   AddRemoteFlags(cmd, &flags->remote);
   cmd->callback([&io, exit_code, flags] {
     absl::StatusOr<v1::SubmitSweepRequest> request = BuildSubmitRequest(flags->submit);
@@ -33,7 +39,23 @@ void AddSubmitCommand(CLI::App& app, Io& io, int* exit_code) {
       *exit_code = ReportStatus(remote.status(), io);
       return;
     }
-    *exit_code = ReportStatus(Submit(**remote, *request, io).status(), io);
+    if (flags->format != "json") {
+      *exit_code = ReportStatus(Submit(**remote, *request, io).status(), io);
+      return;
+    }
+    std::ostringstream text;  // the one-line summary, replaced by JSON
+    Io quiet{io.in, text, io.err};
+    absl::StatusOr<v1::SubmitSweepResponse> response = Submit(**remote, *request, quiet);
+    if (response.ok()) {
+      io.out << nlohmann::ordered_json{{"sweep_id", response->sweep_id()},
+                                       {"name", request->sweep_name()},
+                                       {"jobs", response->jobs_total()},
+                                       {"new", response->jobs_queued()},
+                                       {"reused", response->jobs_reused()}}
+                    .dump(2)
+             << "\n";
+    }
+    *exit_code = ReportStatus(response.status(), io);
   });
 }
 

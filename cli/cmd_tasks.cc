@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/tasks_dump.h"
 #include "common/status.h"
+#include "nlohmann/json.hpp"
 #include "tasks/task.h"
 #include "worker/model/tokenizer.h"
 
@@ -30,6 +32,35 @@ void PrintList(Io& io) {
           p.help);
     }
   }
+}
+
+// A parameter value as JSON (its natural type).
+nlohmann::ordered_json ParamJson(const ParamValue& v) {
+  return std::visit([](const auto& x) { return nlohmann::ordered_json(x); }, v);
+}
+
+void PrintListJson(Io& io) {
+  nlohmann::ordered_json tasks = nlohmann::ordered_json::array();
+  for (const tasks::TaskInfo& info : tasks::AllTasks()) {
+    nlohmann::ordered_json params = nlohmann::ordered_json::array();
+    for (const tasks::ParamSpec& p : info.params) {
+      nlohmann::ordered_json param = {{"name", p.name},
+                                      {"default", ParamJson(p.default_value)},
+                                      {"required", p.required},
+                                      {"help", p.help}};
+      if (p.default_value.index() == 0) {
+        param["min"] = p.min;
+        param["max"] = p.max;
+      }
+      if (!p.choices.empty()) param["choices"] = p.choices;
+      params.push_back(std::move(param));
+    }
+    tasks.push_back({{"name", info.name},
+                     {"summary", info.summary},
+                     {"metric", info.metric},
+                     {"params", std::move(params)}});
+  }
+  io.out << tasks.dump(2) << "\n";
 }
 
 std::string Clip(const std::string& text, size_t head, size_t tail) {
@@ -116,8 +147,14 @@ void AddTasksCommandWithOpener(CLI::App& app, Io& io, int* exit_code, TokenizerO
       "tasks", "List the evaluation tasks, preview a sample or dump training samples");
   cmd->require_subcommand(1);
   CLI::App* list = cmd->add_subcommand("list", "List the tasks with their parameters and defaults");
-  list->callback([&io, exit_code] {
-    PrintList(io);
+  auto format = std::make_shared<std::string>("text");
+  AddFormatFlag(list, format.get(), {"text", "json"});
+  list->callback([&io, exit_code, format] {
+    if (*format == "json") {
+      PrintListJson(io);
+    } else {
+      PrintList(io);
+    }
     *exit_code = kExitOk;
   });
   auto args = std::make_shared<PreviewArgs>();

@@ -52,6 +52,27 @@ CliResult RunWithFakeTokenizer(std::vector<const char*> args) {
   return {code, out.str(), err.str()};
 }
 
+// --format json: every task with its parameters' types, defaults, ranges and choices,
+// what a script needs to build a spec.
+TEST(TasksCommand, ListJson_GivesEveryParameterWithItsRange) {
+  CliResult r = RunCli({"tasks", "list", "--format", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const auto tasks = nlohmann::json::parse(r.out);
+  EXPECT_EQ(tasks.size(), 9u);
+  bool found = false;
+  for (const auto& task : tasks) {
+    if (task["name"] != "ruler_vt") continue;
+    for (const auto& p : task["params"]) {
+      if (p["name"] != "num_hops") continue;
+      found = true;
+      EXPECT_EQ(p["default"], 4);
+      EXPECT_EQ(p["min"], 1);
+      EXPECT_EQ(p["max"], 64);
+    }
+  }
+  EXPECT_TRUE(found) << r.out;
+}
+
 TEST(TasksCommand, List_ShowsEveryTaskWithDefaults) {
   CliResult r = RunCli({"tasks", "list"});
   EXPECT_EQ(r.code, kExitOk) << r.err;

@@ -115,6 +115,7 @@ TEST_F(TokenizeCommand, BadInput_UsageErrorsWithReason) {
   r = RunCli({"tokenize", "--model", "/nonexistent"}, "x");
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("/nonexistent/tokenizer.json"));
+  EXPECT_THAT(r.err, HasSubstr("model folder /nonexistent does not exist"));
   r = RunCli({"tokenize", "--model", dir_->c_str(), "--chat", "jinja"}, "x");
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("chatml"));

@@ -1,7 +1,9 @@
 // `sfctl validate spec.yaml`: checks a sweep spec and prints the grid size per axis and
 // the job count after deduplication; on errors prints each as file:line:column and exits 2.
 #include <algorithm>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "cli/command.h"
 #include "common/spec.h"
+#include "common/status.h"
+#include "nlohmann/json.hpp"
 
 namespace sf::cli {
 namespace {
@@ -26,9 +30,80 @@ std::string Abbreviated(const std::vector<std::string>& values) {
                       values.size() - kShown, " more)");
 }
 
-int RunValidate(const std::string& path, const SpecOptions& options, bool list, Io& io) {
+struct ValidateArgs {
+  std::string path;
+  std::string base_dir;
+  int64_t max_jobs = kDefaultMaxJobs;
+  bool list = false;
+  std::string format = "text";
+  std::vector<std::string> overrides;
+};
+
+// The spec file with the --set overrides applied.
+absl::StatusOr<SweepSpec> LoadWithOverrides(const ValidateArgs& args, const SpecOptions& options,
+                                            std::vector<SpecError>* errors) {
+  if (args.overrides.empty()) return LoadSweepSpec(args.path, options, errors);
+  std::ifstream in(args.path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read sweep spec ", args.path, "; check the file name"));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  SF_ASSIGN_OR_RETURN(std::string overridden, ApplySpecOverrides(text.str(), args.overrides));
+  return ParseSweepSpec(overridden, absl::StrCat(args.path, " (with --set)"), options, errors);
+}
+
+int PrintJson(const ValidateArgs& args, const absl::StatusOr<SweepSpec>& spec,
+              const std::vector<SpecError>& errors, const std::vector<JobSpec>* jobs,
+              const ExpandStats& stats, Io& io) {
+  nlohmann::ordered_json o = {{"spec", args.path}, {"valid", spec.ok() && jobs != nullptr}};
+  if (!spec.ok()) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const SpecError& e : errors) {
+      list.push_back(
+          {{"file", e.file}, {"line", e.line}, {"column", e.column}, {"message", e.message}});
+    }
+    if (errors.empty()) list.push_back({{"message", std::string(spec.status().message())}});
+    o["errors"] = std::move(list);
+    io.out << o.dump(2) << "\n";
+    return errors.empty() ? ExitCodeFor(spec.status()) : kExitUsage;
+  }
+  o["name"] = spec->name;
+  nlohmann::ordered_json axes = nlohmann::ordered_json::array();
+  for (const GridAxis& axis : spec->axes) {
+    axes.push_back({{"name", axis.name}, {"size", axis.size}, {"detail", axis.detail}});
+  }
+  o["axes"] = std::move(axes);
+  o["grid"] = spec->grid_size;
+  o["jobs"] = jobs->size();
+  o["duplicates"] = stats.duplicates;
+  o["max_jobs"] = spec->max_jobs;
+  if (args.list) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const JobSpec& j : *jobs) {
+      list.push_back({{"key", j.key},
+                      {"model", j.model.name},
+                      {"length", j.sequence_length},
+                      {"prefill", j.prefill.name},
+                      {"decode", j.decode.name},
+                      {"task", j.task.name},
+                      {"seed", j.seed},
+                      {"memory_bytes", j.memory_bytes}});
+    }
+    o["job_list"] = std::move(list);
+  }
+  io.out << o.dump(2) << "\n";
+  return kExitOk;
+}
+
+int RunValidate(const ValidateArgs& args, const SpecOptions& options, Io& io) {
+  const std::string& path = args.path;
+  const bool json = args.format == "json";
   std::vector<SpecError> errors;
-  absl::StatusOr<SweepSpec> spec = LoadSweepSpec(path, options, &errors);
+  absl::StatusOr<SweepSpec> spec = LoadWithOverrides(args, options, &errors);
+  ExpandStats stats;
+  if (json && !spec.ok()) return PrintJson(args, spec, errors, nullptr, stats, io);
   if (!spec.ok()) {
     if (errors.empty()) return ReportStatus(spec.status(), io);
     for (const SpecError& e : errors) io.err << e.ToString() << "\n";
@@ -36,9 +111,10 @@ int RunValidate(const std::string& path, const SpecOptions& options, bool list, 
            << path << "; nothing would be submitted\n";
     return kExitUsage;
   }
-  ExpandStats stats;
   absl::StatusOr<std::vector<JobSpec>> jobs = ExpandSweep(*spec, &stats);
   if (!jobs.ok()) return ReportStatus(jobs.status(), io);
+  if (json) return PrintJson(args, spec, errors, &*jobs, stats, io);
+  const bool list = args.list;
 
   io.out << path << ": sweep '" << spec->name << "' is valid\n";
   std::vector<std::string> models, lengths, seeds;
@@ -88,13 +164,7 @@ void AddValidateCommand(CLI::App& app, Io& io, int* exit_code) {
       "Check a sweep spec without submitting it: print the grid size per axis and the number "
       "of jobs after deduplication. Errors are printed as file:line:column: error: message; "
       "exit code 2 when there are any. The spec syntax is described in docs/spec.md.");
-  struct Args {
-    std::string path;
-    std::string base_dir;
-    int64_t max_jobs = kDefaultMaxJobs;
-    bool list = false;
-  };
-  auto args = std::make_shared<Args>();
+  auto args = std::make_shared<ValidateArgs>();
   cmd->add_option("spec", args->path, "the sweep spec (YAML)")->required();
   cmd->add_option("--max-jobs", args->max_jobs,
                   "the configured limit on grid size; a spec's limits.max_jobs may only lower it")
@@ -104,11 +174,16 @@ void AddValidateCommand(CLI::App& app, Io& io, int* exit_code) {
                   "resolve relative model and dataset paths against this folder (default: the "
                   "current folder)");
   cmd->add_flag("--list", args->list, "also print every job: key prefix, axes, memory estimate");
+  AddFormatFlag(cmd, &args->format, {"text", "json"});
+  cmd->add_option("--set", args->overrides,
+                  "override a spec key as sfctl run and submit do, e.g. --set "
+                  "sequence_lengths=[4096] (repeatable; the value is YAML)")
+      ->allow_extra_args(false);
   cmd->callback([args, &io, exit_code] {
     SpecOptions options;
     options.max_jobs = args->max_jobs;
     options.base_dir = args->base_dir;
-    *exit_code = RunValidate(args->path, options, args->list, io);
+    *exit_code = RunValidate(*args, options, io);
   });
 }
 

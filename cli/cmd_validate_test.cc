@@ -8,6 +8,7 @@
 #include "common/testing/spec_corpus.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace sf::cli {
 namespace {
@@ -52,12 +53,12 @@ TEST_F(ValidateTest, LongAxes_AbbreviatedAndTaskListsCounted) {
   const std::string spec = Write("s.yaml", R"(models: [{name: m, path: models/tiny-llama}]
 sequence_lengths: [512]
 methods: [dense]
-tasks: [{name: ruler_niah, samples: 2, needles: [1, 2, 3]}]
+tasks: [{name: ruler_niah, samples: 2, num_queries: [1, 2, 3]}]
 seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 )");
   CliResult r = RunCli({"validate", spec, "--base-dir", dir_.string()});
   EXPECT_EQ(r.code, kExitOk) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("tasks                   3  ruler_niah 3 (needles 3)"));
+  EXPECT_THAT(r.out, HasSubstr("tasks                   3  ruler_niah 3 (num_queries 3)"));
   EXPECT_THAT(r.out, HasSubstr("seeds                  10  1, 2, 3, 4, 5, 6, 7, 8, ... (2 more)"));
   EXPECT_THAT(r.out, HasSubstr("jobs                   30"));
 }
@@ -93,6 +94,37 @@ tasks: [ruler_niah]
   EXPECT_THAT(r.err, HasSubstr(spec + ":3:46: error: method quest compression 0.5 is below 1"));
   EXPECT_THAT(r.err, HasSubstr("sfctl: 2 errors in " + spec + "; nothing would be submitted"));
   EXPECT_TRUE(r.out.empty());
+}
+
+// --format json: the grid as data, or every error with its line and column; --set
+// overrides a key without editing the file.
+TEST_F(ValidateTest, JsonAndOverrides) {
+  const std::string spec = Write("s.yaml", R"(models: [{name: m, path: models/tiny-llama}]
+sequence_lengths: [512, 1024]
+methods: [dense]
+tasks: [{name: ruler_vt, num_hop: 2}]
+)");
+  CliResult bad = RunCli({"validate", spec, "--base-dir", dir_.string(), "--format", "json"});
+  EXPECT_EQ(bad.code, kExitUsage);
+  const auto errors = nlohmann::json::parse(bad.out);
+  EXPECT_EQ(errors["valid"], false);
+  ASSERT_EQ(errors["errors"].size(), 1u);
+  EXPECT_EQ(errors["errors"][0]["line"], 4);
+  EXPECT_EQ(errors["errors"][0]["column"], 26);
+  EXPECT_THAT(errors["errors"][0]["message"].get<std::string>(),
+              HasSubstr("did you mean 'num_hops'?"));
+
+  CliResult good =
+      RunCli({"validate", spec, "--base-dir", dir_.string(), "--format", "json", "--set",
+              "tasks=[{name: ruler_vt, num_hops: 2}]", "--set", "lengths=[512]"});
+  EXPECT_EQ(good.code, kExitOk) << good.err << good.out;
+  const auto grid = nlohmann::json::parse(good.out);
+  EXPECT_EQ(grid["valid"], true);
+  EXPECT_EQ(grid["jobs"], 1);
+
+  CliResult typo = RunCli({"validate", spec, "--set", "lenghts=[512]"});
+  EXPECT_EQ(typo.code, kExitUsage);
+  EXPECT_THAT(typo.err, HasSubstr("unknown key 'lenghts'"));
 }
 
 TEST_F(ValidateTest, MaxJobs_IsTheConfiguredLimit) {

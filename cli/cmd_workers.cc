@@ -19,7 +19,7 @@ void AddWorkersCommand(CLI::App& app, Io& io, int* exit_code) {
       "List workers: devices, backends, last contact, leased jobs, jobs done, Slurm job and "
       "node");
   cmd->add_flag("--all", flags->all, "include workers not seen for 3 lease lifetimes");
-  cmd->add_option("--format", flags->format, "table, csv or json")->capture_default_str();
+  AddFormatFlag(cmd, &flags->format);
   AddRemoteFlags(cmd, &flags->remote);
   cmd->callback([&io, exit_code, flags] {
     absl::StatusOr<Format> format = ParseFormat(flags->format);

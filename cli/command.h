@@ -4,6 +4,7 @@
 #define SF_CLI_COMMAND_H_
 
 #include <iosfwd>
+#include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -29,6 +30,11 @@ struct Io {
 
 // Prints "sfctl: <message>" for a non-OK status and returns its exit code.
 int ReportStatus(const absl::Status& status, Io& io);
+
+// Adds `--format` (the one name every command that prints data uses) with the allowed
+// values `choices`; its default is *format's initial value.
+CLI::Option* AddFormatFlag(CLI::App* cmd, std::string* format,
+                           const std::vector<std::string>& choices = {"table", "csv", "json"});
 
 // Registers one subcommand on `app`; when it is chosen, runs it and stores its exit code.
 using AddCommandFn = void (*)(CLI::App& app, Io& io, int* exit_code);
@@ -61,6 +67,7 @@ void AddResultsCommand(CLI::App& app, Io& io, int* exit_code);
 void AddQueryCommand(CLI::App& app, Io& io, int* exit_code);
 void AddExportCommand(CLI::App& app, Io& io, int* exit_code);
 void AddWorkersCommand(CLI::App& app, Io& io, int* exit_code);
+void AddJobCommand(CLI::App& app, Io& io, int* exit_code);
 // Analysis of a sweep's results (--db file or --coordinator).
 void AddAnalyzeCommand(CLI::App& app, Io& io, int* exit_code);
 // The embedded default: in-process coordinator and local workers.

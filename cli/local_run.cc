@@ -16,7 +16,35 @@
 
 namespace sf::cli {
 
+namespace {
+
+// The last lines of a run: how long it took and what to run next.
+void PrintRunSummary(const v1::Sweep& sweep, absl::Duration took, const LocalRunOptions& options,
+                     std::ostream& out) {
+  const v1::SweepCounts& c = sweep.counts();
+  const std::string db = options.db_path == kDefaultRunDatabase
+                             ? std::string()
+                             : absl::StrCat(" --db ", options.db_path);
+  out << "\nsweep " << sweep.id() << " '" << sweep.name() << "': " << c.done() << " of "
+      << c.total() << " jobs done";
+  if (c.failed() > 0) out << ", " << c.failed() << " failed";
+  out << " in " << absl::FormatDuration(absl::Trunc(took, absl::Seconds(1))) << "\n"
+      << "next:\n";
+  if (c.failed() > 0) {
+    out << "  sfctl status " << sweep.name() << " --db " << options.db_path
+        << "      why jobs failed (sfctl job KEY --db " << options.db_path << ": every attempt)\n"
+        << "  sfctl run " << options.submit.spec_path << db
+        << "      after fixing the cause: runs the failed jobs again\n";
+  }
+  out << "  sfctl results --db " << options.db_path << " --sweep " << sweep.name()
+      << "      the table again (--wide, --format csv)\n"
+      << "  sfctl analyze " << sweep.name() << db << "      redraw the report\n";
+}
+
+}  // namespace
+
 int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluators, Io& io) {
+  const absl::Time started = RealClock().Now();
   // Validate before starting anything: an invalid spec touches no database.
   absl::StatusOr<v1::SubmitSweepRequest> request = BuildSubmitRequest(options.submit);
   if (!request.ok()) return ReportStatus(request.status(), io);
@@ -78,10 +106,17 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
   }
 
   absl::StatusOr<v1::Sweep> final_state = absl::UnknownError("not watched");
+  // Outlives the workers: a log line they write while the sink is being reset may still
+  // reach it.
+  const bool terminal = IsTerminal(io.out);
+  ProgressDisplay display(io.out, terminal, &RealClock());
   if (exit_code == kExitOk) {
-    ProgressDisplay display(io.out, IsTerminal(io.out), &RealClock());
-    final_state =
-        WatchUntilDone(remote, submitted->sweep_id(), display, WatchOptions(), &RealClock());
+    // On a terminal, log lines go above the bars, which are redrawn below them.
+    if (terminal) SetLogSink([&display](absl::string_view line) { display.Note(line); });
+    WatchOptions watch;
+    ShowWatchNotes(&display, &watch);
+    final_state = WatchUntilDone(remote, submitted->sweep_id(), display, watch, &RealClock());
+    SetLogSink(nullptr);
   }
   for (auto& w : workers) w->worker->Stop(worker::StopMode::kRelease);
   for (auto& w : workers) {
@@ -90,26 +125,21 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
   }
   if (exit_code != kExitOk) return exit_code;
   if (!final_state.ok()) return ReportStatus(final_state.status(), io);
+  const absl::Duration took = RealClock().Now() - started;
 
+  std::unique_ptr<ReadSource> reader = CoordinatorSource(&remote);
   ResultFilters filters;
   filters.sweep = absl::StrCat(submitted->sweep_id());
-  absl::StatusOr<Table> results = FetchResults(remote, filters);
+  absl::StatusOr<std::vector<v1::ResultRow>> results = FetchResultRows(*reader, filters);
   if (!results.ok()) return ReportStatus(results.status(), io);
   io.out << "\n";
-  PrintTable(*results, *format, io.out);
-  if (final_state->counts().failed() > 0) {
-    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> errors =
-        FetchFailedJobs(remote, submitted->sweep_id(), 5);
-    io.err << "sfctl: " << final_state->counts().failed() << " of " << final_state->counts().total()
-           << " jobs failed";
-    if (errors.ok()) {
-      io.err << "; first errors:\n";
-      for (const auto& [key, error] : *errors) {
-        io.err << "  " << key.substr(0, 12) << ": " << error << "\n";
-      }
-    } else {
-      io.err << "\n";
-    }
+  PrintResults(*results, *format, /*wide=*/false, io.out);
+  const v1::SweepCounts& counts = final_state->counts();
+  if (counts.failed() > 0) {
+    io.err << "sfctl: " << counts.failed() << " of " << counts.total() << " jobs failed\n";
+    absl::StatusOr<std::vector<FailedJob>> failed =
+        FetchFailedJobs(*reader, submitted->sweep_id(), 5);
+    if (failed.ok()) PrintFailedJobs(*failed, counts.failed(), io.err);
   }
   if (options.analyze && final_state->counts().done() > 0) {
     // With --format csv/json stdout stays machine-readable: the summary goes to stderr.
@@ -126,6 +156,7 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
       ReportStatus(source.status(), analysis_io);
     }
   }
+  PrintRunSummary(*final_state, took, options, *format == Format::kTable ? io.out : io.err);
   (*server)->Shutdown(absl::Seconds(2));
   (*server)->Wait();
   return final_state->counts().failed() > 0 || final_state->state() != v1::SWEEP_STATE_FINISHED

@@ -61,6 +61,8 @@ double ProgressDisplay::Rate(const Track& t, const v1::Sweep& sweep) const {
 }
 
 void ProgressDisplay::Update(const v1::Sweep& sweep) {
+  absl::MutexLock lock(&mu_);
+  if (!notice_.empty()) SetNoticeLocked("");
   auto [it, inserted] = sweeps_.try_emplace(sweep.id());
   Track& t = it->second;
   if (inserted) {
@@ -69,7 +71,7 @@ void ProgressDisplay::Update(const v1::Sweep& sweep) {
   }
   t.last = sweep;
   if (terminal_) {
-    Redraw();
+    RedrawLocked();
     return;
   }
   const std::string counts = FormatProgressLine(sweep, 0, 20);
@@ -81,11 +83,52 @@ void ProgressDisplay::Update(const v1::Sweep& sweep) {
   out_ << FormatProgressLine(sweep, Rate(t, sweep), 20) << "\n" << std::flush;
 }
 
-void ProgressDisplay::Redraw() {
-  if (lines_drawn_ > 0) out_ << "\x1b[" << lines_drawn_ << "A";
+void ProgressDisplay::Note(absl::string_view line) {
+  absl::MutexLock lock(&mu_);
+  while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  if (!terminal_) {
+    out_ << line << "\n" << std::flush;
+    return;
+  }
+  ClearLocked();
+  out_ << line << "\n";
+  RedrawLocked();
+}
+
+void ProgressDisplay::SetNotice(const std::string& text) {
+  absl::MutexLock lock(&mu_);
+  SetNoticeLocked(text);
+}
+
+void ProgressDisplay::SetNoticeLocked(const std::string& text) {
+  if (!terminal_) {
+    // Once when it starts (the first text is kept) and once when it is over.
+    if (notice_.empty() && !text.empty()) {
+      out_ << text << "\n" << std::flush;
+      notice_ = text;
+    } else if (!notice_.empty() && text.empty()) {
+      out_ << notice_ << " ... back\n" << std::flush;
+      notice_.clear();
+    }
+    return;
+  }
+  notice_ = text;
+  RedrawLocked();
+}
+
+void ProgressDisplay::ClearLocked() {
+  if (lines_drawn_ > 0) out_ << "\x1b[" << lines_drawn_ << "A\r\x1b[J";
   lines_drawn_ = 0;
+}
+
+void ProgressDisplay::RedrawLocked() {
+  ClearLocked();
   for (const auto& [id, t] : sweeps_) {
     out_ << "\r\x1b[2K" << FormatProgressLine(t.last, Rate(t, t.last), 30) << "\n";
+    ++lines_drawn_;
+  }
+  if (!notice_.empty()) {
+    out_ << "\r\x1b[2K" << notice_ << "\n";
     ++lines_drawn_;
   }
   out_ << std::flush;

@@ -54,7 +54,9 @@ absl::Status Remote::Error(const grpc::Status& status, absl::string_view call) c
                                      "--coordinator or SF_COORDINATOR, and --tls-ca if it "
                                      "serves TLS"));
   }
-  if (absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s)) {
+  // The coordinator answers a missing or wrong token with Unauthenticated; PermissionDenied
+  // is a refusal of the request itself (a write in Query), which no token changes.
+  if (absl::IsUnauthenticated(s)) {
     return absl::Status(s.code(), absl::StrCat(s.message(), " (pass --token-file)"));
   }
   return s;

@@ -1,6 +1,7 @@
 // sfctl's coordinator commands run in process (RunSfctl) against a coordinator served on
 // loopback with two local workers using the tests' deterministic evaluator; and `run`
 // (RunLocally) with the same evaluator.
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -62,6 +63,7 @@ class RemoteCommandsTest : public ::testing::Test {
 
   // `tls` set: the coordinator serves (mutual) TLS and the workers connect with `client`.
   void StartCluster(int workers, TlsServerFiles tls = {}, TlsClientFiles client = {}) {
+    evaluator_ = std::make_unique<worker::testing::TestEvaluator>(evaluator_options_);
     coordinator::SchedulerOptions options;
     options.max_lease_wait = absl::Milliseconds(300);
     auto scheduler =
@@ -87,7 +89,7 @@ class RemoteCommandsTest : public ::testing::Test {
       worker::WorkerOptions wo;
       wo.worker_id = absl::StrCat("w", i);
       wo.lease_wait = absl::Milliseconds(300);
-      w->worker = std::make_unique<worker::Worker>(wo, w->client.get(), &evaluator_,
+      w->worker = std::make_unique<worker::Worker>(wo, w->client.get(), evaluator_.get(),
                                                    w->outbox.get(), &RealClock());
       Local* raw = w.get();
       w->thread = std::thread([raw] { raw->worker->Run().IgnoreError(); });
@@ -125,7 +127,8 @@ class RemoteCommandsTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::string spec_;
   std::string address_;
-  worker::testing::TestEvaluator evaluator_;
+  worker::testing::TestEvaluatorOptions evaluator_options_;  // set before StartCluster
+  std::unique_ptr<worker::testing::TestEvaluator> evaluator_;
   std::unique_ptr<coordinator::Scheduler> scheduler_;
   std::unique_ptr<coordinator::CoordinatorServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -244,6 +247,160 @@ TEST_F(RemoteCommandsTest, SubmitWatchResultsQueryExport_EndToEnd) {
   EXPECT_TRUE(std::filesystem::exists(report + "/points.csv"));
 }
 
+// Every read command works on the database file with no coordinator: --db FILE.
+TEST_F(RemoteCommandsTest, ReadCommands_OnDatabaseFile_NeedNoCoordinator) {
+  StartCluster(2);
+  ASSERT_EQ(Run({"submit", spec_}).code, kExitOk);
+  ASSERT_EQ(Run({"watch", "cli-demo"}).code, kExitOk);
+  TearDown();  // the coordinator is gone from here on
+  server_.reset();
+  workers_.clear();
+  const std::string db = (dir_ / "coord.db").string();
+
+  Result list = Run({"list", "--db", db, "--format", "csv"}, false);
+  EXPECT_EQ(list.code, kExitOk) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("1,cli-demo,finished"));
+
+  Result status = Run({"status", "cli-demo", "--db", db}, false);
+  EXPECT_EQ(status.code, kExitOk) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("samples        18 / 18"));
+  Result status_json = Run({"status", "cli-demo", "--db", db, "--format", "json"}, false);
+  ASSERT_EQ(status_json.code, kExitOk) << status_json.err;
+  EXPECT_EQ(nlohmann::json::parse(status_json.out)["done"], 6);
+
+  // The terminal table is compact (one metric legend, no metric column) unless --wide.
+  Result table = Run({"results", "--db", db, "--sweep", "cli-demo"}, false);
+  EXPECT_EQ(table.code, kExitOk) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("metric: ruler_niah = accuracy"));
+  EXPECT_THAT(table.out, HasSubstr("prefill"));
+  EXPECT_THAT(table.out, Not(HasSubstr("worker")));
+  Result wide = Run({"results", "--db", db, "--wide"}, false);
+  EXPECT_THAT(wide.out, HasSubstr("decode_compression"));
+  EXPECT_THAT(wide.out, HasSubstr("worker"));
+  Result json = Run({"results", "--db", db, "--method", "streaming", "--format", "json"}, false);
+  ASSERT_EQ(json.code, kExitOk) << json.err;
+  EXPECT_EQ(nlohmann::json::parse(json.out).size(), 4u);
+
+  Result query = Run({"query", "--db", db, "--format", "csv",
+                      "SELECT state, COUNT(*) AS n FROM job_status GROUP BY state"},
+                     false);
+  EXPECT_EQ(query.code, kExitOk) << query.err;
+  EXPECT_EQ(query.out, "state,n\ndone,6\n");
+  Result write = Run({"query", "--db", db, "DELETE FROM samples"}, false);
+  EXPECT_EQ(write.code, kExitUsage);
+  EXPECT_THAT(write.err, HasSubstr("only reading"));
+  EXPECT_THAT(write.err, Not(HasSubstr("token")));
+
+  // --limit counts exported rows, samples included.
+  Result samples =
+      Run({"export", "--db", db, "--what", "samples", "--limit", "2", "--format", "csv"}, false);
+  EXPECT_EQ(samples.code, kExitOk) << samples.err;
+  EXPECT_EQ(std::count(samples.out.begin(), samples.out.end(), '\n'), 1 + 2);
+
+  Result keys =
+      Run({"query", "--db", db, "--format", "csv", "SELECT key FROM jobs LIMIT 1"}, false);
+  const std::string key = keys.out.substr(4, 64);
+  Result job = Run({"job", key.substr(0, 10), "--db", db}, false);
+  EXPECT_EQ(job.code, kExitOk) << job.err;
+  EXPECT_THAT(job.out, HasSubstr("job " + key));
+  EXPECT_THAT(job.out, HasSubstr("state     done"));
+  EXPECT_THAT(job.out, HasSubstr("sweeps    1 'cli-demo'"));
+  EXPECT_THAT(job.out, HasSubstr("  done\n"));  // its one attempt
+  EXPECT_THAT(job.out, HasSubstr("result    accuracy: mean"));
+  Result job_json = Run({"describe", key, "--db", db, "--format", "json"}, false);
+  ASSERT_EQ(job_json.code, kExitOk) << job_json.err;
+  const auto described = nlohmann::json::parse(job_json.out);
+  EXPECT_EQ(described["state"], "done");
+  EXPECT_EQ(described["attempts"].size(), 1u);
+  EXPECT_EQ(described["result"]["n"], 3);
+  Result no_job = Run({"job", "ffff0000", "--db", db}, false);
+  EXPECT_EQ(no_job.code, kExitUsage);
+  EXPECT_THAT(no_job.err, HasSubstr("no job with a key starting 'ffff0000'"));
+
+  Result missing = Run({"results", "--db", (dir_ / "absent.db").string()}, false);
+  EXPECT_EQ(missing.code, kExitUsage);
+  EXPECT_THAT(missing.err, HasSubstr("absent.db"));
+  Result both = Run({"list", "--db", db});  // --coordinator too
+  EXPECT_EQ(both.code, kExitUsage);
+}
+
+// A job that fails says why: in watch as it happens, in status, in job's attempts.
+TEST_F(RemoteCommandsTest, FailedJobs_ExplainThemselves) {
+  evaluator_options_.refuse_task = "ruler_niah";
+  StartCluster(1);
+  ASSERT_EQ(Run({"submit", spec_}).code, kExitOk);
+  Result watch = Run({"watch", "cli-demo"});
+  EXPECT_EQ(watch.code, kExitFailure);
+  EXPECT_THAT(watch.out, HasSubstr("test evaluator refuses task ruler_niah"));
+  // Events without counts (all but a batch's last) leave the bar's counts be.
+  EXPECT_THAT(watch.out, Not(HasSubstr("done 0/0")));
+
+  Result status = Run({"status", "cli-demo"});
+  EXPECT_EQ(status.code, kExitOk) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("failed jobs (sfctl job KEY shows every attempt)"));
+  EXPECT_THAT(status.out, HasSubstr("test evaluator refuses task ruler_niah"));
+  EXPECT_THAT(status.out, HasSubstr("tiny L=512"));
+
+  Result failed = Run(
+      {"query", "--format", "csv", "SELECT key FROM job_status WHERE state = 'failed' LIMIT 1"});
+  ASSERT_EQ(failed.code, kExitOk) << failed.err;
+  const std::string key = failed.out.substr(4, 64);
+  Result job = Run({"job", key});
+  EXPECT_EQ(job.code, kExitOk) << job.err;
+  EXPECT_THAT(job.out, HasSubstr("state     failed"));
+  EXPECT_THAT(job.out, HasSubstr("1  w0"));
+  EXPECT_THAT(job.out, HasSubstr("failed\n"));
+  EXPECT_THAT(job.out, HasSubstr("test evaluator refuses task ruler_niah"));
+
+  // The analysis of a sweep whose every job failed says so, not "wait for workers".
+  Result analyze = Run({"analyze", "cli-demo", "--no-plots", "--out", (dir_ / "r").string()});
+  EXPECT_EQ(analyze.code, kExitUsage);
+  EXPECT_THAT(analyze.err, HasSubstr("has no done job"));
+  EXPECT_THAT(analyze.err, HasSubstr("sfctl retry 1"));
+  EXPECT_THAT(analyze.err, Not(HasSubstr("wait for workers")));
+
+  // watch --format json: every event of the sweep as one JSON line, failures with why.
+  Result events = Run({"watch", "cli-demo", "--format", "json"});
+  EXPECT_EQ(events.code, kExitFailure);
+  std::istringstream lines(events.out);
+  int failed_events = 0, parsed = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const auto e = nlohmann::json::parse(line);
+    ++parsed;
+    if (e["kind"] == "job_failed") {
+      ++failed_events;
+      EXPECT_THAT(e["message"].get<std::string>(), HasSubstr("refuses task ruler_niah"));
+    }
+  }
+  EXPECT_GT(parsed, 0);
+  EXPECT_GT(failed_events, 0);
+  // The last event carries the final counts.
+  const std::string last = events.out.substr(events.out.rfind('\n', events.out.size() - 2) + 1);
+  EXPECT_EQ(nlohmann::json::parse(last)["counts"]["failed"], 6) << last;
+}
+
+// analyze takes its coordinator from $SF_COORDINATOR like every other command (with no
+// --db and no --coordinator), instead of looking for sfctl-run.db.
+TEST_F(RemoteCommandsTest, Analyze_HonoursSfCoordinator) {
+  StartCluster(2);
+  Result submitted = Run({"submit", spec_, "--format", "json"});
+  ASSERT_EQ(submitted.code, kExitOk) << submitted.err;
+  EXPECT_EQ(nlohmann::json::parse(submitted.out)["jobs"], 6);
+  ASSERT_EQ(Run({"watch", "cli-demo"}).code, kExitOk);
+  ASSERT_EQ(setenv("SF_COORDINATOR", address_.c_str(), 1), 0);
+  Result analyze =
+      Run({"analyze", "cli-demo", "--no-plots", "--out", (dir_ / "env-report").string()}, false);
+  unsetenv("SF_COORDINATOR");
+  EXPECT_EQ(analyze.code, kExitOk) << analyze.err;
+  EXPECT_THAT(analyze.out, HasSubstr("analysis of sweep 1 'cli-demo'"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "env-report" / "index.html"));
+  // Without it (and without --db), the database of `sfctl run` in the working folder.
+  if (std::filesystem::exists("sfctl-run.db")) return;
+  Result local = Run({"analyze", "cli-demo", "--no-plots"}, false);
+  EXPECT_EQ(local.code, kExitUsage);
+  EXPECT_THAT(local.err, HasSubstr("sfctl-run.db"));
+}
+
 TEST_F(RemoteCommandsTest, CancelThenRetry_RequeuesCancelledJobs) {
   StartCluster(0);  // no workers: the jobs stay queued
   ASSERT_EQ(Run({"submit", spec_}).code, kExitOk);
@@ -303,6 +460,9 @@ TEST_F(RemoteCommandsTest, RunLocally_RunsTheSweepAndPrintsResults) {
   // ... then the analysis and its report beside the database.
   EXPECT_THAT(out.str(), HasSubstr("analysis of sweep 1 'cli-demo'"));
   EXPECT_THAT(out.str(), HasSubstr((dir_ / "run-report/sweep-1/index.html").string()));
+  // ... and how long it took and what to run next.
+  EXPECT_THAT(out.str(), HasSubstr("sweep 1 'cli-demo': 6 of 6 jobs done in "));
+  EXPECT_THAT(out.str(), HasSubstr("sfctl results --db " + options.db_path));
   // Running again reuses every job.
   std::ostringstream out2;
   Io io2{in, out2, err};
@@ -317,6 +477,7 @@ TEST_F(RemoteCommandsTest, Run_ProductionWorkers_CorruptModel_FailJobsNamingTheF
   Result r = Run({"run", spec_, "--db", db}, false);
   EXPECT_EQ(r.code, kExitFailure);
   EXPECT_THAT(r.err, HasSubstr("6 of 6 jobs failed"));
+  EXPECT_THAT(r.out, HasSubstr("why jobs failed"));
   EXPECT_THAT(r.err, HasSubstr("malformed safetensors header in"));
   EXPECT_THAT(r.err, HasSubstr("models/tiny/model.safetensors"));
 }

@@ -49,7 +49,8 @@ int RunSfctl(int argc, const char* const* argv, std::istream& in, std::ostream& 
       AddMakeTinyModelCommand, AddTasksCommand,   AddFidelityCommand, AddDumpQkvCommand,
       AddRunCommand,           AddSubmitCommand,  AddWatchCommand,    AddStatusCommand,
       AddListCommand,          AddCancelCommand,  AddRetryCommand,    AddResultsCommand,
-      AddQueryCommand,         AddExportCommand,  AddWorkersCommand,  AddAnalyzeCommand};
+      AddJobCommand,           AddQueryCommand,   AddExportCommand,   AddWorkersCommand,
+      AddAnalyzeCommand};
   return RunCommandLine(*kEveryCommand, argc, argv, in, out, err);
 }
 

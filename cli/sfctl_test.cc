@@ -40,6 +40,34 @@ TEST(Sfctl, UnknownCommand_IsUsageError) {
   EXPECT_THAT(r.err, HasSubstr("frobnicate"));
 }
 
+TEST(Sfctl, MistypedCommand_SuggestsTheClosest) {
+  CliResult r = RunCli({"resutls"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("did you mean 'results'?"));
+}
+
+TEST(Sfctl, MistypedFlag_SuggestsTheClosest) {
+  CliResult r = RunCli({"results", "--formt", "csv"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("sfctl results: unknown flag '--formt'; did you mean '--format'?"));
+  CliResult nested = RunCli({"tasks", "list", "--fromat", "json"});
+  EXPECT_EQ(nested.code, kExitUsage);
+  EXPECT_THAT(nested.err, HasSubstr("did you mean '--format'?"));
+}
+
+TEST(Sfctl, Completion_CoversCommandsAndTheirFlags) {
+  CliResult bash = RunCli({"completion", "bash"});
+  EXPECT_EQ(bash.code, kExitOk) << bash.err;
+  EXPECT_THAT(bash.out, HasSubstr("complete -o filenames -F _sfctl sfctl"));
+  EXPECT_THAT(bash.out, HasSubstr("results) opts=\""));
+  EXPECT_THAT(bash.out, HasSubstr("--wide"));
+  EXPECT_THAT(bash.out, HasSubstr("--db"));
+  CliResult zsh = RunCli({"completion", "zsh"});
+  EXPECT_EQ(zsh.code, kExitOk);
+  EXPECT_THAT(zsh.out, HasSubstr("bashcompinit"));
+  EXPECT_EQ(RunCli({"completion", "fish"}).code, kExitUsage);
+}
+
 TEST(Sfctl, NoCommand_IsUsageError) { EXPECT_EQ(RunCli({}).code, kExitUsage); }
 
 TEST(ExitCodeFor, MapsByWhatTheCallerShouldDo) {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "cli/command.h"
 #include "cli/progress.h"
+#include "cli/read_source.h"
 #include "cli/remote.h"
 #include "cli/table.h"
 #include "common/clock.h"
@@ -24,7 +25,13 @@ struct SubmitFlags {
   bool force = false;
   int priority = 0;
   int max_attempts = 0;
+  // "key=value" spec overrides (ApplySpecOverrides in common/spec.h), recorded with the
+  // sweep's spec text.
+  std::vector<std::string> overrides;
 };
+
+// Adds --set key=value (repeatable) to `cmd`.
+void AddSpecOverrideFlag(CLI::App* cmd, std::vector<std::string>* overrides);
 
 // Parses, validates and expands the spec into a request. InvalidArgument lists every
 // error of an invalid spec (file:line:column); nothing is sent then.
@@ -39,6 +46,14 @@ struct WatchOptions {
   absl::Duration reconnect_limit = absl::Minutes(5);
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_max = absl::Seconds(5);
+  // Called with every event the stream delivers (a failure's message says why).
+  std::function<void(const v1::SweepEvent&)> on_event;
+  // Also follow a sweep that is already over, from its first event (its history, e.g.
+  // for watch --format json); otherwise such a sweep returns at once.
+  bool replay_finished = false;
+  // Called before each reconnection attempt with how long the coordinator has been
+  // unreachable.
+  std::function<void(absl::Duration down_for)> on_reconnecting;
 };
 
 // Follows the sweep's WatchSweep stream until it finishes or is cancelled, updating
@@ -46,6 +61,10 @@ struct WatchOptions {
 // seen. Returns the sweep's final state.
 absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, ProgressDisplay& display,
                                          const WatchOptions& options, Clock* clock);
+
+// Sets `options`' hooks to show on `display` why jobs fail (a note per failed or retried
+// attempt) and, while the coordinator is unreachable, a "reconnecting" notice.
+void ShowWatchNotes(ProgressDisplay* display, WatchOptions* options);
 
 // Result filters on every grid axis (empty = any).
 struct ResultFilters {
@@ -66,25 +85,55 @@ struct ResultFilters {
 // Adds the filter flags to `cmd`.
 void AddResultFilterFlags(CLI::App* cmd, ResultFilters* filters);
 
-// The matching results, one row per job, with the job's grid axes and the aggregate.
-absl::StatusOr<Table> FetchResults(Remote& remote, const ResultFilters& filters);
+// The matching jobs with a result, in job order (the sweep filter is looked up by id or
+// name first: NotFound names it).
+absl::StatusOr<std::vector<v1::ResultRow>> FetchResultRows(ReadSource& source,
+                                                           const ResultFilters& filters);
+
+// One row per job with every grid axis and the aggregate (what CSV and JSON print).
+Table WideResultsTable(const std::vector<v1::ResultRow>& rows);
+
+// The terminal's default: short keys, the sparse method with its phase and compression
+// in three columns, and no metric column; `legend` gets one line per task naming its
+// metric ("metric: ruler_niah = accuracy (...)").
+Table CompactResultsTable(const std::vector<v1::ResultRow>& rows, std::string* legend);
+
+// Prints `rows` in `format`: for kTable the compact table and its metric legend unless
+// `wide`, and "(no matching results)" when there are none; CSV and JSON always wide.
+void PrintResults(const std::vector<v1::ResultRow>& rows, Format format, bool wide,
+                  std::ostream& out);
+
+// FetchResultRows as the wide table (export).
+absl::StatusOr<Table> FetchResults(ReadSource& source, const ResultFilters& filters);
 
 // Every stored sample of the matching jobs (done or not), one row per sample with the
-// job's grid axes, in job and sample order.
-absl::StatusOr<Table> FetchSamples(Remote& remote, const ResultFilters& filters);
+// job's grid axes, in job and sample order; `filters.limit` counts samples.
+absl::StatusOr<Table> FetchSamples(ReadSource& source, const ResultFilters& filters);
 
-// (key, last error) of the first `limit` failed jobs of the sweep, in job order.
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> FetchFailedJobs(Remote& remote,
-                                                                                 int64_t sweep_id,
-                                                                                 int64_t limit);
+// A failed job and why, for status, watch and run.
+struct FailedJob {
+  std::string key;
+  std::string axes;  // "tiny L=512 prefill streaming@4 ruler_niah seed 7"
+  std::string error;
+};
+
+// The first `limit` failed jobs of the sweep, in job order.
+absl::StatusOr<std::vector<FailedJob>> FetchFailedJobs(ReadSource& source, int64_t sweep_id,
+                                                       int64_t limit);
+
+// Prints "  <key12> <axes>: <error>" per job under a heading line.
+void PrintFailedJobs(const std::vector<FailedJob>& failed, int64_t failed_total, std::ostream& out);
+
+// The job's grid axes on one line (FailedJob::axes).
+std::string DescribeJobAxes(const v1::JobSpec& job);
 
 // Appends a Query response's rows to `table` (its columns from the first response).
 // Blobs become "<blob N bytes>" with `render_blobs` (for display), else their bytes.
 void AppendQueryResponse(const v1::QueryResponse& response, bool render_blobs, Table* table);
 
-// Runs `sql` through Query and collects the rows. `truncated` is set when the server's
-// row limit cut the output.
-absl::StatusOr<Table> RunQuery(Remote& remote, const std::string& sql, int64_t max_rows,
+// Runs `sql` through Query and collects the rows. `truncated` is set when the row limit
+// cut the output.
+absl::StatusOr<Table> RunQuery(ReadSource& source, const std::string& sql, int64_t max_rows,
                                int64_t timeout_ms, bool* truncated);
 
 // The body of a command acting on one sweep (cancel, retry): connects, finds `sweep`

@@ -142,7 +142,7 @@ TEST(JobKey, SameKeysWhateverTheYamlFormatting) {
 models: [{name: m, path: m}]
 sequence_lengths: [512, 1024]
 methods: [dense, {name: quest, compression: [2, 4]}, {name: snapkv, token_capacity: 64}]
-tasks: [{name: ruler_niah, samples: 4, needles: 2}]
+tasks: [{name: ruler_niah, samples: 4, num_queries: 2}]
 generation: {max_new_tokens: 16, greedy: true}
 seed: 7
 )";
@@ -152,7 +152,7 @@ generation:
   greedy: true
   max_new_tokens: 16
 tasks:
-  - needles: 2
+  - num_queries: 2
     samples: 4
     name: ruler_niah
 methods:

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -25,6 +27,17 @@ std::atomic<int>& MinLevelStorage() {
   return level;
 }
 
+// The sink, swapped under a mutex and called outside it with a copy so that a sink
+// being replaced is never destroyed mid-call.
+std::mutex& SinkMutex() {
+  static std::mutex* mu = new std::mutex;
+  return *mu;
+}
+std::shared_ptr<const LogSink>& SinkStorage() {
+  static auto* sink = new std::shared_ptr<const LogSink>;
+  return *sink;
+}
+
 char LevelLetter(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
@@ -42,6 +55,13 @@ char LevelLetter(LogLevel level) {
 }
 
 }  // namespace
+
+void SetLogSink(LogSink sink) {
+  std::shared_ptr<const LogSink> next =
+      sink ? std::make_shared<const LogSink>(std::move(sink)) : nullptr;
+  std::lock_guard<std::mutex> lock(SinkMutex());
+  SinkStorage() = std::move(next);
+}
 
 void SetMinLogLevel(LogLevel level) { MinLevelStorage().store(static_cast<int>(level)); }
 
@@ -75,9 +95,18 @@ LogMessage::LogMessage(LogLevel level, const char* file, int line) : level_(leve
 LogMessage::~LogMessage() {
   stream_ << '\n';
   const std::string text = stream_.str();
-  // One write() so that lines from several threads never interleave.
-  ssize_t unused = ::write(STDERR_FILENO, text.data(), text.size());
-  (void)unused;
+  std::shared_ptr<const LogSink> sink;
+  {
+    std::lock_guard<std::mutex> lock(SinkMutex());
+    sink = SinkStorage();
+  }
+  if (sink && level_ != LogLevel::kFatal) {
+    (*sink)(text);
+  } else {
+    // One write() so that lines from several threads never interleave.
+    ssize_t unused = ::write(STDERR_FILENO, text.data(), text.size());
+    (void)unused;
+  }
   if (level_ == LogLevel::kFatal) std::abort();
 }
 

@@ -6,6 +6,7 @@
 #ifndef SF_COMMON_LOGGING_H_
 #define SF_COMMON_LOGGING_H_
 
+#include <functional>
 #include <sstream>
 
 #include "absl/strings/string_view.h"
@@ -18,6 +19,13 @@ void SetMinLogLevel(LogLevel level);
 LogLevel MinLogLevel();
 // Parses "debug", "INFO", "warning", "error" (case-insensitive); false if unknown.
 bool ParseLogLevel(absl::string_view text, LogLevel* level);
+
+// Where log lines go instead of stderr while set, e.g. a progress display that redraws
+// around them (sfctl run); an empty function restores stderr. Each call gets one whole
+// line with its trailing newline; the sink may be called from any thread at once and
+// must not log itself. Fatal messages always go to stderr too.
+using LogSink = std::function<void(absl::string_view line)>;
+void SetLogSink(LogSink sink);
 
 namespace logging_internal {
 

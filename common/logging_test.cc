@@ -1,5 +1,8 @@
 #include "common/logging.h"
 
+#include <string>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -34,6 +37,22 @@ TEST(Logging, DisabledLevel_DoesNotEvaluateStream) {
   SF_LOG(INFO) << count();
   EXPECT_EQ(evaluations, 0);
   SetMinLogLevel(LogLevel::kInfo);
+}
+
+TEST(Logging, Sink_ReceivesWholeLinesInsteadOfStderr_UntilCleared) {
+  SetMinLogLevel(LogLevel::kInfo);
+  std::vector<std::string> lines;
+  SetLogSink([&lines](absl::string_view line) { lines.emplace_back(line); });
+  ::testing::internal::CaptureStderr();
+  SF_LOG(WARNING) << "to the sink";
+  SetLogSink(nullptr);
+  SF_LOG(WARNING) << "to stderr";
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], ::testing::HasSubstr("to the sink\n"));
+  EXPECT_THAT(lines[0], ::testing::StartsWith("W "));
+  EXPECT_THAT(err, ::testing::Not(::testing::HasSubstr("to the sink")));
+  EXPECT_THAT(err, ::testing::HasSubstr("to stderr"));
 }
 
 TEST(LoggingDeathTest, CheckFailure_AbortsWithCondition) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/budget_mapping.h"
+#include "common/did_you_mean.h"
 #include "common/job_key.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -40,19 +41,7 @@ constexpr int64_t kDefaultSamples = 100;
 // The closest candidate to `word`, if it is close enough to be a plausible typo.
 std::optional<std::string> Closest(absl::string_view word,
                                    const std::vector<std::string>& candidates) {
-  std::optional<std::string> best;
-  int best_distance = std::numeric_limits<int>::max();
-  for (const std::string& c : candidates) {
-    const int d = EditDistance(word, c);
-    if (d < best_distance) {
-      best_distance = d;
-      best = c;
-    }
-  }
-  if (!best.has_value()) return std::nullopt;
-  const int threshold = std::max<int>(2, static_cast<int>(best->size()) / 3);
-  if (best_distance > threshold) return std::nullopt;
-  return best;
+  return ClosestName(word, candidates);
 }
 
 std::string DidYouMean(absl::string_view word, const std::vector<std::string>& candidates) {
@@ -817,7 +806,10 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
       base.params["path"] = resolved;
       has_path = true;
     } else {
-      if (auto close = Closest(e.key, known_keys); close.has_value()) {
+      const bool declared =
+          std::any_of(info->params.begin(), info->params.end(),
+                      [&e](const tasks::ParamSpec& p) { return p.name == e.key; });
+      if (auto close = Closest(e.key, known_keys); !declared && close.has_value()) {
         Error(e.key_node.Mark(), absl::StrCat("unknown key '", e.key, "' in ", where,
                                               "; did you mean '", *close, "'?"));
         ok = false;
@@ -830,9 +822,22 @@ void SpecParser::ParseTask(const YAML::Node& node, SweepSpec* spec) {
       }
       std::vector<ParamValue> values;
       std::vector<std::string> texts;
+      // Every value is checked against the task's declaration now, so that a typo or a
+      // value out of range fails validation instead of every job on the workers.
+      bool valid = true;
       for (const YAML::Node& n : *nodes) {
         values.push_back(FreeValue(n));
         texts.push_back(FormatValue(values.back()));
+        absl::Status checked = tasks::CheckParam(*info, e.key, values.back());
+        if (!checked.ok()) {
+          Error(declared ? n.Mark() : e.key_node.Mark(), std::string(checked.message()));
+          valid = false;
+          if (!declared) break;  // one error per unknown name
+        }
+      }
+      if (!valid) {
+        ok = false;
+        continue;
       }
       CheckUnique(*nodes, texts, absl::StrCat(where, " ", e.key));
       axes.emplace_back(e.key, std::move(values));
@@ -1036,21 +1041,6 @@ std::string SpecError::ToString() const {
   return absl::StrCat(file, ":", line, ":", column, ": error: ", message);
 }
 
-int EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<int> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<int>(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    int diagonal = row[0];
-    row[0] = static_cast<int>(i);
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const int up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
 absl::StatusOr<SweepSpec> ParseSweepSpec(absl::string_view yaml_text, absl::string_view filename,
                                          const SpecOptions& options,
                                          std::vector<SpecError>* errors) {
@@ -1068,6 +1058,69 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(absl::string_view yaml_text, absl::stri
     errors->insert(errors->end(), parser.errors().begin(), parser.errors().end());
   }
   return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+}
+
+namespace {
+
+// The node at the dotted `path` under `root`, made a map level by level.
+absl::StatusOr<YAML::Node> OverrideTarget(YAML::Node root, const std::vector<std::string>& path,
+                                          const std::string& override_text) {
+  YAML::Node node = root;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    YAML::Node child = node[path[i]];
+    if (child.IsDefined() && !child.IsNull() && !child.IsMap()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--set ", override_text, ": '", path[i], "' is not a map in the spec"));
+    }
+    node.reset(child);
+  }
+  return node;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ApplySpecOverrides(absl::string_view yaml_text,
+                                               const std::vector<std::string>& overrides) {
+  if (overrides.empty()) return std::string(yaml_text);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the spec is not valid YAML, so --set cannot apply: ", e.what()));
+  }
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError("the spec is not a YAML map, so --set cannot apply");
+  }
+  const std::vector<std::string> top(std::begin(kTopKeys), std::end(kTopKeys));
+  std::string header = "# with overrides (sfctl --set):";
+  for (const std::string& text : overrides) {
+    const size_t eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--set ", text, ": write key=value, e.g. --set sequence_lengths=[4096]"));
+    }
+    std::vector<std::string> path = absl::StrSplit(text.substr(0, eq), '.');
+    if (path[0] == "lengths") path[0] = "sequence_lengths";
+    if (std::find(top.begin(), top.end(), path[0]) == top.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--set ", text, ": unknown key '", path[0],
+                                                     "'", DidYouMean(path[0], top),
+                                                     " (keys: ", absl::StrJoin(top, ", "), ")"));
+    }
+    YAML::Node value;
+    try {
+      value = YAML::Load(text.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--set ", text, ": the value is not YAML: ", e.what()));
+    }
+    SF_ASSIGN_OR_RETURN(YAML::Node parent, OverrideTarget(root, path, text));
+    parent[path.back()] = value;
+    absl::StrAppend(&header, " ", text);
+  }
+  YAML::Emitter out;
+  out << root;
+  return absl::StrCat(header, "\n", out.c_str(), "\n");
 }
 
 absl::StatusOr<SweepSpec> LoadSweepSpec(const std::string& path, const SpecOptions& options,

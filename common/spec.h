@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/did_you_mean.h"
 #include "common/job.h"
 #include "common/model_identity.h"
 #include "common/phase.h"
@@ -80,6 +81,17 @@ absl::StatusOr<SweepSpec> ParseSweepSpec(absl::string_view yaml_text, absl::stri
                                          const SpecOptions& options,
                                          std::vector<SpecError>* errors = nullptr);
 
+// Applies command-line overrides "key=value" to the spec text: `key` is a top-level key
+// (`lengths` is accepted for sequence_lengths) or a dotted path into a map
+// (generation.max_new_tokens); `value` is YAML (4096, [4096, 8192], [ruler_niah],
+// "{name: ruler_niah, samples: 8}") and replaces what the spec had there. Returns the
+// resulting YAML text, which begins with a comment listing the overrides (what the
+// sweep records). The text is unchanged when `overrides` is empty. InvalidArgument,
+// naming the override, for a missing '=', an unknown key (with "did you mean") or a
+// value that is not YAML; the spec itself is validated later by ParseSweepSpec.
+absl::StatusOr<std::string> ApplySpecOverrides(absl::string_view yaml_text,
+                                               const std::vector<std::string>& overrides);
+
 // Reads `path` and parses it as above; NotFound if it cannot be read.
 absl::StatusOr<SweepSpec> LoadSweepSpec(const std::string& path, const SpecOptions& options,
                                         std::vector<SpecError>* errors = nullptr);
@@ -96,9 +108,6 @@ struct ExpandStats {
 // both phases.
 absl::StatusOr<std::vector<JobSpec>> ExpandSweep(const SweepSpec& spec,
                                                  ExpandStats* stats = nullptr);
-
-// Levenshtein distance, for "did you mean" suggestions.
-int EditDistance(absl::string_view a, absl::string_view b);
 
 }  // namespace sf
 

@@ -15,6 +15,7 @@
 namespace sf {
 namespace {
 
+using ::sf::testing::IsOk;
 using ::sf::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -54,7 +55,7 @@ methods:
   - {name: streaming, phase: [prefill, decode], compression: 2}
 tasks:
   - {name: ruler_niah, samples: 5}
-  - {name: story_retrieval, samples: 3, chapters: [4, 8]}
+  - {name: story_retrieval, samples: 3, num_queries: [4, 8]}
 generation: {max_new_tokens: 32, greedy: true}
 seeds: [1, 2]
 )";
@@ -70,7 +71,7 @@ TEST_F(SpecTest, Basic_ParsesAxes) {
   EXPECT_EQ(spec.sequence_lengths, (std::vector<int64_t>{512, 1024}));
   // dense 1 + vertical_slash 2 + snapkv 2 + streaming 2 phases x 1 compression.
   EXPECT_THAT(spec.methods, SizeIs(7));
-  // ruler_niah 1 + story_retrieval 2 chapter values.
+  // ruler_niah 1 + story_retrieval 2 num_queries values.
   EXPECT_THAT(spec.tasks, SizeIs(3));
   EXPECT_EQ(spec.seeds, (std::vector<uint64_t>{1, 2}));
   EXPECT_EQ(spec.generation.max_new_tokens, 32);
@@ -227,6 +228,63 @@ tasks: [{name: ruler_niah, samples: [1, 2]}]
     EXPECT_GE(e.line, 1);
     EXPECT_GE(e.column, 1);
   }
+}
+
+// Task parameters are checked against the task's declarations when the spec is
+// validated, not on the worker.
+TEST_F(SpecTest, TaskParameters_ValidatedWithDidYouMean) {
+  const std::string yaml = R"(name: params
+models: [{name: tiny, path: models/tiny}]
+sequence_lengths: [512]
+methods: [dense]
+tasks:
+  - {name: ruler_vt, num_hop: 2}
+  - {name: ruler_niah, num_queries: [4, 0]}
+  - {name: ruler_cwe, num_common_words: many}
+)";
+  std::vector<SpecError> errors;
+  EXPECT_THAT(
+      Parse(yaml, &errors),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("sweep.yaml:6:22: error: task ruler_vt: unknown parameter "
+                               "'num_hop'; known: "),
+                     HasSubstr("did you mean 'num_hops'?"),
+                     HasSubstr("sweep.yaml:7:41: error: task ruler_niah: parameter "
+                               "'num_queries' = 0 is out of range [1, 64]"),
+                     HasSubstr("sweep.yaml:8:41: error: task ruler_cwe: parameter "
+                               "'num_common_words' must be an integer, got a string (many)"))));
+  EXPECT_THAT(errors, SizeIs(3));
+  EXPECT_THAT(Parse(R"(models: [{name: tiny, path: models/tiny}]
+sequence_lengths: [512]
+methods: [dense]
+tasks: [{name: ruler_vt, num_hops: [2, 3]}]
+)"),
+              IsOk());
+}
+
+TEST_F(SpecTest, Overrides_ReplaceKeysAndAreRecorded) {
+  absl::StatusOr<std::string> text = ApplySpecOverrides(
+      kBasic, {"lengths=[4096]", "tasks=[ruler_niah]", "generation.max_new_tokens=8"});
+  ASSERT_THAT(text, IsOk());
+  EXPECT_THAT(*text, HasSubstr("# with overrides (sfctl --set): lengths=[4096] "
+                               "tasks=[ruler_niah] generation.max_new_tokens=8\n"));
+  absl::StatusOr<SweepSpec> spec = Parse(*text);
+  ASSERT_THAT(spec, IsOk());
+  EXPECT_THAT(spec->sequence_lengths, ::testing::ElementsAre(4096));
+  ASSERT_THAT(spec->tasks, SizeIs(1));
+  EXPECT_EQ(spec->tasks[0].name, "ruler_niah");
+  EXPECT_EQ(spec->generation.max_new_tokens, 8);
+  EXPECT_THAT(spec->models, SizeIs(2));  // untouched keys stay
+
+  EXPECT_EQ(*ApplySpecOverrides(kBasic, {}), kBasic);
+  EXPECT_THAT(ApplySpecOverrides(kBasic, {"sequence_lenghts=[1]"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown key 'sequence_lenghts'; did you mean "
+                                 "'sequence_lengths'?")));
+  EXPECT_THAT(ApplySpecOverrides(kBasic, {"seed"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("write key=value")));
+  EXPECT_THAT(ApplySpecOverrides(kBasic, {"tasks=[unclosed"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not YAML")));
 }
 
 TEST_F(SpecTest, GridOverLimit_ReportsSizeAndAxes) {

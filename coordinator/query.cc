@@ -4,8 +4,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/status.h"
 #include "coordinator/sqlite.h"
+#include "sf/v1/job.pb.h"
 
 namespace sf::coordinator {
 namespace {
@@ -25,6 +27,42 @@ int Authorize(void* denied, int action, const char*, const char*, const char*, c
   }
 }
 
+// "VALUES (1, 'queued'), ..." for an enum: each value's name without the common prefix,
+// lower case (JOB_STATE_QUEUED -> 'queued'); UNSPECIFIED is left out.
+std::string EnumValues(const google::protobuf::EnumDescriptor* e, absl::string_view prefix) {
+  std::string values;
+  for (int i = 0; i < e->value_count(); ++i) {
+    const google::protobuf::EnumValueDescriptor* v = e->value(i);
+    if (v->number() == 0) continue;
+    std::string name = absl::AsciiStrToLower(absl::StripPrefix(v->name(), prefix));
+    absl::StrAppend(&values, values.empty() ? "VALUES " : ", ", "(", v->number(), ", '", name,
+                    "')");
+  }
+  return values;
+}
+
+// Temporary views that name the states and event kinds the tables store as numbers
+// (docs/coordinator.md lists them). They live in this connection's temp schema: the
+// database file is not written.
+absl::Status CreateNamedViews(Database* db) {
+  return db->Exec(absl::StrCat(
+      "CREATE TEMP VIEW job_states(state, name) AS ",
+      EnumValues(v1::JobState_descriptor(), "JOB_STATE_"), ";",
+      "CREATE TEMP VIEW sweep_states(state, name) AS ",
+      EnumValues(v1::SweepState_descriptor(), "SWEEP_STATE_"), ";",
+      "CREATE TEMP VIEW event_kinds(kind, name) AS ",
+      EnumValues(v1::EventKind_descriptor(), "EVENT_KIND_"), ";",
+      "CREATE TEMP VIEW job_status AS SELECT j.id AS job_id, j.key, j.model_name AS model, "
+      "j.sequence_length AS length, j.prefill_method AS prefill, j.prefill_compression, "
+      "j.decode_method AS decode, j.decode_compression, j.task, j.seed, s.name AS state, "
+      "j.attempts AS failed_attempts, j.max_attempts, j.preemptions, j.samples_done, "
+      "j.samples_total, j.lease_worker AS worker, j.last_error, j.created_ms, j.updated_ms "
+      "FROM main.jobs j LEFT JOIN job_states s ON s.state = j.state;",
+      "CREATE TEMP VIEW event_log AS SELECT e.seq, e.sweep_id, k.name AS kind, e.job_key, "
+      "e.worker_id, e.message, e.unix_ms FROM main.events e "
+      "LEFT JOIN event_kinds k ON k.kind = e.kind;"));
+}
+
 int CheckDeadline(void* arg) { return absl::Now() > *static_cast<absl::Time*>(arg) ? 1 : 0; }
 
 }  // namespace
@@ -41,6 +79,7 @@ absl::Status RunReadOnlyQuery(const std::string& db_path, const std::string& sql
   // action but reading (ATTACH, PRAGMA, temp tables and triggers included).
   sqlite3_db_config(raw, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
   sqlite3_limit(raw, SQLITE_LIMIT_ATTACHED, 0);
+  SF_RETURN_IF_ERROR(Annotate(CreateNamedViews(db.get()), "naming states for the query"));
   bool denied = false;
   sqlite3_set_authorizer(raw, Authorize, &denied);
   absl::Time deadline = absl::Now() + limits.timeout;

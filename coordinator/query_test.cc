@@ -51,6 +51,31 @@ TEST_F(QueryTest, Select_StreamsColumnsAndRows) {
   EXPECT_FALSE(out[0].truncated());
 }
 
+// States and event kinds by name, from views that exist only on the query's connection.
+TEST_F(QueryTest, NamedViews_GiveStatesByName_WithoutWritingTheFile) {
+  std::vector<v1::QueryResponse> out;
+  ASSERT_THAT(Run("SELECT state, COUNT(*) FROM job_status GROUP BY state", &out), IsOk());
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].rows_size(), 1);
+  EXPECT_EQ(out[0].rows(0).values(0).text_value(), "queued");
+  EXPECT_EQ(out[0].rows(0).values(1).int_value(), 5);
+  out.clear();
+  ASSERT_THAT(Run("SELECT name FROM job_states ORDER BY state", &out), IsOk());
+  ASSERT_EQ(out[0].rows_size(), 5);
+  EXPECT_EQ(out[0].rows(1).values(0).text_value(), "leased");
+  out.clear();
+  ASSERT_THAT(Run("SELECT kind FROM event_log ORDER BY seq LIMIT 1", &out), IsOk());
+  EXPECT_EQ(out[0].rows(0).values(0).text_value(), "sweep_submitted");
+  out.clear();
+  ASSERT_THAT(Run("SELECT name FROM sweep_states WHERE state = 2", &out), IsOk());
+  EXPECT_EQ(out[0].rows(0).values(0).text_value(), "finished");
+  // The views are temporary: the next connection (and the database file) has none of
+  // them in its schema.
+  out.clear();
+  ASSERT_THAT(Run("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'view'", &out), IsOk());
+  EXPECT_EQ(out[0].rows(0).values(0).int_value(), 0);
+}
+
 TEST_F(QueryTest, RowLimit_TruncatesAndSaysSo) {
   std::vector<v1::QueryResponse> out;
   QueryLimits limits;

@@ -23,6 +23,7 @@ echo "== sfctl run examples/quickstart.yaml (embedded coordinator + local CPU wo
 echo "   NOTE: the models have random weights, so their scores carry no meaning; the run"
 echo "   shows the pipeline (tasks, engine, methods, coordinator, results, analysis) end to"
 echo "   end. It ends with the results table, the analysis summary and the path of the"
-echo "   HTML report (sfctl-run-report/sweep-<id>/index.html); sfctl analyze --sweep quickstart"
-echo "   redraws it from sfctl-run.db."
+echo "   HTML report (sfctl-run-report/sweep-<id>/index.html); sfctl analyze quickstart"
+echo "   redraws it from sfctl-run.db, and sfctl results --db sfctl-run.db reads the results"
+echo "   with no coordinator running."
 "$sfctl" run examples/quickstart.yaml --db sfctl-run.db

@@ -21,6 +21,7 @@ packages=(
   gnuplot-nox          # analysis plots (PNG/SVG)
   wamerican            # English word list for task generators
   munge slurmctld slurmd slurm-client  # a single-node Slurm for tests/slurm_test.cc
+  chromium             # analysis_test: the interactive report page in a headless browser
 )
 
 missing=()

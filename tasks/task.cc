@@ -1,11 +1,15 @@
 #include "tasks/task.h"
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <variant>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/did_you_mean.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "tasks/task_list.h"
@@ -82,18 +86,72 @@ absl::StatusOr<const TaskInfo*> FindTask(absl::string_view name) {
       absl::StrCat("unknown task '", name, "'; known tasks: ", absl::StrJoin(names, ", ")));
 }
 
+namespace {
+
+const ParamSpec* FindParam(const TaskInfo& info, const std::string& name) {
+  for (const ParamSpec& spec : info.params) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+// "; did you mean 'num_hops'?" when a declared name is a plausible typo of `name`.
+std::string ParamSuggestion(const TaskInfo& info, const std::string& name) {
+  std::vector<std::string> names;
+  for (const ParamSpec& spec : info.params) names.push_back(spec.name);
+  std::optional<std::string> close = ClosestName(name, names);
+  return close.has_value() ? absl::StrCat("; did you mean '", *close, "'?") : std::string();
+}
+
+// `value` converted to the declared type (an integer where a number is declared) and
+// checked against the declaration.
+absl::StatusOr<ParamValue> CheckedValue(const TaskInfo& info, const ParamSpec& spec,
+                                        ParamValue value) {
+  if (spec.default_value.index() == 1 && value.index() == 0) {
+    value = static_cast<double>(std::get<int64_t>(value));
+  }
+  if (value.index() != spec.default_value.index()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task ", info.name, ": parameter '", spec.name, "' must be ", TypeName(spec.default_value),
+        ", got ", TypeName(value), " (", ParamToString(value), ")"));
+  }
+  if (const int64_t* i = std::get_if<int64_t>(&value); i && (*i < spec.min || *i > spec.max)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task ", info.name, ": parameter '", spec.name, "' = ", *i, " is out of range [", spec.min,
+        ", ", spec.max == INT64_MAX ? std::string("inf") : absl::StrCat(spec.max), "]"));
+  }
+  if (const std::string* s = std::get_if<std::string>(&value); s && !spec.choices.empty()) {
+    bool ok = false;
+    for (const std::string& c : spec.choices) ok |= c == *s;
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat("task ", info.name, ": parameter '", spec.name,
+                                                     "' = '", *s, "' is not one of ",
+                                                     absl::StrJoin(spec.choices, ", ")));
+    }
+  }
+  return value;
+}
+
+absl::Status UnknownParam(const TaskInfo& info, const std::string& name) {
+  std::vector<std::string> names;
+  for (const ParamSpec& spec : info.params) names.push_back(spec.name);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "task ", info.name, ": unknown parameter '", name, "'; known: ",
+      names.empty() ? "(none)" : absl::StrJoin(names, ", "), ParamSuggestion(info, name)));
+}
+
+}  // namespace
+
+absl::Status CheckParam(const TaskInfo& info, const std::string& name, const ParamValue& value) {
+  const ParamSpec* spec = FindParam(info, name);
+  if (spec == nullptr) return UnknownParam(info, name);
+  return CheckedValue(info, *spec, value).status();
+}
+
 absl::StatusOr<ParamMap> ResolveParams(const TaskInfo& info, const ParamMap& given) {
   ParamMap out;
   for (const auto& [name, value] : given) {
-    bool known = false;
-    for (const ParamSpec& spec : info.params) known |= spec.name == name;
-    if (!known) {
-      std::vector<std::string> names;
-      for (const ParamSpec& spec : info.params) names.push_back(spec.name);
-      return absl::InvalidArgumentError(
-          absl::StrCat("task ", info.name, ": unknown parameter '", name,
-                       "'; known: ", names.empty() ? "(none)" : absl::StrJoin(names, ", ")));
-    }
+    if (FindParam(info, name) == nullptr) return UnknownParam(info, name);
   }
   for (const ParamSpec& spec : info.params) {
     auto it = given.find(spec.name);
@@ -105,33 +163,7 @@ absl::StatusOr<ParamMap> ResolveParams(const TaskInfo& info, const ParamMap& giv
       out[spec.name] = spec.default_value;
       continue;
     }
-    ParamValue value = it->second;
-    // Integers are accepted where a number is declared.
-    if (spec.default_value.index() == 1 && value.index() == 0) {
-      value = static_cast<double>(std::get<int64_t>(value));
-    }
-    if (value.index() != spec.default_value.index()) {
-      return absl::InvalidArgumentError(absl::StrCat("task ", info.name, ": parameter '", spec.name,
-                                                     "' must be ", TypeName(spec.default_value),
-                                                     ", got ", TypeName(value), " (",
-                                                     ParamToString(value), ")"));
-    }
-    if (const int64_t* i = std::get_if<int64_t>(&value); i && (*i < spec.min || *i > spec.max)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("task ", info.name, ": parameter '", spec.name, "' = ", *i,
-                       " is out of range [", spec.min, ", ",
-                       spec.max == INT64_MAX ? std::string("inf") : absl::StrCat(spec.max), "]"));
-    }
-    if (const std::string* s = std::get_if<std::string>(&value); s && !spec.choices.empty()) {
-      bool ok = false;
-      for (const std::string& c : spec.choices) ok |= c == *s;
-      if (!ok) {
-        return absl::InvalidArgumentError(absl::StrCat("task ", info.name, ": parameter '",
-                                                       spec.name, "' = '", *s, "' is not one of ",
-                                                       absl::StrJoin(spec.choices, ", ")));
-      }
-    }
-    out[spec.name] = std::move(value);
+    SF_ASSIGN_OR_RETURN(out[spec.name], CheckedValue(info, spec, it->second));
   }
   return out;
 }

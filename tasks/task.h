@@ -115,6 +115,11 @@ absl::StatusOr<const TaskInfo*> FindTask(absl::string_view name);
 // wrong types, out-of-range integers and unknown choices are InvalidArgument errors
 // that name the parameter and what is allowed.
 absl::StatusOr<ParamMap> ResolveParams(const TaskInfo& info, const ParamMap& given);
+// Checks one given parameter against the task's declarations as ResolveParams does:
+// InvalidArgument for an unknown name (with "did you mean" when one is close), a wrong
+// type, an out-of-range integer or an unknown choice, naming the parameter and what is
+// allowed. For validating a spec before any job runs.
+absl::Status CheckParam(const TaskInfo& info, const std::string& name, const ParamValue& value);
 // ResolveParams, then the task's constructor (which may load dataset files).
 absl::StatusOr<std::unique_ptr<Task>> CreateTask(absl::string_view name, const ParamMap& given);
 

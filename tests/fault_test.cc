@@ -85,6 +85,7 @@ class FaultTest : public ::testing::Test {
     cli::ProgressDisplay display(progress, false, &RealClock(), absl::ZeroDuration());
     cli::WatchOptions options;
     options.reconnect_limit = absl::Seconds(30);
+    cli::ShowWatchNotes(&display, &options);  // as sfctl watch: failures, "reconnecting"
     auto sweep = cli::WatchUntilDone(*remote_, sweep_id, display, options, &RealClock());
     EXPECT_THAT(sweep, IsOk());
     if (progress_out) *progress_out = progress.str();
@@ -152,6 +153,10 @@ TEST_F(FaultTest, CoordinatorKilledMidSweep_RestartsAndSweepCompletesExactlyOnce
   EXPECT_EQ(watched.state(), v1::SWEEP_STATE_FINISHED);
   EXPECT_EQ(watched.counts().done(), 8);
   EXPECT_THAT(progress, ::testing::HasSubstr("finished"));
+  // The outage was shown while it lasted, and its end.
+  EXPECT_THAT(progress, ::testing::HasSubstr("coordinator unreachable"));
+  EXPECT_THAT(progress,
+              ::testing::HasSubstr("reconnecting (the counts above may be stale) ... back"));
   ExpectExactlyOnce(8, 10);
   // The workers rode out the restart.
   EXPECT_TRUE(w1->Running());

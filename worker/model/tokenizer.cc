@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -1030,6 +1031,20 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromFile(
 }
 
 absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::FromModelDir(const std::string& dir) {
+  // Name the real problem: a wrong folder is not a missing tokenizer.json.
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("model folder ", dir, " does not exist (looking for ", dir,
+                     "/tokenizer.json); give the path of a Hugging Face model folder (config.json, "
+                     "*.safetensors, tokenizer.json), e.g. one written by sfctl make-tiny-model"));
+  }
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json", ec)) {
+    return absl::NotFoundError(absl::StrCat(
+        "model folder ", dir,
+        " has no tokenizer.json; copy the model's tokenizer.json from its Hugging Face "
+        "repository there"));
+  }
   return FromFile(dir + "/tokenizer.json");
 }
 
