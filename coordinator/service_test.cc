@@ -227,6 +227,23 @@ TEST(ServerTest, NonLoopbackWithoutTokens_Refused) {
   EXPECT_FALSE(IsLoopbackAddress("10.0.0.1:5"));
 }
 
+TEST(ServerTest, PortAlreadyServed_SecondServerRefused) {
+  FakeClock clock;
+  testing::TempDb db1, db2;
+  auto first_scheduler = Scheduler::Open(db1.path(), &clock);
+  auto second_scheduler = Scheduler::Open(db2.path(), &clock);
+  ASSERT_THAT(first_scheduler.status(), IsOk());
+  ASSERT_THAT(second_scheduler.status(), IsOk());
+  auto first = CoordinatorServer::Start(first_scheduler->get(), ServerOptions());
+  ASSERT_THAT(first.status(), IsOk());
+  ServerOptions same_port;
+  same_port.listen = absl::StrCat("127.0.0.1:", (*first)->port());
+  // Two servers on one port would split clients' calls between two databases.
+  auto second = CoordinatorServer::Start(second_scheduler->get(), same_port);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), ::testing::HasSubstr(same_port.listen));
+}
+
 TEST(StatusConversionTest, RoundTrip_KeepsCodeAndMessage) {
   for (int code = 0; code <= 16; ++code) {
     absl::Status s(static_cast<absl::StatusCode>(code), code ? "msg" : "");
