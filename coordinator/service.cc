@@ -277,7 +277,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
 }
 
 void CoordinatorServer::Shutdown(absl::Duration grace) {
-  if (shut_down_) return;
+  // A server that failed to bind was never built: there is nothing to stop, and the
+  // scheduler stays usable.
+  if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   scheduler_->Shutdown();
   // Probes see NOT_SERVING while calls drain.
@@ -291,7 +293,7 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
 }
 
 void CoordinatorServer::Wait() {
-  server_->Wait();
+  if (server_ != nullptr) server_->Wait();
   if (health_server_ != nullptr) health_server_->Wait();
 }
 

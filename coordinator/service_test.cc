@@ -244,6 +244,18 @@ TEST(ServerTest, PortAlreadyServed_SecondServerRefused) {
   EXPECT_THAT(second.status().message(), ::testing::HasSubstr(same_port.listen));
 }
 
+TEST(ServerTest, UnusableListenAddress_ErrorWithoutCrash) {
+  FakeClock clock;
+  testing::TempDb db;
+  auto scheduler = Scheduler::Open(db.path(), &clock);
+  ASSERT_THAT(scheduler.status(), IsOk());
+  ServerOptions options;
+  options.listen = "127.0.0.1:notaport";
+  auto server = CoordinatorServer::Start(scheduler->get(), options);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(server.status().message(), ::testing::HasSubstr("127.0.0.1:notaport"));
+}
+
 TEST(StatusConversionTest, RoundTrip_KeepsCodeAndMessage) {
   for (int code = 0; code <= 16; ++code) {
     absl::Status s(static_cast<absl::StatusCode>(code), code ? "msg" : "");
