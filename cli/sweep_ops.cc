@@ -51,6 +51,22 @@ absl::StatusOr<v1::SubmitSweepResponse> Submit(Remote& remote,
   return response;
 }
 
+namespace {
+
+// The sweep's state and counts now (GetSweep).
+absl::StatusOr<v1::Sweep> CurrentSweep(Remote& remote, int64_t sweep_id) {
+  grpc::ClientContext context;
+  remote.Prepare(&context, absl::ZeroDuration());
+  v1::GetSweepRequest request;
+  request.set_id(sweep_id);
+  v1::Sweep sweep;
+  grpc::Status status = remote.stub().GetSweep(&context, request, &sweep);
+  if (!status.ok()) return remote.Error(status, "GetSweep");
+  return sweep;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, ProgressDisplay& display,
                                          const WatchOptions& options, Clock* clock) {
   int64_t after = 0;
@@ -88,24 +104,40 @@ absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, Progr
         backoff = options.backoff_initial;
         after = std::max(after, event.sequence());
         *sweep.mutable_counts() = event.counts();
-        if (event.kind() == v1::EVENT_KIND_SWEEP_FINISHED) {
-          sweep.set_state(v1::SWEEP_STATE_FINISHED);
-        } else if (event.kind() == v1::EVENT_KIND_SWEEP_CANCELLED) {
-          sweep.set_state(v1::SWEEP_STATE_CANCELLED);
+        if (event.kind() == v1::EVENT_KIND_SWEEP_FINISHED ||
+            event.kind() == v1::EVENT_KIND_SWEEP_CANCELLED) {
+          // The replayed history of a sweep that was reopened since (resubmitted with
+          // more jobs, retried, forced) holds old terminal events: only the sweep's
+          // state now says whether it is over.
+          absl::StatusOr<v1::Sweep> current = CurrentSweep(remote, sweep_id);
+          if (current.ok() && current->state() != v1::SWEEP_STATE_RUNNING) {
+            display.Update(*current);
+            context.TryCancel();
+            reader->Finish().IgnoreError();
+            return *current;
+          }
+          if (!current.ok()) {
+            after = event.sequence() - 1;  // reconnect, then read this event again
+            context.TryCancel();
+            break;
+          }
+          sweep.set_state(v1::SWEEP_STATE_RUNNING);
         } else if (event.kind() == v1::EVENT_KIND_JOBS_REQUEUED) {
           sweep.set_state(v1::SWEEP_STATE_RUNNING);
         }
         display.Update(sweep);
-        if (sweep.state() != v1::SWEEP_STATE_RUNNING) {
-          context.TryCancel();
-          reader->Finish().IgnoreError();
-          return sweep;
-        }
       }
       grpc::Status status = reader->Finish();
-      if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE &&
-          status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
-          status.error_code() != grpc::StatusCode::CANCELLED) {
+      if (status.ok()) {
+        // The server ends the stream once the sweep is over and every event was sent.
+        absl::StatusOr<v1::Sweep> current = CurrentSweep(remote, sweep_id);
+        if (current.ok() && current->state() != v1::SWEEP_STATE_RUNNING) {
+          display.Update(*current);
+          return *current;
+        }
+      } else if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+                 status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
+                 status.error_code() != grpc::StatusCode::CANCELLED) {
         return remote.Error(status, "WatchSweep");
       }
       // The stream ended without the sweep finishing: the coordinator went away or
