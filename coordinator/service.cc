@@ -181,7 +181,18 @@ grpc::Status WorkerServiceImpl::Lease(grpc::ServerContext* ctx, const v1::LeaseR
   const int64_t left_ms =
       absl::ToInt64Milliseconds(absl::FromChrono(ctx->deadline()) - absl::Now()) - 500;
   bounded.set_wait_ms(std::max<int64_t>(0, std::min(request->wait_ms(), left_ms)));
-  return Reply(scheduler_->Lease(bounded), response);
+  absl::StatusOr<v1::LeaseResponse> result = scheduler_->Lease(bounded);
+  if (result.ok() && result->has_lease() && ctx->IsCancelled()) {
+    // The worker gave up on this poll (it is stopping or gone): nobody would run the
+    // job until its lease expired. Give it back at once.
+    v1::FailRequest release;
+    release.set_lease_token(result->lease().lease_token());
+    release.set_preempted(true);
+    release.set_error("the worker's Lease call was cancelled before the lease reached it");
+    (void)scheduler_->Fail(release);
+    return grpc::Status(grpc::StatusCode::CANCELLED, "Lease cancelled by the worker");
+  }
+  return Reply(result, response);
 }
 
 grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* ctx,
