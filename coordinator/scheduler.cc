@@ -1,13 +1,15 @@
 #include "coordinator/scheduler.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <random>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -71,13 +73,6 @@ std::string Truncate(const std::string& text, size_t n) {
   return text.size() <= n ? text : text.substr(0, n);
 }
 
-uint64_t SplitMix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 absl::Status ValidateJob(const v1::JobSpec& job, int i) {
   auto bad = [i, &job](absl::string_view what) {
     return absl::InvalidArgumentError(
@@ -119,9 +114,6 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(const std::string& pa
   SF_ASSIGN_OR_RETURN(bool row, max_seq->Step());
   if (row) s->last_event_seq_ = max_seq->Int(0);
   max_seq->Reset();
-  std::random_device rd;
-  s->token_state_[0] = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-                       static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   return s;
 }
 
@@ -152,10 +144,15 @@ Scheduler::CommitStats Scheduler::commit_stats() const {
   return {stats.commits, stats.calls};
 }
 
-std::string Scheduler::NewToken() {
-  uint64_t a = SplitMix(token_state_[0] + token_state_[1]++);
-  uint64_t b = SplitMix(a ^ token_state_[0]);
-  return absl::StrCat(absl::Hex(a, absl::kZeroPad16), absl::Hex(b, absl::kZeroPad16));
+absl::StatusOr<std::string> Scheduler::NewToken() {
+  // A lease token is the only proof a worker holds a job: 128 bits from the operating
+  // system's generator, so that no token says anything about another.
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    return absl::InternalError("no random bytes for a lease token (OpenSSL RAND_bytes failed)");
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
 void Scheduler::NotifyLocked() { work_cv_.SignalAll(); }
@@ -814,7 +811,7 @@ absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& 
   policy.longest_first = options_.longest_first;
   SF_ASSIGN_OR_RETURN(std::optional<PlacedJob> best, PlaceJob(statements_, caps, now, policy));
   if (!best) return std::optional<v1::Lease>();
-  const std::string token = NewToken();
+  SF_ASSIGN_OR_RETURN(const std::string token, NewToken());
   const int64_t expires = now + absl::ToInt64Milliseconds(options_.lease_ttl);
   SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   SF_ASSIGN_OR_RETURN(Statement * grant,

@@ -150,7 +150,7 @@ class Scheduler {
   absl::StatusOr<v1::Sweep> SweepById(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::SweepCounts> Counts(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string NewToken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static absl::StatusOr<std::string> NewToken();
 
   const std::string path_;
   Clock* const clock_;
@@ -163,7 +163,6 @@ class Scheduler {
   StatementCache statements_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, WorkerCaps> workers_ ABSL_GUARDED_BY(mu_);
   int64_t last_event_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t token_state_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 
   // Every public call that touches the store holds a GroupCommit::Call (which holds mu_).

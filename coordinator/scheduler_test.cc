@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -690,6 +691,51 @@ TEST_F(SchedulerTest, Restart_LeaseSurvivesAndExpiredLeaseRequeues) {
   EXPECT_EQ(sweep.counts().done(), 1);
   EXPECT_EQ(sweep.counts().queued(), 1);
   EXPECT_EQ(sweep.counts().samples_done(), 4);
+}
+
+// ---- hardening: each test below failed before its fix.
+// SplitMix64's finalizer and its inverse: what an attacker who knows the generator runs.
+uint64_t SplitMixForward(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+uint64_t UndoXorShift(uint64_t y, int shift) {
+  uint64_t x = y;
+  for (int i = 0; i < 64 / shift + 1; ++i) x = y ^ (x >> shift);
+  return x;
+}
+uint64_t InverseOdd(uint64_t a) {
+  uint64_t x = a;  // Newton: each step doubles the correct low bits
+  for (int i = 0; i < 6; ++i) x *= 2 - a * x;
+  return x;
+}
+uint64_t SplitMixBackward(uint64_t z) {
+  z = UndoXorShift(z, 31) * InverseOdd(0x94d049bb133111ebULL);
+  z = UndoXorShift(z, 27) * InverseOdd(0xbf58476d1ce4e5b9ULL);
+  return UndoXorShift(z, 30) - 0x9e3779b97f4a7c15ULL;
+}
+
+TEST_F(SchedulerTest, LeaseTokens_NotPredictableFromAnEarlierToken) {
+  Submit("tokens", {MakeJob("a"), MakeJob("b")});
+  Register("w1");
+  auto first = LeaseFor("w1");
+  auto second = LeaseFor("w1");
+  ASSERT_TRUE(first.has_value() && second.has_value());
+  const std::string& t1 = first->lease_token();
+  ASSERT_EQ(t1.size(), 32u);
+  EXPECT_EQ(second->lease_token().size(), 32u);
+  const uint64_t a = std::stoull(t1.substr(0, 16), nullptr, 16);
+  const uint64_t b = std::stoull(t1.substr(16), nullptr, 16);
+  ASSERT_EQ(SplitMixForward(SplitMixBackward(a)), a);
+  // A counter-based generator: a = f(seed + n), b = f(a ^ seed).
+  const uint64_t seed = a ^ SplitMixBackward(b);
+  const uint64_t next_a = SplitMixForward(SplitMixBackward(a) + 1);
+  const uint64_t next_b = SplitMixForward(next_a ^ seed);
+  const std::string predicted =
+      absl::StrCat(absl::Hex(next_a, absl::kZeroPad16), absl::Hex(next_b, absl::kZeroPad16));
+  EXPECT_NE(second->lease_token(), predicted);
 }
 
 }  // namespace
