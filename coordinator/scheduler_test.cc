@@ -447,6 +447,7 @@ TEST_F(SchedulerTest, Resubmit_ReusesDoneJobs_ForceReruns) {
   Register("w1");
   auto lease = LeaseFor("w1");
   ASSERT_TRUE(lease.has_value());
+  ASSERT_THAT(Report(lease->lease_token(), {0, 1, 2, 3}).status(), IsOk());
   ASSERT_THAT(Complete(lease->lease_token()), IsOk());
   // Another sweep overlapping one done and one queued job: nothing new runs.
   int64_t other = Submit("other", {MakeJob("a"), MakeJob("b")});
@@ -694,6 +695,38 @@ TEST_F(SchedulerTest, Restart_LeaseSurvivesAndExpiredLeaseRequeues) {
 }
 
 // ---- hardening: each test below failed before its fix.
+
+TEST_F(SchedulerTest, Complete_WithSamplesMissing_ShortfallRecordedAndResubmitResumes) {
+  const int64_t id = Submit("short", {MakeJob("a", {.samples = 4})});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_THAT(Report(lease->lease_token(), {0}).status(), IsOk());
+  v1::CompleteRequest complete;  // without samples 1-3
+  complete.set_lease_token(lease->lease_token());
+  complete.mutable_result()->set_metric("accuracy");
+  ASSERT_THAT(scheduler_->Complete(complete).status(), IsOk());
+  auto events = scheduler_->ReadEvents(id, 0, 1000);
+  ASSERT_THAT(events.status(), IsOk());
+  std::string done_message;
+  for (const auto& e : *events) {
+    if (e.kind() == v1::EVENT_KIND_JOB_DONE) done_message = e.message();
+  }
+  EXPECT_THAT(done_message, HasSubstr("1 of 4 samples"));
+  // Resubmitting runs the missing samples instead of reusing the short result.
+  Submit("short", {MakeJob("a", {.samples = 4})});
+  EXPECT_EQ(last_submit_.jobs_queued(), 1);
+  EXPECT_EQ(last_submit_.jobs_reused(), 0);
+  auto again = LeaseFor("w1");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_THAT(again->samples_done(), ElementsAre(0));
+  ASSERT_THAT(Report(again->lease_token(), {1, 2, 3}).status(), IsOk());
+  ASSERT_THAT(Complete(again->lease_token()), IsOk());
+  EXPECT_EQ(CountResults(), 1);
+  Submit("short", {MakeJob("a", {.samples = 4})});
+  EXPECT_EQ(last_submit_.jobs_reused(), 1);
+}
+
 // SplitMix64's finalizer and its inverse: what an attacker who knows the generator runs.
 uint64_t SplitMixForward(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -736,6 +769,162 @@ TEST_F(SchedulerTest, LeaseTokens_NotPredictableFromAnEarlierToken) {
   const std::string predicted =
       absl::StrCat(absl::Hex(next_a, absl::kZeroPad16), absl::Hex(next_b, absl::kZeroPad16));
   EXPECT_NE(second->lease_token(), predicted);
+}
+
+TEST_F(SchedulerTest, Reads_WhileWritesFail_StillAnswer) {
+  const int64_t id = Submit("reads", {MakeJob("a")});
+  Register("w1");
+  ASSERT_TRUE(LeaseFor("w1").has_value());
+  clock_.Advance(absl::Seconds(61));  // the lease expired; nobody has noticed yet
+  // Another connection holds the write lock: every write of the scheduler fails, as
+  // on a full disk.
+  auto other = Database::OpenWriter(db_.path());
+  ASSERT_THAT(other.status(), IsOk());
+  ASSERT_THAT((*other)->Exec("BEGIN IMMEDIATE"), IsOk());
+  v1::GetSweepRequest get;
+  get.set_id(id);
+  EXPECT_THAT(scheduler_->GetSweep(get).status(), IsOk());
+  v1::ListSweepsRequest list;
+  list.set_include_finished(true);
+  EXPECT_THAT(scheduler_->ListSweeps(list).status(), IsOk());
+  EXPECT_THAT(scheduler_->ListWorkers(v1::ListWorkersRequest()).status(), IsOk());
+  ASSERT_THAT((*other)->Exec("ROLLBACK"), IsOk());
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+}
+
+TEST_F(SchedulerTest, ForceResubmit_SharedJob_OtherSweepRecounted) {
+  const int64_t one = Submit("one", {MakeJob("a")});
+  const int64_t two = Submit("two", {MakeJob("a"), MakeJob("b")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_EQ(lease->job().key(), "a");
+  ASSERT_THAT(Report(lease->lease_token(), {0, 1, 2, 3}).status(), IsOk());
+  ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  EXPECT_EQ(GetSweep(two).counts().samples_done(), 4);
+  Submit("one", {MakeJob("a")}, /*force=*/true);  // drops a's samples and result
+  const v1::Sweep other = GetSweep(two);
+  EXPECT_EQ(other.counts().samples_done(), 0);
+  EXPECT_EQ(other.counts().done(), 0);
+  EXPECT_EQ(other.counts().queued(), 2);
+  EXPECT_EQ(GetSweep(one).counts().samples_done(), 0);
+}
+
+TEST_F(SchedulerTest, Cancel_FinishedSweep_StaysFinished) {
+  const int64_t id = Submit("done", {MakeJob("a", {.samples = 1})});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_THAT(Report(lease->lease_token(), {0}).status(), IsOk());
+  ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  v1::CancelSweepRequest cancel;
+  cancel.set_sweep_id(id);
+  auto response = scheduler_->CancelSweep(cancel);
+  ASSERT_THAT(response.status(), IsOk());
+  EXPECT_EQ(response->jobs_cancelled(), 0);
+  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_STATE_FINISHED);
+}
+
+TEST_F(SchedulerTest, ReportSamples_JobWithoutSamples_EveryIndexOutOfRange) {
+  Submit("empty", {MakeJob("a", {.samples = 0})});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_THAT(Report(lease->lease_token(), {0}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("out of range")));
+}
+
+TEST_F(SchedulerTest, Submit_CompressionBelowOne_InvalidArgumentNamingTheField) {
+  v1::SubmitSweepRequest r;
+  r.set_sweep_name("neg");
+  *r.add_jobs() = MakeJob("a", {.compression = 2});
+  r.mutable_jobs(0)->mutable_prefill()->set_compression(-5);
+  EXPECT_THAT(scheduler_->SubmitSweep(r).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("prefill.compression")));
+  r.mutable_jobs(0)->mutable_prefill()->set_compression(2);
+  r.mutable_jobs(0)->mutable_decode()->set_compression(0.5);
+  EXPECT_THAT(scheduler_->SubmitSweep(r).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("decode.compression")));
+}
+
+TEST_F(SchedulerTest, TextFieldsOverTheirLimit_InvalidArgumentNamingTheField) {
+  v1::SubmitSweepRequest submit;
+  submit.set_sweep_name("big");
+  *submit.add_jobs() = MakeJob("a");
+  *submit.add_jobs() = MakeJob("b");
+  submit.mutable_jobs(1)->mutable_model()->set_path(std::string(10 << 20, 'p'));
+  EXPECT_THAT(scheduler_->SubmitSweep(submit).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("jobs[1].model.path")));
+  submit.mutable_jobs(1)->mutable_model()->set_path("/models/m");
+  submit.set_spec_yaml(std::string(100 << 20, 's'));
+  EXPECT_THAT(scheduler_->SubmitSweep(submit).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("spec_yaml")));
+
+  v1::RegisterWorkerRequest worker = MakeWorker("w1");
+  worker.set_hostname(std::string(10 << 20, 'h'));
+  EXPECT_THAT(scheduler_->RegisterWorker(worker).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hostname")));
+  worker = MakeWorker("w1");
+  worker.add_methods(std::string(8192, 'm'));
+  EXPECT_THAT(scheduler_->RegisterWorker(worker).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("methods[0]")));
+
+  Submit("ok", {MakeJob("c")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  v1::CompleteRequest complete;
+  complete.set_lease_token(lease->lease_token());
+  complete.mutable_result()->set_gpu_name(std::string(1 << 20, 'g'));
+  EXPECT_THAT(scheduler_->Complete(complete).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("result.gpu_name")));
+  v1::HeartbeatRequest heartbeat;
+  heartbeat.set_worker_id("w1");
+  heartbeat.add_loaded_models(std::string(1 << 20, 'x'));
+  EXPECT_THAT(scheduler_->Heartbeat(heartbeat).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("loaded_models[0]")));
+}
+
+TEST(SchedulerOpenTest, CorruptDatabase_RefusedWithRecoverySteps) {
+  TempDb db;
+  FakeClock clock;
+  {
+    auto s = Scheduler::Open(db.path(), &clock);
+    ASSERT_THAT(s.status(), IsOk());
+    v1::SubmitSweepRequest r;
+    r.set_sweep_name("s");
+    for (int i = 0; i < 50; ++i) *r.add_jobs() = MakeJob(absl::StrCat("job", i));
+    ASSERT_THAT((*s)->SubmitSweep(r).status(), IsOk());
+  }
+  int64_t page = 0, page_size = 0;
+  {
+    auto raw = Database::OpenWriter(db.path());
+    ASSERT_THAT(raw.status(), IsOk());
+    auto st = (*raw)->Prepare(
+        "SELECT rootpage FROM sqlite_schema WHERE type='index' AND tbl_name='jobs' "
+        "ORDER BY rootpage DESC LIMIT 1");
+    ASSERT_THAT(st.status(), IsOk());
+    ASSERT_TRUE(*(*st)->Step());
+    page = (*st)->Int(0);
+    auto size = (*raw)->Prepare("PRAGMA page_size");
+    ASSERT_TRUE(*(*size)->Step());
+    page_size = (*size)->Int(0);
+    (*st)->Reset();
+    (*size)->Reset();
+    ASSERT_THAT((*raw)->Exec("PRAGMA wal_checkpoint(TRUNCATE)"), IsOk());
+  }
+  {
+    // Scribble over one index page, as a failing disk or a copy made mid-write would.
+    std::fstream file(db.path(), std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp((page - 1) * page_size + 8);
+    const std::string junk(page_size - 16, '\x5a');
+    file.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto reopened = Scheduler::Open(db.path(), &clock);
+  EXPECT_THAT(reopened.status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("integrity")));
+  EXPECT_THAT(reopened.status().message(), HasSubstr(".recover"));
+  EXPECT_THAT(reopened.status().message(), HasSubstr(db.path()));
 }
 
 }  // namespace
