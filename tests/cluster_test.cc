@@ -192,6 +192,24 @@ TEST_F(ClusterTest, WatchReopenedSweep_FollowsItToTheNewEndNotAnOldOne) {
   EXPECT_EQ(now->counts().queued() + now->counts().leased(), 0);
 }
 
+TEST_F(ClusterTest, QueryStoppedByALimit_SaysSoWithItsOwnExitCode) {
+  StartCoordinator(&RealClock());
+  bool truncated = false;
+  auto slow = cli::RunQuery(*remote_,
+                            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
+                            "SELECT COUNT(*) FROM c",
+                            0, /*timeout_ms=*/100, &truncated);
+  ASSERT_FALSE(slow.ok());
+  EXPECT_THAT(slow.status().message(), ::testing::HasSubstr("time limit"));
+  EXPECT_THAT(slow.status().message(), ::testing::Not(::testing::HasSubstr("not reachable")));
+  EXPECT_EQ(cli::ExitCodeFor(slow.status()), cli::kExitLimit);
+  // A refused query is not a token problem.
+  auto write = cli::RunQuery(*remote_, "DELETE FROM jobs", 0, 0, &truncated);
+  ASSERT_FALSE(write.ok());
+  EXPECT_EQ(write.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(write.status().message(), ::testing::Not(::testing::HasSubstr("--token-file")));
+}
+
 TEST_F(ClusterTest, WorkerReleasedMidJob_AnotherResumesAtTheNextSample) {
   StartCoordinator(&RealClock());
   absl::Notification reached, open;
