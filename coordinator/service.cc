@@ -1,6 +1,10 @@
 #include "coordinator/service.h"
 
+#include <grpc/grpc_security.h>
+#include <grpcpp/security/auth_metadata_processor.h>
+
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -40,6 +44,99 @@ grpc::Status Reply(const absl::StatusOr<T>& result, T* response) {
   *response = *result;
   return grpc::Status::OK;
 }
+
+// The first check of a call's bearer token, made when its headers arrive and before
+// its message is read, so that an unauthenticated caller cannot make the server
+// buffer a large request. Which service a call is for is not known here: a token of
+// either role passes, and each handler then checks its own (CheckAuth).
+class TokenGate {
+ public:
+  TokenGate(std::string worker_token, std::string user_token)
+      : worker_token_(std::move(worker_token)), user_token_(std::move(user_token)) {}
+
+  // Whether the gate is needed: with a role without a token, a call without one may
+  // be that role's, and only its handler can tell.
+  bool active() const { return !worker_token_.empty() && !user_token_.empty(); }
+
+  // `authorization` is the header's value, or null when absent.
+  grpc::Status Check(const absl::string_view* authorization) const {
+    if (authorization == nullptr) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "missing bearer token: pass the token file (--token-file)");
+    }
+    absl::string_view value = *authorization;
+    if (!absl::ConsumePrefix(&value, "Bearer ") ||
+        !(TokenMatches(value, worker_token_) || TokenMatches(value, user_token_))) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong bearer token");
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::string worker_token_;
+  const std::string user_token_;
+};
+
+// The gate as gRPC's C++ metadata processor (TLS credentials take one).
+class TokenGateProcessor final : public grpc::AuthMetadataProcessor {
+ public:
+  explicit TokenGateProcessor(std::shared_ptr<const TokenGate> gate) : gate_(std::move(gate)) {}
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext*, OutputMetadata*,
+                       OutputMetadata*) override {
+    auto it = auth_metadata.find("authorization");
+    if (it == auth_metadata.end()) return gate_->Check(nullptr);
+    const absl::string_view value(it->second.data(), it->second.size());
+    return gate_->Check(&value);
+  }
+
+ private:
+  const std::shared_ptr<const TokenGate> gate_;
+};
+
+// Plaintext server credentials that run the gate. gRPC's InsecureServerCredentials()
+// refuses a metadata processor; its core credentials take one.
+class PlaintextCredentialsWithGate final : public grpc::ServerCredentials {
+ public:
+  explicit PlaintextCredentialsWithGate(std::shared_ptr<const TokenGate> gate)
+      : gate_(std::move(gate)), creds_(grpc_insecure_server_credentials_create()) {
+    // The core credentials outlive this object (the server keeps them): they own a
+    // reference to the gate, released by `destroy`.
+    grpc_auth_metadata_processor processor;
+    processor.process = &Process;
+    processor.destroy = [](void* state) {
+      delete static_cast<std::shared_ptr<const TokenGate>*>(state);
+    };
+    processor.state = new std::shared_ptr<const TokenGate>(gate_);
+    grpc_server_credentials_set_auth_metadata_processor(creds_, processor);
+  }
+  ~PlaintextCredentialsWithGate() override { grpc_server_credentials_release(creds_); }
+  void SetAuthMetadataProcessor(const std::shared_ptr<grpc::AuthMetadataProcessor>&) override {}
+
+ private:
+  int AddPortToServer(const std::string& addr, grpc_server* server) override {
+    return grpc_server_add_http2_port(server, addr.c_str(), creds_);
+  }
+
+  static void Process(void* state, grpc_auth_context*, const grpc_metadata* md, size_t num_md,
+                      grpc_process_auth_metadata_done_cb done, void* user_data) {
+    const TokenGate* gate = static_cast<std::shared_ptr<const TokenGate>*>(state)->get();
+    std::optional<absl::string_view> authorization;
+    for (size_t i = 0; i < num_md; ++i) {
+      const absl::string_view key(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].key)),
+                                  GRPC_SLICE_LENGTH(md[i].key));
+      if (key != "authorization") continue;
+      authorization.emplace(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].value)),
+                            GRPC_SLICE_LENGTH(md[i].value));
+    }
+    const grpc::Status status = gate->Check(authorization ? &*authorization : nullptr);
+    done(user_data, nullptr, 0, nullptr, 0, static_cast<grpc_status_code>(status.error_code()),
+         status.ok() ? nullptr : status.error_message().c_str());
+  }
+
+  const std::shared_ptr<const TokenGate> gate_;
+  grpc_server_credentials* const creds_;
+};
 
 #define SF_CHECK_AUTH(ctx, token)                     \
   do {                                                \
@@ -243,6 +340,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   }
   SF_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                       MakeServerCredentials(options.tls));
+  auto gate = std::make_shared<const TokenGate>(options.worker_token, options.user_token);
+  if (gate->active()) {
+    if (options.tls.enabled()) {
+      credentials->SetAuthMetadataProcessor(std::make_shared<TokenGateProcessor>(gate));
+    } else {
+      credentials = std::make_shared<PlaintextCredentialsWithGate>(gate);
+    }
+  }
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   server->scheduler_ = scheduler;
   server->user_service_ =

@@ -3,10 +3,14 @@
 // coordinator are killed with SIGKILL mid-sweep; every job's samples must still arrive
 // exactly once.
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "cli/progress.h"
 #include "cli/remote.h"
 #include "cli/sweep_ops.h"
@@ -36,11 +40,20 @@ class FaultTest : public ::testing::Test {
   }
 
   // Starts sf-coordinator on `port` (0 = any free one) and returns the port it serves.
-  int StartCoordinator(int port = 0) {
-    coordinator_ = Process::Start(
-        {SF_COORDINATOR_BIN, "--db", db_, "--listen", absl::StrCat("127.0.0.1:", port),
-         "--lease-ttl", "2s", "--backoff", "200ms", "--max-lease-wait", "1s"},
-        (dir_ / "coordinator.log").string());
+  int StartCoordinator(int port = 0, const std::vector<std::string>& extra_flags = {}) {
+    std::vector<std::string> argv = {SF_COORDINATOR_BIN,
+                                     "--db",
+                                     db_,
+                                     "--listen",
+                                     absl::StrCat("127.0.0.1:", port),
+                                     "--lease-ttl",
+                                     "2s",
+                                     "--backoff",
+                                     "200ms",
+                                     "--max-lease-wait",
+                                     "1s"};
+    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    coordinator_ = Process::Start(argv, (dir_ / "coordinator.log").string());
     EXPECT_NE(coordinator_, nullptr);
     const int bound = coordinator_ ? coordinator_->ReadPort(absl::Seconds(20)) : -1;
     EXPECT_GT(bound, 0) << "sf-coordinator did not start; see " << (dir_ / "coordinator.log");
@@ -179,6 +192,46 @@ TEST_F(FaultTest, WorkerSigterm_ReleasesItsLeaseAsPreemption) {
   const v1::Sweep done = WaitFinished(sweep);
   EXPECT_EQ(done.counts().done(), 1);
   ExpectExactlyOnce(1, 40);
+}
+
+// Peak resident memory (VmHWM) of process `pid`, in bytes; -1 when unreadable.
+int64_t PeakResidentBytes(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    int64_t kib = 0;
+    if (absl::StartsWith(line, "VmHWM:") &&
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(line.substr(6), "kB")),
+                         &kib)) {
+      return kib * 1024;
+    }
+  }
+  return -1;
+}
+
+TEST_F(FaultTest, UnauthenticatedBigRequests_RefusedBeforeTheirBodyIsRead) {
+  std::ofstream(dir_ / "worker.token") << "worker-secret\n";
+  std::ofstream(dir_ / "user.token") << "user-secret\n";
+  const int port = StartCoordinator(0, {"--worker-token", (dir_ / "worker.token").string(),
+                                        "--user-token", (dir_ / "user.token").string()});
+  ASSERT_GT(port, 0);
+  auto stub = v1::Coordinator::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  const int64_t before = PeakResidentBytes(coordinator_->pid());
+  ASSERT_GT(before, 0);
+  v1::SubmitSweepRequest big;
+  big.set_sweep_name("big");
+  big.set_spec_yaml(std::string(64 << 20, 'x'));
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    v1::SubmitSweepResponse response;
+    EXPECT_EQ(stub->SubmitSweep(&context, big, &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // Reading each 64 MiB body before refusing it costs the coordinator at least that much.
+  const int64_t growth = PeakResidentBytes(coordinator_->pid()) - before;
+  EXPECT_LT(growth, 32 << 20) << "the coordinator grew by " << (growth >> 20) << " MiB";
 }
 
 }  // namespace
