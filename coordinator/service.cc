@@ -1,5 +1,6 @@
 #include "coordinator/service.h"
 
+#include <arpa/inet.h>
 #include <grpc/grpc_security.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 
@@ -325,8 +326,12 @@ bool IsLoopbackAddress(const std::string& listen) {
   absl::string_view host(listen);
   const size_t colon = host.rfind(':');
   if (colon != absl::string_view::npos) host = host.substr(0, colon);
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" ||
-         absl::StartsWith(host, "127.");
+  if (host == "localhost" || host == "[::1]") return true;
+  // Only a numeric IPv4 address in 127.0.0.0/8: a host name that starts with "127."
+  // is resolved by DNS and may be anywhere.
+  in_addr address;
+  return inet_pton(AF_INET, std::string(host).c_str(), &address) == 1 &&
+         (ntohl(address.s_addr) >> 24) == 127;
 }
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(

@@ -227,6 +227,16 @@ TEST(ServerTest, NonLoopbackWithoutTokens_Refused) {
   EXPECT_FALSE(IsLoopbackAddress("10.0.0.1:5"));
 }
 
+TEST(ServerTest, IsLoopbackAddress_OnlyLoopbackAddressesAndLocalhost) {
+  EXPECT_TRUE(IsLoopbackAddress("127.0.0.2:5"));
+  EXPECT_TRUE(IsLoopbackAddress("127.255.1.9:5"));
+  EXPECT_TRUE(IsLoopbackAddress("localhost:5"));
+  // A host name is resolved by DNS: "127." at its start says nothing about where it is.
+  EXPECT_FALSE(IsLoopbackAddress("127.evil.example:5"));
+  EXPECT_FALSE(IsLoopbackAddress("127.0.0.1.example:5"));
+  EXPECT_FALSE(IsLoopbackAddress("1270.0.0.1:5"));
+}
+
 TEST(ServerTest, PortAlreadyServed_SecondServerRefused) {
   FakeClock clock;
   testing::TempDb db1, db2;
