@@ -9,11 +9,16 @@
 #include "absl/strings/str_cat.h"
 #include "common/spec.h"
 #include "common/status.h"
+#include "common/sweep_name.h"
 #include "proto/job_convert.h"
 
 namespace sf::cli {
 
 absl::StatusOr<v1::SubmitSweepRequest> BuildSubmitRequest(const SubmitFlags& flags) {
+  if (!flags.name.empty() && !IsValidSweepName(flags.name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--name '", flags.name.substr(0, 64), "' must be ", kSweepNameRule));
+  }
   std::ifstream in(flags.spec_path);
   if (!in) {
     return absl::NotFoundError(absl::StrCat("cannot read spec file ", flags.spec_path));

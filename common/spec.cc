@@ -20,6 +20,7 @@
 #include "common/job_key.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/sweep_name.h"
 #include "tasks/task.h"
 #include "yaml-cpp/yaml.h"
 
@@ -925,7 +926,15 @@ void SpecParser::ParseSeeds(const YAML::Node& seed, const YAML::Node& seeds, Swe
 std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(text));
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
+    if (documents.size() > 1) {
+      // Only the first would be read: say so rather than ignore the rest.
+      Error(documents[1].Mark(),
+            "a sweep spec is one YAML document; this file holds another after `---` "
+            "(put each sweep in its own file)");
+      return std::nullopt;
+    }
+    if (!documents.empty()) root = documents[0];
   } catch (const YAML::Exception& e) {
     Error(e.mark, absl::StrCat("not valid YAML: ", e.msg));
     return std::nullopt;
@@ -954,9 +963,20 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
   };
 
   if (YAML::Node n = get("name"); n.IsDefined()) {
-    if (auto v = String(n, "name")) spec.name = *v;
+    if (auto v = String(n, "name")) {
+      spec.name = *v;
+      if (!IsValidSweepName(*v)) {
+        Error(n.Mark(), absl::StrCat("name '", v->substr(0, 64), v->size() > 64 ? "...'" : "'",
+                                     " must be ", kSweepNameRule));
+      }
+    }
   } else {
     spec.name = fs::path(file_).stem().string();
+    if (!IsValidSweepName(spec.name)) {
+      Error(root.Mark(),
+            absl::StrCat("without `name:`, the sweep is named after the file, and '", spec.name,
+                         "' is not a sweep name (", kSweepNameRule, "): add `name: ...`"));
+    }
   }
   if (YAML::Node n = get("description"); n.IsDefined() && !n.IsScalar()) {
     Error(n.Mark(), "description must be text");

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/sweep_name.h"
 #include "coordinator/field_limits.h"
 #include "coordinator/results_reader.h"
 #include "coordinator/schema.h"
@@ -34,7 +35,7 @@ constexpr int kSweepCancelled = v1::SWEEP_STATE_CANCELLED;
 
 // Limits that keep one malformed request from exhausting memory or the database.
 constexpr size_t kMaxKeyLength = 256;
-constexpr size_t kMaxNameLength = 128;
+constexpr size_t kMaxNameLength = 128;  // worker ids
 constexpr size_t kMaxErrorLength = 16 * 1024;
 constexpr size_t kMaxSampleText = 1 << 20;
 
@@ -418,7 +419,7 @@ absl::StatusOr<Scheduler::LeasedJob> Scheduler::LiveLease(const std::string& tok
 absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     const v1::SubmitSweepRequest& request) {
   SF_RETURN_IF_ERROR(CheckFieldLimits(request));
-  if (!ValidName(request.sweep_name())) {
+  if (!IsValidSweepName(request.sweep_name())) {
     return absl::InvalidArgumentError(
         "sweep_name must be 1-128 characters of [A-Za-z0-9._-] (set `name:` in the spec)");
   }
