@@ -239,8 +239,10 @@ absl::Status Worker::RecoverOutbox() {
     if (outbox_failed()) return s;
     if (stopping() && !s.ok() && !absl::IsAborted(s)) return absl::OkStatus();
     if (!s.ok() && !absl::IsAborted(s)) {
-      return Annotate(
-          s, absl::StrCat("releasing the lease of job ", held.job_key, " left by a previous run"));
+      // The coordinator refuses what the old lease holds: keeping it would block every
+      // later start, and the job runs again from what the coordinator stored.
+      SF_LOG(WARNING) << "worker " << options_.worker_id << ": dropping the lease of job "
+                      << held.job_key << " left by a previous run: " << s.message();
     }
     if (absl::Status r = outbox_->RemoveLease(held.lease_token); !r.ok()) return OutboxFailed(r);
   }
