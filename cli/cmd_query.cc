@@ -16,7 +16,9 @@ void AddQueryCommand(CLI::App& app, Io& io, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "query",
       "Run a read-only SQL query on the coordinator's database (tables: sweeps, jobs, "
-      "sweep_jobs, samples, results, workers, events; writes are refused). Example: sfctl "
+      "sweep_jobs, samples, results, workers, events; writes and functions outside the "
+      "allowed list, e.g. printf or randomblob, are refused). The server stops a query at "
+      "10 s, 256 MiB of memory or a 16 MiB value (exit 4). Example: sfctl "
       "query 'SELECT task, AVG(mean) FROM results JOIN jobs ON jobs.id = results.job_id "
       "GROUP BY task'");
   cmd->add_option("sql", flags->sql, "the SELECT statement")->required();
