@@ -2,8 +2,10 @@
 // worker processes are SIGKILLed and restarted, the coordinator is SIGKILLed twice and
 // SIGTERMed once, and the sweep is reopened with more jobs midway and watched to its end.
 // Afterwards every job is done exactly once with every sample, the stored counters equal
-// a recount, and the database passes integrity_check. Which worker dies is drawn from a
-// fixed seed; when is set by how many samples are stored (label `slow`).
+// a recount, and the database passes integrity_check. The faults are the test's own:
+// which worker dies is drawn from a fixed seed, and each fault is injected when the
+// sweep's event stream shows a set number of samples stored (no sleeps, no polling), so
+// every run injects the same faults in the same order (label `slow`).
 #include <sqlite3.h>
 
 #include <random>

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "cli/progress.h"
 #include "cli/remote.h"
 #include "cli/sweep_ops.h"
@@ -76,15 +77,30 @@ class FaultTest : public ::testing::Test {
     return response.ok() ? response->sweep_id() : 0;
   }
 
-  // Polls the sweep until at least `samples` samples are stored (or 30 s pass).
+  // Blocks on the sweep's event stream until an event shows at least `samples` samples
+  // stored; no polling, no sleeping. Events are replayed from the start, each with the
+  // counts of when it is read, so a sweep already past `samples` returns at its first
+  // event. Call it while the coordinator serves: a stream that ends first (coordinator
+  // gone, sweep over) or two minutes without reaching `samples` fail the test.
   void AwaitSamples(int64_t sweep_id, int64_t samples) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline) {
-      auto sweep = remote_->FindSweep(absl::StrCat(sweep_id));
-      if (sweep.ok() && sweep->counts().samples_done() >= samples) return;
-      absl::SleepFor(absl::Milliseconds(50));
+    grpc::ClientContext context;
+    remote_->Prepare(&context, absl::Minutes(2), /*wait_for_ready=*/true);
+    v1::WatchSweepRequest request;
+    request.set_sweep_id(sweep_id);
+    auto reader = remote_->stub().WatchSweep(&context, request);
+    v1::SweepEvent event;
+    int64_t seen = 0;
+    while (reader->Read(&event)) {
+      seen = event.counts().samples_done();
+      if (seen >= samples) {
+        context.TryCancel();
+        reader->Finish().IgnoreError();
+        return;
+      }
     }
-    ADD_FAILURE() << "sweep " << sweep_id << " never reached " << samples << " samples";
+    const grpc::Status status = reader->Finish();
+    ADD_FAILURE() << "sweep " << sweep_id << " never reached " << samples << " samples (last seen "
+                  << seen << "; stream ended: " << status.error_message() << ")";
   }
 
   v1::Sweep WaitFinished(int64_t sweep_id, std::string* progress_out = nullptr) {
