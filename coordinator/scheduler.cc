@@ -894,7 +894,8 @@ absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& 
   return std::optional<v1::Lease>(std::move(lease));
 }
 
-absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& request) {
+absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& request,
+                                                   const std::function<bool()>& abandoned) {
   SF_RETURN_IF_ERROR(CheckFieldLimits(request));
   const absl::Duration wait = std::min(absl::Milliseconds(std::max<int64_t>(0, request.wait_ms())),
                                        options_.max_lease_wait);
@@ -906,6 +907,7 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
     workers_[request.worker_id()].loaded_models = caps.loaded_models;
   }
   while (true) {
+    if (abandoned && abandoned()) return lock.Finish(v1::LeaseResponse());
     SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
     SF_ASSIGN_OR_RETURN(std::optional<v1::Lease> lease, TryLease(request.worker_id(), caps));
     v1::LeaseResponse response;

@@ -86,8 +86,11 @@ class Scheduler {
       const v1::RegisterWorkerRequest& request);
   // Grants the best fitting job, waiting up to min(wait_ms, max_lease_wait) of real
   // time for one; an empty response when none came. FailedPrecondition for an
-  // unregistered worker.
-  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request);
+  // unregistered worker. `abandoned`, when given, is asked before each look at the
+  // queue (at least once a second while waiting): once it says the caller gave up on
+  // the poll, the call answers empty without granting a job nobody would receive.
+  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request,
+                                          const std::function<bool()>& abandoned = nullptr);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   // Aborted when the lease token is unknown, expired or superseded (the worker must
   // drop the job); samples already stored are acknowledged as duplicates.

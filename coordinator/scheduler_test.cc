@@ -810,6 +810,26 @@ TEST_F(SchedulerTest, ForceResubmit_SharedJob_OtherSweepRecounted) {
   EXPECT_EQ(GetSweep(one).counts().samples_done(), 0);
 }
 
+TEST_F(SchedulerTest, Lease_AbandonedPoll_GrantsNothingAndTheJobStaysQueued) {
+  const int64_t id = Submit("s", {MakeJob("a")});
+  Register("w1");
+  v1::LeaseRequest request;
+  request.set_worker_id("w1");
+  request.set_wait_ms(60000);  // answered at once all the same: the poll was abandoned
+  int asked = 0;
+  auto response = scheduler_->Lease(request, [&asked] {
+    ++asked;
+    return true;
+  });
+  ASSERT_THAT(response.status(), IsOk());
+  EXPECT_FALSE(response->has_lease());
+  EXPECT_EQ(asked, 1);
+  EXPECT_EQ(GetSweep(id).counts().queued(), 1);
+  EXPECT_EQ(GetSweep(id).counts().leased(), 0);
+  // The next poll that is still wanted gets the job.
+  EXPECT_TRUE(LeaseFor("w1").has_value());
+}
+
 TEST_F(SchedulerTest, Cancel_FinishedSweep_StaysFinished) {
   const int64_t id = Submit("done", {MakeJob("a", {.samples = 1})});
   Register("w1");

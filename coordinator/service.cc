@@ -279,10 +279,12 @@ grpc::Status WorkerServiceImpl::Lease(grpc::ServerContext* ctx, const v1::LeaseR
   const int64_t left_ms =
       absl::ToInt64Milliseconds(absl::FromChrono(ctx->deadline()) - absl::Now()) - 500;
   bounded.set_wait_ms(std::max<int64_t>(0, std::min(request->wait_ms(), left_ms)));
-  absl::StatusOr<v1::LeaseResponse> result = scheduler_->Lease(bounded);
+  // A worker that gave up on this poll (it is stopping or gone) would never receive a
+  // job granted to it, and nobody would run the job until its lease expired.
+  absl::StatusOr<v1::LeaseResponse> result =
+      scheduler_->Lease(bounded, [ctx] { return ctx->IsCancelled(); });
   if (result.ok() && result->has_lease() && ctx->IsCancelled()) {
-    // The worker gave up on this poll (it is stopping or gone): nobody would run the
-    // job until its lease expired. Give it back at once.
+    // Cancelled between the poll's last look and its answer: give the lease back.
     v1::FailRequest release;
     release.set_lease_token(result->lease().lease_token());
     release.set_preempted(true);
