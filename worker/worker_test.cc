@@ -383,6 +383,27 @@ TEST_F(WorkerTest, Run_AfterCrash_ResendsOutboxAndReleasesOldLease) {
   EXPECT_THAT(leases, IsEmpty());
 }
 
+TEST_F(WorkerTest, Run_OldLeaseTheCoordinatorRefuses_DroppedAndWorkGoesOn) {
+  // A lease a crashed run left whose samples the coordinator refuses for good: keeping
+  // it would stop every later start of this worker.
+  options_.max_jobs = 1;
+  ASSERT_THAT(outbox_->AddLease("old", "k"), IsOk());
+  v1::SampleResult sample;
+  sample.set_index(0);
+  sample.set_score(TestScore("k", 0));
+  ASSERT_THAT(outbox_->Add("old", sample), IsOk());
+  client_.Mutate([](State& s) {
+    s.errors["ReportSamples"].push_back(
+        absl::InvalidArgumentError("sample index 0 of job k is out of range [0, 0)"));
+    s.queued.push_back(FakeWorkerClient::MakeLease("t", "k2", 1));
+  });
+  MakeWorker();
+  ASSERT_THAT(worker_->Run(), IsOk());
+  EXPECT_EQ(worker_->stats().jobs_completed, 1);
+  SF_ASSERT_OK_AND_ASSIGN(auto leases, outbox_->Leases());
+  EXPECT_THAT(leases, IsEmpty());
+}
+
 TEST_F(WorkerTest, Run_CoordinatorStoppedMidJob_CallsCancelled_RetriesAndCompletes) {
   // A coordinator stopping (SIGTERM) cancels the calls still in flight after its grace
   // period: the worker must ride that out as it rides out an unreachable coordinator.
