@@ -119,28 +119,57 @@ int64_t PeakResidentBytes(pid_t pid) {
   return -1;
 }
 
-TEST_F(FaultTest, UnauthenticatedBigRequests_RefusedBeforeTheirBodyIsRead) {
-  std::ofstream(dir_ / "worker.token") << "worker-secret\n";
-  std::ofstream(dir_ / "user.token") << "user-secret\n";
-  const int port = StartCoordinator(0, {"--worker-token", (dir_ / "worker.token").string(),
-                                        "--user-token", (dir_ / "user.token").string()});
-  ASSERT_GT(port, 0);
-  auto stub = v1::Coordinator::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
-  const int64_t before = PeakResidentBytes(coordinator_->pid());
-  ASSERT_GT(before, 0);
-  v1::SubmitSweepRequest big;
-  big.set_sweep_name("big");
-  big.set_spec_yaml(std::string(64 << 20, 'x'));
-  for (int i = 0; i < 3; ++i) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    v1::SubmitSweepResponse response;
-    EXPECT_EQ(stub->SubmitSweep(&context, big, &response).error_code(),
-              grpc::StatusCode::UNAUTHENTICATED);
+// Starts sf-coordinator with both tokens (and `extra_flags`), sends three
+// unauthenticated 64 MiB SubmitSweep calls through `credentials` and returns how much
+// the coordinator's peak resident memory grew; each call must be UNAUTHENTICATED.
+class BigRequestTest : public FaultTest {
+ protected:
+  int64_t GrowthOverUnauthenticatedCalls(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                         const std::vector<std::string>& extra_flags = {}) {
+    std::ofstream(dir_ / "worker.token") << "worker-secret\n";
+    std::ofstream(dir_ / "user.token") << "user-secret\n";
+    std::vector<std::string> flags = {"--worker-token", (dir_ / "worker.token").string(),
+                                      "--user-token", (dir_ / "user.token").string()};
+    flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+    const int port = StartCoordinator(0, flags);
+    if (port <= 0) return -1;
+    auto stub = v1::Coordinator::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), std::move(credentials)));
+    const int64_t before = PeakResidentBytes(coordinator_->pid());
+    if (before <= 0) return -1;
+    v1::SubmitSweepRequest big;
+    big.set_sweep_name("big");
+    big.set_spec_yaml(std::string(64 << 20, 'x'));
+    for (int i = 0; i < 3; ++i) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      v1::SubmitSweepResponse response;
+      EXPECT_EQ(stub->SubmitSweep(&context, big, &response).error_code(),
+                grpc::StatusCode::UNAUTHENTICATED);
+    }
+    return PeakResidentBytes(coordinator_->pid()) - before;
   }
+};
+
+TEST_F(BigRequestTest, UnauthenticatedBigRequests_RefusedBeforeTheirBodyIsRead) {
+  const int64_t growth = GrowthOverUnauthenticatedCalls(grpc::InsecureChannelCredentials());
+  ASSERT_GE(growth, 0);
   // Reading each 64 MiB body before refusing it costs the coordinator at least that much.
-  const int64_t growth = PeakResidentBytes(coordinator_->pid()) - before;
+  EXPECT_LT(growth, 32 << 20) << "the coordinator grew by " << (growth >> 20) << " MiB";
+}
+
+TEST_F(BigRequestTest, UnauthenticatedBigRequestsOverTls_RefusedBeforeTheirBodyIsRead) {
+  const std::string data = SF_TLS_TEST_DATA;
+  std::ifstream ca_file(data + "/ca.pem");
+  std::stringstream ca;
+  ca << ca_file.rdbuf();
+  ASSERT_FALSE(ca.str().empty()) << data << "/ca.pem";
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = ca.str();
+  const int64_t growth = GrowthOverUnauthenticatedCalls(
+      grpc::SslCredentials(tls),
+      {"--tls-cert", data + "/server.pem", "--tls-key", data + "/server.key"});
+  ASSERT_GE(growth, 0);
   EXPECT_LT(growth, 32 << 20) << "the coordinator grew by " << (growth >> 20) << " MiB";
 }
 
