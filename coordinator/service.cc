@@ -59,8 +59,11 @@ class TokenGate {
   // be that role's, and only its handler can tell.
   bool active() const { return !worker_token_.empty() && !user_token_.empty(); }
 
-  // `authorization` is the header's value, or null when absent.
-  grpc::Status Check(const absl::string_view* authorization) const {
+  // `authorization` is the header's value, or null when absent; `path` the call's
+  // method ("/package.Service/Method"). The standard health service answers without a
+  // token (probes present none; it reveals only whether the server is serving).
+  grpc::Status Check(const absl::string_view* authorization, absl::string_view path) const {
+    if (absl::StartsWith(path, "/grpc.health.v1.Health/")) return grpc::Status::OK;
     if (authorization == nullptr) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                           "missing bearer token: pass the token file (--token-file)");
@@ -85,10 +88,14 @@ class TokenGateProcessor final : public grpc::AuthMetadataProcessor {
   bool IsBlocking() const override { return false; }
   grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext*, OutputMetadata*,
                        OutputMetadata*) override {
+    auto path = auth_metadata.find(":path");
+    const absl::string_view method =
+        path == auth_metadata.end() ? ""
+                                    : absl::string_view(path->second.data(), path->second.size());
     auto it = auth_metadata.find("authorization");
-    if (it == auth_metadata.end()) return gate_->Check(nullptr);
+    if (it == auth_metadata.end()) return gate_->Check(nullptr, method);
     const absl::string_view value(it->second.data(), it->second.size());
-    return gate_->Check(&value);
+    return gate_->Check(&value, method);
   }
 
  private:
@@ -123,14 +130,17 @@ class PlaintextCredentialsWithGate final : public grpc::ServerCredentials {
                       grpc_process_auth_metadata_done_cb done, void* user_data) {
     const TokenGate* gate = static_cast<std::shared_ptr<const TokenGate>*>(state)->get();
     std::optional<absl::string_view> authorization;
+    absl::string_view path;
     for (size_t i = 0; i < num_md; ++i) {
       const absl::string_view key(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].key)),
                                   GRPC_SLICE_LENGTH(md[i].key));
-      if (key != "authorization") continue;
-      authorization.emplace(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].value)),
-                            GRPC_SLICE_LENGTH(md[i].value));
+      const absl::string_view value(
+          reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].value)),
+          GRPC_SLICE_LENGTH(md[i].value));
+      if (key == "authorization") authorization.emplace(value);
+      if (key == ":path") path = value;
     }
-    const grpc::Status status = gate->Check(authorization ? &*authorization : nullptr);
+    const grpc::Status status = gate->Check(authorization ? &*authorization : nullptr, path);
     done(user_data, nullptr, 0, nullptr, 0, static_cast<grpc_status_code>(status.error_code()),
          status.ok() ? nullptr : status.error_message().c_str());
   }

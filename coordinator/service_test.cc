@@ -74,6 +74,22 @@ TEST_F(ServiceTest, Health_ServingOnMainAndHealthPorts_NotAfterShutdown) {
   EXPECT_FALSE(CheckHealth(health_channel, "", absl::Seconds(2)).ok());
 }
 
+TEST_F(ServiceTest, Health_OnTheMainPortWithTokens_AnsweredWithoutAToken) {
+  // Both tokens set: the token is checked before a call's message is read, except for
+  // the health service, which probes call without one.
+  ServerOptions options;
+  options.worker_token = "wtok";
+  options.user_token = "utok";
+  Start(options);
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                     grpc::InsecureChannelCredentials());
+  EXPECT_THAT(CheckHealth(channel, "", absl::Seconds(10)), IsOk());
+  v1::ListSweepsResponse sweeps;
+  EXPECT_EQ(user_->ListSweeps(Ctx().get(), v1::ListSweepsRequest(), &sweeps).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(user_->ListSweeps(Ctx("utok").get(), v1::ListSweepsRequest(), &sweeps).ok());
+}
+
 TEST_F(ServiceTest, FullJobLifecycle_OverGrpc) {
   Start();
   v1::SubmitSweepRequest submit;

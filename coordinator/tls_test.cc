@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
+#include "coordinator/health_check.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "coordinator/testing/test_jobs.h"
@@ -82,6 +83,10 @@ TEST_F(TlsTest, TlsServerWithTokens_TokenCheckedBeforeTheCall) {
   EXPECT_EQ(Call(Client({.ca = Data("ca.pem")})).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Call(Client({.ca = Data("ca.pem")}), "nope").error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+  // Health probes present no token.
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                     Client({.ca = Data("ca.pem")}));
+  EXPECT_THAT(CheckHealth(channel, "", absl::Seconds(10)), IsOk());
 }
 
 TEST_F(TlsTest, TlsServer_PlaintextClient_IsRefused) {
