@@ -12,6 +12,8 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -923,18 +925,46 @@ void SpecParser::ParseSeeds(const YAML::Node& seed, const YAML::Node& seeds, Swe
   spec->seeds.push_back(0);
 }
 
+// Where a second YAML document of `text` starts: the first line with content after a
+// document marker (`---` or `...` at column 0) that follows content, or that marker
+// when nothing follows it; nullopt for one document. YAML forbids these markers at
+// column 0 inside a document, so the scan is exact. (yaml-cpp's LoadAll can loop
+// without end on some malformed input, so it is not used to count documents.)
+std::optional<YAML::Mark> SecondDocument(absl::string_view text) {
+  bool content = false;
+  std::optional<YAML::Mark> marker;
+  int line = 0;
+  for (absl::string_view l : absl::StrSplit(text, '\n')) {
+    const bool is_marker = (absl::StartsWith(l, "---") || absl::StartsWith(l, "...")) &&
+                           (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
+    const absl::string_view body = absl::StripLeadingAsciiWhitespace(l);
+    const bool has_content =
+        !is_marker && !body.empty() && body[0] != '#' && !(l[0] == '%' && !content);
+    if (is_marker && content && !marker) {
+      marker.emplace();
+      marker->line = line;
+    } else if (has_content && marker) {
+      marker->column = static_cast<int>(l.size() - body.size());
+      marker->line = line;
+      return marker;
+    }
+    content = content || has_content;
+    ++line;
+  }
+  return marker;
+}
+
 std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
+  if (std::optional<YAML::Mark> second = SecondDocument(text)) {
+    // Only the first would be read: say so rather than ignore the rest.
+    Error(*second,
+          "a sweep spec is one YAML document; this file holds another after `---` "
+          "(put each sweep in its own file)");
+    return std::nullopt;
+  }
   YAML::Node root;
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-    if (documents.size() > 1) {
-      // Only the first would be read: say so rather than ignore the rest.
-      Error(documents[1].Mark(),
-            "a sweep spec is one YAML document; this file holds another after `---` "
-            "(put each sweep in its own file)");
-      return std::nullopt;
-    }
-    if (!documents.empty()) root = documents[0];
+    root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     Error(e.mark, absl::StrCat("not valid YAML: ", e.msg));
     return std::nullopt;
