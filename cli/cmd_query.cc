@@ -18,9 +18,10 @@ void AddQueryCommand(CLI::App& app, Io& io, int* exit_code) {
       "Run a read-only SQL query on the coordinator's database, or on a results file with "
       "--db (tables: sweeps, jobs, sweep_jobs, samples, results, workers, events; views with "
       "states by name: job_status, event_log, and the code tables job_states, sweep_states, "
-      "event_kinds; writes are refused; docs/coordinator.md describes each). Example: sfctl "
-      "query --db sfctl-run.db \"SELECT key, state, last_error FROM job_status WHERE state = "
-      "'failed'\"");
+      "event_kinds; docs/coordinator.md describes each). Writes and functions outside the "
+      "allowed list, e.g. printf or randomblob, are refused; the server stops a query at "
+      "10 s, 256 MiB of memory or a 16 MiB value (exit 4). Example: sfctl query --db "
+      "sfctl-run.db \"SELECT key, state, last_error FROM job_status WHERE state = 'failed'\"");
   cmd->add_option("sql", flags->sql, "the SELECT statement")->required();
   AddFormatFlag(cmd, &flags->format);
   cmd->add_option("--max-rows", flags->max_rows, "row limit (0 = the server's, 100,000)");

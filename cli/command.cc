@@ -27,6 +27,8 @@ int ExitCodeFor(const absl::Status& status) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
       return kExitUnavailable;
+    case absl::StatusCode::kResourceExhausted:
+      return kExitLimit;
     case absl::StatusCode::kCancelled:
       return kExitInterrupted;
     default:
@@ -144,7 +146,8 @@ int RunCommandLine(const std::vector<AddCommandFn>& commands, int argc, const ch
   CLI::App app(
       "sfctl: run and analyse sparse-attention sweeps (The Sparse Frontier).\n"
       "Exit codes: 0 ok, 1 the work failed, 2 bad arguments or input, "
-      "3 coordinator unavailable, 130 interrupted.",
+      "3 coordinator unavailable, 4 stopped at a limit (query time, memory or size), "
+      "130 interrupted.",
       "sfctl");
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(kProjectVersion));

@@ -17,6 +17,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;      // the work itself failed (a job, a query)
 inline constexpr int kExitUsage = 2;        // bad command line or invalid input: fix it
 inline constexpr int kExitUnavailable = 3;  // the coordinator could not be reached: retry
+inline constexpr int kExitLimit = 4;  // a limit stopped it (query time/memory/size, message size)
 inline constexpr int kExitInterrupted = 130;
 
 // Maps a Status to an exit code by what the caller should do next.

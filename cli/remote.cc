@@ -1,6 +1,7 @@
 #include "cli/remote.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
@@ -54,9 +55,8 @@ absl::Status Remote::Error(const grpc::Status& status, absl::string_view call) c
                                      "--coordinator or SF_COORDINATOR, and --tls-ca if it "
                                      "serves TLS"));
   }
-  // The coordinator answers a missing or wrong token with Unauthenticated; PermissionDenied
-  // is a refusal of the request itself (a write in Query), which no token changes.
-  if (absl::IsUnauthenticated(s)) {
+  // PERMISSION_DENIED is a refused action (a write in a query), not a missing token.
+  if (absl::IsUnauthenticated(s) && !absl::StrContains(s.message(), "--token-file")) {
     return absl::Status(s.code(), absl::StrCat(s.message(), " (pass --token-file)"));
   }
   return s;

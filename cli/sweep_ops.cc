@@ -11,11 +11,16 @@
 #include "absl/strings/str_format.h"
 #include "common/spec.h"
 #include "common/status.h"
+#include "common/sweep_name.h"
 #include "proto/job_convert.h"
 
 namespace sf::cli {
 
 absl::StatusOr<v1::SubmitSweepRequest> BuildSubmitRequest(const SubmitFlags& flags) {
+  if (!flags.name.empty() && !IsValidSweepName(flags.name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--name '", flags.name.substr(0, 64), "' must be ", kSweepNameRule));
+  }
   std::ifstream in(flags.spec_path);
   if (!in) {
     return absl::NotFoundError(absl::StrCat("cannot read spec file ", flags.spec_path));
@@ -65,6 +70,22 @@ absl::StatusOr<v1::SubmitSweepResponse> Submit(Remote& remote,
   return response;
 }
 
+namespace {
+
+// The sweep's state and counts now (GetSweep).
+absl::StatusOr<v1::Sweep> CurrentSweep(Remote& remote, int64_t sweep_id) {
+  grpc::ClientContext context;
+  remote.Prepare(&context, absl::ZeroDuration());
+  v1::GetSweepRequest request;
+  request.set_id(sweep_id);
+  v1::Sweep sweep;
+  grpc::Status status = remote.stub().GetSweep(&context, request, &sweep);
+  if (!status.ok()) return remote.Error(status, "GetSweep");
+  return sweep;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, ProgressDisplay& display,
                                          const WatchOptions& options, Clock* clock) {
   int64_t after = 0;
@@ -111,21 +132,35 @@ absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, Progr
         if (options.on_event) options.on_event(event);
         // Only the last event of a batch carries the counts; the others leave them be.
         if (event.has_counts()) *sweep.mutable_counts() = event.counts();
-        if (event.kind() == v1::EVENT_KIND_SWEEP_FINISHED) {
-          sweep.set_state(v1::SWEEP_STATE_FINISHED);
-        } else if (event.kind() == v1::EVENT_KIND_SWEEP_CANCELLED) {
-          sweep.set_state(v1::SWEEP_STATE_CANCELLED);
+        if (event.kind() == v1::EVENT_KIND_SWEEP_FINISHED ||
+            event.kind() == v1::EVENT_KIND_SWEEP_CANCELLED) {
+          if (final_state != v1::SWEEP_STATE_UNSPECIFIED) {
+            // A replay goes on to the stream's end: a retried sweep finishes more than once.
+            sweep.set_state(event.kind() == v1::EVENT_KIND_SWEEP_FINISHED
+                                ? v1::SWEEP_STATE_FINISHED
+                                : v1::SWEEP_STATE_CANCELLED);
+          } else {
+            // The replayed history of a sweep that was reopened since (resubmitted with
+            // more jobs, retried, forced) holds old terminal events: only the sweep's
+            // state now says whether it is over.
+            absl::StatusOr<v1::Sweep> current = CurrentSweep(remote, sweep_id);
+            if (current.ok() && current->state() != v1::SWEEP_STATE_RUNNING) {
+              display.Update(*current);
+              context.TryCancel();
+              reader->Finish().IgnoreError();
+              return *current;
+            }
+            if (!current.ok()) {
+              after = event.sequence() - 1;  // reconnect, then read this event again
+              context.TryCancel();
+              break;
+            }
+            sweep.set_state(v1::SWEEP_STATE_RUNNING);
+          }
         } else if (event.kind() == v1::EVENT_KIND_JOBS_REQUEUED) {
           sweep.set_state(v1::SWEEP_STATE_RUNNING);
         }
         display.Update(sweep);
-        // A replay goes on to the stream's end: a retried sweep finishes more than once.
-        if (sweep.state() != v1::SWEEP_STATE_RUNNING &&
-            final_state == v1::SWEEP_STATE_UNSPECIFIED) {
-          context.TryCancel();
-          reader->Finish().IgnoreError();
-          return sweep;
-        }
       }
       grpc::Status status = reader->Finish();
       // A replayed sweep that was already over: the stream ends once it is over again.
@@ -133,9 +168,16 @@ absl::StatusOr<v1::Sweep> WatchUntilDone(Remote& remote, int64_t sweep_id, Progr
         if (sweep.state() == v1::SWEEP_STATE_RUNNING) sweep.set_state(final_state);
         return sweep;
       }
-      if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE &&
-          status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
-          status.error_code() != grpc::StatusCode::CANCELLED) {
+      if (status.ok()) {
+        // The server ends the stream once the sweep is over and every event was sent.
+        absl::StatusOr<v1::Sweep> current = CurrentSweep(remote, sweep_id);
+        if (current.ok() && current->state() != v1::SWEEP_STATE_RUNNING) {
+          display.Update(*current);
+          return *current;
+        }
+      } else if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+                 status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
+                 status.error_code() != grpc::StatusCode::CANCELLED) {
         return remote.Error(status, "WatchSweep");
       }
       // The stream ended without the sweep finishing: the coordinator went away or

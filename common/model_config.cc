@@ -172,6 +172,15 @@ absl::StatusOr<RopeScaling> ParseRopeScaling(const Json& json, const std::string
 }
 
 absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  // A FIFO would block the open and /dev/zero never ends: read regular files only.
+  std::error_code ec;
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path,
+                     " is not a regular file (a FIFO, device or folder); put the file "
+                     "itself there"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   std::ostringstream text;
@@ -358,6 +367,7 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(model_dir) / "config.json").string();
   absl::StatusOr<std::string> text = ReadTextFile(config_path);
+  if (absl::IsFailedPrecondition(text.status())) return text.status();
   if (!text.ok()) {
     return absl::NotFoundError(absl::StrCat(model_dir,
                                             " has no readable config.json; point at "

@@ -38,6 +38,11 @@ absl::StatusOr<ModelInfo> InspectModel(const std::string& folder) {
                      "folder (config.json, *.safetensors, tokenizer.json)"));
   }
   const fs::path config_path = dir / "config.json";
+  if (fs::exists(config_path, ec) && !fs::is_regular_file(config_path, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        config_path.string(),
+        " is not a regular file (a FIFO, device or folder); put the model's config.json there"));
+  }
   if (!fs::is_regular_file(config_path, ec)) {
     return absl::NotFoundError(absl::StrCat("model folder ", folder,
                                             " has no config.json; is it a Hugging Face model "

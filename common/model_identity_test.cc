@@ -1,5 +1,7 @@
 #include "common/model_identity.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <string>
 
@@ -95,6 +97,22 @@ TEST(InspectModel, MissingFolderOrConfigIsNotFound) {
   std::filesystem::create_directories(dir / "empty");
   EXPECT_THAT(InspectModel((dir / "empty").string()),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("has no config.json")));
+}
+
+TEST(InspectModel, ConfigNotARegularFile_SaysSoInsteadOfMissing) {
+  const auto dir = sf::testing::FreshTestDir();
+  std::filesystem::create_directories(dir / "fifo");
+  ASSERT_EQ(mkfifo((dir / "fifo/config.json").c_str(), 0600), 0);
+  EXPECT_THAT(InspectModel((dir / "fifo").string()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a regular file")));
+  EXPECT_THAT(model::LoadModelConfig((dir / "fifo").string()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a regular file")));
+  std::filesystem::create_directories(dir / "zero");
+  std::filesystem::create_symlink("/dev/zero", dir / "zero/config.json");
+  EXPECT_THAT(InspectModel((dir / "zero").string()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a regular file")));
+  EXPECT_THAT(model::LoadModelConfig((dir / "zero").string()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a regular file")));
 }
 
 TEST(InspectModel, WithoutWeightsEstimatesFromShape) {

@@ -12,6 +12,8 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,6 +23,7 @@
 #include "common/job_key.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/sweep_name.h"
 #include "tasks/task.h"
 #include "yaml-cpp/yaml.h"
 
@@ -927,7 +930,43 @@ void SpecParser::ParseSeeds(const YAML::Node& seed, const YAML::Node& seeds, Swe
   spec->seeds.push_back(0);
 }
 
+// Where a second YAML document of `text` starts: the first line with content after a
+// document marker (`---` or `...` at column 0) that follows content, or that marker
+// when nothing follows it; nullopt for one document. YAML forbids these markers at
+// column 0 inside a document, so the scan is exact. (yaml-cpp's LoadAll can loop
+// without end on some malformed input, so it is not used to count documents.)
+std::optional<YAML::Mark> SecondDocument(absl::string_view text) {
+  bool content = false;
+  std::optional<YAML::Mark> marker;
+  int line = 0;
+  for (absl::string_view l : absl::StrSplit(text, '\n')) {
+    const bool is_marker = (absl::StartsWith(l, "---") || absl::StartsWith(l, "...")) &&
+                           (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
+    const absl::string_view body = absl::StripLeadingAsciiWhitespace(l);
+    const bool has_content =
+        !is_marker && !body.empty() && body[0] != '#' && !(l[0] == '%' && !content);
+    if (is_marker && content && !marker) {
+      marker.emplace();
+      marker->line = line;
+    } else if (has_content && marker) {
+      marker->column = static_cast<int>(l.size() - body.size());
+      marker->line = line;
+      return marker;
+    }
+    content = content || has_content;
+    ++line;
+  }
+  return marker;
+}
+
 std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
+  if (std::optional<YAML::Mark> second = SecondDocument(text)) {
+    // Only the first would be read: say so rather than ignore the rest.
+    Error(*second,
+          "a sweep spec is one YAML document; this file holds another after `---` "
+          "(put each sweep in its own file)");
+    return std::nullopt;
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -959,9 +998,20 @@ std::optional<SweepSpec> SpecParser::Parse(absl::string_view text) {
   };
 
   if (YAML::Node n = get("name"); n.IsDefined()) {
-    if (auto v = String(n, "name")) spec.name = *v;
+    if (auto v = String(n, "name")) {
+      spec.name = *v;
+      if (!IsValidSweepName(*v)) {
+        Error(n.Mark(), absl::StrCat("name '", v->substr(0, 64), v->size() > 64 ? "...'" : "'",
+                                     " must be ", kSweepNameRule));
+      }
+    }
   } else {
     spec.name = fs::path(file_).stem().string();
+    if (!IsValidSweepName(spec.name)) {
+      Error(root.Mark(),
+            absl::StrCat("without `name:`, the sweep is named after the file, and '", spec.name,
+                         "' is not a sweep name (", kSweepNameRule, "): add `name: ...`"));
+    }
   }
   if (YAML::Node n = get("description"); n.IsDefined() && !n.IsScalar()) {
     Error(n.Mark(), "description must be text");

@@ -331,6 +331,27 @@ TEST_F(SpecTest, LoadSweepSpec_MissingFileIsNotFound) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope.yaml")));
 }
 
+TEST_F(SpecTest, SweepNameTheCoordinatorRefuses_ErrorAtItsLine) {
+  std::string yaml = kBasic;
+  yaml.replace(0, std::string("name: basic").size(), "name: my sweep!");
+  auto spec = Parse(yaml);
+  EXPECT_THAT(spec.status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                      AllOf(HasSubstr("sweep.yaml:1:7: error: name 'my sweep!'"),
+                                            HasSubstr("[A-Za-z0-9._-]"))));
+  yaml.replace(0, std::string("name: my sweep!").size(), "name: " + std::string(129, 'n'));
+  EXPECT_THAT(Parse(yaml).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sweep.yaml:1:7")));
+}
+
+TEST_F(SpecTest, SecondYamlDocument_RefusedAtItsLine) {
+  const std::string yaml = std::string(kBasic) + "---\nname: other\n";
+  EXPECT_THAT(Parse(yaml).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("sweep.yaml:17:1"), HasSubstr("one YAML document"))));
+  // A document marker before the only document is fine.
+  EXPECT_THAT(Parse(std::string("---\n") + kBasic).status(), IsOk());
+}
+
 TEST(EditDistance, ClassicCases) {
   EXPECT_EQ(EditDistance("", ""), 0);
   EXPECT_EQ(EditDistance("kitten", "sitting"), 3);

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -12,19 +13,69 @@
 namespace sf::coordinator {
 namespace {
 
-// `denied` (a bool) records a refusal: SQLite may report it as SQLITE_AUTH or, for
-// schema changes, as SQLITE_SCHEMA.
-int Authorize(void* denied, int action, const char*, const char*, const char*, const char*) {
+// A streamed message is cut once its values reach this size (gRPC's message limit).
+constexpr size_t kMaxBatchBytes = 4 << 20;
+
+// Functions a query may call: SQLite's scalar, aggregate, date, math and window
+// functions that only compute on their arguments. Left out: functions that allocate
+// at will (randomblob, zeroblob), printf/format (a width of 2^31 runs for half a minute
+// past every limit), functions that reach outside the query (load_extension,
+// fts3_tokenizer, which also reveals a process address) or describe the build.
+const absl::flat_hash_set<std::string>& AllowedFunctions() {
+  static const auto* allowed = new absl::flat_hash_set<std::string>{
+      // scalar
+      "abs", "char", "coalesce", "glob", "hex", "ifnull", "iif", "instr", "length", "like",
+      "likelihood", "likely", "lower", "ltrim", "max", "min", "nullif", "quote", "random",
+      "replace", "round", "rtrim", "sign", "soundex", "substr", "substring", "trim", "typeof",
+      "unicode", "unlikely", "upper",
+      // aggregate
+      "avg", "count", "group_concat", "string_agg", "sum", "total",
+      // date and time
+      "date", "datetime", "julianday", "strftime", "time", "unixepoch",
+      // math
+      "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "ceiling", "cos", "cosh",
+      "degrees", "exp", "floor", "ln", "log", "log10", "log2", "mod", "pi", "pow", "power",
+      "radians", "sin", "sinh", "sqrt", "tan", "tanh", "trunc",
+      // window
+      "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
+      "first_value", "last_value", "nth_value",
+      // JSON
+      "json", "json_array", "json_array_length", "json_extract", "json_object", "json_quote",
+      "json_type", "json_valid", "json_group_array", "json_group_object"};
+  return *allowed;
+}
+
+// What the authorizer and the progress handler saw: SQLite reports a refusal as
+// SQLITE_AUTH (or SQLITE_SCHEMA for schema changes) and an interrupt as
+// SQLITE_INTERRUPT, without the reason.
+struct QueryGuard {
+  bool denied = false;
+  std::string denied_function;
+  absl::Time deadline;
+  int64_t memory_base = 0;
+  int64_t max_memory = 0;
+  bool over_time = false;
+  bool over_memory = false;
+};
+
+int Authorize(void* arg, int action, const char*, const char* name, const char*, const char*) {
+  auto* guard = static_cast<QueryGuard*>(arg);
   switch (action) {
     case SQLITE_SELECT:
     case SQLITE_READ:
-    case SQLITE_FUNCTION:
     case SQLITE_RECURSIVE:
       return SQLITE_OK;
+    case SQLITE_FUNCTION:
+      if (name != nullptr && AllowedFunctions().contains(absl::AsciiStrToLower(name))) {
+        return SQLITE_OK;
+      }
+      guard->denied_function = name != nullptr ? name : "";
+      break;
     default:
-      *static_cast<bool*>(denied) = true;
-      return SQLITE_DENY;
+      break;
   }
+  guard->denied = true;
+  return SQLITE_DENY;
 }
 
 // "VALUES (1, 'queued'), ..." for an enum: each value's name without the common prefix,
@@ -63,7 +114,59 @@ absl::Status CreateNamedViews(Database* db) {
       "LEFT JOIN event_kinds k ON k.kind = e.kind;"));
 }
 
-int CheckDeadline(void* arg) { return absl::Now() > *static_cast<absl::Time*>(arg) ? 1 : 0; }
+int CheckLimits(void* arg) {
+  auto* guard = static_cast<QueryGuard*>(arg);
+  if (absl::Now() > guard->deadline) {
+    guard->over_time = true;
+    return 1;
+  }
+  if (sqlite3_memory_used() - guard->memory_base > guard->max_memory) {
+    guard->over_memory = true;
+    return 1;
+  }
+  return 0;
+}
+
+absl::Status DeniedError(const QueryGuard& guard, sqlite3* db) {
+  if (!guard.denied_function.empty()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("query denied: function ", guard.denied_function,
+                     "() is not on the list of functions a query may call (docs/coordinator.md, "
+                     "\"Query\")"));
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("query denied: only reading (SELECT) is allowed: ", sqlite3_errmsg(db)));
+}
+
+// The error of a statement that stopped with `rc`, naming the limit that stopped it.
+absl::Status StepError(int rc, const QueryGuard& guard, const QueryLimits& limits,
+                       const Database& db) {
+  if (rc == SQLITE_INTERRUPT && guard.over_memory) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("query stopped at its memory limit of ", limits.max_memory_bytes >> 20,
+                     " MiB: aggregate less at once, add a WHERE clause or LIMIT"));
+  }
+  if (rc == SQLITE_INTERRUPT) {
+    return absl::ResourceExhaustedError(absl::StrCat("query stopped at its time limit of ",
+                                                     absl::FormatDuration(limits.timeout),
+                                                     ": add a WHERE clause or LIMIT"));
+  }
+  if (rc == SQLITE_TOOBIG) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("query stopped at the length limit: a value would exceed ",
+                     limits.max_value_bytes >> 20, " MiB"));
+  }
+  if (rc == SQLITE_NOMEM) {
+    return absl::ResourceExhaustedError("query stopped: SQLite ran out of memory");
+  }
+  if (rc == SQLITE_AUTH || guard.denied) return DeniedError(guard, db.raw());
+  return db.Error(rc, "query");
+}
+
+// Approximate wire size of one value, to cut batches before the message limit.
+size_t ValueBytes(const v1::QueryValue& v) {
+  return v.text_value().size() + v.blob_value().size() + 16;
+}
 
 }  // namespace
 
@@ -80,21 +183,21 @@ absl::Status RunReadOnlyQuery(const std::string& db_path, const std::string& sql
   sqlite3_db_config(raw, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
   sqlite3_limit(raw, SQLITE_LIMIT_ATTACHED, 0);
   SF_RETURN_IF_ERROR(Annotate(CreateNamedViews(db.get()), "naming states for the query"));
-  bool denied = false;
-  sqlite3_set_authorizer(raw, Authorize, &denied);
-  absl::Time deadline = absl::Now() + limits.timeout;
-  sqlite3_progress_handler(raw, 1000, CheckDeadline, &deadline);
+  sqlite3_limit(raw, SQLITE_LIMIT_LENGTH, limits.max_value_bytes);
+  sqlite3_limit(raw, SQLITE_LIMIT_SQL_LENGTH, 1 << 20);
+  QueryGuard guard;
+  guard.deadline = absl::Now() + limits.timeout;
+  guard.memory_base = sqlite3_memory_used();
+  guard.max_memory = limits.max_memory_bytes;
+  sqlite3_set_authorizer(raw, Authorize, &guard);
+  sqlite3_progress_handler(raw, 1000, CheckLimits, &guard);
 
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(raw, sql.c_str(), static_cast<int>(sql.size()), &stmt, &tail);
   if (rc != SQLITE_OK) {
-    absl::Status s = db->Error(rc, "query");
+    absl::Status s = StepError(rc, guard, limits, *db);
     sqlite3_finalize(stmt);
-    if (rc == SQLITE_AUTH || denied) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("query denied: only reading (SELECT) is allowed: ", sqlite3_errmsg(raw)));
-    }
     return s;
   }
   if (stmt == nullptr) return absl::InvalidArgumentError("query is empty");
@@ -114,22 +217,14 @@ absl::Status RunReadOnlyQuery(const std::string& db_path, const std::string& sql
     out.add_columns(name ? name : "");
   }
   int64_t rows = 0;
+  size_t batch_bytes = 0;
   bool first = true;
   absl::Status status;
   while (true) {
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) {
-      if (rc == SQLITE_INTERRUPT) {
-        status = absl::DeadlineExceededError(absl::StrCat("query ran past its time limit of ",
-                                                          absl::FormatDuration(limits.timeout),
-                                                          ": add a WHERE clause or LIMIT"));
-      } else if (rc == SQLITE_AUTH || denied) {
-        status = absl::PermissionDeniedError(
-            absl::StrCat("query denied: only reading (SELECT) is allowed: ", sqlite3_errmsg(raw)));
-      } else {
-        status = db->Error(rc, "query");
-      }
+      status = StepError(rc, guard, limits, *db);
       break;
     }
     if (rows >= limits.max_rows) {
@@ -158,8 +253,10 @@ absl::Status RunReadOnlyQuery(const std::string& db_path, const std::string& sql
         default:
           v->set_is_null(true);
       }
+      batch_bytes += ValueBytes(*v);
     }
-    if (out.rows_size() >= limits.batch_rows) {
+    if (out.rows_size() >= limits.batch_rows || batch_bytes >= kMaxBatchBytes) {
+      batch_bytes = 0;
       first = false;
       if (!sink(out)) {
         sqlite3_finalize(stmt);

@@ -17,6 +17,11 @@ struct QueryLimits {
   int64_t max_rows = 100000;
   absl::Duration timeout = absl::Seconds(10);
   int batch_rows = 500;  // rows per streamed message
+  // SQLite memory the query may add (sorts, strings, aggregates); measured across the
+  // process, so concurrent queries count against each other.
+  int64_t max_memory_bytes = 256 << 20;
+  // Longest string or blob a query may build (SQLITE_LIMIT_LENGTH).
+  int max_value_bytes = 16 << 20;
 };
 
 // Runs one SELECT statement against the database file `db_path` and streams its rows

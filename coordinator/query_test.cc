@@ -118,12 +118,49 @@ TEST_F(QueryTest, LongQuery_StoppedAtTimeLimit) {
   EXPECT_THAT(Run("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
                   "SELECT COUNT(*) FROM c",
                   &out, limits),
-              StatusIs(absl::StatusCode::kDeadlineExceeded, ::testing::HasSubstr("time limit")));
+              StatusIs(absl::StatusCode::kResourceExhausted, ::testing::HasSubstr("time limit")));
 }
 
 TEST_F(QueryTest, BadSql_InvalidArgument) {
   std::vector<v1::QueryResponse> out;
   EXPECT_THAT(Run("SELEC nonsense", &out), StatusIs(absl::StatusCode::kInvalidArgument, _));
+}
+
+TEST_F(QueryTest, FunctionsOutsideTheAllowList_Denied) {
+  std::vector<v1::QueryResponse> out;
+  for (const char* sql : {"SELECT randomblob(1000000000)", "SELECT zeroblob(1000000000)",
+                          "SELECT fts3_tokenizer('simple')", "SELECT load_extension('x')",
+                          "SELECT sqlite_compileoption_get(0)"}) {
+    EXPECT_THAT(Run(sql, &out),
+                StatusIs(absl::StatusCode::kPermissionDenied, ::testing::HasSubstr("function")))
+        << sql;
+  }
+  // Ordinary functions, the LIKE operator and window functions still work.
+  EXPECT_THAT(Run("SELECT upper(key), length(key), round(cost, 1), coalesce(NULL, 1), "
+                  "row_number() OVER (ORDER BY key) FROM jobs WHERE key LIKE 'k%'",
+                  &out),
+              IsOk());
+}
+
+TEST_F(QueryTest, HugeString_StoppedAtTheLengthLimitSayingSo) {
+  std::vector<v1::QueryResponse> out;
+  // printf with a huge width ignores SQLite's length limit: it is not on the list.
+  EXPECT_THAT(Run("SELECT printf('%.*c', 2147483647, 'x')", &out),
+              StatusIs(absl::StatusCode::kPermissionDenied, ::testing::HasSubstr("printf")));
+  EXPECT_THAT(Run("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 3000000) "
+                  "SELECT group_concat('0123456789abcdef0123456789abcdef') FROM c",
+                  &out),
+              StatusIs(absl::StatusCode::kResourceExhausted, ::testing::HasSubstr("limit")));
+}
+
+TEST_F(QueryTest, QueryOverItsMemoryBound_StoppedSayingSo) {
+  std::vector<v1::QueryResponse> out;
+  QueryLimits limits;
+  limits.max_memory_bytes = 4 << 20;
+  EXPECT_THAT(Run("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 400000) "
+                  "SELECT group_concat(x || '-0123456789abcdef') FROM c",
+                  &out, limits),
+              StatusIs(absl::StatusCode::kResourceExhausted, ::testing::HasSubstr("memory")));
 }
 
 }  // namespace

@@ -1,19 +1,23 @@
 #include "coordinator/scheduler.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <random>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/sweep_name.h"
+#include "coordinator/field_limits.h"
 #include "coordinator/results_reader.h"
 #include "coordinator/schema.h"
 
@@ -31,7 +35,7 @@ constexpr int kSweepCancelled = v1::SWEEP_STATE_CANCELLED;
 
 // Limits that keep one malformed request from exhausting memory or the database.
 constexpr size_t kMaxKeyLength = 256;
-constexpr size_t kMaxNameLength = 128;
+constexpr size_t kMaxNameLength = 128;  // worker ids
 constexpr size_t kMaxErrorLength = 16 * 1024;
 constexpr size_t kMaxSampleText = 1 << 20;
 
@@ -71,13 +75,6 @@ std::string Truncate(const std::string& text, size_t n) {
   return text.size() <= n ? text : text.substr(0, n);
 }
 
-uint64_t SplitMix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 absl::Status ValidateJob(const v1::JobSpec& job, int i) {
   auto bad = [i, &job](absl::string_view what) {
     return absl::InvalidArgumentError(
@@ -93,12 +90,42 @@ absl::Status ValidateJob(const v1::JobSpec& job, int i) {
   if (job.memory_bytes() < 0) return bad("memory_bytes is negative");
   if (job.model().gpus() < 0) return bad("model.gpus is negative");
   if (!Finite(job.cost()) || job.cost() < 0) return bad("cost must be finite and >= 0");
-  for (const auto* m : {&job.prefill(), &job.decode()}) {
-    if (m->has_compression() && !Finite(m->compression())) {
-      return bad("compression must be finite");
+  for (const auto& [phase, m] : {std::pair{"prefill", &job.prefill()}, {"decode", &job.decode()}}) {
+    if (m->has_compression() && !(Finite(m->compression()) && m->compression() >= 1)) {
+      return bad(absl::StrCat(phase, ".compression ", m->compression(),
+                              " must be finite and at least 1 (1 = dense)"));
     }
   }
   return absl::OkStatus();
+}
+
+// PRAGMA quick_check: every page and b-tree of the file is readable and well formed
+// (integrity_check without the slower cross-checks of indexes against tables). A
+// coordinator must not serve, and write to, a damaged database.
+absl::Status CheckIntegrity(Database& db) {
+  if (db.path() == ":memory:") return absl::OkStatus();
+  std::vector<std::string> problems;
+  absl::Status read = [&]() -> absl::Status {
+    SF_ASSIGN_OR_RETURN(std::unique_ptr<Statement> check, db.Prepare("PRAGMA quick_check(20)"));
+    while (true) {
+      SF_ASSIGN_OR_RETURN(bool row, check->Step());
+      if (!row) return absl::OkStatus();
+      const std::string line = check->Text(0);
+      if (line != "ok") problems.push_back(line);
+    }
+  }();
+  if (read.ok() && problems.empty()) return absl::OkStatus();
+  if (!read.ok()) problems.push_back(std::string(read.message()));
+  const std::string& path = db.path();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "database ", path,
+      " fails SQLite's integrity check (quick_check: ", absl::StrJoin(problems, "; "),
+      "). Not serving it. To recover: stop every process using it; copy ", path,
+      " (and its -wal "
+      "file) aside; run `sqlite3 ",
+      path, " .recover | sqlite3 ", path, ".recovered`; start sf-coordinator with --db ", path,
+      ".recovered (or restore a backup). Leases in flight are lost: their jobs run again, "
+      "resuming from the samples recovered."));
 }
 
 }  // namespace
@@ -112,6 +139,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(const std::string& pa
     return absl::InvalidArgumentError("lease_ttl must be positive");
   }
   SF_ASSIGN_OR_RETURN(auto db, Database::OpenWriter(path));
+  SF_RETURN_IF_ERROR(CheckIntegrity(*db));
   SF_RETURN_IF_ERROR(Annotate(Migrate(db.get()), absl::StrCat("opening ", path)));
   std::unique_ptr<Scheduler> s(new Scheduler(path, clock, options, std::move(db)));
   absl::MutexLock lock(&s->mu_);
@@ -119,9 +147,6 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(const std::string& pa
   SF_ASSIGN_OR_RETURN(bool row, max_seq->Step());
   if (row) s->last_event_seq_ = max_seq->Int(0);
   max_seq->Reset();
-  std::random_device rd;
-  s->token_state_[0] = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-                       static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   return s;
 }
 
@@ -152,10 +177,15 @@ Scheduler::CommitStats Scheduler::commit_stats() const {
   return {stats.commits, stats.calls};
 }
 
-std::string Scheduler::NewToken() {
-  uint64_t a = SplitMix(token_state_[0] + token_state_[1]++);
-  uint64_t b = SplitMix(a ^ token_state_[0]);
-  return absl::StrCat(absl::Hex(a, absl::kZeroPad16), absl::Hex(b, absl::kZeroPad16));
+absl::StatusOr<std::string> Scheduler::NewToken() {
+  // A lease token is the only proof a worker holds a job: 128 bits from the operating
+  // system's generator, so that no token says anything about another.
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    return absl::InternalError("no random bytes for a lease token (OpenSSL RAND_bytes failed)");
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
 void Scheduler::NotifyLocked() { work_cv_.SignalAll(); }
@@ -388,7 +418,8 @@ absl::StatusOr<Scheduler::LeasedJob> Scheduler::LiveLease(const std::string& tok
 
 absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     const v1::SubmitSweepRequest& request) {
-  if (!ValidName(request.sweep_name())) {
+  SF_RETURN_IF_ERROR(CheckFieldLimits(request));
+  if (!IsValidSweepName(request.sweep_name())) {
     return absl::InvalidArgumentError(
         "sweep_name must be 1-128 characters of [A-Za-z0-9._-] (set `name:` in the spec)");
   }
@@ -430,7 +461,8 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
       sweep_id = db_->LastInsertRowId();
     }
   }
-  SF_ASSIGN_OR_RETURN(Statement * find_job, Stmt("SELECT id, state FROM jobs WHERE key=?"));
+  SF_ASSIGN_OR_RETURN(Statement * find_job,
+                      Stmt("SELECT id, state, samples_done < samples_total FROM jobs WHERE key=?"));
   SF_ASSIGN_OR_RETURN(Statement * insert_job, Stmt(kInsertJobSql));
   SF_ASSIGN_OR_RETURN(Statement * link,
                       Stmt("INSERT OR IGNORE INTO sweep_jobs(sweep_id, job_id) VALUES (?, ?)"));
@@ -447,12 +479,16 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
   v1::SubmitSweepResponse response;
   response.set_sweep_id(sweep_id);
   absl::flat_hash_set<std::string> seen;
+  bool dropped_samples = false;
   for (const v1::JobSpec& job : request.jobs()) {
     if (!seen.insert(job.key()).second) continue;
     find_job->Bind(1, job.key());
     SF_ASSIGN_OR_RETURN(bool exists, find_job->Step());
     int64_t job_id = exists ? find_job->Int(0) : 0;
     int state = exists ? static_cast<int>(find_job->Int(1)) : 0;
+    // A job completed with samples missing (recorded in its last_error) is run again
+    // to fill them in, not reused.
+    const bool short_of_samples = exists && find_job->Int(2) != 0;
     find_job->Reset();
     if (!exists) {
       SF_RETURN_IF_ERROR(BindNewJob(*insert_job, job, request.priority(), max_attempts, now).Run());
@@ -461,13 +497,14 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     } else {
       SF_RETURN_IF_ERROR(bump->Bind(1, request.priority()).Bind(2, job_id).Run());
       const bool terminal = state == kDone || state == kFailed || state == kCancelled;
-      const bool rerun = terminal && (request.force() || state != kDone);
+      const bool rerun = terminal && (request.force() || state != kDone || short_of_samples);
       if (rerun) {
         if (request.force()) {
           SF_RETURN_IF_ERROR(drop_samples->Bind(1, job_id).Run());
-          SF_RETURN_IF_ERROR(drop_result->Bind(1, job_id).Run());
           SF_RETURN_IF_ERROR(zero_done->Bind(1, job_id).Run());
+          dropped_samples = true;
         }
+        SF_RETURN_IF_ERROR(drop_result->Bind(1, job_id).Run());
         SF_RETURN_IF_ERROR(reset_job->Bind(1, max_attempts).Bind(2, job_id).Run());
         SF_RETURN_IF_ERROR(SetState(job_id, state, kQueued));
         response.set_jobs_queued(response.jobs_queued() + 1);
@@ -478,7 +515,13 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     SF_RETURN_IF_ERROR(link->Bind(1, sweep_id).Bind(2, job_id).Run());
   }
   response.set_jobs_total(static_cast<int64_t>(seen.size()));
-  SF_RETURN_IF_ERROR(Recount(sweep_id));
+  if (dropped_samples) {
+    // Forced jobs may be shared: every sweep holding one lost its samples too.
+    SF_ASSIGN_OR_RETURN(std::vector<int64_t> sharing, SweepsSharingJobsWith(sweep_id));
+    for (int64_t id : sharing) SF_RETURN_IF_ERROR(Recount(id));
+  } else {
+    SF_RETURN_IF_ERROR(Recount(sweep_id));
+  }
   SF_RETURN_IF_ERROR(AddSweepEvent(
       sweep_id, v1::EVENT_KIND_SWEEP_SUBMITTED,
       absl::StrCat(response.jobs_total(), " jobs: ", response.jobs_queued(), " queued, ",
@@ -511,7 +554,6 @@ absl::StatusOr<v1::Sweep> Scheduler::SweepById(int64_t id) {
 
 absl::StatusOr<v1::Sweep> Scheduler::GetSweep(const v1::GetSweepRequest& request) {
   GroupCommit::Call lock(&commit_);
-  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   if (request.sweep_case() == v1::GetSweepRequest::kName) {
     SF_ASSIGN_OR_RETURN(Statement * find, Stmt("SELECT id FROM sweeps WHERE name=?"));
     find->Bind(1, request.name());
@@ -532,7 +574,6 @@ absl::StatusOr<v1::Sweep> Scheduler::GetSweep(const v1::GetSweepRequest& request
 
 absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(const v1::ListSweepsRequest& request) {
   GroupCommit::Call lock(&commit_);
-  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   const int limit = request.limit() > 0 ? std::min(request.limit(), 10000) : 100;
   SF_ASSIGN_OR_RETURN(Statement * st,
                       Stmt(absl::StrCat("SELECT id FROM sweeps WHERE ? OR state=", kSweepRunning,
@@ -549,7 +590,10 @@ absl::StatusOr<v1::ListSweepsResponse> Scheduler::ListSweeps(const v1::ListSweep
 absl::StatusOr<v1::CancelSweepResponse> Scheduler::CancelSweep(
     const v1::CancelSweepRequest& request) {
   GroupCommit::Call lock(&commit_);
-  SF_RETURN_IF_ERROR(SweepById(request.sweep_id()).status());
+  SF_ASSIGN_OR_RETURN(v1::Sweep sweep, SweepById(request.sweep_id()));
+  // A finished sweep stays finished: its jobs are done or failed, nothing is left to
+  // cancel, and CANCELLED would misreport how it ended.
+  if (sweep.state() == v1::SWEEP_STATE_FINISHED) return lock.Finish(v1::CancelSweepResponse());
   SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   // Jobs shared with another running sweep keep running for it.
   SF_ASSIGN_OR_RETURN(
@@ -620,7 +664,6 @@ absl::StatusOr<v1::RetryFailedResponse> Scheduler::RetryFailed(
 absl::StatusOr<v1::ListWorkersResponse> Scheduler::ListWorkers(
     const v1::ListWorkersRequest& request) {
   GroupCommit::Call lock(&commit_);
-  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   const int64_t stale_before = NowMs() - 3 * absl::ToInt64Milliseconds(options_.lease_ttl);
   SF_ASSIGN_OR_RETURN(Statement * st,
                       Stmt("SELECT worker_id, devices, last_seen_ms, jobs_done, loaded_models "
@@ -715,6 +758,7 @@ absl::Status Scheduler::Results(const v1::ResultsRequest& request,
 
 absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
     const v1::RegisterWorkerRequest& request) {
+  SF_RETURN_IF_ERROR(CheckFieldLimits(request));
   if (!ValidName(request.worker_id())) {
     return absl::InvalidArgumentError(
         "worker_id must be 1-128 characters of [A-Za-z0-9._-] (e.g. host-slot)");
@@ -814,7 +858,7 @@ absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& 
   policy.longest_first = options_.longest_first;
   SF_ASSIGN_OR_RETURN(std::optional<PlacedJob> best, PlaceJob(statements_, caps, now, policy));
   if (!best) return std::optional<v1::Lease>();
-  const std::string token = NewToken();
+  SF_ASSIGN_OR_RETURN(const std::string token, NewToken());
   const int64_t expires = now + absl::ToInt64Milliseconds(options_.lease_ttl);
   SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
   SF_ASSIGN_OR_RETURN(Statement * grant,
@@ -850,7 +894,9 @@ absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& 
   return std::optional<v1::Lease>(std::move(lease));
 }
 
-absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& request) {
+absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& request,
+                                                   const std::function<bool()>& abandoned) {
+  SF_RETURN_IF_ERROR(CheckFieldLimits(request));
   const absl::Duration wait = std::min(absl::Milliseconds(std::max<int64_t>(0, request.wait_ms())),
                                        options_.max_lease_wait);
   const absl::Time deadline = absl::Now() + wait;
@@ -861,6 +907,7 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
     workers_[request.worker_id()].loaded_models = caps.loaded_models;
   }
   while (true) {
+    if (abandoned && abandoned()) return lock.Finish(v1::LeaseResponse());
     SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
     SF_ASSIGN_OR_RETURN(std::optional<v1::Lease> lease, TryLease(request.worker_id(), caps));
     v1::LeaseResponse response;
@@ -878,6 +925,7 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
 }
 
 absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRequest& request) {
+  SF_RETURN_IF_ERROR(CheckFieldLimits(request));
   GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(Caps(request.worker_id()).status());
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
@@ -915,6 +963,7 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRe
 
 absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
     const v1::ReportSamplesRequest& request) {
+  SF_RETURN_IF_ERROR(CheckFieldLimits(request));
   for (const v1::SampleResult& s : request.samples()) {
     if (s.index() < 0) return absl::InvalidArgumentError("sample index is negative");
     if (!Finite(s.score()) || !Finite(s.measured_density()) || !Finite(s.wall_seconds())) {
@@ -935,7 +984,7 @@ absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
   const int64_t samples_total = trow ? total->Int(0) : 0;
   total->Reset();
   for (const v1::SampleResult& s : request.samples()) {
-    if (samples_total > 0 && s.index() >= samples_total) {
+    if (s.index() >= samples_total) {
       return absl::InvalidArgumentError(absl::StrCat("sample index ", s.index(), " of job ",
                                                      job.key, " is out of range [0, ",
                                                      samples_total, ")"));
@@ -970,6 +1019,7 @@ absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
 }
 
 absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteRequest& request) {
+  SF_RETURN_IF_ERROR(CheckFieldLimits(request));
   const v1::JobResult& r = request.result();
   for (double x : {r.mean(), r.variance(), r.nominal_compression(), r.measured_compression(),
                    r.flops_prefill(), r.flops_decode(), r.flops_indexing(), r.wall_seconds(),
@@ -997,6 +1047,19 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
   const double mean = agg->Double(1);
   const double sum_sq = agg->Double(2);
   agg->Reset();
+  SF_ASSIGN_OR_RETURN(Statement * total, Stmt("SELECT samples_total FROM jobs WHERE id=?"));
+  total->Bind(1, job.id);
+  SF_ASSIGN_OR_RETURN(bool total_row, total->Step());
+  const int64_t samples_total = total_row ? total->Int(0) : 0;
+  total->Reset();
+  // A worker may complete a job with samples missing (an evaluator that skipped some):
+  // the job is DONE with what is stored, the shortfall is written where `status`,
+  // events and results show it, and resubmitting the sweep runs the missing samples.
+  const std::string shortfall =
+      n < samples_total
+          ? absl::StrCat("completed with ", n, " of ", samples_total,
+                         " samples stored; resubmit the sweep to run the missing ones")
+          : "";
   // Sample variance (n - 1), as the worker computes it.
   const double variance =
       n > 1 ? std::max(0.0, (sum_sq - static_cast<double>(n) * mean * mean) / (n - 1)) : 0.0;
@@ -1009,14 +1072,17 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
   SF_RETURN_IF_ERROR(BindResultEngine(*engine, r, job.id).Run());
   SF_ASSIGN_OR_RETURN(Statement * close,
                       Stmt("UPDATE jobs SET lease_token=NULL, lease_expires_ms=NULL, "
-                           "last_error='' WHERE id=?"));
-  SF_RETURN_IF_ERROR(close->Bind(1, job.id).Run());
+                           "last_error=? WHERE id=?"));
+  SF_RETURN_IF_ERROR(close->Bind(1, shortfall).Bind(2, job.id).Run());
   SF_RETURN_IF_ERROR(SetState(job.id, kLeased, kDone));
   SF_ASSIGN_OR_RETURN(Statement * worker,
                       Stmt("UPDATE workers SET jobs_done=jobs_done+1, last_seen_ms=? WHERE "
                            "worker_id=?"));
   SF_RETURN_IF_ERROR(worker->Bind(1, now).Bind(2, job.worker).Run());
-  SF_RETURN_IF_ERROR(AddJobEvent(job.id, v1::EVENT_KIND_JOB_DONE, job.key, job.worker, ""));
+  SF_RETURN_IF_ERROR(AddJobEvent(job.id, v1::EVENT_KIND_JOB_DONE, job.key, job.worker, shortfall));
+  if (!shortfall.empty()) {
+    SF_LOG(WARNING) << "job " << job.key << " from worker " << job.worker << ": " << shortfall;
+  }
   SF_RETURN_IF_ERROR(FinishSweepsOf(job.id));
   SF_RETURN_IF_ERROR(txn->Commit());
   event_cv_.SignalAll();
@@ -1024,6 +1090,7 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
 }
 
 absl::StatusOr<v1::FailResponse> Scheduler::Fail(const v1::FailRequest& request) {
+  SF_RETURN_IF_ERROR(CheckFieldLimits(request));
   GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));

@@ -86,8 +86,11 @@ class Scheduler {
       const v1::RegisterWorkerRequest& request);
   // Grants the best fitting job, waiting up to min(wait_ms, max_lease_wait) of real
   // time for one; an empty response when none came. FailedPrecondition for an
-  // unregistered worker.
-  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request);
+  // unregistered worker. `abandoned`, when given, is asked before each look at the
+  // queue (at least once a second while waiting): once it says the caller gave up on
+  // the poll, the call answers empty without granting a job nobody would receive.
+  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request,
+                                          const std::function<bool()>& abandoned = nullptr);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   // Aborted when the lease token is unknown, expired or superseded (the worker must
   // drop the job); samples already stored are acknowledged as duplicates.
@@ -150,7 +153,7 @@ class Scheduler {
   absl::StatusOr<v1::Sweep> SweepById(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::SweepCounts> Counts(int64_t sweep_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string NewToken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static absl::StatusOr<std::string> NewToken();
 
   const std::string path_;
   Clock* const clock_;
@@ -163,7 +166,6 @@ class Scheduler {
   StatementCache statements_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, WorkerCaps> workers_ ABSL_GUARDED_BY(mu_);
   int64_t last_event_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t token_state_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 
   // Every public call that touches the store holds a GroupCommit::Call (which holds mu_).

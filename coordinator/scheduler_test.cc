@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -446,6 +447,7 @@ TEST_F(SchedulerTest, Resubmit_ReusesDoneJobs_ForceReruns) {
   Register("w1");
   auto lease = LeaseFor("w1");
   ASSERT_TRUE(lease.has_value());
+  ASSERT_THAT(Report(lease->lease_token(), {0, 1, 2, 3}).status(), IsOk());
   ASSERT_THAT(Complete(lease->lease_token()), IsOk());
   // Another sweep overlapping one done and one queued job: nothing new runs.
   int64_t other = Submit("other", {MakeJob("a"), MakeJob("b")});
@@ -690,6 +692,259 @@ TEST_F(SchedulerTest, Restart_LeaseSurvivesAndExpiredLeaseRequeues) {
   EXPECT_EQ(sweep.counts().done(), 1);
   EXPECT_EQ(sweep.counts().queued(), 1);
   EXPECT_EQ(sweep.counts().samples_done(), 4);
+}
+
+// ---- hardening: each test below failed before its fix.
+
+TEST_F(SchedulerTest, Complete_WithSamplesMissing_ShortfallRecordedAndResubmitResumes) {
+  const int64_t id = Submit("short", {MakeJob("a", {.samples = 4})});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_THAT(Report(lease->lease_token(), {0}).status(), IsOk());
+  v1::CompleteRequest complete;  // without samples 1-3
+  complete.set_lease_token(lease->lease_token());
+  complete.mutable_result()->set_metric("accuracy");
+  ASSERT_THAT(scheduler_->Complete(complete).status(), IsOk());
+  auto events = scheduler_->ReadEvents(id, 0, 1000);
+  ASSERT_THAT(events.status(), IsOk());
+  std::string done_message;
+  for (const auto& e : *events) {
+    if (e.kind() == v1::EVENT_KIND_JOB_DONE) done_message = e.message();
+  }
+  EXPECT_THAT(done_message, HasSubstr("1 of 4 samples"));
+  // Resubmitting runs the missing samples instead of reusing the short result.
+  Submit("short", {MakeJob("a", {.samples = 4})});
+  EXPECT_EQ(last_submit_.jobs_queued(), 1);
+  EXPECT_EQ(last_submit_.jobs_reused(), 0);
+  auto again = LeaseFor("w1");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_THAT(again->samples_done(), ElementsAre(0));
+  ASSERT_THAT(Report(again->lease_token(), {1, 2, 3}).status(), IsOk());
+  ASSERT_THAT(Complete(again->lease_token()), IsOk());
+  EXPECT_EQ(CountResults(), 1);
+  Submit("short", {MakeJob("a", {.samples = 4})});
+  EXPECT_EQ(last_submit_.jobs_reused(), 1);
+}
+
+// SplitMix64's finalizer and its inverse: what an attacker who knows the generator runs.
+uint64_t SplitMixForward(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+uint64_t UndoXorShift(uint64_t y, int shift) {
+  uint64_t x = y;
+  for (int i = 0; i < 64 / shift + 1; ++i) x = y ^ (x >> shift);
+  return x;
+}
+uint64_t InverseOdd(uint64_t a) {
+  uint64_t x = a;  // Newton: each step doubles the correct low bits
+  for (int i = 0; i < 6; ++i) x *= 2 - a * x;
+  return x;
+}
+uint64_t SplitMixBackward(uint64_t z) {
+  z = UndoXorShift(z, 31) * InverseOdd(0x94d049bb133111ebULL);
+  z = UndoXorShift(z, 27) * InverseOdd(0xbf58476d1ce4e5b9ULL);
+  return UndoXorShift(z, 30) - 0x9e3779b97f4a7c15ULL;
+}
+
+TEST_F(SchedulerTest, LeaseTokens_NotPredictableFromAnEarlierToken) {
+  Submit("tokens", {MakeJob("a"), MakeJob("b")});
+  Register("w1");
+  auto first = LeaseFor("w1");
+  auto second = LeaseFor("w1");
+  ASSERT_TRUE(first.has_value() && second.has_value());
+  const std::string& t1 = first->lease_token();
+  ASSERT_EQ(t1.size(), 32u);
+  EXPECT_EQ(second->lease_token().size(), 32u);
+  const uint64_t a = std::stoull(t1.substr(0, 16), nullptr, 16);
+  const uint64_t b = std::stoull(t1.substr(16), nullptr, 16);
+  ASSERT_EQ(SplitMixForward(SplitMixBackward(a)), a);
+  // A counter-based generator: a = f(seed + n), b = f(a ^ seed).
+  const uint64_t seed = a ^ SplitMixBackward(b);
+  const uint64_t next_a = SplitMixForward(SplitMixBackward(a) + 1);
+  const uint64_t next_b = SplitMixForward(next_a ^ seed);
+  const std::string predicted =
+      absl::StrCat(absl::Hex(next_a, absl::kZeroPad16), absl::Hex(next_b, absl::kZeroPad16));
+  EXPECT_NE(second->lease_token(), predicted);
+}
+
+TEST_F(SchedulerTest, Reads_WhileWritesFail_StillAnswer) {
+  const int64_t id = Submit("reads", {MakeJob("a")});
+  Register("w1");
+  ASSERT_TRUE(LeaseFor("w1").has_value());
+  clock_.Advance(absl::Seconds(61));  // the lease expired; nobody has noticed yet
+  // Another connection holds the write lock: every write of the scheduler fails, as
+  // on a full disk.
+  auto other = Database::OpenWriter(db_.path());
+  ASSERT_THAT(other.status(), IsOk());
+  ASSERT_THAT((*other)->Exec("BEGIN IMMEDIATE"), IsOk());
+  v1::GetSweepRequest get;
+  get.set_id(id);
+  EXPECT_THAT(scheduler_->GetSweep(get).status(), IsOk());
+  v1::ListSweepsRequest list;
+  list.set_include_finished(true);
+  EXPECT_THAT(scheduler_->ListSweeps(list).status(), IsOk());
+  EXPECT_THAT(scheduler_->ListWorkers(v1::ListWorkersRequest()).status(), IsOk());
+  ASSERT_THAT((*other)->Exec("ROLLBACK"), IsOk());
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+}
+
+TEST_F(SchedulerTest, ForceResubmit_SharedJob_OtherSweepRecounted) {
+  const int64_t one = Submit("one", {MakeJob("a")});
+  const int64_t two = Submit("two", {MakeJob("a"), MakeJob("b")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_EQ(lease->job().key(), "a");
+  ASSERT_THAT(Report(lease->lease_token(), {0, 1, 2, 3}).status(), IsOk());
+  ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  EXPECT_EQ(GetSweep(two).counts().samples_done(), 4);
+  Submit("one", {MakeJob("a")}, /*force=*/true);  // drops a's samples and result
+  const v1::Sweep other = GetSweep(two);
+  EXPECT_EQ(other.counts().samples_done(), 0);
+  EXPECT_EQ(other.counts().done(), 0);
+  EXPECT_EQ(other.counts().queued(), 2);
+  EXPECT_EQ(GetSweep(one).counts().samples_done(), 0);
+}
+
+TEST_F(SchedulerTest, Lease_AbandonedPoll_GrantsNothingAndTheJobStaysQueued) {
+  const int64_t id = Submit("s", {MakeJob("a")});
+  Register("w1");
+  v1::LeaseRequest request;
+  request.set_worker_id("w1");
+  request.set_wait_ms(60000);  // answered at once all the same: the poll was abandoned
+  int asked = 0;
+  auto response = scheduler_->Lease(request, [&asked] {
+    ++asked;
+    return true;
+  });
+  ASSERT_THAT(response.status(), IsOk());
+  EXPECT_FALSE(response->has_lease());
+  EXPECT_EQ(asked, 1);
+  EXPECT_EQ(GetSweep(id).counts().queued(), 1);
+  EXPECT_EQ(GetSweep(id).counts().leased(), 0);
+  // The next poll that is still wanted gets the job.
+  EXPECT_TRUE(LeaseFor("w1").has_value());
+}
+
+TEST_F(SchedulerTest, Cancel_FinishedSweep_StaysFinished) {
+  const int64_t id = Submit("done", {MakeJob("a", {.samples = 1})});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_THAT(Report(lease->lease_token(), {0}).status(), IsOk());
+  ASSERT_THAT(Complete(lease->lease_token()), IsOk());
+  v1::CancelSweepRequest cancel;
+  cancel.set_sweep_id(id);
+  auto response = scheduler_->CancelSweep(cancel);
+  ASSERT_THAT(response.status(), IsOk());
+  EXPECT_EQ(response->jobs_cancelled(), 0);
+  EXPECT_EQ(GetSweep(id).state(), v1::SWEEP_STATE_FINISHED);
+}
+
+TEST_F(SchedulerTest, ReportSamples_JobWithoutSamples_EveryIndexOutOfRange) {
+  Submit("empty", {MakeJob("a", {.samples = 0})});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_THAT(Report(lease->lease_token(), {0}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("out of range")));
+}
+
+TEST_F(SchedulerTest, Submit_CompressionBelowOne_InvalidArgumentNamingTheField) {
+  v1::SubmitSweepRequest r;
+  r.set_sweep_name("neg");
+  *r.add_jobs() = MakeJob("a", {.compression = 2});
+  r.mutable_jobs(0)->mutable_prefill()->set_compression(-5);
+  EXPECT_THAT(scheduler_->SubmitSweep(r).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("prefill.compression")));
+  r.mutable_jobs(0)->mutable_prefill()->set_compression(2);
+  r.mutable_jobs(0)->mutable_decode()->set_compression(0.5);
+  EXPECT_THAT(scheduler_->SubmitSweep(r).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("decode.compression")));
+}
+
+TEST_F(SchedulerTest, TextFieldsOverTheirLimit_InvalidArgumentNamingTheField) {
+  v1::SubmitSweepRequest submit;
+  submit.set_sweep_name("big");
+  *submit.add_jobs() = MakeJob("a");
+  *submit.add_jobs() = MakeJob("b");
+  submit.mutable_jobs(1)->mutable_model()->set_path(std::string(10 << 20, 'p'));
+  EXPECT_THAT(scheduler_->SubmitSweep(submit).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("jobs[1].model.path")));
+  submit.mutable_jobs(1)->mutable_model()->set_path("/models/m");
+  submit.set_spec_yaml(std::string(100 << 20, 's'));
+  EXPECT_THAT(scheduler_->SubmitSweep(submit).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("spec_yaml")));
+
+  v1::RegisterWorkerRequest worker = MakeWorker("w1");
+  worker.set_hostname(std::string(10 << 20, 'h'));
+  EXPECT_THAT(scheduler_->RegisterWorker(worker).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hostname")));
+  worker = MakeWorker("w1");
+  worker.add_methods(std::string(8192, 'm'));
+  EXPECT_THAT(scheduler_->RegisterWorker(worker).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("methods[0]")));
+
+  Submit("ok", {MakeJob("c")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  v1::CompleteRequest complete;
+  complete.set_lease_token(lease->lease_token());
+  complete.mutable_result()->set_gpu_name(std::string(1 << 20, 'g'));
+  EXPECT_THAT(scheduler_->Complete(complete).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("result.gpu_name")));
+  v1::HeartbeatRequest heartbeat;
+  heartbeat.set_worker_id("w1");
+  heartbeat.add_loaded_models(std::string(1 << 20, 'x'));
+  EXPECT_THAT(scheduler_->Heartbeat(heartbeat).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("loaded_models[0]")));
+}
+
+TEST(SchedulerOpenTest, CorruptDatabase_RefusedWithRecoverySteps) {
+  TempDb db;
+  FakeClock clock;
+  {
+    auto s = Scheduler::Open(db.path(), &clock);
+    ASSERT_THAT(s.status(), IsOk());
+    v1::SubmitSweepRequest r;
+    r.set_sweep_name("s");
+    for (int i = 0; i < 50; ++i) *r.add_jobs() = MakeJob(absl::StrCat("job", i));
+    ASSERT_THAT((*s)->SubmitSweep(r).status(), IsOk());
+  }
+  int64_t page = 0, page_size = 0;
+  {
+    auto raw = Database::OpenWriter(db.path());
+    ASSERT_THAT(raw.status(), IsOk());
+    auto st = (*raw)->Prepare(
+        "SELECT rootpage FROM sqlite_schema WHERE type='index' AND tbl_name='jobs' "
+        "ORDER BY rootpage DESC LIMIT 1");
+    ASSERT_THAT(st.status(), IsOk());
+    ASSERT_TRUE(*(*st)->Step());
+    page = (*st)->Int(0);
+    auto size = (*raw)->Prepare("PRAGMA page_size");
+    ASSERT_TRUE(*(*size)->Step());
+    page_size = (*size)->Int(0);
+    (*st)->Reset();
+    (*size)->Reset();
+    ASSERT_THAT((*raw)->Exec("PRAGMA wal_checkpoint(TRUNCATE)"), IsOk());
+  }
+  {
+    // Scribble over one index page, as a failing disk or a copy made mid-write would.
+    std::fstream file(db.path(), std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp((page - 1) * page_size + 8);
+    const std::string junk(page_size - 16, '\x5a');
+    file.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto reopened = Scheduler::Open(db.path(), &clock);
+  EXPECT_THAT(reopened.status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("integrity")));
+  EXPECT_THAT(reopened.status().message(), HasSubstr(".recover"));
+  EXPECT_THAT(reopened.status().message(), HasSubstr(db.path()));
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 #include "coordinator/service.h"
 
+#include <arpa/inet.h>
+#include <grpc/grpc_security.h>
+#include <grpcpp/security/auth_metadata_processor.h>
+
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -40,6 +45,109 @@ grpc::Status Reply(const absl::StatusOr<T>& result, T* response) {
   *response = *result;
   return grpc::Status::OK;
 }
+
+// The first check of a call's bearer token, made when its headers arrive and before
+// its message is read, so that an unauthenticated caller cannot make the server
+// buffer a large request. Which service a call is for is not known here: a token of
+// either role passes, and each handler then checks its own (CheckAuth).
+class TokenGate {
+ public:
+  TokenGate(std::string worker_token, std::string user_token)
+      : worker_token_(std::move(worker_token)), user_token_(std::move(user_token)) {}
+
+  // Whether the gate is needed: with a role without a token, a call without one may
+  // be that role's, and only its handler can tell.
+  bool active() const { return !worker_token_.empty() && !user_token_.empty(); }
+
+  // `authorization` is the header's value, or null when absent; `path` the call's
+  // method ("/package.Service/Method"). The standard health service answers without a
+  // token (probes present none; it reveals only whether the server is serving).
+  grpc::Status Check(const absl::string_view* authorization, absl::string_view path) const {
+    if (absl::StartsWith(path, "/grpc.health.v1.Health/")) return grpc::Status::OK;
+    if (authorization == nullptr) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "missing bearer token: pass the token file (--token-file)");
+    }
+    absl::string_view value = *authorization;
+    if (!absl::ConsumePrefix(&value, "Bearer ") ||
+        !(TokenMatches(value, worker_token_) || TokenMatches(value, user_token_))) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong bearer token");
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::string worker_token_;
+  const std::string user_token_;
+};
+
+// The gate as gRPC's C++ metadata processor (TLS credentials take one).
+class TokenGateProcessor final : public grpc::AuthMetadataProcessor {
+ public:
+  explicit TokenGateProcessor(std::shared_ptr<const TokenGate> gate) : gate_(std::move(gate)) {}
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext*, OutputMetadata*,
+                       OutputMetadata*) override {
+    auto path = auth_metadata.find(":path");
+    const absl::string_view method =
+        path == auth_metadata.end() ? ""
+                                    : absl::string_view(path->second.data(), path->second.size());
+    auto it = auth_metadata.find("authorization");
+    if (it == auth_metadata.end()) return gate_->Check(nullptr, method);
+    const absl::string_view value(it->second.data(), it->second.size());
+    return gate_->Check(&value, method);
+  }
+
+ private:
+  const std::shared_ptr<const TokenGate> gate_;
+};
+
+// Plaintext server credentials that run the gate. gRPC's InsecureServerCredentials()
+// refuses a metadata processor; its core credentials take one.
+class PlaintextCredentialsWithGate final : public grpc::ServerCredentials {
+ public:
+  explicit PlaintextCredentialsWithGate(std::shared_ptr<const TokenGate> gate)
+      : gate_(std::move(gate)), creds_(grpc_insecure_server_credentials_create()) {
+    // The core credentials outlive this object (the server keeps them): they own a
+    // reference to the gate, released by `destroy`.
+    grpc_auth_metadata_processor processor;
+    processor.process = &Process;
+    processor.destroy = [](void* state) {
+      delete static_cast<std::shared_ptr<const TokenGate>*>(state);
+    };
+    processor.state = new std::shared_ptr<const TokenGate>(gate_);
+    grpc_server_credentials_set_auth_metadata_processor(creds_, processor);
+  }
+  ~PlaintextCredentialsWithGate() override { grpc_server_credentials_release(creds_); }
+  void SetAuthMetadataProcessor(const std::shared_ptr<grpc::AuthMetadataProcessor>&) override {}
+
+ private:
+  int AddPortToServer(const std::string& addr, grpc_server* server) override {
+    return grpc_server_add_http2_port(server, addr.c_str(), creds_);
+  }
+
+  static void Process(void* state, grpc_auth_context*, const grpc_metadata* md, size_t num_md,
+                      grpc_process_auth_metadata_done_cb done, void* user_data) {
+    const TokenGate* gate = static_cast<std::shared_ptr<const TokenGate>*>(state)->get();
+    std::optional<absl::string_view> authorization;
+    absl::string_view path;
+    for (size_t i = 0; i < num_md; ++i) {
+      const absl::string_view key(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].key)),
+                                  GRPC_SLICE_LENGTH(md[i].key));
+      const absl::string_view value(
+          reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(md[i].value)),
+          GRPC_SLICE_LENGTH(md[i].value));
+      if (key == "authorization") authorization.emplace(value);
+      if (key == ":path") path = value;
+    }
+    const grpc::Status status = gate->Check(authorization ? &*authorization : nullptr, path);
+    done(user_data, nullptr, 0, nullptr, 0, static_cast<grpc_status_code>(status.error_code()),
+         status.ok() ? nullptr : status.error_message().c_str());
+  }
+
+  const std::shared_ptr<const TokenGate> gate_;
+  grpc_server_credentials* const creds_;
+};
 
 #define SF_CHECK_AUTH(ctx, token)                     \
   do {                                                \
@@ -181,7 +289,20 @@ grpc::Status WorkerServiceImpl::Lease(grpc::ServerContext* ctx, const v1::LeaseR
   const int64_t left_ms =
       absl::ToInt64Milliseconds(absl::FromChrono(ctx->deadline()) - absl::Now()) - 500;
   bounded.set_wait_ms(std::max<int64_t>(0, std::min(request->wait_ms(), left_ms)));
-  return Reply(scheduler_->Lease(bounded), response);
+  // A worker that gave up on this poll (it is stopping or gone) would never receive a
+  // job granted to it, and nobody would run the job until its lease expired.
+  absl::StatusOr<v1::LeaseResponse> result =
+      scheduler_->Lease(bounded, [ctx] { return ctx->IsCancelled(); });
+  if (result.ok() && result->has_lease() && ctx->IsCancelled()) {
+    // Cancelled between the poll's last look and its answer: give the lease back.
+    v1::FailRequest release;
+    release.set_lease_token(result->lease().lease_token());
+    release.set_preempted(true);
+    release.set_error("the worker's Lease call was cancelled before the lease reached it");
+    (void)scheduler_->Fail(release);
+    return grpc::Status(grpc::StatusCode::CANCELLED, "Lease cancelled by the worker");
+  }
+  return Reply(result, response);
 }
 
 grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* ctx,
@@ -217,8 +338,12 @@ bool IsLoopbackAddress(const std::string& listen) {
   absl::string_view host(listen);
   const size_t colon = host.rfind(':');
   if (colon != absl::string_view::npos) host = host.substr(0, colon);
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" ||
-         absl::StartsWith(host, "127.");
+  if (host == "localhost" || host == "[::1]") return true;
+  // Only a numeric IPv4 address in 127.0.0.0/8: a host name that starts with "127."
+  // is resolved by DNS and may be anywhere.
+  in_addr address;
+  return inet_pton(AF_INET, std::string(host).c_str(), &address) == 1 &&
+         (ntohl(address.s_addr) >> 24) == 127;
 }
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
@@ -232,6 +357,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   }
   SF_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                       MakeServerCredentials(options.tls));
+  auto gate = std::make_shared<const TokenGate>(options.worker_token, options.user_token);
+  if (gate->active()) {
+    if (options.tls.enabled()) {
+      credentials->SetAuthMetadataProcessor(std::make_shared<TokenGateProcessor>(gate));
+    } else {
+      credentials = std::make_shared<PlaintextCredentialsWithGate>(gate);
+    }
+  }
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   server->scheduler_ = scheduler;
   server->user_service_ =
@@ -253,6 +386,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // gRPC sets SO_REUSEPORT by default: a second coordinator on a port in use would then
+  // start, and clients' calls would split between two databases. Fail to bind instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
@@ -274,7 +410,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
 }
 
 void CoordinatorServer::Shutdown(absl::Duration grace) {
-  if (shut_down_) return;
+  // A server that failed to bind was never built: there is nothing to stop, and the
+  // scheduler stays usable.
+  if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   scheduler_->Shutdown();
   // Probes see NOT_SERVING while calls drain.
@@ -288,7 +426,7 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
 }
 
 void CoordinatorServer::Wait() {
-  server_->Wait();
+  if (server_ != nullptr) server_->Wait();
   if (health_server_ != nullptr) health_server_->Wait();
 }
 

@@ -74,6 +74,22 @@ TEST_F(ServiceTest, Health_ServingOnMainAndHealthPorts_NotAfterShutdown) {
   EXPECT_FALSE(CheckHealth(health_channel, "", absl::Seconds(2)).ok());
 }
 
+TEST_F(ServiceTest, Health_OnTheMainPortWithTokens_AnsweredWithoutAToken) {
+  // Both tokens set: the token is checked before a call's message is read, except for
+  // the health service, which probes call without one.
+  ServerOptions options;
+  options.worker_token = "wtok";
+  options.user_token = "utok";
+  Start(options);
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                     grpc::InsecureChannelCredentials());
+  EXPECT_THAT(CheckHealth(channel, "", absl::Seconds(10)), IsOk());
+  v1::ListSweepsResponse sweeps;
+  EXPECT_EQ(user_->ListSweeps(Ctx().get(), v1::ListSweepsRequest(), &sweeps).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(user_->ListSweeps(Ctx("utok").get(), v1::ListSweepsRequest(), &sweeps).ok());
+}
+
 TEST_F(ServiceTest, FullJobLifecycle_OverGrpc) {
   Start();
   v1::SubmitSweepRequest submit;
@@ -225,6 +241,45 @@ TEST(ServerTest, NonLoopbackWithoutTokens_Refused) {
   EXPECT_TRUE(IsLoopbackAddress("127.0.0.1:5"));
   EXPECT_TRUE(IsLoopbackAddress("[::1]:5"));
   EXPECT_FALSE(IsLoopbackAddress("10.0.0.1:5"));
+}
+
+TEST(ServerTest, IsLoopbackAddress_OnlyLoopbackAddressesAndLocalhost) {
+  EXPECT_TRUE(IsLoopbackAddress("127.0.0.2:5"));
+  EXPECT_TRUE(IsLoopbackAddress("127.255.1.9:5"));
+  EXPECT_TRUE(IsLoopbackAddress("localhost:5"));
+  // A host name is resolved by DNS: "127." at its start says nothing about where it is.
+  EXPECT_FALSE(IsLoopbackAddress("127.evil.example:5"));
+  EXPECT_FALSE(IsLoopbackAddress("127.0.0.1.example:5"));
+  EXPECT_FALSE(IsLoopbackAddress("1270.0.0.1:5"));
+}
+
+TEST(ServerTest, PortAlreadyServed_SecondServerRefused) {
+  FakeClock clock;
+  testing::TempDb db1, db2;
+  auto first_scheduler = Scheduler::Open(db1.path(), &clock);
+  auto second_scheduler = Scheduler::Open(db2.path(), &clock);
+  ASSERT_THAT(first_scheduler.status(), IsOk());
+  ASSERT_THAT(second_scheduler.status(), IsOk());
+  auto first = CoordinatorServer::Start(first_scheduler->get(), ServerOptions());
+  ASSERT_THAT(first.status(), IsOk());
+  ServerOptions same_port;
+  same_port.listen = absl::StrCat("127.0.0.1:", (*first)->port());
+  // Two servers on one port would split clients' calls between two databases.
+  auto second = CoordinatorServer::Start(second_scheduler->get(), same_port);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), ::testing::HasSubstr(same_port.listen));
+}
+
+TEST(ServerTest, UnusableListenAddress_ErrorWithoutCrash) {
+  FakeClock clock;
+  testing::TempDb db;
+  auto scheduler = Scheduler::Open(db.path(), &clock);
+  ASSERT_THAT(scheduler.status(), IsOk());
+  ServerOptions options;
+  options.listen = "127.0.0.1:notaport";
+  auto server = CoordinatorServer::Start(scheduler->get(), options);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(server.status().message(), ::testing::HasSubstr("127.0.0.1:notaport"));
 }
 
 TEST(StatusConversionTest, RoundTrip_KeepsCodeAndMessage) {

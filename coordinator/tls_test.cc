@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
+#include "coordinator/health_check.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/service.h"
 #include "coordinator/testing/test_jobs.h"
@@ -28,12 +29,14 @@ std::string Data(const std::string& name) { return std::string(SF_TLS_TEST_DATA 
 
 class TlsTest : public ::testing::Test {
  protected:
-  void Start(TlsServerFiles tls) {
+  void Start(TlsServerFiles tls, std::string worker_token = "", std::string user_token = "") {
     auto s = Scheduler::Open(db_.path(), &RealClock());
     ASSERT_THAT(s.status(), IsOk());
     scheduler_ = std::move(*s);
     ServerOptions options;
     options.tls = std::move(tls);
+    options.worker_token = std::move(worker_token);
+    options.user_token = std::move(user_token);
     auto server = CoordinatorServer::Start(scheduler_.get(), options);
     ASSERT_THAT(server.status(), IsOk());
     server_ = std::move(*server);
@@ -45,12 +48,14 @@ class TlsTest : public ::testing::Test {
   }
 
   // One ListSweeps call through `credentials`; the deadline only guards against a hang.
-  grpc::Status Call(std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  grpc::Status Call(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                    const std::string& token = "") {
     auto channel =
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()), std::move(credentials));
     auto stub = v1::Coordinator::NewStub(channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
     v1::ListSweepsResponse response;
     return stub->ListSweeps(&context, v1::ListSweepsRequest(), &response);
   }
@@ -70,6 +75,18 @@ TEST_F(TlsTest, TlsServer_ClientTrustingItsCa_Succeeds) {
   Start({.cert = Data("server.pem"), .key = Data("server.key")});
   grpc::Status status = Call(Client({.ca = Data("ca.pem")}));
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST_F(TlsTest, TlsServerWithTokens_TokenCheckedBeforeTheCall) {
+  Start({.cert = Data("server.pem"), .key = Data("server.key")}, "wtok", "utok");
+  EXPECT_TRUE(Call(Client({.ca = Data("ca.pem")}), "utok").ok());
+  EXPECT_EQ(Call(Client({.ca = Data("ca.pem")})).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Call(Client({.ca = Data("ca.pem")}), "nope").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // Health probes present no token.
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                     Client({.ca = Data("ca.pem")}));
+  EXPECT_THAT(CheckHealth(channel, "", absl::Seconds(10)), IsOk());
 }
 
 TEST_F(TlsTest, TlsServer_PlaintextClient_IsRefused) {

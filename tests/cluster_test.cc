@@ -169,6 +169,47 @@ TEST_F(ClusterTest, Resubmit_ReusesFinishedJobs) {
   EXPECT_THAT(out.str(), ::testing::HasSubstr("(0 new, 4 reused)"));
 }
 
+TEST_F(ClusterTest, WatchReopenedSweep_FollowsItToTheNewEndNotAnOldOne) {
+  StartCoordinator(&RealClock());
+  LocalWorker* first = AddWorker("w0");
+  WaitFinished(Submit(testing::TestSweep("reopen", 2, 3)));
+  StopWorker(first);
+  // Resubmitting with more jobs reopens the sweep; its history holds a SWEEP_FINISHED.
+  const int64_t sweep = Submit(testing::TestSweep("reopen", 4, 3));
+  std::ostringstream progress;
+  cli::ProgressDisplay display(progress, false, &RealClock(), absl::ZeroDuration());
+  absl::StatusOr<v1::Sweep> watched;
+  std::thread watcher(
+      [&] { watched = cli::WatchUntilDone(*remote_, sweep, display, {}, &RealClock()); });
+  AddWorker("w1");
+  watcher.join();
+  ASSERT_THAT(watched, IsOk());
+  EXPECT_EQ(watched->state(), v1::SWEEP_STATE_FINISHED);
+  EXPECT_EQ(watched->counts().done(), 4);
+  auto now = remote_->FindSweep("reopen");
+  ASSERT_THAT(now, IsOk());
+  EXPECT_EQ(now->counts().done(), 4);
+  EXPECT_EQ(now->counts().queued() + now->counts().leased(), 0);
+}
+
+TEST_F(ClusterTest, QueryStoppedByALimit_SaysSoWithItsOwnExitCode) {
+  StartCoordinator(&RealClock());
+  bool truncated = false;
+  auto slow = cli::RunQuery(*remote_,
+                            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
+                            "SELECT COUNT(*) FROM c",
+                            0, /*timeout_ms=*/100, &truncated);
+  ASSERT_FALSE(slow.ok());
+  EXPECT_THAT(slow.status().message(), ::testing::HasSubstr("time limit"));
+  EXPECT_THAT(slow.status().message(), ::testing::Not(::testing::HasSubstr("not reachable")));
+  EXPECT_EQ(cli::ExitCodeFor(slow.status()), cli::kExitLimit);
+  // A refused query is not a token problem.
+  auto write = cli::RunQuery(*remote_, "DELETE FROM jobs", 0, 0, &truncated);
+  ASSERT_FALSE(write.ok());
+  EXPECT_EQ(write.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(write.status().message(), ::testing::Not(::testing::HasSubstr("--token-file")));
+}
+
 TEST_F(ClusterTest, WorkerReleasedMidJob_AnotherResumesAtTheNextSample) {
   StartCoordinator(&RealClock());
   absl::Notification reached, open;

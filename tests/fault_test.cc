@@ -3,10 +3,14 @@
 // coordinator are killed with SIGKILL mid-sweep; every job's samples must still arrive
 // exactly once.
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "cli/progress.h"
 #include "cli/remote.h"
 #include "cli/sweep_ops.h"
@@ -16,101 +20,19 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/cluster.h"
+#include "tests/testing/fault_fixture.h"
 #include "tests/testing/process.h"
 #include "worker/testing/test_evaluator.h"
 
 namespace sf {
 namespace {
 
+using ::sf::testing::FaultTest;
 using ::sf::testing::IsOk;
 using ::sf::testing::Process;
 using ::sf::testing::ReadDb;
 using ::sf::testing::TestKey;
 using worker::testing::TestScore;
-
-class FaultTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = sf::testing::FreshTestDir();
-    db_ = (dir_ / "coordinator.db").string();
-  }
-
-  // Starts sf-coordinator on `port` (0 = any free one) and returns the port it serves.
-  int StartCoordinator(int port = 0) {
-    coordinator_ = Process::Start(
-        {SF_COORDINATOR_BIN, "--db", db_, "--listen", absl::StrCat("127.0.0.1:", port),
-         "--lease-ttl", "2s", "--backoff", "200ms", "--max-lease-wait", "1s"},
-        (dir_ / "coordinator.log").string());
-    EXPECT_NE(coordinator_, nullptr);
-    const int bound = coordinator_ ? coordinator_->ReadPort(absl::Seconds(20)) : -1;
-    EXPECT_GT(bound, 0) << "sf-coordinator did not start; see " << (dir_ / "coordinator.log");
-    if (!remote_ && bound > 0) {
-      ConnectionOptions c;
-      c.address = absl::StrCat("127.0.0.1:", bound);
-      remote_ = std::make_unique<cli::Remote>(MakeCoordinatorChannel(c), c.address, "",
-                                              absl::Seconds(10));
-    }
-    return bound;
-  }
-
-  std::unique_ptr<Process> StartWorker(const std::string& id, int port, int sample_ms) {
-    return Process::Start({SF_TEST_WORKER_BIN, "--coordinator", absl::StrCat("127.0.0.1:", port),
-                           "--worker-id", id, "--outbox", (dir_ / (id + ".outbox")).string(),
-                           "--sample-ms", absl::StrCat(sample_ms), "--lease-wait", "1"},
-                          (dir_ / (id + ".log")).string());
-  }
-
-  int64_t Submit(const v1::SubmitSweepRequest& request) {
-    std::ostringstream out, err;
-    std::istringstream in;
-    cli::Io io{in, out, err};
-    auto response = cli::Submit(*remote_, request, io);
-    EXPECT_THAT(response, IsOk());
-    return response.ok() ? response->sweep_id() : 0;
-  }
-
-  // Polls the sweep until at least `samples` samples are stored (or 30 s pass).
-  void AwaitSamples(int64_t sweep_id, int64_t samples) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline) {
-      auto sweep = remote_->FindSweep(absl::StrCat(sweep_id));
-      if (sweep.ok() && sweep->counts().samples_done() >= samples) return;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    ADD_FAILURE() << "sweep " << sweep_id << " never reached " << samples << " samples";
-  }
-
-  v1::Sweep WaitFinished(int64_t sweep_id, std::string* progress_out = nullptr) {
-    std::ostringstream progress;
-    cli::ProgressDisplay display(progress, false, &RealClock(), absl::ZeroDuration());
-    cli::WatchOptions options;
-    options.reconnect_limit = absl::Seconds(30);
-    cli::ShowWatchNotes(&display, &options);  // as sfctl watch: failures, "reconnecting"
-    auto sweep = cli::WatchUntilDone(*remote_, sweep_id, display, options, &RealClock());
-    EXPECT_THAT(sweep, IsOk());
-    if (progress_out) *progress_out = progress.str();
-    return sweep.value_or(v1::Sweep());
-  }
-
-  void ExpectExactlyOnce(int jobs, int samples) {
-    const testing::DbContents db = ReadDb(db_);
-    EXPECT_EQ(db.sample_rows, int64_t{jobs} * samples);
-    EXPECT_EQ(db.result_rows, jobs);
-    for (int j = 0; j < jobs; ++j) {
-      const std::string key = TestKey(j);
-      ASSERT_TRUE(db.samples.contains(key)) << key;
-      EXPECT_EQ(db.samples.at(key).size(), static_cast<size_t>(samples)) << key;
-      for (const auto& [index, score] : db.samples.at(key)) {
-        EXPECT_EQ(score, TestScore(key, index)) << key << " #" << index;
-      }
-    }
-  }
-
-  std::filesystem::path dir_;
-  std::string db_;
-  std::unique_ptr<Process> coordinator_;
-  std::unique_ptr<cli::Remote> remote_;
-};
 
 TEST_F(FaultTest, WorkerKilledMidJob_JobCompletesElsewhereExactlyOnce) {
   const int port = StartCoordinator();
@@ -184,6 +106,75 @@ TEST_F(FaultTest, WorkerSigterm_ReleasesItsLeaseAsPreemption) {
   const v1::Sweep done = WaitFinished(sweep);
   EXPECT_EQ(done.counts().done(), 1);
   ExpectExactlyOnce(1, 40);
+}
+
+// Peak resident memory (VmHWM) of process `pid`, in bytes; -1 when unreadable.
+int64_t PeakResidentBytes(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    int64_t kib = 0;
+    if (absl::StartsWith(line, "VmHWM:") &&
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(line.substr(6), "kB")),
+                         &kib)) {
+      return kib * 1024;
+    }
+  }
+  return -1;
+}
+
+// Starts sf-coordinator with both tokens (and `extra_flags`), sends three
+// unauthenticated 64 MiB SubmitSweep calls through `credentials` and returns how much
+// the coordinator's peak resident memory grew; each call must be UNAUTHENTICATED.
+class BigRequestTest : public FaultTest {
+ protected:
+  int64_t GrowthOverUnauthenticatedCalls(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                         const std::vector<std::string>& extra_flags = {}) {
+    std::ofstream(dir_ / "worker.token") << "worker-secret\n";
+    std::ofstream(dir_ / "user.token") << "user-secret\n";
+    std::vector<std::string> flags = {"--worker-token", (dir_ / "worker.token").string(),
+                                      "--user-token", (dir_ / "user.token").string()};
+    flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+    const int port = StartCoordinator(0, flags);
+    if (port <= 0) return -1;
+    auto stub = v1::Coordinator::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), std::move(credentials)));
+    const int64_t before = PeakResidentBytes(coordinator_->pid());
+    if (before <= 0) return -1;
+    v1::SubmitSweepRequest big;
+    big.set_sweep_name("big");
+    big.set_spec_yaml(std::string(64 << 20, 'x'));
+    for (int i = 0; i < 3; ++i) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      v1::SubmitSweepResponse response;
+      EXPECT_EQ(stub->SubmitSweep(&context, big, &response).error_code(),
+                grpc::StatusCode::UNAUTHENTICATED);
+    }
+    return PeakResidentBytes(coordinator_->pid()) - before;
+  }
+};
+
+TEST_F(BigRequestTest, UnauthenticatedBigRequests_RefusedBeforeTheirBodyIsRead) {
+  const int64_t growth = GrowthOverUnauthenticatedCalls(grpc::InsecureChannelCredentials());
+  ASSERT_GE(growth, 0);
+  // Reading each 64 MiB body before refusing it costs the coordinator at least that much.
+  EXPECT_LT(growth, 32 << 20) << "the coordinator grew by " << (growth >> 20) << " MiB";
+}
+
+TEST_F(BigRequestTest, UnauthenticatedBigRequestsOverTls_RefusedBeforeTheirBodyIsRead) {
+  const std::string data = SF_TLS_TEST_DATA;
+  std::ifstream ca_file(data + "/ca.pem");
+  std::stringstream ca;
+  ca << ca_file.rdbuf();
+  ASSERT_FALSE(ca.str().empty()) << data << "/ca.pem";
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = ca.str();
+  const int64_t growth = GrowthOverUnauthenticatedCalls(
+      grpc::SslCredentials(tls),
+      {"--tls-cert", data + "/server.pem", "--tls-key", data + "/server.key"});
+  ASSERT_GE(growth, 0);
+  EXPECT_LT(growth, 32 << 20) << "the coordinator grew by " << (growth >> 20) << " MiB";
 }
 
 }  // namespace

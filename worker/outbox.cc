@@ -73,7 +73,11 @@ absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(const std::string& path) {
   std::unique_ptr<Outbox> outbox(new Outbox(db));
   absl::MutexLock lock(&outbox->mu_);
   absl::Status s;
-  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", kSchema}) {
+  // The last two fail on a database of another schema, whose tables of the same name
+  // CREATE TABLE IF NOT EXISTS leaves as they are.
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", kSchema,
+                          "SELECT lease_token, job_key FROM leases LIMIT 0",
+                          "SELECT lease_token, sample_index, payload FROM samples LIMIT 0"}) {
     if (s.ok()) s = outbox->Exec(sql);
   }
   if (!s.ok()) {

@@ -1,5 +1,7 @@
 #include "worker/outbox.h"
 
+#include <sqlite3.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -102,6 +104,22 @@ TEST_F(OutboxTest, Open_NotADatabase_SaysSo) {
   auto outbox = Outbox::Open(path_);
   EXPECT_FALSE(outbox.ok());
   EXPECT_THAT(std::string(outbox.status().message()), HasSubstr(path_));
+}
+
+TEST_F(OutboxTest, Open_SqliteFileOfAnotherSchema_RefusedNamingTheFile) {
+  {
+    // Another program's database, with a `samples` table of its own.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE samples (id INTEGER, value REAL)", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto outbox = Outbox::Open(path_);
+  ASSERT_FALSE(outbox.ok());
+  EXPECT_THAT(std::string(outbox.status().message()), HasSubstr(path_));
+  EXPECT_THAT(std::string(outbox.status().message()), HasSubstr("--outbox"));
 }
 
 }  // namespace

@@ -52,9 +52,35 @@ v1::SampleResult ToProto(const SampleOutcome& s) {
   return p;
 }
 
+}  // namespace
+
+NextStep NextStepAfter(const absl::Status& coordinator_error) {
+  switch (coordinator_error.code()) {
+    case absl::StatusCode::kOk:
+    // Down, restarting or overloaded. A coordinator stopping (SIGTERM) cancels the
+    // calls still in flight after its grace period: Cancelled is that too.
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kInternal:
+      return NextStep::kRetry;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kNotFound:
+      return NextStep::kReregister;
+    case absl::StatusCode::kAborted:
+      return NextStep::kDropLease;
+    default:
+      return NextStep::kGiveUp;
+  }
+}
+
+namespace {
+
 bool IsRetryable(const absl::Status& s) {
-  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsResourceExhausted(s) ||
-         absl::IsUnknown(s) || absl::IsInternal(s);
+  const NextStep next = NextStepAfter(s);
+  return next == NextStep::kRetry || next == NextStep::kReregister;
 }
 
 }  // namespace
@@ -168,14 +194,17 @@ absl::Status Worker::Run() {
     absl::StatusOr<v1::LeaseResponse> r = client_->Lease(request);
     if (!r.ok()) {
       if (stopping()) break;
-      if (absl::IsFailedPrecondition(r.status()) || absl::IsNotFound(r.status())) {
-        // A restarted coordinator may not know us any more.
+      if (NextStepAfter(r.status()) == NextStep::kGiveUp) {
+        return Annotate(r.status(), "asking the coordinator for a job");
+      }
+      if (NextStepAfter(r.status()) != NextStep::kReregister) {
+        SF_LOG(WARNING) << "worker " << options_.worker_id << ": " << r.status().message();
+      }
+      {
+        // A restarted coordinator may not know us any more; registering again is
+        // cheap and covers a coordinator that lost its memory.
         absl::MutexLock lock(&mu_);
         need_register_ = true;
-      } else {
-        SF_LOG(WARNING) << "worker " << options_.worker_id << ": " << r.status().message();
-        absl::MutexLock lock(&mu_);
-        need_register_ = true;  // cheap, and covers a coordinator that lost its memory
       }
       Backoff();
       continue;
@@ -184,12 +213,18 @@ absl::Status Worker::Run() {
     if (!r->has_lease()) continue;
     ++leased;
     SF_RETURN_IF_ERROR(RunLease(r->lease()));
+    {
+      absl::MutexLock lock(&mu_);
+      if (!outbox_error_.ok()) return outbox_error_;  // the evaluator's samples had no home
+    }
   }
   return absl::OkStatus();
 }
 
 absl::Status Worker::RecoverOutbox() {
-  SF_ASSIGN_OR_RETURN(std::vector<HeldLease> leases, outbox_->Leases());
+  absl::StatusOr<std::vector<HeldLease>> held_leases = outbox_->Leases();
+  if (!held_leases.ok()) return OutboxFailed(held_leases.status());
+  const std::vector<HeldLease>& leases = *held_leases;
   for (const HeldLease& held : leases) {
     SF_LOG(INFO) << "worker " << options_.worker_id << ": releasing lease of job " << held.job_key
                  << " left by a previous run";
@@ -201,16 +236,40 @@ absl::Status Worker::RecoverOutbox() {
       fail.set_preempted(true);
       s = Retry([&] { return client_->Fail(fail).status(); }, nullptr);
     }
+    if (outbox_failed()) return s;
     if (stopping() && !s.ok() && !absl::IsAborted(s)) return absl::OkStatus();
-    SF_RETURN_IF_ERROR(outbox_->RemoveLease(held.lease_token));
+    if (!s.ok() && !absl::IsAborted(s)) {
+      // The coordinator refuses what the old lease holds: keeping it would block every
+      // later start, and the job runs again from what the coordinator stored.
+      SF_LOG(WARNING) << "worker " << options_.worker_id << ": dropping the lease of job "
+                      << held.job_key << " left by a previous run: " << s.message();
+    }
+    if (absl::Status r = outbox_->RemoveLease(held.lease_token); !r.ok()) return OutboxFailed(r);
   }
   return absl::OkStatus();
 }
 
+absl::Status Worker::OutboxFailed(const absl::Status& error) {
+  absl::Status s = absl::FailedPreconditionError(
+      absl::StrCat(error.message(),
+                   "; the worker stops: move the outbox aside (it holds samples not yet "
+                   "sent) or pass another --outbox"));
+  absl::MutexLock lock(&mu_);
+  if (outbox_error_.ok()) outbox_error_ = s;
+  return outbox_error_;
+}
+
+bool Worker::outbox_failed() const {
+  absl::MutexLock lock(&mu_);
+  return !outbox_error_.ok();
+}
+
 absl::Status Worker::Flush(const std::string& token) {
   while (true) {
-    SF_ASSIGN_OR_RETURN(std::vector<v1::SampleResult> pending,
-                        outbox_->Pending(token, options_.report_batch));
+    absl::StatusOr<std::vector<v1::SampleResult>> read =
+        outbox_->Pending(token, options_.report_batch);
+    if (!read.ok()) return OutboxFailed(read.status());
+    std::vector<v1::SampleResult> pending = *std::move(read);
     if (pending.empty()) return absl::OkStatus();
     v1::ReportSamplesRequest request;
     request.set_lease_token(token);
@@ -226,16 +285,20 @@ absl::Status Worker::Flush(const std::string& token) {
     if (acked.empty()) {
       return absl::InternalError("ReportSamples acknowledged none of the samples sent");
     }
-    SF_RETURN_IF_ERROR(outbox_->Ack(token, acked));
+    if (absl::Status s = outbox_->Ack(token, acked); !s.ok()) return OutboxFailed(s);
   }
 }
 
 absl::Status Worker::Retry(const std::function<absl::Status()>& call, Attempt* attempt) {
   while (true) {
     absl::Status s = call();
-    if (s.ok() || !IsRetryable(s)) {
+    if (s.ok() || !IsRetryable(s) || outbox_failed()) {
       if (s.ok()) ResetBackoff();
       return s;
+    }
+    if (NextStepAfter(s) == NextStep::kReregister) {
+      absl::MutexLock lock(&mu_);
+      need_register_ = true;
     }
     if (stopping()) return s;
     SF_LOG(WARNING) << "worker " << options_.worker_id << ": " << s.message() << "; retrying";
@@ -292,7 +355,9 @@ absl::Status Worker::RunLease(const v1::Lease& lease) {
   Attempt attempt;
   attempt.token = lease.lease_token();
   attempt.job = JobSpecFromProto(lease.job());
-  SF_RETURN_IF_ERROR(outbox_->AddLease(attempt.token, attempt.job.key));
+  if (absl::Status s = outbox_->AddLease(attempt.token, attempt.job.key); !s.ok()) {
+    return OutboxFailed(s);
+  }
   SF_LOG(INFO) << "worker " << options_.worker_id << ": leased job " << attempt.job.key
                << " (attempt " << lease.attempt() << ", " << lease.samples_done_size() << "/"
                << attempt.job.task.samples << " samples already stored)";
@@ -308,7 +373,9 @@ absl::Status Worker::RunLease(const v1::Lease& lease) {
   }();
 
   SampleSink sink = [this, &attempt](const SampleOutcome& outcome) -> absl::Status {
-    SF_RETURN_IF_ERROR(outbox_->Add(attempt.token, ToProto(outcome)));
+    if (absl::Status s = outbox_->Add(attempt.token, ToProto(outcome)); !s.ok()) {
+      return OutboxFailed(s);
+    }
     absl::MutexLock lock(&mu_);
     attempt.scores.push_back(outcome.score);
     attempt.tokens += outcome.input_tokens + outcome.output_tokens;
@@ -348,12 +415,16 @@ absl::Status Worker::RunLease(const v1::Lease& lease) {
       if (absl::IsAborted(s)) {
         attempt.lost = true;
         attempt.cancel.Cancel();
-      } else if (IsRetryable(s)) {
+      } else if (!s.ok() && !outbox_failed() && IsRetryable(s)) {
         flush_failed_unavailable = true;  // kept in the outbox; try again later
+        if (NextStepAfter(s) == NextStep::kReregister) {
+          absl::MutexLock lock(&mu_);
+          need_register_ = true;
+        }
       } else if (!s.ok()) {
         attempt.cancel.Cancel();
         eval.join();
-        return s;  // the outbox failed
+        return s;  // the outbox failed, or the coordinator refuses what it is sent
       }
     }
     if (!attempt.lost) MaybeHeartbeat(attempt);
@@ -372,15 +443,15 @@ absl::Status Worker::Close(Attempt& attempt, const absl::Status& eval_status) {
       absl::MutexLock lock(&mu_);
       ++stats_.jobs_lost;
     }
-    return outbox_->RemoveLease(token);
+    if (absl::Status r = outbox_->RemoveLease(token); !r.ok()) return OutboxFailed(r);
+    return absl::OkStatus();
   }
   // Every stored sample goes out before the attempt is closed, so that Complete finds
   // them all and a retry resumes after the last one.
   absl::Status s = Retry([&] { return Flush(token); }, &attempt);
   if (!s.ok() && !absl::IsAborted(s)) {
-    if (IsRetryable(s))
-      return absl::OkStatus();  // stopping with the coordinator down:
-                                // the outbox keeps them for next run
+    // Stopping with the coordinator down: the outbox keeps them for the next run.
+    if (IsRetryable(s) && !outbox_failed()) return absl::OkStatus();
     return s;
   }
   if (s.ok() && eval_status.ok()) {
@@ -449,7 +520,8 @@ absl::Status Worker::Close(Attempt& attempt, const absl::Status& eval_status) {
   } else if (!s.ok()) {
     return IsRetryable(s) ? absl::OkStatus() : s;  // left in the outbox for the next run
   }
-  return outbox_->RemoveLease(token);
+  if (absl::Status r = outbox_->RemoveLease(token); !r.ok()) return OutboxFailed(r);
+  return absl::OkStatus();
 }
 
 }  // namespace sf::worker

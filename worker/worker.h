@@ -46,6 +46,15 @@ struct WorkerOptions {
   int64_t max_jobs = 0;
 };
 
+// What the worker does after a call to the coordinator failed, by its code.
+enum class NextStep {
+  kRetry,       // down, restarting, stopping or overloaded: back off and call again
+  kReregister,  // it does not know this worker (FailedPrecondition, NotFound): register
+  kDropLease,   // the lease is gone (Aborted): drop the job, keep working
+  kGiveUp,      // wrong token, a refused request, a bug: stop with the coordinator's message
+};
+NextStep NextStepAfter(const absl::Status& coordinator_error);
+
 enum class StopMode {
   kRelease,    // cancel the running job, report what is done, Fail(preempted)
   kFinishJob,  // let the running job finish and complete, then stop
@@ -96,6 +105,10 @@ class Worker {
   // Sends every pending sample of the lease once (in batches). Aborted when the
   // coordinator refused the lease; Unavailable etc. when it could not be reached.
   absl::Status Flush(const std::string& token);
+  // Records that the outbox failed (the first error sticks) and returns the error the
+  // worker stops with: retrying cannot help, and jobs cannot be run without it.
+  absl::Status OutboxFailed(const absl::Status& error) ABSL_LOCKS_EXCLUDED(mu_);
+  bool outbox_failed() const ABSL_LOCKS_EXCLUDED(mu_);
   // Repeats `call` until it succeeds, fails for good, or the worker must stop;
   // heartbeats the attempt meanwhile when `attempt` is given.
   absl::Status Retry(const std::function<absl::Status()>& call, Attempt* attempt);
@@ -116,6 +129,7 @@ class Worker {
   bool registered_once_ ABSL_GUARDED_BY(mu_) = false;
   bool need_register_ ABSL_GUARDED_BY(mu_) = true;
   WorkerStats stats_ ABSL_GUARDED_BY(mu_);
+  absl::Status outbox_error_ ABSL_GUARDED_BY(mu_);
   // Set while an attempt runs: the evaluator thread signals new samples through it.
   Attempt* current_ ABSL_GUARDED_BY(mu_) = nullptr;
 };

@@ -1,9 +1,13 @@
 #include "worker/worker.h"
 
+#include <sqlite3.h>
+
+#include <filesystem>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "common/testing/status_matchers.h"
+#include "common/testing/temp_dir.h"
 #include "common/version.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -377,6 +381,97 @@ TEST_F(WorkerTest, Run_AfterCrash_ResendsOutboxAndReleasesOldLease) {
   EXPECT_EQ(Pending(), 0);
   SF_ASSERT_OK_AND_ASSIGN(auto leases, outbox_->Leases());
   EXPECT_THAT(leases, IsEmpty());
+}
+
+TEST_F(WorkerTest, Run_OldLeaseTheCoordinatorRefuses_DroppedAndWorkGoesOn) {
+  // A lease a crashed run left whose samples the coordinator refuses for good: keeping
+  // it would stop every later start of this worker.
+  options_.max_jobs = 1;
+  ASSERT_THAT(outbox_->AddLease("old", "k"), IsOk());
+  v1::SampleResult sample;
+  sample.set_index(0);
+  sample.set_score(TestScore("k", 0));
+  ASSERT_THAT(outbox_->Add("old", sample), IsOk());
+  client_.Mutate([](State& s) {
+    s.errors["ReportSamples"].push_back(
+        absl::InvalidArgumentError("sample index 0 of job k is out of range [0, 0)"));
+    s.queued.push_back(FakeWorkerClient::MakeLease("t", "k2", 1));
+  });
+  MakeWorker();
+  ASSERT_THAT(worker_->Run(), IsOk());
+  EXPECT_EQ(worker_->stats().jobs_completed, 1);
+  SF_ASSERT_OK_AND_ASSIGN(auto leases, outbox_->Leases());
+  EXPECT_THAT(leases, IsEmpty());
+}
+
+TEST_F(WorkerTest, Run_CoordinatorStoppedMidJob_CallsCancelled_RetriesAndCompletes) {
+  // A coordinator stopping (SIGTERM) cancels the calls still in flight after its grace
+  // period: the worker must ride that out as it rides out an unreachable coordinator.
+  options_.max_jobs = 1;
+  client_.Mutate([](State& s) {
+    s.queued.push_back(FakeWorkerClient::MakeLease("t", "k", 4));
+    for (int i = 0; i < 3; ++i) {
+      s.errors["ReportSamples"].push_back(absl::CancelledError("ReportSamples: Cancelled"));
+    }
+    s.errors["Heartbeat"].push_back(absl::CancelledError("Heartbeat: Cancelled"));
+    s.errors["Complete"].push_back(absl::CancelledError("Complete: Cancelled"));
+  });
+  MakeWorker();
+  ASSERT_THAT(worker_->Run(), IsOk());
+  EXPECT_THAT(Stored("t"), ElementsAre(0, 1, 2, 3));
+  EXPECT_EQ(worker_->stats().jobs_completed, 1);
+  EXPECT_EQ(Pending(), 0);
+}
+
+TEST_F(WorkerTest, Run_LeaseCancelledByStoppingCoordinator_KeepsPolling) {
+  options_.max_jobs = 1;
+  client_.Mutate([](State& s) {
+    s.errors["Lease"].push_back(absl::CancelledError("Lease: Cancelled"));
+    s.queued.push_back(FakeWorkerClient::MakeLease("t", "k", 1));
+  });
+  MakeWorker();
+  ASSERT_THAT(worker_->Run(), IsOk());
+  EXPECT_EQ(worker_->stats().jobs_completed, 1);
+}
+
+TEST_F(WorkerTest, Run_WrongToken_GivesUpWithTheCoordinatorsMessage) {
+  client_.Mutate([](State& s) {
+    s.errors["RegisterWorker"].push_back(absl::UnauthenticatedError("wrong bearer token"));
+  });
+  MakeWorker();
+  absl::Status status = worker_->Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(status.message(), HasSubstr("wrong bearer token"));
+}
+
+TEST_F(WorkerTest, Run_OutboxUnreadable_GivesUpWithClearMessageInsteadOfRetrying) {
+  // An outbox whose samples table another program replaced: reading it fails on every
+  // try, so retrying cannot help.
+  const std::filesystem::path dir = sf::testing::FreshTestDir();
+  const std::string path = (dir / "w1.outbox").string();
+  SF_ASSERT_OK_AND_ASSIGN(outbox_, Outbox::Open(path));
+  ASSERT_THAT(outbox_->AddLease("old", "k"), IsOk());
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "DROP TABLE samples; CREATE TABLE samples (x INTEGER)", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(other);
+  MakeWorker();
+  absl::Notification returned;
+  Start();
+  std::thread notifier([this, &returned] {
+    thread_.join();
+    returned.Notify();
+  });
+  if (!returned.WaitForNotificationWithTimeout(absl::Seconds(20))) {
+    ADD_FAILURE() << "the worker kept retrying an outbox that cannot be read";
+    worker_->Stop(StopMode::kRelease);
+  }
+  notifier.join();
+  EXPECT_FALSE(run_status_.ok());
+  EXPECT_THAT(run_status_.message(), HasSubstr("outbox"));
+  EXPECT_THAT(run_status_.message(), HasSubstr("--outbox"));
 }
 
 TEST_F(WorkerTest, Stop_WhileIdle_EndsTheLongPoll) {
