@@ -34,7 +34,9 @@ struct TileConfig<64> {
 template <>
 struct TileConfig<128> {
   static constexpr int kBlockN = 128;
-  static constexpr int kStages = 2;
+  // Three stages fill the shared memory (226.9 of 227 KB): the producer can hold the next
+  // query tile's first K/V while the current tile's last two are in use.
+  static constexpr int kStages = 3;
 };
 template <>
 struct TileConfig<256> {
@@ -72,6 +74,7 @@ struct SmemLayout {
   static constexpr int kScratchOffset = kInfoOffset + kStages * sizeof(TileInfo);
   // +1024: the dynamic buffer is aligned up to 1024 bytes for the 128-byte swizzle.
   static constexpr int kBytes = kScratchOffset + 16 * sizeof(int) + 1024;
+  static_assert(kBytes <= 227 * 1024, "over sm_90's 227 KB of shared memory per block");
 };
 
 // One consumer warpgroup's state for its 64 query rows: the O accumulator, running row
@@ -244,7 +247,6 @@ struct Consumer {
   }
 };
 
-// Shared-memory ring and its barriers as the consumers see them.
 // The shared-memory ring of K/V stages and its barriers. Stage uses are numbered across
 // every query tile a CTA processes (`use`); use u sits in stage u % kStages and completes
 // phase (u / kStages) of that stage's barriers. Every use, the end-of-walk marker included,
@@ -489,6 +491,9 @@ __device__ __forceinline__ void GatherRows(const KernelArgs& a, const TileInfo* 
   constexpr int kUnits = L::kBlockN * kUnitsPerRow;
   const int count = info->count;
   const int64_t head_off = static_cast<int64_t>(kv_head) * a.kv_head_stride;
+  // The stage was last read by the consumers' wgmma (the async proxy); these are generic
+  // writes, ordered after those reads only through a proxy fence.
+  hopper::FenceProxyAsyncShared();
   for (int u = tid; u < kUnits; u += 128) {
     const int row = u / kUnitsPerRow, chunk = (u % kUnitsPerRow) / 8, unit = u % 8;
     const uint32_t dst_off =
