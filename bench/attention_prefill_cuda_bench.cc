@@ -6,7 +6,7 @@
 //
 //   attention_prefill_cuda_bench [--lengths 16384,32768] [--shapes 28/4,64/8] [--csv FILE]
 //                                [--reps N] [--no-serial] [--kernels dense,blocks,lines]
-//                                [--timeout SECONDS]
+//                                [--timeout SECONDS] [--tile-orders dynamic,static]
 // Every kernel's time is printed (and flushed) as soon as it is measured; a timed call
 // that has not finished after --timeout seconds (default 30) ends the program with a
 // line naming it, so a hang or a pathological case shows where it is.
@@ -237,6 +237,9 @@ struct Options {
   std::vector<int64_t> lengths = {16384, 32768, 65536, 131072};
   std::vector<Shape> shapes = {{28, 4}, {64, 8}};
   std::set<std::string> kernels = {"dense", "blocks", "lines"};
+  // Query tile orders (prefill.h, "Work balance"); the first is the one the line patterns
+  // and the ratios use.
+  std::vector<std::string> tile_orders = {"dynamic"};
   std::string csv_path;
   int reps = 5;
   bool serial = true;  // also time the serial schedule
@@ -285,6 +288,15 @@ bool ParseOptions(int argc, char** argv, Options* o) {
         }
         o->kernels.insert(x);
       }
+    } else if (arg == "--tile-orders") {
+      o->tile_orders = SplitCommas(v);
+      for (const std::string& x : o->tile_orders) {
+        if (x != "dynamic" && x != "static") {
+          std::fprintf(stderr, "--tile-orders: '%s' is not dynamic or static\n", x.c_str());
+          return false;
+        }
+      }
+      if (o->tile_orders.empty()) return false;
     } else if (arg == "--csv") {
       o->csv_path = v;
     } else if (arg == "--reps") {
@@ -309,6 +321,7 @@ struct Schedule {
   int64_t max_cta_tiles = 0;    // key tiles of the busiest CTA
   int64_t max_cta_queries = 0;  // its query tiles
   double mean_cta_tiles = 0;
+  double mean_cta_queries = 0;
 };
 
 template <typename Tiles>
@@ -331,6 +344,7 @@ Schedule Simulate(int hq, int64_t len, int num_sms, Tiles tiles) {
   s.max_cta_tiles = cta_tiles[busiest];
   s.max_cta_queries = cta_queries[busiest];
   s.mean_cta_tiles = static_cast<double>(s.total_tiles) / grid;
+  s.mean_cta_queries = static_cast<double>(n) / grid;
   return s;
 }
 
@@ -436,70 +450,106 @@ void CsvRow(FILE* csv, const char* kernel, const Shape& s, int d, int64_t len, d
   std::fflush(csv);
 }
 
+// One case's fixed parts: labels, FLOPs and floors.
+struct Case {
+  Shape s;
+  int64_t len;
+  int d = 128, block = 128;
+  char label[64];
+  double causal_flops, floor_ms;
+};
+
+// Dense (and the serial schedule) under the current tile order; returns the dense time.
+double RunDense(const Options& o, const Case& c, const sf::cuda::AttentionParams& p,
+                const std::string& order, FILE* csv) {
+  const std::string tag = order == "dynamic" ? "" : "_" + order;
+  g_timing = std::string(c.label) + " dense " + order;
+  const double dense_ms =
+      MedianMs(o.reps, [&] { CheckStatus(sf::cuda::PrefillDense(p), "dense"); });
+  std::printf("%-14s dense %-7s %9.3f ms %5.0f TFLOP/s %4.0f%% of floor (%.3f ms)\n", c.label,
+              order.c_str(), dense_ms, c.causal_flops / dense_ms / 1e9, 100 * c.floor_ms / dense_ms,
+              c.floor_ms);
+  std::fflush(stdout);
+  CsvRow(csv, ("own_dense" + tag).c_str(), c.s, c.d, c.len, dense_ms, c.causal_flops, c.floor_ms,
+         1);
+  if (o.serial && order == "dynamic") {
+    g_timing = std::string(c.label) + " dense serial";
+    const double serial_ms = MedianMs(o.reps, [&] {
+      CheckStatus(sf::cuda::PrefillDense(p, sf::cuda::PrefillSchedule::kSerial), "serial");
+    });
+    std::printf("%-14s serial        %9.3f ms %5.0f TFLOP/s\n", c.label, serial_ms,
+                c.causal_flops / serial_ms / 1e9);
+    std::fflush(stdout);
+    CsvRow(csv, "own_dense_serial", c.s, c.d, c.len, serial_ms, c.causal_flops, c.floor_ms, 1);
+  }
+  return dense_ms;
+}
+
+// Block-sparse at ~10% under the current tile order, with where the time goes: the CTA
+// that bounds the time (static order: the busiest of the fixed assignment; dynamic: the
+// mean) has some key tiles and query tiles in the dense and in the sparse run; solving
+// t = a * tiles + b * queries for the two gives the cost of a key tile and the fixed cost
+// of a query tile (b > 0: a cost dense amortises over ~10x more key tiles).
+void RunBlocks(const Options& o, const Floors& f, const Case& c, const sf::cuda::AttentionParams& p,
+               const BlockCase& bc, double dense_ms, const std::string& order, FILE* csv) {
+  const int nb = static_cast<int>((c.len + c.block - 1) / c.block);
+  const Schedule dense_sched =
+      Simulate(c.s.hq, c.len, f.num_sms, [](int, int m_block) { return int64_t{m_block} + 1; });
+  const Schedule bs_sched = Simulate(c.s.hq, c.len, f.num_sms, [&](int h, int m_block) {
+    return int64_t{bc.row_counts[static_cast<size_t>(h) * nb + m_block]};
+  });
+  g_timing = std::string(c.label) + " blocks10 " + order;
+  const double bs_ms = TimeBlocks(p, bc, c.len, c.block, o.reps);
+  std::printf("%-14s blocks %-7s %8.3f ms kept %.1f%%, kept x dense %.3f ms, ratio %.2f\n", c.label,
+              order.c_str(), bs_ms, 100 * bc.kept, bc.kept * dense_ms,
+              bs_ms / (bc.kept * dense_ms));
+  const bool fixed = order == "static";
+  const double a11 = fixed ? dense_sched.max_cta_tiles : dense_sched.mean_cta_tiles;
+  const double a12 = fixed ? dense_sched.max_cta_queries : dense_sched.mean_cta_queries;
+  const double a21 = fixed ? bs_sched.max_cta_tiles : bs_sched.mean_cta_tiles;
+  const double a22 = fixed ? bs_sched.max_cta_queries : bs_sched.mean_cta_queries;
+  const double det = a11 * a22 - a12 * a21;
+  const double per_tile = (dense_ms * a22 - a12 * bs_ms) / det * 1e3;
+  const double per_query = (a11 * bs_ms - a21 * dense_ms) / det * 1e3;
+  std::printf(
+      "%-14s   schedule %s: key tiles dense %lld / blocks %lld; bounding CTA %.1f+%.1fq / "
+      "%.1f+%.1fq (static busiest/mean %.3f dense, %.3f blocks); us per key tile %.2f dense, "
+      "%.2f blocks; fit: %.2f us/key tile + %.2f us/query tile\n",
+      c.label, order.c_str(), static_cast<long long>(dense_sched.total_tiles),
+      static_cast<long long>(bs_sched.total_tiles), a11, a12, a21, a22,
+      dense_sched.max_cta_tiles / dense_sched.mean_cta_tiles,
+      bs_sched.max_cta_tiles / bs_sched.mean_cta_tiles, dense_ms * 1e3 / a11, bs_ms * 1e3 / a21,
+      per_tile, per_query);
+  std::fflush(stdout);
+  const std::string tag = order == "dynamic" ? "" : "_" + order;
+  CsvRow(csv, ("own_blocks10" + tag).c_str(), c.s, c.d, c.len, bs_ms, bc.kept * c.causal_flops,
+         bc.kept * c.floor_ms, bc.kept);
+}
+
 // Times the chosen kernels at one shape and length, printing each figure as it comes.
 void RunCase(const Options& o, const Floors& f, const Shape& s, int64_t len, FILE* csv) {
-  const int d = 128, block = 128;
-  char label[64];
-  std::snprintf(label, sizeof(label), "%d/%d L=%lld", s.hq, s.hkv, static_cast<long long>(len));
+  Case c;
+  c.s = s;
+  c.len = len;
+  std::snprintf(c.label, sizeof(c.label), "%d/%d L=%lld", s.hq, s.hkv, static_cast<long long>(len));
+  const char* label = c.label;
+  const int d = c.d;
   const auto wall0 = std::chrono::steady_clock::now();
   Problem pb(s, len, d);
   const sf::cuda::AttentionParams& p = pb.p;
-  const double causal_flops = 4.0 * s.hq * d * (0.5 * double(len) * (len + 1));
-  const double floor_ms = causal_flops / (f.gemm_tflops * 1e12) * 1e3;
+  c.causal_flops = 4.0 * s.hq * d * (0.5 * double(len) * (len + 1));
+  c.floor_ms = c.causal_flops / (f.gemm_tflops * 1e12) * 1e3;
+  const double causal_flops = c.causal_flops, floor_ms = c.floor_ms;
   double dense_ms = std::nan("");
-  const Schedule dense_sched =
-      Simulate(s.hq, len, f.num_sms, [](int, int m_block) { return int64_t{m_block} + 1; });
-  if (o.kernels.count("dense")) {
-    g_timing = std::string(label) + " dense";
-    dense_ms = MedianMs(o.reps, [&] { CheckStatus(sf::cuda::PrefillDense(p), "dense"); });
-    std::printf("%-14s dense      %9.3f ms %5.0f TFLOP/s %4.0f%% of floor (%.3f ms)\n", label,
-                dense_ms, causal_flops / dense_ms / 1e9, 100 * floor_ms / dense_ms, floor_ms);
-    std::fflush(stdout);
-    CsvRow(csv, "own_dense", s, d, len, dense_ms, causal_flops, floor_ms, 1);
-    if (o.serial) {
-      g_timing = std::string(label) + " dense serial";
-      const double serial_ms = MedianMs(o.reps, [&] {
-        CheckStatus(sf::cuda::PrefillDense(p, sf::cuda::PrefillSchedule::kSerial), "serial");
-      });
-      std::printf("%-14s serial     %9.3f ms %5.0f TFLOP/s\n", label, serial_ms,
-                  causal_flops / serial_ms / 1e9);
-      std::fflush(stdout);
-      CsvRow(csv, "own_dense_serial", s, d, len, serial_ms, causal_flops, floor_ms, 1);
-    }
+  const BlockCase bc = MakeBlockCase(s.hq, len, c.block);
+  for (const std::string& order : o.tile_orders) {
+    setenv("SF_PREFILL_TILE_ORDER", order.c_str(), 1);
+    double ms = std::nan("");
+    if (o.kernels.count("dense")) ms = RunDense(o, c, p, order, csv);
+    if (order == o.tile_orders[0]) dense_ms = ms;
+    if (o.kernels.count("blocks")) RunBlocks(o, f, c, p, bc, ms, order, csv);
   }
-  if (o.kernels.count("blocks")) {
-    const BlockCase bc = MakeBlockCase(s.hq, len, block);
-    const int nb = static_cast<int>((len + block - 1) / block);
-    const Schedule bs_sched = Simulate(s.hq, len, f.num_sms, [&](int h, int m_block) {
-      return int64_t{bc.row_counts[static_cast<size_t>(h) * nb + m_block]};
-    });
-    g_timing = std::string(label) + " blocks10";
-    const double bs_ms = TimeBlocks(p, bc, len, block, o.reps);
-    std::printf("%-14s blocks10   %9.3f ms kept %.1f%%, kept x dense %.3f ms, ratio %.2f\n", label,
-                bs_ms, 100 * bc.kept, bc.kept * dense_ms, bs_ms / (bc.kept * dense_ms));
-    // Where the time goes: the busiest CTA's key tiles and query tiles in both runs;
-    // solving t = a * tiles + b * queries for the two gives the per-tile and per-query-tile
-    // costs (b > 0: a fixed cost per query tile that dense amortises over more tiles).
-    const double a11 = dense_sched.max_cta_tiles, a12 = dense_sched.max_cta_queries;
-    const double a21 = bs_sched.max_cta_tiles, a22 = bs_sched.max_cta_queries;
-    const double det = a11 * a22 - a12 * a21;
-    const double per_tile = (dense_ms * a22 - a12 * bs_ms) / det * 1e3;
-    const double per_query = (a11 * bs_ms - a21 * dense_ms) / det * 1e3;
-    std::printf(
-        "%-14s   schedule: key tiles dense %lld / blocks %lld; busiest CTA %lld+%lldq / "
-        "%lld+%lldq (mean %.0f / %.0f); us per key tile %.2f dense, %.2f blocks; "
-        "fit: %.2f us/key tile + %.2f us/query tile\n",
-        label, static_cast<long long>(dense_sched.total_tiles),
-        static_cast<long long>(bs_sched.total_tiles),
-        static_cast<long long>(dense_sched.max_cta_tiles),
-        static_cast<long long>(dense_sched.max_cta_queries),
-        static_cast<long long>(bs_sched.max_cta_tiles),
-        static_cast<long long>(bs_sched.max_cta_queries), dense_sched.mean_cta_tiles,
-        bs_sched.mean_cta_tiles, dense_ms * 1e3 / a11, bs_ms * 1e3 / a21, per_tile, per_query);
-    std::fflush(stdout);
-    CsvRow(csv, "own_blocks10", s, d, len, bs_ms, bc.kept * causal_flops, bc.kept * floor_ms,
-           bc.kept);
-  }
+  setenv("SF_PREFILL_TILE_ORDER", o.tile_orders[0].c_str(), 1);
   if (o.kernels.count("lines")) {
     const Lines stream = StreamingLines(len), vs = VerticalSlashLines(len, 9);
     const double stream_kept = stream.Fraction(len), vs_kept = vs.Fraction(len);
@@ -530,7 +580,8 @@ int main(int argc, char** argv) {
   if (!ParseOptions(argc, argv, &o)) {
     std::fprintf(stderr,
                  "usage: %s [--lengths L1,L2,...] [--shapes 28/4,64/8] [--csv FILE] [--reps N] "
-                 "[--no-serial] [--kernels dense,blocks,lines] [--timeout SECONDS]\n",
+                 "[--no-serial] [--kernels dense,blocks,lines] [--timeout SECONDS] "
+                 "[--tile-orders dynamic,static]\n",
                  argv[0]);
     return 2;
   }
