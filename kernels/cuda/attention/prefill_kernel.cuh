@@ -300,6 +300,21 @@ __device__ __forceinline__ void ReleaseByWarp(uint64_t* bar, int lane) {
   if (lane == 0) hopper::MbarArrive(bar);
 }
 
+// Whether stage use `next_use` is already published and is the end-of-walk marker, looked
+// up by lane 0 without waiting; the warp agrees on the answer. Lets the consumers release
+// Q as soon as the last scores are done, so the next query tile's Q loads during the
+// last softmax, P V and the epilogue.
+template <int kHeadDim>
+__device__ __forceinline__ bool NextIsEnd(const Ring<kHeadDim>& ring, uint32_t next_use, int lane) {
+  using R = Ring<kHeadDim>;
+  int end = 0;
+  if (lane == 0) {
+    const int s = R::Stage(next_use);
+    end = hopper::MbarTestWait(&ring.k_full[s], R::Parity(next_use)) && ring.info[s].tile < 0;
+  }
+  return __shfl_sync(0xffffffffu, end, 0) != 0;
+}
+
 // Masks a tile's scores as its TileInfo says: the causal mask only where the tile reaches
 // past the warpgroup's first position, sparse masks only on partial tiles.
 template <int kHeadDim>
@@ -385,6 +400,8 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
   hopper::NamedBarrierArrive(their_turn, kBoth);
   hopper::WgmmaWait<0>();
   hopper::FenceRegisters(sc);
+  bool q_released = NextIsEnd(ring, use + 1, at.lane);
+  if (q_released) ReleaseByWarp(ring.q_empty, at.lane);
   MaskTile<kHeadDim>(sc, ring.info + s, at, args.block_shift);
   ReleaseByWarp(&ring.k_empty[s], at.lane);
   c.Softmax(sc, args.scale_log2, alpha);
@@ -405,6 +422,10 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
     hopper::NamedBarrierArrive(their_turn, kBoth);
     hopper::WgmmaWait<1>();  // the scores; P V may still run
     hopper::FenceRegisters(sc);
+    if (!q_released && NextIsEnd(ring, use + 1, at.lane)) {
+      ReleaseByWarp(ring.q_empty, at.lane);
+      q_released = true;
+    }
     MaskTile<kHeadDim>(sc, info, at, args.block_shift);
     ReleaseByWarp(&ring.k_empty[s], at.lane);
     c.Softmax(sc, args.scale_log2, alpha);
@@ -416,7 +437,7 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
     prev_use = use;
   }
   // `use` is the end marker: Q is no longer read, and the marker's stage is done with.
-  ReleaseByWarp(ring.q_empty, at.lane);
+  if (!q_released) ReleaseByWarp(ring.q_empty, at.lane);
   ReleaseByWarp(&ring.k_empty[s], at.lane);
   ReleaseByWarp(&ring.v_empty[s], at.lane);
 
