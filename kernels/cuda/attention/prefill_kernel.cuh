@@ -251,8 +251,11 @@ struct Consumer {
 
 // The shared-memory ring of K/V stages and its barriers. Stage uses are numbered across
 // every query tile a CTA processes (`use`); use u sits in stage u % kStages and completes
-// phase (u / kStages) of that stage's barriers. Every use, the end-of-walk marker included,
-// is released once on k_empty and once on v_empty, so the phases stay in step.
+// phase (u / kStages) of each of that stage's four barriers: the end-of-walk marker too,
+// which the producer publishes with plain arrivals on k_full and v_full (after the stage's
+// previous V is released, so that its v_full phase is complete) and the consumers release
+// on k_empty and v_empty. Were one use to skip a barrier, that barrier's parity would run
+// one phase behind from then on and its waits would return a use early.
 template <int kHeadDim>
 struct Ring {
   using L = SmemLayout<kHeadDim>;
@@ -498,6 +501,10 @@ __device__ __forceinline__ uint32_t Produce(Walk& walk, const Ring<kHeadDim>& ri
     TileInfo* info = ring.info + s;
     if (!walk.Next(info)) {
       info->tile = -1;
+      // v_empty first: once k_full is out, the consumers release the marker itself, and a
+      // later wait for the previous use's phase would look one phase too far.
+      if (use >= L::kStages) hopper::MbarWait(&ring.v_empty[s], R::ReuseParity(use));
+      hopper::MbarArrive(&ring.v_full[s]);
       hopper::MbarArrive(&ring.k_full[s]);
       return use + 1;
     }
@@ -565,9 +572,11 @@ __device__ __forceinline__ uint32_t ProduceCollective(Walk& walk, const Ring<kHe
     TileInfo* info = ring.info + s;
     if (tid == 0) {
       if (use >= L::kStages) hopper::MbarWait(&ring.k_empty[s], R::ReuseParity(use));
-      if (!walk.Next(info)) {
-        info->tile = -1;
-      } else if (info->kind == kGathered && use >= L::kStages) {
+      const bool more = walk.Next(info);
+      if (!more) info->tile = -1;
+      // The marker and gathered rows complete v_full with a plain arrival below: the
+      // stage's previous V must be done with first.
+      if ((!more || info->kind == kGathered) && use >= L::kStages) {
         hopper::MbarWait(&ring.v_empty[s], R::ReuseParity(use));
       }
     }
@@ -579,7 +588,10 @@ __device__ __forceinline__ uint32_t ProduceCollective(Walk& walk, const Ring<kHe
     if (tile < 0) {
       // Everyone has read the marker before thread 0 lets the consumers reuse the stage.
       hopper::NamedBarrierSync(kProducerBarrier, 128);
-      if (tid == 0) hopper::MbarArrive(&ring.k_full[s]);
+      if (tid == 0) {
+        hopper::MbarArrive(&ring.v_full[s]);
+        hopper::MbarArrive(&ring.k_full[s]);
+      }
       return use + 1;
     }
     if (kind == kGathered) {
