@@ -8,7 +8,7 @@
 // columns. bench/NOTES.md holds the figures.
 //
 //   attention_decode_cuda_bench [--shapes 28/4,64/8] [--lengths 32768,65536,131072]
-//                               [--batches 1,16] [--reps 20] [--pipelines smem] [--pdl 1]
+//                               [--batches 1,16] [--reps 20] [--pipelines registers] [--pdl 1]
 //                               [--quest 10]
 //
 // --pipelines smem,registers (the split-KV main loop) and --pdl 0,1 (programmatic
@@ -45,7 +45,7 @@ struct Options {
   std::vector<Shape> shapes = {{28, 4}, {64, 8}};
   std::vector<int64_t> lengths = {32768, 65536, 131072};
   std::vector<int64_t> batches = {1, 16};
-  std::vector<std::string> pipelines = {"smem"};
+  std::vector<std::string> pipelines = {"registers"};
   std::vector<int64_t> pdl = {1};
   int reps = 20;
   double quest_compression = 10;  // 0: no Quest rows

@@ -30,7 +30,7 @@ using testing::MakeCase;
 using testing::Upload;
 
 // Runs `body` under each split-KV main loop (decode_split_kv.cuh): the shared-memory
-// pipeline (default) and the register double buffer.
+// pipeline and the register double buffer (the default).
 template <typename F>
 void ForEachPipeline(F&& body) {
   for (const char* pipeline : {"smem", "registers"}) {

@@ -5,10 +5,10 @@
 //
 // Layout of the work: CTA (split s, unit u, sequence b) of kWarps warps reads the
 // selected rows [s * chunk, (s + 1) * chunk) of one KV head for up to 8 query heads of its
-// GQA group; warp w takes tiles of 16 rows w, w + kWarps, ...; each thread copies the
-// 16-byte pieces it will need two tiles ahead into its own shared-memory slots
-// (cp.async), or (head dim 256, or SF_DECODE_PIPELINE=registers) loads the next tile
-// into registers while it computes on the current one.
+// GQA group; warp w takes tiles of 16 rows w, w + kWarps, ...; each thread loads the
+// next tile into registers while it computes on the current one (or, head dims 64 and
+// 128 with SF_DECODE_PIPELINE=smem, copies the 16-byte pieces it will need two tiles
+// ahead into its own shared-memory slots with cp.async: measured slower, kept to compare).
 // Scores use mma.m16n8k16 with the queries as A (rows = heads; rows 8-15 are zero) and K
 // as B; the output uses O^T = V^T P^T so that P comes straight from the score fragments
 // and no accumulator row is wasted. Any consistent permutation of head dims or keys

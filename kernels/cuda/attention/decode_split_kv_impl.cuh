@@ -416,8 +416,10 @@ __global__ void __launch_bounds__(kThreads) SplitKvKernel(const SplitKvArgs a, c
   }
 }
 
-// The pipelined kernel for head dims 64 and 128 unless SF_DECODE_PIPELINE=registers
-// (the benchmark compares both); head dim 256 always uses registers.
+// The register loop unless SF_DECODE_PIPELINE=smem (head dims 64 and 128; the benchmark
+// compares both). Measured on H100 (bench/NOTES.md): the shared-memory pipeline reads
+// 15-16% slower at batch 16 (0.81-0.85 of the copy floor against 0.97-1.00) and 12-18%
+// slower at batch 1; head dim 256 has only the register loop.
 inline constexpr int kPipelineStages = 3;
 template <int D>
 bool UsePipeline() {
@@ -425,7 +427,7 @@ bool UsePipeline() {
     return false;
   } else {
     const char* env = std::getenv("SF_DECODE_PIPELINE");
-    return env == nullptr || env[0] != 'r';
+    return env != nullptr && env[0] == 's';
   }
 }
 
