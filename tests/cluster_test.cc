@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "cli/progress.h"
+#include "cli/read_source.h"
 #include "cli/remote.h"
 #include "cli/sweep_ops.h"
 #include "common/testing/status_matchers.h"
@@ -195,7 +196,8 @@ TEST_F(ClusterTest, WatchReopenedSweep_FollowsItToTheNewEndNotAnOldOne) {
 TEST_F(ClusterTest, QueryStoppedByALimit_SaysSoWithItsOwnExitCode) {
   StartCoordinator(&RealClock());
   bool truncated = false;
-  auto slow = cli::RunQuery(*remote_,
+  std::unique_ptr<cli::ReadSource> source = cli::CoordinatorSource(remote_.get());
+  auto slow = cli::RunQuery(*source,
                             "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
                             "SELECT COUNT(*) FROM c",
                             0, /*timeout_ms=*/100, &truncated);
@@ -204,7 +206,7 @@ TEST_F(ClusterTest, QueryStoppedByALimit_SaysSoWithItsOwnExitCode) {
   EXPECT_THAT(slow.status().message(), ::testing::Not(::testing::HasSubstr("not reachable")));
   EXPECT_EQ(cli::ExitCodeFor(slow.status()), cli::kExitLimit);
   // A refused query is not a token problem.
-  auto write = cli::RunQuery(*remote_, "DELETE FROM jobs", 0, 0, &truncated);
+  auto write = cli::RunQuery(*source, "DELETE FROM jobs", 0, 0, &truncated);
   ASSERT_FALSE(write.ok());
   EXPECT_EQ(write.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(write.status().message(), ::testing::Not(::testing::HasSubstr("--token-file")));
