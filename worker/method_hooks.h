@@ -57,9 +57,10 @@ const std::vector<std::string>& WiredDecodeMethods();
 // baseline (the method without a budget, dense) uses the engine's tiled dense attention; the others
 // copy the layer's Q/K/V into the kernels' layout and call kernels::PrefillAttention, reporting its
 // measured pairs, or on the device run the method's GPU selection and sparse prefill kernel
-// (every sparse prefill method of the registry has one). REQUIRES a single prefill call per
-// sequence from position 0 (what GenerateGreedy does). InvalidArgument for an unknown/decode-only
-// method or bad parameters; FailedPrecondition for a method not wired for prefill.
+// (every sparse prefill method of the registry but oracle_topk, whose exact top-k per query
+// row has no GPU kernel). REQUIRES a single prefill call per sequence from position 0 (what
+// GenerateGreedy does). InvalidArgument for an unknown/decode-only method or bad parameters;
+// FailedPrecondition for a method not wired for prefill.
 absl::StatusOr<std::unique_ptr<MethodHook>> MakePrefillHook(const MethodChoice& method);
 
 // A decode hook. For methods whose CPU selection evicts (kernels::DecodeRun::

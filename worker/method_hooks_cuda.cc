@@ -145,7 +145,8 @@ class DevicePrefill : public DeviceMethod {
   explicit DevicePrefill(std::string method) : method_(std::move(method)) {}
 
   bool Supports(const AttentionCall& call) const override {
-    return call.phase == Phase::kPrefill && KernelsRun(call) && ShapeRuns(call);
+    return call.phase == Phase::kPrefill && KernelsRun(call) && ShapeRuns(call) &&
+           SelectionFits(*call.device->params);
   }
 
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats,
@@ -189,6 +190,10 @@ class DevicePrefill : public DeviceMethod {
 
   // The method's conditions beyond KernelsRun (e.g. block-aligned queries).
   virtual bool ShapeRuns(const AttentionCall& call) const { return true; }
+  // Whether the GPU selection takes this shape: its sizes are computed without error
+  // (limits of the GPU kernels, e.g. key blocks that must fit in shared memory, and the
+  // parameter errors the CPU reference reports alike).
+  virtual bool SelectionFits(const AttentionParams& p) const = 0;
   // Enqueues the selection and the attention (writing p.out), adds the selected pairs to
   // counters[0] on the device (and any counted on the host to *host_pairs), and for a
   // mixed selection the query-aware heads to counters[1].
@@ -250,6 +255,7 @@ class LinePrefill : public DevicePrefill {
   absl::StatusOr<double> Flops(const AttentionParams& p, int64_t) override {
     return cuda::EstimationFlops(p, params_);
   }
+  bool SelectionFits(const AttentionParams& p) const override { return sizes_(p, params_).ok(); }
 
  private:
   Params params_;
@@ -282,6 +288,7 @@ class BlockPrefill : public DevicePrefill {
   absl::StatusOr<double> Flops(const AttentionParams& p, int64_t) override {
     return cuda::EstimationFlops(p, params_);
   }
+  bool SelectionFits(const AttentionParams& p) const override { return sizes_(p, params_).ok(); }
 
  private:
   Params params_;
@@ -322,6 +329,9 @@ class FlexPrefillMixedPrefill : public DevicePrefill {
   }
   absl::StatusOr<double> Flops(const AttentionParams& p, int64_t query_aware_heads) override {
     return cuda::EstimationFlops(p, params_, query_aware_heads);
+  }
+  bool SelectionFits(const AttentionParams& p) const override {
+    return cuda::FlexPrefillSelectSizes(p, params_).ok();
   }
 
  private:
@@ -372,6 +382,9 @@ class TriShapePrefill : public DevicePrefill {
     return absl::OkStatus();
   }
   absl::StatusOr<double> Flops(const AttentionParams&, int64_t) override { return 0.0; }
+  bool SelectionFits(const AttentionParams& p) const override {
+    return cuda::StreamingSelectSizes(p, {.sink = sink_, .window = window_}).ok();
+  }
 
  private:
   int64_t sink_, last_q_, window_;
