@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status.h"
 #include "methods/registry.h"
@@ -108,6 +109,39 @@ absl::StatusOr<sf::MethodChoice> Choice(const std::string& name, double compress
   return m;
 }
 
+// Forwards to a method hook but refuses its host forms: a method that would run on the
+// host mirror (the CPU reference, hours at 128K) fails at once and its row says so.
+class DeviceOnly : public sf::model::AttentionHook {
+ public:
+  explicit DeviceOnly(sf::worker::MethodHook* inner) : inner_(inner) {}
+  std::string Name() const override { return inner_->Name(); }
+  absl::Status Attend(const sf::model::AttentionCall& call, sf::model::AttentionStats*) override {
+    return HostRefused(call);
+  }
+  absl::Status AfterPrefill(const sf::model::AttentionCall& call) override {
+    return HostRefused(call);
+  }
+  bool IsExactDense() const override { return inner_->IsExactDense(); }
+  bool SupportsDevice(const sf::model::AttentionCall& call) const override {
+    return inner_->SupportsDevice(call);
+  }
+  absl::Status AttendOnDevice(const sf::model::AttentionCall& call,
+                              sf::model::AttentionStats* stats) override {
+    return inner_->AttendOnDevice(call, stats);
+  }
+  absl::Status AfterPrefillOnDevice(const sf::model::AttentionCall& call) override {
+    return inner_->AfterPrefillOnDevice(call);
+  }
+  bool WantsPageBounds() const override { return inner_->WantsPageBounds(); }
+
+ private:
+  absl::Status HostRefused(const sf::model::AttentionCall& call) const {
+    return absl::FailedPreconditionError(
+        absl::StrCat(inner_->Name(), " would run on the host mirror at layer ", call.layer));
+  }
+  sf::worker::MethodHook* inner_;
+};
+
 struct Run {
   double seconds = 0;  // prefill seconds, or decode ms per token
   double compression = 1;
@@ -122,7 +156,13 @@ absl::StatusOr<Run> Measure(sf::model::Engine& engine, const sf::MethodChoice& p
   SF_ASSIGN_OR_RETURN(auto prefill_hook, sf::worker::MakePrefillHook(prefill));
   SF_ASSIGN_OR_RETURN(auto decode_hook, sf::worker::MakeDecodeHook(decode));
   engine.Reset();
-  engine.SetAttention(prefill_hook.get(), decode_hook.get());
+  DeviceOnly prefill_device(prefill_hook.get()), decode_device(decode_hook.get());
+  engine.SetAttention(&prefill_device, &decode_device);
+  // The engine must not keep the hooks past this function, on any return.
+  struct Detach {
+    sf::model::Engine& engine;
+    ~Detach() { engine.SetAttention(nullptr, nullptr); }
+  } detach{engine};
   // The counters add up over runs: this run's pairs are the difference.
   const sf::model::EngineCounters before = engine.counters();
   Run run;
@@ -148,7 +188,6 @@ absl::StatusOr<Run> Measure(sf::model::Engine& engine, const sf::MethodChoice& p
   run.estimation_gflop = flops / 1e9;
   run.prefill_backend = sf::model::AttentionBackendName(engine.counters().prefill_backend);
   run.decode_backend = sf::model::AttentionBackendName(engine.counters().decode_backend);
-  engine.SetAttention(nullptr, nullptr);
   return run;
 }
 
