@@ -128,8 +128,8 @@ bool BlockKernelRuns(int64_t block) {
   return block > 0 && (block % 128 == 0 || block == 16 || block == 32 || block == 64);
 }
 
-// Pairs dense causal attention computes for `rows` queries ending at position end - 1,
-// per query head.
+// Pairs dense causal attention computes per query head for `rows` queries at positions
+// first_position, first_position + 1, ...
 double CausalPairs(int64_t first_position, int64_t rows) {
   const double a = static_cast<double>(first_position) + 1, n = static_cast<double>(rows);
   return n * a + n * (n - 1) / 2;
