@@ -33,6 +33,15 @@ absl::Status MethodHook::AfterPrefillOnDevice(const model::AttentionCall& call) 
   return device_->AfterPrefill(call, &estimation_flops_);
 }
 
+double MethodHook::estimation_seconds() const {
+  return estimation_seconds_ + (device_ != nullptr ? device_->EstimationSeconds() : 0.0);
+}
+
+absl::StatusOr<kernels::SelectionStructure> MethodHook::LastDeviceSelection() const {
+  if (device_ == nullptr) return absl::UnimplementedError("the method has no device form here");
+  return device_->LastSelection();
+}
+
 namespace {
 
 using model::AttentionCall;

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/job.h"
+#include "kernels/cpu/attention.h"
 #include "worker/model/attention.h"
 
 namespace sf::worker {
@@ -27,8 +28,13 @@ class MethodHook : public model::AttentionHook {
   // host and on the device alike).
   double estimation_flops() const { return estimation_flops_; }
   // Seconds spent choosing, since construction, for hooks that time their selection apart
-  // from the attention (device hooks, with CUDA events); 0 when not timed.
-  double estimation_seconds() const { return estimation_seconds_; }
+  // from the attention: the GPU time of a device hook's selection kernels (CUDA events,
+  // worker/method_hooks_cuda.h); 0 for the host forms, which do not time it. Waits for
+  // the device's last pending selection, so read it once the phase is done.
+  double estimation_seconds() const;
+  // The device form's lists of the last prefill call, on the host (DeviceMethod::
+  // LastSelection); Unimplemented when there is no device form or it keeps no lists.
+  absl::StatusOr<kernels::SelectionStructure> LastDeviceSelection() const;
 
   // The device entry points, answered by the method's device implementation when it has
   // one (else the hook runs on the host mirror).

@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -110,6 +111,90 @@ class DeviceBuffer {
   int64_t bytes_ = 0;
 };
 
+// GPU time of a method's selection kernels: a pair of CUDA events recorded on the stream
+// around them per call. Completed pairs are read (and their events reused) when the next
+// pair starts or when the total is asked for, so timing never blocks a call; Seconds()
+// waits for pairs still pending.
+class SelectionTimer {
+ public:
+  SelectionTimer() = default;
+  SelectionTimer(const SelectionTimer&) = delete;
+  SelectionTimer& operator=(const SelectionTimer&) = delete;
+  ~SelectionTimer() {
+    for (std::vector<EventPair>* pairs : {&free_, &pending_}) {
+      for (const EventPair& e : *pairs) {
+        cudaEventDestroy(e.start);
+        cudaEventDestroy(e.stop);
+      }
+    }
+  }
+
+  absl::Status Start(cudaStream_t stream) {
+    SF_RETURN_IF_ERROR(Collect(/*wait=*/false));
+    if (free_.empty()) {
+      EventPair e;
+      SF_CUDA_RETURN_IF_ERROR(cudaEventCreate(&e.start));
+      const cudaError_t err = cudaEventCreate(&e.stop);
+      if (err != cudaSuccess) cudaEventDestroy(e.start);
+      SF_CUDA_RETURN_IF_ERROR(err);
+      free_.push_back(e);
+    }
+    current_ = free_.back();
+    free_.pop_back();
+    started_ = true;
+    return cuda::CudaStatus(cudaEventRecord(current_.start, stream), "recording a selection timer");
+  }
+  absl::Status Stop(cudaStream_t stream) {
+    if (!started_) return absl::InternalError("selection timer stopped before it started");
+    started_ = false;
+    pending_.push_back(current_);
+    return cuda::CudaStatus(cudaEventRecord(current_.stop, stream), "recording a selection timer");
+  }
+  // Enqueues `work` between a start and a stop event.
+  template <typename Work>
+  absl::Status Time(cudaStream_t stream, Work&& work) {
+    SF_RETURN_IF_ERROR(Start(stream));
+    const absl::Status status = work();
+    SF_RETURN_IF_ERROR(Stop(stream));
+    return status;
+  }
+  // Seconds of every completed pair so far, waiting for pending ones.
+  double Seconds() {
+    if (!Collect(/*wait=*/true).ok()) (void)cudaGetLastError();
+    return seconds_;
+  }
+
+ private:
+  struct EventPair {
+    cudaEvent_t start = nullptr, stop = nullptr;
+  };
+  // Adds the pending pairs that have completed (all of them when `wait`), oldest first.
+  absl::Status Collect(bool wait) {
+    size_t done = 0;
+    for (; done < pending_.size(); ++done) {
+      const EventPair& e = pending_[done];
+      if (wait) {
+        SF_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(e.stop));
+      } else {
+        const cudaError_t ready = cudaEventQuery(e.stop);
+        if (ready == cudaErrorNotReady) break;
+        SF_CUDA_RETURN_IF_ERROR(ready);
+      }
+      float ms = 0;
+      SF_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, e.start, e.stop));
+      seconds_ += 1e-3 * ms;
+      free_.push_back(e);
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
+    return absl::OkStatus();
+  }
+
+  std::vector<EventPair> free_, pending_;
+  EventPair current_;
+  bool started_ = false;
+  double seconds_ = 0;
+};
+
 absl::StatusOr<ParamReader> Reader(const MethodChoice& method) {
   SF_ASSIGN_OR_RETURN(const MethodInfo* info, LookUpMethod(method.name));
   return ParamReader(*info, method.params);
@@ -149,6 +234,8 @@ class DevicePrefill : public DeviceMethod {
            SelectionFits(*call.device->params);
   }
 
+  double EstimationSeconds() override { return timer_.Seconds(); }
+
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats,
                       double* estimation_flops) override {
     const int64_t* lengths = call.device->host_kv_lengths;
@@ -164,6 +251,7 @@ class DevicePrefill : public DeviceMethod {
     auto* counters = counters_.as<unsigned long long>();
     SF_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counters, 0, 2 * sizeof(unsigned long long), p.stream));
     double host_pairs = 0;
+    last_ = p;
     SF_RETURN_IF_ERROR(
         Annotate(Run(p, counters, &host_pairs),
                  absl::StrCat("prefill method '", method_, "' at layer ", call.layer)));
@@ -225,7 +313,33 @@ class DevicePrefill : public DeviceMethod {
     return b;
   }
 
+  // The CSR lists offsets[0..lists] / items on the host, once the stream is done.
+  absl::StatusOr<std::vector<std::vector<int64_t>>> CopyLists(const int32_t* offsets,
+                                                              const int32_t* items,
+                                                              int64_t lists) const {
+    SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(last_.stream));
+    std::vector<int32_t> ends(static_cast<size_t>(lists + 1));
+    SF_CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(ends.data(), offsets, ends.size() * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    std::vector<int32_t> all(static_cast<size_t>(std::max(ends.back(), 1)));
+    SF_CUDA_RETURN_IF_ERROR(cudaMemcpy(all.data(), items,
+                                       static_cast<size_t>(ends.back()) * sizeof(int32_t),
+                                       cudaMemcpyDeviceToHost));
+    std::vector<std::vector<int64_t>> out(static_cast<size_t>(lists));
+    for (int64_t i = 0; i < lists; ++i) {
+      out[static_cast<size_t>(i)].assign(all.begin() + ends[static_cast<size_t>(i)],
+                                         all.begin() + ends[static_cast<size_t>(i) + 1]);
+    }
+    return out;
+  }
+  // List `list_heads` lists per query head: query head h's list.
+  int64_t ListOf(int64_t list_heads, int64_t h) const {
+    return list_heads == last_.num_q_heads ? h : h / (last_.num_q_heads / last_.num_kv_heads);
+  }
+
   std::string method_;
+  SelectionTimer timer_;
+  AttentionParams last_;  // the last call's shape (its pointers are not kept valid)
 
  private:
   DeviceBuffer counters_, workspace_, column_offsets_, columns_, diagonal_offsets_, diagonals_,
@@ -248,9 +362,26 @@ class LinePrefill : public DevicePrefill {
                    double* host_pairs) override {
     SF_ASSIGN_OR_RETURN(const cuda::SelectionSizes sizes, sizes_(p, params_));
     SF_ASSIGN_OR_RETURN(const cuda::SelectionBuffers buffers, Buffers(sizes));
-    SF_ASSIGN_OR_RETURN(const cuda::LineSelection lines, select_(p, params_, buffers));
-    SF_RETURN_IF_ERROR(cuda::PrefillLines(p, lines));
-    return cuda::CountLinePairs(lines, AllRows(p), counters, p.stream);
+    SF_RETURN_IF_ERROR(timer_.Time(p.stream, [&]() -> absl::Status {
+      SF_ASSIGN_OR_RETURN(lines_, select_(p, params_, buffers));
+      return absl::OkStatus();
+    }));
+    SF_RETURN_IF_ERROR(cuda::PrefillLines(p, lines_));
+    return cuda::CountLinePairs(lines_, AllRows(p), counters, p.stream);
+  }
+  absl::StatusOr<kernels::SelectionStructure> LastSelection() override {
+    if (lines_.column_offsets == nullptr) return absl::FailedPreconditionError("no prefill yet");
+    SF_ASSIGN_OR_RETURN(const auto columns,
+                        CopyLists(lines_.column_offsets, lines_.columns, lines_.heads.count));
+    SF_ASSIGN_OR_RETURN(const auto diagonals,
+                        CopyLists(lines_.diagonal_offsets, lines_.diagonals, lines_.heads.count));
+    kernels::SelectionStructure out;
+    for (int64_t h = 0; h < last_.num_q_heads; ++h) {
+      const size_t list = static_cast<size_t>(ListOf(lines_.heads.count, h));
+      out.columns.push_back(columns[list]);
+      out.offsets.push_back(diagonals[list]);
+    }
+    return out;
   }
   absl::StatusOr<double> Flops(const AttentionParams& p, int64_t) override {
     return cuda::EstimationFlops(p, params_);
@@ -261,6 +392,7 @@ class LinePrefill : public DevicePrefill {
   Params params_;
   SizesFn sizes_;
   SelectFn select_;
+  cuda::LineSelection lines_;  // the last call's
 };
 
 // Methods whose selection is key blocks per query block: block_sparse, xattention.
@@ -281,9 +413,26 @@ class BlockPrefill : public DevicePrefill {
                    double* host_pairs) override {
     SF_ASSIGN_OR_RETURN(const cuda::SelectionSizes sizes, sizes_(p, params_));
     SF_ASSIGN_OR_RETURN(const cuda::SelectionBuffers buffers, Buffers(sizes));
-    SF_ASSIGN_OR_RETURN(const cuda::BlockSelection blocks, select_(p, params_, buffers));
-    SF_RETURN_IF_ERROR(cuda::PrefillBlockSparse(p, blocks));
-    return cuda::CountBlockPairs(blocks, AllRows(p), counters, p.stream);
+    SF_RETURN_IF_ERROR(timer_.Time(p.stream, [&]() -> absl::Status {
+      SF_ASSIGN_OR_RETURN(blocks_, select_(p, params_, buffers));
+      return absl::OkStatus();
+    }));
+    SF_RETURN_IF_ERROR(cuda::PrefillBlockSparse(p, blocks_));
+    return cuda::CountBlockPairs(blocks_, AllRows(p), counters, p.stream);
+  }
+  absl::StatusOr<kernels::SelectionStructure> LastSelection() override {
+    if (blocks_.offsets == nullptr) return absl::FailedPreconditionError("no prefill yet");
+    const int64_t query_blocks = blocks_.num_query_blocks;
+    SF_ASSIGN_OR_RETURN(const auto lists, CopyLists(blocks_.offsets, blocks_.key_blocks,
+                                                    blocks_.heads.count * query_blocks));
+    kernels::SelectionStructure out;
+    out.block = blocks_.block;
+    for (int64_t h = 0; h < last_.num_q_heads; ++h) {
+      const int64_t list = ListOf(blocks_.heads.count, h);
+      out.blocks.emplace_back(lists.begin() + list * query_blocks,
+                              lists.begin() + (list + 1) * query_blocks);
+    }
+    return out;
   }
   absl::StatusOr<double> Flops(const AttentionParams& p, int64_t) override {
     return cuda::EstimationFlops(p, params_);
@@ -294,6 +443,7 @@ class BlockPrefill : public DevicePrefill {
   Params params_;
   SizesFn sizes_;
   SelectFn select_;
+  cuda::BlockSelection blocks_;  // the last call's
 };
 
 // flexprefill's original variant: query-aware heads take key blocks, the others lines.
@@ -313,8 +463,11 @@ class FlexPrefillMixedPrefill : public DevicePrefill {
                    double* host_pairs) override {
     SF_ASSIGN_OR_RETURN(const cuda::SelectionSizes sizes, cuda::FlexPrefillSelectSizes(p, params_));
     SF_ASSIGN_OR_RETURN(const cuda::SelectionBuffers buffers, Buffers(sizes));
-    SF_ASSIGN_OR_RETURN(const cuda::MixedSelection mixed,
-                        cuda::SelectFlexPrefillMixed(p, params_, buffers));
+    cuda::MixedSelection mixed;
+    SF_RETURN_IF_ERROR(timer_.Time(p.stream, [&]() -> absl::Status {
+      SF_ASSIGN_OR_RETURN(mixed, cuda::SelectFlexPrefillMixed(p, params_, buffers));
+      return absl::OkStatus();
+    }));
     SF_RETURN_IF_ERROR(cuda::PrefillLines(p, mixed.lines));
     SF_RETURN_IF_ERROR(block_out_.Reserve(p.num_queries * p.out_row_stride * 2));
     AttentionParams blocks = p;
@@ -360,8 +513,11 @@ class TriShapePrefill : public DevicePrefill {
       SF_ASSIGN_OR_RETURN(const cuda::SelectionSizes sizes,
                           cuda::StreamingSelectSizes(p, lines_params));
       SF_ASSIGN_OR_RETURN(const cuda::SelectionBuffers buffers, Buffers(sizes));
-      SF_ASSIGN_OR_RETURN(const cuda::LineSelection lines,
-                          cuda::SelectStreaming(p, lines_params, buffers));
+      cuda::LineSelection lines;
+      SF_RETURN_IF_ERROR(timer_.Time(p.stream, [&]() -> absl::Status {
+        SF_ASSIGN_OR_RETURN(lines, cuda::SelectStreaming(p, lines_params, buffers));
+        return absl::OkStatus();
+      }));
       AttentionParams first = p;
       first.num_queries = line_rows;
       first.max_kv_length = q_offset + line_rows;  // the lines' rows end there
@@ -418,9 +574,15 @@ class EvictingDecode : public DeviceMethod {
     return absl::OkStatus();
   }
 
+  double EstimationSeconds() override { return timer_.Seconds(); }
+
   absl::Status AfterPrefill(const AttentionCall& call, double* estimation_flops) override {
     const AttentionParams& p = *call.device->params;
-    SF_ASSIGN_OR_RETURN(const cuda::KeptRows kept, Kept(call, estimation_flops));
+    cuda::KeptRows kept;
+    SF_RETURN_IF_ERROR(timer_.Time(p.stream, [&]() -> absl::Status {
+      SF_ASSIGN_OR_RETURN(kept, Kept(call, estimation_flops));
+      return absl::OkStatus();
+    }));
     const int64_t heads = call.num_kv_heads, d = call.head_dim;
     const int64_t head_bytes = call.device->capacity * d * 2;
     SF_RETURN_IF_ERROR(scratch_k_.Reserve(heads * head_bytes));
@@ -457,6 +619,7 @@ class EvictingDecode : public DeviceMethod {
                                               double* estimation_flops) = 0;
 
   std::string method_;
+  SelectionTimer timer_;
 
  private:
   // Room for DenseDecode over any length up to the cache's capacity, so the workspace is
@@ -568,6 +731,8 @@ class PerStepDecode : public DeviceMethod {
  public:
   explicit PerStepDecode(std::string method) : method_(std::move(method)) {}
 
+  double EstimationSeconds() override { return timer_.Seconds(); }
+
   // After prefill there is nothing to do on the device (the call only marks the cache as
   // the device's); each decode step is one query.
   bool Supports(const AttentionCall& call) const override {
@@ -606,6 +771,7 @@ class PerStepDecode : public DeviceMethod {
   }
 
   std::string method_;
+  SelectionTimer timer_;
 
  private:
   DeviceBuffer decode_workspace_;
@@ -637,8 +803,11 @@ class QuestDecode : public PerStepDecode {
     }
     const AttentionParams& p = *call.device->params;
     cuda::QuestSelectArgs args{.budget_pages = token_budget_ / page_, .gqa_shared = gqa_shared_};
-    SF_ASSIGN_OR_RETURN(const cuda::QuestPages meta, Pages(call, length, &args.update_last_page));
-    SF_RETURN_IF_ERROR(Selection(p, meta, args));
+    cuda::QuestPages meta;
+    SF_RETURN_IF_ERROR(timer_.Time(p.stream, [&]() -> absl::Status {
+      SF_ASSIGN_OR_RETURN(meta, Pages(call, length, &args.update_last_page));
+      return Selection(p, meta, args);
+    }));
     const cuda::ListHeads heads{gqa_shared_ ? p.num_kv_heads : p.num_q_heads};
     const int64_t max_selected = cuda::QuestMaxSelectedRows(meta, args);
     SF_ASSIGN_OR_RETURN(const AttentionParams decode, WithDecodeWorkspace(p, heads, max_selected));
@@ -735,8 +904,10 @@ class OracleTopKDecode : public PerStepDecode {
     AttentionParams select = p;
     select.workspace = scores_.as<void>();
     select.workspace_bytes = scores_.bytes();
-    SF_RETURN_IF_ERROR(
-        cuda::OracleTopKSelectRows(select, top_k_, {offsets_.as<int32_t>(), rows_.as<int32_t>()}));
+    SF_RETURN_IF_ERROR(timer_.Time(p.stream, [&]() {
+      return cuda::OracleTopKSelectRows(select, top_k_,
+                                        {offsets_.as<int32_t>(), rows_.as<int32_t>()});
+    }));
     const cuda::ListHeads heads{p.num_q_heads};
     SF_ASSIGN_OR_RETURN(const AttentionParams decode, WithDecodeWorkspace(p, heads, top_k_));
     const cuda::RowSelection rows{heads, offsets_.as<int32_t>(), rows_.as<int32_t>()};

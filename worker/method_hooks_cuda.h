@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/job.h"
+#include "kernels/cpu/attention.h"
 #include "worker/model/attention.h"
 
 namespace sf::worker {
@@ -33,6 +34,20 @@ class DeviceMethod {
   // AttentionHook::AfterPrefillOnDevice (eviction); default: nothing.
   virtual absl::Status AfterPrefill(const model::AttentionCall& call, double* estimation_flops) {
     return absl::OkStatus();
+  }
+  // GPU seconds of the method's choosing since construction (scoring and selection; for
+  // quest also its page summaries; for the evicting methods the choice of kept rows, not
+  // the compaction), timed with CUDA events recorded on the engine's stream around those
+  // kernels. Events of the last call that have not completed are waited for here, so ask
+  // once the work of interest is done; no call adds a host synchronisation for timing.
+  virtual double EstimationSeconds() { return 0; }
+  // The lists the last prefill call attended, copied to the host in the CPU reference's
+  // form (kernels::DescribeSelection: columns and offsets of line patterns per query
+  // head, key blocks per query block), for comparisons with the reference in tests and
+  // when debugging. Unimplemented for methods without such lists (decode methods,
+  // tri_shape, flexprefill's original variant).
+  virtual absl::StatusOr<kernels::SelectionStructure> LastSelection() {
+    return absl::UnimplementedError("this method keeps no prefill lists");
   }
 };
 
