@@ -6,7 +6,11 @@
 // estimation FLOPs, and the decode ms/token of dense and of each decode method after a
 // dense prefill of that length. Budgets are the registry's closed form at --compression;
 // mass-threshold methods (flexprefill, xattention) keep their default thresholds and print
-// the compression they reach. The backend columns say where each phase's attention ran.
+// the compression they reach. `est time` is the GPU time of the method's choosing (CUDA
+// events, MethodHook::estimation_seconds): seconds over the prefill, ms per decode step
+// for per-step methods, seconds of the one choice after prefill for evicting ones. The
+// backend columns say where each phase's attention ran; a first untimed dense run sets up
+// the engine and prints the kernels dense attention runs on (attention_kernels).
 //
 //   engine_methods_cuda_bench [--layers 4] [--lengths 32768,131072] [--compression 10]
 //                             [--decode 32] [--prefill-methods a,b] [--decode-methods a,b]
@@ -146,7 +150,12 @@ struct Run {
   double seconds = 0;  // prefill seconds, or decode ms per token
   double compression = 1;
   double estimation_gflop = 0;
+  // GPU time of the selection: seconds in total, or ms per decode step for methods that
+  // choose per step (estimation_per_step).
+  double estimation_seconds = 0;
+  bool estimation_per_step = false;
   std::string prefill_backend, decode_backend;
+  std::string kernels;  // EngineCounters::attention_kernels (dense attention's kernels)
 };
 
 // Prefills `prompt` with the two methods and decodes `steps` tokens when steps > 0.
@@ -172,7 +181,9 @@ absl::StatusOr<Run> Measure(sf::model::Engine& engine, const sf::MethodChoice& p
   const sf::model::AttentionStats* stats = &engine.counters().prefill_attention;
   const sf::model::AttentionStats* stats_before = &before.prefill_attention;
   double flops = prefill_hook->estimation_flops();
+  run.estimation_seconds = prefill_hook->estimation_seconds();
   if (steps > 0) {
+    const double evicting = decode_hook->estimation_seconds();  // the choice after prefill
     SF_RETURN_IF_ERROR(engine.Decode(sf::model::ArgMax(logits)).status());  // warm-up
     const auto decode_start = Clock::now();
     for (int i = 0; i < steps; ++i) {
@@ -182,10 +193,16 @@ absl::StatusOr<Run> Measure(sf::model::Engine& engine, const sf::MethodChoice& p
     stats = &engine.counters().decode_attention;
     stats_before = &before.decode_attention;
     flops = decode_hook->estimation_flops();
+    // Per step: what the steps' selections took (the warm-up step included); eviction
+    // methods choose once, after prefill: their row shows that choice's total seconds.
+    const double per_step = (decode_hook->estimation_seconds() - evicting) / (steps + 1);
+    run.estimation_per_step = per_step > 0;
+    run.estimation_seconds = run.estimation_per_step ? 1e3 * per_step : evicting;
   }
   const double computed = stats->pairs_computed - stats_before->pairs_computed;
   run.compression = computed > 0 ? (stats->pairs_dense - stats_before->pairs_dense) / computed : 1;
   run.estimation_gflop = flops / 1e9;
+  run.kernels = engine.counters().attention_kernels;
   run.prefill_backend = sf::model::AttentionBackendName(engine.counters().prefill_backend);
   run.decode_backend = sf::model::AttentionBackendName(engine.counters().decode_backend);
   return run;
@@ -202,8 +219,15 @@ absl::Status Main(const Flags& flags) {
                                        Qwen25_7B(flags.layers), eo, 1, 0.02f));
   std::printf("engine_methods_cuda_bench: Qwen2.5-7B shape, %lld layers, bf16, compression %g\n",
               static_cast<long long>(flags.layers), flags.compression);
-  std::printf("%-8s %-7s %-15s %12s %8s %11s %10s %9s %s\n", "tokens", "phase", "method", "time",
-              "vs dense", "compression", "est GFLOP", "prefill", "decode");
+  {
+    // One short untimed prefill + decode first: cuBLAS handles, workspaces and the decode
+    // graph are set up there, not in the first measured row.
+    const std::vector<sf::TokenId> warm(2048, 17);
+    SF_RETURN_IF_ERROR(Measure(*engine, sf::MethodChoice{}, sf::MethodChoice{}, warm, 2).status());
+    std::printf("dense attention kernels: %s\n", engine->counters().attention_kernels.c_str());
+  }
+  std::printf("%-8s %-7s %-15s %12s %8s %11s %10s %10s %9s %s\n", "tokens", "phase", "method",
+              "time", "vs dense", "compression", "est GFLOP", "est time", "prefill", "decode");
   for (int64_t n : flags.lengths) {
     std::vector<sf::TokenId> prompt(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
@@ -229,11 +253,13 @@ absl::Status Main(const Flags& flags) {
           continue;
         }
         if (name == "dense") dense_time = run->seconds;
-        std::printf(
-            "%-8lld %-7s %-15s %9.3f %-2s %8.2fx %11.2f %10.3g %9s %s\n", static_cast<long long>(n),
-            decode ? "decode" : "prefill", name.c_str(), run->seconds, decode ? "ms" : "s",
-            run->seconds > 0 ? dense_time / run->seconds : 0.0, run->compression,
-            run->estimation_gflop, run->prefill_backend.c_str(), run->decode_backend.c_str());
+        std::printf("%-8lld %-7s %-15s %9.3f %-2s %8.2fx %11.2f %10.3g %7.3f %-2s %9s %s\n",
+                    static_cast<long long>(n), decode ? "decode" : "prefill", name.c_str(),
+                    run->seconds, decode ? "ms" : "s",
+                    run->seconds > 0 ? dense_time / run->seconds : 0.0, run->compression,
+                    run->estimation_gflop, run->estimation_seconds,
+                    run->estimation_per_step ? "ms" : "s", run->prefill_backend.c_str(),
+                    run->decode_backend.c_str());
         std::fflush(stdout);
       }
     }
