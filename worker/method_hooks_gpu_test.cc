@@ -664,6 +664,17 @@ TEST_P(MethodHooksOnDevice, MatchesSameHookOnHostMirror) {
   if (sparse_decode && dd.kept.size() + hd.kept.size() > 0) {
     ExpectSameKept(dd.kept, hd.kept, head_dim, c.decode.name == "ada_snapkv", sparse_prefill);
   }
+  // The device forms time their choosing with CUDA events; the host forms do not.
+  std::printf("  estimation GPU seconds: prefill %.3g, decode %.3g\n",
+              dev_prefill->estimation_seconds(), dev_decode->estimation_seconds());
+  if (sparse_prefill) {
+    EXPECT_GT(dev_prefill->estimation_seconds(), 0.0);
+  }
+  if (sparse_decode) {
+    EXPECT_GT(dev_decode->estimation_seconds(), 0.0);
+  }
+  EXPECT_EQ(host_prefill->estimation_seconds(), 0.0);
+  EXPECT_EQ(host_decode->estimation_seconds(), 0.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, MethodHooksOnDevice, ::testing::ValuesIn(HookCases()),
