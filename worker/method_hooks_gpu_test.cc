@@ -162,42 +162,50 @@ std::pair<int64_t, int64_t> Differing(const kernels::SelectionStructure& got,
 }
 
 // How far from a tie the entries the two choices disagree on are, by the reference's own
-// scores (`score`: entry -> score of one list): (best score the device left out - worst
-// score it took instead) / best score. Near 0: a near-tie that float32 sums may order
-// either way; large: a real difference. 0 when one side only has more entries.
-double TieGap(const std::vector<int64_t>& got, const std::vector<int64_t>& want,
-              const std::vector<double>& score) {
+// scores (`score`: entry -> score of one list): the best score the device left out minus
+// the worst it took instead, relative to that best score (`boundary`) and to the list's
+// total score (`mass`). Near 0: a near-tie that float32 sums of bf16 probabilities may
+// order either way; large: a real difference. 0 when one side only has more entries.
+struct Gap {
+  double boundary = 0;
+  double mass = 0;
+};
+Gap TieGap(const std::vector<int64_t>& got, const std::vector<int64_t>& want,
+           const std::vector<double>& score) {
   std::vector<int64_t> missed, extra;
   std::set_difference(want.begin(), want.end(), got.begin(), got.end(), std::back_inserter(missed));
   std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(extra));
-  if (missed.empty() || extra.empty()) return 0;
+  if (missed.empty() || extra.empty()) return {};
   auto at = [&](int64_t i) {
     return i >= 0 && i < static_cast<int64_t>(score.size()) ? score[static_cast<size_t>(i)] : 0.0;
   };
-  double best_missed = -1e300, worst_extra = 1e300;
+  double best_missed = -1e300, worst_extra = 1e300, total = 0;
   for (int64_t i : missed) best_missed = std::max(best_missed, at(i));
   for (int64_t i : extra) worst_extra = std::min(worst_extra, at(i));
-  return (best_missed - worst_extra) / std::max(std::abs(best_missed), 1e-300);
+  for (double x : score) total += std::abs(x);
+  const double gap = best_missed - worst_extra;
+  return {gap / std::max(std::abs(best_missed), 1e-300), gap / std::max(total, 1e-300)};
 }
+
+Gap Larger(Gap a, Gap b) { return {std::max(a.boundary, b.boundary), std::max(a.mass, b.mass)}; }
 
 // The largest TieGap over the lists of a line method (line mass of the last `last_q`
 // rows) or of block_sparse (pooled block scores); -1 for other methods.
-double LargestTieGap(const kernels::SelectionStructure& got,
-                     const kernels::SelectionStructure& want, const kernels::AttentionInput& in,
-                     const MethodChoice& method) {
-  double gap = 0;
+Gap LargestTieGap(const kernels::SelectionStructure& got, const kernels::SelectionStructure& want,
+                  const kernels::AttentionInput& in, const MethodChoice& method) {
+  Gap gap;
   if (method.name == "vertical_slash" || method.name == "flexprefill") {
     const auto it = method.params.find("last_q");
-    if (it == method.params.end() || want.block > 0) return -1;
+    if (it == method.params.end() || want.block > 0) return {-1, -1};
     const int64_t last_q = std::min<int64_t>(std::get<int64_t>(it->second), in.q.len);
     const kernels::internal::LineMass mass = kernels::internal::ComputeLineMass(in, last_q);
     for (size_t h = 0; h < want.columns.size() && h < got.columns.size(); ++h) {
-      gap = std::max(gap, TieGap(got.columns[h], want.columns[h], mass.columns[h]));
-      gap = std::max(gap, TieGap(got.offsets[h], want.offsets[h], mass.diagonals[h]));
+      gap = Larger(gap, TieGap(got.columns[h], want.columns[h], mass.columns[h]));
+      gap = Larger(gap, TieGap(got.offsets[h], want.offsets[h], mass.diagonals[h]));
     }
     return gap;
   }
-  if (method.name != "block_sparse" || want.block <= 0 || in.q_offset != 0) return -1;
+  if (method.name != "block_sparse" || want.block <= 0 || in.q_offset != 0) return {-1, -1};
   const int64_t block = want.block, blocks = (in.k.len + block - 1) / block;
   for (size_t h = 0; h < want.blocks.size() && h < got.blocks.size(); ++h) {
     const int64_t kvh = static_cast<int64_t>(h) / in.group();
@@ -211,8 +219,8 @@ double LargestTieGap(const kernels::SelectionStructure& got,
             pq, kernels::internal::MeanRows(in.k, kvh, kb * block,
                                             std::min((kb + 1) * block, in.k.len)));
       }
-      gap = std::max(gap, TieGap(got.blocks[h][static_cast<size_t>(qb)],
-                                 want.blocks[h][static_cast<size_t>(qb)], score));
+      gap = Larger(gap, TieGap(got.blocks[h][static_cast<size_t>(qb)],
+                               want.blocks[h][static_cast<size_t>(qb)], score));
     }
   }
   return gap;
@@ -243,7 +251,7 @@ double WorstHeadError(const kernels::Tensor& got, const kernels::Tensor& want) {
 struct LayerCheck {
   int layer = 0;
   int64_t differing = 0, entries = 0;
-  double tie_gap = 0;  // LargestTieGap when the selections differ
+  Gap tie_gap;  // LargestTieGap when the selections differ
   double kernel_error = 0, reference_error = 0;
 };
 
@@ -618,10 +626,11 @@ TEST_P(MethodHooksOnDevice, MatchesSameHookOnHostMirror) {
   SF_ASSERT_OK_AND_ASSIGN(const RowErrors errors, CompareEngines(*device, *host));
   for (const LayerCheck& l : dp.layer_checks) {
     std::printf(
-        "  layer %d: selection %lld of %lld entries differ from the reference's (tie gap %.3g); "
-        "attention vs double over the device lists %.3g, over the reference's %.3g\n",
-        l.layer, static_cast<long long>(l.differing), static_cast<long long>(l.entries), l.tie_gap,
-        l.kernel_error, l.reference_error);
+        "  layer %d: selection %lld of %lld entries differ from the reference's (tie gap %.3g "
+        "of the boundary, %.3g of the mass); attention vs double over the device lists %.3g, "
+        "over the reference's %.3g\n",
+        l.layer, static_cast<long long>(l.differing), static_cast<long long>(l.entries),
+        l.tie_gap.boundary, l.tie_gap.mass, l.kernel_error, l.reference_error);
     EXPECT_LE(l.kernel_error, kKernelTolerance) << "layer " << l.layer << ": the kernel";
     EXPECT_LE(l.differing, c.counts_may_tie ? kTieShare * l.entries : 0.0)
         << "layer " << l.layer << ": the selection";
