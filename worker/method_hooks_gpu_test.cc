@@ -295,6 +295,48 @@ absl::StatusOr<LayerCheck> CheckLayer(const AttentionCall& call,
   return check;
 }
 
+// A prefill hook for the host mirror that attends, in double, exactly the lists the
+// device chose at each layer (recorded by a Probe in the device engine): the device
+// pipeline against a reference that made the same choice.
+class ReplayPrefill : public AttentionHook {
+ public:
+  ReplayPrefill(std::string name, const std::map<int, kernels::SelectionStructure>* lists)
+      : name_(std::move(name)), lists_(lists) {}
+  std::string Name() const override { return name_; }
+  absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
+    const auto it = lists_->find(call.layer);
+    if (it == lists_->end()) return absl::NotFoundError("no device lists for this layer");
+    const int64_t len = call.cache->length(call.layer, 0), d = call.head_dim;
+    kernels::Tensor k(call.num_kv_heads, len, d), v(call.num_kv_heads, len, d);
+    for (int h = 0; h < call.num_kv_heads; ++h) {
+      const float* keys = call.cache->keys(call.layer, h);
+      const float* values = call.cache->values(call.layer, h);
+      std::copy(keys, keys + len * d, k.Row(h, 0));
+      std::copy(values, values + len * d, v.Row(h, 0));
+    }
+    kernels::AttentionInput input;
+    input.q = {call.q, call.num_q_heads, call.num_queries, d, d, call.q_row_stride};
+    input.k = k.View();
+    input.v = v.View();
+    input.q_offset = len - call.num_queries;
+    const kernels::AttentionResult result = kernels::AttendSelected(
+        input, std::make_shared<StructureSelection>(it->second, input.q_offset));
+    for (int j = 0; j < call.num_queries; ++j) {
+      for (int h = 0; h < call.num_q_heads; ++h) {
+        const float* src = result.output.Row(h, j);
+        std::copy(src, src + d, call.out + j * call.out_row_stride + int64_t{h} * d);
+      }
+    }
+    stats->pairs_computed += result.pairs_computed;
+    stats->pairs_dense += result.pairs_causal;
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string name_;
+  const std::map<int, kernels::SelectionStructure>* lists_;
+};
+
 // Forwards to a method hook; with allow_device false it never offers the device path, so
 // the engine runs the hook on the host mirror. Records the cache's keys after prefill.
 class Probe : public AttentionHook {
@@ -330,6 +372,7 @@ class Probe : public AttentionHook {
     if (!lists.ok()) return absl::OkStatus();  // no lists to check (tri_shape, mixed)
     SF_ASSIGN_OR_RETURN(LayerCheck check, CheckLayer(call, *lists, *check_method_));
     layer_checks.push_back(check);
+    lists_by_layer[call.layer] = *std::move(lists);
     return absl::OkStatus();
   }
   // Checks each prefill layer's device selection and attention against the CPU
@@ -359,6 +402,7 @@ class Probe : public AttentionHook {
   KeptKeys kept;
   int device_calls = 0;
   std::vector<LayerCheck> layer_checks;
+  std::map<int, kernels::SelectionStructure> lists_by_layer;  // the device's, per layer
 
  private:
   MethodHook* inner_;
@@ -547,11 +591,14 @@ struct RowErrors {
   double decode = 0;
 };
 
-absl::StatusOr<RowErrors> CompareEngines(model::Engine& device, model::Engine& host) {
+// `device_prefill`, when given, receives the device engine's prefill logits.
+absl::StatusOr<RowErrors> CompareEngines(model::Engine& device, model::Engine& host,
+                                         std::vector<float>* device_prefill = nullptr) {
   const int64_t vocab = host.config().vocab_size;
   const auto prompt = Prompt(kPromptTokens, static_cast<int>(vocab));
   SF_ASSIGN_OR_RETURN(std::vector<float> want, host.Prefill(prompt, true));
   SF_ASSIGN_OR_RETURN(std::vector<float> got, device.Prefill(prompt, true));
+  if (device_prefill != nullptr) *device_prefill = got;
   RowErrors e;
   e.prefill = WorstRowError(got, want, vocab);
   for (int step = 0; step < kDecodeSteps; ++step) {
@@ -623,7 +670,23 @@ TEST_P(MethodHooksOnDevice, MatchesSameHookOnHostMirror) {
   dp.CheckLayers(&c.prefill);
   device->SetAttention(&dp, &dd);
   host->SetAttention(&hp, &hd);
-  SF_ASSERT_OK_AND_ASSIGN(const RowErrors errors, CompareEngines(*device, *host));
+  std::vector<float> device_prefill;
+  SF_ASSERT_OK_AND_ASSIGN(const RowErrors errors, CompareEngines(*device, *host, &device_prefill));
+  if (!dp.lists_by_layer.empty()) {
+    // The same prompt through a host engine that attends exactly the device's lists.
+    SF_ASSERT_OK_AND_ASSIGN(auto replay_engine, model::CreateEngine(dir, Bf16Cuda()));
+    ReplayPrefill replay(c.prefill.name, &dp.lists_by_layer);
+    SF_ASSERT_OK_AND_ASSIGN(auto replay_decode, MakeDecodeHook(Method("dense", {})));
+    replay_engine->SetAttention(&replay, replay_decode.get());
+    const int64_t vocab = replay_engine->config().vocab_size;
+    SF_ASSERT_OK_AND_ASSIGN(
+        const std::vector<float> replayed,
+        replay_engine->Prefill(Prompt(kPromptTokens, static_cast<int>(vocab)), true));
+    const double replay_error = WorstRowError(device_prefill, replayed, vocab);
+    std::printf("  prefill against the device's own lists in double: worst row error %.3g\n",
+                replay_error);
+    EXPECT_LE(replay_error, prefill_tolerance) << "the device pipeline over its own lists";
+  }
   for (const LayerCheck& l : dp.layer_checks) {
     std::printf(
         "  layer %d: selection %lld of %lld entries differ from the reference's (tie gap %.3g "
