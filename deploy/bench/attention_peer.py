@@ -2,7 +2,8 @@
 """Times the peers of attention_prefill_cuda_bench at its shapes, on the same GPU, in the
 same run, so the two tables read as ratios:
 
-  python3 attention_peer.py [--lengths 16384,32768,65536,131072] [--csv FILE]
+  python3 attention_peer.py [--lengths 16384,32768,65536,131072] [--shapes 28/4,64/8]
+                            [--csv FILE] [--skip-flex] [--flex HQ:L,...]
 
 Shapes: batch 1, Hq 28 / Hkv 4 and Hq 64 / Hkv 8, head dim 128, bf16, causal.
 - cuDNN: torch SDPA restricted to SDPBackend.CUDNN_ATTENTION, GQA through enable_gqa=True
@@ -113,6 +114,7 @@ def time_flex(flex, q, k, v, hq, L, dev):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lengths", default="16384,32768,65536,131072")
+    ap.add_argument("--shapes", default="28/4,64/8", help="HQ/HKV pairs")
     ap.add_argument("--csv", default="")
     ap.add_argument("--skip-flex", action="store_true")
     ap.add_argument("--flex", default="",
@@ -126,7 +128,8 @@ def main():
     csv = open(args.csv, "w") if args.csv else None
     if csv:
         csv.write("kernel,hq,hkv,d,L,ms,tflops,gqa,kept_fraction\n")
-    shapes = [(hq, hkv, L) for hq, hkv in ((28, 4), (64, 8)) for L in lengths]
+    heads = [tuple(int(x) for x in p.split("/")) for p in args.shapes.split(",") if p]
+    shapes = [(hq, hkv, L) for hq, hkv in heads for L in lengths]
     # cuDNN first for every shape (fast), then FlexAttention (compiles per shape).
     print(f"{'Hq/Hkv':6} {'L':>7} {'cuDNN ms':>9} {'TFLOP/s':>8} {'gqa':>6}", flush=True)
     for hq, hkv, L in shapes:

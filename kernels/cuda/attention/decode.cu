@@ -231,7 +231,7 @@ absl::Status RunSplitKv(const AttentionParams& p, const DecodePlan& plan, int64_
   if (plan.num_splits > 1) {
     SF_CUDA_RETURN_IF_ERROR(pdl_internal::LaunchPdl(CombineSplitsKernel<D>,
                                                     dim3(p.num_q_heads, p.batch),
-                                                    dim3(D < 128 ? D : 128), 0, p.stream, args));
+                                                    dim3(kCombineThreads), 0, p.stream, args));
   }
   return absl::OkStatus();
 }

@@ -46,6 +46,18 @@ __device__ __forceinline__ bool MbarTryWait(uint32_t bar_addr, uint32_t parity) 
       : "memory");
   return done != 0;
 }
+// mbarrier.test_wait: whether the phase with parity `parity` has completed, without waiting.
+__device__ __forceinline__ bool MbarTestWait(uint64_t* bar, uint32_t parity) {
+  uint32_t done;
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(SmemAddr(bar)), "r"(parity)
+      : "memory");
+  return done != 0;
+}
 // Waits until the phase with parity `parity` of the barrier has completed.
 __device__ __forceinline__ void MbarWait(uint64_t* bar, uint32_t parity) {
   const uint32_t addr = SmemAddr(bar);

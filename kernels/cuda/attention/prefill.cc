@@ -8,7 +8,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -174,8 +176,8 @@ KernelArgs BaseArgs(const AttentionParams& p, int num_sms) {
 }
 
 template <prefill_internal::WalkMode kMode>
-absl::Status Dispatch(const TensorMaps& maps, const KernelArgs& a, int head_dim,
-                      PrefillSchedule schedule, cudaStream_t stream) {
+absl::Status LaunchForHeadDim(const TensorMaps& maps, const KernelArgs& a, int head_dim,
+                              PrefillSchedule schedule, cudaStream_t stream) {
   const bool overlap = schedule == PrefillSchedule::kOverlapped;
   switch (head_dim) {
     case 64:
@@ -185,6 +187,40 @@ absl::Status Dispatch(const TensorMaps& maps, const KernelArgs& a, int head_dim,
     default:
       return prefill_internal::LaunchPrefill<256, kMode>(maps, a, overlap, stream);
   }
+}
+
+// With more query tiles than CTAs, a device counter hands out the tiles past the first
+// wave, so CTAs whose tiles are light (sparse lists of uneven length) take more of them.
+// SF_PREFILL_TILE_ORDER=static keeps the fixed order (CTA c takes c, c + grid, ...), for
+// the benchmark's comparison.
+bool UseTileCounter(const KernelArgs& a) {
+  if (static_cast<int64_t>(a.num_m_blocks) * a.num_q_heads <= a.num_sms) return false;
+  const char* env = std::getenv("SF_PREFILL_TILE_ORDER");
+  return env == nullptr || std::string_view(env) != "static";
+}
+
+// Launches with a zeroed tile counter when UseTileCounter says so. The counter comes from
+// the stream's memory pool and goes back to it in stream order, so calls on other streams
+// each have their own.
+template <prefill_internal::WalkMode kMode>
+absl::Status Dispatch(const TensorMaps& maps, const KernelArgs& a, int head_dim,
+                      PrefillSchedule schedule, cudaStream_t stream) {
+  if (!UseTileCounter(a)) return LaunchForHeadDim<kMode>(maps, a, head_dim, schedule, stream);
+  KernelArgs args = a;
+  cudaError_t err =
+      cudaMallocAsync(reinterpret_cast<void**>(&args.tile_counter), sizeof(int32_t), stream);
+  if (err == cudaSuccess) err = cudaMemsetAsync(args.tile_counter, 0, sizeof(int32_t), stream);
+  if (err != cudaSuccess) {
+    return absl::InternalError(
+        absl::StrCat("prefill: allocating the tile counter: ", cudaGetErrorString(err)));
+  }
+  absl::Status status = LaunchForHeadDim<kMode>(maps, args, head_dim, schedule, stream);
+  err = cudaFreeAsync(args.tile_counter, stream);
+  if (status.ok() && err != cudaSuccess) {
+    status = absl::InternalError(
+        absl::StrCat("prefill: freeing the tile counter: ", cudaGetErrorString(err)));
+  }
+  return status;
 }
 
 }  // namespace

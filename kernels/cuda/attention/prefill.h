@@ -16,7 +16,7 @@ namespace sf::cuda {
 // The version of the Hopper attention kernels (this header and decode.h), recorded with
 // each result the engine computes with them; it changes when their numerics or the
 // selections they accept change.
-inline constexpr char kHopperKernelsVersion[] = "cuda-hopper-2";
+inline constexpr char kHopperKernelsVersion[] = "cuda-hopper-3";
 
 // Pairs computed: each sparse kernel attends exactly the pairs its selection names, so
 // the measured density is the selection's own; callers count it on the host from the same
@@ -27,6 +27,11 @@ inline constexpr char kHopperKernelsVersion[] = "cuda-hopper-2";
 // the two consumer warpgroups take turns issuing GEMMs. kSerial waits for each GEMM before
 // the next step: the simplest order, kept to measure what the overlap buys.
 enum class PrefillSchedule { kOverlapped, kSerial };
+//
+// Work balance: one CTA per SM takes query tiles (128 rows of one head) longest first;
+// when there are more tiles than SMs, each CTA takes the next tile no CTA has taken yet
+// from a device counter: 4 bytes from the stream's memory pool (cudaMallocAsync), zeroed
+// and freed in stream order, so calls on other streams never share one.
 
 // Dense causal prefill. Writes every element of params.out (and params.lse when set).
 // REQUIRES (InvalidArgument naming the field otherwise): dtype kBf16; head_dim 64, 128

@@ -34,7 +34,9 @@ struct TileConfig<64> {
 template <>
 struct TileConfig<128> {
   static constexpr int kBlockN = 128;
-  static constexpr int kStages = 2;
+  // Three stages fill the shared memory (226.9 of 227 KB): the producer can hold the next
+  // query tile's first K/V while the current tile's last two are in use.
+  static constexpr int kStages = 3;
 };
 template <>
 struct TileConfig<256> {
@@ -70,8 +72,11 @@ struct SmemLayout {
   static constexpr int kBarriers = 2 + 4 * kStages;
   static constexpr int kInfoOffset = (kBarrierOffset + 8 * kBarriers + 63) / 64 * 64;
   static constexpr int kScratchOffset = kInfoOffset + kStages * sizeof(TileInfo);
+  // The query tile whose Q the buffer holds (-1: no more), after the walk's 16 cursors.
+  static constexpr int kQueryIndexOffset = kScratchOffset + 16 * sizeof(int);
   // +1024: the dynamic buffer is aligned up to 1024 bytes for the 128-byte swizzle.
-  static constexpr int kBytes = kScratchOffset + 16 * sizeof(int) + 1024;
+  static constexpr int kBytes = kQueryIndexOffset + 4 * sizeof(int) + 1024;
+  static_assert(kBytes <= 227 * 1024, "over sm_90's 227 KB of shared memory per block");
 };
 
 // One consumer warpgroup's state for its 64 query rows: the O accumulator, running row
@@ -244,7 +249,6 @@ struct Consumer {
   }
 };
 
-// Shared-memory ring and its barriers as the consumers see them.
 // The shared-memory ring of K/V stages and its barriers. Stage uses are numbered across
 // every query tile a CTA processes (`use`); use u sits in stage u % kStages and completes
 // phase (u / kStages) of that stage's barriers. Every use, the end-of-walk marker included,
@@ -259,7 +263,8 @@ struct Ring {
   uint64_t* v_full;
   uint64_t* k_empty;
   uint64_t* v_empty;
-  TileInfo* info;  // [kStages], written by the producer before it arrives on k_full
+  TileInfo* info;    // [kStages], written by the producer before it arrives on k_full
+  int* query_index;  // the query tile in the Q buffer, written before q_full's arrival
   __device__ __forceinline__ uint32_t K(int stage) const {
     return hopper::SmemAddr(smem + L::kKOffset + stage * L::kKvStageBytes);
   }
@@ -293,6 +298,21 @@ inline constexpr uint32_t kProducerBarrier = 3;
 __device__ __forceinline__ void ReleaseByWarp(uint64_t* bar, int lane) {
   __syncwarp();
   if (lane == 0) hopper::MbarArrive(bar);
+}
+
+// Whether stage use `next_use` is already published and is the end-of-walk marker, looked
+// up by lane 0 without waiting; the warp agrees on the answer. Lets the consumers release
+// Q as soon as the last scores are done, so the next query tile's Q loads during the
+// last softmax, P V and the epilogue.
+template <int kHeadDim>
+__device__ __forceinline__ bool NextIsEnd(const Ring<kHeadDim>& ring, uint32_t next_use, int lane) {
+  using R = Ring<kHeadDim>;
+  int end = 0;
+  if (lane == 0) {
+    const int s = R::Stage(next_use);
+    end = hopper::MbarTestWait(&ring.k_full[s], R::Parity(next_use)) && ring.info[s].tile < 0;
+  }
+  return __shfl_sync(0xffffffffu, end, 0) != 0;
 }
 
 // Masks a tile's scores as its TileInfo says: the causal mask only where the tile reaches
@@ -380,6 +400,8 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
   hopper::NamedBarrierArrive(their_turn, kBoth);
   hopper::WgmmaWait<0>();
   hopper::FenceRegisters(sc);
+  bool q_released = NextIsEnd(ring, use + 1, at.lane);
+  if (q_released) ReleaseByWarp(ring.q_empty, at.lane);
   MaskTile<kHeadDim>(sc, ring.info + s, at, args.block_shift);
   ReleaseByWarp(&ring.k_empty[s], at.lane);
   c.Softmax(sc, args.scale_log2, alpha);
@@ -400,6 +422,10 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
     hopper::NamedBarrierArrive(their_turn, kBoth);
     hopper::WgmmaWait<1>();  // the scores; P V may still run
     hopper::FenceRegisters(sc);
+    if (!q_released && NextIsEnd(ring, use + 1, at.lane)) {
+      ReleaseByWarp(ring.q_empty, at.lane);
+      q_released = true;
+    }
     MaskTile<kHeadDim>(sc, info, at, args.block_shift);
     ReleaseByWarp(&ring.k_empty[s], at.lane);
     c.Softmax(sc, args.scale_log2, alpha);
@@ -411,7 +437,7 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
     prev_use = use;
   }
   // `use` is the end marker: Q is no longer read, and the marker's stage is done with.
-  ReleaseByWarp(ring.q_empty, at.lane);
+  if (!q_released) ReleaseByWarp(ring.q_empty, at.lane);
   ReleaseByWarp(&ring.k_empty[s], at.lane);
   ReleaseByWarp(&ring.v_empty[s], at.lane);
 
@@ -427,13 +453,28 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
   return use + 1;
 }
 
-// Loads a query tile's Q once its previous one is released (`tile_count`: query tiles this
-// CTA has started before).
+// The CTA's next query tile: blockIdx.x first, then blockIdx.x + gridDim.x, ... or, with a
+// tile counter, whichever tile no CTA has taken yet (tiles of uneven work then balance
+// across CTAs: each takes the next when its producer is free).
+__device__ __forceinline__ int NextQueryTile(const KernelArgs& args, int index, int count) {
+  if (count == 0) return blockIdx.x;
+  if (args.tile_counter == nullptr) return index + gridDim.x;
+  return gridDim.x + atomicAdd(args.tile_counter, 1);
+}
+
+// Publishes the CTA's query tile number `count` (`index`, or -1 past the last tile) in the
+// Q buffer once the consumers have released the previous one, and loads its Q.
 template <int kHeadDim>
-__device__ __forceinline__ void LoadQ(const Ring<kHeadDim>& ring, const CUtensorMap* q_map,
-                                      const QueryTile& qt, int tile_count) {
+__device__ __forceinline__ void PublishQueryTile(const Ring<kHeadDim>& ring,
+                                                 const CUtensorMap* q_map, int index,
+                                                 const QueryTile& qt, int count) {
   using L = SmemLayout<kHeadDim>;
-  if (tile_count > 0) hopper::MbarWait(ring.q_empty, (tile_count - 1) & 1);
+  if (count > 0) hopper::MbarWait(ring.q_empty, (count - 1) & 1);
+  *ring.query_index = index;
+  if (index < 0) {
+    hopper::MbarArrive(ring.q_full);  // the end: no copy
+    return;
+  }
   hopper::MbarArriveExpectTx(ring.q_full, L::kQBytes);
   for (int c = 0; c < L::kChunks; ++c) {
     hopper::TmaLoad3d(q_map, ring.q_full, ring.smem + c * L::kQChunkBytes, c * 64, qt.head,
@@ -489,6 +530,9 @@ __device__ __forceinline__ void GatherRows(const KernelArgs& a, const TileInfo* 
   constexpr int kUnits = L::kBlockN * kUnitsPerRow;
   const int count = info->count;
   const int64_t head_off = static_cast<int64_t>(kv_head) * a.kv_head_stride;
+  // The stage was last read by the consumers' wgmma (the async proxy); these are generic
+  // writes, ordered after those reads only through a proxy fence.
+  hopper::FenceProxyAsyncShared();
   for (int u = tid; u < kUnits; u += 128) {
     const int row = u / kUnitsPerRow, chunk = (u % kUnitsPerRow) / 8, unit = u % 8;
     const uint32_t dst_off =
@@ -612,7 +656,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                       bars + 2 + kStages,
                       bars + 2 + 2 * kStages,
                       bars + 2 + 3 * kStages,
-                      reinterpret_cast<TileInfo*>(smem + L::kInfoOffset)};
+                      reinterpret_cast<TileInfo*>(smem + L::kInfoOffset),
+                      reinterpret_cast<int*>(smem + L::kQueryIndexOffset)};
   const int num_tiles = args.num_m_blocks * args.num_q_heads;
   using Walk = typename WalkFor<kHeadDim, kMode>::Type;
 
@@ -640,15 +685,25 @@ __global__ void __launch_bounds__(kThreads, 1)
       hopper::PrefetchTensorMap(&v_map);
     }
     uint32_t use = 0;
-    int count = 0;
-    for (int index = blockIdx.x; index < num_tiles; index += gridDim.x, ++count) {
-      int kv_head, pos0;
-      const QueryTile qt = QueryTileAt(args, index, &kv_head, &pos0);
+    int index = 0;
+    for (int count = 0;; ++count) {
       Walk walk;
       if (threadIdx.x == 0) {
-        LoadQ(ring, &q_map, qt, count);
-        walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
+        index = NextQueryTile(args, index, count);
+        if (index >= num_tiles) index = -1;
+        int kv_head, pos0;
+        const QueryTile qt = QueryTileAt(args, max(index, 0), &kv_head, &pos0);
+        PublishQueryTile(ring, &q_map, index, qt, count);
+        if (index >= 0) walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
       }
+      if constexpr (Walk::kGathers) {
+        // The warpgroup learns the tile from thread 0; the slot is next written after the
+        // barriers of this tile's walk.
+        hopper::NamedBarrierSync(kProducerBarrier, 128);
+        index = *ring.query_index;
+      }
+      if (index < 0) break;
+      const int kv_head = (index % args.num_q_heads) / args.group;  // as QueryTileAt
       if constexpr (Walk::kGathers) {
         use = ProduceCollective<kHeadDim>(walk, ring, use, &k_map, &v_map, kv_head, args);
       } else {
@@ -663,8 +718,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int t = threadIdx.x % 128;
   const uint32_t q_addr = hopper::SmemAddr(smem) + 64 * wg * kSwizzleBytes;
   uint32_t use = 0;
-  int count = 0;
-  for (int index = blockIdx.x; index < num_tiles; index += gridDim.x, ++count) {
+  for (int count = 0;; ++count) {
+    hopper::MbarWait(ring.q_full, count & 1);
+    const int index = *ring.query_index;
+    if (index < 0) break;
     int kv_head, pos0;
     const QueryTile qt = QueryTileAt(args, index, &kv_head, &pos0);
     RowPlace at;
@@ -675,7 +732,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     at.wg_first_pos = qt.pmin + 64 * wg;
     Consumer<kHeadDim> c;
     c.Reset();
-    hopper::MbarWait(ring.q_full, count & 1);
     if constexpr (kOverlap) {
       use = ConsumeOverlapped(c, ring, use, q_addr, at, wg, args);
     } else {

@@ -23,6 +23,9 @@ struct KernelArgs {
   int32_t group = 1;  // num_q_heads / num_kv_heads
   int32_t num_m_blocks = 0;
   int32_t num_sms = 1;  // persistent grid size
+  // Device counter of query tiles handed out past the first wave (zero at launch), or
+  // nullptr: CTA c then takes tiles c, c + grid, ... in order.
+  int32_t* tile_counter = nullptr;
   float softmax_scale = 1.f;
   float scale_log2 = 1.f;  // softmax_scale * log2(e)
   __nv_bfloat16* out = nullptr;

@@ -217,32 +217,64 @@ struct LineWalk {
 
   __device__ __forceinline__ void BandTile(int tile, TileInfo* info) {
     const int key0 = tile * kBlockN;
-#pragma unroll
-    for (int w = 0; w < 4; ++w) info->cols[w] = 0;
-#pragma unroll
-    for (int w = 0; w < 8; ++w) info->diags[w] = 0;
-    while (col < col_end && columns[col] < key0) ++col;
-    int num_cols = 0;
-    for (int c = col; c < col_end && columns[c] < key0 + kBlockN; ++c, ++num_cols) {
-      const int j = columns[c] - key0;
-      info->cols[j >> 5] |= 1u << (j & 31);
-    }
     // Offsets any pair of the tile can have: [pmin - (key0 + kBlockN - 1), pmax - key0].
     const int diag_lo = bands.pmin - (key0 + kBlockN - 1);
     const int valid_lo = max(diag_lo, 0), valid_hi = bands.pmax - key0;
-    int num_valid = 0;
-    for (int i = bands.diag; i >= bands.begin; --i) {
-      const int d = bands.diagonals[i];
-      if (d < diag_lo) break;
-      if (d > valid_hi) continue;
-      const int j = d - diag_lo;
-      info->diags[j >> 5] |= 1u << (j & 31);
-      num_valid += d >= valid_lo;
+    // bands.diag is the largest diagonal index whose band reaches this tile or later, so
+    // diagonals above valid_hi sit just above the tile's window: skip them, then find the
+    // window's lower end by bisection. A window holding every offset in [valid_lo,
+    // valid_hi] (diagonals are sorted and distinct) makes the tile full with no bitmaps,
+    // which is most band tiles of a dense band (streaming), at O(log) producer work.
+    int hi = bands.diag;
+    while (hi >= bands.begin && bands.diagonals[hi] > valid_hi) --hi;
+    int lo_idx = bands.begin, hi_idx = hi + 1;  // first index with diagonal >= valid_lo
+    while (lo_idx < hi_idx) {
+      const int mid = (lo_idx + hi_idx) / 2;
+      if (bands.diagonals[mid] < valid_lo) {
+        lo_idx = mid + 1;
+      } else {
+        hi_idx = mid;
+      }
     }
     info->tile = tile;
-    const bool full = num_cols == kBlockN || num_valid == valid_hi - valid_lo + 1;
-    info->kind = full ? kFullTile : kLineMask;
     info->diag_lo = diag_lo;
+    if (hi - lo_idx + 1 == valid_hi - valid_lo + 1) {
+      info->kind = kFullTile;
+      return;
+    }
+    while (col < col_end && columns[col] < key0) ++col;
+    uint32_t cols[kBlockN / 32] = {};
+    int num_cols = 0;
+    for (int c = col; c < col_end && columns[c] < key0 + kBlockN; ++c, ++num_cols) {
+      const int j = columns[c] - key0;
+      cols[j >> 5] |= 1u << (j & 31);
+    }
+    if (num_cols == kBlockN) {
+      info->kind = kFullTile;
+      return;
+    }
+#pragma unroll
+    for (int w = 0; w < kBlockN / 32; ++w) info->cols[w] = cols[w];
+#pragma unroll
+    for (int w = kBlockN / 32; w < 4; ++w) info->cols[w] = 0;
+    // Diagonal bits, descending, one word assembled in a register at a time.
+    uint32_t word = 0;
+    int word_index = 7;
+#pragma unroll
+    for (int w = 0; w < 8; ++w) info->diags[w] = 0;
+    for (int i = hi; i >= bands.begin; --i) {
+      const int d = bands.diagonals[i];
+      if (d < diag_lo) break;
+      const int j = d - diag_lo;
+      if ((j >> 5) != word_index) {
+        if (word != 0) info->diags[word_index] = word;
+        word = 0;
+        word_index = j >> 5;
+      }
+      word |= 1u << (j & 31);
+    }
+    if (word != 0) info->diags[word_index] = word;
+    info->kind = kLineMask;
   }
 
   // Up to kBlockN columns <= pmax outside the band tiles, in info->gathered.
