@@ -219,6 +219,7 @@ absl::Status Main(const Flags& flags) {
                                        Qwen25_7B(flags.layers), eo, 1, 0.02f));
   std::printf("engine_methods_cuda_bench: Qwen2.5-7B shape, %lld layers, bf16, compression %g\n",
               static_cast<long long>(flags.layers), flags.compression);
+  std::fprintf(stderr, "engine ready; warm-up\n");
   {
     // One short untimed prefill + decode first: cuBLAS handles, workspaces and the decode
     // graph are set up there, not in the first measured row.
@@ -244,6 +245,8 @@ absl::Status Main(const Flags& flags) {
       for (const std::string& name : names) {
         SF_ASSIGN_OR_RETURN(const sf::MethodChoice method,
                             Choice(name, flags.compression, n, phase));
+        std::fprintf(stderr, "running %s %s at %lld tokens\n", decode ? "decode" : "prefill",
+                     name.c_str(), static_cast<long long>(n));
         absl::StatusOr<Run> run = Measure(*engine, decode ? dense : method, decode ? method : dense,
                                           prompt, decode ? flags.decode_steps : 0);
         if (!run.ok()) {
@@ -270,6 +273,8 @@ absl::Status Main(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Each row as soon as it is measured, even when the caller cuts the run short.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   Flags flags;
   absl::Status s = ParseFlags(argc, argv, &flags);
   if (s.ok()) s = Main(flags);

@@ -58,6 +58,10 @@ using model::AttentionStats;
 
 constexpr double kRowTolerance = 2e-2;
 constexpr double kFloorFactor = 2.0;
+// The largest floor bf16 probabilities explain here: prefill measures ~0.05 on these models
+// (the engine's Hopper prefill against its float32-probability reference kernels gives the
+// same), twice that is a wrong kernel.
+constexpr double kFloorBound = 0.1;
 // Relative L2 error of one layer's attention output against the double executor over the
 // same lists: the kernel tests measure ~2e-3 for bf16 P (kernels/cuda/attention).
 constexpr double kKernelTolerance = 1e-2;
@@ -650,9 +654,12 @@ absl::StatusOr<RowErrors> DenseFloor(int64_t head_dim) {
 TEST_P(MethodHooksOnDevice, MatchesSameHookOnHostMirror) {
   const int64_t head_dim = GetParam().head_dim;
   const Case& c = GetParam().method;
-  SF_ASSERT_OK_AND_ASSIGN(const RowErrors floor, DenseFloor(head_dim));
-  // Larger than this, the dense kernels themselves disagree with the reference.
-  ASSERT_LE(std::max(floor.prefill, floor.decode), 0.1) << "dense floor";
+  SF_ASSERT_OK_AND_ASSIGN(const RowErrors measured, DenseFloor(head_dim));
+  // A floor above kFloorBound means the dense kernels themselves disagree with the
+  // reference (DenseFloor_IsBf16Rounding fails then); the method is still checked, against
+  // the bound, so its own prefill results stay visible.
+  const RowErrors floor{std::min(measured.prefill, kFloorBound),
+                        std::min(measured.decode, kFloorBound)};
   const double prefill_tolerance = std::max(kRowTolerance, kFloorFactor * floor.prefill);
   const double decode_tolerance =
       std::max(kRowTolerance, kFloorFactor * std::max(floor.prefill, floor.decode));
@@ -747,6 +754,17 @@ TEST_P(MethodHooksOnDevice, MatchesSameHookOnHostMirror) {
   }
   EXPECT_EQ(host_prefill->estimation_seconds(), 0.0);
   EXPECT_EQ(host_decode->estimation_seconds(), 0.0);
+}
+
+// The floor itself: the engine's dense kernels against the dense hook's double form stay
+// within what bf16 probabilities explain on these models (kFloorBound); more is a bug in
+// the dense kernels or their wiring, not rounding.
+TEST(MethodHooksOnDevice, DenseFloor_IsBf16Rounding) {
+  for (int64_t head_dim : {64, 128}) {
+    SF_ASSERT_OK_AND_ASSIGN(const RowErrors floor, DenseFloor(head_dim));
+    EXPECT_LE(floor.prefill, kFloorBound) << "head_dim " << head_dim;
+    EXPECT_LE(floor.decode, kFloorBound) << "head_dim " << head_dim;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, MethodHooksOnDevice, ::testing::ValuesIn(HookCases()),
