@@ -61,7 +61,7 @@ class CacheFillAttention : public sf::model::AttentionHook {
   absl::Status Attend(const sf::model::AttentionCall&, sf::model::AttentionStats*) override {
     return absl::UnimplementedError("cache-fill runs on the device only");
   }
-  bool SupportsDevice() const override { return true; }
+  bool SupportsDevice(const sf::model::AttentionCall&) const override { return true; }
   absl::Status AttendOnDevice(const sf::model::AttentionCall& call,
                               sf::model::AttentionStats*) override {
     const sf::cuda::AttentionParams& p = *call.device->params;

@@ -11,8 +11,37 @@
 #include "kernels/cpu/cpu_method.h"
 #include "kernels/cpu/method_params.h"
 #include "methods/registry.h"
+#include "worker/method_hooks_cuda.h"
 
 namespace sf::worker {
+
+MethodHook::MethodHook(std::unique_ptr<DeviceMethod> device) : device_(std::move(device)) {}
+MethodHook::~MethodHook() = default;
+
+bool MethodHook::SupportsDevice(const model::AttentionCall& call) const {
+  return device_ != nullptr && device_->Supports(call);
+}
+
+absl::Status MethodHook::AttendOnDevice(const model::AttentionCall& call,
+                                        model::AttentionStats* stats) {
+  if (device_ == nullptr) return AttentionHook::AttendOnDevice(call, stats);
+  return device_->Attend(call, stats, &estimation_flops_);
+}
+
+absl::Status MethodHook::AfterPrefillOnDevice(const model::AttentionCall& call) {
+  if (device_ == nullptr) return absl::OkStatus();
+  return device_->AfterPrefill(call, &estimation_flops_);
+}
+
+double MethodHook::estimation_seconds() const {
+  return estimation_seconds_ + (device_ != nullptr ? device_->EstimationSeconds() : 0.0);
+}
+
+absl::StatusOr<kernels::SelectionStructure> MethodHook::LastDeviceSelection() const {
+  if (device_ == nullptr) return absl::UnimplementedError("the method has no device form here");
+  return device_->LastSelection();
+}
+
 namespace {
 
 using model::AttentionCall;
@@ -38,8 +67,9 @@ kernels::TensorView QueryView(const AttentionCall& call) {
 
 class KernelPrefillHook : public MethodHook {
  public:
-  KernelPrefillHook(std::string method, kernels::MethodParams params)
-      : method_(std::move(method)), params_(std::move(params)) {}
+  KernelPrefillHook(std::string method, kernels::MethodParams params,
+                    std::unique_ptr<DeviceMethod> device)
+      : MethodHook(std::move(device)), method_(std::move(method)), params_(std::move(params)) {}
   std::string Name() const override { return method_; }
 
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
@@ -81,8 +111,12 @@ class KernelPrefillHook : public MethodHook {
 class EvictingDecodeHook : public MethodHook {
  public:
   // `exact_dense`: the method keeps every token (the baseline), so nothing is evicted.
-  EvictingDecodeHook(std::string method, kernels::MethodParams params, bool exact_dense)
-      : method_(std::move(method)), params_(std::move(params)), exact_dense_(exact_dense) {}
+  EvictingDecodeHook(std::string method, kernels::MethodParams params, bool exact_dense,
+                     std::unique_ptr<DeviceMethod> device)
+      : MethodHook(std::move(device)),
+        method_(std::move(method)),
+        params_(std::move(params)),
+        exact_dense_(exact_dense) {}
   std::string Name() const override { return method_; }
 
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
@@ -129,8 +163,9 @@ class EvictingDecodeHook : public MethodHook {
 // cache each step, O(context) like the attention itself).
 class PerStepDecodeHook : public MethodHook {
  public:
-  PerStepDecodeHook(std::string method, kernels::MethodParams params)
-      : method_(std::move(method)), params_(std::move(params)) {}
+  PerStepDecodeHook(std::string method, kernels::MethodParams params,
+                    std::unique_ptr<DeviceMethod> device)
+      : MethodHook(std::move(device)), method_(std::move(method)), params_(std::move(params)) {}
   std::string Name() const override { return method_; }
 
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
@@ -171,7 +206,7 @@ class PerStepDecodeHook : public MethodHook {
 
 class DenseHook : public MethodHook {
  public:
-  explicit DenseHook(std::string method) : method_(std::move(method)) {}
+  explicit DenseHook(std::string method) : MethodHook(nullptr), method_(std::move(method)) {}
   std::string Name() const override { return method_; }
   absl::Status Attend(const AttentionCall& call, AttentionStats* stats) override {
     return dense_.Attend(call, stats);
@@ -222,7 +257,8 @@ absl::StatusOr<std::unique_ptr<MethodHook>> MakePrefillHook(const MethodChoice& 
   }
   SF_ASSIGN_OR_RETURN(kernels::MethodParams params,
                       kernels::ParseMethodParams(method.name, method.params));
-  return std::make_unique<KernelPrefillHook>(method.name, std::move(params));
+  SF_ASSIGN_OR_RETURN(std::unique_ptr<DeviceMethod> device, MakeDevicePrefillMethod(method));
+  return std::make_unique<KernelPrefillHook>(method.name, std::move(params), std::move(device));
 }
 
 absl::StatusOr<std::unique_ptr<MethodHook>> MakeDecodeHook(const MethodChoice& method) {
@@ -233,11 +269,16 @@ absl::StatusOr<std::unique_ptr<MethodHook>> MakeDecodeHook(const MethodChoice& m
   }
   SF_ASSIGN_OR_RETURN(kernels::MethodParams params,
                       kernels::ParseMethodParams(method.name, method.params));
-  if (params.method().decode_run() == kernels::DecodeRun::kPerStep) {
-    return std::make_unique<PerStepDecodeHook>(method.name, std::move(params));
-  }
   const bool exact_dense = params.method().attends_every_key();
-  return std::make_unique<EvictingDecodeHook>(method.name, std::move(params), exact_dense);
+  std::unique_ptr<DeviceMethod> device;
+  if (!exact_dense) {
+    SF_ASSIGN_OR_RETURN(device, MakeDeviceDecodeMethod(method));
+  }
+  if (params.method().decode_run() == kernels::DecodeRun::kPerStep) {
+    return std::make_unique<PerStepDecodeHook>(method.name, std::move(params), std::move(device));
+  }
+  return std::make_unique<EvictingDecodeHook>(method.name, std::move(params), exact_dense,
+                                              std::move(device));
 }
 
 }  // namespace sf::worker

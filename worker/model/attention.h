@@ -116,13 +116,17 @@ class AttentionHook {
   // (the CUDA engine does, so dense runs copy nothing to the host).
   virtual bool IsExactDense() const { return false; }
 
-  // Device entry points. A hook with a CUDA implementation returns true from
-  // SupportsDevice; a device backend then calls AttendOnDevice and AfterPrefillOnDevice
-  // (same contracts as Attend and AfterPrefill, with call.device set, every kernel on
-  // call.device->params->stream) and copies nothing to the host. A hook without one is
-  // run on the host over a mirror of the device cache, and the job's result says so
-  // (AttentionBackend::kHostMirror).
-  virtual bool SupportsDevice() const { return false; }
+  // Device entry points. A device backend asks SupportsDevice(call) before each device
+  // call it would make (the attention of a layer, and after prefill), with call.device
+  // set: the hook answers from what the call says (the element type in
+  // call.device->params->dtype, head_dim, phase, lengths) and what it knows of the device.
+  // When true, the backend calls AttendOnDevice or AfterPrefillOnDevice (same contracts
+  // as Attend and AfterPrefill, every kernel on call.device->params->stream) and copies
+  // nothing to the host. When false, the hook runs on the host over a mirror of the
+  // device cache, and the job's result says so (AttentionBackend::kHostMirror). A hook
+  // whose AfterPrefillOnDevice changes the device cache (eviction) must keep answering
+  // true for that engine's later calls: the host mirror no longer follows the cache.
+  virtual bool SupportsDevice(const AttentionCall& call) const { return false; }
   virtual absl::Status AttendOnDevice(const AttentionCall& call, AttentionStats* stats) {
     return absl::UnimplementedError(Name() + " has no device implementation");
   }

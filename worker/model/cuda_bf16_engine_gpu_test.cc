@@ -245,7 +245,7 @@ class KeepPrefixHook : public AttentionHook {
     }
     return absl::OkStatus();
   }
-  bool SupportsDevice() const override { return on_device_; }
+  bool SupportsDevice(const AttentionCall&) const override { return on_device_; }
   absl::Status AttendOnDevice(const AttentionCall& call, AttentionStats* stats) override {
     ++device_calls;
     const double pairs = DensePairs(call);

@@ -817,7 +817,7 @@ class CudaEngine : public ForwardEngine {
       const double pairs = DensePairsOf(li, n);
       stats.pairs_computed += pairs;
       stats.pairs_dense += pairs;
-    } else if (hook->SupportsDevice()) {
+    } else if (hook->SupportsDevice(device_call)) {
       SF_RETURN_IF_ERROR(
           Annotate(hook->AttendOnDevice(device_call, &stats),
                    absl::StrCat(hook->Name(), " attention on the device, layer ", li)));
@@ -838,7 +838,7 @@ class CudaEngine : public ForwardEngine {
       for (AttentionHook* after : {prefill_hook_, decode_hook_}) {
         if (after == decode_hook_ && decode_hook_ == prefill_hook_) break;
         if (after->IsExactDense()) continue;
-        if (after->SupportsDevice()) {
+        if (after->SupportsDevice(device_call)) {
           SF_RETURN_IF_ERROR(
               Annotate(after->AfterPrefillOnDevice(device_call),
                        absl::StrCat(after->Name(), " after prefill on the device, layer ", li)));
