@@ -319,8 +319,11 @@ TEST(CudaEngineDeviceView, DeviceHook_MatchesSameHookOnHostMirror) {
 // sm_90) against its CUDA-core reference kernels (EngineOptions::reference_attention), same
 // weights, both bf16: every position's logits of a 700-token prompt prefilled in chunks of
 // 256 (so later chunks attend to a cache), then 20 decode steps through the graph along the
-// reference's greedy path. Only the attention kernels differ, so the rows agree to well
-// within bf16 tolerance.
+// reference's greedy path. Only the attention kernels differ; the Hopper kernels round the
+// probabilities to bf16 before P x V (the reference keeps them in float32), which on these
+// tiny random models moves logit rows by up to ~5% (measured on an H100: prefill worst
+// 0.044 / 0.051 / 0.050 at head_dim 64 / 128 / 256), so the bound is 0.1: a wrong kernel
+// (a dropped split, a stale tile) moves rows by far more (1.2-1.7 when it happened).
 TEST(CudaBf16Engine, HopperAttentionKernels_MatchReferenceKernels) {
   int device = 0, major = 0;
   ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
@@ -362,8 +365,8 @@ TEST(CudaBf16Engine, HopperAttentionKernels_MatchReferenceKernels) {
         "head_dim %d, %d/%d heads: Hopper vs reference kernels, prefill row error worst %.3g "
         "mean %.3g, decode worst %.3g\n",
         head_dim, shape.heads, shape.kv_heads, prefill.worst, prefill.mean, decode_worst);
-    EXPECT_LE(prefill.worst, 2e-2) << "head_dim " << head_dim;
-    EXPECT_LE(decode_worst, 2e-2) << "head_dim " << head_dim;
+    EXPECT_LE(prefill.worst, 0.1) << "head_dim " << head_dim;
+    EXPECT_LE(decode_worst, 0.1) << "head_dim " << head_dim;
   }
 }
 
