@@ -41,9 +41,8 @@ class ThreadPool {
   void WorkerLoop();
   static void RunChunks(Job& job);
 
-  // std::mutex rather than absl::Mutex: Debian's abseil is not built for
-  // ThreadSanitizer, which then cannot see absl::Mutex ordering; this pool is checked
-  // under TSAN (SF_TSAN=ON).
+  // std::mutex and condition variables: the pool needs nothing more, and ThreadSanitizer
+  // (SF_TSAN=ON) sees them in any build of abseil.
   std::mutex mu_;
   std::condition_variable work_cv_;  // a job was posted, or stop_
   std::condition_variable idle_cv_;  // busy_ dropped to zero
