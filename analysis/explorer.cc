@@ -195,20 +195,6 @@ std::string ScriptSafe(const std::string& json) {
   return absl::StrReplaceAll(json, {{"</", "<\\/"}});
 }
 
-double StandardError(const ResultPoint& p) {
-  const size_t n = p.samples.size();
-  if (n < 2) return 0.0;
-  double sum = 0, sum_sq = 0;
-  for (const SampleScore& s : p.samples) {
-    sum += s.score;
-    sum_sq += s.score * s.score;
-  }
-  const double mean = sum / static_cast<double>(n);
-  const double var =
-      std::max(0.0, (sum_sq - static_cast<double>(n) * mean * mean) / static_cast<double>(n - 1));
-  return std::sqrt(var / static_cast<double>(n));
-}
-
 std::string HtmlText(const std::string& s) {
   return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}});
 }
@@ -230,7 +216,7 @@ std::string ExplorerDataJson(const AnalysisInput& input, const ReportOptions& op
                       {"compression", p.nominal_compression},
                       {"measured_compression", p.measured_compression},
                       {"mean", p.MeanScore()},
-                      {"stderr", StandardError(p)},
+                      {"stderr", p.StandardErrorOfMean()},
                       {"n", p.samples.size()},
                       {"flops",
                        {{"prefill", IsoFlopsCost(p, "prefill", options.flops)},

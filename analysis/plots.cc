@@ -153,21 +153,6 @@ std::string CaveatLabel(const AnalysisInput& input) {
                       " at screen 0.01,0.99 left front font ',10' tc rgb '#b00000'\n");
 }
 
-// The standard error of a point's mean score (0 for fewer than two samples).
-double StandardErrorOfMean(const ResultPoint& p) {
-  const size_t n = p.samples.size();
-  if (n < 2) return 0.0;
-  double sum = 0, sum_sq = 0;
-  for (const SampleScore& s : p.samples) {
-    sum += s.score;
-    sum_sq += s.score * s.score;
-  }
-  const double mean = sum / static_cast<double>(n);
-  const double variance =
-      std::max(0.0, (sum_sq - static_cast<double>(n) * mean * mean) / static_cast<double>(n - 1));
-  return std::sqrt(variance / static_cast<double>(n));
-}
-
 // One legend for a whole multi-panel figure, in a band at its bottom: entries drawn as
 // plot items with no data (NaN), so that they appear once instead of beside each panel.
 struct FigureLegend {
@@ -438,7 +423,7 @@ absl::StatusOr<std::string> CompressionPanel(const PhaseFigures& ctx, const std:
         gap = false;
         any = true;
         absl::StrAppend(&series, Num(comp), " ", Num(p->MeanScore()), " ",
-                        Num(StandardErrorOfMean(*p)), "\n");
+                        Num(p->StandardErrorOfMean()), "\n");
       }
       if (!any) continue;
       absl::StrAppend(&text, "# ", model, " L=", len, ": compression mean stderr\n", series,

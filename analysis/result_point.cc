@@ -1,5 +1,7 @@
 #include "analysis/result_point.h"
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace sf::analysis {
@@ -9,6 +11,20 @@ double ResultPoint::MeanScore() const {
   double sum = 0.0;
   for (const SampleScore& s : samples) sum += s.score;
   return sum / static_cast<double>(samples.size());
+}
+
+double ResultPoint::StandardErrorOfMean() const {
+  const size_t n = samples.size();
+  if (n < 2) return 0.0;
+  double sum = 0, sum_sq = 0;
+  for (const SampleScore& s : samples) {
+    sum += s.score;
+    sum_sq += s.score * s.score;
+  }
+  const double mean = sum / static_cast<double>(n);
+  const double variance =
+      std::max(0.0, (sum_sq - static_cast<double>(n) * mean * mean) / static_cast<double>(n - 1));
+  return std::sqrt(variance / static_cast<double>(n));
 }
 
 double ResultPoint::Params() const { return params > 0.0 ? params : TotalParams(shape); }

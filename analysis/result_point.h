@@ -53,6 +53,8 @@ struct ResultPoint {
   double Params() const;
   // Mean sample score; NaN when there are no samples.
   double MeanScore() const;
+  // The standard error of the mean score (0 for fewer than two samples).
+  double StandardErrorOfMean() const;
   // The compression used by the analysis: measured when recorded and
   // `prefer_measured`, else nominal. Dense is 1.
   double Compression(bool prefer_measured) const;
