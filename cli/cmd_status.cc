@@ -101,7 +101,7 @@ void AddStatusCommand(CLI::App& app, Io& io, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "status",
       "Show a sweep's job counts (queued, running, done, failed, cancelled, preempted, "
-      "samples) and why its first failed jobs failed, or one line per running sweep; from a "
+      "samples) and why its latest failed jobs failed, or one line per running sweep; from a "
       "coordinator or a results file (--db)");
   cmd->add_option("sweep", flags->sweep, "sweep id or name (default: every running sweep)");
   AddFormatFlag(cmd, &flags->format, {"text", "json"});

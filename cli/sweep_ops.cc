@@ -446,6 +446,7 @@ absl::StatusOr<std::vector<FailedJob>> FetchFailedJobs(ReadSource& source, int64
   request.set_include_unfinished(true);
   request.add_states(v1::JOB_STATE_FAILED);
   request.set_limit(limit);
+  request.set_newest_first(true);
   std::vector<FailedJob> failed;
   SF_RETURN_IF_ERROR(source.Results(request, [&failed](v1::ResultsResponse& page) {
     for (const v1::ResultRow& row : page.rows()) {
@@ -460,7 +461,7 @@ void PrintFailedJobs(const std::vector<FailedJob>& failed, int64_t failed_total,
                      std::ostream& out) {
   if (failed.empty()) return;
   out << (failed_total > static_cast<int64_t>(failed.size())
-              ? absl::StrCat("first ", failed.size(), " of ", failed_total, " failed jobs")
+              ? absl::StrCat("latest ", failed.size(), " of ", failed_total, " failed jobs")
               : std::string("failed jobs"))
       << " (sfctl job KEY shows every attempt):\n";
   for (const FailedJob& f : failed) {

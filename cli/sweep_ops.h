@@ -117,7 +117,7 @@ struct FailedJob {
   std::string error;
 };
 
-// The first `limit` failed jobs of the sweep, in job order.
+// The sweep's `limit` most recently failed jobs, the latest first.
 absl::StatusOr<std::vector<FailedJob>> FetchFailedJobs(ReadSource& source, int64_t sweep_id,
                                                        int64_t limit);
 

@@ -99,7 +99,8 @@ ResultsQuery BuildResultsQuery(int schema_version, const v1::ResultsRequest& req
                            ? " FROM jobs j LEFT JOIN results r ON r.job_id=j.id"
                            : " FROM results r JOIN jobs j ON j.id=r.job_id");
   AddFilters(request, &q);
-  absl::StrAppend(&q.sql, " ORDER BY j.id");
+  absl::StrAppend(
+      &q.sql, request.newest_first() ? " ORDER BY j.updated_ms DESC, j.id DESC" : " ORDER BY j.id");
   if (request.limit() > 0) absl::StrAppend(&q.sql, " LIMIT ", request.limit());
   return q;
 }

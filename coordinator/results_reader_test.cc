@@ -2,9 +2,11 @@
 // errors (through the scheduler), and DatabaseResults on a database file.
 #include "coordinator/results_reader.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/testing/status_matchers.h"
 #include "coordinator/scheduler.h"
@@ -180,6 +182,53 @@ TEST_F(ResultsReaderTest, DatabaseFile_AnswersAsTheScheduler) {
   SF_ASSERT_OK_AND_ASSIGN(v1::ListSweepsResponse sweeps, file->ListSweeps(list));
   ASSERT_THAT(sweeps.sweeps(), SizeIs(1));
   EXPECT_EQ(sweeps.sweeps(0).name(), "s");
+}
+
+// newest_first: rows by the job's last state change, newest first, whatever the job ids;
+// the default stays job id order.
+TEST(ResultsNewestFirst, FailedJobsInTheOrderTheyFailed) {
+  TempDb db;
+  FakeClock clock;
+  SF_ASSERT_OK_AND_ASSIGN(auto scheduler, Scheduler::Open(db.path(), &clock));
+  v1::SubmitSweepRequest submit;
+  submit.set_sweep_name("s");
+  for (const char* key : {"x", "y", "z"}) *submit.add_jobs() = MakeJob(key);
+  ASSERT_THAT(scheduler->SubmitSweep(submit).status(), IsOk());
+  ASSERT_THAT(scheduler->RegisterWorker(MakeWorker("w")).status(), IsOk());
+  std::map<std::string, std::string> tokens;
+  for (int i = 0; i < 3; ++i) {
+    v1::LeaseRequest lease_request;
+    lease_request.set_worker_id("w");
+    SF_ASSERT_OK_AND_ASSIGN(v1::LeaseResponse lease, scheduler->Lease(lease_request));
+    ASSERT_TRUE(lease.has_lease());
+    tokens[lease.lease().job().key()] = lease.lease().lease_token();
+  }
+  ASSERT_THAT(tokens, SizeIs(3));
+  for (const char* key : {"z", "x", "y"}) {
+    clock.Advance(absl::Seconds(1));
+    v1::FailRequest fail;
+    fail.set_lease_token(tokens[key]);
+    fail.set_error(absl::StrCat("failed ", key));
+    fail.set_permanent(true);
+    ASSERT_THAT(scheduler->Fail(fail).status(), IsOk());
+  }
+  auto keys = [](const std::vector<v1::ResultRow>& rows) {
+    std::vector<std::string> out;
+    for (const v1::ResultRow& r : rows) out.push_back(r.job().key());
+    return out;
+  };
+  v1::ResultsRequest request;
+  request.set_sweep_id(1);
+  request.set_include_unfinished(true);
+  request.add_states(v1::JOB_STATE_FAILED);
+  SchedulerSource source(scheduler.get());
+  EXPECT_THAT(keys(Collect(source, request)), ElementsAre("x", "y", "z"));
+  request.set_newest_first(true);
+  EXPECT_THAT(keys(Collect(source, request)), ElementsAre("y", "x", "z"));
+  request.set_limit(2);
+  EXPECT_THAT(keys(Collect(source, request)), ElementsAre("y", "x"));
+  SF_ASSERT_OK_AND_ASSIGN(auto file, DatabaseResults::Open(db.path()));
+  EXPECT_THAT(keys(Collect(*file, request)), ElementsAre("y", "x"));
 }
 
 TEST(DatabaseResults, MissingOrForeignFile_ClearErrors) {
