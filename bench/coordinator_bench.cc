@@ -1,7 +1,9 @@
 // coordinator_bench: the coordinator's performance figures (bench/NOTES.md).
 //   1. SubmitSweep of a 100,000-job sweep (core, and over loopback gRPC).
-//   2. Lease + ReportSamples + Complete throughput with N simulated workers over
-//      loopback gRPC, with the lease latency distribution.
+//   2. Job throughput with N simulated workers over loopback gRPC, with the lease
+//      latency distribution: Lease + Complete carrying the samples (what sf-worker does
+//      for a job's last samples), or Lease + ReportSamples + Complete (--path), or both
+//      interleaved in one process (--path ab) to compare them on a loaded machine.
 //   3. A simulated 1,000-job sweep's makespan with and without model affinity and
 //      longest-first placement (discrete-event simulation on a FakeClock).
 //   4. Optionally, status and a filtered results query on a 1,000,000-job database.
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <queue>
 #include <random>
 #include <thread>
@@ -88,6 +91,37 @@ v1::RegisterWorkerRequest Worker(const std::string& id) {
   return r;
 }
 
+// The machine's 1, 5 and 15 minute load averages, printed beside each figure.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  if (!(in >> one >> five >> fifteen)) return "load unknown";
+  return absl::StrCat("load ", one, " ", five, " ", fifteen);
+}
+
+// How a simulated worker hands in a job's samples.
+enum class SamplePath {
+  kWithComplete,   // Lease, Complete carrying the samples: 2 RPCs per job
+  kReportSamples,  // Lease, ReportSamples, Complete: 3 RPCs per job
+};
+
+const char* PathName(SamplePath path) {
+  return path == SamplePath::kWithComplete ? "lease+complete(samples)" : "lease+report+complete";
+}
+
+void AddSamples(int samples, bool with_text,
+                google::protobuf::RepeatedPtrField<v1::SampleResult>* out) {
+  for (int s = 0; s < samples; ++s) {
+    v1::SampleResult* sample = out->Add();
+    sample->set_index(s);
+    sample->set_score(1);
+    if (with_text) {
+      sample->set_prediction("answer");
+      sample->set_target("answer");
+    }
+  }
+}
+
 // ---------------------------------------------------------------- 1. submit
 
 void BenchSubmit(int64_t jobs) {
@@ -136,16 +170,17 @@ void BenchSubmit(int64_t jobs) {
     absl::Duration total = absl::Now() - t0;
     const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
     std::printf(
-        "| submit %lld jobs (build request + gRPC, %zu MB) | %8.3f s wall, %.3f s CPU %s|\n",
+        "| submit %lld jobs (build request + gRPC, %zu MB) | %8.3f s wall, %.3f s CPU (%s) %s|\n",
         static_cast<long long>(jobs), r.ByteSizeLong() >> 20, absl::ToDoubleSeconds(total), cpu,
-        s.ok() ? "" : s.error_message().c_str());
+        LoadAverage().c_str(), s.ok() ? "" : s.error_message().c_str());
   }
   RemoveDb(path);
 }
 
 // ---------------------------------------------------------------- 2. throughput
 
-void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls) {
+void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls,
+                     SamplePath sample_path) {
   const std::string path = TempPath("throughput");
   SchedulerOptions options;
   options.max_batch_calls = max_batch_calls;
@@ -166,6 +201,7 @@ void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls
   std::atomic<int64_t> done{0};
   std::vector<std::vector<double>> latencies(workers);
   std::vector<std::thread> threads;
+  const std::string load_before = LoadAverage();
   const absl::Time t0 = absl::Now();
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&, w] {
@@ -186,21 +222,19 @@ void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls
         if (!stub->Lease(&lctx, lr, &lease).ok()) continue;
         if (!lease.has_lease()) continue;
         latencies[w].push_back(absl::ToDoubleMilliseconds(absl::Now() - l0));
-        v1::ReportSamplesRequest rs;
-        rs.set_lease_token(lease.lease().lease_token());
-        for (int s = 0; s < samples; ++s) {
-          v1::SampleResult* sample = rs.add_samples();
-          sample->set_index(s);
-          sample->set_score(1);
-          sample->set_prediction("answer");
-          sample->set_target("answer");
-        }
-        grpc::ClientContext rctx;
-        v1::ReportSamplesResponse rresp;
-        (void)stub->ReportSamples(&rctx, rs, &rresp);
         v1::CompleteRequest c;
         c.set_lease_token(lease.lease().lease_token());
         c.mutable_result()->set_mean(1);
+        if (sample_path == SamplePath::kReportSamples) {
+          v1::ReportSamplesRequest rs;
+          rs.set_lease_token(lease.lease().lease_token());
+          AddSamples(samples, /*with_text=*/true, rs.mutable_samples());
+          grpc::ClientContext rctx;
+          v1::ReportSamplesResponse rresp;
+          (void)stub->ReportSamples(&rctx, rs, &rresp);
+        } else {
+          AddSamples(samples, /*with_text=*/true, c.mutable_samples());
+        }
         grpc::ClientContext cctx;
         v1::CompleteResponse cresp;
         if (stub->Complete(&cctx, c, &cresp).ok()) done.fetch_add(1);
@@ -216,9 +250,10 @@ void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls
     return all.empty() ? 0 : all[static_cast<size_t>(p * (all.size() - 1))];
   };
   std::printf(
-      "| %d workers, %lld jobs x %d samples: lease+report+complete (group commit <= %d calls) | "
-      "%8.0f jobs/s |\n",
-      workers, static_cast<long long>(jobs), samples, max_batch_calls, jobs / seconds);
+      "| %d workers, %lld jobs x %d samples: %s (group commit <= %d calls) | "
+      "%8.0f jobs/s (%s before, %s after) |\n",
+      workers, static_cast<long long>(jobs), samples, PathName(sample_path), max_batch_calls,
+      jobs / seconds, load_before.c_str(), LoadAverage().c_str());
   std::printf("| lease latency p50 / p99 / max | %.2f / %.2f / %.2f ms |\n", pct(0.5), pct(0.99),
               all.empty() ? 0 : all.back());
   const Scheduler::CommitStats commits = scheduler->commit_stats();
@@ -231,7 +266,7 @@ void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls
 }
 
 // The same cycle without gRPC, one thread: the store's own cost per job.
-void BenchCoreCycle(int64_t jobs, int samples) {
+void BenchCoreCycle(int64_t jobs, int samples, SamplePath sample_path) {
   const std::string path = TempPath("core_cycle");
   auto scheduler = *Scheduler::Open(path, &RealClock());
   v1::SubmitSweepRequest r;
@@ -247,22 +282,23 @@ void BenchCoreCycle(int64_t jobs, int samples) {
     lr.set_worker_id("w");
     auto lease = scheduler->Lease(lr);
     if (!lease.ok() || !lease->has_lease()) break;
-    v1::ReportSamplesRequest rs;
-    rs.set_lease_token(lease->lease().lease_token());
-    for (int s = 0; s < samples; ++s) {
-      v1::SampleResult* sample = rs.add_samples();
-      sample->set_index(s);
-      sample->set_score(1);
-    }
-    (void)scheduler->ReportSamples(rs);
     v1::CompleteRequest c;
     c.set_lease_token(lease->lease().lease_token());
+    if (sample_path == SamplePath::kReportSamples) {
+      v1::ReportSamplesRequest rs;
+      rs.set_lease_token(lease->lease().lease_token());
+      AddSamples(samples, /*with_text=*/false, rs.mutable_samples());
+      (void)scheduler->ReportSamples(rs);
+    } else {
+      AddSamples(samples, /*with_text=*/false, c.mutable_samples());
+    }
     if (scheduler->Complete(c).ok()) ++done;
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - t0);
   const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
-  std::printf("| core only (no gRPC), 1 thread, %lld jobs | %8.0f jobs/s wall, %.0f jobs/CPU-s |\n",
-              static_cast<long long>(done), done / seconds, done / cpu);
+  std::printf(
+      "| core only (no gRPC), 1 thread, %lld jobs, %s | %8.0f jobs/s wall, %.0f jobs/CPU-s |\n",
+      static_cast<long long>(done), PathName(sample_path), done / seconds, done / cpu);
   scheduler.reset();
   RemoveDb(path);
 }
@@ -474,6 +510,15 @@ int main(int argc, char** argv) {
   app.add_option("--model-load-s", load_s, "simulated model load time")->capture_default_str();
   app.add_option("--million", million, "jobs in the query-speed database (0 = skip; try 1000000)")
       ->capture_default_str();
+  std::string path_name = "complete";
+  app.add_option("--path", path_name,
+                 "how simulated workers hand in samples: complete (with Complete, 2 RPCs per "
+                 "job), report (ReportSamples then Complete, 3 RPCs), ab (both, alternating, "
+                 "--rounds times each)")
+      ->check(CLI::IsMember({"complete", "report", "ab"}))
+      ->capture_default_str();
+  int rounds = 1;
+  app.add_option("--rounds", rounds, "throughput runs per path")->capture_default_str();
   std::string million_db;
   app.add_option("--million-db", million_db,
                  "keep the query-speed database here and reuse it on the next run");
@@ -481,9 +526,17 @@ int main(int argc, char** argv) {
   sf::SetMinLogLevel(sf::LogLevel::kWarning);
   std::printf("| benchmark | figure |\n|---|---|\n");
   if (submit_jobs > 0) sf::coordinator::BenchSubmit(submit_jobs);
+  using sf::coordinator::SamplePath;
+  std::vector<SamplePath> paths;
+  if (path_name != "complete") paths.push_back(SamplePath::kReportSamples);
+  if (path_name != "report") paths.push_back(SamplePath::kWithComplete);
   if (tp_jobs > 0) {
-    sf::coordinator::BenchCoreCycle(tp_jobs, samples);
-    sf::coordinator::BenchThroughput(tp_jobs, workers, samples, max_batch_calls);
+    for (SamplePath path : paths) sf::coordinator::BenchCoreCycle(tp_jobs, samples, path);
+    for (int round = 0; round < rounds; ++round) {
+      for (SamplePath path : paths) {
+        sf::coordinator::BenchThroughput(tp_jobs, workers, samples, max_batch_calls, path);
+      }
+    }
   }
   if (sim_jobs > 0) sf::coordinator::BenchMakespan(sim_jobs, sim_workers, load_s);
   if (million > 0) sf::coordinator::BenchMillion(million, million_db);

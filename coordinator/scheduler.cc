@@ -99,6 +99,24 @@ absl::Status ValidateJob(const v1::JobSpec& job, int i) {
   return absl::OkStatus();
 }
 
+// What ReportSamples and Complete check of each sample before taking the store: the
+// index is not negative, the numbers are finite, the texts within their limits. The
+// index's upper bound needs the job (Scheduler::CheckSampleRange).
+absl::Status ValidateSamples(const google::protobuf::RepeatedPtrField<v1::SampleResult>& samples) {
+  for (const v1::SampleResult& s : samples) {
+    if (s.index() < 0) return absl::InvalidArgumentError("sample index is negative");
+    if (!Finite(s.score()) || !Finite(s.measured_density()) || !Finite(s.wall_seconds())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sample ", s.index(), ": score, density and time must be finite"));
+    }
+    if (s.prediction().size() > kMaxSampleText || s.target().size() > kMaxSampleText) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sample ", s.index(), ": prediction/target longer than 1 MiB"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // PRAGMA quick_check: every page and b-tree of the file is readable and well formed
 // (integrity_check without the slower cross-checks of indexes against tables). A
 // coordinator must not serve, and write to, a damaged database.
@@ -961,55 +979,59 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRe
   return lock.Finish(response);
 }
 
-absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
-    const v1::ReportSamplesRequest& request) {
-  SF_RETURN_IF_ERROR(CheckFieldLimits(request));
-  for (const v1::SampleResult& s : request.samples()) {
-    if (s.index() < 0) return absl::InvalidArgumentError("sample index is negative");
-    if (!Finite(s.score()) || !Finite(s.measured_density()) || !Finite(s.wall_seconds())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("sample ", s.index(), ": score, density and time must be finite"));
-    }
-    if (s.prediction().size() > kMaxSampleText || s.target().size() > kMaxSampleText) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("sample ", s.index(), ": prediction/target longer than 1 MiB"));
-    }
-  }
-  GroupCommit::Call lock(&commit_);
-  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
-  SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
+absl::StatusOr<int64_t> Scheduler::SamplesTotal(int64_t job_id) {
   SF_ASSIGN_OR_RETURN(Statement * total, Stmt("SELECT samples_total FROM jobs WHERE id=?"));
-  total->Bind(1, job.id);
-  SF_ASSIGN_OR_RETURN(bool trow, total->Step());
-  const int64_t samples_total = trow ? total->Int(0) : 0;
+  total->Bind(1, job_id);
+  SF_ASSIGN_OR_RETURN(bool row, total->Step());
+  const int64_t samples_total = row ? total->Int(0) : 0;
   total->Reset();
-  for (const v1::SampleResult& s : request.samples()) {
+  return samples_total;
+}
+
+absl::Status Scheduler::CheckSampleRange(const LeasedJob& job, const SampleList& samples,
+                                         int64_t samples_total) {
+  for (const v1::SampleResult& s : samples) {
     if (s.index() >= samples_total) {
       return absl::InvalidArgumentError(absl::StrCat("sample index ", s.index(), " of job ",
                                                      job.key, " is out of range [0, ",
                                                      samples_total, ")"));
     }
   }
-  const int64_t now = NowMs();
-  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::StoreSamples(const LeasedJob& job, const std::string& lease_token,
+                                     const SampleList& samples, int64_t now_ms, IndexList* accepted,
+                                     IndexList* duplicates) {
   SF_ASSIGN_OR_RETURN(Statement * ins, Stmt(kInsertSampleSql));
-  v1::ReportSamplesResponse response;
-  for (const v1::SampleResult& s : request.samples()) {
-    SF_RETURN_IF_ERROR(BindSample(*ins, job.id, s, request.lease_token(), now).Run());
-    if (db_->Changes() > 0) {
-      response.add_accepted(s.index());
-    } else {
-      response.add_duplicates(s.index());
-    }
+  for (const v1::SampleResult& s : samples) {
+    SF_RETURN_IF_ERROR(BindSample(*ins, job.id, s, lease_token, now_ms).Run());
+    (db_->Changes() > 0 ? accepted : duplicates)->Add(s.index());
   }
+  if (accepted->empty()) return absl::OkStatus();
+  SF_ASSIGN_OR_RETURN(Statement * count,
+                      Stmt("UPDATE jobs SET samples_done=samples_done+? WHERE id=?"));
+  SF_RETURN_IF_ERROR(count->Bind(1, accepted->size()).Bind(2, job.id).Run());
+  SF_ASSIGN_OR_RETURN(Statement * sweeps,
+                      Stmt("UPDATE sweeps SET samples_done=samples_done+? WHERE id IN "
+                           "(SELECT sweep_id FROM sweep_jobs WHERE job_id=?)"));
+  return sweeps->Bind(1, accepted->size()).Bind(2, job.id).Run();
+}
+
+absl::StatusOr<v1::ReportSamplesResponse> Scheduler::ReportSamples(
+    const v1::ReportSamplesRequest& request) {
+  SF_RETURN_IF_ERROR(CheckFieldLimits(request));
+  SF_RETURN_IF_ERROR(ValidateSamples(request.samples()));
+  GroupCommit::Call lock(&commit_);
+  SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
+  SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
+  SF_ASSIGN_OR_RETURN(const int64_t samples_total, SamplesTotal(job.id));
+  SF_RETURN_IF_ERROR(CheckSampleRange(job, request.samples(), samples_total));
+  SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
+  v1::ReportSamplesResponse response;
+  SF_RETURN_IF_ERROR(StoreSamples(job, request.lease_token(), request.samples(), NowMs(),
+                                  response.mutable_accepted(), response.mutable_duplicates()));
   if (response.accepted_size() > 0) {
-    SF_ASSIGN_OR_RETURN(Statement * count,
-                        Stmt("UPDATE jobs SET samples_done=samples_done+? WHERE id=?"));
-    SF_RETURN_IF_ERROR(count->Bind(1, response.accepted_size()).Bind(2, job.id).Run());
-    SF_ASSIGN_OR_RETURN(Statement * sweeps,
-                        Stmt("UPDATE sweeps SET samples_done=samples_done+? WHERE id IN "
-                             "(SELECT sweep_id FROM sweep_jobs WHERE job_id=?)"));
-    SF_RETURN_IF_ERROR(sweeps->Bind(1, response.accepted_size()).Bind(2, job.id).Run());
     SF_RETURN_IF_ERROR(AddJobEvent(job.id, v1::EVENT_KIND_JOB_PROGRESS, job.key, job.worker,
                                    absl::StrCat(response.accepted_size(), " samples")));
   }
@@ -1030,11 +1052,17 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
     }
   }
   if (r.n() < 0) return absl::InvalidArgumentError("result n is negative");
+  SF_RETURN_IF_ERROR(ValidateSamples(request.samples()));
   GroupCommit::Call lock(&commit_);
   SF_RETURN_IF_ERROR(ExpireLocked(nullptr));
   SF_ASSIGN_OR_RETURN(LeasedJob job, LiveLease(request.lease_token()));
+  SF_ASSIGN_OR_RETURN(const int64_t samples_total, SamplesTotal(job.id));
+  SF_RETURN_IF_ERROR(CheckSampleRange(job, request.samples(), samples_total));
   const int64_t now = NowMs();
   SF_ASSIGN_OR_RETURN(auto txn, commit_.Begin());
+  v1::CompleteResponse response;
+  SF_RETURN_IF_ERROR(StoreSamples(job, request.lease_token(), request.samples(), now,
+                                  response.mutable_accepted(), response.mutable_duplicates()));
   // The aggregate comes from the stored samples, not from the worker: after a resume
   // the last worker saw only the samples of its own attempt.
   SF_ASSIGN_OR_RETURN(Statement * agg,
@@ -1047,11 +1075,6 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
   const double mean = agg->Double(1);
   const double sum_sq = agg->Double(2);
   agg->Reset();
-  SF_ASSIGN_OR_RETURN(Statement * total, Stmt("SELECT samples_total FROM jobs WHERE id=?"));
-  total->Bind(1, job.id);
-  SF_ASSIGN_OR_RETURN(bool total_row, total->Step());
-  const int64_t samples_total = total_row ? total->Int(0) : 0;
-  total->Reset();
   // A worker may complete a job with samples missing (an evaluator that skipped some):
   // the job is DONE with what is stored, the shortfall is written where `status`,
   // events and results show it, and resubmitting the sweep runs the missing samples.
@@ -1086,7 +1109,7 @@ absl::StatusOr<v1::CompleteResponse> Scheduler::Complete(const v1::CompleteReque
   SF_RETURN_IF_ERROR(FinishSweepsOf(job.id));
   SF_RETURN_IF_ERROR(txn->Commit());
   event_cv_.SignalAll();
-  return lock.Finish(v1::CompleteResponse());
+  return lock.Finish(std::move(response));
 }
 
 absl::StatusOr<v1::FailResponse> Scheduler::Fail(const v1::FailRequest& request) {

@@ -95,6 +95,11 @@ class Scheduler {
   // Aborted when the lease token is unknown, expired or superseded (the worker must
   // drop the job); samples already stored are acknowledged as duplicates.
   absl::StatusOr<v1::ReportSamplesResponse> ReportSamples(const v1::ReportSamplesRequest& request);
+  // Stores request.samples (checked as ReportSamples checks them; InvalidArgument and
+  // nothing stored, the job still leased, when one is bad) and closes the attempt, in
+  // one transaction; the aggregate covers every stored sample of the job. A retry of a
+  // Complete that succeeded (its reply lost) is Aborted, as any call with a closed
+  // lease: the first call's samples and result stay stored once.
   absl::StatusOr<v1::CompleteResponse> Complete(const v1::CompleteRequest& request);
   absl::StatusOr<v1::FailResponse> Fail(const v1::FailRequest& request);
 
@@ -144,6 +149,18 @@ class Scheduler {
   absl::Status EndAttempt(const LeasedJob& job, const std::string& error, bool preempted,
                           bool permanent, v1::FailResponse* response, int64_t ended_ms = -1)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  using SampleList = google::protobuf::RepeatedPtrField<v1::SampleResult>;
+  using IndexList = google::protobuf::RepeatedField<int32_t>;
+  absl::StatusOr<int64_t> SamplesTotal(int64_t job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // InvalidArgument naming the job when an index is >= samples_total.
+  absl::Status CheckSampleRange(const LeasedJob& job, const SampleList& samples,
+                                int64_t samples_total) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stores the samples not yet stored for the job (inside an open transaction), adds
+  // them to the job's and its sweeps' counts, and lists each index as accepted or
+  // duplicate.
+  absl::Status StoreSamples(const LeasedJob& job, const std::string& lease_token,
+                            const SampleList& samples, int64_t now_ms, IndexList* accepted,
+                            IndexList* duplicates) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The live lease for `token`, or Aborted.
   absl::StatusOr<LeasedJob> LiveLease(const std::string& token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<WorkerCaps> Caps(const std::string& worker_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

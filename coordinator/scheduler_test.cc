@@ -352,6 +352,83 @@ TEST_F(SchedulerTest, ReportSamples_DuplicateAndOutOfOrder_StoredOnceAndResumed)
   EXPECT_THAT(resumed->samples_done(), ElementsAre(1, 2, 3));
 }
 
+v1::CompleteRequest CompleteWithSamples(const std::string& token,
+                                        std::vector<std::pair<int, double>> samples) {
+  v1::CompleteRequest r;
+  r.set_lease_token(token);
+  r.mutable_result()->set_metric("accuracy");
+  r.mutable_result()->set_n(static_cast<int64_t>(samples.size()));
+  for (const auto& [index, score] : samples) *r.add_samples() = MakeSample(index, score);
+  return r;
+}
+
+v1::JobResult OnlyResult(Scheduler& scheduler) {
+  v1::JobResult stored;
+  EXPECT_THAT(scheduler.Results(v1::ResultsRequest(),
+                                [&](v1::ResultsResponse& r) {
+                                  if (r.rows_size() > 0) stored = r.rows(0).result();
+                                  return true;
+                                }),
+              IsOk());
+  return stored;
+}
+
+TEST_F(SchedulerTest, Complete_WithLastSamples_StoredInTheAggregateAndRetryStoresNothing) {
+  int64_t id = Submit("s1", {MakeJob("a")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  ASSERT_THAT(Report(lease->lease_token(), {0}).status(), IsOk());
+  // Sample 0 again (its acknowledgement was lost; the stored score 1.0 stays) beside
+  // the last three.
+  const v1::CompleteRequest done =
+      CompleteWithSamples(lease->lease_token(), {{0, 0.0}, {1, 0.0}, {2, 1.0}, {3, 1.0}});
+  auto response = scheduler_->Complete(done);
+  ASSERT_THAT(response.status(), IsOk());
+  EXPECT_THAT(response->accepted(), ElementsAre(1, 2, 3));
+  EXPECT_THAT(response->duplicates(), ElementsAre(0));
+  v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_FINISHED);
+  EXPECT_EQ(sweep.counts().done(), 1);
+  EXPECT_EQ(sweep.counts().samples_done(), 4);
+  const v1::JobResult stored = OnlyResult(*scheduler_);
+  EXPECT_EQ(stored.n(), 4);  // the aggregate includes the samples that came with Complete
+  EXPECT_DOUBLE_EQ(stored.mean(), 0.75);
+  // The reply was lost and the worker retries: refused, and nothing is stored twice.
+  EXPECT_THAT(scheduler_->Complete(done).status(),
+              StatusIs(absl::StatusCode::kAborted, HasSubstr("not live")));
+  EXPECT_EQ(GetSweep(id).counts().samples_done(), 4);
+  EXPECT_EQ(CountResults(), 1);
+  EXPECT_EQ(OnlyResult(*scheduler_).n(), 4);
+}
+
+TEST_F(SchedulerTest, Complete_WithBadSample_RefusedAndTheJobStaysLeased) {
+  int64_t id = Submit("s1", {MakeJob("a")});
+  Register("w1");
+  auto lease = LeaseFor("w1");
+  ASSERT_TRUE(lease.has_value());
+  const std::string token = lease->lease_token();
+  EXPECT_THAT(scheduler_->Complete(CompleteWithSamples(token, {{1, 1.0}, {4, 1.0}})).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("out of range [0, 4)")));
+  EXPECT_THAT(scheduler_->Complete(CompleteWithSamples(token, {{-1, 1.0}})).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("negative")));
+  EXPECT_THAT(scheduler_->Complete(CompleteWithSamples(token, {{2, std::nan("")}})).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("finite")));
+  v1::CompleteRequest too_long = CompleteWithSamples(token, {{2, 1.0}});
+  too_long.mutable_samples(0)->set_prediction(std::string((1 << 20) + 1, 'x'));
+  EXPECT_THAT(scheduler_->Complete(too_long).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("samples[0].prediction")));
+  // Nothing of the refused calls was stored and the lease still holds the job.
+  v1::Sweep sweep = GetSweep(id);
+  EXPECT_EQ(sweep.counts().leased(), 1);
+  EXPECT_EQ(sweep.counts().samples_done(), 0);
+  EXPECT_EQ(CountResults(), 0);
+  auto good = scheduler_->Complete(CompleteWithSamples(token, {{1, 1.0}, {2, 1.0}}));
+  ASSERT_THAT(good.status(), IsOk());
+  EXPECT_THAT(good->accepted(), ElementsAre(1, 2));
+  EXPECT_EQ(OnlyResult(*scheduler_).n(), 2);
+}
+
 TEST_F(SchedulerTest, Heartbeat_RenewsLeaseBeyondTtl) {
   Submit("s1", {MakeJob("a")});
   Register("w1");

@@ -264,13 +264,14 @@ bool Worker::outbox_failed() const {
   return !outbox_error_.ok();
 }
 
-absl::Status Worker::Flush(const std::string& token) {
+absl::Status Worker::Flush(const std::string& token, int keep) {
   while (true) {
     absl::StatusOr<std::vector<v1::SampleResult>> read =
-        outbox_->Pending(token, options_.report_batch);
+        outbox_->Pending(token, options_.report_batch + keep);
     if (!read.ok()) return OutboxFailed(read.status());
     std::vector<v1::SampleResult> pending = *std::move(read);
-    if (pending.empty()) return absl::OkStatus();
+    if (pending.size() <= static_cast<size_t>(keep)) return absl::OkStatus();
+    pending.resize(pending.size() - keep);
     v1::ReportSamplesRequest request;
     request.set_lease_token(token);
     for (v1::SampleResult& s : pending) *request.add_samples() = std::move(s);
@@ -409,7 +410,8 @@ absl::Status Worker::RunLease(const v1::Lease& lease) {
         attempt.cancel.Cancel();
       }
     }
-    if ((new_samples || flush_failed_unavailable) && !attempt.lost) {
+    // Once the evaluation ended, Close sends what is left (with Complete).
+    if ((new_samples || flush_failed_unavailable) && !attempt.lost && !eval_done) {
       absl::Status s = Flush(attempt.token);
       flush_failed_unavailable = false;
       if (absl::IsAborted(s)) {
@@ -435,6 +437,66 @@ absl::Status Worker::RunLease(const v1::Lease& lease) {
   return Close(attempt, eval_status);
 }
 
+absl::Status Worker::CompleteAttempt(Attempt& attempt) {
+  const std::string& token = attempt.token;
+  const EvalSummary& summary = *attempt.result;
+  v1::CompleteRequest request;
+  request.set_lease_token(token);
+  // The samples still pending (at most report_batch after Close's flush) ride along.
+  absl::StatusOr<std::vector<v1::SampleResult>> last =
+      outbox_->Pending(token, options_.report_batch);
+  if (!last.ok()) return OutboxFailed(last.status());
+  for (v1::SampleResult& sample : *last) *request.add_samples() = std::move(sample);
+  v1::JobResult* r = request.mutable_result();
+  r->set_metric(summary.metric);
+  double mean = 0, var = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    const auto n = static_cast<double>(attempt.scores.size());
+    for (double x : attempt.scores) mean += x;
+    if (n > 0) mean /= n;
+    for (double x : attempt.scores) var += (x - mean) * (x - mean);
+    if (n > 1) var /= n - 1;
+    r->set_n(static_cast<int64_t>(attempt.scores.size()));
+    r->set_wall_seconds(attempt.wall_seconds);
+  }
+  r->set_mean(mean);
+  r->set_variance(var);
+  r->set_nominal_compression(summary.nominal_compression);
+  r->set_measured_compression(summary.measured_compression);
+  r->set_flops_prefill(summary.flops_prefill);
+  r->set_flops_decode(summary.flops_decode);
+  r->set_flops_indexing(summary.flops_indexing);
+  r->set_tokens_per_second(summary.tokens_per_second);
+  r->set_gpu_name(summary.gpu_name);
+  r->set_compute_dtype(summary.compute_dtype);
+  r->set_prefill_attention(summary.prefill_attention);
+  r->set_decode_attention(summary.decode_attention);
+  r->set_prefill_seconds(summary.prefill_seconds);
+  r->set_decode_seconds(summary.decode_seconds);
+  r->set_estimation_seconds(summary.estimation_seconds);
+  r->set_attention_kernels(summary.attention_kernels);
+  r->set_engine_version(options_.engine_version);
+  r->set_git_commit(kGitCommit);
+  r->set_samples_evaluated(r->n());
+  if (summary.model) *r->mutable_model_shape() = ModelShapeToProto(*summary.model);
+  v1::CompleteResponse response;
+  absl::Status s = Retry(
+      [&] {
+        absl::StatusOr<v1::CompleteResponse> answer = client_->Complete(request);
+        if (answer.ok()) response = *std::move(answer);
+        return answer.status();
+      },
+      &attempt);
+  if (s.ok()) {
+    absl::MutexLock lock(&mu_);
+    ++stats_.jobs_completed;
+    stats_.samples_sent += response.accepted_size();
+    stats_.samples_duplicate += response.duplicates_size();
+  }
+  return s;
+}
+
 absl::Status Worker::Close(Attempt& attempt, const absl::Status& eval_status) {
   const std::string& token = attempt.token;
   if (attempt.lost) {
@@ -446,56 +508,18 @@ absl::Status Worker::Close(Attempt& attempt, const absl::Status& eval_status) {
     if (absl::Status r = outbox_->RemoveLease(token); !r.ok()) return OutboxFailed(r);
     return absl::OkStatus();
   }
-  // Every stored sample goes out before the attempt is closed, so that Complete finds
-  // them all and a retry resumes after the last one.
-  absl::Status s = Retry([&] { return Flush(token); }, &attempt);
+  // Every stored sample goes out before (or, the last batch of a finished job, with)
+  // the call that closes the attempt, so that the aggregate covers them all and a retry
+  // resumes after the last one.
+  const int keep = eval_status.ok() ? options_.report_batch : 0;
+  absl::Status s = Retry([&] { return Flush(token, keep); }, &attempt);
   if (!s.ok() && !absl::IsAborted(s)) {
     // Stopping with the coordinator down: the outbox keeps them for the next run.
     if (IsRetryable(s) && !outbox_failed()) return absl::OkStatus();
     return s;
   }
   if (s.ok() && eval_status.ok()) {
-    const EvalSummary& summary = *attempt.result;
-    v1::CompleteRequest request;
-    request.set_lease_token(token);
-    v1::JobResult* r = request.mutable_result();
-    r->set_metric(summary.metric);
-    double mean = 0, var = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      const auto n = static_cast<double>(attempt.scores.size());
-      for (double x : attempt.scores) mean += x;
-      if (n > 0) mean /= n;
-      for (double x : attempt.scores) var += (x - mean) * (x - mean);
-      if (n > 1) var /= n - 1;
-      r->set_n(static_cast<int64_t>(attempt.scores.size()));
-      r->set_wall_seconds(attempt.wall_seconds);
-    }
-    r->set_mean(mean);
-    r->set_variance(var);
-    r->set_nominal_compression(summary.nominal_compression);
-    r->set_measured_compression(summary.measured_compression);
-    r->set_flops_prefill(summary.flops_prefill);
-    r->set_flops_decode(summary.flops_decode);
-    r->set_flops_indexing(summary.flops_indexing);
-    r->set_tokens_per_second(summary.tokens_per_second);
-    r->set_gpu_name(summary.gpu_name);
-    r->set_compute_dtype(summary.compute_dtype);
-    r->set_prefill_attention(summary.prefill_attention);
-    r->set_decode_attention(summary.decode_attention);
-    r->set_prefill_seconds(summary.prefill_seconds);
-    r->set_decode_seconds(summary.decode_seconds);
-    r->set_estimation_seconds(summary.estimation_seconds);
-    r->set_attention_kernels(summary.attention_kernels);
-    r->set_engine_version(options_.engine_version);
-    r->set_git_commit(kGitCommit);
-    r->set_samples_evaluated(r->n());
-    if (summary.model) *r->mutable_model_shape() = ModelShapeToProto(*summary.model);
-    s = Retry([&] { return client_->Complete(request).status(); }, &attempt);
-    if (s.ok()) {
-      absl::MutexLock lock(&mu_);
-      ++stats_.jobs_completed;
-    }
+    s = CompleteAttempt(attempt);
   } else if (s.ok()) {
     v1::FailRequest request;
     request.set_lease_token(token);

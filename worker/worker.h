@@ -35,7 +35,9 @@ struct WorkerOptions {
   // Backoff between failed calls (coordinator down or restarting), doubling to the cap.
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_max = absl::Seconds(5);
-  // Samples per ReportSamples call.
+  // Samples per ReportSamples call, and the most that ride with Complete: a job's
+  // samples still unsent when it ends go out with Complete (up to this many; the
+  // rest through ReportSamples first).
   int report_batch = 64;
   // Heartbeat period when the coordinator does not say (it says lease_ttl / 3).
   absl::Duration default_heartbeat = absl::Seconds(10);
@@ -102,9 +104,12 @@ class Worker {
   absl::Status Register();
   absl::Status RecoverOutbox();
   absl::Status RunLease(const v1::Lease& lease);
-  // Sends every pending sample of the lease once (in batches). Aborted when the
-  // coordinator refused the lease; Unavailable etc. when it could not be reached.
-  absl::Status Flush(const std::string& token);
+  // Sends every pending sample of the lease once (in batches) but the last `keep`,
+  // by index. Aborted when the coordinator refused the lease; Unavailable etc. when it
+  // could not be reached.
+  absl::Status Flush(const std::string& token, int keep = 0);
+  // Closes a finished attempt with Complete, carrying the samples still pending.
+  absl::Status CompleteAttempt(Attempt& attempt);
   // Records that the outbox failed (the first error sticks) and returns the error the
   // worker stops with: retrying cannot help, and jobs cannot be run without it.
   absl::Status OutboxFailed(const absl::Status& error) ABSL_LOCKS_EXCLUDED(mu_);

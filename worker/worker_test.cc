@@ -161,6 +161,70 @@ TEST_F(WorkerTest, Run_Lease_ReportsEverySampleThenCompletes) {
   EXPECT_EQ(worker_->stats().samples_sent, 6);
 }
 
+std::vector<int32_t> Indices(const google::protobuf::RepeatedPtrField<v1::SampleResult>& samples) {
+  std::vector<int32_t> out;
+  for (const v1::SampleResult& s : samples) out.push_back(s.index());
+  return out;
+}
+
+TEST_F(WorkerTest, Run_SamplesPendingAtTheEnd_RideWithComplete) {
+  // ReportSamples is unavailable while the job runs (far more errors than the loop
+  // can use up), so every sample is still pending when the evaluation ends.
+  options_.max_jobs = 1;
+  client_.Mutate([](State& s) {
+    s.queued.push_back(FakeWorkerClient::MakeLease("t", "k", 6));
+    for (int i = 0; i < 200; ++i) {
+      s.errors["ReportSamples"].push_back(absl::UnavailableError("down"));
+    }
+  });
+  MakeWorker();
+  ASSERT_THAT(worker_->Run(), IsOk());
+  client_.Inspect<bool>([](const State& s) {
+    EXPECT_THAT(s.reports, IsEmpty());  // no separate call for the last samples
+    EXPECT_EQ(s.completes.size(), 1u);
+    if (s.completes.empty()) return false;
+    EXPECT_THAT(Indices(s.completes[0].samples()), ElementsAre(0, 1, 2, 3, 4, 5));
+    for (const v1::SampleResult& sample : s.completes[0].samples()) {
+      EXPECT_EQ(sample.score(), TestScore("k", sample.index()));
+    }
+    EXPECT_EQ(s.completes[0].result().n(), 6);
+    return true;
+  });
+  EXPECT_THAT(Stored("t"), ElementsAre(0, 1, 2, 3, 4, 5));
+  EXPECT_EQ(Pending(), 0);
+  EXPECT_EQ(worker_->stats().samples_sent, 6);
+  EXPECT_EQ(worker_->stats().jobs_completed, 1);
+}
+
+TEST_F(WorkerTest, Run_MoreThanABatchPendingAtTheEnd_RestReportedFirstLastBatchWithComplete) {
+  options_.max_jobs = 1;
+  options_.report_batch = 2;
+  client_.Mutate([](State& s) {
+    s.queued.push_back(FakeWorkerClient::MakeLease("t", "k", 5));
+    for (int i = 0; i < 200; ++i) {
+      s.errors["ReportSamples"].push_back(absl::UnavailableError("down"));
+    }
+  });
+  MakeWorker();
+  ASSERT_THAT(worker_->Run(), IsOk());
+  client_.Inspect<bool>([](const State& s) {
+    std::vector<int32_t> reported;
+    for (const v1::ReportSamplesRequest& r : s.reports) {
+      EXPECT_LE(r.samples_size(), 2);
+      for (int32_t i : Indices(r.samples())) reported.push_back(i);
+    }
+    EXPECT_THAT(reported, ElementsAre(0, 1, 2));
+    EXPECT_EQ(s.completes.size(), 1u);
+    if (!s.completes.empty()) {
+      EXPECT_THAT(Indices(s.completes[0].samples()), ElementsAre(3, 4));
+    }
+    return true;
+  });
+  EXPECT_THAT(Stored("t"), ElementsAre(0, 1, 2, 3, 4));
+  EXPECT_EQ(Pending(), 0);
+  EXPECT_EQ(worker_->stats().samples_sent, 5);
+}
+
 TEST_F(WorkerTest, Run_SamplesAlreadyStored_ResumesAfterThem) {
   options_.max_jobs = 1;
   client_.Mutate([](State& s) {

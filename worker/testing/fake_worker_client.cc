@@ -85,7 +85,17 @@ absl::StatusOr<v1::CompleteResponse> FakeWorkerClient::Complete(
   }
   state_.completes.push_back(request);
   state_.revoked.insert(request.lease_token());
-  return v1::CompleteResponse();
+  // The coordinator stores the samples that come with Complete as ReportSamples does.
+  v1::CompleteResponse response;
+  auto& stored = state_.stored[request.lease_token()];
+  for (const v1::SampleResult& s : request.samples()) {
+    if (stored.emplace(s.index(), s).second) {
+      response.add_accepted(s.index());
+    } else {
+      response.add_duplicates(s.index());
+    }
+  }
+  return response;
 }
 
 absl::StatusOr<v1::FailResponse> FakeWorkerClient::Fail(const v1::FailRequest& request) {
