@@ -180,7 +180,7 @@ void BenchSubmit(int64_t jobs) {
 // ---------------------------------------------------------------- 2. throughput
 
 void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls,
-                     SamplePath sample_path) {
+                     SamplePath sample_path, int leases_per_call) {
   const std::string path = TempPath("throughput");
   SchedulerOptions options;
   options.max_batch_calls = max_batch_calls;
@@ -216,28 +216,33 @@ void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls
         v1::LeaseRequest lr;
         lr.set_worker_id(id);
         lr.set_wait_ms(100);
+        lr.set_max_leases(leases_per_call);
         v1::LeaseResponse lease;
         const absl::Time l0 = absl::Now();
         grpc::ClientContext lctx;
         if (!stub->Lease(&lctx, lr, &lease).ok()) continue;
         if (!lease.has_lease()) continue;
         latencies[w].push_back(absl::ToDoubleMilliseconds(absl::Now() - l0));
-        v1::CompleteRequest c;
-        c.set_lease_token(lease.lease().lease_token());
-        c.mutable_result()->set_mean(1);
-        if (sample_path == SamplePath::kReportSamples) {
-          v1::ReportSamplesRequest rs;
-          rs.set_lease_token(lease.lease().lease_token());
-          AddSamples(samples, /*with_text=*/true, rs.mutable_samples());
-          grpc::ClientContext rctx;
-          v1::ReportSamplesResponse rresp;
-          (void)stub->ReportSamples(&rctx, rs, &rresp);
-        } else {
-          AddSamples(samples, /*with_text=*/true, c.mutable_samples());
+        std::vector<const v1::Lease*> granted = {&lease.lease()};
+        for (const v1::Lease& more : lease.more_leases()) granted.push_back(&more);
+        for (const v1::Lease* job : granted) {
+          v1::CompleteRequest c;
+          c.set_lease_token(job->lease_token());
+          c.mutable_result()->set_mean(1);
+          if (sample_path == SamplePath::kReportSamples) {
+            v1::ReportSamplesRequest rs;
+            rs.set_lease_token(job->lease_token());
+            AddSamples(samples, /*with_text=*/true, rs.mutable_samples());
+            grpc::ClientContext rctx;
+            v1::ReportSamplesResponse rresp;
+            (void)stub->ReportSamples(&rctx, rs, &rresp);
+          } else {
+            AddSamples(samples, /*with_text=*/true, c.mutable_samples());
+          }
+          grpc::ClientContext cctx;
+          v1::CompleteResponse cresp;
+          if (stub->Complete(&cctx, c, &cresp).ok()) done.fetch_add(1);
         }
-        grpc::ClientContext cctx;
-        v1::CompleteResponse cresp;
-        if (stub->Complete(&cctx, c, &cresp).ok()) done.fetch_add(1);
       }
     });
   }
@@ -250,10 +255,10 @@ void BenchThroughput(int64_t jobs, int workers, int samples, int max_batch_calls
     return all.empty() ? 0 : all[static_cast<size_t>(p * (all.size() - 1))];
   };
   std::printf(
-      "| %d workers, %lld jobs x %d samples: %s (group commit <= %d calls) | "
+      "| %d workers, %lld jobs x %d samples: %s, %d per Lease (group commit <= %d calls) | "
       "%8.0f jobs/s (%s before, %s after) |\n",
-      workers, static_cast<long long>(jobs), samples, PathName(sample_path), max_batch_calls,
-      jobs / seconds, load_before.c_str(), LoadAverage().c_str());
+      workers, static_cast<long long>(jobs), samples, PathName(sample_path), leases_per_call,
+      max_batch_calls, jobs / seconds, load_before.c_str(), LoadAverage().c_str());
   std::printf("| lease latency p50 / p99 / max | %.2f / %.2f / %.2f ms |\n", pct(0.5), pct(0.99),
               all.empty() ? 0 : all.back());
   const Scheduler::CommitStats commits = scheduler->commit_stats();
@@ -517,6 +522,11 @@ int main(int argc, char** argv) {
                  "--rounds times each)")
       ->check(CLI::IsMember({"complete", "report", "ab"}))
       ->capture_default_str();
+  int leases_per_call = 1;
+  app.add_option("--leases-per-call", leases_per_call,
+                 "jobs a simulated worker leases per Lease call (LeaseRequest.max_leases)")
+      ->check(CLI::Range(1, 32))
+      ->capture_default_str();
   int rounds = 1;
   app.add_option("--rounds", rounds, "throughput runs per path")->capture_default_str();
   std::string million_db;
@@ -534,7 +544,8 @@ int main(int argc, char** argv) {
     for (SamplePath path : paths) sf::coordinator::BenchCoreCycle(tp_jobs, samples, path);
     for (int round = 0; round < rounds; ++round) {
       for (SamplePath path : paths) {
-        sf::coordinator::BenchThroughput(tp_jobs, workers, samples, max_batch_calls, path);
+        sf::coordinator::BenchThroughput(tp_jobs, workers, samples, max_batch_calls, path,
+                                         leases_per_call);
       }
     }
   }

@@ -38,6 +38,7 @@ constexpr size_t kMaxKeyLength = 256;
 constexpr size_t kMaxNameLength = 128;  // worker ids
 constexpr size_t kMaxErrorLength = 16 * 1024;
 constexpr size_t kMaxSampleText = 1 << 20;
+constexpr int kMaxLeasesPerCall = 32;  // LeaseRequest.max_leases
 
 const char* CounterColumn(int state) {
   switch (state) {
@@ -931,6 +932,13 @@ absl::StatusOr<v1::LeaseResponse> Scheduler::Lease(const v1::LeaseRequest& reque
     v1::LeaseResponse response;
     if (lease) {
       *response.mutable_lease() = std::move(*lease);
+      // More jobs in the same answer, without waiting for them.
+      const int max_leases = std::clamp(request.max_leases(), 1, kMaxLeasesPerCall);
+      while (response.more_leases_size() + 1 < max_leases) {
+        SF_ASSIGN_OR_RETURN(std::optional<v1::Lease> more, TryLease(request.worker_id(), caps));
+        if (!more) break;
+        *response.add_more_leases() = std::move(*more);
+      }
       return lock.Finish(std::move(response));
     }
     if (shutdown_ || absl::Now() >= deadline) return lock.Finish(std::move(response));

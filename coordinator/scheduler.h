@@ -85,9 +85,10 @@ class Scheduler {
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
       const v1::RegisterWorkerRequest& request);
   // Grants the best fitting job, waiting up to min(wait_ms, max_lease_wait) of real
-  // time for one; an empty response when none came. FailedPrecondition for an
-  // unregistered worker. `abandoned`, when given, is asked before each look at the
-  // queue (at least once a second while waiting): once it says the caller gave up on
+  // time for one; an empty response when none came. With max_leases > 1 (capped at 32)
+  // the next best fitting jobs already queued come in more_leases, without waiting.
+  // FailedPrecondition for an unregistered worker. `abandoned`, when given, is asked before each
+  // look at the queue (at least once a second while waiting): once it says the caller gave up on
   // the poll, the call answers empty without granting a job nobody would receive.
   absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request,
                                           const std::function<bool()>& abandoned = nullptr);

@@ -173,6 +173,34 @@ TEST_F(SchedulerTest, Lease_ThenComplete_SweepFinishesWithOneResult) {
   EXPECT_EQ(CountResults(), 1);
 }
 
+TEST_F(SchedulerTest, Lease_SeveralPerCall_GrantsQueuedJobsUpToTheAsk) {
+  int64_t id = Submit("s1", {MakeJob("a"), MakeJob("b"), MakeJob("c")});
+  Register("w1");
+  v1::LeaseRequest r;
+  r.set_worker_id("w1");
+  r.set_max_leases(2);
+  auto two = scheduler_->Lease(r);
+  ASSERT_THAT(two.status(), IsOk());
+  ASSERT_TRUE(two->has_lease());
+  ASSERT_EQ(two->more_leases_size(), 1);
+  EXPECT_NE(two->lease().lease_token(), two->more_leases(0).lease_token());
+  EXPECT_NE(two->lease().job().key(), two->more_leases(0).job().key());
+  EXPECT_EQ(GetSweep(id).counts().leased(), 2);
+  // Only one job is left: the answer holds what is queued, without waiting for more.
+  r.set_max_leases(5);
+  auto rest = scheduler_->Lease(r);
+  ASSERT_THAT(rest.status(), IsOk());
+  ASSERT_TRUE(rest->has_lease());
+  EXPECT_EQ(rest->more_leases_size(), 0);
+  // Every lease is a lease of its own: each completes its job.
+  for (const std::string& token : {two->lease().lease_token(), two->more_leases(0).lease_token(),
+                                   rest->lease().lease_token()}) {
+    EXPECT_THAT(Complete(token), IsOk());
+  }
+  EXPECT_EQ(GetSweep(id).counts().done(), 3);
+  EXPECT_EQ(CountResults(), 3);
+}
+
 TEST_F(SchedulerTest, Lease_UnregisteredWorker_FailedPrecondition) {
   Submit("s1", {MakeJob("a")});
   v1::LeaseRequest r;

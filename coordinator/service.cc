@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -294,12 +295,16 @@ grpc::Status WorkerServiceImpl::Lease(grpc::ServerContext* ctx, const v1::LeaseR
   absl::StatusOr<v1::LeaseResponse> result =
       scheduler_->Lease(bounded, [ctx] { return ctx->IsCancelled(); });
   if (result.ok() && result->has_lease() && ctx->IsCancelled()) {
-    // Cancelled between the poll's last look and its answer: give the lease back.
-    v1::FailRequest release;
-    release.set_lease_token(result->lease().lease_token());
-    release.set_preempted(true);
-    release.set_error("the worker's Lease call was cancelled before the lease reached it");
-    (void)scheduler_->Fail(release);
+    // Cancelled between the poll's last look and its answer: give the leases back.
+    std::vector<const v1::Lease*> granted = {&result->lease()};
+    for (const v1::Lease& more : result->more_leases()) granted.push_back(&more);
+    for (const v1::Lease* lease : granted) {
+      v1::FailRequest release;
+      release.set_lease_token(lease->lease_token());
+      release.set_preempted(true);
+      release.set_error("the worker's Lease call was cancelled before the lease reached it");
+      (void)scheduler_->Fail(release);
+    }
     return grpc::Status(grpc::StatusCode::CANCELLED, "Lease cancelled by the worker");
   }
   return Reply(result, response);
