@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -226,6 +227,16 @@ absl::Status Main(const Flags& flags) {
     const std::vector<sf::TokenId> warm(2048, 17);
     SF_RETURN_IF_ERROR(Measure(*engine, sf::MethodChoice{}, sf::MethodChoice{}, warm, 2).status());
     std::printf("dense attention kernels: %s\n", engine->counters().attention_kernels.c_str());
+  }
+  for (const std::string& name : flags.prefill_methods) {
+    const sf::MethodInfo* info = sf::FindMethod(name);
+    if (info == nullptr || info->budget_rule != sf::BudgetRule::kMassThreshold) continue;
+    const sf::ParamMap defaults = sf::DefaultParams(*info);
+    const auto it = defaults.find(info->budget_param);
+    if (it == defaults.end() || !std::holds_alternative<double>(it->second)) continue;
+    std::printf("%s: no closed-form budget; %s %g (its default), compression as reached\n",
+                name.c_str(), std::string(info->budget_param).c_str(),
+                std::get<double>(it->second));
   }
   std::printf("%-8s %-7s %-15s %12s %8s %11s %10s %10s %9s %s\n", "tokens", "phase", "method",
               "time", "vs dense", "compression", "est GFLOP", "est time", "prefill", "decode");
