@@ -271,15 +271,22 @@ struct LayerSeen {
 // comparison every selection shape supports (streaming's sink and window, say, have no
 // line lists in the CPU reference's structure).
 struct RowDiff {
-  int64_t rows = 0;            // (head, row) pairs compared
-  int64_t differing = 0;       // of those, with a different key set
-  int64_t first = -1;          // the lowest query row differing in any head, -1 if none
-  std::vector<bool> any_head;  // per query row: differs in some head
+  int64_t rows = 0;               // (head, row) pairs compared
+  int64_t differing = 0;          // of those, with a different key set
+  int64_t first = -1;             // the lowest query row differing in any head, -1 if none
+  std::vector<bool> any_head;     // per query row: differs in some head
+  std::vector<int64_t> per_head;  // differing rows of each head
+  std::string PerHead() const {
+    std::string out;
+    for (int64_t n : per_head) absl::StrAppend(&out, out.empty() ? "" : "/", n);
+    return out;
+  }
 };
 RowDiff DifferingRows(const kernels::Selection& a, const kernels::Selection& b, int64_t heads,
                       int64_t rows) {
   RowDiff d;
   d.any_head.assign(static_cast<size_t>(rows), false);
+  d.per_head.assign(static_cast<size_t>(heads), 0);
   std::vector<kernels::KeyRange> ra, rb;
   // Ranges are sorted and disjoint but may touch: the same keys in fewest ranges.
   auto merge_touching = [](std::vector<kernels::KeyRange>* r) {
@@ -308,6 +315,7 @@ RowDiff DifferingRows(const kernels::Selection& a, const kernels::Selection& b, 
       ++d.rows;
       if (same()) continue;
       ++d.differing;
+      ++d.per_head[static_cast<size_t>(h)];
       d.any_head[static_cast<size_t>(i)] = true;
       if (d.first < 0 || i < d.first) d.first = i;
     }
@@ -769,11 +777,11 @@ std::vector<bool> SelectionsPart(const std::map<int, LayerSeen>& device,
       const Gap by_host = LargestTieGap(d.lists, h.lists, h.Input(), method);
       const Gap by_device = LargestTieGap(h.lists, d.lists, d.Input(), method);
       std::printf(
-          " (first row %lld; %lld of %lld entries; tie gap by the host's scores %.3g of the "
-          "boundary, %.3g of the mass; by the device's %.3g, %.3g)",
-          static_cast<long long>(rows.first), static_cast<long long>(entries),
-          static_cast<long long>(total), by_host.boundary, by_host.mass, by_device.boundary,
-          by_device.mass);
+          " (first row %lld; rows per head %s; %lld of %lld entries; tie gap by the host's "
+          "scores %.3g of the boundary, %.3g of the mass; by the device's %.3g, %.3g)",
+          static_cast<long long>(rows.first), rows.PerHead().c_str(),
+          static_cast<long long>(entries), static_cast<long long>(total), by_host.boundary,
+          by_host.mass, by_device.boundary, by_device.mass);
     }
     std::printf("\n");
     for (int64_t i = 0; i < d.q.len; ++i) {
@@ -782,8 +790,9 @@ std::vector<bool> SelectionsPart(const std::map<int, LayerSeen>& device,
         alike[static_cast<size_t>(row)] = false;
       }
     }
-    if (layer != last && rows.first >= 0)
+    if (layer != last && rows.first >= 0) {
       reach_from = std::min(reach_from, d.q_offset + rows.first);
+    }
   }
   if (!parted) return {};
   for (int64_t r = reach_from; r < prompt_rows; ++r) alike[static_cast<size_t>(r)] = false;
