@@ -14,17 +14,21 @@
 //
 //   engine_methods_cuda_bench [--layers 4] [--lengths 32768,131072] [--compression 10]
 //                             [--decode 32] [--prefill-methods a,b] [--decode-methods a,b]
+//                             [--param method.name=value]...  (e.g. block_sparse.block=64)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status.h"
+#include "methods/params.h"
 #include "methods/registry.h"
 #include "worker/method_hooks.h"
 #include "worker/model/engine.h"
@@ -46,7 +50,26 @@ struct Flags {
                                               "block_sparse", "xattention",     "tri_shape"};
   std::vector<std::string> decode_methods = {"streaming", "snapkv", "ada_snapkv", "quest",
                                              "oracle_topk"};
+  // --param method.name=value: replaces a default before the budget is set.
+  std::map<std::string, sf::ParamMap> overrides;
 };
+
+// "method.name=value" into flags->overrides, the value parsed as the parameter's type.
+absl::Status ParseOverride(const std::string& text, Flags* f) {
+  const std::vector<std::string> sides = absl::StrSplit(text, absl::MaxSplits('=', 1));
+  const std::vector<std::string> names = absl::StrSplit(sides[0], absl::MaxSplits('.', 1));
+  if (sides.size() != 2 || names.size() != 2) {
+    return absl::InvalidArgumentError("--param '" + text + "': write method.name=value");
+  }
+  SF_ASSIGN_OR_RETURN(const sf::MethodInfo* info, sf::LookUpMethod(names[0]));
+  const sf::MethodParam* param = sf::FindParam(*info, names[1]);
+  if (param == nullptr) {
+    return absl::InvalidArgumentError("--param '" + text + "': method " + names[0] +
+                                      " has no parameter '" + names[1] + "'");
+  }
+  SF_ASSIGN_OR_RETURN(f->overrides[names[0]][names[1]], sf::ParamFromText(*param, sides[1]));
+  return absl::OkStatus();
+}
 
 absl::Status ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
@@ -67,6 +90,8 @@ absl::Status ParseFlags(int argc, char** argv, Flags* f) {
         ok = ok && absl::SimpleAtoi(s, &n) && n > 0;
         f->lengths.push_back(n);
       }
+    } else if (flag == "--param") {
+      SF_RETURN_IF_ERROR(ParseOverride(value, f));
     } else if (flag == "--prefill-methods" || flag == "--decode-methods") {
       auto& list = flag == "--prefill-methods" ? f->prefill_methods : f->decode_methods;
       list = absl::StrSplit(value, ',', absl::SkipEmpty());
@@ -95,14 +120,15 @@ sf::model::ModelConfig Qwen25_7B(int64_t layers) {
   return c;
 }
 
-// `name` with its defaults and the closed-form budget for `compression` at `tokens`
-// (mass-threshold methods: their defaults).
-absl::StatusOr<sf::MethodChoice> Choice(const std::string& name, double compression, int64_t tokens,
-                                        sf::Phase phase) {
+// `name` with its defaults, then `overrides`, and the closed-form budget for
+// `compression` at `tokens` (mass-threshold methods: their thresholds).
+absl::StatusOr<sf::MethodChoice> Choice(const std::string& name, const sf::ParamMap& overrides,
+                                        double compression, int64_t tokens, sf::Phase phase) {
   SF_ASSIGN_OR_RETURN(const sf::MethodInfo* info, sf::LookUpMethod(name));
   sf::MethodChoice m;
   m.name = name;
   m.params = sf::DefaultParams(*info);
+  for (const auto& [param, value] : overrides) m.params[param] = value;
   absl::StatusOr<sf::ParamMap> budget =
       sf::ParamsForCompression(name, m.params, compression, tokens, phase);
   if (budget.ok()) {
@@ -208,6 +234,11 @@ absl::StatusOr<Run> Measure(sf::model::Engine& engine, const sf::MethodChoice& p
   return run;
 }
 
+sf::ParamMap Overrides(const Flags& flags, const std::string& method) {
+  const auto it = flags.overrides.find(method);
+  return it == flags.overrides.end() ? sf::ParamMap{} : it->second;
+}
+
 absl::Status Main(const Flags& flags) {
   sf::model::EngineOptions eo;
   eo.backend = sf::model::BackendKind::kCuda;
@@ -227,6 +258,16 @@ absl::Status Main(const Flags& flags) {
     SF_RETURN_IF_ERROR(Measure(*engine, sf::MethodChoice{}, sf::MethodChoice{}, warm, 2).status());
     std::printf("dense attention kernels: %s\n", engine->counters().attention_kernels.c_str());
   }
+  for (const std::string& name : flags.prefill_methods) {
+    const sf::MethodInfo* info = sf::FindMethod(name);
+    if (info == nullptr || info->budget_rule != sf::BudgetRule::kMassThreshold) continue;
+    sf::ParamMap params = sf::DefaultParams(*info);
+    for (const auto& [param, value] : Overrides(flags, name)) params[param] = value;
+    const auto it = params.find(info->budget_param);
+    if (it == params.end() || !std::holds_alternative<double>(it->second)) continue;
+    std::printf("%s: no closed-form budget; %s %g, compression as reached\n", name.c_str(),
+                std::string(info->budget_param).c_str(), std::get<double>(it->second));
+  }
   std::printf("%-8s %-7s %-15s %12s %8s %11s %10s %10s %9s %s\n", "tokens", "phase", "method",
               "time", "vs dense", "compression", "est GFLOP", "est time", "prefill", "decode");
   for (int64_t n : flags.lengths) {
@@ -244,7 +285,7 @@ absl::Status Main(const Flags& flags) {
       double dense_time = 0;
       for (const std::string& name : names) {
         SF_ASSIGN_OR_RETURN(const sf::MethodChoice method,
-                            Choice(name, flags.compression, n, phase));
+                            Choice(name, Overrides(flags, name), flags.compression, n, phase));
         std::fprintf(stderr, "running %s %s at %lld tokens\n", decode ? "decode" : "prefill",
                      name.c_str(), static_cast<long long>(n));
         absl::StatusOr<Run> run = Measure(*engine, decode ? dense : method, decode ? method : dense,
