@@ -1,5 +1,7 @@
 #include "analysis/report.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -17,6 +19,12 @@
 
 namespace sf::analysis {
 namespace {
+
+// A folder of this test process under the test temp dir: runs of the suite from other
+// checkouts at the same time must not share it.
+std::string TestDir(const std::string& name) {
+  return absl::StrCat(::testing::TempDir(), "/", name, "_", getpid());
+}
 
 using ::sf::testing::StatusIs;
 using ::testing::HasSubstr;
@@ -146,7 +154,7 @@ TEST(FormatSummary, SyntheticSweep_ListsFitsCriticalLengthsAndPreserved) {
 }
 
 TEST(WriteReport, SyntheticSweep_WritesPageTablesAndPlots) {
-  const std::string dir = ::testing::TempDir() + "/sf_report_test";
+  const std::string dir = TestDir("sf_report_test");
   std::filesystem::remove_all(dir);
   SF_ASSERT_OK(WriteReport(PartialSweep(), {}, dir));
   std::ifstream html_in(dir + "/index.html");
@@ -196,7 +204,7 @@ TEST(WriteReport, TimedSweep_WritesTheWallClockSection) {
   }
   const std::string text = FormatSummary(r, {});
   EXPECT_THAT(text, HasSubstr("wall clock on NVIDIA H100 80GB HBM3"));
-  const std::string dir = ::testing::TempDir() + "/sf_report_timed";
+  const std::string dir = TestDir("sf_report_timed");
   std::filesystem::remove_all(dir);
   SF_ASSERT_OK(WriteReport(in, r, {}, dir));
   std::ifstream html_in(dir + "/index.html");
@@ -211,7 +219,7 @@ TEST(WriteReport, TimedSweep_WritesTheWallClockSection) {
 // What a figure must carry to stand alone on a slide: the caveat, one legend with
 // dense in it, labelled compressions, error bars, and censored preserved values.
 TEST(WriteReport, Figures_CarryCaveatLegendLabelsErrorBarsAndCensoring) {
-  const std::string dir = ::testing::TempDir() + "/sf_report_figures";
+  const std::string dir = TestDir("sf_report_figures");
   std::filesystem::remove_all(dir);
   AnalysisInput in = SyntheticSweep();
   ReportOptions options;
@@ -260,7 +268,7 @@ TEST(WriteReport, Figures_CarryCaveatLegendLabelsErrorBarsAndCensoring) {
 // The interactive page: self-contained (no external script, style or font) with every
 // scored point as data.
 TEST(WriteReport, Explorer_IsSelfContainedWithEveryScoredPoint) {
-  const std::string dir = ::testing::TempDir() + "/sf_report_explorer";
+  const std::string dir = TestDir("sf_report_explorer");
   std::filesystem::remove_all(dir);
   ReportOptions options;
   options.render_plots = false;
@@ -299,7 +307,7 @@ TEST(WriteReport, Explorer_TimedSweep_CarriesSecondsOfTheTimedDevice) {
     p.decode_seconds = 0.25;
     p.device = "NVIDIA H100 80GB HBM3";
   }
-  const std::string dir = ::testing::TempDir() + "/sf_report_explorer_timed";
+  const std::string dir = TestDir("sf_report_explorer_timed");
   std::filesystem::remove_all(dir);
   ReportOptions options;
   options.render_plots = false;
@@ -327,7 +335,7 @@ TEST(WriteReport, Explorer_ScriptDrawsEveryView) {
   if (std::system("command -v node > /dev/null 2>&1") != 0) {
     GTEST_SKIP() << "node is not installed (Debian: nodejs)";
   }
-  const std::string dir = ::testing::TempDir() + "/sf_report_explorer_js";
+  const std::string dir = TestDir("sf_report_explorer_js");
   std::filesystem::remove_all(dir);
   ReportOptions options;
   options.render_plots = false;
@@ -382,8 +390,7 @@ std::string DumpDom(const std::string& browser, const std::string& page, const s
 TEST(WriteReport, Explorer_LoadsAndDrawsEveryViewInHeadlessChromium) {
   const std::string browser = HeadlessChromium();
   if (browser.empty()) GTEST_SKIP() << "no headless browser (Debian: chromium)";
-  const std::string dir =
-      std::filesystem::absolute(::testing::TempDir() + "/sf_report_chromium").string();
+  const std::string dir = std::filesystem::absolute(TestDir("sf_report_chromium")).string();
   std::filesystem::remove_all(dir);
   ReportOptions options;
   options.render_plots = false;
@@ -433,7 +440,7 @@ TEST(Analyze, ConstantScores_NoFitWithReason) {
 
 // gnuplot runs inside the report folder; a relative folder must work too.
 TEST(WriteReport, RelativeOutDir_RendersPlots) {
-  const std::filesystem::path abs = ::testing::TempDir() + "/sf_report_relative";
+  const std::filesystem::path abs = TestDir("sf_report_relative");
   std::filesystem::remove_all(abs);
   const std::string rel = std::filesystem::relative(abs, std::filesystem::current_path()).string();
   ASSERT_FALSE(std::filesystem::path(rel).is_absolute());
@@ -448,7 +455,7 @@ TEST(WriteReport, RelativeOutDir_RendersPlots) {
 TEST(WriteReport, MissingGnuplotIsFailedPrecondition) {
   ReportOptions options;
   options.gnuplot = "/nonexistent/gnuplot";
-  EXPECT_THAT(WriteReport(PartialSweep(), options, ::testing::TempDir() + "/sf_report_nognuplot"),
+  EXPECT_THAT(WriteReport(PartialSweep(), options, TestDir("sf_report_nognuplot")),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("gnuplot")));
 }
 
@@ -460,7 +467,7 @@ TEST(WriteReport, EmptyAndDenseOnlyInputsStillWriteAPage) {
         if (p.is_dense()) in.points.push_back(p);
       }
     }
-    const std::string dir = ::testing::TempDir() + "/sf_report_sparse_input";
+    const std::string dir = TestDir("sf_report_sparse_input");
     std::filesystem::remove_all(dir);
     SF_ASSERT_OK(WriteReport(in, {}, dir)) << dense_only;
     std::ifstream html_in(dir + "/index.html");
@@ -491,7 +498,7 @@ TEST(WriteReport, SingleModelSingleLengthFitsWhatItCan) {
   EXPECT_EQ(r.fits[0].validation[2].error, "");  // C has 5 values
   EXPECT_EQ(r.fits[0].validation[2].n_test, 3);
   EXPECT_TRUE(r.critical.empty());
-  SF_EXPECT_OK(WriteReport(in, {}, ::testing::TempDir() + "/sf_report_single"));
+  SF_EXPECT_OK(WriteReport(in, {}, TestDir("sf_report_single")));
 }
 
 TEST(Analyze, PointWithoutArchitectureIsInvalidArgument) {
