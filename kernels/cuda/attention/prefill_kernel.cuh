@@ -556,8 +556,9 @@ __device__ __forceinline__ void GatherRows(const KernelArgs& a, const TileInfo* 
 }
 
 // The producer for one query tile when the walk may gather rows: the whole producer
-// warpgroup loops together; thread 0 walks and issues TMA copies, all 128 threads copy
-// gathered rows. Returns the next stage use.
+// warpgroup loops together; warp 0 walks (its lanes share the searches and bitmaps),
+// thread 0 issues the TMA copies, all 128 threads copy gathered rows. Returns the next
+// stage use.
 template <int kHeadDim, typename Walk>
 __device__ __forceinline__ uint32_t ProduceCollective(Walk& walk, const Ring<kHeadDim>& ring,
                                                       uint32_t use, const CUtensorMap* k_map,
@@ -570,10 +571,11 @@ __device__ __forceinline__ uint32_t ProduceCollective(Walk& walk, const Ring<kHe
   for (;; ++use) {
     const int s = R::Stage(use);
     TileInfo* info = ring.info + s;
-    if (tid == 0) {
+    if (tid < 32) {
       if (use >= L::kStages) hopper::MbarWait(&ring.k_empty[s], R::ReuseParity(use));
       const bool more = walk.Next(info);
-      if (!more) info->tile = -1;
+      __syncwarp();  // lane 0's scalar fields, read by the whole warp below
+      if (!more && tid == 0) info->tile = -1;
       // The marker and gathered rows complete v_full with a plain arrival below: the
       // stage's previous V must be done with first.
       if ((!more || info->kind == kGathered) && use >= L::kStages) {
@@ -687,8 +689,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    // Producer warpgroup: thread 0 walks the tiles and issues the copies (all 128 threads
-    // when the walk gathers rows).
+    // Producer warpgroup: thread 0 walks the tiles and issues the copies (when the walk
+    // gathers rows, warp 0 walks and all 128 threads copy).
     hopper::SetMaxRegsDec<RegisterSplit<Walk::kGathers>::kProducer>();
     if (!Walk::kGathers && threadIdx.x != 0) return;
     if (threadIdx.x == 0) {
@@ -706,13 +708,20 @@ __global__ void __launch_bounds__(kThreads, 1)
         int kv_head, pos0;
         const QueryTile qt = QueryTileAt(args, max(index, 0), &kv_head, &pos0);
         PublishQueryTile(ring, &q_map, index, qt, count);
-        if (index >= 0) walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
+        if (!Walk::kGathers && index >= 0) {
+          walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
+        }
       }
       if constexpr (Walk::kGathers) {
         // The warpgroup learns the tile from thread 0; the slot is next written after the
         // barriers of this tile's walk.
         hopper::NamedBarrierSync(kProducerBarrier, 128);
         index = *ring.query_index;
+        if (index >= 0 && threadIdx.x < 32) {
+          int kv_head, pos0;
+          const QueryTile qt = QueryTileAt(args, index, &kv_head, &pos0);
+          walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
+        }
       }
       if (index < 0) break;
       const int kv_head = (index % args.num_q_heads) / args.group;  // as QueryTileAt
