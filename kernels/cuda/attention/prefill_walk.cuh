@@ -159,8 +159,10 @@ __device__ __forceinline__ int LastAtMost(const int32_t* a, int lo, int hi, int 
 
 // The same, found by a whole warp (every lane passes the same arguments and gets the
 // answer): each round the lanes probe 32 evenly spaced entries, so a list of n entries
-// costs about log32(n) dependent loads instead of log2(n).
-__device__ __forceinline__ int WarpLastAtMost(const int32_t* a, int lo, int hi, int x, int lane) {
+// costs about log32(n) dependent loads instead of log2(n). `value`, if given, receives
+// a[i] when i >= lo.
+__device__ __forceinline__ int WarpLastAtMost(const int32_t* a, int lo, int hi, int x, int lane,
+                                              int* value = nullptr) {
   while (hi - lo > 32) {
     const int step = (hi - lo + 31) / 32;
     const int i = lo + lane * step;
@@ -170,8 +172,11 @@ __device__ __forceinline__ int WarpLastAtMost(const int32_t* a, int lo, int hi, 
     hi = min(lo + step, hi);
   }
   const int i = lo + lane;
-  const uint32_t at_most = __ballot_sync(0xffffffffu, i < hi && a[i] <= x);
-  return lo + 31 - __clz(at_most);  // __clz(0) = 32: lo - 1
+  const int v = i < hi ? a[i] : INT_MAX;
+  const uint32_t at_most = __ballot_sync(0xffffffffu, v <= x);
+  const int last = 31 - __clz(at_most);  // __clz(0) = 32: -1, so lo - 1
+  if (value != nullptr) *value = __shfl_sync(0xffffffffu, v, last & 31);
+  return lo + last;
 }
 
 // OR of each lane's `bit` (ascending with the lane; -1 past `last_lane`) into word w of
@@ -208,6 +213,7 @@ struct LineWalk {
   int diag_begin;
   int diag_limit;  // one past the last diagonal <= pmax (larger ones reach no key)
   int diag_top;    // band phase: one past the last diagonal that may reach a later tile
+  int top_value;   // diagonals[diag_top - 1] (when diag_top > diag_begin)
   int pmin, pmax;
   int next_tile;  // band phase: smallest tile not yet produced
   int lane;
@@ -223,7 +229,9 @@ struct LineWalk {
     diag_begin = a.diagonal_offsets[lh];
     pmin = q.pmin;
     pmax = q.pmax;
-    diag_limit = WarpLastAtMost(diagonals, diag_begin, a.diagonal_offsets[lh + 1], pmax, lane) + 1;
+    diag_limit =
+        WarpLastAtMost(diagonals, diag_begin, a.diagonal_offsets[lh + 1], pmax, lane, &top_value) +
+        1;
     diag_top = diag_limit;
     next_tile = 0;
     gathering = false;
@@ -235,7 +243,7 @@ struct LineWalk {
       const int tile = NextBandTile(next_tile);
       if (tile != INT_MAX) {
         next_tile = tile + 1;
-        BandTile(tile, info);
+        BandTile(tile, diag_top - 1, info);
         return true;
       }
       gathering = true;
@@ -245,33 +253,57 @@ struct LineWalk {
   }
 
   // The smallest band tile >= `from` (INT_MAX if none); `from` must not decrease between
-  // calls. The largest diagonal whose band reaches `from` or later starts the lowest band.
+  // calls. The largest diagonal whose band reaches `from` or later starts the lowest band;
+  // it becomes diag_top - 1. Consecutive offsets (a streaming window, a near-dense list)
+  // put it at a known distance below the previous one: one load checks that first.
   __device__ __forceinline__ int NextBandTile(int from) {
-    const int i = WarpLastAtMost(diagonals, diag_begin, diag_top, pmax - from * kBlockN, lane);
+    if (diag_top <= diag_begin) return INT_MAX;
+    const int x = pmax - from * kBlockN;
+    int i = diag_top - 1, d = top_value;
+    if (d > x) {
+      const int guess = i - (d - x);
+      if (guess >= diag_begin && diagonals[guess] == x) {
+        i = guess;
+        d = x;
+      } else {
+        i = WarpLastAtMost(diagonals, diag_begin, i, x, lane, &d);
+      }
+    }
     diag_top = i + 1;
+    top_value = d;
     if (i < diag_begin) return INT_MAX;
-    return max(max(pmin - diagonals[i], 0) / kBlockN, from);
+    return max(max(pmin - d, 0) / kBlockN, from);
   }
 
-  __device__ __forceinline__ void BandTile(int tile, TileInfo* info) {
+  // Band tile `tile` whose last diagonal is index `hi`: the diagonal NextBandTile found is
+  // in the tile's window, and any larger one <= pmax - from * kBlockN would have a band
+  // tile in [from, tile).
+  __device__ __forceinline__ void BandTile(int tile, int hi, TileInfo* info) {
     const int key0 = tile * kBlockN;
     // Offsets any pair of the tile can have: [pmin - (key0 + kBlockN - 1), pmax - key0].
     const int diag_lo = pmin - (key0 + kBlockN - 1);
     const int valid_lo = max(diag_lo, 0), valid_hi = pmax - key0;
-    // The tile's diagonals: indices [lo, hi]. All of [valid_lo, valid_hi] listed (they are
-    // sorted and distinct) makes the tile full with no bitmaps: most band tiles of a dense
-    // band (streaming) or of a near-dense list.
-    const int hi = WarpLastAtMost(diagonals, diag_begin, diag_top, valid_hi, lane);
-    const int lo = WarpLastAtMost(diagonals, diag_begin, hi + 1, valid_lo - 1, lane) + 1;
-    // The tile's columns: indices [c0, c1).
-    const int c0 = WarpLastAtMost(columns, col, col_end, key0 - 1, lane) + 1;
-    const int c1 = WarpLastAtMost(columns, c0, col_end, key0 + kBlockN - 1, lane) + 1;
-    col = c1;
     if (lane == 0) {
       info->tile = tile;
       info->diag_lo = diag_lo;
     }
-    if (hi - lo == valid_hi - valid_lo || c1 - c0 == kBlockN) {
+    // The diagonals are sorted and distinct, so indices [hi - n, hi] (n = valid_hi -
+    // valid_lo) hold offsets <= valid_lo, equal only if all of [valid_lo, valid_hi] are
+    // listed: then the tile is full with no bitmaps (most band tiles of a dense band or of
+    // a near-dense list), at one load.
+    const int first = hi - (valid_hi - valid_lo);
+    if (first >= diag_begin && diagonals[first] == valid_lo) {
+      if (lane == 0) info->kind = kFullTile;
+      return;
+    }
+    // The tile's diagonals: indices [lo, hi], lo after `first`.
+    const int lo_from = first >= diag_begin ? first + 1 : diag_begin;
+    const int lo = WarpLastAtMost(diagonals, lo_from, hi + 1, valid_lo - 1, lane) + 1;
+    // The tile's columns: indices [c0, c1).
+    const int c0 = WarpLastAtMost(columns, col, col_end, key0 - 1, lane) + 1;
+    const int c1 = WarpLastAtMost(columns, c0, col_end, key0 + kBlockN - 1, lane) + 1;
+    col = c1;
+    if (c1 - c0 == kBlockN) {
       if (lane == 0) info->kind = kFullTile;
       return;
     }
