@@ -307,19 +307,33 @@ struct LineWalk {
       if (lane == 0) info->kind = kFullTile;
       return;
     }
+    // The entries 4 chunks of 32 at a time (independent loads, one wait), then one
+    // reduction per word they touch.
     uint32_t cols = 0;  // lane w < kBlockN / 32: word w
-    for (int base = c0; base < c1; base += 32) {
-      const int i = base + lane;
-      WarpOrBits(i < c1 ? columns[i] - key0 : -1, min(c1 - 1 - base, 31), lane, &cols);
-    }
+    OrChunks<kBlockN / 32>(columns, c0, c1 - 1, key0, &cols);
     uint32_t diags = 0;  // lane w < 8: word w
-    for (int base = lo; base <= hi; base += 32) {
-      const int i = base + lane;
-      WarpOrBits(i <= hi ? diagonals[i] - diag_lo : -1, min(hi - base, 31), lane, &diags);
-    }
+    for (int base = lo; base <= hi; base += 128) OrChunks<4>(diagonals, base, hi, diag_lo, &diags);
     if (lane < 4) info->cols[lane] = cols;
     if (lane < 8) info->diags[lane] = diags;
     if (lane == 0) info->kind = kLineMask;
+  }
+
+  // ORs bits list[i] - zero for i in [first, min(last, first + 32 * kChunks - 1)] into
+  // lane w's word w (warp-collective).
+  template <int kChunks>
+  __device__ __forceinline__ void OrChunks(const int32_t* list, int first, int last, int zero,
+                                           uint32_t* word) const {
+    int bits[kChunks];
+#pragma unroll
+    for (int k = 0; k < kChunks; ++k) {
+      const int i = first + 32 * k + lane;
+      bits[k] = i <= last ? list[i] - zero : -1;
+    }
+#pragma unroll
+    for (int k = 0; k < kChunks; ++k) {
+      const int base = first + 32 * k;
+      if (base <= last) WarpOrBits(bits[k], min(last - base, 31), lane, word);
+    }
   }
 
   // Whether key tile `tile` is a band tile (one thread).
