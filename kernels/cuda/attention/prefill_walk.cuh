@@ -254,8 +254,10 @@ struct LineWalk {
 
   // The smallest band tile >= `from` (INT_MAX if none); `from` must not decrease between
   // calls. The largest diagonal whose band reaches `from` or later starts the lowest band;
-  // it becomes diag_top - 1. Consecutive offsets (a streaming window, a near-dense list)
-  // put it at a known distance below the previous one: one load checks that first.
+  // it becomes diag_top - 1. The offsets are distinct, so it is at most d - x entries
+  // below the previous one (d its offset, x the bound): exactly there when the offsets
+  // run consecutively (a streaming window), which one load checks first; otherwise a
+  // search of those d - x entries.
   __device__ __forceinline__ int NextBandTile(int from) {
     if (diag_top <= diag_begin) return INT_MAX;
     const int x = pmax - from * kBlockN;
@@ -266,7 +268,7 @@ struct LineWalk {
         i = guess;
         d = x;
       } else {
-        i = WarpLastAtMost(diagonals, diag_begin, i, x, lane, &d);
+        i = WarpLastAtMost(diagonals, max(guess, diag_begin), i, x, lane, &d);
       }
     }
     diag_top = i + 1;
@@ -301,7 +303,9 @@ struct LineWalk {
     const int lo = WarpLastAtMost(diagonals, lo_from, hi + 1, valid_lo - 1, lane) + 1;
     // The tile's columns: indices [c0, c1).
     const int c0 = WarpLastAtMost(columns, col, col_end, key0 - 1, lane) + 1;
-    const int c1 = WarpLastAtMost(columns, c0, col_end, key0 + kBlockN - 1, lane) + 1;
+    // At most kBlockN distinct columns in the tile.
+    const int c1 =
+        WarpLastAtMost(columns, c0, min(col_end, c0 + kBlockN), key0 + kBlockN - 1, lane) + 1;
     col = c1;
     if (c1 - c0 == kBlockN) {
       if (lane == 0) info->kind = kFullTile;
