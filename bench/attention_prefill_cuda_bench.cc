@@ -186,12 +186,12 @@ Lines StreamingLines(int64_t len) {
 }
 
 // vertical_slash-like: 4 sinks + 508 random columns; 64 local diagonals + 448 with
-// offsets log-uniform in [64, len) (slashes cluster near the diagonal, as in the
-// patterns MInference reports).
-Lines VerticalSlashLines(int64_t len, uint32_t seed) {
+// offsets log-uniform in [64, max_offset) (slashes cluster near the diagonal, as in the
+// patterns MInference reports; max_offset = len spreads them over every distance).
+Lines VerticalSlashLines(int64_t len, int64_t max_offset, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> key(0, static_cast<int32_t>(len) - 1);
-  std::uniform_real_distribution<double> log_off(std::log(64.0), std::log(double(len)));
+  std::uniform_real_distribution<double> log_off(std::log(64.0), std::log(double(max_offset)));
   Lines l;
   for (int32_t c = 0; c < 4; ++c) l.columns.push_back(c);
   while (l.columns.size() < 512) l.columns.push_back(key(rng));
@@ -205,6 +205,42 @@ Lines VerticalSlashLines(int64_t len, uint32_t seed) {
     v->erase(std::unique(v->begin(), v->end()), v->end());
   }
   return l;
+}
+
+// The key tiles the kernel's line walk (kernels/cuda/attention/prefill_walk.cuh,
+// LineWalk) visits for one query tile of 128 rows (query m_block of a length-`len`
+// prefill), by kind: band tiles (some diagonal crosses them) that the lines cover whole,
+// band tiles with bitmaps, and packed tiles of the columns outside the band tiles.
+struct LineTiles {
+  int64_t full = 0, masked = 0, gathered = 0;
+  int64_t Total() const { return full + masked + gathered; }
+};
+
+LineTiles CountLineTiles(const Lines& l, int64_t len, int m_block) {
+  LineTiles t;
+  const int64_t pmin = int64_t{m_block} * 128, pmax = std::min(pmin + 127, len - 1);
+  const auto& d = l.diagonals;
+  const auto& c = l.columns;
+  // Diagonals in [lo, hi].
+  auto count_in = [](const std::vector<int32_t>& v, int64_t lo, int64_t hi) -> int64_t {
+    if (hi < lo) return 0;
+    return std::upper_bound(v.begin(), v.end(), hi) - std::lower_bound(v.begin(), v.end(), lo);
+  };
+  std::vector<bool> band(static_cast<size_t>(pmax / 128 + 1), false);
+  for (int64_t tile = 0; tile <= pmax / 128; ++tile) {
+    const int64_t key0 = tile * 128;
+    const int64_t valid_lo = std::max<int64_t>(pmin - key0 - 127, 0), valid_hi = pmax - key0;
+    const int64_t diags = count_in(d, valid_lo, valid_hi);
+    if (diags == 0) continue;
+    band[static_cast<size_t>(tile)] = true;
+    const bool full = diags == valid_hi - valid_lo + 1 || count_in(c, key0, key0 + 127) == 128;
+    ++(full ? t.full : t.masked);
+  }
+  int64_t outside = 0;
+  for (int32_t col : c)
+    if (col <= pmax && !band[static_cast<size_t>(col / 128)]) ++outside;
+  t.gathered = (outside + 127) / 128;
+  return t;
 }
 
 // Median ms of PrefillLines with `lines` for every KV head.
@@ -526,6 +562,37 @@ void RunBlocks(const Options& o, const Floors& f, const Case& c, const sf::cuda:
          bc.kept * c.floor_ms, bc.kept);
 }
 
+// Where a line pattern's time goes: the key tiles its walk visits (by kind, summed over
+// the query tiles of every head), its time per key tile on the mean CTA of the dynamic
+// order beside dense's, and the tile floor: its tiles at dense's cost per tile. Time near
+// the floor is tile-bound (fewer tiles would need a different tiling); far above it, the
+// walk or the masks cost more than the tensor cores.
+void PrintLineTiles(const Floors& f, const Case& c, const char* name, const Lines& lines, double ms,
+                    double dense_ms) {
+  const int nmb = static_cast<int>((c.len + 127) / 128);
+  std::vector<LineTiles> per_m(static_cast<size_t>(nmb));
+  LineTiles sum;
+  for (int m = 0; m < nmb; ++m) {
+    per_m[m] = CountLineTiles(lines, c.len, m);
+    sum.full += per_m[m].full * c.s.hq;
+    sum.masked += per_m[m].masked * c.s.hq;
+    sum.gathered += per_m[m].gathered * c.s.hq;
+  }
+  const Schedule dense_sched =
+      Simulate(c.s.hq, c.len, f.num_sms, [](int, int m_block) { return int64_t{m_block} + 1; });
+  const Schedule line_sched =
+      Simulate(c.s.hq, c.len, f.num_sms, [&](int, int m_block) { return per_m[m_block].Total(); });
+  const double dense_us = dense_ms * 1e3 / dense_sched.mean_cta_tiles;
+  const double floor_ms = line_sched.mean_cta_tiles * dense_us * 1e-3;
+  std::printf(
+      "%-14s   %s tiles: band full %lld, masked %lld, gathered %lld = %.1f%% of dense's %lld; "
+      "us per key tile %.2f (dense %.2f); tile floor %.3f ms, time/floor %.2f\n",
+      c.label, name, static_cast<long long>(sum.full), static_cast<long long>(sum.masked),
+      static_cast<long long>(sum.gathered), 100.0 * sum.Total() / dense_sched.total_tiles,
+      static_cast<long long>(dense_sched.total_tiles), ms * 1e3 / line_sched.mean_cta_tiles,
+      dense_us, floor_ms, ms / floor_ms);
+}
+
 // Times the chosen kernels at one shape and length, printing each figure as it comes.
 void RunCase(const Options& o, const Floors& f, const Shape& s, int64_t len, FILE* csv) {
   Case c;
@@ -551,12 +618,13 @@ void RunCase(const Options& o, const Floors& f, const Shape& s, int64_t len, FIL
   }
   setenv("SF_PREFILL_TILE_ORDER", o.tile_orders[0].c_str(), 1);
   if (o.kernels.count("lines")) {
-    const Lines stream = StreamingLines(len), vs = VerticalSlashLines(len, 9);
+    const Lines stream = StreamingLines(len), vs = VerticalSlashLines(len, len, 9);
     const double stream_kept = stream.Fraction(len), vs_kept = vs.Fraction(len);
     g_timing = std::string(label) + " streaming10";
     const double stream_ms = TimeLines(p, stream, o.reps);
     std::printf("%-14s streaming  %9.3f ms kept %.1f%%, ratio %.2f\n", label, stream_ms,
                 100 * stream_kept, stream_ms / (stream_kept * dense_ms));
+    PrintLineTiles(f, c, "streaming", stream, stream_ms, dense_ms);
     std::fflush(stdout);
     CsvRow(csv, "own_streaming10", s, d, len, stream_ms, stream_kept * causal_flops,
            stream_kept * floor_ms, stream_kept);
@@ -564,9 +632,21 @@ void RunCase(const Options& o, const Floors& f, const Shape& s, int64_t len, FIL
     const double vs_ms = TimeLines(p, vs, o.reps);
     std::printf("%-14s vslines    %9.3f ms kept %.1f%%, ratio %.2f\n", label, vs_ms, 100 * vs_kept,
                 vs_ms / (vs_kept * dense_ms));
+    PrintLineTiles(f, c, "vslines", vs, vs_ms, dense_ms);
     std::fflush(stdout);
     CsvRow(csv, "own_vslines", s, d, len, vs_ms, vs_kept * causal_flops, vs_kept * floor_ms,
            vs_kept);
+    // The same with every slash within 4,096 of the diagonal: few tiles, nearly all masked.
+    const Lines near = VerticalSlashLines(len, 4096, 9);
+    const double near_kept = near.Fraction(len);
+    g_timing = std::string(label) + " vsnear";
+    const double near_ms = TimeLines(p, near, o.reps);
+    std::printf("%-14s vsnear     %9.3f ms kept %.1f%%, ratio %.2f\n", label, near_ms,
+                100 * near_kept, near_ms / (near_kept * dense_ms));
+    PrintLineTiles(f, c, "vsnear", near, near_ms, dense_ms);
+    std::fflush(stdout);
+    CsvRow(csv, "own_vsnear", s, d, len, near_ms, near_kept * causal_flops, near_kept * floor_ms,
+           near_kept);
   }
   std::printf("%-14s (case wall %.1f s)\n", label,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());

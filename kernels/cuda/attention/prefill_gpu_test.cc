@@ -567,5 +567,65 @@ TEST(LinePrefill, StreamingAndSparseRandomLines_MatchReference) {
   }
 }
 
+// Sorted, distinct values of `v`.
+std::vector<int32_t> Distinct(std::vector<int32_t> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+// Each of [0, n) with probability `p`.
+std::vector<int32_t> RandomSubset(int n, double p, std::mt19937& rng) {
+  std::bernoulli_distribution keep(p);
+  std::vector<int32_t> out;
+  for (int i = 0; i < n; ++i)
+    if (keep(rng)) out.push_back(i);
+  return out;
+}
+
+// Long lists, chunked (the query tiles start off the key tiles' grid): a band of every
+// offset (every band tile whole), near-dense random lists (bitmaps with most bits set),
+// thousands of columns beside a narrow band (many packed tiles, and columns inside band
+// tiles skipped), and thousands of scattered diagonals with a run of columns that fills
+// whole key tiles.
+TEST(LinePrefill, ThousandsOfLinesAndFullBands_MatchReference) {
+  for (const Shape& s :
+       {Shape{1700, 2100, 4, 2, 128}, Shape{900, 1200, 2, 1, 256}, Shape{1000, 1200, 4, 2, 64}}) {
+    SCOPED_TRACE(Name(s));
+    std::mt19937 rng(static_cast<uint32_t>(s.kv_length + s.head_dim));
+    const Problem pb(s, s.kv_length, rng);
+    const int64_t q_offset = s.kv_length - s.num_queries;
+    const int n = static_cast<int>(s.kv_length);
+    std::uniform_int_distribution<int> key(0, n - 1);
+    {
+      std::vector<std::vector<int32_t>> cols(s.hkv), diags(s.hkv);
+      cols[0] = {0, 1, 2, 3};
+      for (int d = 0; d < n; ++d) diags[0].push_back(d);
+      if (s.hkv > 1) {
+        cols[1] = RandomSubset(n, 0.6, rng);
+        diags[1] = RandomSubset(n, 0.8, rng);
+      } else {
+        cols[0] = RandomSubset(n, 0.6, rng);
+        diags[0] = RandomSubset(n, 0.8, rng);
+      }
+      auto lines = std::make_shared<LineListSelection>(cols, diags, s.hq / s.hkv, q_offset);
+      RunLineCase(pb, *lines, lines);
+    }
+    {
+      std::vector<std::vector<int32_t>> cols(s.hkv), diags(s.hkv);
+      for (int i = 0; i < 1200; ++i) cols[0].push_back(key(rng));
+      for (int d = 0; d < 16; ++d) diags[0].push_back(d);
+      if (s.hkv > 1) {
+        for (int i = 0; i < 1000; ++i) diags[1].push_back(key(rng));
+        for (int c = 256; c < 768; ++c) cols[1].push_back(c);
+      }
+      for (auto& l : cols) l = Distinct(l);
+      for (auto& l : diags) l = Distinct(l);
+      auto lines = std::make_shared<LineListSelection>(cols, diags, s.hq / s.hkv, q_offset);
+      RunLineCase(pb, *lines, lines);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sf::cuda

@@ -149,20 +149,47 @@ struct Consumer {
         if (key > row_pos_lo + 8 * ((i / 2) % 2)) s[i] = -INFINITY;
       }
     } else {
-      uint32_t cols[kBlockN / 32];
+      MaskLines(s, info, key0, row_pos_lo, lane);
+    }
+  }
+
+  // The kLineMask case of MaskSparse. Element i of the thread's scores is key key0 + 2q +
+  // m, m = 8 (i / 4) + i % 2 (q = lane % 4), in row r = (i / 2) % 2 at position
+  // row_pos_lo + 8r: its column bit is bit m % 32 of cols[i / 16] >> 2q, and its offset
+  // p - k - diag_lo is top_r - m (top_r = row_pos_lo + 8r - key0 - diag_lo - 2q), so the
+  // diagonal bits of a row's offsets [top_r - kSpan, top_r] are funnel-shifted once into
+  // registers and every element tests a bit at a constant position.
+  static __device__ __forceinline__ void MaskLines(Scores& s, const TileInfo* info, int key0,
+                                                   int row_pos_lo, int lane) {
+    constexpr int kSpan = kBlockN - 7;  // the largest m
+    constexpr int kWindowWords = (kSpan + 32) / 32;
+    const int q = lane % 4;
+    uint32_t cols[kBlockN / 32];
 #pragma unroll
-      for (int w = 0; w < kBlockN / 32; ++w) cols[w] = info->cols[w];
-      const int base = row_pos_lo - key0 - info->diag_lo;
+    for (int w = 0; w < kBlockN / 32; ++w) cols[w] = info->cols[w] >> (2 * q);
+    uint32_t window[2][kWindowWords];
 #pragma unroll
-      for (int i = 0; i < kBlockN / 2; ++i) {
-        const int key_in = 8 * (i / 4) + 2 * (lane % 4) + (i % 2);
-        const int pos = row_pos_lo + 8 * ((i / 2) % 2);
-        const int off = base + 8 * ((i / 2) % 2) - key_in;  // p - k - diag_lo, in [0, 255)
-        const bool col = ((cols[i / 16] >> (key_in & 31)) & 1) && key0 + key_in <= pos;
-        // Diagonal offsets are >= 0, so a listed diagonal is causal by itself.
-        const bool diag = (info->diags[off >> 5] >> (off & 31)) & 1;
-        if (!(col || diag)) s[i] = -INFINITY;
+    for (int r = 0; r < 2; ++r) {
+      // >= 0: a row of the tile is at or after pmin, and diag_lo = pmin - (key0 + kBlockN - 1).
+      const int lo = row_pos_lo + 8 * r - key0 - info->diag_lo - 2 * q - kSpan;
+      const int a = lo >> 5, shift = lo & 31;
+#pragma unroll
+      for (int k = 0; k < kWindowWords; ++k) {
+        // Rows past the call's last query may reach past the 8 words; they are not stored.
+        const uint32_t low = a + k < 8 ? info->diags[a + k] : 0u;
+        const uint32_t high = a + k + 1 < 8 ? info->diags[a + k + 1] : 0u;
+        window[r][k] = __funnelshift_r(low, high, shift);
       }
+    }
+    const int col_limit = row_pos_lo - key0 - 2 * q;  // causal: m <= col_limit + 8r
+#pragma unroll
+    for (int i = 0; i < kBlockN / 2; ++i) {
+      const int r = (i / 2) % 2, m = 8 * (i / 4) + (i % 2);
+      const bool col = ((cols[i / 16] >> (m & 31)) & 1) && m <= col_limit + 8 * r;
+      // Diagonal offsets are >= 0, so a listed diagonal is causal by itself.
+      const int b = kSpan - m;
+      const bool diag = (window[r][b >> 5] >> (b & 31)) & 1;
+      if (!(col || diag)) s[i] = -INFINITY;
     }
   }
 
@@ -556,8 +583,9 @@ __device__ __forceinline__ void GatherRows(const KernelArgs& a, const TileInfo* 
 }
 
 // The producer for one query tile when the walk may gather rows: the whole producer
-// warpgroup loops together; thread 0 walks and issues TMA copies, all 128 threads copy
-// gathered rows. Returns the next stage use.
+// warpgroup loops together; warp 0 walks (its lanes share the searches and bitmaps),
+// thread 0 issues the TMA copies, all 128 threads copy gathered rows. Returns the next
+// stage use.
 template <int kHeadDim, typename Walk>
 __device__ __forceinline__ uint32_t ProduceCollective(Walk& walk, const Ring<kHeadDim>& ring,
                                                       uint32_t use, const CUtensorMap* k_map,
@@ -570,10 +598,11 @@ __device__ __forceinline__ uint32_t ProduceCollective(Walk& walk, const Ring<kHe
   for (;; ++use) {
     const int s = R::Stage(use);
     TileInfo* info = ring.info + s;
-    if (tid == 0) {
+    if (tid < 32) {
       if (use >= L::kStages) hopper::MbarWait(&ring.k_empty[s], R::ReuseParity(use));
       const bool more = walk.Next(info);
-      if (!more) info->tile = -1;
+      __syncwarp();  // lane 0's scalar fields, read by the whole warp below
+      if (!more && tid == 0) info->tile = -1;
       // The marker and gathered rows complete v_full with a plain arrival below: the
       // stage's previous V must be done with first.
       if ((!more || info->kind == kGathered) && use >= L::kStages) {
@@ -687,8 +716,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    // Producer warpgroup: thread 0 walks the tiles and issues the copies (all 128 threads
-    // when the walk gathers rows).
+    // Producer warpgroup: thread 0 walks the tiles and issues the copies (when the walk
+    // gathers rows, warp 0 walks and all 128 threads copy).
     hopper::SetMaxRegsDec<RegisterSplit<Walk::kGathers>::kProducer>();
     if (!Walk::kGathers && threadIdx.x != 0) return;
     if (threadIdx.x == 0) {
@@ -706,13 +735,20 @@ __global__ void __launch_bounds__(kThreads, 1)
         int kv_head, pos0;
         const QueryTile qt = QueryTileAt(args, max(index, 0), &kv_head, &pos0);
         PublishQueryTile(ring, &q_map, index, qt, count);
-        if (index >= 0) walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
+        if (!Walk::kGathers && index >= 0) {
+          walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
+        }
       }
       if constexpr (Walk::kGathers) {
         // The warpgroup learns the tile from thread 0; the slot is next written after the
         // barriers of this tile's walk.
         hopper::NamedBarrierSync(kProducerBarrier, 128);
         index = *ring.query_index;
+        if (index >= 0 && threadIdx.x < 32) {
+          int kv_head, pos0;
+          const QueryTile qt = QueryTileAt(args, index, &kv_head, &pos0);
+          walk.Init(args, qt, reinterpret_cast<int*>(smem + L::kScratchOffset));
+        }
       }
       if (index < 0) break;
       const int kv_head = (index % args.num_q_heads) / args.group;  // as QueryTileAt
