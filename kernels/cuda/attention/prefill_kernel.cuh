@@ -319,14 +319,16 @@ __device__ __forceinline__ bool NextIsEnd(const Ring<kHeadDim>& ring, uint32_t n
 }
 
 // Masks a tile's scores as its TileInfo says: the causal mask only where the tile reaches
-// past the warpgroup's first position, sparse masks only on partial tiles.
-template <int kHeadDim>
+// past the warpgroup's first position, sparse masks only on partial tiles. The dense walk
+// hands out full tiles only, so its consumers carry no sparse-mask code (with it, ptxas
+// spills in the overlapped loop, where scores, probabilities and O are all live).
+template <int kHeadDim, WalkMode kMode>
 __device__ __forceinline__ void MaskTile(typename Consumer<kHeadDim>::Scores& sc,
                                          const TileInfo* info, const RowPlace& at,
                                          int block_shift) {
   constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
   const int key0 = info->tile * kBlockN;
-  if (info->kind != kFullTile) {
+  if (kMode != WalkMode::kDense && info->kind != kFullTile) {
     Consumer<kHeadDim>::MaskSparse(sc, info, key0, at.pos_lo, at.row_in_tile, at.lane, block_shift);
   } else if (key0 + kBlockN - 1 > at.wg_first_pos) {
     Consumer<kHeadDim>::MaskCausal(sc, key0, at.pos_lo, at.lane);
@@ -335,7 +337,7 @@ __device__ __forceinline__ void MaskTile(typename Consumer<kHeadDim>::Scores& sc
 
 // The straightforward order: scores, softmax, P V, each waited for before the next.
 // Returns the next stage use.
-template <int kHeadDim>
+template <int kHeadDim, WalkMode kMode>
 __device__ __forceinline__ uint32_t ConsumeSerial(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
                                                   uint32_t use, uint32_t q_addr, const RowPlace& at,
                                                   const KernelArgs& args) {
@@ -356,7 +358,7 @@ __device__ __forceinline__ uint32_t ConsumeSerial(Consumer<kHeadDim>& c, const R
     Consumer<kHeadDim>::IssueScores(sc, q_addr, ring.K(s));
     hopper::WgmmaWait<0>();
     hopper::FenceRegisters(sc);
-    MaskTile<kHeadDim>(sc, info, at, args.block_shift);
+    MaskTile<kHeadDim, kMode>(sc, info, at, args.block_shift);
     ReleaseByWarp(&ring.k_empty[s], at.lane);
     c.Softmax(sc, args.scale_log2, alpha);
     c.RescaleO(alpha);
@@ -374,7 +376,7 @@ __device__ __forceinline__ uint32_t ConsumeSerial(Consumer<kHeadDim>& c, const R
 // turns issuing their GEMMs (named barriers), so one's softmax overlaps the other's GEMMs.
 // Both warpgroups read the same walk, so they take the same number of turns. Returns the
 // next stage use.
-template <int kHeadDim>
+template <int kHeadDim, WalkMode kMode>
 __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
                                                       const Ring<kHeadDim>& ring, uint32_t use,
                                                       uint32_t q_addr, const RowPlace& at, int wg,
@@ -405,7 +407,7 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
   hopper::FenceRegisters(sc);
   bool q_released = NextIsEnd(ring, use + 1, at.lane);
   if (q_released) ReleaseByWarp(ring.q_empty, at.lane);
-  MaskTile<kHeadDim>(sc, ring.info + s, at, args.block_shift);
+  MaskTile<kHeadDim, kMode>(sc, ring.info + s, at, args.block_shift);
   ReleaseByWarp(&ring.k_empty[s], at.lane);
   c.Softmax(sc, args.scale_log2, alpha);
   C::ToProbs(sc, pr);
@@ -429,7 +431,7 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
       ReleaseByWarp(ring.q_empty, at.lane);
       q_released = true;
     }
-    MaskTile<kHeadDim>(sc, info, at, args.block_shift);
+    MaskTile<kHeadDim, kMode>(sc, info, at, args.block_shift);
     ReleaseByWarp(&ring.k_empty[s], at.lane);
     c.Softmax(sc, args.scale_log2, alpha);
     hopper::WgmmaWait<0>();
@@ -745,9 +747,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     Consumer<kHeadDim> c;
     c.Reset();
     if constexpr (kOverlap) {
-      use = ConsumeOverlapped(c, ring, use, q_addr, at, wg, args);
+      use = ConsumeOverlapped<kHeadDim, kMode>(c, ring, use, q_addr, at, wg, args);
     } else {
-      use = ConsumeSerial(c, ring, use, q_addr, at, args);
+      use = ConsumeSerial<kHeadDim, kMode>(c, ring, use, q_addr, at, args);
     }
     c.Store(args, qt.head, at.row_lo, at.lane, args.softmax_scale);
   }
