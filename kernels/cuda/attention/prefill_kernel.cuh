@@ -345,15 +345,31 @@ __device__ __forceinline__ bool NextIsEnd(const Ring<kHeadDim>& ring, uint32_t n
   return __shfl_sync(0xffffffffu, end, 0) != 0;
 }
 
+// Whether key tile `tile` (stage use `use`) is a query tile's last, so that Q can be
+// released: the dense walk ends at key tile 0, known without the peek at the next stage
+// (a barrier test, a shared load and a shuffle on every tile's path to its softmax) that
+// the other walks need to find the end marker.
+template <int kHeadDim, WalkMode kMode>
+__device__ __forceinline__ bool IsLastTile(const Ring<kHeadDim>& ring, int tile, uint32_t use,
+                                           int lane) {
+  if constexpr (kMode == WalkMode::kDense) {
+    return tile == 0;
+  } else {
+    return NextIsEnd(ring, use + 1, lane);
+  }
+}
+
 // Masks a tile's scores as its TileInfo says: the causal mask only where the tile reaches
-// past the warpgroup's first position, sparse masks only on partial tiles.
-template <int kHeadDim>
+// past the warpgroup's first position, sparse masks only on partial tiles. The dense walk
+// hands out full tiles only, so its consumers carry no sparse-mask code (with it, ptxas
+// spills in the overlapped loop, where scores, probabilities and O are all live).
+template <int kHeadDim, WalkMode kMode>
 __device__ __forceinline__ void MaskTile(typename Consumer<kHeadDim>::Scores& sc,
-                                         const TileInfo* info, const RowPlace& at,
+                                         const TileInfo* info, int tile, const RowPlace& at,
                                          int block_shift) {
   constexpr int kBlockN = TileConfig<kHeadDim>::kBlockN;
-  const int key0 = info->tile * kBlockN;
-  if (info->kind != kFullTile) {
+  const int key0 = tile * kBlockN;
+  if (kMode != WalkMode::kDense && info->kind != kFullTile) {
     Consumer<kHeadDim>::MaskSparse(sc, info, key0, at.pos_lo, at.row_in_tile, at.lane, block_shift);
   } else if (key0 + kBlockN - 1 > at.wg_first_pos) {
     Consumer<kHeadDim>::MaskCausal(sc, key0, at.pos_lo, at.lane);
@@ -362,7 +378,7 @@ __device__ __forceinline__ void MaskTile(typename Consumer<kHeadDim>::Scores& sc
 
 // The straightforward order: scores, softmax, P V, each waited for before the next.
 // Returns the next stage use.
-template <int kHeadDim>
+template <int kHeadDim, WalkMode kMode>
 __device__ __forceinline__ uint32_t ConsumeSerial(Consumer<kHeadDim>& c, const Ring<kHeadDim>& ring,
                                                   uint32_t use, uint32_t q_addr, const RowPlace& at,
                                                   const KernelArgs& args) {
@@ -374,7 +390,8 @@ __device__ __forceinline__ uint32_t ConsumeSerial(Consumer<kHeadDim>& c, const R
     float alpha[2];
     hopper::MbarWait(&ring.k_full[s], R::Parity(use));
     const TileInfo* info = ring.info + s;
-    if (info->tile < 0) {
+    const int tile = info->tile;
+    if (tile < 0) {
       ReleaseByWarp(ring.q_empty, at.lane);
       ReleaseByWarp(&ring.k_empty[s], at.lane);
       ReleaseByWarp(&ring.v_empty[s], at.lane);
@@ -383,7 +400,7 @@ __device__ __forceinline__ uint32_t ConsumeSerial(Consumer<kHeadDim>& c, const R
     Consumer<kHeadDim>::IssueScores(sc, q_addr, ring.K(s));
     hopper::WgmmaWait<0>();
     hopper::FenceRegisters(sc);
-    MaskTile<kHeadDim>(sc, info, at, args.block_shift);
+    MaskTile<kHeadDim, kMode>(sc, info, tile, at, args.block_shift);
     ReleaseByWarp(&ring.k_empty[s], at.lane);
     c.Softmax(sc, args.scale_log2, alpha);
     c.RescaleO(alpha);
@@ -401,7 +418,7 @@ __device__ __forceinline__ uint32_t ConsumeSerial(Consumer<kHeadDim>& c, const R
 // turns issuing their GEMMs (named barriers), so one's softmax overlaps the other's GEMMs.
 // Both warpgroups read the same walk, so they take the same number of turns. Returns the
 // next stage use.
-template <int kHeadDim>
+template <int kHeadDim, WalkMode kMode>
 __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
                                                       const Ring<kHeadDim>& ring, uint32_t use,
                                                       uint32_t q_addr, const RowPlace& at, int wg,
@@ -410,7 +427,8 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
   using R = Ring<kHeadDim>;
   int s = R::Stage(use);
   hopper::MbarWait(&ring.k_full[s], R::Parity(use));
-  if (ring.info[s].tile < 0) {  // nothing to visit
+  int tile = ring.info[s].tile;
+  if (tile < 0) {  // nothing to visit
     ReleaseByWarp(ring.q_empty, at.lane);
     ReleaseByWarp(&ring.k_empty[s], at.lane);
     ReleaseByWarp(&ring.v_empty[s], at.lane);
@@ -430,9 +448,9 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
   hopper::NamedBarrierArrive(their_turn, kBoth);
   hopper::WgmmaWait<0>();
   hopper::FenceRegisters(sc);
-  bool q_released = NextIsEnd(ring, use + 1, at.lane);
+  bool q_released = IsLastTile<kHeadDim, kMode>(ring, tile, use, at.lane);
   if (q_released) ReleaseByWarp(ring.q_empty, at.lane);
-  MaskTile<kHeadDim>(sc, ring.info + s, at, args.block_shift);
+  MaskTile<kHeadDim, kMode>(sc, ring.info + s, tile, at, args.block_shift);
   ReleaseByWarp(&ring.k_empty[s], at.lane);
   c.Softmax(sc, args.scale_log2, alpha);
   C::ToProbs(sc, pr);
@@ -443,7 +461,8 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
     s = R::Stage(use);
     hopper::MbarWait(&ring.k_full[s], R::Parity(use));
     const TileInfo* info = ring.info + s;
-    if (info->tile < 0) break;
+    tile = info->tile;
+    if (tile < 0) break;
     hopper::NamedBarrierSync(my_turn, kBoth);
     C::IssueScores(sc, q_addr, ring.K(s));
     c.RescaleO(alpha);
@@ -452,11 +471,11 @@ __device__ __forceinline__ uint32_t ConsumeOverlapped(Consumer<kHeadDim>& c,
     hopper::NamedBarrierArrive(their_turn, kBoth);
     hopper::WgmmaWait<1>();  // the scores; P V may still run
     hopper::FenceRegisters(sc);
-    if (!q_released && NextIsEnd(ring, use + 1, at.lane)) {
+    if (!q_released && IsLastTile<kHeadDim, kMode>(ring, tile, use, at.lane)) {
       ReleaseByWarp(ring.q_empty, at.lane);
       q_released = true;
     }
-    MaskTile<kHeadDim>(sc, info, at, args.block_shift);
+    MaskTile<kHeadDim, kMode>(sc, info, tile, at, args.block_shift);
     ReleaseByWarp(&ring.k_empty[s], at.lane);
     c.Softmax(sc, args.scale_log2, alpha);
     hopper::WgmmaWait<0>();
@@ -781,9 +800,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     Consumer<kHeadDim> c;
     c.Reset();
     if constexpr (kOverlap) {
-      use = ConsumeOverlapped(c, ring, use, q_addr, at, wg, args);
+      use = ConsumeOverlapped<kHeadDim, kMode>(c, ring, use, q_addr, at, wg, args);
     } else {
-      use = ConsumeSerial(c, ring, use, q_addr, at, args);
+      use = ConsumeSerial<kHeadDim, kMode>(c, ring, use, q_addr, at, args);
     }
     c.Store(args, qt.head, at.row_lo, at.lane, args.softmax_scale);
   }
