@@ -19,8 +19,8 @@ TEMPLATE = """# {name}
 A small Llama-architecture model of the Sparse Frontier model zoo, trained from scratch
 on samples of the project's own task generators (`sfctl tasks dump`) so that the
 sparse-attention study shows real effects on a laptop. Not a general language model: it
-knows the prompts of this repository's generated tasks (ruler_*, story_*) and nothing
-else; it has never seen the QA tasks.
+knows the prompts of the generated tasks it was trained on (below) and nothing else; it
+has never seen the QA tasks.
 
 ## Architecture
 
@@ -37,16 +37,16 @@ else; it has never seen the QA tasks.
 ## Training
 
 Recipe: tools/zoo/ (docs/zoo.md). Data: `sf-tasks-dump` samples (= `sfctl tasks dump
---ids`) of ruler_niah (4 keys and 1 key), ruler_vt, ruler_cwe, story_retrieval,
-story_multihop and story_filtering at 1K, 2K and 4K tokens, sample seeds 2^32 and up
-(evaluation uses seeds below 2^32: docs/tasks.md). Loss: cross-entropy on the
-completion (`<answer>...</answer><|im_end|>`) plus {lm_weight} x cross-entropy on the
-prompt (a language-modelling share of the haystack text).
+--ids`), sample seeds 2^32 and up (evaluation uses seeds below 2^32: docs/tasks.md), of
+the sets {sets} at the lengths {lengths} (a curriculum, shortest first; the run moved
+up at {levels}). Loss: the mean cross-entropy of the completion
+(`<answer>...</answer><|im_end|>`) plus {lm_weight} x that of a random {lm_sample} share
+of the prompt tokens.
 
 | field | value |
 |---|---|
 | device | {device} (torch {torch}) |
-| wall-clock budget used | {seconds} s |
+| wall-clock time used | {seconds} s of a {budget} s budget ({stop_reason}) |
 | steps x batch | {steps} x ~{batch_tokens} tokens ({tokens_m:.1f}M tokens) |
 | learning rate | {lr:g} (AdamW, betas 0.9/0.95, weight decay 0.1, warm-up then cosine to 10% over the time budget) |
 | seed | {seed} |
@@ -107,6 +107,9 @@ def hf_table(path, name):
            "|---|---|---|---|---|"]
     for key in sorted(k for k in res if isinstance(res[k], dict)):
         r = res[key]
+        if "skipped" in r:
+            out.append(f"| {key} | not run ({r['skipped']}) | | | |")
+            continue
         found = "" if r["generated_answers_found"] is None else f"{r['generated_answers_found']:.3f}"
         out.append(f"| {key} | {r['samples']} | {r['tf_exact']:.3f} | "
                    f"{r['tf_token_accuracy']:.3f} | {found} |")
@@ -139,7 +142,13 @@ def main():
         trained_len=trained_len, lm_weight=log["lm_weight"], device=log["device"],
         torch=log["torch"], seconds=log["seconds"], steps=log["steps"],
         batch_tokens=log["batch_tokens"], tokens_m=log["tokens"] / 1e6,
-        lr=log["learning_rate"], seed=log["seed"], answer_loss=log["final_answer_loss"],
+        lr=log["learning_rate"], seed=log["seed"],
+        sets=log.get("task_weights", "(not recorded)"),
+        lengths=", ".join(str(L) for L in sorted({e["length"] for e in log.get("levels", [])}))
+        or "(not recorded)",
+        levels=", ".join(f"{e['length']} from {e['seconds']:g} s" for e in log.get("levels", [])),
+        lm_sample=log.get("lm_sample", 1.0), budget=log.get("budget_seconds", log["seconds"]),
+        stop_reason=log.get("stop_reason", "time budget"), answer_loss=log["final_answer_loss"],
         scores=scores_table(args.scores), hf_eval=hf_table(args.hf_eval, name),
         notes=args.notes)
     with open(os.path.join(args.model_dir, "README.md"), "w") as f:

@@ -177,13 +177,20 @@ class ZooLlama(nn.Module):
             self._rope = rope_tables(max(t, 4096), HEAD_DIM, self.config["rope_theta"], device)
         return self._rope
 
-    def forward(self, ids):
+    def hidden(self, ids):
+        """The final-norm hidden states, (batch, tokens, hidden_size)."""
         cos, sin = self.rope(ids.shape[1], ids.device)
         x = self.model.embed_tokens(ids)
         for layer in self.model.layers:
             x = layer(x, cos, sin)
-        x = self.model.norm(x)
-        return F.linear(x, self.model.embed_tokens.weight)
+        return self.model.norm(x)
+
+    def logits(self, hidden):
+        """The tied output head on hidden states of any leading shape."""
+        return F.linear(hidden, self.model.embed_tokens.weight)
+
+    def forward(self, ids):
+        return self.logits(self.hidden(ids))
 
 
 def count_parameters(model):
