@@ -79,12 +79,23 @@ timeout 90 xargs -P "$JOBS" -L 1 sh -c \
 dump_rc=$?
 say "dump: rc=$dump_rc, $(ls "$WORK/data" | wc -l)/$(grep -c /data/ "$WORK/jobs.txt") training files ($(du -sh "$WORK/data" | cut -f1)), $(ls "$WORK/val" | wc -l) validation, $(ls "$WORK/holdout" | wc -l) held-out, $(($(date +%s) - t0))s"
 
-# 2. Training, one size after the other, all saved by the deadline.
+# 2. Training, one size after the other, all saved by the deadline; a size with a model
+# in init/ starts from it.
 t0=$(date +%s)
+init=""
+for dir in init/*/; do
+  [[ -f $dir/model.safetensors.xz ]] || continue
+  name=$(basename "$dir")
+  mkdir -p "$WORK/init/$name" && cp "$dir"/*.json "$WORK/init/$name/"
+  python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+    "$dir/model.safetensors.xz" "$WORK/init/$name/model.safetensors" &&
+    init="$init${init:+,}$name=$WORK/init/$name"
+done
+[[ -n $init ]] && say "init: ${init//$WORK\//}"
 deadline=$((START + BUDGET - EVAL_S - TAR_S))
 timeout $((deadline - $(date +%s) + 30)) python3 train.py --data "$WORK/data" --val "$WORK/val" \
   --tokenizer tokenizer --out "$WORK/models" --sizes "$SIZES" --deadline "$deadline" \
-  ${ZOO_TRAIN_ARGS:-} >>"$LOG" 2>&1
+  ${init:+--init "$init"} ${ZOO_TRAIN_ARGS:-} >>"$LOG" 2>&1
 say "train: rc=$? in $(($(date +%s) - t0))s"
 grep -E "^(data:|trained |skipped )" "$LOG" | cut -c1-240 | sed 's/^/  /'
 # A short learning curve per size: whole-answer exact match (teacher-forced) on the

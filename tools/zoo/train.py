@@ -243,6 +243,22 @@ class SizeRun:
                                             tok_meta["pad_id"], args.max_positions,
                                             args.rope_theta)
         self.model = zoo_model.ZooLlama(self.config).to(device)
+        self.init = dict(item.split("=", 1) for item in filter(None, args.init.split(","))).get(size)
+        self.init_log = None
+        if self.init:
+            log_path = os.path.join(self.init, "train_log.json")
+            if os.path.exists(log_path):
+                with open(log_path) as f:
+                    prev = json.load(f)
+                self.init_log = {k: prev.get(k) for k in (
+                    "steps", "tokens", "seconds", "learning_rate", "batch_tokens", "task_weights",
+                    "levels", "final_val", "device", "init", "init_log")}
+            start = zoo_model.load_pretrained(self.init)
+            if start.config["hidden_size"] != self.config["hidden_size"] or \
+                    start.config["num_hidden_layers"] != self.config["num_hidden_layers"]:
+                sys.exit(f"--init {size}={self.init}: that model is not a {size}")
+            self.model.load_state_dict(start.state_dict())
+            del start
         self.lr = LEARNING_RATE.get(size, 1e-3) * args.lr_scale
         self.opt = make_optimizer(self.model, self.lr, device)
         self.sampler = Sampler(by_length, args.batch_tokens, args.min_rows,
@@ -271,6 +287,11 @@ class SizeRun:
         is_answer = answer.float()
         answer_loss = (ce * is_answer).sum() / is_answer.sum().clamp(min=1)
         loss = answer_loss
+        if self.args.focal > 0:
+            # Focal weighting (1 - p)^gamma of the answer tokens, normalised: the tokens
+            # the model still gets wrong (the looked-up value) dominate the gradient.
+            w = (1 - torch.exp(-ce.detach())).pow(self.args.focal) * is_answer
+            loss = (ce * w).sum() / w.sum().clamp(min=1e-6)
         if self.args.lm_weight > 0 and self.args.lm_sample > 0:
             prompt = 1.0 - is_answer
             loss = loss + self.args.lm_weight * (ce * prompt).sum() / prompt.sum().clamp(min=1)
@@ -335,11 +356,7 @@ def train_one(size, seconds, args, by_length, val, tok_meta, device):
                 print(f"  {size} step {step} t={time.time() - start:.0f}s len={x.shape[1]} "
                       f"answer_loss={al:.3f} answer_acc={acc:.3f}", flush=True)
     seconds_used = time.time() - start
-    final = validate(run.model, val, tok_meta["pad_id"], device, run.autocast) if val else {}
-    if final:
-        run.val_log.append({"step": step, "seconds": round(seconds_used, 1), "final": True,
-                            "level": run.curriculum.length,
-                            "scores": {k: [round(a, 4), round(e, 4)] for k, (a, e) in final.items()}})
+    # The model and its log first: the final validation may not fit before --deadline.
     out_dir = os.path.join(args.out, size)
     zoo_model.save_pretrained(run.model, out_dir)
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -347,16 +364,28 @@ def train_one(size, seconds, args, by_length, val, tok_meta, device):
     summary = {"size": size, "parameters": params, "steps": step, "tokens": tokens_seen,
                "seconds": round(seconds_used, 1), "budget_seconds": round(seconds, 1),
                "stop_reason": run.stop_reason, "learning_rate": run.lr,
-               "batch_tokens": args.batch_tokens, "min_rows": args.min_rows, "lm_weight": args.lm_weight,
-               "lm_sample": args.lm_sample, "task_weights": args.task_weights,
+               "init": run.init, "init_log": run.init_log, "focal": args.focal,
+               "batch_tokens": args.batch_tokens, "min_rows": args.min_rows,
+               "lm_weight": args.lm_weight, "lm_sample": args.lm_sample,
+               "task_weights": args.task_weights, "lengths": sorted(by_length),
                "levels": run.levels_log, "seed": args.seed,
                "final_answer_loss": round(sum(run.recent) / max(1, len(run.recent)), 4),
-               "final_val": {k: [round(a, 4), round(e, 4)] for k, (a, e) in final.items()},
+               "final_val": {},
                "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
                "torch": torch.__version__, "config": run.config, "log": run.log,
                "val": run.val_log}
-    with open(os.path.join(out_dir, "train_log.json"), "w") as f:
+    log_path = os.path.join(out_dir, "train_log.json")
+    with open(log_path, "w") as f:
         json.dump(summary, f, indent=1)
+    final = {}
+    if val and (not args.deadline or args.deadline - time.time() > SAVE_MARGIN_S):
+        final = validate(run.model, val, tok_meta["pad_id"], device, run.autocast)
+        scores = {k: [round(a, 4), round(e, 4)] for k, (a, e) in final.items()}
+        run.val_log.append({"step": step, "seconds": round(seconds_used, 1), "final": True,
+                            "level": run.curriculum.length, "scores": scores})
+        summary["final_val"] = scores
+        with open(log_path, "w") as f:
+            json.dump(summary, f, indent=1)
     print(f"trained {size}: {params / 1e6:.2f}M params, {step} steps, "
           f"{tokens_seen / 1e6:.1f}M tokens in {seconds_used:.0f}s ({run.stop_reason}), "
           f"answer loss {summary['final_answer_loss']}", flush=True)
@@ -389,6 +418,8 @@ def parse_args():
                     help="Unix time by which every size must be saved (0: none)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--batch-tokens", type=int, default=16384)
+    ap.add_argument("--lengths", default="",
+                    help="train on these dump lengths only, e.g. 1024,2048,4096 (default: all)")
     ap.add_argument("--min-rows", type=int, default=8,
                     help="samples per batch at least (long lengths get more tokens)")
     ap.add_argument("--task-weights", default=TASK_WEIGHTS)
@@ -401,6 +432,10 @@ def parse_args():
     ap.add_argument("--advance-at", type=float, default=0.8)
     ap.add_argument("--stop-at", type=float, default=0.96)
     ap.add_argument("--val-every", type=int, default=250)
+    ap.add_argument("--focal", type=float, default=0.0,
+                    help="focal exponent gamma of the answer loss (0: plain mean)")
+    ap.add_argument("--init", default="",
+                    help="size=MODEL_DIR,...: start that size from a saved model")
     ap.add_argument("--warmup-steps", type=int, default=100)
     ap.add_argument("--lr-scale", type=float, default=1.0)
     ap.add_argument("--max-positions", type=int, default=32768)
@@ -425,6 +460,11 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = True
     t0 = time.time()
     by_length = load_data(args.data, args.workers)
+    if args.lengths:
+        keep = {int(L) for L in args.lengths.split(",")}
+        if not keep & set(by_length):
+            sys.exit(f"--lengths {args.lengths}: the data has lengths {sorted(by_length)}")
+        by_length = {L: d for L, d in by_length.items() if L in keep}
     val = load_data(args.val, args.workers) if args.val else {}
     counts = {L: {t: len(v) for t, v in d.items()} for L, d in sorted(by_length.items())}
     print(f"data: {counts} loaded in {time.time() - t0:.0f}s", flush=True)

@@ -218,6 +218,41 @@ def save_safetensors_bf16(state, path):
             f.write(raw)
 
 
+def load_safetensors(path):
+    """{name: tensor} of a safetensors file (the dtypes the zoo writes: BF16, F32)."""
+    dtypes = {"BF16": (torch.int16, torch.bfloat16), "F32": (torch.int32, torch.float32)}
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        data = f.read()
+    state = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        if meta["dtype"] not in dtypes:
+            raise ValueError(f"{path}: tensor {name} has dtype {meta['dtype']}; "
+                             f"only {sorted(dtypes)} are read")
+        raw_type, dtype = dtypes[meta["dtype"]]
+        begin, end = meta["data_offsets"]
+        t = torch.frombuffer(bytearray(data[begin:end]), dtype=raw_type).view(dtype)
+        state[name] = t.reshape(meta["shape"]).clone()
+    return state
+
+
+def load_pretrained(model_dir, device="cpu"):
+    """A ZooLlama with the config and weights of a folder save_pretrained wrote."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        config = json.load(f)
+    model = ZooLlama(config)
+    state = load_safetensors(os.path.join(model_dir, "model.safetensors"))
+    missing, unexpected = model.load_state_dict(
+        {k: v.float() for k, v in state.items()}, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{model_dir}: weights do not fit the config "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.to(device)
+
+
 def save_pretrained(model, out_dir, generation_max_new_tokens=512):
     """config.json, model.safetensors (bf16, no lm_head: it is tied),
     generation_config.json."""
