@@ -51,6 +51,8 @@ of the prompt tokens.
 | learning rate | {lr:g} (AdamW, betas 0.9/0.95, weight decay 0.1, warm-up then cosine to 10% over the time budget) |
 | seed | {seed} |
 | final answer loss | {answer_loss} (mean of the last logged steps) |
+| started from | {init} |
+| held-out validation after training | {final_val} |
 
 ## Dense scores, the project's engine
 
@@ -72,10 +74,14 @@ def scores_table(path):
     if isinstance(rows, dict):
         rows = rows.get("results", rows.get("rows", []))
     table = {}
+    seed = None
     for r in rows:
         if r.get("prefill", "dense") != "dense" or r.get("decode", "dense") != "dense":
             continue
-        table.setdefault(r["task"], {})[int(r["length"])] = (r["mean"], r.get("n"))
+        params = ", ".join(f"{k}={v}" for k, v in sorted(r.get("params", {}).items()))
+        label = r["task"] + (f" ({params})" if params else "")
+        table.setdefault(label, {})[int(r["length"])] = (r["mean"], r.get("n"), r.get("stderr"))
+        seed = r.get("seed", seed)
     if not table:
         return f"No dense rows in {os.path.basename(path)}."
     lengths = sorted({L for t in table.values() for L in t})
@@ -85,8 +91,12 @@ def scores_table(path):
         cells = []
         for L in lengths:
             v = table[task].get(L)
-            cells.append("" if v is None else f"{v[0]:.3f} (n={v[1]})")
+            se = "" if v is None or v[2] is None else f" ± {v[2]:.3f}"
+            cells.append("" if v is None else f"{v[0]:.3f} (n={v[1]}){se}")
         out.append(f"| {task} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append(f"Mean task score (samples) ± one standard error, greedy decoding, evaluation seed {seed} "
+               "(tools/zoo/dense.yaml; the tasks' own scoring, docs/tasks.md).")
     return "\n".join(out)
 
 
@@ -119,6 +129,26 @@ def hf_table(path, name):
     return "\n".join(out)
 
 
+def init_text(log):
+    """Where training started: random weights, or a saved model and how it was trained."""
+    prev = log.get("init_log")
+    if not log.get("init"):
+        return "random initialisation"
+    if not prev:
+        return "a saved model (its train_log.json was not found)"
+    return (f"an earlier run of this recipe: {prev['steps']} steps, {prev['tokens'] / 1e6:.1f}M "
+            f"tokens, {prev['seconds']:g} s on {prev['device']}, learning rate "
+            f"{prev['learning_rate']:g}, sets {prev['task_weights']}"
+            + (f"; it in turn from {init_text(prev)}" if prev.get("init") else ""))
+
+
+def final_val_text(final):
+    if not final:
+        return "not run"
+    return "; ".join(f"{k} {a:.3f} / {e:.3f}" for k, (a, e) in sorted(final.items())) + \
+        " (answer token accuracy / whole-answer exact match, teacher-forced)"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model_dir")
@@ -148,7 +178,8 @@ def main():
         or "(not recorded)",
         levels=", ".join(f"{e['length']} from {e['seconds']:g} s" for e in log.get("levels", [])),
         lm_sample=log.get("lm_sample", 1.0), budget=log.get("budget_seconds", log["seconds"]),
-        stop_reason=log.get("stop_reason", "time budget"), answer_loss=log["final_answer_loss"],
+        stop_reason=log.get("stop_reason", "time budget"),
+        init=init_text(log), final_val=final_val_text(log.get("final_val", {})), answer_loss=log["final_answer_loss"],
         scores=scores_table(args.scores), hf_eval=hf_table(args.hf_eval, name),
         notes=args.notes)
     with open(os.path.join(args.model_dir, "README.md"), "w") as f:
