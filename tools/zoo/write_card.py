@@ -39,7 +39,7 @@ has never seen the QA tasks.
 Recipe: tools/zoo/ (docs/zoo.md). Data: `sf-tasks-dump` samples (= `sfctl tasks dump
 --ids`), sample seeds 2^32 and up (evaluation uses seeds below 2^32: docs/tasks.md), of
 the sets {sets} at the lengths {lengths} (a curriculum, shortest first; the run moved
-up at {levels}). Loss: the mean cross-entropy of the completion
+up at {levels}). Loss: the {loss_kind} cross-entropy of the completion
 (`<answer>...</answer><|im_end|>`) plus {lm_weight} x that of a random {lm_sample} share
 of the prompt tokens.
 
@@ -52,7 +52,7 @@ of the prompt tokens.
 | seed | {seed} |
 | final answer loss | {answer_loss} (mean of the last logged steps) |
 | started from | {init} |
-| held-out validation after training | {final_val} |
+| held-out validation | {final_val} |
 
 ## Dense scores, the project's engine
 
@@ -142,11 +142,15 @@ def init_text(log):
             + (f"; it in turn from {init_text(prev)}" if prev.get("init") else ""))
 
 
-def final_val_text(final):
+def final_val_text(log):
+    """The validation after training, or else the last check during it."""
+    final, when = log.get("final_val"), "after training"
+    if not final and log.get("val"):
+        final, when = log["val"][-1]["scores"], f"at step {log['val'][-1]['step']} (the last check)"
     if not final:
         return "not run"
     return "; ".join(f"{k} {a:.3f} / {e:.3f}" for k, (a, e) in sorted(final.items())) + \
-        " (answer token accuracy / whole-answer exact match, teacher-forced)"
+        f" (answer token accuracy / whole-answer exact match, teacher-forced, {when})"
 
 
 def main():
@@ -179,7 +183,9 @@ def main():
         levels=", ".join(f"{e['length']} from {e['seconds']:g} s" for e in log.get("levels", [])),
         lm_sample=log.get("lm_sample", 1.0), budget=log.get("budget_seconds", log["seconds"]),
         stop_reason=log.get("stop_reason", "time budget"),
-        init=init_text(log), final_val=final_val_text(log.get("final_val", {})), answer_loss=log["final_answer_loss"],
+        init=init_text(log), final_val=final_val_text(log),
+        loss_kind=(f"focal-weighted ((1 - p)^{log['focal']:g}, normalised) mean"
+                   if log.get("focal") else "mean"), answer_loss=log["final_answer_loss"],
         scores=scores_table(args.scores), hf_eval=hf_table(args.hf_eval, name),
         notes=args.notes)
     with open(os.path.join(args.model_dir, "README.md"), "w") as f:
