@@ -1,7 +1,8 @@
-// The model zoo as shipped (models/zoo/, docs/zoo.md): every model is a complete Hugging
-// Face folder with its card, the zoo stays within its 64 MiB, and the CPU engine's logits
-// and greedy tokens agree with transformers' (reference.json, written by
+// The model zoo as shipped (models/zoo/, docs/zoo.md): every model there is a complete
+// Hugging Face folder with its card, zoo-l is among them, the zoo stays within its 64 MiB, and the
+// CPU engine's logits and greedy tokens agree with transformers' (reference.json, written by
 // tools/zoo/eval_hf.py on the training host).
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -17,9 +18,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> ZooModels() { return {"zoo-xs", "zoo-s", "zoo-m", "zoo-l"}; }
-
 fs::path ZooDir() { return sf::testing::SourceDir() / "models/zoo"; }
+
+// The sizes shipped: the folders of models/zoo that hold a config.json, sorted.
+std::vector<std::string> ZooModels() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(ZooDir(), ec)) {
+    if (e.is_directory() && fs::is_regular_file(e.path() / "config.json")) {
+      names.push_back(e.path().filename().string());
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(ZooModels, Zoo_HoldsTheLargestSize) {
+  const std::vector<std::string> names = ZooModels();
+  EXPECT_NE(std::find(names.begin(), names.end(), "zoo-l"), names.end())
+      << ZooDir() << " has no zoo-l (the model the score test reruns)";
+}
 
 TEST(ZooModels, EachFolder_HasTheHuggingFaceFilesAndACard) {
   for (const std::string& name : ZooModels()) {

@@ -166,6 +166,10 @@ def evaluate_model(path, name, holdout, args, device, results):
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else eos
     results[name] = {}
     for key, samples in holdout.items():
+        if args.deadline and time.time() > args.deadline:
+            results[name][key] = {"skipped": "past --deadline"}
+            print(f"{name:8} {key:22} skipped (past --deadline)", flush=True)
+            continue
         tf_exact, tf_tok = teacher_forced(model, samples[: args.max_samples], device)
         gen_score, texts = (None, [])
         if args.generate > 0:
@@ -178,7 +182,9 @@ def evaluate_model(path, name, holdout, args, device, results):
         print(f"{name:8} {key:22} {tf_exact:8.3f} {tf_tok:7.3f} {gs:>9}", flush=True)
     del model
     first = next(iter(holdout.values()))[:4]
-    results[name]["tokenizer_check"] = tokenizer_check(path, first)
+    results[name]["tokenizer_check"] = (
+        "not checked (past --deadline)" if args.deadline and time.time() > args.deadline
+        else tokenizer_check(path, first))
     results[name]["eval_seconds"] = round(time.time() - t0, 1)
     print(f"{name}: tokenizer {results[name]['tokenizer_check']}; "
           f"{results[name]['eval_seconds']}s", flush=True)
@@ -191,6 +197,8 @@ def main():
     ap.add_argument("--generate", type=int, default=8, help="samples per file to generate")
     ap.add_argument("--max-samples", type=int, default=32, help="samples per file, teacher-forced")
     ap.add_argument("--json", help="write all results here")
+    ap.add_argument("--deadline", type=float, default=0,
+                    help="Unix time after which no further task is started (0: none)")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     files = sorted(glob.glob(os.path.join(args.holdout, "*.jsonl")))
@@ -218,6 +226,10 @@ def main():
     print(f"{'model':8} {'task@length':22} {'tf_exact':>8} {'tf_tok':>7} {'gen_found':>9}")
     for path in args.models:
         name = os.path.basename(os.path.normpath(path))
+        if args.deadline and time.time() > args.deadline:
+            print(f"{name}: not evaluated (past --deadline)", flush=True)
+            results[name] = {"error": "not evaluated: past --deadline"}
+            continue
         try:
             evaluate_model(path, name, holdout, args, device, results)
         except Exception as e:  # one model's failure should not hide the others' results

@@ -177,13 +177,20 @@ class ZooLlama(nn.Module):
             self._rope = rope_tables(max(t, 4096), HEAD_DIM, self.config["rope_theta"], device)
         return self._rope
 
-    def forward(self, ids):
+    def hidden(self, ids):
+        """The final-norm hidden states, (batch, tokens, hidden_size)."""
         cos, sin = self.rope(ids.shape[1], ids.device)
         x = self.model.embed_tokens(ids)
         for layer in self.model.layers:
             x = layer(x, cos, sin)
-        x = self.model.norm(x)
-        return F.linear(x, self.model.embed_tokens.weight)
+        return self.model.norm(x)
+
+    def logits(self, hidden):
+        """The tied output head on hidden states of any leading shape."""
+        return F.linear(hidden, self.model.embed_tokens.weight)
+
+    def forward(self, ids):
+        return self.logits(self.hidden(ids))
 
 
 def count_parameters(model):
@@ -209,6 +216,41 @@ def save_safetensors_bf16(state, path):
         f.write(text)
         for raw in blobs:
             f.write(raw)
+
+
+def load_safetensors(path):
+    """{name: tensor} of a safetensors file (the dtypes the zoo writes: BF16, F32)."""
+    dtypes = {"BF16": (torch.int16, torch.bfloat16), "F32": (torch.int32, torch.float32)}
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        data = f.read()
+    state = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        if meta["dtype"] not in dtypes:
+            raise ValueError(f"{path}: tensor {name} has dtype {meta['dtype']}; "
+                             f"only {sorted(dtypes)} are read")
+        raw_type, dtype = dtypes[meta["dtype"]]
+        begin, end = meta["data_offsets"]
+        t = torch.frombuffer(bytearray(data[begin:end]), dtype=raw_type).view(dtype)
+        state[name] = t.reshape(meta["shape"]).clone()
+    return state
+
+
+def load_pretrained(model_dir, device="cpu"):
+    """A ZooLlama with the config and weights of a folder save_pretrained wrote."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        config = json.load(f)
+    model = ZooLlama(config)
+    state = load_safetensors(os.path.join(model_dir, "model.safetensors"))
+    missing, unexpected = model.load_state_dict(
+        {k: v.float() for k, v in state.items()}, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{model_dir}: weights do not fit the config "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.to(device)
 
 
 def save_pretrained(model, out_dir, generation_max_new_tokens=512):
