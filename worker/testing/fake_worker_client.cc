@@ -1,6 +1,24 @@
 #include "worker/testing/fake_worker_client.h"
 
 namespace sf::worker::testing {
+namespace {
+
+// Keeps each sample whose index is new for the lease (as the coordinator stores them),
+// listing it as accepted, and lists the others as duplicates.
+void Store(const google::protobuf::RepeatedPtrField<v1::SampleResult>& samples,
+           std::map<int32_t, v1::SampleResult>* stored,
+           google::protobuf::RepeatedField<int32_t>* accepted,
+           google::protobuf::RepeatedField<int32_t>* duplicates) {
+  for (const v1::SampleResult& s : samples) {
+    if (stored->emplace(s.index(), s).second) {
+      accepted->Add(s.index());
+    } else {
+      duplicates->Add(s.index());
+    }
+  }
+}
+
+}  // namespace
 
 absl::Status FakeWorkerClient::NextError(const std::string& method) {
   auto it = state_.errors.find(method);
@@ -65,14 +83,8 @@ absl::StatusOr<v1::ReportSamplesResponse> FakeWorkerClient::ReportSamples(
     return absl::AbortedError("ReportSamples: lease expired");
   }
   v1::ReportSamplesResponse response;
-  auto& stored = state_.stored[request.lease_token()];
-  for (const v1::SampleResult& s : request.samples()) {
-    if (stored.emplace(s.index(), s).second) {
-      response.add_accepted(s.index());
-    } else {
-      response.add_duplicates(s.index());
-    }
-  }
+  Store(request.samples(), &state_.stored[request.lease_token()], response.mutable_accepted(),
+        response.mutable_duplicates());
   return response;
 }
 
@@ -87,14 +99,8 @@ absl::StatusOr<v1::CompleteResponse> FakeWorkerClient::Complete(
   state_.revoked.insert(request.lease_token());
   // The coordinator stores the samples that come with Complete as ReportSamples does.
   v1::CompleteResponse response;
-  auto& stored = state_.stored[request.lease_token()];
-  for (const v1::SampleResult& s : request.samples()) {
-    if (stored.emplace(s.index(), s).second) {
-      response.add_accepted(s.index());
-    } else {
-      response.add_duplicates(s.index());
-    }
-  }
+  Store(request.samples(), &state_.stored[request.lease_token()], response.mutable_accepted(),
+        response.mutable_duplicates());
   return response;
 }
 
