@@ -30,6 +30,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "bench/qwen25_7b_shape.h"
 #include "kernels/cuda/attention/params.h"
 #include "worker/model/engine.h"
 #include "worker/model/tiny_model.h"
@@ -74,23 +75,6 @@ class CacheFillAttention : public sf::model::AttentionHook {
     return absl::OkStatus();
   }
 };
-
-sf::model::ModelConfig Qwen25_7B(int64_t layers) {
-  sf::model::ModelConfig c;
-  c.architecture = sf::model::Architecture::kQwen2;
-  c.vocab_size = 152064;
-  c.hidden_size = 3584;
-  c.intermediate_size = 18944;
-  c.num_layers = layers > 0 ? layers : 28;
-  c.num_heads = 28;
-  c.num_kv_heads = 4;
-  c.head_dim = 128;
-  c.max_position_embeddings = 131072 + 1024;
-  c.rms_norm_eps = 1e-6;
-  c.rope_theta = 1000000.0;
-  c.qkv_bias = true;
-  return c;
-}
 
 struct Flags {
   std::string model_dir;
@@ -180,7 +164,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<sf::model::Engine>> engine_or;
   const auto load_start = Clock::now();
   if (!flags.shape.empty()) {
-    engine_or = sf::model::CreateCudaEngineWithRandomWeights(Qwen25_7B(flags.layers), eo, 1, 0.02f);
+    engine_or = sf::model::CreateCudaEngineWithRandomWeights(
+        sf::bench::Qwen25_7BShape(flags.layers), eo, 1, 0.02f);
   } else {
     std::string model_dir = flags.model_dir;
     if (model_dir.empty()) {

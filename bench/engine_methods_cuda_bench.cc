@@ -27,6 +27,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/qwen25_7b_shape.h"
 #include "common/status.h"
 #include "methods/params.h"
 #include "methods/registry.h"
@@ -101,23 +102,6 @@ absl::Status ParseFlags(int argc, char** argv, Flags* f) {
     if (!ok) return absl::InvalidArgumentError("bad value '" + value + "' for " + flag);
   }
   return absl::OkStatus();
-}
-
-sf::model::ModelConfig Qwen25_7B(int64_t layers) {
-  sf::model::ModelConfig c;
-  c.architecture = sf::model::Architecture::kQwen2;
-  c.vocab_size = 152064;
-  c.hidden_size = 3584;
-  c.intermediate_size = 18944;
-  c.num_layers = layers;
-  c.num_heads = 28;
-  c.num_kv_heads = 4;
-  c.head_dim = 128;
-  c.max_position_embeddings = 131072 + 1024;
-  c.rms_norm_eps = 1e-6;
-  c.rope_theta = 1000000.0;
-  c.qkv_bias = true;
-  return c;
 }
 
 // `name` with its defaults, then `overrides`, and the closed-form budget for
@@ -247,7 +231,7 @@ absl::Status Main(const Flags& flags) {
   for (int64_t n : flags.lengths) longest = std::max(longest, n);
   eo.reserve_tokens = longest + flags.decode_steps + 2;
   SF_ASSIGN_OR_RETURN(auto engine, sf::model::CreateCudaEngineWithRandomWeights(
-                                       Qwen25_7B(flags.layers), eo, 1, 0.02f));
+                                       sf::bench::Qwen25_7BShape(flags.layers), eo, 1, 0.02f));
   std::printf("engine_methods_cuda_bench: Qwen2.5-7B shape, %lld layers, bf16, compression %g\n",
               static_cast<long long>(flags.layers), flags.compression);
   std::fprintf(stderr, "engine ready; warm-up\n");
