@@ -31,22 +31,15 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM
 
+from train_tokenizer import bytes_to_unicode
+
 REFERENCE_PROMPT = [1, 17, 250, 3, 99, 42, 311, 7, 128, 64, 500, 2, 77, 400, 12, 5]
 REFERENCE_NEW_TOKENS = 32
 
 
 def byte_decoder(tok_json):
     """id -> bytes for a byte-level BPE tokenizer.json (added tokens as their text)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    char_byte = {chr(c): b for b, c in zip(bs, cs)}
+    char_byte = {c: b for b, c in bytes_to_unicode().items()}
     table = {i: bytes(char_byte[ch] for ch in tok) for tok, i in tok_json["model"]["vocab"].items()}
     special = set()
     for t in tok_json["added_tokens"]:

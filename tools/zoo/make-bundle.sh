@@ -29,7 +29,7 @@ ldd "$exe" | awk '/=> \//{print $3}' | while read -r lib; do
 done
 strip --strip-unneeded "$dest"/lib/*.so* 2>/dev/null || true
 cp "$tok/tokenizer.json" "$tok/tokenizer_config.json" "$dest/tokenizer/"
-cp "$here/zoo_model.py" "$here/train.py" "$here/eval_hf.py" "$dest/"
+cp "$here/zoo_model.py" "$here/train.py" "$here/eval_hf.py" "$here/train_tokenizer.py" "$dest/"
 cp "$here/run-gpu.sh" "$dest/run.sh"
 chmod +x "$dest/run.sh"
 for model in "$@"; do
