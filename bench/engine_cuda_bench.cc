@@ -1,8 +1,8 @@
 // CUDA backend speed. By default writes a random Llama-shaped model (~0.5B parameters,
 // Qwen2.5-0.5B-like: hidden 896, 24 layers, 14 query / 2 KV heads of 64) and runs it in
-// float32; --shape qwen2.5-7b instead builds Qwen2.5-7B's shape (28 layers, hidden 3584,
-// 28 / 4 heads of 128, intermediate 18944, vocab 152064) with random weights drawn on the
-// device (no checkpoint: 15 GB of bf16 would take longer to write than to run). For each
+// float32; --shape qwen2.5-7b (or qwen2.5-32b) instead builds that model's shape
+// (bench/qwen25_shapes.h) with random weights drawn on the device (no checkpoint: 15 GB of
+// bf16 would take longer to write than to run). For each
 // prompt length it times a dense prefill (seconds, tokens/s, and the FLOP rate of the
 // linear layers plus causal attention) and --decode steps after it (ms/token), and reports
 // the GPU memory the engine holds at the end (its buffers only grow, so this is its peak).
@@ -12,7 +12,7 @@
 // decode over a long cache can be timed without a long dense prefill. Those rows print
 // "-" for the prefill columns.
 //
-//   engine_cuda_bench [--model DIR | --shape qwen2.5-7b] [--dtype float32|bfloat16]
+//   engine_cuda_bench [--model DIR | --shape qwen2.5-7b|qwen2.5-32b] [--dtype float32|bfloat16]
 //                     [--layers N] [--lengths 512,2048,8192,16384] [--repeats 1]
 //                     [--decode 32] [--decode-only 131072] [--chunk TOKENS] [--no-graphs]
 //                     [--reference-attention]
@@ -30,7 +30,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "bench/qwen25_7b_shape.h"
+#include "bench/qwen25_shapes.h"
 #include "kernels/cuda/attention/params.h"
 #include "worker/model/engine.h"
 #include "worker/model/tiny_model.h"
@@ -107,8 +107,9 @@ absl::Status ParseFlags(int argc, char** argv, Flags* f) {
     if (flag == "--model") {
       f->model_dir = value;
     } else if (flag == "--shape") {
-      if (value != "qwen2.5-7b") {
-        return absl::InvalidArgumentError("--shape knows qwen2.5-7b only");
+      if (absl::StatusOr<sf::model::ModelConfig> known = sf::bench::Qwen25Shape(value, 0);
+          !known.ok()) {
+        return known.status();
       }
       f->shape = value;
     } else if (flag == "--dtype") {
@@ -164,8 +165,10 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<sf::model::Engine>> engine_or;
   const auto load_start = Clock::now();
   if (!flags.shape.empty()) {
-    engine_or = sf::model::CreateCudaEngineWithRandomWeights(
-        sf::bench::Qwen25_7BShape(flags.layers), eo, 1, 0.02f);
+    absl::StatusOr<sf::model::ModelConfig> shape =
+        sf::bench::Qwen25Shape(flags.shape, flags.layers);
+    if (!shape.ok()) return Fail(shape.status());
+    engine_or = sf::model::CreateCudaEngineWithRandomWeights(*shape, eo, 1, 0.02f);
   } else {
     std::string model_dir = flags.model_dir;
     if (model_dir.empty()) {

@@ -7,7 +7,7 @@ so that the two tables can be read as ratios:
   python3 hf_engine_peer.py --model DIR --lengths 1024,4096,16384 --decode 32
   python3 hf_engine_peer.py --shape qwen2.5-7b --dtypes bfloat16 --lengths 32768,131072
 
-With --shape qwen2.5-7b the model is Qwen2.5-7B's shape (as engine_cuda_bench --shape)
+With --shape qwen2.5-7b or qwen2.5-32b the model is that shape (as engine_cuda_bench --shape)
 with random weights initialised on the GPU (no checkpoint); --layers cuts it.
 
 For each dtype (float32, bfloat16) and length it prints prefill seconds and tokens/s (one
@@ -37,13 +37,21 @@ def time_cuda(fn, repeats):
     return statistics.median(times)
 
 
-def random_qwen25_7b(dtype, layers, attn):
-    """Qwen2.5-7B's shape with random weights, built on the GPU in `dtype`."""
+# The shapes of bench/qwen25_shapes.h: hidden, intermediate, layers, query heads, KV heads.
+SHAPES = {
+    "qwen2.5-7b": (3584, 18944, 28, 28, 4),
+    "qwen2.5-32b": (5120, 27648, 64, 40, 8),
+}
+
+
+def random_qwen25(shape, dtype, layers, attn):
+    """A Qwen2.5 shape with random weights, built on the GPU in `dtype`."""
+    hidden, intermediate, all_layers, heads, kv_heads = SHAPES[shape]
     config = transformers.Qwen2Config(
-        vocab_size=152064, hidden_size=3584, intermediate_size=18944,
-        num_hidden_layers=layers or 28, num_attention_heads=28, num_key_value_heads=4,
-        max_position_embeddings=131072 + 1024, rms_norm_eps=1e-6, rope_theta=1000000.0,
-        tie_word_embeddings=False)
+        vocab_size=152064, hidden_size=hidden, intermediate_size=intermediate,
+        num_hidden_layers=layers or all_layers, num_attention_heads=heads,
+        num_key_value_heads=kv_heads, max_position_embeddings=131072 + 1024, rms_norm_eps=1e-6,
+        rope_theta=1000000.0, tie_word_embeddings=False)
     config._attn_implementation = attn
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -59,7 +67,7 @@ def random_qwen25_7b(dtype, layers, attn):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="Hugging Face model folder")
-    parser.add_argument("--shape", choices=["qwen2.5-7b"], help="random weights of this shape")
+    parser.add_argument("--shape", choices=sorted(SHAPES), help="random weights of this shape")
     parser.add_argument("--layers", type=int, default=0, help="with --shape: layers (0: all)")
     parser.add_argument("--lengths", default="1024,4096,16384")
     parser.add_argument("--decode", type=int, default=32, help="decode steps timed")
@@ -79,7 +87,7 @@ def main():
     for dtype_name in args.dtypes.split(","):
         dtype = getattr(torch, dtype_name)
         if args.shape:
-            model = random_qwen25_7b(dtype, args.layers, args.attn)
+            model = random_qwen25(args.shape, dtype, args.layers, args.attn)
         else:
             model = transformers.AutoModelForCausalLM.from_pretrained(
                 args.model, dtype=dtype, attn_implementation=args.attn).cuda().eval()
