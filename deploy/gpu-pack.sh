@@ -47,9 +47,6 @@ if [[ -d $src_root/tests/data/model ]]; then
   cp -r "$src_root/tests/data/model" "$dest/data/model"
 fi
 
-# The transformers peer of engine_cuda_bench (docs/gpu.md).
-cp "$src_root/deploy/bench/hf_engine_peer.py" "$dest/"
-
 cat > "$dest/run-gpu-tests.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs every packed GPU test; prints and logs each, exits non-zero if any failed.
@@ -60,6 +57,9 @@ export SF_MODEL_TEST_DATA=$PWD/data/model
 pip_cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
 [[ -n $pip_cublas ]] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$pip_cublas
 logs=${OUT:-$PWD/logs}; mkdir -p "$logs"
+# cuda_engine_gpu_test writes its bf16 suite's tiny checkpoints and logits here, for
+# hf_bf16_check.py (transformers on the same checkpoints) after the tests.
+export SF_BF16_DUMP_DIR=$logs/bf16-models; mkdir -p "$SF_BF16_DUMP_DIR"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$logs/nvidia-smi.txt"
 failed=0
 for t in ./*_gpu_test; do
@@ -70,6 +70,15 @@ for t in ./*_gpu_test; do
   echo "== $t exit $rc"
   [[ $rc -eq 0 ]] || failed=1
 done
+if python3 -c 'import transformers' 2>/dev/null; then
+  echo "== hf_bf16_check.py"
+  python3 hf_bf16_check.py "$SF_BF16_DUMP_DIR" 2>&1 | tee "$logs/hf_bf16_check.log"
+  rc=${PIPESTATUS[0]}
+  echo "== hf_bf16_check.py exit $rc"
+  [[ $rc -eq 0 ]] || failed=1
+else
+  echo "== hf_bf16_check.py skipped: this python3 has no transformers"
+fi
 exit $failed
 RUN
 chmod +x "$dest/run-gpu-tests.sh"

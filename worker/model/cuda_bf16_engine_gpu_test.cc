@@ -6,9 +6,17 @@
 // Qwen2.5-7B-shaped random model cut to 2 layers. Needs a GPU (label gpu).
 //
 // Tolerance: bf16 activations carry 8 bits of mantissa, so each rounding is within 2^-9
-// relative; through a few layers and a GEMM over the hidden size the logits of a row
-// differ from float32 by a few 1e-3 to 1e-2 of the row's norm. The checks bound the
-// per-row relative L2 error ||bf16 - f32|| / ||f32|| (kRowTolerance) and print it.
+// relative, but these tiny models (init_std 0.2) have sharp attention and their logits
+// amplify it: a bf16 engine differs from float32 by a few percent of a row's norm on
+// average and up to ~20% on the worst row (H200, 2026-12-07). So the engine's error is set
+// against a naive implementation of the same precision, measured in the same run: the
+// bf16 engine with the reference attention kernels (CUDA cores, float32 softmax) in one
+// prefill pass. The Hopper kernels and chunked prefill may add at most half of that
+// error again plus 0.01 (kSameBf16Factor, kSameBf16Slack), and the naive engine must stay
+// within kNaiveBf16Sanity of float32. The per-row error is the relative L2 error
+// ||bf16 - f32|| / ||f32||. transformers' own bf16 error on the same models is the other
+// yardstick: with SF_BF16_DUMP_DIR set, the prefill test writes each model, the prompt and
+// both engines' logits there for deploy/bench/hf_bf16_check.py (run-gpu-tests.sh runs it).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -33,7 +41,10 @@ using ::sf::model::testing::FreshTestDir;
 using ::sf::testing::StatusIs;
 using ::testing::HasSubstr;
 
-constexpr double kRowTolerance = 5e-2;
+constexpr double kRowTolerance = 5e-2;  // the long-context check (realistic weight scale)
+constexpr double kSameBf16Factor = 1.5;
+constexpr double kSameBf16Slack = 1e-2;
+constexpr double kNaiveBf16Sanity = 0.3;
 
 std::vector<TokenId> Prompt(int n, int vocab, int salt = 0) {
   std::vector<TokenId> t;
@@ -121,7 +132,9 @@ std::vector<Case> Cases() {
 class Bf16VsF32 : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
-    dir_ = FreshTestDir();
+    const char* dump = std::getenv("SF_BF16_DUMP_DIR");
+    dir_ = dump != nullptr && *dump != '\0' ? absl::StrCat(dump, "/", GetParam().name)
+                                            : FreshTestDir();
     SF_ASSERT_OK(WriteTinyModel(dir_, GetParam().options));
     EngineOptions f32;
     f32.backend = BackendKind::kCuda;
@@ -131,22 +144,48 @@ class Bf16VsF32 : public ::testing::TestWithParam<Case> {
     b.dtype = ComputeDType::kBfloat16;
     b.prefill_chunk_tokens = 64;  // several chunks per prompt
     SF_ASSERT_OK_AND_ASSIGN(bf16_, CreateEngine(dir_, b));
+    EngineOptions naive;
+    naive.backend = BackendKind::kCuda;
+    naive.dtype = ComputeDType::kBfloat16;
+    naive.reference_attention = true;
+    SF_ASSERT_OK_AND_ASSIGN(naive_, CreateEngine(dir_, naive));
     vocab_ = f32_->config().vocab_size;
   }
   std::string dir_;
-  std::unique_ptr<Engine> f32_, bf16_;
+  std::unique_ptr<Engine> f32_, bf16_, naive_;  // naive: bf16, reference kernels, one pass
   int64_t vocab_ = 0;
 };
 
-TEST_P(Bf16VsF32, PrefillAllPositions_WithinBf16Tolerance) {
+// Writes `values` as raw little-endian float32 to `path` (for hf_bf16_check.py).
+void WriteFloats(const std::string& path, const std::vector<float>& values) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr) << path;
+  EXPECT_EQ(std::fwrite(values.data(), sizeof(float), values.size(), f), values.size());
+  std::fclose(f);
+}
+
+TEST_P(Bf16VsF32, PrefillAllPositions_WithinNaiveBf16Error) {
   const std::vector<TokenId> prompt = Prompt(150, static_cast<int>(vocab_));
   SF_ASSERT_OK_AND_ASSIGN(std::vector<float> want, f32_->Prefill(prompt, true));
   SF_ASSERT_OK_AND_ASSIGN(std::vector<float> got, bf16_->Prefill(prompt, true));
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> naive, naive_->Prefill(prompt, true));
   const RowErrors e = CompareRows(got, want, vocab_);
+  const RowErrors n = CompareRows(naive, want, vocab_);
   std::printf(
-      "[%s] prefill 150 tokens (chunks of 64): bf16 vs f32 row error worst %.3g mean %.3g\n",
-      GetParam().name.c_str(), e.worst, e.mean);
-  EXPECT_LE(e.worst, kRowTolerance);
+      "[%s] prefill 150 tokens (chunks of 64): bf16 vs f32 row error worst %.3g mean %.3g; "
+      "naive bf16 (reference kernels, one pass) worst %.3g mean %.3g\n",
+      GetParam().name.c_str(), e.worst, e.mean, n.worst, n.mean);
+  EXPECT_LE(e.worst, kSameBf16Factor * n.worst + kSameBf16Slack);
+  EXPECT_LE(e.mean, kSameBf16Factor * n.mean + kSameBf16Slack);
+  EXPECT_LE(n.worst, kNaiveBf16Sanity);
+  if (const char* dump = std::getenv("SF_BF16_DUMP_DIR"); dump != nullptr && *dump != '\0') {
+    FILE* f = std::fopen((dir_ + "/prompt.txt").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    for (TokenId t : prompt) std::fprintf(f, "%d\n", static_cast<int>(t));
+    std::fclose(f);
+    WriteFloats(dir_ + "/logits_bf16.f32", got);
+    WriteFloats(dir_ + "/logits_f32.f32", want);
+  }
   EXPECT_NE(bf16_->BackendName().find("bfloat16"), std::string::npos);
   EXPECT_EQ(bf16_->counters().prefill_backend, AttentionBackend::kCuda);
 }
@@ -158,12 +197,14 @@ TEST_P(Bf16VsF32, DecodeAlongF32GreedyPath_ArgmaxMostlyEqual) {
   const std::vector<TokenId> prompt = Prompt(40, static_cast<int>(vocab_), 5);
   SF_ASSERT_OK_AND_ASSIGN(std::vector<float> want, f32_->Prefill(prompt));
   SF_ASSERT_OK_AND_ASSIGN(std::vector<float> got, bf16_->Prefill(prompt));
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> naive, naive_->Prefill(prompt));
   constexpr int kSteps = 24;
   int agree = 0, near_ties = 0;
-  double worst = 0;
+  double worst = 0, naive_worst = 0;
   for (int step = 0; step < kSteps; ++step) {
     const RowErrors e = CompareRows(got, want, vocab_);
     worst = std::max(worst, e.worst);
+    naive_worst = std::max(naive_worst, CompareRows(naive, want, vocab_).worst);
     const TokenId a = ArgMax(want), b = ArgMax(got);
     if (a == b) {
       ++agree;
@@ -178,10 +219,14 @@ TEST_P(Bf16VsF32, DecodeAlongF32GreedyPath_ArgmaxMostlyEqual) {
     }
     SF_ASSERT_OK_AND_ASSIGN(want, f32_->Decode(a));
     SF_ASSERT_OK_AND_ASSIGN(got, bf16_->Decode(a));
+    SF_ASSERT_OK_AND_ASSIGN(naive, naive_->Decode(a));
   }
-  std::printf("[%s] %d decode steps: argmax equal at %d (near ties %d), worst row error %.3g\n",
-              GetParam().name.c_str(), kSteps, agree, near_ties, worst);
-  EXPECT_LE(worst, kRowTolerance);
+  std::printf(
+      "[%s] %d decode steps: argmax equal at %d (near ties %d), worst row error %.3g, naive "
+      "bf16 %.3g\n",
+      GetParam().name.c_str(), kSteps, agree, near_ties, worst, naive_worst);
+  EXPECT_LE(worst, kSameBf16Factor * naive_worst + kSameBf16Slack);
+  EXPECT_LE(naive_worst, kNaiveBf16Sanity);
   EXPECT_GE(agree, kSteps * 3 / 4);
   EXPECT_EQ(bf16_->counters().decode_backend, AttentionBackend::kCuda);
 }
