@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/gpu_memory.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -208,16 +210,14 @@ TEST(PipelineTest, RandomWeights_SameAsUnsplit) {
   ExpectSameRun(*whole, *split, "random bf16 qwen2 [0,2) [2,5) [5,6)");
 }
 
-// Qwen2.5-72B's shape (its config.json) cut to 4 of its 80 layers, random bf16 weights:
-// the split engine (2 stages on device 0) against the unsplit one at 32K and 128K tokens
-// of prefill (chunks of 8192, Hopper kernels) and 8 decode steps, with both timed.
-TEST(PipelineTest, Qwen72BShapeCutTo4Layers_LongPrefillAndDecodeSameAsUnsplit) {
+// Qwen2.5-72B's shape (its config.json) with `layers` of its 80 layers.
+ModelConfig Qwen72BShape(int64_t layers) {
   ModelConfig config;
   config.architecture = Architecture::kQwen2;
   config.vocab_size = 152064;
   config.hidden_size = 8192;
   config.intermediate_size = 29568;
-  config.num_layers = 4;
+  config.num_layers = layers;
   config.num_heads = 64;
   config.num_kv_heads = 8;
   config.head_dim = 128;
@@ -225,37 +225,120 @@ TEST(PipelineTest, Qwen72BShapeCutTo4Layers_LongPrefillAndDecodeSameAsUnsplit) {
   config.rms_norm_eps = 1e-6;
   config.rope_theta = 1e6;
   config.qkv_bias = true;
+  return config;
+}
+
+EngineOptions LongContext(int64_t length) {
+  EngineOptions o = Cuda(ComputeDType::kBfloat16);
+  o.prefill_chunk_tokens = 0;  // the default, 8192
+  o.reserve_tokens = length + 16;
+  return o;
+}
+
+// Prefills `length` tokens and decodes 8 greedy steps on `engine`, and on `reference` too
+// when given (the same steps, its logits compared); prints the timings under `label`.
+void RunLong(Engine& engine, Engine* reference, int64_t length, const std::string& label) {
+  const int64_t vocab = engine.config().vocab_size;
+  const std::vector<TokenId> prompt = Prompt(static_cast<int>(length), vocab, 4);
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> got, engine.Prefill(prompt));
+  std::vector<float> want;
+  if (reference != nullptr) {
+    SF_ASSERT_OK_AND_ASSIGN(want, reference->Prefill(prompt));
+  }
+  Diff worst = reference != nullptr ? Compare(got, want, vocab) : Diff();
+  for (int step = 0; step < 8; ++step) {
+    const TokenId next = ArgMax(reference != nullptr ? want : got);
+    if (reference != nullptr) {
+      EXPECT_EQ(ArgMax(got), next) << label << " step " << step;
+      SF_ASSERT_OK_AND_ASSIGN(want, reference->Decode(next));
+    }
+    SF_ASSERT_OK_AND_ASSIGN(got, engine.Decode(next));
+    if (reference != nullptr) worst.row = std::max(worst.row, Compare(got, want, vocab).row);
+  }
+  const EngineCounters& b = engine.counters();
+  std::string line = absl::StrCat(
+      "[", label, ", ", length, " tokens] ", engine.BackendName(), ": prefill ", b.prefill_seconds,
+      " s, decode ", 1e3 * b.decode_seconds / std::max<int64_t>(1, b.tokens_decoded), " ms/token");
+  if (reference != nullptr) {
+    const EngineCounters& a = reference->counters();
+    absl::StrAppend(&line, "; unsplit: prefill ", a.prefill_seconds, " s, decode ",
+                    1e3 * a.decode_seconds / std::max<int64_t>(1, a.tokens_decoded),
+                    " ms/token; row error ", worst.row);
+    EXPECT_LE(worst.row, kRowTolerance) << label;
+  }
+  std::printf("%s\n", line.c_str());
+}
+
+// The 4-layer cut of Qwen2.5-72B's shape, random bf16 weights, 2 stages on device 0 against
+// the unsplit engine at 32K and 128K tokens of prefill (chunks of 8192, Hopper kernels)
+// and 8 decode steps, both timed.
+TEST(PipelineTest, Qwen72BShapeCutTo4Layers_LongPrefillAndDecodeSameAsUnsplit) {
+  const ModelConfig config = Qwen72BShape(4);
   for (int64_t length : {int64_t{32768}, int64_t{131072}}) {
-    EngineOptions whole_options = Cuda(ComputeDType::kBfloat16);
-    whole_options.prefill_chunk_tokens = 0;  // the default, 8192
-    whole_options.reserve_tokens = length + 16;
-    EngineOptions split_options = whole_options;
+    EngineOptions split_options = LongContext(length);
     split_options.layer_stages = TwoStages(config.num_layers);
-    SF_ASSERT_OK_AND_ASSIGN(auto whole,
-                            CreateCudaEngineWithRandomWeights(config, whole_options, 3, 0.02f));
+    SF_ASSERT_OK_AND_ASSIGN(
+        auto whole, CreateCudaEngineWithRandomWeights(config, LongContext(length), 3, 0.02f));
     SF_ASSERT_OK_AND_ASSIGN(auto split,
                             CreateCudaEngineWithRandomWeights(config, split_options, 3, 0.02f));
-    const std::vector<TokenId> prompt = Prompt(static_cast<int>(length), config.vocab_size, 4);
-    SF_ASSERT_OK_AND_ASSIGN(std::vector<float> want, whole->Prefill(prompt));
-    SF_ASSERT_OK_AND_ASSIGN(std::vector<float> got, split->Prefill(prompt));
-    Diff worst = Compare(got, want, config.vocab_size);
-    for (int step = 0; step < 8; ++step) {
-      const TokenId next = ArgMax(want);
-      EXPECT_EQ(ArgMax(got), next) << "step " << step;
-      SF_ASSERT_OK_AND_ASSIGN(want, whole->Decode(next));
-      SF_ASSERT_OK_AND_ASSIGN(got, split->Decode(next));
-      worst.row = std::max(worst.row, Compare(got, want, config.vocab_size).row);
+    RunLong(*split, whole.get(), length, "qwen2.5-72b shape, 4 layers, 2 stages on GPU 0");
+  }
+}
+
+int DeviceCount() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+// On a host with 2 or more GPUs (skipped otherwise): the same 4-layer cut with one stage
+// per GPU against the unsplit engine on GPU 0 (the copies between GPUs, peer or through
+// the host), at 32K and 128K.
+TEST(PipelineTest, MultiGpu_Qwen72BShapeCutOverEveryGpu_SameAsOneGpu) {
+  const int gpus = DeviceCount();
+  if (gpus < 2) GTEST_SKIP() << "needs 2 or more GPUs; " << gpus << " visible";
+  const ModelConfig config = Qwen72BShape(4);
+  const int stages = std::min<int>(gpus, 4);
+  std::vector<LayerStage> cut;
+  for (int i = 0; i < stages; ++i) {
+    cut.push_back({i, config.num_layers * i / stages, config.num_layers * (i + 1) / stages});
+  }
+  for (int64_t length : {int64_t{32768}, int64_t{131072}}) {
+    EngineOptions split_options = LongContext(length);
+    split_options.layer_stages = cut;
+    SF_ASSERT_OK_AND_ASSIGN(
+        auto whole, CreateCudaEngineWithRandomWeights(config, LongContext(length), 3, 0.02f));
+    SF_ASSERT_OK_AND_ASSIGN(auto split,
+                            CreateCudaEngineWithRandomWeights(config, split_options, 3, 0.02f));
+    RunLong(*split, whole.get(), length,
+            absl::StrCat("qwen2.5-72b shape, 4 layers, ", stages, " GPUs"));
+  }
+}
+
+// With SF_PIPELINE_72B=1 on a multi-GPU host: the whole 80-layer Qwen2.5-72B shape, random
+// bf16 weights, cut by PlanLayerStages over what each GPU has free (less 1 GiB), prefilling
+// 32K and 128K tokens and decoding 8 steps, timed (no single GPU holds it to compare with).
+TEST(PipelineTest, MultiGpu_Qwen72BWholeModel_PrefillAndDecode) {
+  const char* flag = std::getenv("SF_PIPELINE_72B");
+  if (flag == nullptr || std::string(flag) != "1") GTEST_SKIP() << "set SF_PIPELINE_72B=1";
+  const ModelConfig config = Qwen72BShape(80);
+  for (int64_t length : {int64_t{32768}, int64_t{131072}}) {
+    EngineOptions options = LongContext(length);
+    std::vector<int64_t> free_bytes;
+    for (int d = 0; d < DeviceCount(); ++d) {
+      size_t free = 0, total = 0;
+      ASSERT_EQ(cudaSetDevice(d), cudaSuccess);
+      ASSERT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
+      free_bytes.push_back(static_cast<int64_t>(free) - (int64_t{1} << 30));
     }
-    const EngineCounters& a = whole->counters();
-    const EngineCounters& b = split->counters();
-    std::printf(
-        "[qwen2.5-72b shape, 4 layers, bf16, %lld tokens] row error %.3g; prefill %.3f s whole, "
-        "%.3f s split; decode %.2f ms/token whole, %.2f split (%s)\n",
-        static_cast<long long>(length), worst.row, a.prefill_seconds, b.prefill_seconds,
-        1e3 * a.decode_seconds / std::max<int64_t>(1, a.tokens_decoded),
-        1e3 * b.decode_seconds / std::max<int64_t>(1, b.tokens_decoded),
-        b.attention_kernels.c_str());
-    EXPECT_LE(worst.row, kRowTolerance);
+    SF_ASSERT_OK_AND_ASSIGN(
+        options.layer_stages,
+        PlanLayerStages(ProfileGpuMemory(config, GpuMemorySettingsFor(options), length + 16),
+                        free_bytes));
+    std::printf("[qwen2.5-72b, 80 layers, %lld tokens] stages %s\n", static_cast<long long>(length),
+                DescribeStages(options.layer_stages).c_str());
+    SF_ASSERT_OK_AND_ASSIGN(auto engine,
+                            CreateCudaEngineWithRandomWeights(config, options, 3, 0.02f));
+    RunLong(*engine, nullptr, length, "qwen2.5-72b, 80 layers");
   }
 }
 

@@ -133,8 +133,10 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCpuEngine(const std::string& model
 // checkpoint float types are converted on the device), cuBLAS GEMMs (cuBLASLt bf16 with
 // float32 accumulation), dense attention kernels on the device; a hook with a CUDA
 // implementation runs on the device, any other on the host with Q and the cache copied
-// to it. Uses CUDA device 0 (set CUDA_VISIBLE_DEVICES to pick another). Unimplemented in
-// a build without CUDA; ResourceExhausted when the job's GpuMemoryEstimate exceeds the
+// to it. Runs on options.cuda_device, or as a layer pipeline over options.layer_stages
+// (worker/model/cuda_pipeline.h). Unimplemented in a build without CUDA; InvalidArgument
+// for a device that is not visible or stages that do not cover the layers in order;
+// ResourceExhausted when the job's GpuMemoryEstimate (a stage's part of it) exceeds the
 // device's free memory; Internal on other CUDA errors.
 absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& model_dir,
                                                          const EngineOptions& options);
