@@ -12,6 +12,8 @@
 #include <string>
 #include <variant>
 
+#include "common/layer_plan.h"
+
 namespace sf {
 
 // A parameter value as written in a spec, typed by the catalog.
@@ -64,6 +66,9 @@ struct JobSpec {
   std::string key;           // canonical job key (hex)
   int64_t memory_bytes = 0;  // estimated peak memory on one worker
   double cost = 0;           // relative run time estimate, for longest-first placement
+  // Its GPU memory on the CUDA engine as a layer pipeline places it (common/gpu_memory.h):
+  // how many of a worker's GPUs it needs and which workers can hold it at all.
+  std::optional<model::LayerMemoryProfile> gpu_memory;
 };
 
 }  // namespace sf

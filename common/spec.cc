@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "common/budget_mapping.h"
 #include "common/did_you_mean.h"
+#include "common/gpu_memory.h"
 #include "common/job_key.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -1197,6 +1198,12 @@ absl::StatusOr<std::vector<JobSpec>> ExpandSweep(const SweepSpec& spec, ExpandSt
   for (const ModelEntry& model : spec.models) {
     for (int64_t length : spec.sequence_lengths) {
       const int64_t memory = EstimateMemoryBytes(model.info, length, new_tokens);
+      // What the CUDA engine holds, in the checkpoint's dtype (bf16 for real models),
+      // split by layer for placement over a worker's GPUs (common/gpu_memory.h).
+      const model::LayerMemoryProfile gpu_memory = model::ProfileGpuMemory(
+          model.info.config,
+          {.element_bytes = model.info.config.DtypeBytes(), .prefill_chunk_tokens = 8192},
+          length + new_tokens);
       for (const MethodVariant& variant : spec.methods) {
         MethodChoice method = variant.method;
         if (method.compression.has_value()) {
@@ -1234,6 +1241,7 @@ absl::StatusOr<std::vector<JobSpec>> ExpandSweep(const SweepSpec& spec, ExpandSt
               continue;
             }
             job.memory_bytes = memory;
+            job.gpu_memory = gpu_memory;
             job.cost = flops * task.samples;
             jobs.push_back(std::move(job));
           }

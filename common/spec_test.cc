@@ -184,6 +184,15 @@ TEST_F(SpecTest, Expand_LongerAndDenserJobsCostMore) {
             find("tiny", 512, "dense", std::nullopt).memory_bytes);
   EXPECT_GT(find("small", 512, "dense", std::nullopt).memory_bytes,
             find("tiny", 512, "dense", std::nullopt).memory_bytes);
+  // The GPU memory profile: per layer, longer sequences hold more KV cache.
+  const JobSpec short_job = find("tiny", 512, "dense", std::nullopt);
+  const JobSpec long_job = find("tiny", 1024, "dense", std::nullopt);
+  ASSERT_TRUE(short_job.gpu_memory.has_value());
+  ASSERT_TRUE(long_job.gpu_memory.has_value());
+  EXPECT_EQ(short_job.gpu_memory->layers, 2);
+  EXPECT_TRUE(short_job.gpu_memory->Validate().ok());
+  EXPECT_GE(long_job.gpu_memory->per_layer_bytes, short_job.gpu_memory->per_layer_bytes);
+  EXPECT_GT(short_job.gpu_memory->first_stage_bytes, 0);
 }
 
 TEST_F(SpecTest, Defaults_SeedZeroSamplesHundredNameFromFile) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/layer_plan.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/sweep_name.h"
@@ -76,6 +77,19 @@ std::string Truncate(const std::string& text, size_t n) {
   return text.size() <= n ? text : text.substr(0, n);
 }
 
+// The GPU side of a worker's caps from its registered devices: per device the free
+// memory it reported, else its total.
+WorkerCaps CapsFromDevices(const google::protobuf::RepeatedPtrField<v1::Device>& devices) {
+  WorkerCaps caps;
+  for (const v1::Device& d : devices) {
+    caps.max_device_memory = std::max(caps.max_device_memory, d.memory_bytes());
+    caps.device_memory.push_back(d.has_free_memory_bytes() ? d.free_memory_bytes()
+                                                           : d.memory_bytes());
+  }
+  caps.device_count = devices.size();
+  return caps;
+}
+
 absl::Status ValidateJob(const v1::JobSpec& job, int i) {
   auto bad = [i, &job](absl::string_view what) {
     return absl::InvalidArgumentError(
@@ -90,6 +104,16 @@ absl::Status ValidateJob(const v1::JobSpec& job, int i) {
   if (job.sequence_length() < 0) return bad("sequence_length is negative");
   if (job.memory_bytes() < 0) return bad("memory_bytes is negative");
   if (job.model().gpus() < 0) return bad("model.gpus is negative");
+  if (job.has_gpu_memory()) {
+    const v1::GpuMemoryProfile& g = job.gpu_memory();
+    const model::LayerMemoryProfile p{.layers = g.layers(),
+                                      .per_layer_bytes = g.per_layer_bytes(),
+                                      .first_stage_bytes = g.first_stage_bytes(),
+                                      .last_stage_bytes = g.last_stage_bytes(),
+                                      .per_stage_bytes = g.per_stage_bytes(),
+                                      .shared_end_bytes = g.shared_end_bytes()};
+    if (absl::Status s = p.Validate(); !s.ok()) return bad(s.message());
+  }
   if (!Finite(job.cost()) || job.cost() < 0) return bad("cost must be finite and >= 0");
   for (const auto& [phase, m] : {std::pair{"prefill", &job.prefill()}, {"decode", &job.decode()}}) {
     if (m->has_compression() && !(Finite(m->compression()) && m->compression() >= 1)) {
@@ -498,6 +522,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
   v1::SubmitSweepResponse response;
   response.set_sweep_id(sweep_id);
   absl::flat_hash_set<std::string> seen;
+  std::vector<int64_t> job_ids;
   bool dropped_samples = false;
   for (const v1::JobSpec& job : request.jobs()) {
     if (!seen.insert(job.key()).second) continue;
@@ -532,6 +557,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
       }
     }
     SF_RETURN_IF_ERROR(link->Bind(1, sweep_id).Bind(2, job_id).Run());
+    job_ids.push_back(job_id);
   }
   response.set_jobs_total(static_cast<int64_t>(seen.size()));
   if (dropped_samples) {
@@ -545,6 +571,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
       sweep_id, v1::EVENT_KIND_SWEEP_SUBMITTED,
       absl::StrCat(response.jobs_total(), " jobs: ", response.jobs_queued(), " queued, ",
                    response.jobs_reused(), " reused", request.force() ? " (force)" : "")));
+  SF_RETURN_IF_ERROR(RefreshUnplaceable(&job_ids));
   SF_RETURN_IF_ERROR(FinishSweepIfDone(sweep_id));
   SF_RETURN_IF_ERROR(txn->Commit());
   NotifyLocked();
@@ -788,8 +815,14 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
       return absl::InvalidArgumentError(
           absl::StrCat("device ", d.index(), " has negative memory_bytes"));
     }
-    caps.max_device_memory = std::max(caps.max_device_memory, d.memory_bytes());
+    if (d.has_free_memory_bytes() &&
+        (d.free_memory_bytes() < 0 || d.free_memory_bytes() > d.memory_bytes())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device ", d.index(), " has free_memory_bytes ", d.free_memory_bytes(),
+                       " outside [0, memory_bytes = ", d.memory_bytes(), "]"));
+    }
   }
+  caps = CapsFromDevices(request.devices());
   for (const std::string* field : {&request.slurm_job_id(), &request.slurm_node()}) {
     if (!field->empty() && !ValidName(*field)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -797,7 +830,6 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
           Truncate(*field, 128), "')"));
     }
   }
-  caps.device_count = request.devices_size();
   caps.methods.assign(request.methods().begin(), request.methods().end());
   caps.loaded_models.assign(request.loaded_models().begin(), request.loaded_models().end());
   v1::WorkerInfo info;
@@ -835,6 +867,8 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
                          .Bind(11, request.slurm_node())
                          .Run());
   workers_[request.worker_id()] = std::move(caps);
+  // The new worker may hold jobs no worker could, or be the only one, too small for some.
+  SF_RETURN_IF_ERROR(RefreshUnplaceable(nullptr));
   v1::RegisterWorkerResponse response;
   response.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease_ttl));
   response.set_max_lease_wait_ms(absl::ToInt64Milliseconds(options_.max_lease_wait));
@@ -857,7 +891,7 @@ absl::StatusOr<WorkerCaps> Scheduler::Caps(const std::string& worker_id) {
   }
   v1::WorkerInfo info;
   info.ParseFromString(st->Blob(0));
-  WorkerCaps caps;
+  WorkerCaps caps = CapsFromDevices(info.devices());
   caps.max_device_memory = st->Int(1);
   caps.device_count = static_cast<int>(st->Int(2));
   for (absl::string_view m : absl::StrSplit(st->Text(3), '\n', absl::SkipEmpty())) {
@@ -867,6 +901,99 @@ absl::StatusOr<WorkerCaps> Scheduler::Caps(const std::string& worker_id) {
   caps.methods.assign(info.methods().begin(), info.methods().end());
   workers_[worker_id] = caps;
   return caps;
+}
+
+absl::Status Scheduler::RefreshUnplaceable(const std::vector<int64_t>* job_ids) {
+  static constexpr absl::string_view kPrefix = "no live registered worker can hold this job: ";
+  struct Registered {
+    std::string id;
+    WorkerCaps caps;
+    int64_t memory = 0;  // over every GPU, to pick the worker whose refusal is reported
+  };
+  std::vector<Registered> workers;
+  {
+    SF_ASSIGN_OR_RETURN(Statement * st,
+                        Stmt("SELECT worker_id, devices FROM workers WHERE last_seen_ms>=?"));
+    st->Bind(1, NowMs() - 3 * absl::ToInt64Milliseconds(options_.lease_ttl));
+    while (true) {
+      SF_ASSIGN_OR_RETURN(bool row, st->Step());
+      if (!row) break;
+      v1::WorkerInfo info;
+      info.ParseFromString(st->Blob(1));
+      Registered w{st->Text(0), CapsFromDevices(info.devices())};
+      for (int64_t m : w.caps.device_memory) w.memory += m;
+      workers.push_back(std::move(w));
+    }
+    st->Reset();
+  }
+  if (workers.empty()) return absl::OkStatus();  // nothing to compare with yet
+  std::sort(workers.begin(), workers.end(),
+            [](const Registered& a, const Registered& b) { return a.memory > b.memory; });
+
+  struct Queued {
+    int64_t id = 0;
+    std::string key;
+    int64_t gpus = 0, memory = 0;
+    v1::JobSpec spec;
+    std::string last_error;
+  };
+  std::vector<Queued> jobs;
+  const std::string columns = "SELECT id, key, gpus, memory_bytes, spec, last_error FROM jobs ";
+  SF_ASSIGN_OR_RETURN(Statement * all, Stmt(absl::StrCat(columns, "WHERE state=", kQueued)));
+  SF_ASSIGN_OR_RETURN(Statement * one,
+                      Stmt(absl::StrCat(columns, "WHERE state=", kQueued, " AND id=?")));
+  auto read = [&jobs](Statement* st) -> absl::Status {
+    while (true) {
+      SF_ASSIGN_OR_RETURN(bool row, st->Step());
+      if (!row) break;
+      Queued q{st->Int(0), st->Text(1), st->Int(2), st->Int(3)};
+      const std::string blob = st->Blob(4);
+      q.spec.ParseFromArray(blob.data(), static_cast<int>(blob.size()));
+      q.last_error = st->Text(5);
+      jobs.push_back(std::move(q));
+    }
+    st->Reset();
+    return absl::OkStatus();
+  };
+  if (job_ids == nullptr) {
+    SF_RETURN_IF_ERROR(read(all));
+  } else {
+    for (int64_t id : *job_ids) {
+      one->Bind(1, id);
+      SF_RETURN_IF_ERROR(read(one));
+    }
+  }
+
+  SF_ASSIGN_OR_RETURN(Statement * mark, Stmt("UPDATE jobs SET last_error=? WHERE id=?"));
+  for (const Queued& job : jobs) {
+    const v1::GpuMemoryProfile* profile =
+        job.spec.has_gpu_memory() ? &job.spec.gpu_memory() : nullptr;
+    absl::Status refusal;  // from the worker with the most GPU memory
+    bool held = false;
+    for (const Registered& w : workers) {
+      const absl::Status s = WorkerCanHold(w.caps, job.gpus, job.memory, profile);
+      if (s.ok()) {
+        held = true;
+        break;
+      }
+      if (refusal.ok()) {
+        refusal = Annotate(
+            s, absl::StrCat("worker '", w.id, "' (", w.caps.device_count,
+                            " GPU(s), the most memory of ", workers.size(), " live worker(s))"));
+      }
+    }
+    const bool marked = absl::StartsWith(job.last_error, kPrefix);
+    if (held) {
+      if (marked) SF_RETURN_IF_ERROR(mark->Bind(1, std::string()).Bind(2, job.id).Run());
+      continue;
+    }
+    const std::string message = absl::StrCat(kPrefix, refusal.message());
+    if (job.last_error == message) continue;
+    SF_LOG(WARNING) << "job " << job.key << ": " << message;
+    SF_RETURN_IF_ERROR(mark->Bind(1, message).Bind(2, job.id).Run());
+    SF_RETURN_IF_ERROR(AddJobEvent(job.id, v1::EVENT_KIND_JOB_UNPLACEABLE, job.key, "", message));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<v1::Lease>> Scheduler::TryLease(const std::string& worker_id,

@@ -165,6 +165,12 @@ class Scheduler {
   // The live lease for `token`, or Aborted.
   absl::StatusOr<LeasedJob> LiveLease(const std::string& token) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<WorkerCaps> Caps(const std::string& worker_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // For the queued jobs among `job_ids` (all queued jobs when null): a job that no live
+  // registered worker (seen within 3 lease TTLs) can hold (WorkerCanHold: its GPUs, their
+  // memory) gets a last_error saying why and a JOB_UNPLACEABLE event, once per reason; a
+  // job that one can hold again loses that last_error. Nothing while no worker is live.
+  absl::Status RefreshUnplaceable(const std::vector<int64_t>* job_ids)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::optional<v1::Lease>> TryLease(const std::string& worker_id,
                                                     const WorkerCaps& caps)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -86,6 +86,16 @@ v1::JobSpec JobSpecToProto(const JobSpec& job) {
   out.set_key(job.key);
   out.set_memory_bytes(job.memory_bytes);
   out.set_cost(job.cost);
+  if (job.gpu_memory) {
+    const model::LayerMemoryProfile& p = *job.gpu_memory;
+    v1::GpuMemoryProfile* g = out.mutable_gpu_memory();
+    g->set_layers(p.layers);
+    g->set_per_layer_bytes(p.per_layer_bytes);
+    g->set_first_stage_bytes(p.first_stage_bytes);
+    g->set_last_stage_bytes(p.last_stage_bytes);
+    g->set_per_stage_bytes(p.per_stage_bytes);
+    g->set_shared_end_bytes(p.shared_end_bytes);
+  }
   return out;
 }
 
@@ -107,6 +117,15 @@ JobSpec JobSpecFromProto(const v1::JobSpec& job) {
   out.key = job.key();
   out.memory_bytes = job.memory_bytes();
   out.cost = job.cost();
+  if (job.has_gpu_memory()) {
+    const v1::GpuMemoryProfile& g = job.gpu_memory();
+    out.gpu_memory = model::LayerMemoryProfile{.layers = g.layers(),
+                                               .per_layer_bytes = g.per_layer_bytes(),
+                                               .first_stage_bytes = g.first_stage_bytes(),
+                                               .last_stage_bytes = g.last_stage_bytes(),
+                                               .per_stage_bytes = g.per_stage_bytes(),
+                                               .shared_end_bytes = g.shared_end_bytes()};
+  }
   return out;
 }
 

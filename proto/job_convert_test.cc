@@ -42,6 +42,25 @@ TEST(JobConvertTest, RoundTrip_KeepsEveryField) {
   EXPECT_EQ(back.key, job.key);
   EXPECT_EQ(back.memory_bytes, job.memory_bytes);
   EXPECT_EQ(back.cost, job.cost);
+  EXPECT_FALSE(back.gpu_memory.has_value());
+}
+
+TEST(JobConvertTest, RoundTrip_KeepsTheGpuMemoryProfile) {
+  JobSpec job;
+  job.gpu_memory = model::LayerMemoryProfile{.layers = 80,
+                                             .per_layer_bytes = 1LL << 31,
+                                             .first_stage_bytes = 3,
+                                             .last_stage_bytes = 4,
+                                             .per_stage_bytes = 5,
+                                             .shared_end_bytes = 2};
+  const JobSpec back = JobSpecFromProto(JobSpecToProto(job));
+  ASSERT_TRUE(back.gpu_memory.has_value());
+  EXPECT_EQ(back.gpu_memory->layers, 80);
+  EXPECT_EQ(back.gpu_memory->per_layer_bytes, 1LL << 31);
+  EXPECT_EQ(back.gpu_memory->first_stage_bytes, 3);
+  EXPECT_EQ(back.gpu_memory->last_stage_bytes, 4);
+  EXPECT_EQ(back.gpu_memory->per_stage_bytes, 5);
+  EXPECT_EQ(back.gpu_memory->shared_end_bytes, 2);
 }
 
 }  // namespace

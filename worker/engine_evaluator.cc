@@ -1,5 +1,6 @@
 #include "worker/engine_evaluator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <utility>
@@ -7,6 +8,7 @@
 #include "absl/algorithm/container.h"
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "common/gpu_memory.h"
 #include "common/model_cost.h"
 #include "common/status.h"
 #include "kernels/device.h"
@@ -71,15 +73,37 @@ absl::Status EngineEvaluator::CanRun(const JobSpec& job) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<EngineEvaluator::Loaded*> EngineEvaluator::Load(const std::string& model_path) {
-  if (loaded_ != nullptr && loaded_->model_path == model_path) return loaded_.get();
-  loaded_.reset();  // free the old model before loading the next
-  auto loaded = std::make_unique<Loaded>();
-  loaded->model_path = model_path;
+absl::StatusOr<EngineEvaluator::Loaded*> EngineEvaluator::Load(const std::string& model_path,
+                                                               int64_t tokens) {
   model::EngineOptions engine_options;
   engine_options.num_threads = options_.num_threads;
   engine_options.backend = options_.backend;
   engine_options.dtype = options_.dtype;
+  if (options_.backend == model::BackendKind::kCuda && !options_.device_memory.empty()) {
+    SF_ASSIGN_OR_RETURN(model::ModelConfig config, model::LoadModelConfig(model_path));
+    SF_RETURN_IF_ERROR(PlaceEngineOnGpus(config, tokens, options_.device_memory, &engine_options));
+  }
+  auto same_stages = [&](const Loaded& l) {
+    if (l.cuda_device != engine_options.cuda_device ||
+        l.layer_stages.size() != engine_options.layer_stages.size()) {
+      return false;
+    }
+    for (size_t i = 0; i < l.layer_stages.size(); ++i) {
+      const model::LayerStage &a = l.layer_stages[i], &b = engine_options.layer_stages[i];
+      if (a.device != b.device || a.first_layer != b.first_layer || a.end_layer != b.end_layer) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (loaded_ != nullptr && loaded_->model_path == model_path && same_stages(*loaded_)) {
+    return loaded_.get();
+  }
+  loaded_.reset();  // free the old model before loading the next
+  auto loaded = std::make_unique<Loaded>();
+  loaded->model_path = model_path;
+  loaded->cuda_device = engine_options.cuda_device;
+  loaded->layer_stages = engine_options.layer_stages;
   SF_ASSIGN_OR_RETURN(loaded->engine, model::CreateEngine(model_path, engine_options));
   SF_ASSIGN_OR_RETURN(loaded->tokenizer, HfTokenizer::FromModelDir(model_path));
   loaded_ = std::move(loaded);
@@ -91,7 +115,10 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
                                                  const SampleSink& sink, const CancelFlag& cancel) {
   SF_RETURN_IF_ERROR(CanRun(job));
   absl::MutexLock lock(&mu_);
-  SF_ASSIGN_OR_RETURN(Loaded * loaded, Load(job.model.path));
+  const int32_t max_new_tokens = job.generation.max_new_tokens > 0
+                                     ? job.generation.max_new_tokens
+                                     : options_.default_max_new_tokens;
+  SF_ASSIGN_OR_RETURN(Loaded * loaded, Load(job.model.path, job.sequence_length + max_new_tokens));
   model::Engine& engine = *loaded->engine;
   const HfTokenizer& tokenizer = *loaded->tokenizer;
   SF_ASSIGN_OR_RETURN(std::unique_ptr<tasks::Task> task,
@@ -103,8 +130,7 @@ absl::StatusOr<EvalSummary> EngineEvaluator::Run(const JobSpec& job,
   absl::Cleanup restore_dense = [&engine] { engine.SetAttention(nullptr, nullptr); };
 
   model::GenerationOptions generation;
-  generation.max_new_tokens = job.generation.max_new_tokens > 0 ? job.generation.max_new_tokens
-                                                                : options_.default_max_new_tokens;
+  generation.max_new_tokens = max_new_tokens;
 
   EvalSummary summary;
   summary.model = engine.config();
@@ -226,6 +252,30 @@ absl::StatusOr<TaskPrompt> BuildTaskPrompt(const HfTokenizer& tokenizer, const t
   return out;
 }
 
+absl::Status PlaceEngineOnGpus(const model::ModelConfig& config, int64_t tokens,
+                               const std::vector<int64_t>& device_memory,
+                               model::EngineOptions* options) {
+  if (options->backend != model::BackendKind::kCuda || device_memory.empty()) {
+    return absl::OkStatus();
+  }
+  const model::LayerMemoryProfile profile =
+      model::ProfileGpuMemory(config, model::GpuMemorySettingsFor(*options), tokens);
+  absl::StatusOr<std::vector<model::LayerStage>> stages =
+      model::PlanLayerStages(profile, device_memory);
+  if (!stages.ok()) {
+    return Annotate(stages.status(),
+                    absl::StrCat("placing a ", config.num_layers, "-layer model for ", tokens,
+                                 " tokens in ", model::ComputeDTypeName(options->dtype)));
+  }
+  options->layer_stages.clear();
+  if (stages->size() == 1) {
+    options->cuda_device = stages->front().device;
+  } else {
+    options->layer_stages = *std::move(stages);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<model::ComputeDType> ChooseDType(absl::string_view flag,
                                                 model::BackendKind backend) {
   // auto is float32 on both backends: the float32 CUDA path is the one proven on a GPU
@@ -248,7 +298,14 @@ absl::StatusOr<EngineEvaluatorOptions> OptionsForBackendFlag(absl::string_view f
   EngineEvaluatorOptions options;
   options.backend = backend;
   SF_ASSIGN_OR_RETURN(options.dtype, ChooseDType(dtype_flag, backend));
-  if (backend == model::BackendKind::kCuda) options.gpu_name = devices->front().name;
+  if (backend == model::BackendKind::kCuda) {
+    options.gpu_name = devices->front().name;
+    // The CUDA context, cuBLAS and the pipeline's own buffers take about 1 GiB per GPU.
+    constexpr int64_t kPerGpuOverhead = int64_t{1} << 30;
+    for (const DeviceInfo& d : *devices) {
+      options.device_memory.push_back(std::max<int64_t>(0, d.free_memory_bytes - kPerGpuOverhead));
+    }
+  }
   return options;
 }
 

@@ -29,6 +29,10 @@ struct EngineEvaluatorOptions {
   int32_t default_max_new_tokens = 64;
   // Tokens reserved for the chat template around the task prompt.
   int64_t template_overhead = 64;
+  // CUDA: the bytes each visible GPU can give a model (OptionsForBackendFlag: its free
+  // memory less 1 GiB for the CUDA context and libraries). A job that one GPU cannot hold
+  // is cut into layer ranges over several (PlaceEngineOnGpus). Empty: device 0 only.
+  std::vector<int64_t> device_memory;
 };
 
 class EngineEvaluator : public Evaluator {
@@ -47,12 +51,16 @@ class EngineEvaluator : public Evaluator {
  private:
   struct Loaded {
     std::string model_path;
+    int cuda_device = 0;
+    std::vector<model::LayerStage> layer_stages;
     std::unique_ptr<model::Engine> engine;
     std::unique_ptr<HfTokenizer> tokenizer;
   };
-  // The engine and tokenizer of `model_path`, loaded once and kept until another
-  // model is asked for (one model in memory at a time).
-  absl::StatusOr<Loaded*> Load(const std::string& model_path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The engine and tokenizer of `model_path` for sequences of `tokens`, loaded once and
+  // kept until another model, or another cut of it over the GPUs, is asked for (one model
+  // in memory at a time).
+  absl::StatusOr<Loaded*> Load(const std::string& model_path, int64_t tokens)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const EngineEvaluatorOptions options_;
   absl::Mutex mu_;  // one job at a time
@@ -70,6 +78,17 @@ struct TaskPrompt {
 absl::StatusOr<TaskPrompt> BuildTaskPrompt(const HfTokenizer& tokenizer, const tasks::Task& task,
                                            int64_t sequence_length, uint64_t seed, int32_t index,
                                            int64_t max_template_overhead = 64);
+
+// Places a CUDA engine for `config` running sequences of `tokens` on the GPUs, given the
+// bytes each can give it (`device_memory`, by device index; the estimate of
+// common/gpu_memory.h for options->dtype and prefill chunk): the whole model on one GPU
+// (options->cuda_device) when one holds it, else its layers cut over the fewest GPUs
+// (options->layer_stages, PlanLayerStages). ResourceExhausted saying what it needs when
+// the GPUs together cannot hold it. Leaves *options as it is for the CPU backend or an
+// empty device_memory.
+absl::Status PlaceEngineOnGpus(const model::ModelConfig& config, int64_t tokens,
+                               const std::vector<int64_t>& device_memory,
+                               model::EngineOptions* options);
 
 // The backend for `flag` ("auto", "cpu" or "cuda") given the backends this machine offers
 // (WorkerMainHooks: "cuda" only with a device and a CUDA build): auto means cuda when

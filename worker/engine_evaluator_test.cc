@@ -272,5 +272,56 @@ TEST(ChooseBackend, AutoPrefersCudaWhenOffered_CudaWithoutDeviceIsRefused) {
   EXPECT_EQ(EngineEvaluator(options).Backends(), std::vector<std::string>{"cuda"});
 }
 
+// Qwen2.5-72B's shape (config.json of Qwen/Qwen2.5-72B-Instruct).
+model::ModelConfig Qwen72BConfig() {
+  model::ModelConfig c;
+  c.architecture = model::Architecture::kQwen2;
+  c.vocab_size = 152064;
+  c.hidden_size = 8192;
+  c.intermediate_size = 29568;
+  c.num_layers = 80;
+  c.num_heads = 64;
+  c.num_kv_heads = 8;
+  c.head_dim = 128;
+  c.qkv_bias = true;
+  return c;
+}
+
+TEST(PlaceEngineOnGpusTest, Qwen72B_CutOverTheFewestGpusThatHoldIt) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  model::EngineOptions options;
+  options.backend = model::BackendKind::kCuda;
+  options.dtype = model::ComputeDType::kBfloat16;
+  // About 148 GiB at 32K: two 79 GiB GPUs of four.
+  ASSERT_THAT(
+      PlaceEngineOnGpus(Qwen72BConfig(), 32768 + 64, std::vector<int64_t>(4, 79 * kGiB), &options),
+      ::sf::testing::IsOk());
+  EXPECT_EQ(model::DescribeStages(options.layer_stages), "[0,40)@0 [40,80)@1");
+  // About 178 GiB at 128K: three.
+  ASSERT_THAT(
+      PlaceEngineOnGpus(Qwen72BConfig(), 131072 + 64, std::vector<int64_t>(4, 79 * kGiB), &options),
+      ::sf::testing::IsOk());
+  EXPECT_EQ(options.layer_stages.size(), 3u) << model::DescribeStages(options.layer_stages);
+  EXPECT_THAT(PlaceEngineOnGpus(Qwen72BConfig(), 131072, {139 * kGiB}, &options),
+              ::sf::testing::StatusIs(absl::StatusCode::kResourceExhausted,
+                                      ::testing::HasSubstr("80-layer model for 131072 tokens")));
+}
+
+TEST(PlaceEngineOnGpusTest, SmallModel_OneGpuWithTheMostRoom_CpuUntouched) {
+  model::ModelConfig c = Qwen72BConfig();
+  c.num_layers = 2;
+  model::EngineOptions options;
+  options.backend = model::BackendKind::kCuda;
+  options.dtype = model::ComputeDType::kBfloat16;
+  ASSERT_THAT(PlaceEngineOnGpus(c, 4096, {int64_t{20} << 30, int64_t{60} << 30}, &options),
+              ::sf::testing::IsOk());
+  EXPECT_TRUE(options.layer_stages.empty());
+  EXPECT_EQ(options.cuda_device, 1);
+  model::EngineOptions cpu;
+  ASSERT_THAT(PlaceEngineOnGpus(Qwen72BConfig(), 4096, {1}, &cpu), ::sf::testing::IsOk());
+  EXPECT_TRUE(cpu.layer_stages.empty());
+  EXPECT_EQ(cpu.cuda_device, 0);
+}
+
 }  // namespace
 }  // namespace sf::worker

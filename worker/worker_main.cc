@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -69,6 +70,8 @@ absl::StatusOr<std::vector<v1::Device>> LocalDevices() {
     device.set_index(d.index);
     device.set_name(d.name);
     device.set_memory_bytes(d.total_memory_bytes);
+    // What placement sizes jobs by (the coordinator checks it is within the total).
+    device.set_free_memory_bytes(std::clamp<int64_t>(d.free_memory_bytes, 0, d.total_memory_bytes));
   }
   return devices;
 }

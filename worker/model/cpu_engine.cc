@@ -251,6 +251,11 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCpuEngine(const std::string& model
                                                    ComputeDTypeName(options.dtype),
                                                    "; use the cuda backend for bfloat16"));
   }
+  if (!options.layer_stages.empty()) {
+    return absl::InvalidArgumentError(
+        "EngineOptions.layer_stages splits a model over GPUs; the cpu backend holds every "
+        "layer (use the cuda backend, or leave layer_stages empty)");
+  }
   SF_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(model_dir));
   auto engine = std::make_unique<CpuEngine>(std::move(config), options);
   SF_RETURN_IF_ERROR(Annotate(engine->Load(*ckpt), absl::StrCat("loading ", model_dir)));

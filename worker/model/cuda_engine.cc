@@ -9,13 +9,17 @@
 // A hook with a CUDA implementation runs on the device (AttendOnDevice); any other runs
 // on the host over a host KvCache that mirrors the device cache (synced lazily,
 // re-uploaded when a hook compacts it), so it sees exactly what the CPU engine gives it.
-// See docs/engine.md.
+// An engine may hold a range of the layers only, as one stage of a layer pipeline
+// (cuda_pipeline.h): then it embeds tokens only when it holds layer 0, starts from its
+// upstream stage's residual stream otherwise, and computes logits only when it holds the
+// last layer. See docs/engine.md.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -31,6 +35,7 @@
 #include "kernels/cuda/engine_ops.h"
 #include "kernels/device.h"
 #include "worker/model/cuda_gemm.h"
+#include "worker/model/cuda_pipeline.h"
 #include "worker/model/dtype.h"
 #include "worker/model/engine.h"
 #include "worker/model/forward_engine.h"
@@ -209,6 +214,9 @@ class WeightReader {
   // A float32 vector (norm weights, biases) on the host.
   virtual absl::StatusOr<std::vector<float>> Vector(const std::string& name, int64_t size,
                                                     bool is_norm) = 0;
+  // Passes over `tensors` reads that another pipeline stage makes (a source that numbers
+  // its tensors gives each stage the values the whole model holds).
+  virtual void Skip(int64_t tensors) {}
 };
 
 int64_t Product(absl::Span<const int64_t> shape) {
@@ -309,6 +317,7 @@ class RandomWeights : public WeightReader {
     }
     return v;
   }
+  void Skip(int64_t tensors) override { tensors_ += static_cast<uint64_t>(tensors); }
 
  private:
   uint64_t NextSeed() { return seed_ * 1000003ull + (++tensors_); }
@@ -318,16 +327,24 @@ class RandomWeights : public WeightReader {
 };
 
 template <typename T>
-class CudaEngine : public ForwardEngine {
+class CudaEngine : public CudaStage {
  public:
-  CudaEngine(ModelConfig config, const EngineOptions& options)
+  // Holds layers [stage.first_layer, stage.end_layer) on stage.device; `upstream` (not
+  // owned) is the stage before it when the range does not start at 0. `mirror` (not
+  // owned) is a host KV cache shared with the other stages, or null for its own.
+  CudaEngine(ModelConfig config, const EngineOptions& options, const LayerStage& stage,
+             const CudaStage* upstream, KvCache* mirror)
       : config_(std::move(config)),
         options_(options),
+        stage_(stage),
+        upstream_(upstream),
         pool_(options.num_threads),
-        host_cache_(static_cast<int>(config_.num_layers), static_cast<int>(config_.num_kv_heads),
-                    static_cast<int>(config_.head_dim), options.page_size) {}
+        own_cache_(static_cast<int>(config_.num_layers), static_cast<int>(config_.num_kv_heads),
+                   static_cast<int>(config_.head_dim), options.page_size),
+        host_cache_(mirror != nullptr ? *mirror : own_cache_) {}
 
   ~CudaEngine() override {
+    cudaSetDevice(stage_.device);
     if (graph_exec_ != nullptr) cudaGraphExecDestroy(graph_exec_);
     gemm_.reset();
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -343,9 +360,9 @@ class CudaEngine : public ForwardEngine {
       return absl::InvalidArgumentError(absl::StrCat(
           c.num_heads, " attention heads do not divide into ", c.num_kv_heads, " KV heads"));
     }
-    SF_CUDA_RETURN_IF_ERROR(cudaSetDevice(0));
+    SF_CUDA_RETURN_IF_ERROR(cudaSetDevice(stage_.device));
     cudaDeviceProp prop;
-    SF_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
+    SF_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, stage_.device));
     device_name_ = prop.name;
     const bool hopper_shape =
         std::is_same_v<T, bf16> && (c.head_dim == 64 || c.head_dim == 128 || c.head_dim == 256);
@@ -385,6 +402,8 @@ class CudaEngine : public ForwardEngine {
   const ModelConfig& config() const override { return config_; }
 
   void Reset() override {
+    const absl::Status device = CudaStatus(cudaSetDevice(stage_.device), "cudaSetDevice");
+    if (!device.ok() && deferred_error_.ok()) deferred_error_ = device;
     host_cache_.Clear();
     std::fill(lengths_host_.begin(), lengths_host_.end(), 0);
     std::fill(device_positions_.begin(), device_positions_.end(), 0);
@@ -402,7 +421,8 @@ class CudaEngine : public ForwardEngine {
   // The host mirror, brought up to date; edits to it (Compact, Clear) reach the device
   // at the next Prefill or Decode.
   KvCache& cache() override {
-    for (int l = 0; l < config_.num_layers; ++l) {
+    cudaSetDevice(stage_.device);
+    for (int l = first_layer(); l < end_layer(); ++l) {
       const absl::Status s = SyncLayerToHost(l);
       if (!s.ok()) {
         SF_LOG(ERROR) << "CUDA engine: copying the KV cache to the host failed: " << s.message();
@@ -421,8 +441,18 @@ class CudaEngine : public ForwardEngine {
   std::string BackendName() const override {
     return absl::StrCat("cuda(", device_name_, ", ", ComputeDTypeName(Dtype()), ")");
   }
+  const LayerStage& stage() const override { return stage_; }
+  const float* residual() const override { return x_.get(); }
 
  private:
+  int first_layer() const { return static_cast<int>(stage_.first_layer); }
+  int end_layer() const { return static_cast<int>(stage_.end_layer); }
+  bool holds_first_layer() const { return stage_.first_layer == 0; }
+  bool holds_last_layer() const { return stage_.end_layer == config_.num_layers; }
+  GpuMemoryEstimate Estimate(int64_t tokens) const {
+    return EstimateGpuMemory(config_, GpuMemorySettingsFor(options_), tokens, stage_.first_layer,
+                             stage_.end_layer);
+  }
   static constexpr ComputeDType Dtype() {
     return std::is_same_v<T, float> ? ComputeDType::kFloat32 : ComputeDType::kBfloat16;
   }
@@ -452,13 +482,17 @@ class CudaEngine : public ForwardEngine {
   absl::Status CheckMemory(int64_t tokens) {
     size_t free_bytes = 0, total = 0;
     SF_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total));
-    const GpuMemoryEstimate need = EstimateGpuMemory(config_, options_, tokens);
-    const GpuMemoryEstimate held = EstimateGpuMemory(config_, options_, capacity_);
+    const GpuMemoryEstimate need = Estimate(tokens);
+    const GpuMemoryEstimate held = Estimate(capacity_);
     const int64_t available = static_cast<int64_t>(free_bytes) + (capacity_ > 0 ? held.total() : 0);
     if (need.total() <= available) return absl::OkStatus();
+    const std::string layers =
+        holds_first_layer() && holds_last_layer()
+            ? std::string()
+            : absl::StrCat(" for layers [", stage_.first_layer, ", ", stage_.end_layer, ")");
     return absl::ResourceExhaustedError(absl::StrCat(
-        "a job of ", tokens, " tokens needs about ", GiB(need.total()), " GiB of GPU memory (",
-        ComputeDTypeName(Dtype()), " weights ", GiB(need.weights), " + KV cache ",
+        "a job of ", tokens, " tokens needs about ", GiB(need.total()), " GiB of GPU memory",
+        layers, " (", ComputeDTypeName(Dtype()), " weights ", GiB(need.weights), " + KV cache ",
         GiB(need.kv_cache), " + workspace ", GiB(need.workspace), ") but ", device_name_, " has ",
         GiB(available), " GiB free of ", GiB(static_cast<int64_t>(total)),
         "; use fewer tokens, bfloat16, or a larger GPU"));
@@ -487,35 +521,30 @@ class CudaEngine : public ForwardEngine {
     return lin->bias.Upload(bias);
   }
 
+  // Reads the embeddings when the stage holds layer 0 (or is the last stage of a model
+  // whose lm_head is the embedding matrix), its layers, and the final norm and lm_head
+  // when it holds the last layer; every other read is skipped in the order the whole
+  // model makes it.
   absl::Status LoadWeights(WeightReader& source) {
     const ModelConfig& c = config_;
-    const int64_t H = c.hidden_size, d = c.head_dim, I = c.intermediate_size;
-    SF_RETURN_IF_ERROR(embed_.Reserve(c.vocab_size * H));
-    const int64_t embed_shape[2] = {c.vocab_size, H};
-    SF_RETURN_IF_ERROR(
-        source.Matrix("model.embed_tokens.weight", embed_shape, embed_.get(), stream_));
+    const int64_t H = c.hidden_size;
+    if (holds_first_layer() || (holds_last_layer() && c.tie_word_embeddings)) {
+      SF_RETURN_IF_ERROR(embed_.Reserve(c.vocab_size * H));
+      const int64_t embed_shape[2] = {c.vocab_size, H};
+      SF_RETURN_IF_ERROR(
+          source.Matrix("model.embed_tokens.weight", embed_shape, embed_.get(), stream_));
+    } else {
+      source.Skip(1);
+    }
     layers_.resize(static_cast<size_t>(c.num_layers));
     for (int64_t i = 0; i < c.num_layers; ++i) {
-      const std::string p = absl::StrCat("model.layers.", i, ".");
-      DeviceLayer<T>& L = layers_[static_cast<size_t>(i)];
-      SF_ASSIGN_OR_RETURN(std::vector<float> in_norm,
-                          source.Vector(p + "input_layernorm.weight", H, true));
-      SF_RETURN_IF_ERROR(L.input_norm.Upload(in_norm));
-      SF_ASSIGN_OR_RETURN(std::vector<float> post_norm,
-                          source.Vector(p + "post_attention_layernorm.weight", H, true));
-      SF_RETURN_IF_ERROR(L.post_norm.Upload(post_norm));
-      SF_RETURN_IF_ERROR(LoadLinear(source, p + "self_attn.",
-                                    {{"q_proj", c.num_heads * d},
-                                     {"k_proj", c.num_kv_heads * d},
-                                     {"v_proj", c.num_kv_heads * d}},
-                                    H, c.qkv_bias, &L.qkv));
-      SF_RETURN_IF_ERROR(
-          LoadLinear(source, p + "self_attn.", {{"o_proj", H}}, c.num_heads * d, c.o_bias, &L.o));
-      SF_RETURN_IF_ERROR(LoadLinear(source, p + "mlp.", {{"gate_proj", I}, {"up_proj", I}}, H,
-                                    c.mlp_bias, &L.gate_up));
-      SF_RETURN_IF_ERROR(
-          LoadLinear(source, p + "mlp.", {{"down_proj", H}}, I, c.mlp_bias, &L.down));
+      if (i < stage_.first_layer || i >= stage_.end_layer) {
+        source.Skip(ReadsPerLayer());
+        continue;
+      }
+      SF_RETURN_IF_ERROR(LoadLayer(source, i, &layers_[static_cast<size_t>(i)]));
     }
+    if (!holds_last_layer()) return absl::OkStatus();
     SF_ASSIGN_OR_RETURN(std::vector<float> final_norm, source.Vector("model.norm.weight", H, true));
     SF_RETURN_IF_ERROR(final_norm_.Upload(final_norm));
     lm_head_.in = H;
@@ -524,6 +553,36 @@ class CudaEngine : public ForwardEngine {
       SF_RETURN_IF_ERROR(LoadLinear(source, "", {{"lm_head", c.vocab_size}}, H, false, &lm_head_));
     }
     return absl::OkStatus();
+  }
+
+  // The reads LoadLayer makes of a WeightReader: two norms, then each linear's parts, each
+  // part's weight followed by its bias when it has one.
+  int64_t ReadsPerLayer() const {
+    const ModelConfig& c = config_;
+    return 2 + 3 * (c.qkv_bias ? 2 : 1) + (c.o_bias ? 2 : 1) + 3 * (c.mlp_bias ? 2 : 1);
+  }
+
+  absl::Status LoadLayer(WeightReader& source, int64_t i, DeviceLayer<T>* layer) {
+    const ModelConfig& c = config_;
+    const int64_t H = c.hidden_size, d = c.head_dim, I = c.intermediate_size;
+    const std::string p = absl::StrCat("model.layers.", i, ".");
+    DeviceLayer<T>& L = *layer;
+    SF_ASSIGN_OR_RETURN(std::vector<float> in_norm,
+                        source.Vector(p + "input_layernorm.weight", H, true));
+    SF_RETURN_IF_ERROR(L.input_norm.Upload(in_norm));
+    SF_ASSIGN_OR_RETURN(std::vector<float> post_norm,
+                        source.Vector(p + "post_attention_layernorm.weight", H, true));
+    SF_RETURN_IF_ERROR(L.post_norm.Upload(post_norm));
+    SF_RETURN_IF_ERROR(LoadLinear(source, p + "self_attn.",
+                                  {{"q_proj", c.num_heads * d},
+                                   {"k_proj", c.num_kv_heads * d},
+                                   {"v_proj", c.num_kv_heads * d}},
+                                  H, c.qkv_bias, &L.qkv));
+    SF_RETURN_IF_ERROR(
+        LoadLinear(source, p + "self_attn.", {{"o_proj", H}}, c.num_heads * d, c.o_bias, &L.o));
+    SF_RETURN_IF_ERROR(LoadLinear(source, p + "mlp.", {{"gate_proj", I}, {"up_proj", I}}, H,
+                                  c.mlp_bias, &L.gate_up));
+    return LoadLinear(source, p + "mlp.", {{"down_proj", H}}, I, c.mlp_bias, &L.down);
   }
 
   // Makes room for `rows` rows per head, keeping what the cache holds.
@@ -535,7 +594,7 @@ class CudaEngine : public ForwardEngine {
     const int64_t new_capacity = (wanted + 255) / 256 * 256;
     if (capacity_ > 0) SF_RETURN_IF_ERROR(CheckMemory(new_capacity));
     const int64_t d = config_.head_dim, heads = config_.num_kv_heads;
-    for (int64_t l = 0; l < config_.num_layers; ++l) {
+    for (int64_t l = first_layer(); l < end_layer(); ++l) {
       for (auto* arrays : {&kv_keys_, &kv_values_}) {
         DeviceArray<T> grown;
         SF_RETURN_IF_ERROR(
@@ -562,7 +621,7 @@ class CudaEngine : public ForwardEngine {
   // recomputes them from the cache.
   absl::Status RebuildPageBounds() {
     const int64_t pages = PagesPerHead(), d = config_.head_dim;
-    for (int l = 0; l < config_.num_layers; ++l) {
+    for (int l = first_layer(); l < end_layer(); ++l) {
       const size_t li = static_cast<size_t>(l);
       page_min_[li] = DeviceArray<float>();
       page_max_[li] = DeviceArray<float>();
@@ -696,8 +755,9 @@ class CudaEngine : public ForwardEngine {
 
   // Grows the attention workspace for a decode step over rows up to `max_length`.
   absl::Status ReserveDecodeWorkspace(int64_t max_length) {
-    SF_ASSIGN_OR_RETURN(int64_t bytes,
-                        DenseWorkspaceBytes(dense_kernels_, ParamsFor(0, 1, max_length)));
+    SF_ASSIGN_OR_RETURN(
+        int64_t bytes,
+        DenseWorkspaceBytes(dense_kernels_, ParamsFor(first_layer(), 1, max_length)));
     bool moved = false;
     SF_RETURN_IF_ERROR(workspace_.Reserve(std::max<int64_t>(bytes, 1), &moved));
     if (moved) ++buffers_generation_;
@@ -863,8 +923,28 @@ class CudaEngine : public ForwardEngine {
     return AttentionBackend::kCuda;
   }
 
-  // Runs n tokens (already on the device in tokens_) through every layer, leaving the
-  // final residual stream in x_. Returns where attention ran (host mirror wins).
+  // The residual stream of n tokens into x_: their embeddings (tokens_ on the device) when
+  // the stage holds layer 0, else a copy of the upstream stage's residual (peer to peer
+  // when ConnectStages enabled it, staged through the host by the runtime otherwise).
+  absl::Status StageInput(int64_t n) {
+    const int64_t H = config_.hidden_size;
+    if (holds_first_layer()) {
+      return cuda::EmbeddingGather<T>(embed_.get(), tokens_.get(), n, H, x_.get(), stream_);
+    }
+    const size_t bytes = static_cast<size_t>(n * H) * sizeof(float);
+    const int from = upstream_->stage().device;
+    if (from == stage_.device) {
+      return CudaStatus(cudaMemcpyAsync(x_.get(), upstream_->residual(), bytes,
+                                        cudaMemcpyDeviceToDevice, stream_),
+                        "copying the residual stream from the previous stage");
+    }
+    return CudaStatus(
+        cudaMemcpyPeerAsync(x_.get(), stage_.device, upstream_->residual(), from, bytes, stream_),
+        "copying the residual stream from the previous stage's GPU");
+  }
+
+  // Runs n tokens (already on the device in tokens_) through the stage's layers, leaving
+  // the residual stream in x_. Returns where attention ran (host mirror wins).
   absl::StatusOr<AttentionBackend> RunLayers(int64_t n, AttentionPhase phase) {
     const ModelConfig& c = config_;
     const int64_t H = c.hidden_size, d = c.head_dim;
@@ -875,9 +955,8 @@ class CudaEngine : public ForwardEngine {
     AttentionStats& stats = phase == AttentionPhase::kPrefill ? counters_.prefill_attention
                                                               : counters_.decode_attention;
     AttentionBackend backend = AttentionBackend::kCuda;
-    SF_RETURN_IF_ERROR(
-        cuda::EmbeddingGather<T>(embed_.get(), tokens_.get(), n, H, x_.get(), stream_));
-    for (int li = 0; li < c.num_layers; ++li) {
+    SF_RETURN_IF_ERROR(StageInput(n));
+    for (int li = first_layer(); li < end_layer(); ++li) {
       DeviceLayer<T>& L = layers_[static_cast<size_t>(li)];
       SF_RETURN_IF_ERROR(
           cuda::RmsNorm<T>(x_.get(), L.input_norm.get(), n, H, eps, h_.get(), stream_));
@@ -965,6 +1044,7 @@ class CudaEngine : public ForwardEngine {
       return Annotate(std::exchange(deferred_error_, absl::OkStatus()),
                       "an earlier CUDA engine operation failed; call Reset");
     }
+    SF_CUDA_RETURN_IF_ERROR(cudaSetDevice(stage_.device));
     const ModelConfig& c = config_;
     const int64_t n = static_cast<int64_t>(tokens.size());
     if (n == 0) return absl::InvalidArgumentError("no tokens to run");
@@ -980,7 +1060,7 @@ class CudaEngine : public ForwardEngine {
           *c.sliding_window, "; the engine computes full causal attention only"));
     }
     if (host_exposed_) {
-      for (int l = 0; l < c.num_layers; ++l) SF_RETURN_IF_ERROR(ReconcileLayer(l));
+      for (int l = first_layer(); l < end_layer(); ++l) SF_RETURN_IF_ERROR(ReconcileLayer(l));
     }
     const int64_t longest = *std::max_element(lengths_host_.begin(), lengths_host_.end());
     SF_RETURN_IF_ERROR(GrowCache(longest + n));
@@ -993,7 +1073,7 @@ class CudaEngine : public ForwardEngine {
 
     const int64_t chunk = ChunkFor(phase, n);
     const int64_t last_rows = all_positions ? std::min(chunk, kLogitRows) : 1;
-    SF_RETURN_IF_ERROR(ReserveBuffers(chunk, last_rows));
+    SF_RETURN_IF_ERROR(ReserveBuffers(chunk, holds_last_layer() ? last_rows : 0));
     std::vector<float> logits;
     AttentionBackend backend = AttentionBackend::kCuda;
     for (int64_t b = 0; b < n; b += chunk) {
@@ -1003,7 +1083,11 @@ class CudaEngine : public ForwardEngine {
                                               cudaMemcpyHostToDevice, stream_));
       SF_ASSIGN_OR_RETURN(AttentionBackend where, RunLayers(m, phase));
       if (where == AttentionBackend::kHostMirror) backend = where;
-      if (all_positions) {
+      if (!holds_last_layer()) {
+        // The next stage reads x_ (residual()) once this returns; tokens_ is rewritten by
+        // the next chunk's upload.
+        SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+      } else if (all_positions) {
         SF_RETURN_IF_ERROR(CopyLogits(0, m, &logits));
       } else if (b + m == n) {
         SF_RETURN_IF_ERROR(CopyLogits(m - 1, 1, &logits));
@@ -1022,7 +1106,7 @@ class CudaEngine : public ForwardEngine {
   // capacity, so one graph serves every step until the cache or a buffer is reallocated.
   absl::StatusOr<std::vector<float>> DecodeStepWithGraph(TokenId token) {
     const ModelConfig& c = config_;
-    SF_RETURN_IF_ERROR(ReserveBuffers(1, 1));
+    SF_RETURN_IF_ERROR(ReserveBuffers(1, holds_last_layer() ? 1 : 0));
     SF_RETURN_IF_ERROR(ReserveDecodeWorkspace(capacity_));
     SF_RETURN_IF_ERROR(logits_host_.Reserve(c.vocab_size));
     if (graph_exec_ == nullptr || graph_generation_ != buffers_generation_) {
@@ -1032,21 +1116,25 @@ class CudaEngine : public ForwardEngine {
     step_host_.get()->token = token;
     SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(step_dev_.get(), step_host_.get(), sizeof(DecodeStep),
                                             cudaMemcpyHostToDevice, stream_));
+    if (!holds_first_layer()) SF_RETURN_IF_ERROR(StageInput(1));
     SF_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graph_exec_, stream_));
-    SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits_host_.get(), logits_.get(),
-                                            static_cast<size_t>(c.vocab_size) * sizeof(float),
-                                            cudaMemcpyDeviceToHost, stream_));
+    if (holds_last_layer()) {
+      SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits_host_.get(), logits_.get(),
+                                              static_cast<size_t>(c.vocab_size) * sizeof(float),
+                                              cudaMemcpyDeviceToHost, stream_));
+    }
     SF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-    for (int l = 0; l < c.num_layers; ++l) {
+    for (int l = first_layer(); l < end_layer(); ++l) {
       for (int h = 0; h < num_kv_heads(); ++h) length(l, h) += 1;
       device_positions_[static_cast<size_t>(l)] = position_ + 1;
     }
-    for (int l = 0; l < c.num_layers; ++l) {
+    for (int l = first_layer(); l < end_layer(); ++l) {
       const double pairs = DensePairsOf(l, 1);
       counters_.decode_attention.pairs_computed += pairs;
       counters_.decode_attention.pairs_dense += pairs;
     }
     position_ += 1;
+    if (!holds_last_layer()) return std::vector<float>();
     return std::vector<float>(logits_host_.get(), logits_host_.get() + c.vocab_size);
   }
 
@@ -1062,8 +1150,11 @@ class CudaEngine : public ForwardEngine {
     const int64_t* position = &step_dev_.get()->position;
     SF_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
     auto record = [&]() -> absl::Status {
-      SF_RETURN_IF_ERROR(cuda::EmbeddingGather<T>(embed_.get(), token, 1, H, x_.get(), stream_));
-      for (int li = 0; li < c.num_layers; ++li) {
+      // A later stage's x_ is filled from its upstream before each replay.
+      if (holds_first_layer()) {
+        SF_RETURN_IF_ERROR(cuda::EmbeddingGather<T>(embed_.get(), token, 1, H, x_.get(), stream_));
+      }
+      for (int li = first_layer(); li < end_layer(); ++li) {
         DeviceLayer<T>& L = layers_[static_cast<size_t>(li)];
         SF_RETURN_IF_ERROR(
             cuda::RmsNorm<T>(x_.get(), L.input_norm.get(), 1, H, eps, h_.get(), stream_));
@@ -1078,7 +1169,7 @@ class CudaEngine : public ForwardEngine {
         SF_RETURN_IF_ERROR(Gemm(L.o, attn_.get(), 1, x_.get(), true));
         SF_RETURN_IF_ERROR(Mlp(L, 1, eps));
       }
-      return LogitsOnDevice(0, 1);
+      return holds_last_layer() ? LogitsOnDevice(0, 1) : absl::OkStatus();
     };
     const absl::Status recorded = record();
     cudaGraph_t graph = nullptr;
@@ -1099,7 +1190,9 @@ class CudaEngine : public ForwardEngine {
 
   ModelConfig config_;
   EngineOptions options_;
-  ThreadPool pool_;  // for hooks on the host
+  LayerStage stage_;           // the layers this engine holds, on which device
+  const CudaStage* upstream_;  // the stage before, when stage_ does not start at 0
+  ThreadPool pool_;            // for hooks on the host
   std::string device_name_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<DeviceGemm> gemm_;
@@ -1126,7 +1219,8 @@ class CudaEngine : public ForwardEngine {
   // layer whose device cache a device method compacted is stale on the host.
   std::vector<int64_t> device_positions_, synced_positions_;
   std::vector<bool> mirror_stale_;
-  KvCache host_cache_;
+  KvCache own_cache_;
+  KvCache& host_cache_;        // own_cache_, or the mirror a pipeline's stages share
   bool host_exposed_ = false;  // cache() was called: check for edits before each run
   std::vector<T> staging_k_, staging_v_, q_staging_, staging_out_, upload_k_, upload_v_;
   std::vector<float> staging_float_k_, staging_float_v_, q_host_, attn_host_;
@@ -1164,16 +1258,57 @@ absl::Status CheckOptions(const EngineOptions& options) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Engine>> MakeEngine(ModelConfig config, const EngineOptions& options,
-                                                   WeightReader& source) {
-  if (options.dtype == ComputeDType::kBfloat16) {
-    auto engine = std::make_unique<CudaEngine<bf16>>(std::move(config), options);
-    SF_RETURN_IF_ERROR(engine->Init(source));
+// A fresh weight reader for each engine a model is loaded into (one per pipeline stage).
+using WeightSourceFactory = std::function<std::unique_ptr<WeightReader>()>;
+
+// The engine for options.layer_stages: every layer on options.cuda_device when empty,
+// else one CudaEngine per stage, each reading only its own weights, behind the pipeline.
+template <typename T>
+absl::StatusOr<std::unique_ptr<Engine>> MakeTypedEngine(ModelConfig config,
+                                                        const EngineOptions& options,
+                                                        const WeightSourceFactory& make_source) {
+  int device_count = 0;
+  SF_CUDA_RETURN_IF_ERROR(cudaGetDeviceCount(&device_count));
+  if (options.layer_stages.empty()) {
+    if (options.cuda_device < 0 || options.cuda_device >= device_count) {
+      return absl::InvalidArgumentError(absl::StrCat("EngineOptions.cuda_device is ",
+                                                     options.cuda_device, " but ", device_count,
+                                                     " GPU(s) are visible"));
+    }
+    const LayerStage whole{options.cuda_device, 0, config.num_layers};
+    auto engine =
+        std::make_unique<CudaEngine<T>>(std::move(config), options, whole, nullptr, nullptr);
+    std::unique_ptr<WeightReader> source = make_source();
+    SF_RETURN_IF_ERROR(engine->Init(*source));
     return std::unique_ptr<Engine>(std::move(engine));
   }
-  auto engine = std::make_unique<CudaEngine<float>>(std::move(config), options);
-  SF_RETURN_IF_ERROR(engine->Init(source));
-  return std::unique_ptr<Engine>(std::move(engine));
+  SF_RETURN_IF_ERROR(CheckLayerStages(options.layer_stages, config.num_layers, device_count));
+  SF_ASSIGN_OR_RETURN(std::vector<std::string> links, ConnectStages(options.layer_stages));
+  auto mirror = std::make_unique<KvCache>(static_cast<int>(config.num_layers),
+                                          static_cast<int>(config.num_kv_heads),
+                                          static_cast<int>(config.head_dim), options.page_size);
+  std::vector<std::unique_ptr<CudaStage>> stages;
+  for (size_t i = 0; i < options.layer_stages.size(); ++i) {
+    const LayerStage& stage = options.layer_stages[i];
+    const CudaStage* upstream = i == 0 ? nullptr : stages.back().get();
+    auto engine = std::make_unique<CudaEngine<T>>(config, options, stage, upstream, mirror.get());
+    std::unique_ptr<WeightReader> source = make_source();
+    SF_RETURN_IF_ERROR(
+        Annotate(engine->Init(*source),
+                 absl::StrCat("pipeline stage ", i, " (layers [", stage.first_layer, ", ",
+                              stage.end_layer, ") on GPU ", stage.device, ")")));
+    stages.push_back(std::move(engine));
+  }
+  return MakeCudaPipeline(std::move(config), options, std::move(stages), std::move(mirror),
+                          std::move(links));
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> MakeEngine(ModelConfig config, const EngineOptions& options,
+                                                   const WeightSourceFactory& make_source) {
+  if (options.dtype == ComputeDType::kBfloat16) {
+    return MakeTypedEngine<bf16>(std::move(config), options, make_source);
+  }
+  return MakeTypedEngine<float>(std::move(config), options, make_source);
 }
 
 }  // namespace
@@ -1184,8 +1319,10 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& mode
   if (options.rope_override) config.rope = *options.rope_override;
   SF_RETURN_IF_ERROR(CheckOptions(options));
   SF_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(model_dir));
-  CheckpointWeights source(*ckpt);
-  absl::StatusOr<std::unique_ptr<Engine>> engine = MakeEngine(std::move(config), options, source);
+  const Checkpoint& checkpoint = *ckpt;
+  absl::StatusOr<std::unique_ptr<Engine>> engine =
+      MakeEngine(std::move(config), options,
+                 [&checkpoint] { return std::make_unique<CheckpointWeights>(checkpoint); });
   if (!engine.ok()) {
     return Annotate(engine.status(), absl::StrCat("loading ", model_dir, " on the CUDA backend"));
   }
@@ -1197,8 +1334,9 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngineWithRandomWeights(
   ModelConfig c = config;
   if (options.rope_override) c.rope = *options.rope_override;
   SF_RETURN_IF_ERROR(CheckOptions(options));
-  RandomWeights source(seed, init_std);
-  absl::StatusOr<std::unique_ptr<Engine>> engine = MakeEngine(std::move(c), options, source);
+  absl::StatusOr<std::unique_ptr<Engine>> engine =
+      MakeEngine(std::move(c), options,
+                 [seed, init_std] { return std::make_unique<RandomWeights>(seed, init_std); });
   if (!engine.ok()) {
     return Annotate(engine.status(), "creating a random-weight model on the CUDA backend");
   }

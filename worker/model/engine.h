@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/gpu_memory.h"
 #include "common/model_config.h"
 #include "common/tokenizer.h"
 #include "worker/model/attention.h"
@@ -48,19 +49,25 @@ struct EngineOptions {
   // CUDA bfloat16: run exactly dense attention on the CUDA-core reference kernels instead
   // of the Hopper ones (sm_90, head_dim 64/128/256), for comparisons.
   bool reference_attention = false;
+  // CUDA: the device the engine runs on, an index among the visible devices (ignored when
+  // layer_stages is set).
+  int cuda_device = 0;
+  // CUDA: a layer pipeline. Each stage holds the weights and KV cache of layers
+  // [first_layer, end_layer) on its device; the residual stream of each token moves from
+  // stage to stage (peer copies between devices where the GPUs allow it, through the host
+  // otherwise). Stages must cover the layers in order, each at least one layer; several
+  // may share a device. Empty: every layer on cuda_device. PlanLayerStages
+  // (common/gpu_memory.h) cuts a model over a worker's GPUs by memory.
+  std::vector<LayerStage> layer_stages;
 };
 
-// Device memory a CUDA engine needs for one job, in bytes.
-struct GpuMemoryEstimate {
-  int64_t weights = 0;    // every weight in the engine's dtype, norms in float32
-  int64_t kv_cache = 0;   // keys and values of `tokens` rows per KV head, every layer
-  int64_t workspace = 0;  // activations of one prefill chunk, logits, GEMM and attention
-                          // workspaces
-  int64_t total() const { return weights + kv_cache + workspace; }
-};
-// The estimate for `config` on the CUDA backend with `options` for a sequence of `tokens`
-// (prompt plus generated). The engine checks it against the device's free memory when
-// it loads (with options.reserve_tokens) and when a sequence grows the cache.
+// The settings of `options` that size its GPU memory (common/gpu_memory.h): element
+// bytes of its dtype and its prefill chunk (the bfloat16 default, 8192, when unset).
+GpuMemorySettings GpuMemorySettingsFor(const EngineOptions& options);
+// The estimate (common/gpu_memory.h) for `config` on the CUDA backend with `options` for a
+// sequence of `tokens` (prompt plus generated), every layer on one GPU. The engine checks
+// it against the device's free memory when it loads (with options.reserve_tokens) and when
+// a sequence grows the cache; a layer pipeline checks each stage's part on its GPU.
 GpuMemoryEstimate EstimateGpuMemory(const ModelConfig& config, const EngineOptions& options,
                                     int64_t tokens);
 
@@ -126,8 +133,10 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateCpuEngine(const std::string& model
 // checkpoint float types are converted on the device), cuBLAS GEMMs (cuBLASLt bf16 with
 // float32 accumulation), dense attention kernels on the device; a hook with a CUDA
 // implementation runs on the device, any other on the host with Q and the cache copied
-// to it. Uses CUDA device 0 (set CUDA_VISIBLE_DEVICES to pick another). Unimplemented in
-// a build without CUDA; ResourceExhausted when the job's GpuMemoryEstimate exceeds the
+// to it. Runs on options.cuda_device, or as a layer pipeline over options.layer_stages
+// (worker/model/cuda_pipeline.h). Unimplemented in a build without CUDA; InvalidArgument
+// for a device that is not visible or stages that do not cover the layers in order;
+// ResourceExhausted when the job's GpuMemoryEstimate (a stage's part of it) exceeds the
 // device's free memory; Internal on other CUDA errors.
 absl::StatusOr<std::unique_ptr<Engine>> CreateCudaEngine(const std::string& model_dir,
                                                          const EngineOptions& options);

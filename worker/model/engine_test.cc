@@ -247,6 +247,15 @@ TEST(CpuEngine, DecodeWithCache_MatchesFullPrefill) {
   }
 }
 
+TEST(CpuEngine, LayerStages_InvalidArgument) {
+  const std::string dir = FreshTestDir();
+  SF_ASSERT_OK(WriteTinyModel(dir, Tiny(Architecture::kLlama)));
+  EngineOptions options;
+  options.layer_stages = {{0, 0, 1}, {0, 1, 2}};
+  EXPECT_THAT(CreateEngine(dir, options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layer_stages")));
+}
+
 TEST(CpuEngine, ThreadCount_DoesNotChangeResults) {
   const std::string dir = FreshTestDir();
   SF_ASSERT_OK(WriteTinyModel(dir, Tiny(Architecture::kLlama)));
