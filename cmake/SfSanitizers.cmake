@@ -30,6 +30,11 @@ endif()
 if(SF_TSAN)
   _sf_sanitize(-fsanitize=thread)
   add_link_options(-fsanitize=thread)
+  # Every C++ file of a target that uses protobuf sees its map fields laid out as Debian's
+  # uninstrumented libprotobuf has them (protobuf_tsan_abi.h says why).
+  find_package(Protobuf REQUIRED)
+  set_property(TARGET protobuf::libprotobuf APPEND PROPERTY INTERFACE_COMPILE_OPTIONS
+    $<$<COMPILE_LANGUAGE:CXX>:-include${SF_SANITIZER_DIR}/protobuf_tsan_abi.h>)
   set(_jobs $ENV{CMAKE_BUILD_PARALLEL_LEVEL})
   if(NOT _jobs)
     cmake_host_system_information(RESULT _jobs QUERY NUMBER_OF_LOGICAL_CORES)

@@ -33,8 +33,20 @@ version="$(dpkg-query -W -f='${Version}' libabsl-dev 2>/dev/null)" ||
   die "libabsl-dev is not installed (run deploy/install-deps.sh)"
 source_pkg="$(dpkg-query -W -f='${source:Package}' libabsl-dev)"
 upstream="${version%%-*}"
+# The abseil libraries the project links, and the random libraries gRPC links; their
+# dependencies come with them. Every abseil library the process loads must be the
+# instrumented one: abseil's templates (base_internal::CallOnceImpl among them) are
+# instantiated in several libraries and the dynamic linker binds every use to one copy,
+# so a single uninstrumented library can hide the synchronization of all.
+targets=(synchronization status statusor strings str_format_internal
+  time hash raw_hash_set
+  random_distributions random_seed_sequences random_internal_pool_urbg
+  random_internal_randen random_seed_gen_exception)
+
+# The stamp names the package version and holds the target list: a changed list builds
+# the missing libraries into the same folder.
 stamp="$lib/.built-from-$source_pkg-$version"
-if [[ -f "$stamp" ]]; then
+if [[ -f "$stamp" && "$(cat "$stamp")" == "${targets[*]}" ]]; then
   echo "$lib"
   exit 0
 fi
@@ -72,10 +84,6 @@ if [[ ! -f "$src/CMakeLists.txt" ]]; then
   [[ -f "$src/CMakeLists.txt" ]] || die "the source package unpacked without $src/CMakeLists.txt"
 fi
 
-# The abseil libraries the project links; their dependencies come with them.
-targets=(synchronization status statusor strings str_format_internal
-  time hash raw_hash_set)
-
 echo "build-tsan-abseil: building ${targets[*]} with -fsanitize=thread (a few minutes, once)" >&2
 build="$out/build"
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -86,11 +94,12 @@ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build "$build" -j "$jobs" --target "${targets[@]}" >"$out/build.log" 2>&1 ||
   die "building abseil with TSan failed; see $out/build.log"
 
-rm -rf "$lib"
+# A folder from another abseil version is replaced; one from this version only gains the
+# libraries it lacks (cp -u), so programs that use it meanwhile keep their files.
+[[ -f "$stamp" ]] || rm -rf "$lib"
 mkdir -p "$lib"
-# Only the files named by SONAME are needed at run time.
-find "$build" -name "libabsl_*.so.*" -exec cp -a {} "$lib/" \;
+find "$build" -name "libabsl_*.so.*" -exec cp -a -u {} "$lib/" \;
 [[ -f "$lib/libabsl_synchronization.so.${upstream%%.*}" ]] ||
   die "the build produced no libabsl_synchronization.so.${upstream%%.*}"
-touch "$stamp"
+echo "${targets[*]}" >"$stamp"
 echo "$lib"
