@@ -95,9 +95,67 @@ std::map<std::string, ModelFacts> ResolveModels(const std::vector<v1::ResultRow>
   return models;
 }
 
-// The analysis point of one job whose model is known; a job not done yet gives a point
-// without samples (listed as missing).
-analysis::ResultPoint MakePoint(const v1::ResultRow& row, const ModelFacts& model) {
+std::string ParamText(const v1::ParamValue& v) {
+  switch (v.value_case()) {
+    case v1::ParamValue::kIntValue:
+      return absl::StrCat(v.int_value());
+    case v1::ParamValue::kDoubleValue:
+      return absl::StrCat(v.double_value());
+    case v1::ParamValue::kBoolValue:
+      return v.bool_value() ? "true" : "false";
+    case v1::ParamValue::kStringValue:
+      return v.string_value();
+    default:
+      return "";
+  }
+}
+
+using TaskParams = std::map<std::string, std::string>;  // name -> value, sorted
+
+TaskParams ParamsOf(const v1::TaskChoice& task) {
+  TaskParams params;
+  for (const auto& [name, value] : task.params()) params[name] = ParamText(value);
+  return params;
+}
+
+// The analysis name of each (task, parameters) the sweep ran: the task's name, followed,
+// when the sweep runs that task with several parameter sets (ruler_niah with 1 and 4
+// keys), by the parameters that tell them apart: "ruler_niah(num_queries=1)". Without
+// it the analysis would pool the variants' points as one task.
+std::map<std::pair<std::string, TaskParams>, std::string> TaskLabels(
+    const std::vector<v1::ResultRow>& rows) {
+  std::map<std::string, std::set<TaskParams>> variants;
+  for (const v1::ResultRow& row : rows) {
+    variants[row.job().task().name()].insert(ParamsOf(row.job().task()));
+  }
+  std::map<std::pair<std::string, TaskParams>, std::string> labels;
+  for (const auto& [name, sets] : variants) {
+    std::set<std::string> differing;
+    for (const TaskParams& a : sets) {
+      for (const auto& [key, value] : a) {
+        for (const TaskParams& b : sets) {
+          auto it = b.find(key);
+          if (it == b.end() || it->second != value) differing.insert(key);
+        }
+      }
+    }
+    for (const TaskParams& params : sets) {
+      std::vector<std::string> parts;
+      for (const std::string& key : differing) {
+        auto it = params.find(key);
+        parts.push_back(absl::StrCat(key, "=", it == params.end() ? "-" : it->second));
+      }
+      labels[{name, params}] =
+          parts.empty() ? name : absl::StrCat(name, "(", absl::StrJoin(parts, ","), ")");
+    }
+  }
+  return labels;
+}
+
+// The analysis point of one job whose model is known, under the task name `task`; a job
+// not done yet gives a point without samples (listed as missing).
+analysis::ResultPoint MakePoint(const v1::ResultRow& row, const ModelFacts& model,
+                                const std::string& task) {
   const v1::JobSpec& j = row.job();
   const bool done = IsDone(row);
   const bool sparse_prefill = j.prefill().name() != BaselineMethod().name;
@@ -106,7 +164,7 @@ analysis::ResultPoint MakePoint(const v1::ResultRow& row, const ModelFacts& mode
   p.model = j.model().name();
   p.shape = model.shape;
   p.params = model.params;
-  p.task = j.task().name();
+  p.task = task;
   p.seq_len = j.sequence_length();
   if (sparse_prefill) {
     p.method = j.prefill().name();
@@ -188,6 +246,7 @@ absl::StatusOr<LoadedSweep> LoadSweep(ResultsSource& source, const std::string& 
   const std::map<std::string, ModelFacts> models =
       ResolveModels(rows, &model_errors, &out.warnings);
 
+  const auto task_labels = TaskLabels(rows);
   std::set<std::string> random_models;
   int64_t skipped_unfinished = 0;
   for (const v1::ResultRow& row : rows) {
@@ -213,7 +272,8 @@ absl::StatusOr<LoadedSweep> LoadSweep(ResultsSource& source, const std::string& 
           "worker (sfctl run --force / submit --force)"));
     }
     if (model->second.random_weights) random_models.insert(j.model().name());
-    out.input.points.push_back(MakePoint(row, model->second));
+    out.input.points.push_back(
+        MakePoint(row, model->second, task_labels.at({j.task().name(), ParamsOf(j.task())})));
   }
   if (skipped_unfinished > 0) {
     out.warnings.push_back(absl::StrCat(

@@ -49,6 +49,7 @@ struct TestJob {
   std::string decode = "dense";
   double decode_c = 0;
   std::string task = "ruler_niah";
+  int64_t num_queries = 0;  // > 0: the task's num_queries parameter
   int64_t seq_len = 1024;
   std::vector<double> scores = {1, 1, 0, 1};
   bool finish = true;        // complete it (else it stays queued)
@@ -96,6 +97,9 @@ void BuildSweep(const std::string& path, const std::string& name,
     spec.mutable_decode()->set_name(j.decode);
     if (j.decode_c > 0) spec.mutable_decode()->set_compression(j.decode_c);
     spec.mutable_task()->set_name(j.task);
+    if (j.num_queries > 0) {
+      (*spec.mutable_task()->mutable_params())["num_queries"].set_int_value(j.num_queries);
+    }
     spec.mutable_task()->set_samples(static_cast<int>(j.scores.size()));
     spec.set_cost(j.finish ? 10 : 0.5);  // unfinished jobs are leased last
     *submit.add_jobs() = spec;
@@ -239,6 +243,37 @@ TEST_F(AnalyzeLoaderTest, PartialSweep_FillsPointsAndKeepsUnfinishedAsMissing) {
     EXPECT_EQ(m.phase, "decode");
     EXPECT_EQ(m.compression, 4);
   }
+}
+
+TEST_F(AnalyzeLoaderTest, TaskWithTwoParameterSets_EachIsItsOwnTask) {
+  std::vector<TestJob> jobs;
+  for (int64_t keys : {1, 4}) {
+    jobs.push_back({.key = absl::StrCat("d", keys), .num_queries = keys});
+    jobs.push_back({.key = absl::StrCat("v", keys),
+                    .prefill = "vertical_slash",
+                    .prefill_c = 2,
+                    .num_queries = keys,
+                    .scores = {0, 1, 0, 0}});
+  }
+  jobs.push_back({.key = "vt", .task = "ruler_vt"});
+  BuildSweep(db_, "variants", jobs);
+  SF_ASSERT_OK_AND_ASSIGN(LoadedSweep sweep, Load("variants"));
+  std::map<std::string, int> per_task;
+  for (const analysis::ResultPoint& p : sweep.input.points) ++per_task[p.task];
+  EXPECT_EQ(per_task, (std::map<std::string, int>{{"ruler_niah(num_queries=1)", 2},
+                                                  {"ruler_niah(num_queries=4)", 2},
+                                                  {"ruler_vt", 1}}));
+  // Each variant's sparse point is tested against its own dense point: 4 pairs each.
+  SF_ASSERT_OK_AND_ASSIGN(analysis::AnalysisResults results,
+                          analysis::Analyze(sweep.input, analysis::ReportOptions()));
+  std::vector<std::string> tested;
+  for (const analysis::PreservedCompression& pc : results.preserved) {
+    tested.push_back(pc.task);
+    ASSERT_THAT(pc.tests, SizeIs(1));
+    EXPECT_EQ(pc.tests[0].n_pairs, 4);
+  }
+  EXPECT_THAT(tested, ::testing::UnorderedElementsAre("ruler_niah(num_queries=1)",
+                                                      "ruler_niah(num_queries=4)"));
 }
 
 TEST_F(AnalyzeLoaderTest, ById_SameAsByName) {

@@ -1,4 +1,4 @@
-// Runs every spec of tests/data/specs and examples/quickstart.yaml against its stated
+// Runs every spec of tests/data/specs and examples/{quickstart,miniature}.yaml against its stated
 // expectations (errors at a line and column with a message, or a job count).
 #include "common/testing/spec_corpus.h"
 
@@ -109,12 +109,17 @@ TEST_F(SpecCorpusTest, BadSpecs_ReportEachExpectedErrorAtItsPosition) {
 TEST_F(SpecCorpusTest, GoodSpecs_ExpandToTheStatedJobCount) {
   auto files = sf::testing::CorpusFiles("good");
   ASSERT_GE(files.size(), 3u);
-  files.push_back(sf::testing::SourceDir() / "examples/quickstart.yaml");
+  // The examples name the model zoo, so they resolve against the repository root.
+  const fs::path examples = sf::testing::SourceDir() / "examples";
+  files.push_back(examples / "quickstart.yaml");
+  files.push_back(examples / "miniature.yaml");
   for (const fs::path& file : files) {
     SCOPED_TRACE(file.filename().string());
     const std::string text = Slurp(file);
     const Expectations want = ReadExpectations(text);
-    SF_ASSERT_OK_AND_ASSIGN(SweepSpec spec, ParseSweepSpec(text, file.string(), options_));
+    SpecOptions options = options_;
+    if (file.parent_path() == examples) options.base_dir = sf::testing::SourceDir().string();
+    SF_ASSERT_OK_AND_ASSIGN(SweepSpec spec, ParseSweepSpec(text, file.string(), options));
     ExpandStats stats;
     SF_ASSERT_OK_AND_ASSIGN(std::vector<JobSpec> jobs, ExpandSweep(spec, &stats));
     EXPECT_EQ(stats.grid_size, spec.grid_size);

@@ -83,8 +83,9 @@ exit $failed
 RUN
 chmod +x "$dest/run-gpu-tests.sh"
 
-# End to end on the GPU: the quickstart sweep with the CUDA backend (tiny random-weight
-# models made there with the real tokenizers, as `make demo` does here).
+# End to end on the GPU: the quickstart sweep with the CUDA backend, on the model zoo of
+# the checkout at $REPO, else on tiny random-weight models made there with the real
+# tokenizers.
 npm_dir=$src_root/third_party/npm/node_modules/@lenml
 if [[ -x $dest/sfctl && -f $npm_dir/tokenizer-llama3/models/tokenizer.json ]]; then
   mkdir -p "$dest/e2e"
@@ -93,8 +94,9 @@ if [[ -x $dest/sfctl && -f $npm_dir/tokenizer-llama3/models/tokenizer.json ]]; t
   cp "$src_root/examples/quickstart.yaml" "$dest/e2e/"
   cat > "$dest/run-gpu-e2e.sh" <<'RUN'
 #!/usr/bin/env bash
-# Runs examples/quickstart.yaml with `sfctl run --backend cuda`; the database, the
-# results and the analysis go to $OUT (or ./logs). Extra arguments go to sfctl run.
+# Runs examples/quickstart.yaml with `sfctl run --backend cuda` (on $REPO/models/zoo when
+# REPO names a checkout of the repository); the database, the results and the analysis
+# go to $OUT (or ./logs). Extra arguments go to sfctl run.
 set -euo pipefail
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
@@ -106,10 +108,19 @@ for t in llama3 qwen3; do
   [[ -f $work/$t-tokenizer.json ]] || gunzip -c "$work/$t-tokenizer.json.gz" > "$work/$t-tokenizer.json"
 done
 cd "$work"
-[[ -f models/tiny-llama/config.json ]] || ../sfctl make-tiny-model --out models/tiny-llama --arch llama --tokenizer llama3-tokenizer.json --max-positions 4096
-[[ -f models/tiny-qwen/config.json ]] || ../sfctl make-tiny-model --out models/tiny-qwen --arch qwen2 --tokenizer qwen3-tokenizer.json --max-positions 4096
+# The quickstart names the model zoo (models/zoo/ of the repository). With a checkout of
+# the repository at $REPO its zoo is used; without one, two tiny random-weight models.
+models=""
+for m in "${REPO:-/nonexistent}"/models/zoo/zoo-*/; do
+  [[ -f $m/config.json ]] && models="$models${models:+, }{name: $(basename "$m"), path: ${m%/}}"
+done
+if [[ -z $models ]]; then
+  [[ -f models/tiny-llama/config.json ]] || ../sfctl make-tiny-model --out models/tiny-llama --arch llama --tokenizer llama3-tokenizer.json --max-positions 4096
+  [[ -f models/tiny-qwen/config.json ]] || ../sfctl make-tiny-model --out models/tiny-qwen --arch qwen2 --tokenizer qwen3-tokenizer.json --max-positions 4096
+  models="{name: tiny-llama, path: models/tiny-llama}, {name: tiny-qwen, path: models/tiny-qwen}"
+fi
 ../sfctl devices
-time ../sfctl run quickstart.yaml --backend cuda --db "$logs/gpu-run.db" --report "$logs/report" "$@"
+time ../sfctl run quickstart.yaml --set "models=[$models]" --backend cuda --db "$logs/gpu-run.db" --report "$logs/report" "$@"
 RUN
   chmod +x "$dest/run-gpu-e2e.sh"
 fi

@@ -1,13 +1,16 @@
 // The model zoo as shipped (models/zoo/, docs/zoo.md): every model there is a complete
-// Hugging Face folder with its card, zoo-l is among them, the zoo stays within its 64 MiB, and the
-// CPU engine's logits and greedy tokens agree with transformers' (reference.json, written by
-// tools/zoo/eval_hf.py on the training host).
+// Hugging Face folder with its card, zoo-l is among them, none is marked as random weights,
+// the zoo stays within 44 MB, and the CPU engine's logits and greedy tokens agree with
+// transformers' (reference.json, written by tools/zoo/eval_hf.py on the training host).
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/model_config.h"
 #include "common/testing/spec_corpus.h"
 #include "gtest/gtest.h"
 #include "worker/model/engine.h"
@@ -57,6 +60,33 @@ TEST(ZooModels, Zoo_FitsIn64MiB) {
   }
   EXPECT_GT(bytes, 0u);
   EXPECT_LE(bytes, uintmax_t{64} << 20) << ZooDir() << " holds " << bytes << " bytes";
+}
+
+// The zoo's 44 MB: the whole tracked tree travels to the lent GPU host with each device
+// command, 64 MiB together with the GPU binaries.
+TEST(ZooModels, Zoo_FitsIn44MB) {
+  uintmax_t bytes = 0;
+  for (const fs::directory_entry& e : fs::recursive_directory_iterator(ZooDir())) {
+    if (e.is_regular_file()) bytes += e.file_size();
+  }
+  EXPECT_LE(bytes, uintmax_t{44'000'000}) << ZooDir() << " holds " << bytes << " bytes";
+}
+
+model::ModelConfig ReadConfig(const std::string& name) {
+  std::ifstream in(ZooDir() / name / "config.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<model::ModelConfig> config =
+      model::ParseModelConfig(text.str(), (ZooDir() / name / "config.json").string());
+  EXPECT_TRUE(config.ok()) << config.status();
+  return config.ok() ? *config : model::ModelConfig{};
+}
+
+// Trained weights: the analysis must not print the random-weights caveat for them.
+TEST(ZooModels, NoModel_IsMarkedRandom) {
+  for (const std::string& name : ZooModels()) {
+    EXPECT_FALSE(ReadConfig(name).random_weights) << name;
+  }
 }
 
 class ZooConformance : public ::testing::TestWithParam<std::string> {};

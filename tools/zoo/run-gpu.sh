@@ -12,7 +12,8 @@
 # Environment: ZOO_SIZES (size:seconds in training order; time a size leaves unused goes
 # to the next; the training deadline cuts the last one short), ZOO_BUDGET_S, ZOO_EVAL_S
 # (seconds kept for evaluation), ZOO_SCALE (fraction of the sample counts, e.g. 0.05 for
-# a smoke test), ZOO_TRAIN_ARGS (more train.py options).
+# a smoke test), ZOO_TRAIN_ARGS (more train.py options), ZOO_INIT (size=model folder,...
+# on the host to start sizes from, e.g. zoo-l=$REPO/models/zoo/zoo-l, beside init/).
 set -uo pipefail
 OUT=${OUT:?set OUT to the results folder}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
@@ -90,6 +91,10 @@ for dir in init/*/; do
   python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
     "$dir/model.safetensors.xz" "$WORK/init/$name/model.safetensors" &&
     init="$init${init:+,}$name=$WORK/init/$name"
+done
+for item in ${ZOO_INIT:-}; do
+  [[ -f ${item#*=}/model.safetensors ]] || { say "init: ${item#*=} has no model.safetensors; ${item%%=*} starts from scratch"; continue; }
+  init="$init${init:+,}$item"
 done
 [[ -n $init ]] && say "init: ${init//$WORK\//}"
 deadline=$((START + BUDGET - EVAL_S - TAR_S))

@@ -259,7 +259,7 @@ class SizeRun:
                 sys.exit(f"--init {size}={self.init}: that model is not a {size}")
             self.model.load_state_dict(start.state_dict())
             del start
-        self.lr = LEARNING_RATE.get(size, 1e-3) * args.lr_scale
+        self.lr = LEARNING_RATE.get(size, 1e-3) * lr_scale_for(args.lr_scale, size)
         self.opt = make_optimizer(self.model, self.lr, device)
         self.sampler = Sampler(by_length, args.batch_tokens, args.min_rows,
                                parse_weights(args.task_weights), self.rng)
@@ -345,7 +345,7 @@ def train_one(size, seconds, args, by_length, val, tok_meta, device):
         x, answer_loss, logits, targets, answer = run.step(step, progress)
         step += 1
         tokens_seen += int(x.numel())
-        if step % 10 == 0 or step == 1:
+        if step % args.log_every == 0 or step == 1:
             al = float(answer_loss.detach())
             acc = float((logits.detach().argmax(-1) == targets)[answer].float().mean())
             run.recent = (run.recent + [al])[-10:]
@@ -405,6 +405,17 @@ def tokenizer_meta(tok_dir):
     return {"vocab_size": vocab_size, "eos_id": ids["<|im_end|>"], "pad_id": ids["<|endoftext|>"]}
 
 
+def lr_scale_for(spec, size):
+    """The --lr-scale factor of a size: spec is a number, or size=factor,... (default 1)."""
+    try:
+        if "=" not in spec:
+            return float(spec)
+        table = {k: float(v) for k, v in (item.split("=", 1) for item in spec.split(",") if item)}
+    except ValueError:
+        sys.exit(f"--lr-scale: '{spec}' is neither a number nor size=factor,... (e.g. zoo-l=0.5)")
+    return table.get(size, 1.0)
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True)
@@ -437,7 +448,11 @@ def parse_args():
     ap.add_argument("--init", default="",
                     help="size=MODEL_DIR,...: start that size from a saved model")
     ap.add_argument("--warmup-steps", type=int, default=100)
-    ap.add_argument("--lr-scale", type=float, default=1.0)
+    ap.add_argument("--lr-scale", default="1.0",
+                    help="factor on each size's learning rate: one number for all, or "
+                         "size=factor,... (sizes not named: 1.0), e.g. zoo-l=0.5")
+    ap.add_argument("--log-every", type=int, default=50,
+                    help="steps between the training-loss entries of train_log.json")
     ap.add_argument("--max-positions", type=int, default=32768)
     ap.add_argument("--rope-theta", type=float, default=100000.0)
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (tests)")

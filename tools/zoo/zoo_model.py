@@ -17,12 +17,12 @@ import torch.nn.functional as F
 
 # name -> architecture. head_dim 64 everywhere; query heads are a multiple of KV heads.
 SIZES = {
-    "zoo-xs": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=3,
+    "zoo-xs": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2,
                    num_attention_heads=2, num_key_value_heads=1),
-    "zoo-s": dict(hidden_size=192, intermediate_size=576, num_hidden_layers=6,
+    "zoo-s": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=6,
+                  num_attention_heads=2, num_key_value_heads=1),
+    "zoo-m": dict(hidden_size=192, intermediate_size=576, num_hidden_layers=5,
                   num_attention_heads=3, num_key_value_heads=1),
-    "zoo-m": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=8,
-                  num_attention_heads=4, num_key_value_heads=2),
     "zoo-l": dict(hidden_size=384, intermediate_size=1152, num_hidden_layers=8,
                   num_attention_heads=6, num_key_value_heads=2),
 }
