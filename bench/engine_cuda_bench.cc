@@ -1,7 +1,7 @@
 // CUDA backend speed. By default writes a random Llama-shaped model (~0.5B parameters,
 // Qwen2.5-0.5B-like: hidden 896, 24 layers, 14 query / 2 KV heads of 64) and runs it in
-// float32; --shape qwen2.5-7b (or qwen2.5-32b) instead builds that model's shape
-// (bench/qwen25_shapes.h) with random weights drawn on the device (no checkpoint: 15 GB of
+// float32; --shape qwen2.5-7b (or -32b, or -72b with --layers to fit) builds that shape
+// (common/qwen25_shapes.h) with random weights drawn on the device (no checkpoint: 15 GB of
 // bf16 would take longer to write than to run). For each
 // prompt length it times a dense prefill (seconds, tokens/s, and the FLOP rate of the
 // linear layers plus causal attention) and --decode steps after it (ms/token), and reports
@@ -12,7 +12,8 @@
 // decode over a long cache can be timed without a long dense prefill. Those rows print
 // "-" for the prefill columns.
 //
-//   engine_cuda_bench [--model DIR | --shape qwen2.5-7b|qwen2.5-32b] [--dtype float32|bfloat16]
+//   engine_cuda_bench [--model DIR | --shape qwen2.5-7b|qwen2.5-32b|qwen2.5-72b] [--dtype
+//   float32|bfloat16]
 //                     [--layers N] [--lengths 512,2048,8192,16384] [--repeats 1]
 //                     [--decode 32] [--decode-only 131072] [--chunk TOKENS] [--no-graphs]
 //                     [--reference-attention]
@@ -30,7 +31,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "bench/qwen25_shapes.h"
+#include "common/qwen25_shapes.h"
 #include "kernels/cuda/attention/params.h"
 #include "worker/model/engine.h"
 #include "worker/model/tiny_model.h"
@@ -107,7 +108,7 @@ absl::Status ParseFlags(int argc, char** argv, Flags* f) {
     if (flag == "--model") {
       f->model_dir = value;
     } else if (flag == "--shape") {
-      if (absl::StatusOr<sf::model::ModelConfig> known = sf::bench::Qwen25Shape(value, 0);
+      if (absl::StatusOr<sf::model::ModelConfig> known = sf::model::Qwen25Shape(value, 0);
           !known.ok()) {
         return known.status();
       }
@@ -166,7 +167,7 @@ int main(int argc, char** argv) {
   const auto load_start = Clock::now();
   if (!flags.shape.empty()) {
     absl::StatusOr<sf::model::ModelConfig> shape =
-        sf::bench::Qwen25Shape(flags.shape, flags.layers);
+        sf::model::Qwen25Shape(flags.shape, flags.layers);
     if (!shape.ok()) return Fail(shape.status());
     engine_or = sf::model::CreateCudaEngineWithRandomWeights(*shape, eo, 1, 0.02f);
   } else {

@@ -27,7 +27,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "bench/qwen25_shapes.h"
+#include "common/qwen25_shapes.h"
 #include "common/status.h"
 #include "methods/params.h"
 #include "methods/registry.h"
@@ -231,7 +231,7 @@ absl::Status Main(const Flags& flags) {
   for (int64_t n : flags.lengths) longest = std::max(longest, n);
   eo.reserve_tokens = longest + flags.decode_steps + 2;
   SF_ASSIGN_OR_RETURN(sf::model::ModelConfig shape,
-                      sf::bench::Qwen25Shape("qwen2.5-7b", flags.layers));
+                      sf::model::Qwen25Shape("qwen2.5-7b", flags.layers));
   SF_ASSIGN_OR_RETURN(auto engine,
                       sf::model::CreateCudaEngineWithRandomWeights(shape, eo, 1, 0.02f));
   std::printf("engine_methods_cuda_bench: Qwen2.5-7B shape, %lld layers, bf16, compression %g\n",

@@ -1,5 +1,6 @@
 #include "common/gpu_memory.h"
 
+#include "common/qwen25_shapes.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -12,19 +13,7 @@ using ::testing::HasSubstr;
 
 constexpr int64_t kGiB = int64_t{1} << 30;
 
-// Qwen2.5-72B's shape (config.json of Qwen/Qwen2.5-72B-Instruct).
-ModelShape Qwen72B() {
-  ModelShape s;
-  s.vocab_size = 152064;
-  s.hidden_size = 8192;
-  s.intermediate_size = 29568;
-  s.num_layers = 80;
-  s.num_heads = 64;
-  s.num_kv_heads = 8;
-  s.head_dim = 128;
-  s.qkv_bias = true;
-  return s;
-}
+ModelShape Qwen72B() { return Qwen25Shape("qwen2.5-72b", 0).value(); }
 
 ModelShape Tiny(bool tied) {
   ModelShape s;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "common/gpu_memory.h"
+#include "common/qwen25_shapes.h"
 #include "common/testing/status_matchers.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/testing/test_jobs.h"
@@ -25,16 +26,7 @@ constexpr int64_t kGiB = int64_t{1} << 30;
 
 // Qwen2.5-72B's shape (config.json of Qwen/Qwen2.5-72B-Instruct), bf16, chunks of 8192.
 model::LayerMemoryProfile Qwen72B(int64_t tokens) {
-  model::ModelShape s;
-  s.vocab_size = 152064;
-  s.hidden_size = 8192;
-  s.intermediate_size = 29568;
-  s.num_layers = 80;
-  s.num_heads = 64;
-  s.num_kv_heads = 8;
-  s.head_dim = 128;
-  s.qkv_bias = true;
-  return model::ProfileGpuMemory(s, {}, tokens);
+  return model::ProfileGpuMemory(model::Qwen25Shape("qwen2.5-72b", 0).value(), {}, tokens);
 }
 
 v1::GpuMemoryProfile Qwen72BProfile(int64_t tokens) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/model_cost.h"
+#include "common/qwen25_shapes.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
@@ -272,20 +273,7 @@ TEST(ChooseBackend, AutoPrefersCudaWhenOffered_CudaWithoutDeviceIsRefused) {
   EXPECT_EQ(EngineEvaluator(options).Backends(), std::vector<std::string>{"cuda"});
 }
 
-// Qwen2.5-72B's shape (config.json of Qwen/Qwen2.5-72B-Instruct).
-model::ModelConfig Qwen72BConfig() {
-  model::ModelConfig c;
-  c.architecture = model::Architecture::kQwen2;
-  c.vocab_size = 152064;
-  c.hidden_size = 8192;
-  c.intermediate_size = 29568;
-  c.num_layers = 80;
-  c.num_heads = 64;
-  c.num_kv_heads = 8;
-  c.head_dim = 128;
-  c.qkv_bias = true;
-  return c;
-}
+model::ModelConfig Qwen72BConfig() { return model::Qwen25Shape("qwen2.5-72b", 0).value(); }
 
 TEST(PlaceEngineOnGpusTest, Qwen72B_CutOverTheFewestGpusThatHoldIt) {
   constexpr int64_t kGiB = int64_t{1} << 30;

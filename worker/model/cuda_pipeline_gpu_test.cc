@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/gpu_memory.h"
+#include "common/qwen25_shapes.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -210,23 +211,8 @@ TEST(PipelineTest, RandomWeights_SameAsUnsplit) {
   ExpectSameRun(*whole, *split, "random bf16 qwen2 [0,2) [2,5) [5,6)");
 }
 
-// Qwen2.5-72B's shape (its config.json) with `layers` of its 80 layers.
-ModelConfig Qwen72BShape(int64_t layers) {
-  ModelConfig config;
-  config.architecture = Architecture::kQwen2;
-  config.vocab_size = 152064;
-  config.hidden_size = 8192;
-  config.intermediate_size = 29568;
-  config.num_layers = layers;
-  config.num_heads = 64;
-  config.num_kv_heads = 8;
-  config.head_dim = 128;
-  config.max_position_embeddings = 131072 + 1024;
-  config.rms_norm_eps = 1e-6;
-  config.rope_theta = 1e6;
-  config.qkv_bias = true;
-  return config;
-}
+// Qwen2.5-72B's shape with `layers` of its 80 layers.
+ModelConfig Qwen72BShape(int64_t layers) { return Qwen25Shape("qwen2.5-72b", layers).value(); }
 
 EngineOptions LongContext(int64_t length) {
   EngineOptions o = Cuda(ComputeDType::kBfloat16);
