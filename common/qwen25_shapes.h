@@ -19,44 +19,36 @@ namespace sf::model {
 // vocabulary 152064, q/k/v biases), cut to `layers` of its layers (0 = all); every other
 // field as released. InvalidArgument names the shapes it knows.
 inline absl::StatusOr<ModelConfig> Qwen25Shape(std::string_view name, int64_t layers) {
-  ModelConfig c;
-  c.architecture = Architecture::kQwen2;
-  c.vocab_size = 152064;
-  c.head_dim = 128;
-  c.max_position_embeddings = 131072 + 1024;
-  c.rms_norm_eps = 1e-6;
-  c.rope_theta = 1000000.0;
-  c.qkv_bias = true;
-  int64_t all_layers = 0;
-  if (name == "qwen2.5-7b") {
-    c.hidden_size = 3584;
-    c.intermediate_size = 18944;
-    all_layers = 28;
-    c.num_heads = 28;
-    c.num_kv_heads = 4;
-  } else if (name == "qwen2.5-32b") {
-    c.hidden_size = 5120;
-    c.intermediate_size = 27648;
-    all_layers = 64;
-    c.num_heads = 40;
-    c.num_kv_heads = 8;
-  } else if (name == "qwen2.5-72b") {
-    c.hidden_size = 8192;
-    c.intermediate_size = 29568;
-    all_layers = 80;
-    c.num_heads = 64;
-    c.num_kv_heads = 8;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("shape '", std::string(name),
-                                                   "': known shapes are qwen2.5-7b, qwen2.5-32b "
-                                                   "and qwen2.5-72b"));
+  struct Shape {
+    std::string_view name;
+    int64_t hidden, intermediate, layers, heads, kv_heads;
+  };
+  static constexpr Shape kShapes[] = {{"qwen2.5-7b", 3584, 18944, 28, 28, 4},
+                                      {"qwen2.5-32b", 5120, 27648, 64, 40, 8},
+                                      {"qwen2.5-72b", 8192, 29568, 80, 64, 8}};
+  for (const Shape& shape : kShapes) {
+    if (shape.name != name) continue;
+    if (layers < 0 || layers > shape.layers) {
+      return absl::InvalidArgumentError(absl::StrCat(layers, " layers: ", std::string(name),
+                                                     " has ", shape.layers, " layers (0 = all)"));
+    }
+    ModelConfig c;
+    c.architecture = Architecture::kQwen2;
+    c.vocab_size = 152064;
+    c.hidden_size = shape.hidden;
+    c.intermediate_size = shape.intermediate;
+    c.num_layers = layers > 0 ? layers : shape.layers;
+    c.num_heads = shape.heads;
+    c.num_kv_heads = shape.kv_heads;
+    c.head_dim = 128;
+    c.max_position_embeddings = 131072 + 1024;
+    c.rms_norm_eps = 1e-6;
+    c.rope_theta = 1000000.0;
+    c.qkv_bias = true;
+    return c;
   }
-  if (layers < 0 || layers > all_layers) {
-    return absl::InvalidArgumentError(absl::StrCat(layers, " layers: ", std::string(name), " has ",
-                                                   all_layers, " layers (0 = all)"));
-  }
-  c.num_layers = layers > 0 ? layers : all_layers;
-  return c;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "shape '", std::string(name), "': known shapes are qwen2.5-7b, qwen2.5-32b and qwen2.5-72b"));
 }
 
 }  // namespace sf::model
