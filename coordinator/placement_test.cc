@@ -11,6 +11,7 @@
 #include "coordinator/testing/test_jobs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/job_convert.h"
 
 namespace sf::coordinator {
 namespace {
@@ -30,15 +31,7 @@ model::LayerMemoryProfile Qwen72B(int64_t tokens) {
 }
 
 v1::GpuMemoryProfile Qwen72BProfile(int64_t tokens) {
-  const model::LayerMemoryProfile p = Qwen72B(tokens);
-  v1::GpuMemoryProfile g;
-  g.set_layers(p.layers);
-  g.set_per_layer_bytes(p.per_layer_bytes);
-  g.set_first_stage_bytes(p.first_stage_bytes);
-  g.set_last_stage_bytes(p.last_stage_bytes);
-  g.set_per_stage_bytes(p.per_stage_bytes);
-  g.set_shared_end_bytes(p.shared_end_bytes);
-  return g;
+  return GpuMemoryProfileToProto(Qwen72B(tokens));
 }
 
 v1::JobSpec Job72B(const std::string& key, int64_t tokens) {

@@ -86,17 +86,19 @@ v1::JobSpec JobSpecToProto(const JobSpec& job) {
   out.set_key(job.key);
   out.set_memory_bytes(job.memory_bytes);
   out.set_cost(job.cost);
-  if (job.gpu_memory) {
-    const model::LayerMemoryProfile& p = *job.gpu_memory;
-    v1::GpuMemoryProfile* g = out.mutable_gpu_memory();
-    g->set_layers(p.layers);
-    g->set_per_layer_bytes(p.per_layer_bytes);
-    g->set_first_stage_bytes(p.first_stage_bytes);
-    g->set_last_stage_bytes(p.last_stage_bytes);
-    g->set_per_stage_bytes(p.per_stage_bytes);
-    g->set_shared_end_bytes(p.shared_end_bytes);
-  }
+  if (job.gpu_memory) *out.mutable_gpu_memory() = GpuMemoryProfileToProto(*job.gpu_memory);
   return out;
+}
+
+v1::GpuMemoryProfile GpuMemoryProfileToProto(const model::LayerMemoryProfile& profile) {
+  v1::GpuMemoryProfile g;
+  g.set_layers(profile.layers);
+  g.set_per_layer_bytes(profile.per_layer_bytes);
+  g.set_first_stage_bytes(profile.first_stage_bytes);
+  g.set_last_stage_bytes(profile.last_stage_bytes);
+  g.set_per_stage_bytes(profile.per_stage_bytes);
+  g.set_shared_end_bytes(profile.shared_end_bytes);
+  return g;
 }
 
 JobSpec JobSpecFromProto(const v1::JobSpec& job) {

@@ -11,6 +11,8 @@ namespace sf {
 v1::JobSpec JobSpecToProto(const JobSpec& job);
 // Lossless inverse of JobSpecToProto. A ParamValue with no value set becomes int 0.
 JobSpec JobSpecFromProto(const v1::JobSpec& job);
+// The wire form of a job's GPU memory profile (JobSpecToProto's gpu_memory).
+v1::GpuMemoryProfile GpuMemoryProfileToProto(const model::LayerMemoryProfile& profile);
 
 }  // namespace sf
 
