@@ -275,7 +275,13 @@ class CheckpointWeights : public WeightReader {
                                                        "; the engine reads F32, F16 or BF16"));
     }
     SF_RETURN_IF_ERROR(staging_.Reserve(static_cast<int64_t>(bytes)));
-    SF_CUDA_RETURN_IF_ERROR(cudaMemcpy(staging_.get(), view.data, bytes, cudaMemcpyHostToDevice));
+    // The copy goes on `stream`, ahead of the conversion that reads it. A plain cudaMemcpy
+    // from pageable memory (the mapped checkpoint) may return before its data reaches the
+    // device, and the legacy default stream it runs on does not order the non-blocking
+    // `stream`: without this order the conversion can read a stale staging buffer when the
+    // copy is slow (another process on the GPU), and the engine computes with wrong weights.
+    SF_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(staging_.get(), view.data, bytes, cudaMemcpyHostToDevice, stream));
     SF_RETURN_IF_ERROR(cuda::ConvertWeights(staging_.get(), source, count, dst, stream));
     // The staging buffer is reused by the next tensor.
     return CudaStatus(cudaStreamSynchronize(stream), "converting a weight");
