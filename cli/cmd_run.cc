@@ -77,9 +77,7 @@ void AddRunCommand(CLI::App& app, Io& io, int* exit_code) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   auto dtype = std::make_shared<std::string>("auto");
-  cmd->add_option("--dtype", *dtype,
-                  "model engine element type: auto (float32), float32 or bfloat16 (cuda only; "
-                  "not yet run on a GPU)")
+  cmd->add_option("--dtype", *dtype, worker::kDTypeFlagHelp)
       ->check(CLI::IsMember({"auto", "float32", "bfloat16"}))
       ->capture_default_str();
   cmd->add_option("--report", options->analysis.out_dir,

@@ -278,9 +278,12 @@ absl::Status PlaceEngineOnGpus(const model::ModelConfig& config, int64_t tokens,
 
 absl::StatusOr<model::ComputeDType> ChooseDType(absl::string_view flag,
                                                 model::BackendKind backend) {
-  // auto is float32 on both backends: the float32 CUDA path is the one proven on a GPU
-  // against the CPU engine; bfloat16 is chosen explicitly until its GPU tests have run.
-  if (flag == "auto") return model::ComputeDType::kFloat32;
+  // auto is bfloat16 on cuda (its logits are as close to transformers' float32 as
+  // transformers' own bf16: hf_bf16_check.py, docs/gpu.md) and float32 on cpu.
+  if (flag == "auto") {
+    return backend == model::BackendKind::kCuda ? model::ComputeDType::kBfloat16
+                                                : model::ComputeDType::kFloat32;
+  }
   SF_ASSIGN_OR_RETURN(model::ComputeDType dtype, model::ParseComputeDType(flag));
   if (dtype == model::ComputeDType::kBfloat16 && backend != model::BackendKind::kCuda) {
     return absl::InvalidArgumentError(

@@ -98,9 +98,14 @@ absl::StatusOr<model::BackendKind> ChooseBackend(absl::string_view flag,
                                                  const std::vector<std::string>& available);
 
 // The engine's element type for `flag` ("auto", "float32" or "bfloat16") on `backend`:
-// auto means float32 (bfloat16 is opt-in on cuda). InvalidArgument for bfloat16 on cpu
-// or another flag.
+// auto means bfloat16 on cuda and float32 on cpu (the only type the cpu backend has).
+// InvalidArgument for bfloat16 on cpu or another flag.
 absl::StatusOr<model::ComputeDType> ChooseDType(absl::string_view flag, model::BackendKind backend);
+
+// The help text of the `--dtype` flag, shared by sf-worker and `sfctl run`.
+inline constexpr char kDTypeFlagHelp[] =
+    "model engine element type: auto (bfloat16 on cuda, float32 on cpu), float32 or "
+    "bfloat16 (cuda only)";
 
 // Evaluator options for the `--backend` and `--dtype` flags on this machine: lists the
 // CUDA devices (none in a build without CUDA), applies ChooseBackend and ChooseDType, and

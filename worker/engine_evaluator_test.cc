@@ -240,10 +240,10 @@ TEST(EngineEvaluator, CanRun_RefusesWhatItCannotRun) {
   EXPECT_THAT(evaluator.Backends(), ::testing::ElementsAre("cpu"));
 }
 
-TEST(ChooseDType, AutoIsFloat32_Bf16OnCudaOnly) {
+TEST(ChooseDType, AutoIsBf16OnCuda_Float32OnCpu) {
   SF_ASSERT_OK_AND_ASSIGN(model::ComputeDType on_gpu,
                           ChooseDType("auto", model::BackendKind::kCuda));
-  EXPECT_EQ(on_gpu, model::ComputeDType::kFloat32);
+  EXPECT_EQ(on_gpu, model::ComputeDType::kBfloat16);
   SF_ASSERT_OK_AND_ASSIGN(model::ComputeDType bf16,
                           ChooseDType("bfloat16", model::BackendKind::kCuda));
   EXPECT_EQ(bf16, model::ComputeDType::kBfloat16);

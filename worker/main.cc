@@ -19,9 +19,7 @@ int main(int argc, char** argv) {
                    "has CUDA, else cpu), cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
-    app.add_option("--dtype", *dtype_flag,
-                   "model engine element type: auto (float32), float32 or bfloat16 (cuda only; "
-                   "not yet run on a GPU)")
+    app.add_option("--dtype", *dtype_flag, sf::worker::kDTypeFlagHelp)
         ->check(CLI::IsMember({"auto", "float32", "bfloat16"}))
         ->capture_default_str();
   };
