@@ -50,6 +50,10 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
   if (!request.ok()) return ReportStatus(request.status(), io);
   absl::StatusOr<Format> format = ParseFormat(options.format);
   if (!format.ok()) return ReportStatus(format.status(), io);
+  // With --format csv or json, stdout carries the results only: the submission line and
+  // the progress go to stderr.
+  std::ostream& status_out = *format == Format::kTable ? io.out : io.err;
+  Io status_io{io.in, status_out, io.err};
 
   coordinator::SchedulerOptions scheduler_options;
   scheduler_options.lease_ttl = options.lease_ttl;
@@ -69,7 +73,7 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
   auto channel = MakeCoordinatorChannel(connection);
   Remote remote(channel, address, "", absl::Seconds(60));
 
-  absl::StatusOr<v1::SubmitSweepResponse> submitted = Submit(remote, *request, io);
+  absl::StatusOr<v1::SubmitSweepResponse> submitted = Submit(remote, *request, status_io);
   if (!submitted.ok()) return ReportStatus(submitted.status(), io);
 
   struct LocalWorker {
@@ -108,8 +112,8 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
   absl::StatusOr<v1::Sweep> final_state = absl::UnknownError("not watched");
   // Outlives the workers: a log line they write while the sink is being reset may still
   // reach it.
-  const bool terminal = IsTerminal(io.out);
-  ProgressDisplay display(io.out, terminal, &RealClock());
+  const bool terminal = IsTerminal(status_out);
+  ProgressDisplay display(status_out, terminal, &RealClock());
   if (exit_code == kExitOk) {
     // On a terminal, log lines go above the bars, which are redrawn below them.
     if (terminal) SetLogSink([&display](absl::string_view line) { display.Note(line); });
@@ -132,7 +136,7 @@ int RunLocally(const LocalRunOptions& options, const EvaluatorFactory& evaluator
   filters.sweep = absl::StrCat(submitted->sweep_id());
   absl::StatusOr<std::vector<v1::ResultRow>> results = FetchResultRows(*reader, filters);
   if (!results.ok()) return ReportStatus(results.status(), io);
-  io.out << "\n";
+  status_out << "\n";
   PrintResults(*results, *format, /*wide=*/false, io.out);
   const v1::SweepCounts& counts = final_state->counts();
   if (counts.failed() > 0) {

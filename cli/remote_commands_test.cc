@@ -470,6 +470,27 @@ TEST_F(RemoteCommandsTest, RunLocally_RunsTheSweepAndPrintsResults) {
   EXPECT_THAT(out2.str(), HasSubstr("(0 new, 6 reused)"));
 }
 
+// With --format json stdout holds the results only (a JSON array of the 6 rows): the
+// submission line, the progress and the summary go to stderr.
+TEST_F(RemoteCommandsTest, RunLocally_FormatJson_StdoutIsOnlyTheResults) {
+  LocalRunOptions options;
+  options.submit.spec_path = spec_;
+  options.db_path = (dir_ / "run-json.db").string();
+  options.workers = 2;
+  options.format = "json";
+  std::istringstream in;
+  std::ostringstream out, err;
+  Io io{in, out, err};
+  auto evaluators = [](int) { return std::make_unique<worker::testing::TestEvaluator>(); };
+  ASSERT_EQ(RunLocally(options, evaluators, io), kExitOk) << err.str();
+  const nlohmann::json rows = nlohmann::json::parse(out.str(), nullptr, false);
+  ASSERT_FALSE(rows.is_discarded()) << "stdout is not JSON:\n" << out.str();
+  ASSERT_TRUE(rows.is_array());
+  EXPECT_EQ(rows.size(), 6u);
+  EXPECT_THAT(err.str(), HasSubstr("6 jobs (6 new, 0 reused)"));
+  EXPECT_THAT(err.str(), HasSubstr("done 6/6"));
+}
+
 // The test spec's model folder holds a placeholder, not real weights: the production
 // evaluator must fail every job with an error naming the file, and sfctl must say so.
 TEST_F(RemoteCommandsTest, Run_ProductionWorkers_CorruptModel_FailJobsNamingTheFile) {
