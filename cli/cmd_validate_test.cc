@@ -39,13 +39,13 @@ TEST_F(ValidateTest, Quickstart_PrintsAxesAndJobCount) {
   CliResult r = RunCli({"validate", spec, "--base-dir", sf::testing::SourceDir().string()});
   EXPECT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("sweep 'quickstart' is valid"));
-  EXPECT_THAT(r.out, HasSubstr("models                  2  zoo-s, zoo-l"));
+  EXPECT_THAT(r.out, HasSubstr("models                  4  zoo-xs, zoo-s, zoo-m, zoo-l"));
   EXPECT_THAT(r.out, HasSubstr("sequence_lengths        2  1024, 2048"));
   EXPECT_THAT(r.out,
               HasSubstr("methods                 5  dense 1, vertical_slash 2 (compression 2)"));
   EXPECT_THAT(r.out, HasSubstr("quest 2 (compression 2)"));
   EXPECT_THAT(r.out, HasSubstr("tasks                   2  ruler_niah 1, ruler_niah 1"));
-  EXPECT_THAT(r.out, HasSubstr("jobs                   40  (0 duplicates removed"));
+  EXPECT_THAT(r.out, HasSubstr("jobs                   80  (0 duplicates removed"));
   EXPECT_THAT(r.out, HasSubstr("largest memory"));
   EXPECT_TRUE(r.err.empty()) << r.err;
 }

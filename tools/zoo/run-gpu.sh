@@ -92,7 +92,8 @@ for dir in init/*/; do
     "$dir/model.safetensors.xz" "$WORK/init/$name/model.safetensors" &&
     init="$init${init:+,}$name=$WORK/init/$name"
 done
-for item in ${ZOO_INIT:-}; do
+init_list=${ZOO_INIT:-}
+for item in ${init_list//,/ }; do
   [[ -f ${item#*=}/model.safetensors ]] || { say "init: ${item#*=} has no model.safetensors; ${item%%=*} starts from scratch"; continue; }
   init="$init${init:+,}$item"
 done
