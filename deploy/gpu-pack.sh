@@ -52,7 +52,10 @@ cat > "$dest/run-gpu-tests.sh" <<'RUN'
 # Runs every packed GPU test; prints and logs each, exits non-zero if any failed.
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+# The conformance vectors: packed beside the tests, else those of the checkout at $REPO
+# (the archive below leaves them out).
 export SF_MODEL_TEST_DATA=$PWD/data/model
+[[ -d $SF_MODEL_TEST_DATA ]] || SF_MODEL_TEST_DATA=${REPO:-..}/tests/data/model
 # cuBLAS (the CUDA engine's GEMMs) from the toolkit, else from the pip wheel nvidia-cublas.
 pip_cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
 [[ -n $pip_cublas ]] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$pip_cublas
@@ -125,3 +128,22 @@ RUN
   chmod +x "$dest/run-gpu-e2e.sh"
 fi
 echo "gpu-pack: ${#exes[@]} executables in $dest ($(du -sh "$dest" | cut -f1))"
+
+# One smaller file to copy when only the tests and benchmarks are wanted: $dest-tests.tar.xz
+# holds them, run-gpu-tests.sh, the Python peers and the libraries they need, but not
+# sfctl and its end-to-end sweep, nor the conformance vectors (run-gpu-tests.sh then reads
+# $REPO/tests/data/model of a checkout on the GPU host). There:
+#   tar -xJf .device-tests.tar.xz && REPO=/path/to/checkout .device/run-gpu-tests.sh
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+packed=$(cd "$dest" && pwd)
+mkdir -p "$stage/.device/lib"
+cp "$packed"/run-gpu-tests.sh "$packed"/*.py "$stage/.device/"
+for exe in "$packed"/*_gpu_test "$packed"/*_bench; do
+  [[ -x $exe ]] || continue
+  cp "$exe" "$stage/.device/"
+  LD_LIBRARY_PATH="$packed/lib" ldd "$exe" | awk -v lib="$packed/lib/" 'index($3, lib) == 1 {print $3}'
+done | sort -u | while read -r lib; do cp "$lib" "$stage/.device/lib/"; done
+archive="$dest-tests.tar.xz"
+tar -C "$stage" -cf - .device | xz -T0 -6 >"$archive"
+echo "gpu-pack: $archive ($(du -sh "$archive" | cut -f1)): the tests and benchmarks alone"
