@@ -149,7 +149,7 @@ def tokenizer_check(path, samples):
     return f"{same}/{len(samples)} prompts encode identically"
 
 
-def evaluate_model(path, name, holdout, args, device, results):
+def evaluate_model(path, name, holdout, args, device, results, save):
     with open(os.path.join(path, "tokenizer.json"), encoding="utf-8") as f:
         decode = byte_decoder(json.load(f))
     t0 = time.time()
@@ -172,6 +172,7 @@ def evaluate_model(path, name, holdout, args, device, results):
                               "generated_examples": texts[:2]}
         gs = "-" if gen_score is None else f"{gen_score:.3f}"
         print(f"{name:8} {key:22} {tf_exact:8.3f} {tf_tok:7.3f} {gs:>9}", flush=True)
+        save()
     del model
     first = next(iter(holdout.values()))[:4]
     results[name]["tokenizer_check"] = (
@@ -207,7 +208,7 @@ def main():
             holdout.setdefault(key, []).extend(samples)
     results = {}
 
-    def save():  # after each model, so that a run cut short keeps what it measured
+    def save():  # after each task, so that a run cut short keeps what it measured
         if not args.json:
             return
         with open(args.json, "w") as f:
@@ -227,7 +228,7 @@ def main():
             results[name] = {"error": "not evaluated: past --deadline"}
             continue
         try:
-            evaluate_model(path, name, holdout, args, device, results)
+            evaluate_model(path, name, holdout, args, device, results, save)
         except Exception as e:  # one model's failure should not hide the others' results
             print(f"{name}: evaluation failed: {type(e).__name__}: {e}", flush=True)
             results[name] = {"error": f"{type(e).__name__}: {e}"}
