@@ -66,6 +66,16 @@ absl::StatusOr<std::vector<PreservedCompression>> ComputePreservedCompression(
       }
       pc.tests.push_back(t);
     }
+    bool any_pairs = false, dense_nonzero = false;
+    for (const ResultPoint* p : members) {
+      for (const SampleScore& s : p->samples) {
+        auto it = base_scores.find(s.index);
+        if (it == base_scores.end()) continue;
+        any_pairs = true;
+        dense_nonzero = dense_nonzero || it->second != 0.0;
+      }
+    }
+    pc.dense_at_zero = any_pairs && !dense_nonzero;
     bool any_tested = false, failed = false;
     pc.preserved = 1.0;
     for (const CompressionTest& t : pc.tests) {
@@ -79,7 +89,7 @@ absl::StatusOr<std::vector<PreservedCompression>> ComputePreservedCompression(
         pc.preserved = std::max(pc.preserved, t.compression);
       }
     }
-    if (!any_tested) pc.preserved = std::numeric_limits<double>::quiet_NaN();
+    if (!any_tested || pc.dense_at_zero) pc.preserved = std::numeric_limits<double>::quiet_NaN();
     out.push_back(std::move(pc));
   }
   return out;

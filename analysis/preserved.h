@@ -34,8 +34,11 @@ struct PreservedCompression {
   std::vector<CompressionTest> tests;  // ascending compression
   // Largest compression such that it and every smaller tested one are not
   // significantly worse; 1 when the smallest already is; NaN when nothing could be
-  // tested (no dense baseline or < 2 paired samples).
+  // tested (no dense baseline, < 2 paired samples, or dense_at_zero).
   double preserved = 1.0;
+  // True when dense scored 0 on every paired sample: there is no score to lose, so no
+  // compression can be significantly worse and the group says nothing about the method.
+  bool dense_at_zero = false;
   // True when a larger compression passes after one failed (the table reports the
   // contiguous value; this flags the non-monotone case).
   bool non_monotone = false;

@@ -75,6 +75,29 @@ TEST(ComputePreservedCompression, PairsOnlyCommonSamplesAndReportsMissingDense) 
   EXPECT_TRUE(std::isnan(out[1].preserved));
 }
 
+// A model that scores 0 dense has nothing to lose: its group is not tested (NaN, flagged),
+// instead of counting every compression as preserved.
+TEST(ComputePreservedCompression, DenseAtZero_LeftOutInsteadOfPreserved) {
+  ResultPoint dense = WithScores("dense", 1, {0, 0, 0, 0});
+  ResultPoint sparse2 = WithScores("quest", 2, {0, 0, 0, 0});
+  ResultPoint sparse4 = WithScores("quest", 4, {0, 1, 0, 0});
+  ResultPoint scoring_dense = WithScores("dense", 1, {1, 1, 0, 1});
+  scoring_dense.model = "m2";
+  ResultPoint scoring_sparse = WithScores("quest", 2, {1, 1, 0, 1});
+  scoring_sparse.model = "m2";
+  SF_ASSERT_OK_AND_ASSIGN(
+      auto out,
+      ComputePreservedCompression({dense, sparse2, sparse4, scoring_dense, scoring_sparse}, {}));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].model, "m");
+  EXPECT_TRUE(out[0].dense_at_zero);
+  EXPECT_TRUE(std::isnan(out[0].preserved));
+  EXPECT_FALSE(IsCensored(out[0]));
+  EXPECT_EQ(out[1].model, "m2");
+  EXPECT_FALSE(out[1].dense_at_zero);
+  EXPECT_FALSE(std::isnan(out[1].preserved));
+}
+
 TEST(ComputePreservedCompression, AlphaOutOfRangeIsInvalidArgument) {
   EXPECT_THAT(
       ComputePreservedCompression({}, {PairedTestKind::kTTest, 1.5}),

@@ -249,8 +249,12 @@ std::string FormatSummary(const AnalysisResults& r, const ReportOptions& options
                     " panels (listed in the report)\n");
   }
   // Mean preserved compression per (phase, method, length): the heatmap in one line each.
+  // Groups whose dense score is 0 on every sample are left out (nothing to lose) and
+  // counted apart.
   std::map<std::tuple<std::string, std::string, int64_t>, std::pair<double, int>> mean;
+  std::map<std::tuple<std::string, std::string, int64_t>, int> at_zero;
   for (const PreservedCompression& pc : r.preserved) {
+    if (pc.dense_at_zero) ++at_zero[{pc.phase, pc.method, pc.seq_len}];
     if (std::isnan(pc.preserved)) continue;
     auto& m = mean[{pc.phase, pc.method, pc.seq_len}];
     m.first += pc.preserved;
@@ -261,9 +265,14 @@ std::string FormatSummary(const AnalysisResults& r, const ReportOptions& options
                     ", alpha ", Fmt(options.preserved.alpha), "), mean over models and tasks:\n");
   }
   for (const auto& [key, m] : mean) {
-    absl::StrAppend(
-        &out, absl::StrFormat("  %-8s %-16s L=%-7d %6.2f  (%d groups)\n", std::get<0>(key),
-                              std::get<1>(key), std::get<2>(key), m.first / m.second, m.second));
+    const auto zero = at_zero.find(key);
+    const std::string left_out =
+        zero == at_zero.end()
+            ? ""
+            : absl::StrCat("; ", zero->second, " with dense at 0 on every sample left out");
+    absl::StrAppend(&out, absl::StrFormat("  %-8s %-16s L=%-7d %6.2f  (%d groups%s)\n",
+                                          std::get<0>(key), std::get<1>(key), std::get<2>(key),
+                                          m.first / m.second, m.second, left_out));
   }
   if (!r.missing.empty()) {
     absl::StrAppend(&out, "\n", r.missing.size(), " grid points missing (listed in the report)\n");
@@ -365,7 +374,8 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
   }
   SF_RETURN_IF_ERROR(Write(fs::path(out_dir) / "points.csv", points_csv));
   std::string preserved_csv =
-      "model,task,seq_len,method,phase,preserved_compression,non_monotone,tests,censored\n";
+      "model,task,seq_len,method,phase,preserved_compression,non_monotone,tests,censored,"
+      "dense_at_zero\n";
   for (const PreservedCompression& pc : r.preserved) {
     std::string tests;
     for (const CompressionTest& t : pc.tests) {
@@ -375,7 +385,7 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
     absl::StrAppend(&preserved_csv, Csv(pc.model), ",", Csv(pc.task), ",", pc.seq_len, ",",
                     Csv(pc.method), ",", Csv(pc.phase), ",", Fmt(pc.preserved), ",",
                     pc.non_monotone ? "yes" : "no", ",", Csv(tests), ",",
-                    IsCensored(pc) ? "yes" : "no", "\n");
+                    IsCensored(pc) ? "yes" : "no", ",", pc.dense_at_zero ? "yes" : "no", "\n");
   }
   SF_RETURN_IF_ERROR(Write(fs::path(out_dir) / "preserved.csv", preserved_csv));
   std::string fit_csv = "phase,name,coefficient,standard_error\n";
@@ -474,7 +484,8 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
                   "), counting only compressions at or below the first significant drop; "
                   "1 = none preserved, &ge;&nbsp;C = even the largest tested compression C "
                   "passed (the true value may be larger), n/a = no dense baseline or fewer "
-                  "than 2 paired samples.</p>\n");
+                  "than 2 paired samples, dense 0 = dense scored 0 on every sample, so there "
+                  "was nothing to lose and the group is left out.</p>\n");
   figures("preserved");
   absl::StrAppend(&h,
                   "<table><tr><th>model</th><th>task</th><th>length</th><th>method</th>"
@@ -490,8 +501,9 @@ absl::Status WriteReport(const AnalysisInput& input, const AnalysisResults& r,
     absl::StrAppend(&h, "<tr><td class=l>", Html(pc.model), "</td><td class=l>", Html(pc.task),
                     "</td><td>", pc.seq_len, "</td><td class=l>", Html(pc.method),
                     "</td><td class=l>", Html(pc.phase), "</td><td>",
-                    IsCensored(pc) ? "&ge;&nbsp;" : "", Fmt(pc.preserved),
-                    pc.non_monotone ? "*" : "", "</td><td class=l>", tests, "</td></tr>\n");
+                    pc.dense_at_zero ? "dense 0" : "", IsCensored(pc) ? "&ge;&nbsp;" : "",
+                    pc.dense_at_zero ? "" : Fmt(pc.preserved), pc.non_monotone ? "*" : "",
+                    "</td><td class=l>", tests, "</td></tr>\n");
   }
   absl::StrAppend(&h,
                   "</table>\n<h2>Scaling law</h2>\n<p>score ~ sigmoid(eps + delta_task + a "
