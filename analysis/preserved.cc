@@ -42,6 +42,7 @@ absl::StatusOr<std::vector<PreservedCompression>> ComputePreservedCompression(
     if (base != dense.end()) {
       for (const SampleScore& s : base->second->samples) base_scores[s.index] = s.score;
     }
+    bool any_pairs = false, dense_nonzero = false;
     for (const ResultPoint* p : members) {
       CompressionTest t;
       t.compression = p->nominal_compression;
@@ -51,6 +52,8 @@ absl::StatusOr<std::vector<PreservedCompression>> ComputePreservedCompression(
         if (it == base_scores.end()) continue;
         sparse_v.push_back(s.score);
         dense_v.push_back(it->second);
+        any_pairs = true;
+        dense_nonzero = dense_nonzero || it->second != 0.0;
       }
       t.n_pairs = static_cast<int>(sparse_v.size());
       t.p_value = std::numeric_limits<double>::quiet_NaN();
@@ -65,15 +68,6 @@ absl::StatusOr<std::vector<PreservedCompression>> ComputePreservedCompression(
         t.significantly_worse = r->p_value < options.alpha;
       }
       pc.tests.push_back(t);
-    }
-    bool any_pairs = false, dense_nonzero = false;
-    for (const ResultPoint* p : members) {
-      for (const SampleScore& s : p->samples) {
-        auto it = base_scores.find(s.index);
-        if (it == base_scores.end()) continue;
-        any_pairs = true;
-        dense_nonzero = dense_nonzero || it->second != 0.0;
-      }
     }
     pc.dense_at_zero = any_pairs && !dense_nonzero;
     bool any_tested = false, failed = false;
