@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/crash_trace.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "coordinator/scheduler.h"
@@ -146,6 +147,7 @@ absl::Status Run(int argc, char** argv, int* exit_code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sf::InstallCrashTrace(argv[0]);
   int exit_code = 0;
   absl::Status status = Run(argc, argv, &exit_code);
   if (!status.ok()) {

@@ -6,10 +6,12 @@
 #include <iostream>
 #include <memory>
 
+#include "common/crash_trace.h"
 #include "worker/engine_evaluator.h"
 #include "worker/worker_main.h"
 
 int main(int argc, char** argv) {
+  sf::InstallCrashTrace(argv[0]);
   auto backend_flag = std::make_shared<std::string>("auto");
   auto dtype_flag = std::make_shared<std::string>("auto");
   sf::worker::WorkerMainHooks hooks;
