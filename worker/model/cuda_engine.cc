@@ -1073,8 +1073,11 @@ class CudaEngine : public CudaStage {
     AttentionBackend& backend_record =
         phase == AttentionPhase::kPrefill ? counters_.prefill_backend : counters_.decode_backend;
     if (n == 1 && phase == AttentionPhase::kDecode && GraphDecode()) {
-      backend_record = AttentionBackend::kCuda;
-      return DecodeStepWithGraph(tokens[0]);
+      SF_ASSIGN_OR_RETURN(const bool graph_ready, PrepareDecodeGraph());
+      if (graph_ready) {
+        backend_record = AttentionBackend::kCuda;
+        return DecodeStepWithGraph(tokens[0]);
+      }
     }
 
     const int64_t chunk = ChunkFor(phase, n);
@@ -1110,14 +1113,30 @@ class CudaEngine : public CudaStage {
   // logits). The token and position reach the device through a pinned buffer; attention
   // reads each head's length from the device and its grid is sized for the cache
   // capacity, so one graph serves every step until the cache or a buffer is reallocated.
-  absl::StatusOr<std::vector<float>> DecodeStepWithGraph(TokenId token) {
-    const ModelConfig& c = config_;
+  // The buffers of a graph step, and the graph when they changed since its capture. False
+  // when the capture failed: the step then runs with plain launches (the same kernels,
+  // so the same results) and the next step captures again. A capture has failed on a GPU
+  // only with several engines capturing in one process (sfctl run --workers 12), where a
+  // job must not be lost for a step that can run without its graph.
+  absl::StatusOr<bool> PrepareDecodeGraph() {
     SF_RETURN_IF_ERROR(ReserveBuffers(1, holds_last_layer() ? 1 : 0));
     SF_RETURN_IF_ERROR(ReserveDecodeWorkspace(capacity_));
-    SF_RETURN_IF_ERROR(logits_host_.Reserve(c.vocab_size));
-    if (graph_exec_ == nullptr || graph_generation_ != buffers_generation_) {
-      SF_RETURN_IF_ERROR(CaptureDecodeGraph());
-    }
+    SF_RETURN_IF_ERROR(logits_host_.Reserve(config_.vocab_size));
+    if (graph_exec_ != nullptr && graph_generation_ == buffers_generation_) return true;
+    const absl::Status captured = CaptureDecodeGraph();
+    if (captured.ok()) return true;
+    // The thread's last error, cleared so that the plain launches' checks do not report it.
+    const cudaError_t last = cudaGetLastError();
+    ++graph_capture_failures_;
+    SF_LOG(WARNING) << "CUDA engine on " << device_name_ << ": decode graph not captured ("
+                    << captured.message() << "; last CUDA error: " << cudaGetErrorName(last) << "; "
+                    << graph_capture_failures_
+                    << " failed captures in this engine); this step runs with plain launches";
+    return false;
+  }
+
+  absl::StatusOr<std::vector<float>> DecodeStepWithGraph(TokenId token) {
+    const ModelConfig& c = config_;
     step_host_.get()->position = position_;
     step_host_.get()->token = token;
     SF_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(step_dev_.get(), step_host_.get(), sizeof(DecodeStep),
@@ -1245,6 +1264,7 @@ class CudaEngine : public CudaStage {
   cudaGraphExec_t graph_exec_ = nullptr;
   int64_t buffers_generation_ = 0;
   int64_t graph_generation_ = -1;
+  int64_t graph_capture_failures_ = 0;
 
   DenseAttention dense_;
   AttentionHook* prefill_hook_ = &dense_;
