@@ -1,6 +1,7 @@
 // The bfloat16 CUDA engine against the float32 CUDA engine (itself checked against the CPU
 // engine in cuda_engine_gpu_test.cc) on tiny random models of every architecture and RoPE
-// variant, with bf16, f16 and f32 checkpoints; its decode graph against plain launches;
+// variant, with bf16, f16 and f32 checkpoints; its decode graph against plain launches
+// (and a broken capture falling back to them);
 // chunked against whole prefill; a hook run through the device view against the same
 // hook on the host mirror; the memory check; and a long-context check on a
 // Qwen2.5-7B-shaped random model cut to 2 layers. Needs a GPU (label gpu).
@@ -25,6 +26,8 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -251,6 +254,50 @@ TEST_P(Bf16VsF32, DecodeGraph_EqualsPlainLaunches) {
     ASSERT_EQ(a, b) << "step " << step;
   }
   EXPECT_EQ(bf16_->position(), 270);
+}
+
+// A capture broken from outside (here a device-wide synchronisation inside it, which a
+// capture forbids) costs the step its graph, not the job: the step runs with plain
+// launches, bit for bit what an engine without graphs computes, and later steps capture
+// again.
+TEST_P(Bf16VsF32, DecodeGraph_BrokenCapture_RunsThePlainLaunches) {
+  EngineOptions broken;
+  broken.backend = BackendKind::kCuda;
+  broken.dtype = ComputeDType::kBfloat16;
+  broken.prefill_chunk_tokens = 64;
+  int captures = 0;
+  broken.during_decode_capture = [&captures]() {
+    if (++captures <= 2) (void)cudaDeviceSynchronize();
+  };
+  SF_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Engine> engine, CreateEngine(dir_, broken));
+  std::vector<std::string> warnings;
+  SetLogSink([&warnings](absl::string_view line) { warnings.emplace_back(line); });
+  struct SinkReset {
+    ~SinkReset() { SetLogSink(nullptr); }
+  } reset_sink;  // also when an assertion returns early
+  EngineOptions plain = broken;
+  plain.cuda_graphs = false;
+  plain.during_decode_capture = nullptr;
+  SF_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Engine> nograph, CreateEngine(dir_, plain));
+  const std::vector<TokenId> prompt = Prompt(250, static_cast<int>(vocab_), 5);
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> a, engine->Prefill(prompt));
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> b, nograph->Prefill(prompt));
+  ASSERT_EQ(a, b);
+  for (int step = 0; step < 20; ++step) {  // crosses the 256-row capacity: a new capture
+    const TokenId next = ArgMax(a);
+    SF_ASSERT_OK_AND_ASSIGN(a, engine->Decode(next));
+    SF_ASSERT_OK_AND_ASSIGN(b, nograph->Decode(next));
+    ASSERT_EQ(a, b) << "step " << step;
+  }
+  SetLogSink(nullptr);
+  // The two broken captures, then at least one that held.
+  EXPECT_GE(captures, 3);
+  int fallbacks = 0;
+  for (const std::string& line : warnings) {
+    fallbacks += line.find("decode graph not captured") != std::string::npos;
+  }
+  EXPECT_EQ(fallbacks, 2) << absl::StrJoin(warnings, "");
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }
 
 TEST_P(Bf16VsF32, ChunkedPrefill_MatchesWholePrefill) {

@@ -1197,6 +1197,7 @@ class CudaEngine : public CudaStage {
       return holds_last_layer() ? LogitsOnDevice(0, 1) : absl::OkStatus();
     };
     const absl::Status recorded = record();
+    if (options_.during_decode_capture) options_.during_decode_capture();
     cudaGraph_t graph = nullptr;
     const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
     SF_RETURN_IF_ERROR(Annotate(recorded, "capturing the decode graph"));

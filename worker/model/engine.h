@@ -4,6 +4,7 @@
 #ifndef SF_WORKER_MODEL_ENGINE_H_
 #define SF_WORKER_MODEL_ENGINE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,10 @@ struct EngineOptions {
   // CUDA bfloat16: replay each decode step as a CUDA graph when the decode hook is exactly
   // dense (captured again when the cache grows).
   bool cuda_graphs = true;
+  // CUDA bfloat16, tests only: called inside each decode-graph capture after the step is
+  // recorded, to break the capture as code outside the engine can (a step whose capture
+  // fails runs with plain launches).
+  std::function<void()> during_decode_capture;
   // CUDA bfloat16: run exactly dense attention on the CUDA-core reference kernels instead
   // of the Hopper ones (sm_90, head_dim 64/128/256), for comparisons.
   bool reference_attention = false;
