@@ -18,4 +18,4 @@ echo "   with the results table, the analysis summary and the path of the HTML r
 echo "   (sfctl-run-report/sweep-<id>/index.html); sfctl analyze quickstart redraws it from"
 echo "   sfctl-run.db, and sfctl results --db sfctl-run.db reads the results with no"
 echo "   coordinator running."
-"$sfctl" run examples/quickstart.yaml --db sfctl-run.db
+"$sfctl" run examples/quickstart.yaml --db sfctl-run.db --workers 2
