@@ -116,8 +116,22 @@ if [[ -n ${REPO:-} ]]; then
   cd "$REPO"
   spec=${SPEC:-examples/quickstart.yaml}
   [[ -f $spec ]] || { echo "run-gpu-e2e: no spec $spec under $REPO" >&2; exit 2; }
-  time "$sfctl" run "$spec" --backend "${BACKEND:-cuda}" --db "$logs/gpu-run.db" --report "$logs/report" "$@"
-  exit
+  # RESUME_FROM: a gpu-run.tar.gz of an earlier run (PACK=1 below); its database and
+  # outboxes go back in place, so sfctl run reuses the finished jobs and goes on.
+  if [[ -n ${RESUME_FROM:-} ]]; then
+    tar -C "$logs" -xzf "$RESUME_FROM" || { echo "run-gpu-e2e: cannot unpack $RESUME_FROM" >&2; exit 2; }
+    rm -rf "$logs/report"
+  fi
+  rc=0
+  time "$sfctl" run "$spec" --backend "${BACKEND:-cuda}" --db "$logs/gpu-run.db" --report "$logs/report" "$@" || rc=$?
+  # PACK=1: everything in $logs (the database with its write-ahead log, the workers'
+  # outboxes, the report) as one gpu-run.tar.gz, for hosts that hand back few files.
+  # Stopped early (timeout -s INT), sfctl keeps what finished; resume with RESUME_FROM.
+  if [[ ${PACK:-0} == 1 ]]; then
+    (cd "$logs" && tar -czf /tmp/gpu-run.$$.tar.gz . && find . -mindepth 1 -maxdepth 1 -exec rm -rf {} + &&
+      mv /tmp/gpu-run.$$.tar.gz gpu-run.tar.gz && echo "run-gpu-e2e: $logs/gpu-run.tar.gz ($(du -h gpu-run.tar.gz | cut -f1))")
+  fi
+  exit $rc
 fi
 [[ -z ${SPEC:-} ]] || { echo "run-gpu-e2e: SPEC needs REPO (the checkout whose models it names)" >&2; exit 2; }
 work=$here/e2e
