@@ -67,7 +67,7 @@ seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 TEST_F(ValidateTest, List_PrintsOneLinePerJob) {
   const std::string spec = Write("s.yaml", R"(models: [{name: m, path: models/tiny-llama}]
 sequence_lengths: [512, 1024]
-methods: [dense, {name: snapkv, compression: 4}]
+methods: [dense, {name: snapkv, compression: 4, keep_last: 64}]
 tasks: [ruler_niah]
 )");
   CliResult r = RunCli({"validate", spec, "--base-dir", dir_.string(), "--list"});

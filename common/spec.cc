@@ -680,6 +680,10 @@ void SpecParser::AddMethodVariants(const MethodEntry& m, int entry, SweepSpec* s
         v.method.compression = target;
         v.phases = phases;
         v.entry = entry;
+        if (const YAML::Mark mark = m.node.Mark(); !mark.is_null()) {
+          v.line = mark.line + 1;
+          v.column = mark.column + 1;
+        }
         spec->methods.push_back(std::move(v));
         ++count;
       }
@@ -1215,7 +1219,11 @@ absl::StatusOr<std::vector<JobSpec>> ExpandSweep(const SweepSpec& spec, ExpandSt
               *info, length, *method.compression,
               variant.phases.Has(Phase::kPrefill) ? Phase::kPrefill : Phase::kDecode,
               &method.params);
-          if (!s.ok()) return Annotate(s, absl::StrCat(spec.source, ": method ", method.name));
+          if (!s.ok()) {
+            const std::string at =
+                variant.line > 0 ? absl::StrCat(":", variant.line, ":", variant.column) : "";
+            return Annotate(s, absl::StrCat(spec.source, at, ": method ", method.name));
+          }
         }
         const bool in_prefill = variant.phases.Has(Phase::kPrefill);
         const bool in_decode = variant.phases.Has(Phase::kDecode);

@@ -52,6 +52,7 @@ struct MethodVariant {
   MethodChoice method;
   PhaseSet phases = PhaseSet::Both();  // where it runs; dense fills the other phase
   int entry = 0;                       // index of the spec's method entry
+  int line = 0, column = 0;            // of the entry in the spec file (1-based; 0: unknown)
 };
 
 struct GridAxis {

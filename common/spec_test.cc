@@ -123,6 +123,35 @@ TEST_F(SpecTest, Expand_MapsCompressionPerLength) {
   EXPECT_GT((verticals[{512, 2.0}]), (verticals[{512, 4.0}]));
 }
 
+// A compression that leaves SnapKV fewer rows than it always keeps would fail every
+// sample of the job: the expansion refuses it, at the method's line.
+TEST_F(SpecTest, Expand_SnapKvCapacityBelowItsKeptRows_IsRefusedAtItsLine) {
+  SF_ASSERT_OK_AND_ASSIGN(SweepSpec spec, Parse(R"(models: [{name: tiny, path: models/tiny}]
+sequence_lengths: [1024]
+methods:
+  - dense
+  - {name: snapkv, compression: [2, 8]}
+tasks: [ruler_niah]
+)"));
+  absl::StatusOr<std::vector<JobSpec>> jobs = ExpandSweep(spec);
+  ASSERT_FALSE(jobs.ok());
+  EXPECT_EQ(jobs.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(jobs.status().message(),
+              AllOf(HasSubstr("sweep.yaml:5:5: method snapkv"), HasSubstr("compression 8"),
+                    HasSubstr("keeps 128 rows"), HasSubstr("keep_first + keep_last (132)"),
+                    HasSubstr("lower keep_last")));
+  // With the kept rows scaled down it expands.
+  SF_ASSERT_OK_AND_ASSIGN(SweepSpec fixed, Parse(R"(models: [{name: tiny, path: models/tiny}]
+sequence_lengths: [1024]
+methods:
+  - dense
+  - {name: snapkv, compression: [2, 8], keep_last: 64}
+tasks: [ruler_niah]
+)"));
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<JobSpec> ok, ExpandSweep(fixed));
+  EXPECT_THAT(ok, SizeIs(3));
+}
+
 TEST_F(SpecTest, Expand_StreamingPhaseListGivesBothPairings) {
   SF_ASSERT_OK_AND_ASSIGN(SweepSpec spec, Parse(kBasic));
   SF_ASSERT_OK_AND_ASSIGN(std::vector<JobSpec> jobs, ExpandSweep(spec));
