@@ -234,6 +234,22 @@ TEST_P(Bf16VsF32, DecodeAlongF32GreedyPath_ArgmaxMostlyEqual) {
   EXPECT_EQ(bf16_->counters().decode_backend, AttentionBackend::kCuda);
 }
 
+// The same 250-token prompt prefilled into both engines, then 20 greedy steps (250 + 20
+// crosses the first 256-row cache capacity, so a graph is captured again): every logit
+// equal, bit for bit.
+void ExpectSameGreedyDecode(Engine& first, Engine& second, int64_t vocab, int seed) {
+  const std::vector<TokenId> prompt = Prompt(250, static_cast<int>(vocab), seed);
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> a, first.Prefill(prompt));
+  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> b, second.Prefill(prompt));
+  ASSERT_EQ(a, b);
+  for (int step = 0; step < 20; ++step) {
+    const TokenId next = ArgMax(a);
+    SF_ASSERT_OK_AND_ASSIGN(a, first.Decode(next));
+    SF_ASSERT_OK_AND_ASSIGN(b, second.Decode(next));
+    ASSERT_EQ(a, b) << "step " << step;
+  }
+}
+
 // The decode graph replays the same kernels on the same data as plain launches: equal
 // logits, bit for bit, across a cache growth (which recaptures the graph).
 TEST_P(Bf16VsF32, DecodeGraph_EqualsPlainLaunches) {
@@ -243,16 +259,7 @@ TEST_P(Bf16VsF32, DecodeGraph_EqualsPlainLaunches) {
   plain.prefill_chunk_tokens = 64;
   plain.cuda_graphs = false;
   SF_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Engine> nograph, CreateEngine(dir_, plain));
-  const std::vector<TokenId> prompt = Prompt(250, static_cast<int>(vocab_), 9);
-  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> a, bf16_->Prefill(prompt));
-  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> b, nograph->Prefill(prompt));
-  ASSERT_EQ(a, b);
-  for (int step = 0; step < 20; ++step) {  // 250 + 20 crosses the first 256-row capacity
-    const TokenId next = ArgMax(a);
-    SF_ASSERT_OK_AND_ASSIGN(a, bf16_->Decode(next));
-    SF_ASSERT_OK_AND_ASSIGN(b, nograph->Decode(next));
-    ASSERT_EQ(a, b) << "step " << step;
-  }
+  ExpectSameGreedyDecode(*bf16_, *nograph, vocab_, 9);
   EXPECT_EQ(bf16_->position(), 270);
 }
 
@@ -279,16 +286,7 @@ TEST_P(Bf16VsF32, DecodeGraph_BrokenCapture_RunsThePlainLaunches) {
   plain.cuda_graphs = false;
   plain.during_decode_capture = nullptr;
   SF_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Engine> nograph, CreateEngine(dir_, plain));
-  const std::vector<TokenId> prompt = Prompt(250, static_cast<int>(vocab_), 5);
-  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> a, engine->Prefill(prompt));
-  SF_ASSERT_OK_AND_ASSIGN(std::vector<float> b, nograph->Prefill(prompt));
-  ASSERT_EQ(a, b);
-  for (int step = 0; step < 20; ++step) {  // crosses the 256-row capacity: a new capture
-    const TokenId next = ArgMax(a);
-    SF_ASSERT_OK_AND_ASSIGN(a, engine->Decode(next));
-    SF_ASSERT_OK_AND_ASSIGN(b, nograph->Decode(next));
-    ASSERT_EQ(a, b) << "step " << step;
-  }
+  ExpectSameGreedyDecode(*engine, *nograph, vocab_, 5);
   SetLogSink(nullptr);
   // The two broken captures, then at least one that held.
   EXPECT_GE(captures, 3);
