@@ -81,7 +81,9 @@ std::vector<MissingPoint> FindMissing(const AnalysisInput& input) {
     models.insert(p.model);
     tasks.insert(p.task);
     lengths.insert(p.seq_len);
-    const double c = p.is_dense() ? 1.0 : p.nominal_compression;
+    // An adaptive method's settings all sit in one cell (a job not run yet has no
+    // measured compression to tell them apart).
+    const double c = p.is_dense() || p.compression_measured ? 1.0 : p.nominal_compression;
     const std::string phase = p.is_dense() ? "" : p.phase;
     configs.insert({p.method, phase, c});
     if (!p.samples.empty()) present.insert({p.model, p.task, p.seq_len, p.method, phase, c});

@@ -33,6 +33,9 @@ struct ResultPoint {
   std::string phase;                  // "prefill" or "decode"; ignored for dense
   double nominal_compression = 1.0;   // what the spec asked
   double measured_compression = 0.0;  // what was computed; 0 = not measured
+  // The method's budget adapts to the data (no nominal compression), so
+  // nominal_compression holds the measured one; its grid cell is the setting, not that.
+  bool compression_measured = false;
   std::vector<SampleScore> samples;
   // FLOPs as recorded by the worker; all zero = not recorded (the analysis computes
   // them from `shape` with the FLOPs model).

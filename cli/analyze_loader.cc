@@ -185,6 +185,15 @@ analysis::ResultPoint MakePoint(const v1::ResultRow& row, const ModelFacts& mode
   // decode together; for a decode method the dense prefill dominates (about 1.00), so
   // only prefill methods use it and decode methods keep their nominal compression.
   p.measured_compression = p.phase == "prefill" ? r.measured_compression() : 0.0;
+  // A method whose budget adapts to the data (flexprefill's gamma, xattention's threshold)
+  // has no nominal compression, and the worker records 1: its measured compression, to
+  // two decimals, stands in, so that its settings stay apart (a spec's three gammas are
+  // three points, not one average) and each is tested and plotted where it ran.
+  if (!p.is_dense() && !sparse.has_compression() && p.nominal_compression == 1.0 &&
+      p.measured_compression > 1.0) {
+    p.nominal_compression = std::round(p.measured_compression * 100.0) / 100.0;
+    p.compression_measured = true;
+  }
   double output_tokens = 0;
   for (const v1::SampleResult& s : row.samples()) {
     p.samples.push_back({s.index(), s.score()});

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -56,6 +57,7 @@ struct TestJob {
   bool record_shape = true;  // the worker sends its model's architecture
   bool random_weights = false;
   std::string model_path;  // "" = /models/<model>
+  double measured = 0;     // > 0: the result's measured compression (else 0.9 x prefill_c)
 };
 
 v1::ModelShape Shape(const std::string& model, bool random) {
@@ -133,7 +135,9 @@ void BuildSweep(const std::string& path, const std::string& name,
     r->set_n(static_cast<int64_t>(n));
     r->set_samples_evaluated(static_cast<int64_t>(n));
     r->set_nominal_compression(1);
-    r->set_measured_compression(j.prefill_c > 0 ? j.prefill_c * 0.9 : 1);
+    r->set_measured_compression(j.measured > 0    ? j.measured
+                                : j.prefill_c > 0 ? j.prefill_c * 0.9
+                                                  : 1);
     r->set_flops_prefill(1000 * n);
     r->set_flops_decode(10 * n);
     r->set_flops_indexing(1 * n);
@@ -243,6 +247,42 @@ TEST_F(AnalyzeLoaderTest, PartialSweep_FillsPointsAndKeepsUnfinishedAsMissing) {
     EXPECT_EQ(m.phase, "decode");
     EXPECT_EQ(m.compression, 4);
   }
+}
+
+// flexprefill's gamma and xattention's threshold set no nominal compression (the worker
+// records 1): each setting is its own point at its measured compression, not one average.
+TEST_F(AnalyzeLoaderTest, AdaptiveBudget_PlacedAtItsMeasuredCompression) {
+  std::vector<TestJob> jobs = {
+      {.key = "d"},
+      {.key = "f1", .prefill = "flexprefill", .scores = {1, 1, 1, 1}, .measured = 2.9432},
+      {.key = "f2", .prefill = "flexprefill", .scores = {1, 1, 0, 1}, .measured = 4.3051},
+      {.key = "v", .prefill = "vertical_slash", .prefill_c = 2},
+  };
+  BuildSweep(db_, "adaptive", jobs);
+  SF_ASSERT_OK_AND_ASSIGN(LoadedSweep sweep, Load("adaptive"));
+  std::vector<double> flex;
+  for (const analysis::ResultPoint& p : sweep.input.points) {
+    if (p.method == "flexprefill") {
+      flex.push_back(p.nominal_compression);
+      EXPECT_DOUBLE_EQ(p.nominal_compression, std::round(p.measured_compression * 100) / 100);
+    } else if (p.method == "vertical_slash") {
+      EXPECT_EQ(p.nominal_compression, 2);  // the spec's, not the measured 1.8
+    }
+  }
+  std::sort(flex.begin(), flex.end());
+  EXPECT_THAT(flex, ::testing::ElementsAre(2.94, 4.31));
+  SF_ASSERT_OK_AND_ASSIGN(analysis::AnalysisResults results,
+                          analysis::Analyze(sweep.input, analysis::ReportOptions()));
+  int tested = 0;
+  for (const analysis::PreservedCompression& pc : results.preserved) {
+    if (pc.method != "flexprefill") continue;
+    ++tested;
+    ASSERT_THAT(pc.tests, SizeIs(2));
+    EXPECT_EQ(pc.tests[0].compression, 2.94);
+    EXPECT_EQ(pc.tests[1].compression, 4.31);
+  }
+  EXPECT_EQ(tested, 1);
+  EXPECT_THAT(results.missing, ::testing::IsEmpty());
 }
 
 TEST_F(AnalyzeLoaderTest, TaskWithTwoParameterSets_EachIsItsOwnTask) {
