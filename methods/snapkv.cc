@@ -32,29 +32,11 @@ constexpr MethodParam kAdaSnapKvParams[] = {
      "average KV entries kept per head (adaptive across a layer's heads)"},
 };
 
-// The rows always kept: the first keep_first and the last keep_last prompt tokens.
-absl::StatusOr<int64_t> ForcedRows(const ParamReader& r) {
-  SF_ASSIGN_OR_RETURN(const int64_t first, r.Int("keep_first"));
-  SF_ASSIGN_OR_RETURN(const int64_t last, r.Int("keep_last"));
-  return first + last;
-}
-
-absl::Status CheckParams(const ParamReader& r) {
+absl::Status CheckPoolOdd(const ParamReader& r) {
   SF_ASSIGN_OR_RETURN(const int64_t pool, r.Int("pool"));
   if (pool % 2 == 0) {
     return absl::InvalidArgumentError(absl::StrCat("parameter 'pool' of method ", r.method().name,
                                                    " must be odd (centred pooling), got ", pool));
-  }
-  // A capacity given natively must hold the rows always kept (a prompt shorter than them
-  // keeps it whole, which the engine checks per sample).
-  if (r.Has("token_capacity")) {
-    SF_ASSIGN_OR_RETURN(const int64_t capacity, r.Int("token_capacity"));
-    SF_ASSIGN_OR_RETURN(const int64_t forced, ForcedRows(r));
-    if (capacity < forced) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter 'token_capacity' of method ", r.method().name, " is ", capacity,
-          ", below keep_first + keep_last (", forced, "): raise it or lower keep_last"));
-    }
   }
   return absl::OkStatus();
 }
@@ -63,9 +45,10 @@ absl::Status CheckParams(const ParamReader& r) {
 // capacity must hold the rows always kept, or every sample of the job would fail.
 absl::Status Map(const ParamReader& r, double c, int64_t n, Phase, ParamMap* out) {
   const int64_t capacity = std::clamp<int64_t>(std::llround(n / c), 1, n);
-  SF_ASSIGN_OR_RETURN(const int64_t forced, ForcedRows(r));
+  SF_ASSIGN_OR_RETURN(const int64_t first, r.Int("keep_first"));
+  SF_ASSIGN_OR_RETURN(const int64_t last, r.Int("keep_last"));
+  const int64_t forced = first + last;  // the first and last prompt rows, always kept
   if (capacity < std::min(forced, n)) {
-    SF_ASSIGN_OR_RETURN(const int64_t last, r.Int("keep_last"));
     return absl::InvalidArgumentError(
         absl::StrCat(r.method().name, " at compression ", c, " and ", n, " tokens keeps ", capacity,
                      " rows per head, fewer than keep_first + keep_last (", forced,
@@ -100,7 +83,7 @@ MethodInfo SnapKvMethod() {
           .params = kSnapKvParams,
           .summary = "KV eviction after prefill by pooled observation-window attention",
           .budget_rule = BudgetRule::kClosedForm,
-          .check = CheckParams,
+          .check = CheckPoolOdd,
           .map_compression = Map,
           .nominal_compression = Nominal,
           .estimation_flops = Flops};
@@ -114,7 +97,7 @@ MethodInfo AdaSnapKvMethod() {
           .params = kAdaSnapKvParams,
           .summary = "SnapKV with capacity spread adaptively across a layer's heads",
           .budget_rule = BudgetRule::kClosedForm,
-          .check = CheckParams,
+          .check = CheckPoolOdd,
           .map_compression = Map,
           .nominal_compression = Nominal,
           .estimation_flops = Flops};

@@ -101,19 +101,23 @@ for item in ${init_list//,/ }; do
 done
 [[ -n $init ]] && say "init: ${init//$WORK\//}"
 deadline=$((START + BUDGET - EVAL_S - TAR_S))
+train() {  # SIZES [more train.py options]: train.py until the deadline
+  local sizes=$1; shift
+  timeout $((deadline - $(date +%s) + 30)) python3 train.py --data "$WORK/data" --val "$WORK/val" \
+    --tokenizer tokenizer --out "$WORK/models" --sizes "$sizes" --deadline "$deadline" \
+    ${init:+--init "$init"} ${ZOO_TRAIN_ARGS:-} "$@"
+}
 if [[ ${ZOO_PARALLEL:-0} == 1 ]]; then
   # One train.py per size, all at once: a small model leaves most of the GPU idle, so
   # each size gets its seconds in the same wall time. Per-size options from
   # ZOO_ARGS_<size with _ for ->, e.g. ZOO_ARGS_zoo_l="--task-weights ruler_vt:4".
   items=(${SIZES//,/ })
+  workers=$((JOBS / ${#items[@]} > 0 ? JOBS / ${#items[@]} : 1))
   pids=()
   for item in "${items[@]}"; do
     size=${item%%:*}
     extra_var="ZOO_ARGS_${size//-/_}"
-    timeout $((deadline - $(date +%s) + 30)) python3 train.py --data "$WORK/data" --val "$WORK/val" \
-      --tokenizer tokenizer --out "$WORK/models" --sizes "$item" --deadline "$deadline" \
-      --workers $((JOBS / ${#items[@]} > 0 ? JOBS / ${#items[@]} : 1)) \
-      ${init:+--init "$init"} ${ZOO_TRAIN_ARGS:-} ${!extra_var:-} >"$WORK/train-$size.log" 2>&1 &
+    train "$item" --workers "$workers" ${!extra_var:-} >"$WORK/train-$size.log" 2>&1 &
     pids+=($!)
   done
   rc=0
@@ -121,9 +125,7 @@ if [[ ${ZOO_PARALLEL:-0} == 1 ]]; then
   for item in "${items[@]}"; do cat "$WORK/train-${item%%:*}.log" >>"$LOG"; done
   say "train: ${#items[@]} sizes in parallel, rc=$rc in $(($(date +%s) - t0))s"
 else
-  timeout $((deadline - $(date +%s) + 30)) python3 train.py --data "$WORK/data" --val "$WORK/val" \
-    --tokenizer tokenizer --out "$WORK/models" --sizes "$SIZES" --deadline "$deadline" \
-    ${init:+--init "$init"} ${ZOO_TRAIN_ARGS:-} >>"$LOG" 2>&1
+  train "$SIZES" >>"$LOG" 2>&1
   say "train: rc=$? in $(($(date +%s) - t0))s"
 fi
 grep -E "^(data:|trained |skipped )" "$LOG" | cut -c1-240 | sed 's/^/  /'
